@@ -1,0 +1,1 @@
+//! The sync wire format and sans-IO sync sessions.

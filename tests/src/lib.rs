@@ -1,0 +1,1 @@
+//! Shared helpers for Rapport's cross-crate tests.
