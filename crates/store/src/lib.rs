@@ -1,1 +1,79 @@
-//! Document storage.
+//! Document storage: the [`DocStore`] trait and its SQLite and PostgreSQL implementations.
+//!
+//! Documents are stored as append-only Automerge changes keyed by change hash, folded
+//! into snapshots by compaction. Every commit that adds changes to a document moves it
+//! to the head of a change feed that devices follow with a [`FeedCursor`].
+
+mod error;
+mod postgres;
+mod rows;
+mod sqlite;
+mod types;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use automerge::Automerge;
+pub use rapport_domain::DocId;
+
+pub use error::StoreError;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use types::{
+    CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId, WriteBatch,
+};
+
+/// The result of loading one document of many: `Ok(None)` when it is not stored.
+pub type LoadResult = Result<Option<Automerge>, StoreError>;
+
+/// Where documents, their changes and per-peer sync states live.
+///
+/// Implementations: [`SqliteStore`] (device node, embedded server) and [`PgStore`]
+/// (server replicas on one PostgreSQL). Both pass the same conformance suite.
+#[async_trait]
+pub trait DocStore: Send + Sync {
+    /// Stores the changes of many documents and the sync states, all or nothing, durably
+    /// before returning. Changes already stored are skipped (uploads are idempotent).
+    async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError>;
+
+    /// The document (snapshot plus remaining changes), or `None` when it is not stored.
+    async fn load(&self, doc: DocId) -> LoadResult;
+
+    /// Many documents in few queries, in the order asked. A corrupt document gives an
+    /// error in its own slot; the others still load.
+    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError>;
+
+    /// Reads the document and builds a snapshot of it, without writing anything.
+    /// `Err(NotFound)` when the document is not stored.
+    async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError>;
+
+    /// Writes the snapshot of `plan` and drops the bytes of the changes it holds, in one
+    /// transaction. Changes committed since the plan was made are kept. A plan made
+    /// before another compaction of the same document gives `Err(Conflict)`.
+    async fn apply_compaction(&self, plan: CompactionPlan) -> Result<CompactReport, StoreError>;
+
+    /// Folds the document's changes into a snapshot: [`Self::plan_compaction`] then
+    /// [`Self::apply_compaction`].
+    async fn compact(&self, doc: DocId) -> Result<CompactReport, StoreError> {
+        let plan = self.plan_compaction(doc).await?;
+        self.apply_compaction(plan).await
+    }
+
+    /// Up to `limit` documents changed after `after`, oldest change first, each once, and
+    /// the cursor to continue from. Never skips a committed change.
+    async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError>;
+
+    /// The stored sync states of `peer` for those of `docs` that have one.
+    async fn sync_states(
+        &self,
+        peer: &PeerId,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, Vec<u8>>, StoreError>;
+
+    /// Forgets every sync state of `peer` (a revoked or re-paired device); returns how
+    /// many were removed.
+    async fn delete_sync_states(&self, peer: &PeerId) -> Result<u64, StoreError>;
+
+    /// Every stored document id, sorted.
+    async fn list_docs(&self) -> Result<Vec<DocId>, StoreError>;
+}

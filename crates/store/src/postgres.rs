@@ -1,0 +1,358 @@
+//! [`DocStore`] on PostgreSQL: the server's store, shared by every server replica.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::types::Uuid;
+
+use crate::error::{db, migration};
+use crate::rows::{self, StoredDoc};
+use crate::types::{CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId};
+use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
+
+/// A [`DocStore`] on a PostgreSQL database (a connection pool; cheap to clone).
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Open {
+            target: "the PostgreSQL URL".to_owned(),
+            reason: format!("{e}; expected postgres://user:password@host:port/database"),
+        })?;
+        let target = format!(
+            "postgres://{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open {
+                target,
+                reason: e.to_string(),
+            })?;
+        // The migrator holds an advisory lock: replicas starting together migrate once.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(migration)?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for projections that live in the same database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Test aid: [`DocStore::commit`] that keeps its transaction open for `hold` after
+    /// all writes (feed positions taken, not yet visible), to commit out of order.
+    #[doc(hidden)]
+    pub async fn commit_held_open(
+        &self,
+        batch: WriteBatch,
+        hold: Duration,
+    ) -> Result<CommitReport, StoreError> {
+        self.commit_inner(batch, Some(hold)).await
+    }
+
+    async fn commit_inner(
+        &self,
+        batch: WriteBatch,
+        hold: Option<Duration>,
+    ) -> Result<CommitReport, StoreError> {
+        let batch = rows::prepare(batch);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        if !batch.external_deps.is_empty() {
+            let docs: Vec<Uuid> = batch.external_deps.iter().map(|d| d.doc.as_uuid()).collect();
+            let deps: Vec<&[u8]> = batch.external_deps.iter().map(|d| d.dep.as_ref()).collect();
+            let missing: Option<i64> = sqlx::query_scalar(
+                "SELECT t.i FROM UNNEST($1::uuid[], $2::bytea[]) WITH ORDINALITY AS t(d, h, i)
+                 WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.doc_id = t.d AND c.hash = t.h)
+                 ORDER BY t.i LIMIT 1",
+            )
+            .bind(&docs)
+            .bind(&deps)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            let missing = missing
+                .and_then(|i| usize::try_from(i - 1).ok())
+                .and_then(|i| batch.external_deps.get(i));
+            if let Some(dep) = missing {
+                // Dropping `tx` rolls back: nothing of the batch is stored.
+                return Err(StoreError::MissingDependencies {
+                    doc: dep.doc,
+                    change: dep.change,
+                    missing: dep.dep,
+                });
+            }
+        }
+
+        let mut new_changes: HashMap<DocId, usize> =
+            batch.docs.iter().map(|doc| (*doc, 0)).collect();
+        if !batch.changes.is_empty() {
+            let docs: Vec<Uuid> = batch.changes.iter().map(|c| c.doc.as_uuid()).collect();
+            let hashes: Vec<&[u8]> = batch.changes.iter().map(|c| c.hash.as_ref()).collect();
+            let data: Vec<&[u8]> = batch.changes.iter().map(|c| c.data.as_slice()).collect();
+            // One statement for the whole batch; ORDER BY keeps the arrival order in `ord`.
+            let inserted: Vec<Uuid> = sqlx::query_scalar(
+                "INSERT INTO changes (doc_id, hash, data)
+                 SELECT d, h, x FROM UNNEST($1::uuid[], $2::bytea[], $3::bytea[])
+                     WITH ORDINALITY AS t(d, h, x, i)
+                 ORDER BY i
+                 ON CONFLICT (doc_id, hash) DO NOTHING
+                 RETURNING doc_id",
+            )
+            .bind(&docs)
+            .bind(&hashes)
+            .bind(&data)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            for doc in inserted {
+                *new_changes.entry(DocId::from(doc)).or_default() += 1;
+            }
+        }
+
+        let mut moved: Vec<Uuid> = new_changes
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(doc, _)| doc.as_uuid())
+            .collect();
+        if !moved.is_empty() {
+            // Sorted, so concurrent commits lock shared document rows in the same order
+            // and cannot deadlock on them.
+            moved.sort_unstable();
+            sqlx::query(
+                "INSERT INTO docs (doc_id, feed_xid, feed_seq)
+                 SELECT d, pg_current_xact_id(), nextval('feed_seq') FROM UNNEST($1::uuid[]) AS t(d)
+                 ON CONFLICT (doc_id) DO UPDATE
+                     SET feed_xid = EXCLUDED.feed_xid, feed_seq = EXCLUDED.feed_seq",
+            )
+            .bind(&moved)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+
+        if !batch.sync_states.is_empty() {
+            let peers: Vec<&str> = batch.sync_states.iter().map(|s| s.0.as_str()).collect();
+            let docs: Vec<Uuid> = batch.sync_states.iter().map(|s| s.1.as_uuid()).collect();
+            let states: Vec<&[u8]> = batch.sync_states.iter().map(|s| s.2.as_slice()).collect();
+            sqlx::query(
+                "INSERT INTO sync_states (peer, doc_id, state)
+                 SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::bytea[])
+                 ON CONFLICT (peer, doc_id) DO UPDATE SET state = EXCLUDED.state",
+            )
+            .bind(&peers)
+            .bind(&docs)
+            .bind(&states)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+
+        if let Some(hold) = hold {
+            tokio::time::sleep(hold).await;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(CommitReport {
+            new_changes,
+            sync_states: batch.sync_states.len(),
+        })
+    }
+
+    /// Reads the stored rows of `docs` in one statement, so a compaction committing
+    /// meanwhile cannot make us see its snapshot without, or its nulled changes with,
+    /// the other half.
+    async fn read_docs(&self, docs: &[DocId]) -> Result<HashMap<DocId, StoredDoc>, StoreError> {
+        let ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
+        let found = sqlx::query(
+            "SELECT doc_id, 0 AS kind, snapshot_gen, NULL::bytea AS hash, snapshot AS data, 0::bigint AS ord
+               FROM docs WHERE doc_id = ANY($1)
+             UNION ALL
+             SELECT doc_id, 1, 0::bigint, hash, data, ord
+               FROM changes WHERE doc_id = ANY($1) AND data IS NOT NULL
+             ORDER BY 1, 2, 6",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut out: HashMap<DocId, StoredDoc> = HashMap::new();
+        for row in found {
+            let doc = DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?);
+            let kind: i32 = row.try_get(1).map_err(db)?;
+            let data: Option<Vec<u8>> = row.try_get(4).map_err(db)?;
+            if kind == 0 {
+                let stored = out.entry(doc).or_default();
+                stored.snapshot = data;
+                stored.snapshot_gen = row.try_get(2).map_err(db)?;
+            } else if let (Some(stored), Some(data)) = (out.get_mut(&doc), data) {
+                let hash: Vec<u8> = row.try_get(3).map_err(db)?;
+                stored.changes.push((hash, data));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl DocStore for PgStore {
+    async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError> {
+        self.commit_inner(batch, None).await
+    }
+
+    async fn load(&self, doc: DocId) -> LoadResult {
+        let stored = self.read_docs(&[doc]).await?;
+        rows::load_result(doc, stored.get(&doc))
+    }
+
+    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError> {
+        let stored = self.read_docs(docs).await?;
+        Ok(docs
+            .iter()
+            .map(|doc| (*doc, rows::load_result(*doc, stored.get(doc))))
+            .collect())
+    }
+
+    async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError> {
+        let mut stored = self.read_docs(&[doc]).await?;
+        rows::plan(doc, stored.remove(&doc))
+    }
+
+    async fn apply_compaction(&self, plan: CompactionPlan) -> Result<CompactReport, StoreError> {
+        let report = CompactReport {
+            doc: plan.doc,
+            changes_folded: plan.folded.len(),
+            bytes_before: plan.bytes_before,
+            bytes_after: plan.snapshot.len() as u64,
+        };
+        if plan.folded.is_empty() {
+            return Ok(CompactReport {
+                bytes_after: plan.bytes_before,
+                ..report
+            });
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Compare-and-swap on the generation: a plan built before another compaction
+        // would otherwise overwrite a snapshot holding changes whose bytes are gone.
+        let swapped = sqlx::query(
+            "UPDATE docs SET snapshot = $2, snapshot_gen = snapshot_gen + 1
+             WHERE doc_id = $1 AND snapshot_gen = $3",
+        )
+        .bind(plan.doc.as_uuid())
+        .bind(plan.snapshot.as_slice())
+        .bind(plan.base_gen)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if swapped == 0 {
+            return Err(StoreError::Conflict {
+                reason: format!(
+                    "document {} was compacted by someone else since this plan was made",
+                    plan.doc
+                ),
+            });
+        }
+        // Only the folded changes: a change committed after the plan keeps its bytes.
+        let folded: Vec<&[u8]> = plan.folded.iter().map(AsRef::as_ref).collect();
+        sqlx::query("UPDATE changes SET data = NULL WHERE doc_id = $1 AND hash = ANY($2::bytea[])")
+            .bind(plan.doc.as_uuid())
+            .bind(&folded)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(report)
+    }
+
+    async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Only rows written by transactions below the snapshot's xmin: those have all
+        // finished, and every later transaction gets a larger xid, so nothing can appear
+        // behind the cursor we hand out. A long transaction delays the feed, never skips.
+        let found = sqlx::query(
+            "SELECT doc_id, feed_xid::text, feed_seq FROM docs
+             WHERE feed_xid < pg_snapshot_xmin(pg_current_snapshot())
+               AND (feed_xid, feed_seq) > ($1::text::xid8, $2)
+             ORDER BY feed_xid, feed_seq
+             LIMIT $3",
+        )
+        .bind(after.xid.to_string())
+        .bind(after.seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut page = FeedPage {
+            docs: Vec::with_capacity(found.len()),
+            cursor: *after,
+        };
+        for row in found {
+            page.docs
+                .push(DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?));
+            let xid: String = row.try_get(1).map_err(db)?;
+            page.cursor = FeedCursor {
+                xid: xid.parse().map_err(|_| StoreError::Database {
+                    reason: format!("PostgreSQL returned a transaction id {xid:?} that is not a number"),
+                })?,
+                seq: row.try_get(2).map_err(db)?,
+            };
+        }
+        Ok(page)
+    }
+
+    async fn sync_states(
+        &self,
+        peer: &PeerId,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, Vec<u8>>, StoreError> {
+        let ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
+        let found = sqlx::query(
+            "SELECT doc_id, state FROM sync_states WHERE peer = $1 AND doc_id = ANY($2)",
+        )
+        .bind(peer.as_str())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found
+            .into_iter()
+            .map(|row| {
+                let doc = DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?);
+                Ok((doc, row.try_get(1).map_err(db)?))
+            })
+            .collect()
+    }
+
+    async fn delete_sync_states(&self, peer: &PeerId) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sync_states WHERE peer = $1")
+            .bind(peer.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_docs(&self) -> Result<Vec<DocId>, StoreError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar("SELECT doc_id FROM docs ORDER BY doc_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(ids.into_iter().map(DocId::from).collect())
+    }
+}

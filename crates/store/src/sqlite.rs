@@ -1,0 +1,327 @@
+//! [`DocStore`] on a SQLite file: the device node's store and the embedded server default.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::error::{db, migration};
+use crate::rows::{self, StoredDoc};
+use crate::types::{CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId};
+use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
+
+/// Ids per `IN (...)` list: well below SQLite's bound variable limit.
+const IN_CHUNK: usize = 400;
+
+/// A [`DocStore`] in one SQLite file (WAL, `synchronous=FULL`: every commit is on disk
+/// before the call returns).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating the file if missing, and migrates it.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is fsync'd before it returns; a power loss loses nothing
+            // that was reported saved.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open {
+                target: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(migration)?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for projections that live in the same database.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction that holds the write lock from the start, so two
+    /// writers never deadlock upgrading a read lock (SQLITE_BUSY mid-transaction).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    }
+
+    /// Reads the stored rows of `docs` in one statement per chunk (one consistent read).
+    async fn read_docs(&self, docs: &[DocId]) -> Result<HashMap<DocId, StoredDoc>, StoreError> {
+        let mut out: HashMap<DocId, StoredDoc> = HashMap::new();
+        for chunk in docs.chunks(IN_CHUNK) {
+            let list = placeholders(chunk.len());
+            let sql = format!(
+                "SELECT doc_id, 0 AS kind, snapshot_gen, NULL AS hash, snapshot AS data, 0 AS ord
+                   FROM docs WHERE doc_id IN ({list})
+                 UNION ALL
+                 SELECT doc_id, 1, 0, hash, data, rowid
+                   FROM changes WHERE doc_id IN ({list}) AND data IS NOT NULL
+                 ORDER BY 1, 2, 6"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for _ in 0..2 {
+                for doc in chunk {
+                    query = query.bind(doc.as_bytes().as_slice());
+                }
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(db)? {
+                let doc = rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?)?;
+                let kind: i64 = row.try_get(1).map_err(db)?;
+                let data: Option<Vec<u8>> = row.try_get(4).map_err(db)?;
+                if kind == 0 {
+                    let stored = out.entry(doc).or_default();
+                    stored.snapshot = data;
+                    stored.snapshot_gen = row.try_get(2).map_err(db)?;
+                } else if let (Some(stored), Some(data)) = (out.get_mut(&doc), data) {
+                    let hash: Vec<u8> = row.try_get(3).map_err(db)?;
+                    stored.changes.push((hash, data));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+#[async_trait]
+impl DocStore for SqliteStore {
+    async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError> {
+        let batch = rows::prepare(batch);
+        let mut tx = self.begin_write().await?;
+        for dep in &batch.external_deps {
+            let stored = sqlx::query("SELECT 1 FROM changes WHERE doc_id = ? AND hash = ?")
+                .bind(dep.doc.as_bytes().as_slice())
+                .bind(dep.dep.as_ref())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if stored.is_none() {
+                // Dropping `tx` rolls back: nothing of the batch is stored.
+                return Err(StoreError::MissingDependencies {
+                    doc: dep.doc,
+                    change: dep.change,
+                    missing: dep.dep,
+                });
+            }
+        }
+        let mut new_changes: HashMap<DocId, usize> =
+            batch.docs.iter().map(|doc| (*doc, 0)).collect();
+        for change in &batch.changes {
+            let inserted = sqlx::query(
+                "INSERT INTO changes (doc_id, hash, data) VALUES (?, ?, ?)
+                 ON CONFLICT (doc_id, hash) DO NOTHING",
+            )
+            .bind(change.doc.as_bytes().as_slice())
+            .bind(change.hash.as_ref())
+            .bind(change.data.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            if inserted > 0 {
+                *new_changes.entry(change.doc).or_default() += 1;
+            }
+        }
+        let moved: Vec<DocId> = batch
+            .docs
+            .iter()
+            .copied()
+            .filter(|doc| new_changes.get(doc).is_some_and(|n| *n > 0))
+            .collect();
+        if !moved.is_empty() {
+            // One writer at a time: positions taken here are in commit order.
+            let last: i64 = sqlx::query_scalar(
+                "UPDATE feed_counter SET seq = seq + ? WHERE id = 1 RETURNING seq",
+            )
+            .bind(moved.len() as i64)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            let first = last - moved.len() as i64 + 1;
+            for (seq, doc) in (first..).zip(&moved) {
+                sqlx::query(
+                    "INSERT INTO docs (doc_id, feed_seq) VALUES (?, ?)
+                     ON CONFLICT (doc_id) DO UPDATE SET feed_seq = excluded.feed_seq",
+                )
+                .bind(doc.as_bytes().as_slice())
+                .bind(seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+        }
+        for (peer, doc, state) in &batch.sync_states {
+            sqlx::query(
+                "INSERT INTO sync_states (peer, doc_id, state) VALUES (?, ?, ?)
+                 ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state",
+            )
+            .bind(peer.as_str())
+            .bind(doc.as_bytes().as_slice())
+            .bind(state.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(CommitReport {
+            new_changes,
+            sync_states: batch.sync_states.len(),
+        })
+    }
+
+    async fn load(&self, doc: DocId) -> LoadResult {
+        let stored = self.read_docs(&[doc]).await?;
+        rows::load_result(doc, stored.get(&doc))
+    }
+
+    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError> {
+        let stored = self.read_docs(docs).await?;
+        Ok(docs
+            .iter()
+            .map(|doc| (*doc, rows::load_result(*doc, stored.get(doc))))
+            .collect())
+    }
+
+    async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError> {
+        let mut stored = self.read_docs(&[doc]).await?;
+        rows::plan(doc, stored.remove(&doc))
+    }
+
+    async fn apply_compaction(&self, plan: CompactionPlan) -> Result<CompactReport, StoreError> {
+        let report = CompactReport {
+            doc: plan.doc,
+            changes_folded: plan.folded.len(),
+            bytes_before: plan.bytes_before,
+            bytes_after: plan.snapshot.len() as u64,
+        };
+        if plan.folded.is_empty() {
+            return Ok(CompactReport {
+                bytes_after: plan.bytes_before,
+                ..report
+            });
+        }
+        let mut tx = self.begin_write().await?;
+        let swapped = sqlx::query(
+            "UPDATE docs SET snapshot = ?, snapshot_gen = snapshot_gen + 1
+             WHERE doc_id = ? AND snapshot_gen = ?",
+        )
+        .bind(plan.snapshot.as_slice())
+        .bind(plan.doc.as_bytes().as_slice())
+        .bind(plan.base_gen)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if swapped == 0 {
+            return Err(StoreError::Conflict {
+                reason: format!(
+                    "document {} was compacted by someone else since this plan was made",
+                    plan.doc
+                ),
+            });
+        }
+        // Only the folded changes: a change committed after the plan keeps its bytes.
+        for hash in &plan.folded {
+            sqlx::query("UPDATE changes SET data = NULL WHERE doc_id = ? AND hash = ?")
+                .bind(plan.doc.as_bytes().as_slice())
+                .bind(hash.as_ref())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(report)
+    }
+
+    async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT doc_id, feed_seq FROM docs WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
+        )
+        .bind(after.seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut page = FeedPage {
+            docs: Vec::with_capacity(rows.len()),
+            cursor: *after,
+        };
+        for row in rows {
+            page.docs
+                .push(rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?)?);
+            page.cursor = FeedCursor {
+                xid: 0,
+                seq: row.try_get(1).map_err(db)?,
+            };
+        }
+        Ok(page)
+    }
+
+    async fn sync_states(
+        &self,
+        peer: &PeerId,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, Vec<u8>>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in docs.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT doc_id, state FROM sync_states WHERE peer = ? AND doc_id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(peer.as_str());
+            for doc in chunk {
+                query = query.bind(doc.as_bytes().as_slice());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(db)? {
+                let doc = rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?)?;
+                out.insert(doc, row.try_get(1).map_err(db)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_sync_states(&self, peer: &PeerId) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM sync_states WHERE peer = ?")
+            .bind(peer.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        tx.commit().await.map_err(db)?;
+        Ok(n)
+    }
+
+    async fn list_docs(&self) -> Result<Vec<DocId>, StoreError> {
+        let rows = sqlx::query("SELECT doc_id FROM docs ORDER BY doc_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?))
+            .collect()
+    }
+}

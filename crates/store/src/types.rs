@@ -1,0 +1,243 @@
+//! Values passed in and out of a [`crate::DocStore`].
+
+use std::collections::HashMap;
+use std::fmt;
+
+use automerge::{Change, ChangeHash};
+use rapport_domain::DocId;
+
+use crate::StoreError;
+
+/// Who a sync state belongs to: a device id, or [`PeerId::server`].
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(String);
+
+impl PeerId {
+    /// A peer named by `id` (for a device: its device id).
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The server, as the peer a device keeps its sync states for.
+    pub fn server() -> Self {
+        Self("server".to_owned())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({:?})", self.0)
+    }
+}
+
+impl From<&str> for PeerId {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+/// What one [`crate::DocStore::commit`] writes, all or nothing.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    /// New changes per document (in causal order where possible; duplicates are fine).
+    pub changes: Vec<(DocId, Vec<Change>)>,
+    /// Sync states to store, replacing any earlier one of the same (peer, document).
+    pub sync_states: Vec<(PeerId, DocId, Vec<u8>)>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds changes of one document.
+    pub fn with_changes(mut self, doc: DocId, changes: Vec<Change>) -> Self {
+        self.changes.push((doc, changes));
+        self
+    }
+
+    /// Adds the sync state of `peer` for `doc`.
+    pub fn with_sync_state(mut self, peer: PeerId, doc: DocId, state: Vec<u8>) -> Self {
+        self.sync_states.push((peer, doc, state));
+        self
+    }
+}
+
+/// What a commit stored.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Per document of the batch: how many of its changes were not stored before.
+    pub new_changes: HashMap<DocId, usize>,
+    /// How many sync states were written.
+    pub sync_states: usize,
+}
+
+impl CommitReport {
+    /// How many changes of `doc` were new (0 for a document not in the batch).
+    pub fn new_for(&self, doc: DocId) -> usize {
+        self.new_changes.get(&doc).copied().unwrap_or(0)
+    }
+
+    /// How many changes were new in the whole batch.
+    pub fn total_new(&self) -> usize {
+        self.new_changes.values().sum()
+    }
+}
+
+/// A snapshot built by [`crate::DocStore::plan_compaction`], ready to be written.
+#[derive(Clone)]
+pub struct CompactionPlan {
+    pub(crate) doc: DocId,
+    /// The snapshot generation the plan was built from (compare-and-swap on write).
+    pub(crate) base_gen: i64,
+    pub(crate) snapshot: Vec<u8>,
+    /// The changes whose bytes the snapshot makes redundant.
+    pub(crate) folded: Vec<ChangeHash>,
+    pub(crate) bytes_before: u64,
+}
+
+impl CompactionPlan {
+    /// The document the plan is for.
+    pub fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    /// How many stored changes the snapshot folds in.
+    pub fn changes_to_fold(&self) -> usize {
+        self.folded.len()
+    }
+}
+
+impl fmt::Debug for CompactionPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompactionPlan")
+            .field("doc", &self.doc)
+            .field("base_gen", &self.base_gen)
+            .field("snapshot_len", &self.snapshot.len())
+            .field("folded", &self.folded.len())
+            .finish()
+    }
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactReport {
+    /// The compacted document.
+    pub doc: DocId,
+    /// How many changes were folded into the snapshot (0: nothing to do).
+    pub changes_folded: usize,
+    /// Bytes of snapshot and change data the snapshot replaced.
+    pub bytes_before: u64,
+    /// Bytes of the new snapshot.
+    pub bytes_after: u64,
+}
+
+/// A position in a store's change feed. Opaque: devices keep it as bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FeedCursor {
+    /// PostgreSQL: the writer's transaction id (xid8); SQLite: always 0.
+    pub(crate) xid: u64,
+    /// The feed sequence value of the last document seen.
+    pub(crate) seq: i64,
+}
+
+/// Version tag of the byte form, so a later format can be told apart.
+const CURSOR_V1: u8 = 1;
+const CURSOR_LEN: usize = 17;
+
+impl FeedCursor {
+    /// The start of the feed: every stored document comes after it.
+    pub fn start() -> Self {
+        Self::default()
+    }
+
+    /// The cursor as bytes (17 bytes), to keep on a device or send over the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(CURSOR_LEN);
+        out.push(CURSOR_V1);
+        out.extend_from_slice(&self.xid.to_be_bytes());
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out
+    }
+
+    /// The cursor from [`Self::to_bytes`]; `Err(BadCursor)` for anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        let bad = |reason: String| StoreError::BadCursor { reason };
+        if bytes.len() != CURSOR_LEN {
+            return Err(bad(format!(
+                "expected {CURSOR_LEN} bytes, got {}",
+                bytes.len()
+            )));
+        }
+        if bytes[0] != CURSOR_V1 {
+            return Err(bad(format!("unknown cursor version {}", bytes[0])));
+        }
+        let mut xid = [0u8; 8];
+        xid.copy_from_slice(&bytes[1..9]);
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&bytes[9..17]);
+        let seq = i64::from_be_bytes(seq);
+        if seq < 0 {
+            return Err(bad(format!("negative sequence value {seq}")));
+        }
+        Ok(Self {
+            xid: u64::from_be_bytes(xid),
+            seq,
+        })
+    }
+}
+
+impl fmt::Debug for FeedCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FeedCursor({}:{})", self.xid, self.seq)
+    }
+}
+
+/// One page of the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPage {
+    /// Documents changed after the cursor, oldest change first, each once.
+    pub docs: Vec<DocId>,
+    /// Where to continue from (the cursor passed in when `docs` is empty).
+    pub cursor: FeedCursor,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::empty(&[])]
+    #[case::short(&[1, 0, 0])]
+    #[case::long(&[1; 18])]
+    #[case::wrong_version(&[2; 17])]
+    #[case::negative_seq(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 0, 0, 0, 0, 0])]
+    #[case::text("курсор, не байты".as_bytes())]
+    fn garbage_cursor_is_rejected(#[case] bytes: &[u8]) {
+        let err = FeedCursor::from_bytes(bytes).expect_err("garbage must not parse");
+        assert_eq!(err.code(), "bad_feed_cursor");
+    }
+
+    #[rstest]
+    #[case(FeedCursor::start())]
+    #[case(FeedCursor { xid: 0, seq: 42 })]
+    #[case(FeedCursor { xid: u64::MAX, seq: i64::MAX })]
+    fn cursor_round_trips_through_bytes(#[case] cursor: FeedCursor) {
+        let bytes = cursor.to_bytes();
+        assert!(bytes.len() <= 64);
+        assert_eq!(FeedCursor::from_bytes(&bytes).ok(), Some(cursor));
+    }
+}
