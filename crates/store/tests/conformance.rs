@@ -1,0 +1,706 @@
+//! One conformance suite, run against every store: SQLite in a temp dir and a real
+//! PostgreSQL (a fresh database per test, dropped at the end).
+//!
+//! PostgreSQL: `RAPPORT_TEST_DATABASE_URL`, default
+//! `postgres://rapport:rapport@127.0.0.1:5432/rapport`; the role needs CREATEDB.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, Automerge, Change, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use rapport_store::{
+    DocId, DocStore, FeedCursor, PeerId, PgStore, SqliteStore, StoreError, WriteBatch,
+};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+// ---------------------------------------------------------------------------------------
+// Harnesses: a store plus raw SQL access to damage or measure what it stored.
+
+#[async_trait]
+trait Harness: Send + Sync {
+    fn store(&self) -> Arc<dyn DocStore>;
+    /// Replaces the document's snapshot with bytes that are not a document.
+    async fn corrupt_snapshot(&self, doc: DocId);
+    /// Cuts the last bytes off every change of the document that still has bytes.
+    async fn corrupt_changes(&self, doc: DocId);
+    /// Snapshot plus change bytes stored for the document.
+    async fn stored_bytes(&self, doc: DocId) -> i64;
+    /// Change rows (with or without bytes) of the document.
+    async fn change_rows(&self, doc: DocId) -> i64;
+}
+
+struct SqliteHarness {
+    store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+impl SqliteHarness {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir for the SQLite test database");
+        let store = SqliteStore::open(dir.path().join("store.db"))
+            .await
+            .expect("open SQLite store");
+        Self {
+            store: Arc::new(store),
+            _dir: dir,
+        }
+    }
+
+    async fn exec(&self, sql: &'static str, doc: DocId) {
+        sqlx::query(sql)
+            .bind(doc.as_bytes().as_slice())
+            .execute(self.store.pool())
+            .await
+            .expect("raw SQL on the test database");
+    }
+
+    async fn scalar(&self, sql: &'static str, doc: DocId) -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(doc.as_bytes().as_slice())
+            .fetch_one(self.store.pool())
+            .await
+            .expect("raw SQL on the test database")
+    }
+}
+
+#[async_trait]
+impl Harness for SqliteHarness {
+    fn store(&self) -> Arc<dyn DocStore> {
+        self.store.clone()
+    }
+    async fn corrupt_snapshot(&self, doc: DocId) {
+        self.exec("UPDATE docs SET snapshot = X'DEADBEEF00' WHERE doc_id = ?", doc)
+            .await;
+    }
+    async fn corrupt_changes(&self, doc: DocId) {
+        self.exec(
+            "UPDATE changes SET data = substr(data, 1, length(data) - 3)
+             WHERE doc_id = ? AND data IS NOT NULL",
+            doc,
+        )
+        .await;
+    }
+    async fn stored_bytes(&self, doc: DocId) -> i64 {
+        self.scalar(
+            "SELECT COALESCE((SELECT length(snapshot) FROM docs WHERE doc_id = ?1), 0)
+                  + COALESCE((SELECT sum(length(data)) FROM changes WHERE doc_id = ?1), 0)",
+            doc,
+        )
+        .await
+    }
+    async fn change_rows(&self, doc: DocId) -> i64 {
+        self.scalar("SELECT count(*) FROM changes WHERE doc_id = ?", doc)
+            .await
+    }
+}
+
+const DEFAULT_PG_URL: &str = "postgres://rapport:rapport@127.0.0.1:5432/rapport";
+
+struct PgHarness {
+    store: Arc<PgStore>,
+    admin_url: String,
+    db_name: String,
+}
+
+impl PgHarness {
+    async fn new() -> Self {
+        let admin_url =
+            std::env::var("RAPPORT_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin_url}: {e}\n\
+                 The PostgreSQL tests need a real server. Start it with \
+                 `pg_ctlcluster 15 main start`, and create the role once with \
+                 `su postgres -c \"psql -c \\\"CREATE ROLE rapport LOGIN PASSWORD 'rapport' CREATEDB\\\"\"` \
+                 and `su postgres -c \"createdb -O rapport rapport\"`, \
+                 or point RAPPORT_TEST_DATABASE_URL at another server whose role has CREATEDB."
+            )
+        });
+        let db_name = format!("rapport_t_{}", DocId::random().as_uuid().simple());
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE (the role needs CREATEDB): {e}"));
+        let base = admin_url.split('?').next().unwrap_or(&admin_url);
+        let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+        let store = PgStore::connect(&format!("{prefix}/{db_name}"))
+            .await
+            .expect("connect PgStore to the fresh test database");
+        Self {
+            store: Arc::new(store),
+            admin_url,
+            db_name,
+        }
+    }
+
+    async fn exec(&self, sql: &'static str, doc: DocId) {
+        sqlx::query(sql)
+            .bind(doc.as_uuid())
+            .execute(self.store.pool())
+            .await
+            .expect("raw SQL on the test database");
+    }
+
+    async fn scalar(&self, sql: &'static str, doc: DocId) -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(doc.as_uuid())
+            .fetch_one(self.store.pool())
+            .await
+            .expect("raw SQL on the test database")
+    }
+}
+
+impl Drop for PgHarness {
+    /// Drops the test database also when the test panicked; on a thread of its own
+    /// because the test's runtime may be gone or blocked.
+    fn drop(&mut self) {
+        let url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name);
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&url).await.ok()?;
+                conn.execute(AssertSqlSafe(sql)).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("could not drop test database {}", self.db_name);
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for PgHarness {
+    fn store(&self) -> Arc<dyn DocStore> {
+        self.store.clone()
+    }
+    async fn corrupt_snapshot(&self, doc: DocId) {
+        self.exec(
+            "UPDATE docs SET snapshot = '\\xdeadbeef00'::bytea WHERE doc_id = $1",
+            doc,
+        )
+        .await;
+    }
+    async fn corrupt_changes(&self, doc: DocId) {
+        self.exec(
+            "UPDATE changes SET data = substring(data from 1 for length(data) - 3)
+             WHERE doc_id = $1 AND data IS NOT NULL",
+            doc,
+        )
+        .await;
+    }
+    async fn stored_bytes(&self, doc: DocId) -> i64 {
+        self.scalar(
+            "SELECT (COALESCE((SELECT length(snapshot) FROM docs WHERE doc_id = $1), 0)
+                   + COALESCE((SELECT sum(length(data)) FROM changes WHERE doc_id = $1), 0))::bigint",
+            doc,
+        )
+        .await
+    }
+    async fn change_rows(&self, doc: DocId) -> i64 {
+        self.scalar("SELECT count(*) FROM changes WHERE doc_id = $1", doc)
+            .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Documents to store.
+
+/// A document whose "notes" text is typed in `parts.len()` commits.
+fn typed_doc(parts: &[&str]) -> AutoCommit {
+    let mut doc = AutoCommit::new();
+    let notes = doc
+        .put_object(ROOT, "notes", ObjType::Text)
+        .expect("create text");
+    doc.commit();
+    let mut len = 0;
+    for part in parts {
+        doc.splice_text(&notes, len, 0, part).expect("type text");
+        len += part.chars().count();
+        doc.commit();
+    }
+    doc
+}
+
+fn changes_of(doc: &mut AutoCommit) -> Vec<Change> {
+    doc.get_changes(&[])
+}
+
+fn notes(doc: &Automerge) -> String {
+    match doc.get(ROOT, "notes").expect("read notes") {
+        Some((Value::Object(ObjType::Text), id)) => doc.text(&id).expect("read text"),
+        other => panic!("no notes text in the document: {other:?}"),
+    }
+}
+
+/// A document with one change: a fresh actor puts `value` at "v" (no dependencies).
+fn one_change(value: &str) -> Change {
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "v", value).expect("put");
+    doc.commit();
+    changes_of(&mut doc).pop().expect("one change")
+}
+
+fn loaded(result: Result<Option<Automerge>, StoreError>) -> Automerge {
+    result.expect("load").expect("the document is stored")
+}
+
+/// Reads the whole feed from `from`, page by page (bounded).
+async fn read_feed(store: &dyn DocStore, from: FeedCursor, page: usize) -> (Vec<DocId>, FeedCursor) {
+    let mut cursor = from;
+    let mut docs = Vec::new();
+    for _ in 0..10_000 {
+        let got = store.feed(&cursor, page).await.expect("feed");
+        if got.docs.is_empty() {
+            assert_eq!(got.cursor, cursor, "an empty page keeps the cursor");
+            return (docs, cursor);
+        }
+        assert!(got.docs.len() <= page);
+        docs.extend(got.docs);
+        cursor = got.cursor;
+    }
+    panic!("the feed did not end within 10 000 pages");
+}
+
+const CYRILLIC: [&str; 3] = ["ООО «Ромашка»: ", "директор Пётр Иванович, ", "связь отличная 👍"];
+
+// ---------------------------------------------------------------------------------------
+// The cases, written once.
+
+mod cases {
+    use super::*;
+
+    pub async fn round_trip_keeps_cyrillic_text(h: &dyn Harness) {
+        let store = h.store();
+        let mut doc = typed_doc(&CYRILLIC);
+        let id = DocId::random();
+        let report = store
+            .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+            .await
+            .expect("commit");
+        assert_eq!(report.new_for(id), 4);
+        let back = loaded(store.load(id).await);
+        assert_eq!(notes(&back), CYRILLIC.concat());
+        assert_eq!(back.get_heads(), doc.get_heads());
+        assert_eq!(store.list_docs().await.expect("list"), vec![id]);
+    }
+
+    pub async fn unknown_document_loads_as_none(h: &dyn Harness) {
+        let store = h.store();
+        let known = DocId::random();
+        store
+            .commit(WriteBatch::new().with_changes(known, vec![one_change("есть")]))
+            .await
+            .expect("commit");
+        let unknown = DocId::random();
+        assert!(store.load(unknown).await.expect("load").is_none());
+        let many = store.load_many(&[unknown, known]).await.expect("load_many");
+        assert_eq!(many.len(), 2);
+        assert_eq!(many[0].0, unknown);
+        assert!(matches!(many[0].1, Ok(None)));
+        assert_eq!(many[1].0, known);
+        assert!(matches!(many[1].1, Ok(Some(_))));
+        let err = store.compact(unknown).await.expect_err("nothing to compact");
+        assert_eq!(err.code(), "not_found");
+    }
+
+    pub async fn recommit_stores_nothing_twice(h: &dyn Harness) {
+        let store = h.store();
+        let mut doc = typed_doc(&CYRILLIC);
+        let id = DocId::random();
+        let batch = WriteBatch::new().with_changes(id, changes_of(&mut doc));
+        assert_eq!(store.commit(batch.clone()).await.expect("commit").new_for(id), 4);
+        let (_, cursor) = read_feed(&*store, FeedCursor::start(), 10).await;
+        let rows = h.change_rows(id).await;
+
+        let again = store.commit(batch.clone()).await.expect("retry");
+        assert_eq!(again.new_for(id), 0, "a retried batch is not new");
+        assert_eq!(h.change_rows(id).await, rows);
+        assert!(
+            store.feed(&cursor, 10).await.expect("feed").docs.is_empty(),
+            "a retry that stores nothing does not move the document in the feed"
+        );
+
+        let compacted = store.compact(id).await.expect("compact");
+        assert_eq!(compacted.changes_folded, 4);
+        let after = store.commit(batch).await.expect("retry after compaction");
+        assert_eq!(after.new_for(id), 0, "compaction must not forget stored hashes");
+        assert_eq!(h.change_rows(id).await, rows);
+        assert_eq!(
+            store.compact(id).await.expect("compact again").changes_folded,
+            0,
+            "the retried changes were not stored again"
+        );
+        assert_eq!(notes(&loaded(store.load(id).await)), CYRILLIC.concat());
+    }
+
+    pub async fn batch_is_all_or_nothing(h: &dyn Harness) {
+        let store = h.store();
+        // An existing document, to check it is not touched either.
+        let existing = DocId::random();
+        let mut doc = typed_doc(&["Начало"]);
+        store
+            .commit(WriteBatch::new().with_changes(existing, changes_of(&mut doc)))
+            .await
+            .expect("commit");
+        let heads = doc.get_heads();
+        let (_, cursor) = read_feed(&*store, FeedCursor::start(), 10).await;
+        let notes_id = doc.get(ROOT, "notes").expect("get").expect("notes").1;
+        doc.splice_text(&notes_id, 0, 0, "Новое: ").expect("type");
+        doc.commit();
+        let more = doc.get_changes(&heads);
+
+        let fresh = DocId::random();
+        let broken = DocId::random();
+        let mut gap = typed_doc(&["раз", "два"]);
+        let gap_changes = changes_of(&mut gap);
+        let last = gap_changes.last().cloned().expect("a change");
+        let peer = PeerId::new("планшет-1");
+        let batch = WriteBatch::new()
+            .with_changes(existing, more)
+            .with_changes(fresh, vec![one_change("новый")])
+            .with_changes(broken, vec![last.clone()])
+            .with_sync_state(peer.clone(), fresh, vec![1, 2, 3]);
+        let err = store.commit(batch).await.expect_err("a change with a missing dependency");
+        match &err {
+            StoreError::MissingDependencies { doc, change, .. } => {
+                assert_eq!(*doc, broken);
+                assert_eq!(*change, last.hash());
+            }
+            other => panic!("expected MissingDependencies, got {other:?}"),
+        }
+        assert_eq!(err.code(), "missing_dependencies");
+        assert!(store.load(fresh).await.expect("load").is_none(), "fresh doc not stored");
+        assert!(store.load(broken).await.expect("load").is_none());
+        assert_eq!(notes(&loaded(store.load(existing).await)), "Начало");
+        assert!(store.sync_states(&peer, &[fresh]).await.expect("states").is_empty());
+        assert!(store.feed(&cursor, 10).await.expect("feed").docs.is_empty());
+        assert_eq!(store.list_docs().await.expect("list"), vec![existing]);
+
+        // The same batch with the missing change included goes through.
+        let ok = store
+            .commit(WriteBatch::new().with_changes(broken, gap_changes))
+            .await
+            .expect("complete batch");
+        assert_eq!(ok.new_for(broken), 3);
+        assert_eq!(notes(&loaded(store.load(broken).await)), "раздва");
+    }
+
+    pub async fn compaction_keeps_content_and_shrinks_storage(h: &dyn Harness) {
+        let store = h.store();
+        let id = DocId::random();
+        // 200 keystrokes, one change each, as a rep types.
+        let text: Vec<String> = "Клиент доволен качеством связи, скорость по договору. "
+            .chars()
+            .cycle()
+            .take(200)
+            .map(String::from)
+            .collect();
+        let parts: Vec<&str> = text.iter().map(String::as_str).collect();
+        let mut doc = typed_doc(&parts);
+        store
+            .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+            .await
+            .expect("commit");
+        let rows = h.change_rows(id).await;
+        let before = h.stored_bytes(id).await;
+
+        let report = store.compact(id).await.expect("compact");
+        assert_eq!(report.changes_folded, 201);
+        assert_eq!(report.bytes_before, before as u64);
+        let after = h.stored_bytes(id).await;
+        assert_eq!(report.bytes_after, after as u64);
+        assert!(after * 4 < before, "storage shrinks: {before} → {after} bytes");
+        assert_eq!(h.change_rows(id).await, rows, "hash rows stay for idempotency");
+        let back = loaded(store.load(id).await);
+        assert_eq!(notes(&back), parts.concat());
+        assert_eq!(back.get_heads(), doc.get_heads());
+    }
+
+    pub async fn change_committed_during_compaction_survives(h: &dyn Harness) {
+        let store = h.store();
+        let id = DocId::random();
+        let mut doc = typed_doc(&CYRILLIC);
+        store
+            .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+            .await
+            .expect("commit");
+
+        // Deterministic interleaving: plan, a change lands, then the plan is written.
+        let plan = store.plan_compaction(id).await.expect("plan");
+        assert_eq!(plan.changes_to_fold(), 4);
+        let heads = doc.get_heads();
+        let notes_id = doc.get(ROOT, "notes").expect("get").expect("notes").1;
+        doc.splice_text(&notes_id, 0, 0, "Срочно! ").expect("type");
+        doc.commit();
+        store
+            .commit(WriteBatch::new().with_changes(id, doc.get_changes(&heads)))
+            .await
+            .expect("commit during compaction");
+        let stale = store.plan_compaction(id).await.expect("second plan");
+        let report = store.apply_compaction(plan).await.expect("apply");
+        assert_eq!(report.changes_folded, 4);
+        assert_eq!(
+            notes(&loaded(store.load(id).await)),
+            format!("Срочно! {}", CYRILLIC.concat())
+        );
+        // A plan made before that compaction must not overwrite its snapshot.
+        let err = store.apply_compaction(stale).await.expect_err("stale plan");
+        assert_eq!(err.code(), "conflict");
+        assert_eq!(store.compact(id).await.expect("compact").changes_folded, 1);
+        assert_eq!(
+            notes(&loaded(store.load(id).await)),
+            format!("Срочно! {}", CYRILLIC.concat())
+        );
+
+        // Real concurrency: an appender commits while compactions run in a loop.
+        let appender = {
+            let store = store.clone();
+            let mut doc = doc.clone();
+            tokio::spawn(async move {
+                for i in 0..30 {
+                    let heads = doc.get_heads();
+                    doc.put(ROOT, format!("k{i}"), i as i64).expect("put");
+                    doc.commit();
+                    let batch = WriteBatch::new().with_changes(id, doc.get_changes(&heads));
+                    store.commit(batch).await.expect("append");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                doc
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !appender.is_finished() && Instant::now() < deadline {
+            match store.compact(id).await {
+                Ok(_) => {}
+                Err(e) if e.code() == "conflict" => {}
+                Err(e) => panic!("compaction failed: {e}"),
+            }
+        }
+        let mut doc = appender.await.expect("appender");
+        let back = loaded(store.load(id).await);
+        assert_eq!(back.get_heads(), doc.get_heads(), "every appended change survives");
+        for i in 0..30i64 {
+            let got = back.get(ROOT, format!("k{i}")).expect("get").map(|(v, _)| v);
+            assert_eq!(got, Some(Value::Scalar(std::borrow::Cow::Owned(ScalarValue::Int(i)))));
+        }
+    }
+
+    pub async fn feed_orders_pages_and_lists_each_doc_once(h: &dyn Harness) {
+        let store = h.store();
+        let empty = store.feed(&FeedCursor::start(), 10).await.expect("feed");
+        assert!(empty.docs.is_empty());
+        let [a, b, c, d] = [(); 4].map(|_| DocId::random());
+        let mut docs: HashMap<DocId, AutoCommit> = HashMap::new();
+        for id in [a, b, c] {
+            let mut doc = typed_doc(&["первая версия"]);
+            store
+                .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+                .await
+                .expect("commit");
+            docs.insert(id, doc);
+        }
+        // A changes again: it moves to the head. Then C and D in one batch.
+        let mut batch = WriteBatch::new();
+        for id in [a] {
+            let doc = docs.get_mut(&id).expect("doc");
+            let heads = doc.get_heads();
+            doc.put(ROOT, "статус", "проведена").expect("put");
+            doc.commit();
+            batch = batch.with_changes(id, doc.get_changes(&heads));
+        }
+        store.commit(batch).await.expect("commit");
+        let doc_c = docs.get_mut(&c).expect("doc");
+        let heads = doc_c.get_heads();
+        doc_c.put(ROOT, "статус", "отменена").expect("put");
+        doc_c.commit();
+        store
+            .commit(
+                WriteBatch::new()
+                    .with_changes(c, doc_c.get_changes(&heads))
+                    .with_changes(d, vec![one_change("d")]),
+            )
+            .await
+            .expect("commit");
+
+        let first = store.feed(&FeedCursor::start(), 2).await.expect("page 1");
+        assert_eq!(first.docs, vec![b, a]);
+        // Devices carry the cursor as bytes.
+        let bytes = first.cursor.to_bytes();
+        assert!(bytes.len() <= 64);
+        let cursor = FeedCursor::from_bytes(&bytes).expect("cursor from bytes");
+        assert_eq!(cursor, first.cursor);
+        let second = store.feed(&cursor, 2).await.expect("page 2");
+        let mut rest = second.docs.clone();
+        rest.sort();
+        let mut expected = vec![c, d];
+        expected.sort();
+        assert_eq!(rest, expected, "C and D changed in one commit, after A");
+        let third = store.feed(&second.cursor, 2).await.expect("page 3");
+        assert!(third.docs.is_empty());
+        assert_eq!(third.cursor, second.cursor);
+
+        let (all, _) = read_feed(&*store, FeedCursor::start(), 1).await;
+        assert_eq!(all.len(), 4, "each document once: {all:?}");
+        assert_eq!(all.iter().collect::<HashSet<_>>().len(), 4);
+
+        for garbage in [&b""[..], &[0u8; 17][..], "курсор".as_bytes()] {
+            let err = FeedCursor::from_bytes(garbage).expect_err("garbage cursor");
+            assert_eq!(err.code(), "bad_feed_cursor");
+        }
+    }
+
+    pub async fn sync_states_are_per_peer(h: &dyn Harness) {
+        let store = h.store();
+        let [a, b] = [(); 2].map(|_| DocId::random());
+        let tablet = PeerId::new("планшет-Иванова");
+        let laptop = PeerId::new("laptop-2");
+        store
+            .commit(
+                WriteBatch::new()
+                    .with_sync_state(tablet.clone(), a, vec![1; 66])
+                    .with_sync_state(laptop.clone(), a, vec![2; 66])
+                    .with_sync_state(tablet.clone(), b, vec![3])
+                    .with_sync_state(tablet.clone(), b, vec![4]),
+            )
+            .await
+            .expect("commit");
+        let got = store.sync_states(&tablet, &[a, b]).await.expect("states");
+        assert_eq!(got, HashMap::from([(a, vec![1; 66]), (b, vec![4])]));
+        let got = store
+            .sync_states(&laptop, &[a, b, DocId::random()])
+            .await
+            .expect("states");
+        assert_eq!(got, HashMap::from([(a, vec![2; 66])]));
+        store
+            .commit(WriteBatch::new().with_sync_state(laptop.clone(), a, vec![9]))
+            .await
+            .expect("overwrite");
+        assert_eq!(store.sync_states(&laptop, &[a]).await.expect("s")[&a], vec![9]);
+        assert_eq!(store.delete_sync_states(&tablet).await.expect("delete"), 2);
+        assert!(store.sync_states(&tablet, &[a, b]).await.expect("s").is_empty());
+        assert_eq!(store.sync_states(&laptop, &[a]).await.expect("s").len(), 1);
+    }
+
+    pub async fn corrupt_snapshot_names_the_document(h: &dyn Harness) {
+        let store = h.store();
+        let [bad, good] = [(); 2].map(|_| DocId::random());
+        for id in [bad, good] {
+            let mut doc = typed_doc(&CYRILLIC);
+            store
+                .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+                .await
+                .expect("commit");
+            store.compact(id).await.expect("compact");
+        }
+        h.corrupt_snapshot(bad).await;
+        assert_corrupt(h, bad, good).await;
+    }
+
+    pub async fn corrupt_change_names_the_document(h: &dyn Harness) {
+        let store = h.store();
+        let [bad, good] = [(); 2].map(|_| DocId::random());
+        for id in [bad, good] {
+            let mut doc = typed_doc(&CYRILLIC);
+            store
+                .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+                .await
+                .expect("commit");
+        }
+        h.corrupt_changes(bad).await;
+        assert_corrupt(h, bad, good).await;
+    }
+
+    async fn assert_corrupt(h: &dyn Harness, bad: DocId, good: DocId) {
+        let store = h.store();
+        match store.load(bad).await {
+            Err(StoreError::Corrupt { doc, reason }) => {
+                assert_eq!(doc, bad, "the error names the document ({reason})");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        let many = store.load_many(&[bad, good]).await.expect("load_many");
+        assert!(matches!(&many[0].1, Err(StoreError::Corrupt { doc, .. }) if *doc == bad));
+        assert_eq!(notes(&loaded(many.into_iter().nth(1).expect("good").1)), CYRILLIC.concat());
+        let err = store.compact(bad).await.expect_err("cannot compact a corrupt doc");
+        assert_eq!(err.code(), "corrupt_document");
+        assert!(err.to_string().contains(&bad.to_string()));
+    }
+
+    pub async fn big_batch_commits_in_one_go(h: &dyn Harness) {
+        let store = h.store();
+        let mut batch = WriteBatch::new();
+        let mut ids = Vec::new();
+        for d in 0..200 {
+            let mut doc = AutoCommit::new();
+            for i in 0..20 {
+                doc.put(ROOT, format!("вопрос-{i}"), format!("ответ {d}/{i}")).expect("put");
+                doc.commit();
+            }
+            let id = DocId::random();
+            ids.push(id);
+            batch = batch.with_changes(id, changes_of(&mut doc));
+        }
+        let started = Instant::now();
+        let report = store.commit(batch).await.expect("commit");
+        let commit_time = started.elapsed();
+        assert_eq!(report.total_new(), 4000);
+        let started = Instant::now();
+        let many = store.load_many(&ids).await.expect("load_many");
+        let load_time = started.elapsed();
+        eprintln!("200 docs × 20 changes: commit {commit_time:?}, load_many {load_time:?}");
+        for (d, (id, result)) in many.into_iter().enumerate() {
+            assert_eq!(id, ids[d]);
+            let doc = loaded(result);
+            let got = doc.get(ROOT, "вопрос-19").expect("get").map(|(v, _)| v.to_string());
+            assert_eq!(got, Some(format!("\"ответ {d}/19\"")));
+        }
+        assert!(commit_time < Duration::from_secs(20), "commit took {commit_time:?}");
+        let (feed, _) = read_feed(&*store, FeedCursor::start(), 64).await;
+        assert_eq!(feed.len(), 200);
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let h = crate::SqliteHarness::new().await;
+                    crate::cases::$case(&h).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let h = crate::PgHarness::new().await;
+                    crate::cases::$case(&h).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    round_trip_keeps_cyrillic_text,
+    unknown_document_loads_as_none,
+    recommit_stores_nothing_twice,
+    batch_is_all_or_nothing,
+    compaction_keeps_content_and_shrinks_storage,
+    change_committed_during_compaction_survives,
+    feed_orders_pages_and_lists_each_doc_once,
+    sync_states_are_per_peer,
+    corrupt_snapshot_names_the_document,
+    corrupt_change_names_the_document,
+    big_batch_commits_in_one_go,
+);
