@@ -16,7 +16,9 @@ pub enum StoreError {
         reason: String,
     },
     /// A schema migration failed at start-up; the database was left at the last good version.
-    #[error("cannot migrate the database schema: {reason}; restore a backup or fix the database by hand")]
+    #[error(
+        "cannot migrate the database schema: {reason}; restore a backup or fix the database by hand"
+    )]
     Migration {
         /// What the migrator said.
         reason: String,
@@ -28,7 +30,9 @@ pub enum StoreError {
         what: String,
     },
     /// Stored bytes of a document do not decode: the document cannot be loaded.
-    #[error("document {doc} is corrupt in the store: {reason}; restore it from a backup or a device that holds it")]
+    #[error(
+        "document {doc} is corrupt in the store: {reason}; restore it from a backup or a device that holds it"
+    )]
     Corrupt {
         /// The document that cannot be loaded.
         doc: DocId,
@@ -36,7 +40,9 @@ pub enum StoreError {
         reason: String,
     },
     /// A change to commit depends on a change the store does not hold; nothing was stored.
-    #[error("change {change} of document {doc} depends on change {missing}, which is not stored; send the missing change in the same or an earlier batch")]
+    #[error(
+        "change {change} of document {doc} depends on change {missing}, which is not stored; send the missing change in the same or an earlier batch"
+    )]
     MissingDependencies {
         /// The document the change belongs to.
         doc: DocId,
@@ -53,7 +59,9 @@ pub enum StoreError {
         reason: String,
     },
     /// The database is not reachable or the connection pool is exhausted right now.
-    #[error("the database is unavailable: {reason}; check that it is running and reachable, then retry")]
+    #[error(
+        "the database is unavailable: {reason}; check that it is running and reachable, then retry"
+    )]
     Unavailable {
         /// What the driver said.
         reason: String,
@@ -136,8 +144,7 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
 
 /// SQLite reports numeric result codes; the low byte is the primary code.
 fn is_sqlite_busy(code: &str) -> bool {
-    code.parse::<u32>()
-        .is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+    code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 pub(crate) fn migration(e: sqlx::migrate::MigrateError) -> StoreError {

@@ -5,9 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Uuid;
+use sqlx::{Connection, Row};
 
 use crate::error::{db, migration};
 use crate::rows::{self, StoredDoc};
@@ -34,15 +34,20 @@ impl PgStore {
             options.get_port(),
             options.get_database().unwrap_or("")
         );
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+        // One direct connection first: the pool would retry a refused connection until
+        // its acquire timeout, where the operator wants the reason at once.
+        let probe = PgConnection::connect_with(&options)
             .await
             .map_err(|e| StoreError::Open {
                 target,
                 reason: e.to_string(),
             })?;
+        // Closing the probe is courtesy; the pool opens its own connections.
+        let _ = probe.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options);
         // The migrator holds an advisory lock: replicas starting together migrate once.
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
@@ -75,7 +80,11 @@ impl PgStore {
         let batch = rows::prepare(batch);
         let mut tx = self.pool.begin().await.map_err(db)?;
         if !batch.external_deps.is_empty() {
-            let docs: Vec<Uuid> = batch.external_deps.iter().map(|d| d.doc.as_uuid()).collect();
+            let docs: Vec<Uuid> = batch
+                .external_deps
+                .iter()
+                .map(|d| d.doc.as_uuid())
+                .collect();
             let deps: Vec<&[u8]> = batch.external_deps.iter().map(|d| d.dep.as_ref()).collect();
             let missing: Option<i64> = sqlx::query_scalar(
                 "SELECT t.i FROM UNNEST($1::uuid[], $2::bytea[]) WITH ORDINALITY AS t(d, h, i)
@@ -308,7 +317,9 @@ impl DocStore for PgStore {
             let xid: String = row.try_get(1).map_err(db)?;
             page.cursor = FeedCursor {
                 xid: xid.parse().map_err(|_| StoreError::Database {
-                    reason: format!("PostgreSQL returned a transaction id {xid:?} that is not a number"),
+                    reason: format!(
+                        "PostgreSQL returned a transaction id {xid:?} that is not a number"
+                    ),
                 })?,
                 seq: row.try_get(2).map_err(db)?,
             };

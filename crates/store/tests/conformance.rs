@@ -72,8 +72,11 @@ impl Harness for SqliteHarness {
         self.store.clone()
     }
     async fn corrupt_snapshot(&self, doc: DocId) {
-        self.exec("UPDATE docs SET snapshot = X'DEADBEEF00' WHERE doc_id = ?", doc)
-            .await;
+        self.exec(
+            "UPDATE docs SET snapshot = X'DEADBEEF00' WHERE doc_id = ?",
+            doc,
+        )
+        .await;
     }
     async fn corrupt_changes(&self, doc: DocId) {
         self.exec(
@@ -253,7 +256,11 @@ fn loaded(result: Result<Option<Automerge>, StoreError>) -> Automerge {
 }
 
 /// Reads the whole feed from `from`, page by page (bounded).
-async fn read_feed(store: &dyn DocStore, from: FeedCursor, page: usize) -> (Vec<DocId>, FeedCursor) {
+async fn read_feed(
+    store: &dyn DocStore,
+    from: FeedCursor,
+    page: usize,
+) -> (Vec<DocId>, FeedCursor) {
     let mut cursor = from;
     let mut docs = Vec::new();
     for _ in 0..10_000 {
@@ -269,7 +276,11 @@ async fn read_feed(store: &dyn DocStore, from: FeedCursor, page: usize) -> (Vec<
     panic!("the feed did not end within 10 000 pages");
 }
 
-const CYRILLIC: [&str; 3] = ["ООО «Ромашка»: ", "директор Пётр Иванович, ", "связь отличная 👍"];
+const CYRILLIC: [&str; 3] = [
+    "ООО «Ромашка»: ",
+    "директор Пётр Иванович, ",
+    "связь отличная 👍",
+];
 
 // ---------------------------------------------------------------------------------------
 // The cases, written once.
@@ -307,7 +318,10 @@ mod cases {
         assert!(matches!(many[0].1, Ok(None)));
         assert_eq!(many[1].0, known);
         assert!(matches!(many[1].1, Ok(Some(_))));
-        let err = store.compact(unknown).await.expect_err("nothing to compact");
+        let err = store
+            .compact(unknown)
+            .await
+            .expect_err("nothing to compact");
         assert_eq!(err.code(), "not_found");
     }
 
@@ -316,7 +330,14 @@ mod cases {
         let mut doc = typed_doc(&CYRILLIC);
         let id = DocId::random();
         let batch = WriteBatch::new().with_changes(id, changes_of(&mut doc));
-        assert_eq!(store.commit(batch.clone()).await.expect("commit").new_for(id), 4);
+        assert_eq!(
+            store
+                .commit(batch.clone())
+                .await
+                .expect("commit")
+                .new_for(id),
+            4
+        );
         let (_, cursor) = read_feed(&*store, FeedCursor::start(), 10).await;
         let rows = h.change_rows(id).await;
 
@@ -331,10 +352,18 @@ mod cases {
         let compacted = store.compact(id).await.expect("compact");
         assert_eq!(compacted.changes_folded, 4);
         let after = store.commit(batch).await.expect("retry after compaction");
-        assert_eq!(after.new_for(id), 0, "compaction must not forget stored hashes");
+        assert_eq!(
+            after.new_for(id),
+            0,
+            "compaction must not forget stored hashes"
+        );
         assert_eq!(h.change_rows(id).await, rows);
         assert_eq!(
-            store.compact(id).await.expect("compact again").changes_folded,
+            store
+                .compact(id)
+                .await
+                .expect("compact again")
+                .changes_folded,
             0,
             "the retried changes were not stored again"
         );
@@ -368,7 +397,10 @@ mod cases {
             .with_changes(fresh, vec![one_change("новый")])
             .with_changes(broken, vec![last.clone()])
             .with_sync_state(peer.clone(), fresh, vec![1, 2, 3]);
-        let err = store.commit(batch).await.expect_err("a change with a missing dependency");
+        let err = store
+            .commit(batch)
+            .await
+            .expect_err("a change with a missing dependency");
         match &err {
             StoreError::MissingDependencies { doc, change, .. } => {
                 assert_eq!(*doc, broken);
@@ -377,10 +409,19 @@ mod cases {
             other => panic!("expected MissingDependencies, got {other:?}"),
         }
         assert_eq!(err.code(), "missing_dependencies");
-        assert!(store.load(fresh).await.expect("load").is_none(), "fresh doc not stored");
+        assert!(
+            store.load(fresh).await.expect("load").is_none(),
+            "fresh doc not stored"
+        );
         assert!(store.load(broken).await.expect("load").is_none());
         assert_eq!(notes(&loaded(store.load(existing).await)), "Начало");
-        assert!(store.sync_states(&peer, &[fresh]).await.expect("states").is_empty());
+        assert!(
+            store
+                .sync_states(&peer, &[fresh])
+                .await
+                .expect("states")
+                .is_empty()
+        );
         assert!(store.feed(&cursor, 10).await.expect("feed").docs.is_empty());
         assert_eq!(store.list_docs().await.expect("list"), vec![existing]);
 
@@ -417,8 +458,15 @@ mod cases {
         assert_eq!(report.bytes_before, before as u64);
         let after = h.stored_bytes(id).await;
         assert_eq!(report.bytes_after, after as u64);
-        assert!(after * 4 < before, "storage shrinks: {before} → {after} bytes");
-        assert_eq!(h.change_rows(id).await, rows, "hash rows stay for idempotency");
+        assert!(
+            after * 4 < before,
+            "storage shrinks: {before} → {after} bytes"
+        );
+        assert_eq!(
+            h.change_rows(id).await,
+            rows,
+            "hash rows stay for idempotency"
+        );
         let back = loaded(store.load(id).await);
         assert_eq!(notes(&back), parts.concat());
         assert_eq!(back.get_heads(), doc.get_heads());
@@ -486,10 +534,20 @@ mod cases {
         }
         let mut doc = appender.await.expect("appender");
         let back = loaded(store.load(id).await);
-        assert_eq!(back.get_heads(), doc.get_heads(), "every appended change survives");
+        assert_eq!(
+            back.get_heads(),
+            doc.get_heads(),
+            "every appended change survives"
+        );
         for i in 0..30i64 {
-            let got = back.get(ROOT, format!("k{i}")).expect("get").map(|(v, _)| v);
-            assert_eq!(got, Some(Value::Scalar(std::borrow::Cow::Owned(ScalarValue::Int(i)))));
+            let got = back
+                .get(ROOT, format!("k{i}"))
+                .expect("get")
+                .map(|(v, _)| v);
+            assert_eq!(
+                got,
+                Some(Value::Scalar(std::borrow::Cow::Owned(ScalarValue::Int(i))))
+            );
         }
     }
 
@@ -508,15 +566,14 @@ mod cases {
             docs.insert(id, doc);
         }
         // A changes again: it moves to the head. Then C and D in one batch.
-        let mut batch = WriteBatch::new();
-        for id in [a] {
-            let doc = docs.get_mut(&id).expect("doc");
-            let heads = doc.get_heads();
-            doc.put(ROOT, "статус", "проведена").expect("put");
-            doc.commit();
-            batch = batch.with_changes(id, doc.get_changes(&heads));
-        }
-        store.commit(batch).await.expect("commit");
+        let doc_a = docs.get_mut(&a).expect("doc");
+        let heads = doc_a.get_heads();
+        doc_a.put(ROOT, "статус", "проведена").expect("put");
+        doc_a.commit();
+        store
+            .commit(WriteBatch::new().with_changes(a, doc_a.get_changes(&heads)))
+            .await
+            .expect("commit");
         let doc_c = docs.get_mut(&c).expect("doc");
         let heads = doc_c.get_heads();
         doc_c.put(ROOT, "статус", "отменена").expect("put");
@@ -583,9 +640,18 @@ mod cases {
             .commit(WriteBatch::new().with_sync_state(laptop.clone(), a, vec![9]))
             .await
             .expect("overwrite");
-        assert_eq!(store.sync_states(&laptop, &[a]).await.expect("s")[&a], vec![9]);
+        assert_eq!(
+            store.sync_states(&laptop, &[a]).await.expect("s")[&a],
+            vec![9]
+        );
         assert_eq!(store.delete_sync_states(&tablet).await.expect("delete"), 2);
-        assert!(store.sync_states(&tablet, &[a, b]).await.expect("s").is_empty());
+        assert!(
+            store
+                .sync_states(&tablet, &[a, b])
+                .await
+                .expect("s")
+                .is_empty()
+        );
         assert_eq!(store.sync_states(&laptop, &[a]).await.expect("s").len(), 1);
     }
 
@@ -628,8 +694,14 @@ mod cases {
         }
         let many = store.load_many(&[bad, good]).await.expect("load_many");
         assert!(matches!(&many[0].1, Err(StoreError::Corrupt { doc, .. }) if *doc == bad));
-        assert_eq!(notes(&loaded(many.into_iter().nth(1).expect("good").1)), CYRILLIC.concat());
-        let err = store.compact(bad).await.expect_err("cannot compact a corrupt doc");
+        assert_eq!(
+            notes(&loaded(many.into_iter().nth(1).expect("good").1)),
+            CYRILLIC.concat()
+        );
+        let err = store
+            .compact(bad)
+            .await
+            .expect_err("cannot compact a corrupt doc");
         assert_eq!(err.code(), "corrupt_document");
         assert!(err.to_string().contains(&bad.to_string()));
     }
@@ -641,7 +713,8 @@ mod cases {
         for d in 0..200 {
             let mut doc = AutoCommit::new();
             for i in 0..20 {
-                doc.put(ROOT, format!("вопрос-{i}"), format!("ответ {d}/{i}")).expect("put");
+                doc.put(ROOT, format!("вопрос-{i}"), format!("ответ {d}/{i}"))
+                    .expect("put");
                 doc.commit();
             }
             let id = DocId::random();
@@ -659,10 +732,16 @@ mod cases {
         for (d, (id, result)) in many.into_iter().enumerate() {
             assert_eq!(id, ids[d]);
             let doc = loaded(result);
-            let got = doc.get(ROOT, "вопрос-19").expect("get").map(|(v, _)| v.to_string());
+            let got = doc
+                .get(ROOT, "вопрос-19")
+                .expect("get")
+                .map(|(v, _)| v.to_string());
             assert_eq!(got, Some(format!("\"ответ {d}/19\"")));
         }
-        assert!(commit_time < Duration::from_secs(20), "commit took {commit_time:?}");
+        assert!(
+            commit_time < Duration::from_secs(20),
+            "commit took {commit_time:?}"
+        );
         let (feed, _) = read_feed(&*store, FeedCursor::start(), 64).await;
         assert_eq!(feed.len(), 200);
     }
@@ -704,3 +783,189 @@ conformance!(
     corrupt_change_names_the_document,
     big_batch_commits_in_one_go,
 );
+
+// ---------------------------------------------------------------------------------------
+// Backend-specific cases.
+
+/// Concurrent writers commit while a reader follows the feed: the reader must see every
+/// commit, and for every document the last version it was told about must be the final
+/// one. With `held`, some writers keep their transaction open after taking feed
+/// positions, so transactions commit out of the order of their positions.
+async fn feed_sees_every_commit_of_concurrent_writers(
+    store: Arc<dyn DocStore>,
+    held: Option<Arc<PgStore>>,
+) {
+    const WRITERS: usize = 8;
+    const COMMITS: usize = 50;
+    let shared: Vec<DocId> = (0..3).map(|_| DocId::random()).collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        let held = held.clone();
+        let shared = shared.clone();
+        writers.push(tokio::spawn(async move {
+            let mut committed = Vec::new();
+            for i in 0..COMMITS {
+                let own = DocId::random();
+                let mut batch =
+                    WriteBatch::new().with_changes(own, vec![one_change(&format!("{w}/{i}"))]);
+                if i % 4 == w % 4 {
+                    batch = batch.with_changes(
+                        shared[(w + i) % shared.len()],
+                        vec![one_change(&format!("общий {w}/{i}"))],
+                    );
+                }
+                let result = match &held {
+                    Some(pg) if (i + w) % 5 == 0 => {
+                        let hold = Duration::from_millis(20 + 15 * (i % 7) as u64);
+                        pg.commit_held_open(batch, hold).await
+                    }
+                    _ => store.commit(batch).await,
+                };
+                match result {
+                    Ok(_) => committed.push(own),
+                    // Concurrent writers on the shared rows may deadlock; the database
+                    // aborts one and nothing of it is stored: not a feed update.
+                    Err(e) if e.is_retryable() => {}
+                    Err(e) => panic!("writer {w} commit {i}: {e}"),
+                }
+            }
+            committed
+        }));
+    }
+
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let store = store.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut cursor = FeedCursor::start();
+            let mut last_seen: HashMap<DocId, Vec<automerge::ChangeHash>> = HashMap::new();
+            let mut empty_after_done = 0;
+            while Instant::now() < deadline {
+                let writers_done = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = store.feed(&cursor, 25).await.expect("feed");
+                if page.docs.is_empty() {
+                    if writers_done {
+                        empty_after_done += 1;
+                        if empty_after_done >= 3 {
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                for (doc, loaded) in store.load_many(&page.docs).await.expect("load_many") {
+                    let doc_now = loaded.expect("load").expect("a fed document is stored");
+                    last_seen.insert(doc, doc_now.get_heads());
+                }
+                cursor = page.cursor;
+            }
+            last_seen
+        })
+    };
+
+    let mut committed = Vec::new();
+    for writer in writers {
+        committed.extend(writer.await.expect("writer task"));
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let last_seen = reader.await.expect("reader task");
+    assert!(Instant::now() < deadline, "the test ran out of time");
+    assert!(
+        committed.len() > WRITERS * COMMITS * 9 / 10,
+        "most commits succeed"
+    );
+
+    let missed: Vec<&DocId> = committed
+        .iter()
+        .filter(|d| !last_seen.contains_key(d))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "the feed skipped {} of {} committed documents",
+        missed.len(),
+        committed.len()
+    );
+    let mut all = committed.clone();
+    all.extend(shared.iter().copied());
+    for (doc, result) in store.load_many(&all).await.expect("load_many") {
+        let Some(final_doc) = result.expect("load") else {
+            continue; // a shared doc no commit happened to touch
+        };
+        assert_eq!(
+            last_seen.get(&doc),
+            Some(&final_doc.get_heads()),
+            "the reader's last view of {doc} is not its final version"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_feed_never_skips_out_of_order_commits() {
+    let h = PgHarness::new().await;
+    feed_sees_every_commit_of_concurrent_writers(h.store.clone(), Some(h.store.clone())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_feed_sees_every_commit_of_concurrent_writers() {
+    let h = SqliteHarness::new().await;
+    feed_sees_every_commit_of_concurrent_writers(h.store.clone(), None).await;
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("устройство.db");
+    let id = DocId::random();
+    let mut doc = typed_doc(&CYRILLIC);
+    {
+        let store = SqliteStore::open(&path).await.expect("create the file");
+        store
+            .commit(
+                WriteBatch::new()
+                    .with_changes(id, changes_of(&mut doc))
+                    .with_sync_state(PeerId::server(), id, vec![7; 66]),
+            )
+            .await
+            .expect("commit");
+        store.pool().close().await;
+    }
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    assert_eq!(notes(&loaded(store.load(id).await)), CYRILLIC.concat());
+    let states = store
+        .sync_states(&PeerId::server(), &[id])
+        .await
+        .expect("states");
+    assert_eq!(states.get(&id), Some(&vec![7; 66]));
+    let (feed, _) = read_feed(&store, FeedCursor::start(), 10).await;
+    assert_eq!(feed, vec![id]);
+}
+
+#[tokio::test]
+async fn sqlite_open_error_names_the_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("нет-такой-папки").join("store.db");
+    let err = SqliteStore::open(&path).await.expect_err("missing folder");
+    assert_eq!(err.code(), "store_open_failed");
+    let message = err.to_string();
+    assert!(message.contains("cannot open the database at"), "{message}");
+    assert!(message.contains("нет-такой-папки"), "{message}");
+}
+
+#[tokio::test]
+async fn postgres_connect_error_names_the_server_without_password() {
+    let err = PgStore::connect("postgres://rapport:секрет@127.0.0.1:1/rapport")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert_eq!(err.code(), "store_open_failed");
+    let message = err.to_string();
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(!message.contains("секрет"), "the password leaks: {message}");
+    let err = PgStore::connect("mysql://nope")
+        .await
+        .expect_err("not a PostgreSQL URL");
+    assert_eq!(err.code(), "store_open_failed");
+}
