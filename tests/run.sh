@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every Rapport test: installs and starts what the tests need (tests/setup.sh),
+# then the whole workspace's tests against real PostgreSQL and SQLite.
+#
+#   bash tests/run.sh            # everything
+#   PROPTEST_CASES=10000 bash tests/run.sh -p rapport-tests   # the long convergence run
+#
+# Extra arguments go to `cargo test` (default: --workspace).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
+
+# shellcheck source=tests/setup.sh
+source tests/setup.sh
+
+stop_started() {
+    if [ -n "${RAPPORT_STARTED_PG:-}" ]; then
+        # shellcheck disable=SC2086
+        pg_ctlcluster $RAPPORT_STARTED_PG stop || true
+    fi
+}
+trap stop_started EXIT
+
+if [ "$#" -eq 0 ]; then
+    set -- --workspace
+fi
+cargo test --locked "$@"
