@@ -193,10 +193,7 @@ impl DeviceSession {
             size += len;
             entry.in_flight = true;
             if let Some(message) = entry.pending.take() {
-                request.docs.push(DocMessage {
-                    doc: *id,
-                    message,
-                });
+                request.docs.push(DocMessage { doc: *id, message });
             }
         }
         if request.docs.is_empty() && !self.pull_feed {
@@ -242,7 +239,9 @@ impl DeviceSession {
                     let error = DocError::new(
                         id,
                         ErrorCode::Invalid,
-                        format!("the server sent a sync message this app cannot read ({e}); update the app"),
+                        format!(
+                            "the server sent a sync message this app cannot read ({e}); update the app"
+                        ),
                     );
                     fail_entry(entry, error, &mut self.errors, &mut outcome.errors);
                     continue;
@@ -264,7 +263,11 @@ impl DeviceSession {
                 fail_entry(entry, error, &mut self.errors, &mut outcome.errors);
                 continue;
             }
-            if state.their_heads.as_deref().is_some_and(|h| same_heads(h, &after)) {
+            if state
+                .their_heads
+                .as_deref()
+                .is_some_and(|h| same_heads(h, &after))
+            {
                 outcome.synced.push(id);
             }
         }
@@ -388,7 +391,12 @@ fn ensure_state<'a>(entry: &'a mut Entry, id: &DocId, docs: &impl DocSet) -> &'a
     })
 }
 
-fn fail_entry(entry: &mut Entry, error: DocError, all: &mut Vec<DocError>, now: &mut Vec<DocError>) {
+fn fail_entry(
+    entry: &mut Entry,
+    error: DocError,
+    all: &mut Vec<DocError>,
+    now: &mut Vec<DocError>,
+) {
     entry.failed = true;
     entry.state = None;
     entry.pending = None;

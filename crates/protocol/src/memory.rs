@@ -2,11 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::{Automerge, ChangeHash};
+use automerge::{Automerge, Change, ChangeHash};
 use rapport_domain::DocId;
 
 use crate::device::{DocSet, Outcome};
-use crate::server::{FeedResult, ServerExchange};
+use crate::server::{FeedResult, Rejection, ServerExchange};
 use crate::wire::{DecodeError, ErrorCode, Limits, SyncRequest};
 
 /// Documents and persisted sync states held in maps.
@@ -50,6 +50,8 @@ pub struct MemServer {
     pub limits: Limits,
     /// Documents every device is refused ([`ErrorCode::Forbidden`]).
     pub forbidden: BTreeSet<DocId>,
+    /// The server's check of new changes before commit (none = accept all).
+    pub validate: Option<fn(&Automerge, &[Change]) -> Result<(), Rejection>>,
     docs: BTreeMap<DocId, Vec<u8>>,
     states: BTreeMap<(u64, DocId), Vec<u8>>,
     /// One entry per commit that stored changes; the cursor is an index into it.
@@ -79,17 +81,28 @@ impl MemServer {
             .try_into()
             .map(u64::from_le_bytes)
             .unwrap_or(0);
-        let start = usize::try_from(start).unwrap_or(usize::MAX).min(self.feed.len());
+        let start = usize::try_from(start)
+            .unwrap_or(usize::MAX)
+            .min(self.feed.len());
         let mut exchange = ServerExchange::new(request, self.limits);
         let mut loaded = BTreeMap::new();
         for id in exchange.requested() {
             if self.forbidden.contains(&id) {
-                exchange.refuse(id, ErrorCode::Forbidden, "нет доступа к документу (no access)");
+                exchange.refuse(
+                    id,
+                    ErrorCode::Forbidden,
+                    "нет доступа к документу (no access)",
+                );
                 continue;
             }
             let mut doc = self.load(&id);
             let state = self.states.get(&(device, id)).map(Vec::as_slice);
-            if exchange.sync_doc(id, &mut doc, state, |_, _| Ok(())).is_ok() {
+            let validate = self.validate;
+            let check = |doc: &Automerge, changes: &[Change]| match validate {
+                Some(f) => f(doc, changes),
+                None => Ok(()),
+            };
+            if exchange.sync_doc(id, &mut doc, state, check).is_ok() {
                 loaded.insert(id, doc);
             }
         }

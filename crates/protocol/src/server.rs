@@ -255,7 +255,8 @@ impl ServerExchange {
     }
 
     fn fits(&self, message_len: usize) -> bool {
-        self.size + doc_message_len(message_len) + self.error_reserve() <= self.limits.max_frame_bytes
+        self.size + doc_message_len(message_len) + self.error_reserve()
+            <= self.limits.max_frame_bytes
     }
 
     fn fits_error(&self) -> bool {

@@ -190,7 +190,9 @@ pub enum DecodeError {
     #[error("not a Rapport sync frame: it does not start with \"RPS\" (wrong endpoint or body?)")]
     BadMagic,
     /// A version this implementation cannot read.
-    #[error("sync frame version {0} is not supported (this build reads version 1); update the app or server")]
+    #[error(
+        "sync frame version {0} is not supported (this build reads version 1); update the app or server"
+    )]
     UnsupportedVersion(u8),
     /// A request where a response was expected, or the reverse, or an unknown kind.
     #[error("expected frame kind {expected}, found {found}")]
@@ -201,7 +203,9 @@ pub enum DecodeError {
         found: u8,
     },
     /// The whole frame is larger than allowed.
-    #[error("the frame is {len} bytes, more than the limit of {max}; send fewer documents per request")]
+    #[error(
+        "the frame is {len} bytes, more than the limit of {max}; send fewer documents per request"
+    )]
     FrameTooLarge {
         /// Frame length.
         len: usize,
@@ -238,7 +242,9 @@ pub enum DecodeError {
         max: usize,
     },
     /// An error message longer than 1 KiB.
-    #[error("the error message for document {doc} is {len} bytes, more than {MAX_ERROR_MESSAGE_BYTES}")]
+    #[error(
+        "the error message for document {doc} is {len} bytes, more than {MAX_ERROR_MESSAGE_BYTES}"
+    )]
     ErrorMessageTooLong {
         /// The document.
         doc: DocId,
@@ -311,7 +317,9 @@ pub enum EncodeError {
         max: usize,
     },
     /// An error message longer than 1 KiB (build errors with [`DocError::new`]).
-    #[error("the error message for document {doc} is {len} bytes, more than {MAX_ERROR_MESSAGE_BYTES}")]
+    #[error(
+        "the error message for document {doc} is {len} bytes, more than {MAX_ERROR_MESSAGE_BYTES}"
+    )]
     ErrorMessageTooLong {
         /// The document.
         doc: DocId,
@@ -364,7 +372,7 @@ pub(crate) fn frame_overhead(cursor_len: usize) -> usize {
 
 fn put_varint(out: &mut Vec<u8>, n: u64) {
     // Writing into a Vec cannot fail.
-    let _ = leb128::write::unsigned(out, n as u64);
+    let _ = leb128::write::unsigned(out, n);
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {

@@ -85,7 +85,10 @@ impl Device {
         let mut stats = Stats::default();
         let started = Instant::now();
         while let Some(request) = session.next_request(&mut self.store)? {
-            assert!(started.elapsed() < Duration::from_secs(30), "sync run took too long");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "sync run took too long"
+            );
             stats.requests += 1;
             let body = request.encode(&limits).unwrap();
             stats.bytes_up += body.len();
@@ -137,7 +140,10 @@ fn new_document_with_cyrillic_text_uploads_in_one_round_trip() {
     let stats = dev.sync(&mut server).unwrap();
     assert_eq!(stats.requests, 1);
     assert!(stats.errors.is_empty());
-    assert_eq!(notes(&server.load(&doc)), "Клиент: ООО «Ромашка» 🌼, контакт — Пётр");
+    assert_eq!(
+        notes(&server.load(&doc)),
+        "Клиент: ООО «Ромашка» 🌼, контакт — Пётр"
+    );
     assert!(dev.dirty.is_empty(), "the server acknowledged the document");
     assert_eq!(server.stored_changes(), 1);
 }
@@ -156,7 +162,10 @@ fn fresh_device_downloads_every_document_in_the_first_round_trip() {
     let stats = rep.sync(&mut server).unwrap();
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     for (i, d) in docs.iter().enumerate() {
-        assert_eq!(rep.notes(*d), format!("анкета №{i}: качество связи — хорошее"));
+        assert_eq!(
+            rep.notes(*d),
+            format!("анкета №{i}: качество связи — хорошее")
+        );
     }
     // The acknowledgements reached the server: the next reconnect is one small request.
     let again = rep.sync(&mut server).unwrap();
@@ -196,7 +205,11 @@ fn reconnect_with_three_changed_costs_about_the_changes() {
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     // Each small change is ~100-200 B; allow ~300 B per document each way.
     assert!(stats.bytes_up < 3 * 400, "{} bytes up", stats.bytes_up);
-    assert!(stats.bytes_down < 3 * 300, "{} bytes down", stats.bytes_down);
+    assert!(
+        stats.bytes_down < 3 * 300,
+        "{} bytes down",
+        stats.bytes_down
+    );
     assert!(dev.dirty.is_empty());
     assert_eq!(
         notes(&server.load(&docs[0])),
@@ -217,7 +230,11 @@ fn others_edits_reach_a_device_within_two_round_trips() {
     let stats = a.sync(&mut server).unwrap();
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     assert_eq!(a.notes(docs[0]), "Отзыв клиента: всё хорошо (правка Б)");
-    assert!(stats.bytes_down < 3 * 400 + 200, "{} bytes down", stats.bytes_down);
+    assert!(
+        stats.bytes_down < 3 * 400 + 200,
+        "{} bytes down",
+        stats.bytes_down
+    );
 }
 
 #[rstest]
@@ -253,7 +270,9 @@ fn a_run_that_dies_midway_is_repaired_by_the_next_run() {
         [(docs[0], dev.store.states.get(&docs[0]).cloned())],
     );
     let req = session.next_request(&mut dev.store).unwrap().unwrap();
-    server.handle(dev.id, &req.encode(&limits).unwrap()).unwrap();
+    server
+        .handle(dev.id, &req.encode(&limits).unwrap())
+        .unwrap();
     drop(session);
     let stats = dev.sync(&mut server).unwrap();
     assert_eq!(stats.requests, 1);
@@ -291,11 +310,17 @@ fn undecodable_message_is_a_per_document_error_and_nothing_is_stored() {
     let mut store = good_dev.store;
     let mut req = session.next_request(&mut store).unwrap().unwrap();
     let bad = DocId::random();
-    req.docs.push(rapport_protocol::DocMessage { doc: bad, message: vec![0x42, 0xff, 0xff] });
+    req.docs.push(rapport_protocol::DocMessage {
+        doc: bad,
+        message: vec![0x42, 0xff, 0xff],
+    });
     let body = req.encode(&Limits::DEFAULT).unwrap();
     let reply = SyncResponse::decode(&server.handle(4, &body).unwrap(), &Limits::DEFAULT).unwrap();
     assert_eq!(reply.errors.len(), 1);
-    assert_eq!((reply.errors[0].doc, reply.errors[0].code), (bad, ErrorCode::Invalid));
+    assert_eq!(
+        (reply.errors[0].doc, reply.errors[0].code),
+        (bad, ErrorCode::Invalid)
+    );
     assert_eq!(server.doc_ids(), vec![good]);
     assert_eq!(server.stored_changes(), 1);
 }
@@ -309,12 +334,18 @@ fn round_trip_cap_stops_a_run() {
     lead.sync(&mut server).unwrap();
     let mut rep = Device::new(2);
     rep.config.max_round_trips = 1;
-    assert_eq!(rep.sync(&mut server).unwrap_err(), SessionError::RoundTripLimit(1));
+    assert_eq!(
+        rep.sync(&mut server).unwrap_err(),
+        SessionError::RoundTripLimit(1)
+    );
 }
 
 #[test]
 fn feed_pages_when_the_response_is_full() {
-    let limits = Limits { max_frame_bytes: 2_000, ..Limits::DEFAULT };
+    let limits = Limits {
+        max_frame_bytes: 2_000,
+        ..Limits::DEFAULT
+    };
     let mut server = MemServer::with_limits(limits);
     let mut lead = Device::new(1);
     lead.config.limits = limits;
@@ -359,7 +390,10 @@ fn three_devices_editing_one_document_offline_converge(#[case] order: [usize; 3]
     let text = notes(&server_doc);
     for (i, d) in devs.iter().enumerate() {
         assert!(text.contains(&format!("правка {i} ✓;")), "{text}");
-        assert_eq!(d.store.get(&doc).unwrap().get_heads(), server_doc.get_heads());
+        assert_eq!(
+            d.store.get(&doc).unwrap().get_heads(),
+            server_doc.get_heads()
+        );
         assert_eq!(d.notes(doc), text);
         assert!(d.dirty.is_empty());
     }
@@ -374,6 +408,136 @@ fn a_request_survives_the_wire_and_back() {
     dev.write(doc, "проверка");
     let mut s = DeviceSession::new(dev.config, vec![], [(doc, None)]);
     let req = s.next_request(&mut dev.store).unwrap().unwrap();
-    let back = SyncRequest::decode(&req.encode(&Limits::DEFAULT).unwrap(), &Limits::DEFAULT).unwrap();
+    let back =
+        SyncRequest::decode(&req.encode(&Limits::DEFAULT).unwrap(), &Limits::DEFAULT).unwrap();
     assert_eq!(back, req);
+}
+
+#[test]
+fn changes_the_server_rejects_are_not_stored_and_the_device_keeps_them() {
+    let mut server = MemServer::default();
+    server.validate = Some(|doc, _changes| {
+        if notes(doc).contains("запрещено") {
+            Err(rapport_protocol::Rejection {
+                code: ErrorCode::Rejected,
+                message: "ответ содержит запрещённое слово".into(),
+            })
+        } else {
+            Ok(())
+        }
+    });
+    let (mut dev, docs) = device_with_synced_docs(&mut server, 2);
+    let before = server.stored_changes();
+    dev.write(docs[0], " запрещено");
+    dev.write(docs[1], " можно");
+    let stats = dev.sync(&mut server).unwrap();
+    assert_eq!(stats.errors, vec![(docs[0], ErrorCode::Rejected)]);
+    assert_eq!(server.stored_changes(), before + 1);
+    assert_eq!(notes(&server.load(&docs[0])), "Отзыв клиента: всё хорошо");
+    assert_eq!(dev.notes(docs[0]), "Отзыв клиента: всё хорошо запрещено");
+    assert!(dev.dirty.contains(&docs[0]) && !dev.dirty.contains(&docs[1]));
+}
+
+#[test]
+fn full_responses_defer_documents_and_requests_split_by_frame_size() {
+    let limits = Limits {
+        max_frame_bytes: 3_000,
+        ..Limits::DEFAULT
+    };
+    let mut server = MemServer::with_limits(limits);
+    let mut a = Device::new(1);
+    let mut b = Device::new(2);
+    a.config.limits = limits;
+    b.config.limits = limits;
+    let docs = ids(10);
+    for d in &docs {
+        a.write(*d, "Начало.");
+    }
+    a.sync(&mut server).unwrap();
+    b.sync(&mut server).unwrap();
+    for d in &docs {
+        a.write(*d, &" Длинный отчёт о визите.".repeat(15));
+        b.write(*d, " Б.");
+    }
+    let up = a.sync(&mut server).unwrap();
+    assert!(
+        up.requests > 1,
+        "split into several requests: {}",
+        up.requests
+    );
+    let down = b.sync(&mut server).unwrap();
+    assert!(down.errors.is_empty(), "{:?}", down.errors);
+    a.sync(&mut server).unwrap();
+    for d in &docs {
+        assert_eq!(a.notes(*d), b.notes(*d));
+        assert!(b.notes(*d).contains("Длинный отчёт") && a.notes(*d).contains(" Б."));
+    }
+    assert_eq!(server.duplicates(), 0);
+}
+
+mod convergence {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Edit {
+            device: usize,
+            doc: usize,
+            text: String,
+        },
+        Sync {
+            device: usize,
+            fault: u8,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..3usize, 0..3usize, "[а-яё ]{1,6}").prop_map(|(device, doc, text)| Op::Edit {
+                device,
+                doc,
+                text
+            }),
+            (0..3usize, 0..4u8).prop_map(|(device, fault)| Op::Sync { device, fault }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn devices_converge_whatever_the_order_and_losses(ops in proptest::collection::vec(op(), 1..25)) {
+            let mut server = MemServer::default();
+            let mut devs: Vec<Device> = (1..=3).map(Device::new).collect();
+            let docs = ids(3);
+            for op in ops {
+                match op {
+                    Op::Edit { device, doc, text } => devs[device].write(docs[doc], &text),
+                    Op::Sync { device, fault } => {
+                        let fault = match fault {
+                            1 => Fault::DropRequest(1),
+                            2 => Fault::DropResponse(1),
+                            3 => Fault::DropResponse(2),
+                            _ => Fault::None,
+                        };
+                        devs[device].sync_with(&mut server, fault).unwrap();
+                    }
+                }
+            }
+            for _ in 0..2 {
+                for d in &mut devs {
+                    d.sync(&mut server).unwrap();
+                }
+            }
+            prop_assert_eq!(server.duplicates(), 0);
+            for id in server.doc_ids() {
+                let heads = server.load(&id).get_heads();
+                for d in &devs {
+                    prop_assert_eq!(d.store.get(&id).map(|x| x.get_heads()), Some(heads.clone()));
+                    prop_assert!(d.dirty.is_empty());
+                }
+            }
+        }
+    }
 }

@@ -14,12 +14,14 @@ fn id(n: u8) -> DocId {
 }
 
 fn doc_message() -> impl Strategy<Value = DocMessage> {
-    (any::<[u8; 16]>(), proptest::collection::vec(any::<u8>(), 0..300)).prop_map(|(b, m)| {
-        DocMessage {
+    (
+        any::<[u8; 16]>(),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    )
+        .prop_map(|(b, m)| DocMessage {
             doc: DocId::from_bytes(b),
             message: m,
-        }
-    })
+        })
 }
 
 fn dedup<T>(mut v: Vec<T>, key: impl Fn(&T) -> DocId) -> Vec<T> {
@@ -41,7 +43,9 @@ fn request() -> impl Strategy<Value = SyncRequest> {
 
 fn response() -> impl Strategy<Value = SyncResponse> {
     let error = (any::<[u8; 16]>(), any::<u16>(), "[а-яА-Яa-z0-9 😀]{0,80}").prop_map(
-        |(b, code, message)| DocError::new(DocId::from_bytes(b), ErrorCode::from_u16(code), message),
+        |(b, code, message)| {
+            DocError::new(DocId::from_bytes(b), ErrorCode::from_u16(code), message)
+        },
     );
     (
         proptest::collection::vec(any::<u8>(), 0..=64),
@@ -183,7 +187,10 @@ fn request_frame_is_not_a_response() {
     let bytes = SyncRequest::default().encode(&L).unwrap();
     assert_eq!(
         SyncResponse::decode(&bytes, &L),
-        Err(DecodeError::WrongKind { expected: 2, found: 1 })
+        Err(DecodeError::WrongKind {
+            expected: 2,
+            found: 1
+        })
     );
     assert_eq!(SyncRequest::decode(&bytes, &L), Ok(SyncRequest::default()));
 }
@@ -230,15 +237,30 @@ fn encoding_refuses_oversize_messages_and_frames() {
     };
     let req = SyncRequest {
         cursor: vec![],
-        docs: vec![DocMessage { doc: id(1), message: vec![0; 11] }],
+        docs: vec![DocMessage {
+            doc: id(1),
+            message: vec![0; 11],
+        }],
     };
-    assert_eq!(req.encode(&limits).unwrap_err().code(), "encode_message_too_large");
+    assert_eq!(
+        req.encode(&limits).unwrap_err().code(),
+        "encode_message_too_large"
+    );
     let req = SyncRequest {
         cursor: vec![],
         docs: vec![
-            DocMessage { doc: id(1), message: vec![0; 10] },
-            DocMessage { doc: id(2), message: vec![0; 10] },
+            DocMessage {
+                doc: id(1),
+                message: vec![0; 10],
+            },
+            DocMessage {
+                doc: id(2),
+                message: vec![0; 10],
+            },
         ],
     };
-    assert_eq!(req.encode(&limits).unwrap_err().code(), "encode_frame_too_large");
+    assert_eq!(
+        req.encode(&limits).unwrap_err().code(),
+        "encode_frame_too_large"
+    );
 }
