@@ -41,6 +41,9 @@ impl DocSet for MemDocSet {
     }
 }
 
+/// A check of a document's new changes before they are committed.
+pub type Validator = fn(&Automerge, &[Change]) -> Result<(), Rejection>;
+
 /// A stateless server in memory: between requests it keeps only saved
 /// documents, encoded sync states and a change feed, as the real one keeps
 /// them in PostgreSQL. For tests and simulations of many devices.
@@ -51,7 +54,7 @@ pub struct MemServer {
     /// Documents every device is refused ([`ErrorCode::Forbidden`]).
     pub forbidden: BTreeSet<DocId>,
     /// The server's check of new changes before commit (none = accept all).
-    pub validate: Option<fn(&Automerge, &[Change]) -> Result<(), Rejection>>,
+    pub validate: Option<Validator>,
     docs: BTreeMap<DocId, Vec<u8>>,
     states: BTreeMap<(u64, DocId), Vec<u8>>,
     /// One entry per commit that stored changes; the cursor is an index into it.

@@ -160,6 +160,7 @@ fn fresh_device_downloads_every_document_in_the_first_round_trip() {
 
     let mut rep = Device::new(2);
     let stats = rep.sync(&mut server).unwrap();
+    eprintln!("first contact, 40 docs: {stats:?}");
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     for (i, d) in docs.iter().enumerate() {
         assert_eq!(
@@ -177,7 +178,13 @@ fn device_with_synced_docs(server: &mut MemServer, n: usize) -> (Device, Vec<Doc
     let mut dev = Device::new(7);
     let docs = ids(n);
     for d in &docs {
-        dev.write(*d, "Отзыв клиента: всё хорошо");
+        // A history of several edits, as real questionnaires have: with a
+        // one-change history any new change is a large share of the document
+        // and automerge sends the whole (small) document instead.
+        dev.write(*d, "Отзыв клиента:");
+        for word in [" всё", " хорошо"] {
+            dev.write(*d, word);
+        }
     }
     dev.sync(server).unwrap();
     assert!(dev.dirty.is_empty());
@@ -189,6 +196,7 @@ fn reconnect_with_nothing_changed_is_one_small_request() {
     let mut server = MemServer::default();
     let (mut dev, _) = device_with_synced_docs(&mut server, 500);
     let stats = dev.sync(&mut server).unwrap();
+    eprintln!("reconnect, 500 docs, 0 changed: {stats:?}");
     assert_eq!(stats.requests, 1);
     assert!(stats.bytes_up < 1024, "{} bytes up", stats.bytes_up);
     assert!(stats.bytes_down < 1024, "{} bytes down", stats.bytes_down);
@@ -202,6 +210,7 @@ fn reconnect_with_three_changed_costs_about_the_changes() {
         dev.write(*d, " Дополнение: нужен выезд техника.");
     }
     let stats = dev.sync(&mut server).unwrap();
+    eprintln!("reconnect, 500 docs, 3 changed: {stats:?}");
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     // Each small change is ~100-200 B; allow ~300 B per document each way.
     assert!(stats.bytes_up < 3 * 400, "{} bytes up", stats.bytes_up);
@@ -228,6 +237,7 @@ fn others_edits_reach_a_device_within_two_round_trips() {
     }
     b.sync(&mut server).unwrap();
     let stats = a.sync(&mut server).unwrap();
+    eprintln!("download of 3 edited docs: {stats:?}");
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     assert_eq!(a.notes(docs[0]), "Отзыв клиента: всё хорошо (правка Б)");
     assert!(
@@ -540,4 +550,83 @@ mod convergence {
             }
         }
     }
+}
+
+#[test]
+fn hostile_messages_naming_unknown_changes_do_not_crash_the_server() {
+    use automerge::ChangeHash;
+    use automerge::sync::{ChunkList, Have, Message, MessageVersion};
+    let mut server = MemServer::default();
+    let (_dev, docs) = device_with_synced_docs(&mut server, 1);
+    let unknown = ChangeHash([7; 32]);
+    let hostile = [
+        Message {
+            heads: vec![unknown],
+            need: vec![unknown],
+            have: vec![
+                Have::default(),
+                Have {
+                    last_sync: vec![unknown],
+                    bloom: Default::default(),
+                },
+            ],
+            changes: ChunkList::empty(),
+            flags: None,
+            version: MessageVersion::V1,
+        },
+        Message {
+            heads: vec![],
+            need: vec![],
+            have: vec![Have {
+                last_sync: vec![unknown],
+                bloom: Default::default(),
+            }],
+            changes: ChunkList::from(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3]),
+            flags: None,
+            version: MessageVersion::V2,
+        },
+    ];
+    for message in hostile {
+        let req = SyncRequest {
+            cursor: vec![],
+            docs: vec![rapport_protocol::DocMessage {
+                doc: docs[0],
+                message: message.encode(),
+            }],
+        };
+        let body = req.encode(&Limits::DEFAULT).unwrap();
+        let reply = server.handle(9, &body).unwrap();
+        SyncResponse::decode(&reply, &Limits::DEFAULT).unwrap();
+    }
+    assert_eq!(server.duplicates(), 0);
+    assert_eq!(notes(&server.load(&docs[0])), "Отзыв клиента: всё хорошо");
+}
+
+#[test]
+fn unreadable_server_message_fails_only_that_document_on_the_device() {
+    let mut dev = Device::new(6);
+    let (a, b) = (DocId::random(), DocId::random());
+    dev.write(a, "своё");
+    let mut session = DeviceSession::new(dev.config, vec![], [(a, None)]);
+    let req = session.next_request(&mut dev.store).unwrap().unwrap();
+    let mut server = MemServer::default();
+    let reply = server
+        .handle(dev.id, &req.encode(&Limits::DEFAULT).unwrap())
+        .unwrap();
+    let mut response = SyncResponse::decode(&reply, &Limits::DEFAULT).unwrap();
+    response.docs.push(rapport_protocol::DocMessage {
+        doc: b,
+        message: vec![0x99],
+    });
+    let outcome = session.handle_response(&mut dev.store, response);
+    assert_eq!(outcome.errors.len(), 1);
+    assert_eq!(
+        (outcome.errors[0].doc, outcome.errors[0].code),
+        (b, ErrorCode::Invalid)
+    );
+    assert_eq!(outcome.synced, vec![a]);
+    assert_eq!(dev.notes(a), "своё");
+    assert!(!outcome.more);
+    assert!(outcome.cursor.is_some());
+    assert_eq!(session.next_request(&mut dev.store).unwrap(), None);
 }
