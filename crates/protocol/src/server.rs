@@ -1,0 +1,286 @@
+//! The server side of one sync request, as a sans-IO exchange.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::sync::{Message, SyncDoc};
+use automerge::{Automerge, Change};
+use rapport_domain::DocId;
+
+use crate::state::{load_state, preseed};
+use crate::wire::{
+    DocError, DocMessage, ErrorCode, Limits, MAX_ERROR_MESSAGE_BYTES, SyncRequest, SyncResponse,
+    doc_message_len, frame_overhead, varint_len,
+};
+
+/// Why the caller's validation refused a document's new changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Sent to the device (usually [`ErrorCode::Rejected`] or [`ErrorCode::TooLarge`]).
+    pub code: ErrorCode,
+    /// What is wrong, for the person holding the device.
+    pub message: String,
+}
+
+/// What to commit for one document, in the same transaction as all the others.
+#[derive(Debug, Clone)]
+pub struct DocCommit {
+    /// The document.
+    pub doc: DocId,
+    /// Changes the server did not have before this request (may be empty).
+    pub changes: Vec<Change>,
+    /// The encoded sync state for (device, document) to persist.
+    pub state: Vec<u8>,
+}
+
+/// What [`ServerExchange::feed_doc`] did with a feed document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedResult {
+    /// A message (or a size error) for it is in the response.
+    Added,
+    /// Nothing to send: the device already has it all, or the device's own message covers it.
+    Skipped,
+    /// The response is full: end the feed page before this document (`more = true`).
+    Full,
+}
+
+/// The result of one request: commit `commits` durably, then send `response`.
+#[derive(Debug, Clone)]
+pub struct ServerOutcome {
+    /// Per document: new changes and the sync state to persist, all in ONE transaction.
+    pub commits: Vec<DocCommit>,
+    /// The reply, to send only after the commit succeeded.
+    pub response: SyncResponse,
+}
+
+/// One `POST /api/v1/sync` on a stateless server.
+///
+/// 1. [`ServerExchange::new`] with the decoded request; read [`Self::requested`].
+/// 2. For each requested document: [`Self::refuse`] it, or load it and its
+///    persisted state for this device and call [`Self::sync_doc`].
+/// 3. For each feed document after [`Self::cursor`] the device may read, in feed
+///    order: [`Self::feed_doc`], stopping at [`FeedResult::Full`].
+/// 4. [`Self::finish`] with the new cursor, commit, reply.
+#[derive(Debug)]
+pub struct ServerExchange {
+    limits: Limits,
+    cursor: Vec<u8>,
+    incoming: BTreeMap<DocId, Vec<u8>>,
+    handled: BTreeSet<DocId>,
+    replies: Vec<DocMessage>,
+    errors: Vec<DocError>,
+    commits: Vec<DocCommit>,
+    size: usize,
+}
+
+impl ServerExchange {
+    /// Start handling a decoded request.
+    pub fn new(request: SyncRequest, limits: Limits) -> Self {
+        Self {
+            size: frame_overhead(limits.max_cursor_bytes),
+            limits,
+            cursor: request.cursor,
+            incoming: request
+                .docs
+                .into_iter()
+                .map(|d| (d.doc, d.message))
+                .collect(),
+            handled: BTreeSet::new(),
+            replies: Vec::new(),
+            errors: Vec::new(),
+            commits: Vec::new(),
+        }
+    }
+
+    /// The device's feed cursor (empty on first contact: the feed starts at the beginning).
+    pub fn cursor(&self) -> &[u8] {
+        &self.cursor
+    }
+
+    /// Documents the device sent messages for that are not handled yet.
+    pub fn requested(&self) -> Vec<DocId> {
+        self.incoming.keys().copied().collect()
+    }
+
+    /// Refuse a requested document (no access, not found…): it gets a [`DocError`], nothing is committed.
+    pub fn refuse(&mut self, doc: DocId, code: ErrorCode, message: impl Into<String>) {
+        self.incoming.remove(&doc);
+        self.handled.insert(doc);
+        let _ = self.push_error(DocError::new(doc, code, message));
+    }
+
+    /// Receive the device's message for `doc` (the server's copy, or an empty
+    /// document if new) and prepare the reply.
+    ///
+    /// `state` is the persisted sync state for (device, document). `validate`
+    /// sees the document with the new changes applied and the new changes; an
+    /// `Err` refuses them. On any error the document must be discarded: it may
+    /// hold changes that must not be committed.
+    pub fn sync_doc(
+        &mut self,
+        id: DocId,
+        doc: &mut Automerge,
+        state: Option<&[u8]>,
+        validate: impl FnOnce(&Automerge, &[Change]) -> Result<(), Rejection>,
+    ) -> Result<(), DocError> {
+        let Some(bytes) = self.incoming.remove(&id) else {
+            return Err(DocError::new(
+                id,
+                ErrorCode::Internal,
+                "the device sent no message for this document (or it was handled already)",
+            ));
+        };
+        self.handled.insert(id);
+        let message = Message::decode(&bytes).map_err(|e| {
+            self.push_error(DocError::new(
+                id,
+                ErrorCode::Invalid,
+                format!("the sync message could not be read ({e}); nothing was stored"),
+            ))
+        })?;
+        let mut state = load_state(state, Some(doc));
+        let before = doc.get_heads();
+        doc.receive_sync_message(&mut state, message).map_err(|e| {
+            self.push_error(DocError::new(
+                id,
+                ErrorCode::Invalid,
+                format!("the changes could not be applied ({e}); nothing was stored"),
+            ))
+        })?;
+        let changes: Vec<Change> = doc.get_changes(&before).into_iter().collect();
+        validate(doc, &changes)
+            .map_err(|r| self.push_error(DocError::new(id, r.code, r.message)))?;
+
+        let encoded_state = state.encode();
+        let reply = doc.generate_sync_message(&mut state).map(Message::encode);
+        self.commits.push(DocCommit {
+            doc: id,
+            changes,
+            state: encoded_state,
+        });
+        // The changes are committed whatever happens to the reply: the device
+        // re-sends and the server deduplicates, so a missing reply costs bytes, not data.
+        match reply {
+            None => {}
+            Some(message) if message.len() > self.limits.max_message_bytes => {
+                let _ = self.push_error(DocError::new(
+                    id,
+                    ErrorCode::TooLarge,
+                    format!(
+                        "the server's changes for this document are {} bytes, more than the limit of {}",
+                        message.len(),
+                        self.limits.max_message_bytes
+                    ),
+                ));
+            }
+            Some(message) if !self.fits(message.len()) => {
+                let _ = self.push_error(DocError::new(
+                    id,
+                    ErrorCode::Retry,
+                    "the response is full; this document is answered in the next request",
+                ));
+            }
+            Some(message) => self.push_reply(id, message),
+        }
+        Ok(())
+    }
+
+    /// Offer a feed document (changed after the cursor, readable by the device)
+    /// with the persisted sync state for (device, document), if any.
+    ///
+    /// Sends every change after the state's shared heads in this response, and
+    /// the whole compressed document when the device has never synced it, so a
+    /// fresh device receives everything in its first round trip.
+    pub fn feed_doc(&mut self, id: DocId, doc: &Automerge, state: Option<&[u8]>) -> FeedResult {
+        if self.incoming.contains_key(&id) || self.handled.contains(&id) {
+            return FeedResult::Skipped;
+        }
+        let mut state = load_state(state, Some(doc));
+        let heads = doc.get_heads();
+        if heads.iter().all(|h| state.shared_heads.contains(h)) {
+            return FeedResult::Skipped;
+        }
+        if self.replies.len() >= self.limits.max_docs {
+            return FeedResult::Full;
+        }
+        preseed(&mut state);
+        let Some(message) = doc.generate_sync_message(&mut state).map(Message::encode) else {
+            return FeedResult::Skipped;
+        };
+        if message.len() > self.limits.max_message_bytes {
+            if self.errors.len() >= self.limits.max_docs || !self.fits_error() {
+                return FeedResult::Full;
+            }
+            self.handled.insert(id);
+            let _ = self.push_error(DocError::new(
+                id,
+                ErrorCode::TooLarge,
+                format!(
+                    "this document is {} bytes to send, more than the limit of {}",
+                    message.len(),
+                    self.limits.max_message_bytes
+                ),
+            ));
+            return FeedResult::Added;
+        }
+        if !self.fits(message.len()) {
+            return FeedResult::Full;
+        }
+        self.handled.insert(id);
+        self.push_reply(id, message);
+        FeedResult::Added
+    }
+
+    /// Finish with the new feed cursor and whether the feed has more pages.
+    ///
+    /// Any requested document not handled gets an [`ErrorCode::Internal`] error,
+    /// so the device never waits for an answer that will not come.
+    pub fn finish(mut self, cursor: Vec<u8>, more: bool) -> ServerOutcome {
+        let unhandled: Vec<DocId> = self.incoming.keys().copied().collect();
+        for id in unhandled {
+            let _ = self.push_error(DocError::new(
+                id,
+                ErrorCode::Internal,
+                "the server did not process this document; sync again later",
+            ));
+        }
+        ServerOutcome {
+            commits: self.commits,
+            response: SyncResponse {
+                cursor,
+                more,
+                docs: self.replies,
+                errors: self.errors,
+            },
+        }
+    }
+
+    fn fits(&self, message_len: usize) -> bool {
+        self.size + doc_message_len(message_len) + self.error_reserve()
+            <= self.limits.max_frame_bytes
+    }
+
+    fn fits_error(&self) -> bool {
+        self.size + self.error_reserve() <= self.limits.max_frame_bytes
+    }
+
+    /// Room kept for errors of requested documents not handled yet.
+    fn error_reserve(&self) -> usize {
+        self.incoming.len() * error_len(MAX_ERROR_MESSAGE_BYTES)
+    }
+
+    fn push_reply(&mut self, doc: DocId, message: Vec<u8>) {
+        self.size += doc_message_len(message.len());
+        self.replies.push(DocMessage { doc, message });
+    }
+
+    /// Add an error to the response; returns it for the caller's logs.
+    fn push_error(&mut self, error: DocError) -> DocError {
+        self.size += error_len(error.message.len());
+        self.errors.push(error.clone());
+        error
+    }
+}
+
+fn error_len(message_len: usize) -> usize {
+    16 + 2 + varint_len(message_len as u64) + message_len
+}

@@ -1,0 +1,632 @@
+//! Devices and a stateless in-memory server running whole sync runs.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
+use rapport_domain::DocId;
+use rapport_protocol::{
+    DeviceConfig, DeviceSession, DocSet, ErrorCode, Limits, MemDocSet, MemServer, SessionError,
+    SyncRequest, SyncResponse,
+};
+use rstest::rstest;
+
+/// What to do to the n-th request (1-based) of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    DropRequest(u32),
+    DropResponse(u32),
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    requests: u32,
+    bytes_up: usize,
+    bytes_down: usize,
+    errors: Vec<(DocId, ErrorCode)>,
+}
+
+struct Device {
+    id: u64,
+    store: MemDocSet,
+    cursor: Vec<u8>,
+    dirty: BTreeSet<DocId>,
+    config: DeviceConfig,
+}
+
+impl Device {
+    fn new(id: u64) -> Self {
+        Self {
+            id,
+            store: MemDocSet::default(),
+            cursor: Vec::new(),
+            dirty: BTreeSet::new(),
+            config: DeviceConfig::default(),
+        }
+    }
+
+    fn actor(&self) -> ActorId {
+        ActorId::from(self.id.to_be_bytes().to_vec())
+    }
+
+    /// Append `text` to the document's `notes` text (creating both if needed).
+    fn write(&mut self, doc: DocId, text: &str) {
+        let actor = self.actor();
+        let d = self.store.get_or_create(&doc);
+        d.set_actor(actor);
+        let mut tx = d.transaction();
+        let notes = match tx.get(ROOT, "notes").unwrap() {
+            Some((_, id)) => id,
+            None => tx.put_object(ROOT, "notes", ObjType::Text).unwrap(),
+        };
+        let len = tx.length(&notes);
+        tx.splice_text(&notes, len, 0, text).unwrap();
+        tx.commit();
+        self.dirty.insert(doc);
+    }
+
+    fn notes(&self, doc: DocId) -> String {
+        notes(self.store.get(&doc).expect("device has the document"))
+    }
+
+    fn sync(&mut self, server: &mut MemServer) -> Result<Stats, SessionError> {
+        self.sync_with(server, Fault::None)
+    }
+
+    fn sync_with(&mut self, server: &mut MemServer, fault: Fault) -> Result<Stats, SessionError> {
+        let limits = self.config.limits;
+        let dirty = self
+            .dirty
+            .iter()
+            .map(|id| (*id, self.store.states.get(id).cloned()));
+        let mut session = DeviceSession::new(self.config, self.cursor.clone(), dirty);
+        let mut stats = Stats::default();
+        let started = Instant::now();
+        while let Some(request) = session.next_request(&mut self.store)? {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "sync run took too long"
+            );
+            stats.requests += 1;
+            let body = request.encode(&limits).unwrap();
+            stats.bytes_up += body.len();
+            if fault == Fault::DropRequest(stats.requests) {
+                session.fail();
+                continue;
+            }
+            let reply = server.handle(self.id, &body).unwrap();
+            if fault == Fault::DropResponse(stats.requests) {
+                session.fail();
+                continue;
+            }
+            stats.bytes_down += reply.len();
+            let response = SyncResponse::decode(&reply, &limits).unwrap();
+            let outcome = session.handle_response(&mut self.store, response);
+            self.store.apply(&outcome);
+            for id in &outcome.synced {
+                self.dirty.remove(id);
+            }
+            for e in &outcome.errors {
+                self.dirty.insert(e.doc);
+                stats.errors.push((e.doc, e.code));
+            }
+            if let Some(cursor) = outcome.cursor {
+                self.cursor = cursor;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+fn notes(doc: &Automerge) -> String {
+    match doc.get(ROOT, "notes").unwrap() {
+        Some((_, id)) => doc.text(&id).unwrap(),
+        None => String::new(),
+    }
+}
+
+fn ids(n: usize) -> Vec<DocId> {
+    (0..n).map(|_| DocId::random()).collect()
+}
+
+#[test]
+fn new_document_with_cyrillic_text_uploads_in_one_round_trip() {
+    let mut server = MemServer::default();
+    let mut dev = Device::new(1);
+    let doc = DocId::random();
+    dev.write(doc, "Клиент: ООО «Ромашка» 🌼, контакт — Пётр");
+    let stats = dev.sync(&mut server).unwrap();
+    assert_eq!(stats.requests, 1);
+    assert!(stats.errors.is_empty());
+    assert_eq!(
+        notes(&server.load(&doc)),
+        "Клиент: ООО «Ромашка» 🌼, контакт — Пётр"
+    );
+    assert!(dev.dirty.is_empty(), "the server acknowledged the document");
+    assert_eq!(server.stored_changes(), 1);
+}
+
+#[test]
+fn fresh_device_downloads_every_document_in_the_first_round_trip() {
+    let mut server = MemServer::default();
+    let mut lead = Device::new(1);
+    let docs = ids(40);
+    for (i, d) in docs.iter().enumerate() {
+        lead.write(*d, &format!("анкета №{i}: качество связи — хорошее"));
+    }
+    lead.sync(&mut server).unwrap();
+
+    let mut rep = Device::new(2);
+    let stats = rep.sync(&mut server).unwrap();
+    eprintln!("first contact, 40 docs: {stats:?}");
+    assert!(stats.requests <= 2, "{} round trips", stats.requests);
+    for (i, d) in docs.iter().enumerate() {
+        assert_eq!(
+            rep.notes(*d),
+            format!("анкета №{i}: качество связи — хорошее")
+        );
+    }
+    // The acknowledgements reached the server: the next reconnect is one small request.
+    let again = rep.sync(&mut server).unwrap();
+    assert_eq!(again.requests, 1);
+    assert!(again.bytes_down < 100, "{} bytes down", again.bytes_down);
+}
+
+fn device_with_synced_docs(server: &mut MemServer, n: usize) -> (Device, Vec<DocId>) {
+    let mut dev = Device::new(7);
+    let docs = ids(n);
+    for d in &docs {
+        // A history of several edits, as real questionnaires have: with a
+        // one-change history any new change is a large share of the document
+        // and automerge sends the whole (small) document instead.
+        dev.write(*d, "Отзыв клиента:");
+        for word in [" всё", " хорошо"] {
+            dev.write(*d, word);
+        }
+    }
+    dev.sync(server).unwrap();
+    assert!(dev.dirty.is_empty());
+    (dev, docs)
+}
+
+#[test]
+fn reconnect_with_nothing_changed_is_one_small_request() {
+    let mut server = MemServer::default();
+    let (mut dev, _) = device_with_synced_docs(&mut server, 500);
+    let stats = dev.sync(&mut server).unwrap();
+    eprintln!("reconnect, 500 docs, 0 changed: {stats:?}");
+    assert_eq!(stats.requests, 1);
+    assert!(stats.bytes_up < 1024, "{} bytes up", stats.bytes_up);
+    assert!(stats.bytes_down < 1024, "{} bytes down", stats.bytes_down);
+}
+
+#[test]
+fn reconnect_with_three_changed_costs_about_the_changes() {
+    let mut server = MemServer::default();
+    let (mut dev, docs) = device_with_synced_docs(&mut server, 500);
+    for d in &docs[..3] {
+        dev.write(*d, " Дополнение: нужен выезд техника.");
+    }
+    let stats = dev.sync(&mut server).unwrap();
+    eprintln!("reconnect, 500 docs, 3 changed: {stats:?}");
+    assert!(stats.requests <= 2, "{} round trips", stats.requests);
+    // Each small change is ~100-200 B; allow ~300 B per document each way.
+    assert!(stats.bytes_up < 3 * 400, "{} bytes up", stats.bytes_up);
+    assert!(
+        stats.bytes_down < 3 * 300,
+        "{} bytes down",
+        stats.bytes_down
+    );
+    assert!(dev.dirty.is_empty());
+    assert_eq!(
+        notes(&server.load(&docs[0])),
+        "Отзыв клиента: всё хорошо Дополнение: нужен выезд техника."
+    );
+}
+
+#[test]
+fn others_edits_reach_a_device_within_two_round_trips() {
+    let mut server = MemServer::default();
+    let (mut a, docs) = device_with_synced_docs(&mut server, 50);
+    let mut b = Device::new(8);
+    b.sync(&mut server).unwrap();
+    for d in &docs[..3] {
+        b.write(*d, " (правка Б)");
+    }
+    b.sync(&mut server).unwrap();
+    let stats = a.sync(&mut server).unwrap();
+    eprintln!("download of 3 edited docs: {stats:?}");
+    assert!(stats.requests <= 2, "{} round trips", stats.requests);
+    assert_eq!(a.notes(docs[0]), "Отзыв клиента: всё хорошо (правка Б)");
+    assert!(
+        stats.bytes_down < 3 * 400 + 200,
+        "{} bytes down",
+        stats.bytes_down
+    );
+}
+
+#[rstest]
+#[case::request_lost(Fault::DropRequest(1))]
+#[case::response_lost(Fault::DropResponse(1))]
+fn lost_request_or_response_is_retried_and_stores_nothing_twice(#[case] fault: Fault) {
+    let mut server = MemServer::default();
+    let (mut dev, docs) = device_with_synced_docs(&mut server, 5);
+    let before = server.stored_changes();
+    for d in &docs {
+        dev.write(*d, " — повтор");
+    }
+    let stats = dev.sync_with(&mut server, fault).unwrap();
+    assert!(stats.errors.is_empty());
+    assert_eq!(server.stored_changes(), before + 5);
+    assert_eq!(server.duplicates(), 0);
+    assert!(dev.dirty.is_empty());
+    for d in &docs {
+        assert_eq!(dev.notes(*d), notes(&server.load(d)));
+    }
+}
+
+#[test]
+fn a_run_that_dies_midway_is_repaired_by_the_next_run() {
+    let mut server = MemServer::default();
+    let (mut dev, docs) = device_with_synced_docs(&mut server, 3);
+    dev.write(docs[0], " изменено");
+    // Response lost and no retry in this run: the app was closed.
+    let limits = dev.config.limits;
+    let mut session = DeviceSession::new(
+        dev.config,
+        dev.cursor.clone(),
+        [(docs[0], dev.store.states.get(&docs[0]).cloned())],
+    );
+    let req = session.next_request(&mut dev.store).unwrap().unwrap();
+    server
+        .handle(dev.id, &req.encode(&limits).unwrap())
+        .unwrap();
+    drop(session);
+    let stats = dev.sync(&mut server).unwrap();
+    assert_eq!(stats.requests, 1);
+    assert_eq!(server.duplicates(), 0);
+    assert!(dev.dirty.is_empty());
+}
+
+#[test]
+fn refused_document_keeps_its_data_and_the_rest_syncs() {
+    let mut server = MemServer::default();
+    let mut dev = Device::new(3);
+    let (ok, refused) = (DocId::random(), DocId::random());
+    dev.write(ok, "разрешено");
+    dev.write(refused, "чужой клиент");
+    server.forbidden.insert(refused);
+    let stats = dev.sync(&mut server).unwrap();
+    assert_eq!(stats.errors, vec![(refused, ErrorCode::Forbidden)]);
+    assert!(stats.requests <= 2, "no retry loop: {}", stats.requests);
+    assert_eq!(dev.notes(refused), "чужой клиент");
+    assert!(dev.dirty.contains(&refused) && !dev.dirty.contains(&ok));
+    assert_eq!(notes(&server.load(&ok)), "разрешено");
+    assert!(server.doc_ids() == vec![ok]);
+}
+
+#[test]
+fn undecodable_message_is_a_per_document_error_and_nothing_is_stored() {
+    let mut server = MemServer::default();
+    let (good_dev, good) = {
+        let mut d = Device::new(4);
+        let id = DocId::random();
+        d.write(id, "хорошо");
+        (d, id)
+    };
+    let mut session = DeviceSession::new(good_dev.config, vec![], [(good, None)]);
+    let mut store = good_dev.store;
+    let mut req = session.next_request(&mut store).unwrap().unwrap();
+    let bad = DocId::random();
+    req.docs.push(rapport_protocol::DocMessage {
+        doc: bad,
+        message: vec![0x42, 0xff, 0xff],
+    });
+    let body = req.encode(&Limits::DEFAULT).unwrap();
+    let reply = SyncResponse::decode(&server.handle(4, &body).unwrap(), &Limits::DEFAULT).unwrap();
+    assert_eq!(reply.errors.len(), 1);
+    assert_eq!(
+        (reply.errors[0].doc, reply.errors[0].code),
+        (bad, ErrorCode::Invalid)
+    );
+    assert_eq!(server.doc_ids(), vec![good]);
+    assert_eq!(server.stored_changes(), 1);
+}
+
+#[test]
+fn round_trip_cap_stops_a_run() {
+    let mut server = MemServer::default();
+    let mut lead = Device::new(1);
+    let doc = DocId::random();
+    lead.write(doc, "текст");
+    lead.sync(&mut server).unwrap();
+    let mut rep = Device::new(2);
+    rep.config.max_round_trips = 1;
+    assert_eq!(
+        rep.sync(&mut server).unwrap_err(),
+        SessionError::RoundTripLimit(1)
+    );
+}
+
+#[test]
+fn feed_pages_when_the_response_is_full() {
+    let limits = Limits {
+        max_frame_bytes: 2_000,
+        ..Limits::DEFAULT
+    };
+    let mut server = MemServer::with_limits(limits);
+    let mut lead = Device::new(1);
+    lead.config.limits = limits;
+    let docs = ids(30);
+    for d in &docs {
+        lead.write(*d, "Рекомендация: ООО «Берёзка», звонить Ивану");
+    }
+    lead.sync(&mut server).unwrap();
+    let mut rep = Device::new(2);
+    rep.config.limits = limits;
+    let stats = rep.sync(&mut server).unwrap();
+    assert!(stats.requests > 2, "paged: {}", stats.requests);
+    for d in &docs {
+        assert_eq!(rep.notes(*d), "Рекомендация: ООО «Берёзка», звонить Ивану");
+    }
+}
+
+#[rstest]
+#[case::abc([0, 1, 2])]
+#[case::cba([2, 1, 0])]
+#[case::bac([1, 0, 2])]
+fn three_devices_editing_one_document_offline_converge(#[case] order: [usize; 3]) {
+    let mut server = MemServer::default();
+    let mut devs: Vec<Device> = (1..=3).map(Device::new).collect();
+    let doc = DocId::random();
+    devs[0].write(doc, "Заметки:");
+    devs[0].sync(&mut server).unwrap();
+    for d in &mut devs[1..] {
+        d.sync(&mut server).unwrap();
+    }
+    for (i, d) in devs.iter_mut().enumerate() {
+        d.write(doc, &format!(" правка {i} ✓;"));
+    }
+    for &i in &order {
+        devs[i].sync(&mut server).unwrap();
+    }
+    // A second pass delivers what the earlier devices missed.
+    for &i in &order {
+        devs[i].sync(&mut server).unwrap();
+    }
+    let server_doc = server.load(&doc);
+    let text = notes(&server_doc);
+    for (i, d) in devs.iter().enumerate() {
+        assert!(text.contains(&format!("правка {i} ✓;")), "{text}");
+        assert_eq!(
+            d.store.get(&doc).unwrap().get_heads(),
+            server_doc.get_heads()
+        );
+        assert_eq!(d.notes(doc), text);
+        assert!(d.dirty.is_empty());
+    }
+    assert_eq!(server.duplicates(), 0);
+}
+
+#[test]
+fn a_request_survives_the_wire_and_back() {
+    // The node encodes what the session produced; the server decodes the same frame.
+    let mut dev = Device::new(5);
+    let doc = DocId::random();
+    dev.write(doc, "проверка");
+    let mut s = DeviceSession::new(dev.config, vec![], [(doc, None)]);
+    let req = s.next_request(&mut dev.store).unwrap().unwrap();
+    let back =
+        SyncRequest::decode(&req.encode(&Limits::DEFAULT).unwrap(), &Limits::DEFAULT).unwrap();
+    assert_eq!(back, req);
+}
+
+#[test]
+fn changes_the_server_rejects_are_not_stored_and_the_device_keeps_them() {
+    let mut server = MemServer::default();
+    server.validate = Some(|doc, _changes| {
+        if notes(doc).contains("запрещено") {
+            Err(rapport_protocol::Rejection {
+                code: ErrorCode::Rejected,
+                message: "ответ содержит запрещённое слово".into(),
+            })
+        } else {
+            Ok(())
+        }
+    });
+    let (mut dev, docs) = device_with_synced_docs(&mut server, 2);
+    let before = server.stored_changes();
+    dev.write(docs[0], " запрещено");
+    dev.write(docs[1], " можно");
+    let stats = dev.sync(&mut server).unwrap();
+    assert_eq!(stats.errors, vec![(docs[0], ErrorCode::Rejected)]);
+    assert_eq!(server.stored_changes(), before + 1);
+    assert_eq!(notes(&server.load(&docs[0])), "Отзыв клиента: всё хорошо");
+    assert_eq!(dev.notes(docs[0]), "Отзыв клиента: всё хорошо запрещено");
+    assert!(dev.dirty.contains(&docs[0]) && !dev.dirty.contains(&docs[1]));
+}
+
+#[test]
+fn full_responses_defer_documents_and_requests_split_by_frame_size() {
+    let limits = Limits {
+        max_frame_bytes: 3_000,
+        ..Limits::DEFAULT
+    };
+    let mut server = MemServer::with_limits(limits);
+    let mut a = Device::new(1);
+    let mut b = Device::new(2);
+    a.config.limits = limits;
+    b.config.limits = limits;
+    let docs = ids(10);
+    for d in &docs {
+        a.write(*d, "Начало.");
+    }
+    a.sync(&mut server).unwrap();
+    b.sync(&mut server).unwrap();
+    for d in &docs {
+        a.write(*d, &" Длинный отчёт о визите.".repeat(15));
+        b.write(*d, " Б.");
+    }
+    let up = a.sync(&mut server).unwrap();
+    assert!(
+        up.requests > 1,
+        "split into several requests: {}",
+        up.requests
+    );
+    let down = b.sync(&mut server).unwrap();
+    assert!(down.errors.is_empty(), "{:?}", down.errors);
+    a.sync(&mut server).unwrap();
+    for d in &docs {
+        assert_eq!(a.notes(*d), b.notes(*d));
+        assert!(b.notes(*d).contains("Длинный отчёт") && a.notes(*d).contains(" Б."));
+    }
+    assert_eq!(server.duplicates(), 0);
+}
+
+mod convergence {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Edit {
+            device: usize,
+            doc: usize,
+            text: String,
+        },
+        Sync {
+            device: usize,
+            fault: u8,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..3usize, 0..3usize, "[а-яё ]{1,6}").prop_map(|(device, doc, text)| Op::Edit {
+                device,
+                doc,
+                text
+            }),
+            (0..3usize, 0..4u8).prop_map(|(device, fault)| Op::Sync { device, fault }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn devices_converge_whatever_the_order_and_losses(ops in proptest::collection::vec(op(), 1..25)) {
+            let mut server = MemServer::default();
+            let mut devs: Vec<Device> = (1..=3).map(Device::new).collect();
+            let docs = ids(3);
+            for op in ops {
+                match op {
+                    Op::Edit { device, doc, text } => devs[device].write(docs[doc], &text),
+                    Op::Sync { device, fault } => {
+                        let fault = match fault {
+                            1 => Fault::DropRequest(1),
+                            2 => Fault::DropResponse(1),
+                            3 => Fault::DropResponse(2),
+                            _ => Fault::None,
+                        };
+                        devs[device].sync_with(&mut server, fault).unwrap();
+                    }
+                }
+            }
+            for _ in 0..2 {
+                for d in &mut devs {
+                    d.sync(&mut server).unwrap();
+                }
+            }
+            prop_assert_eq!(server.duplicates(), 0);
+            for id in server.doc_ids() {
+                let heads = server.load(&id).get_heads();
+                for d in &devs {
+                    prop_assert_eq!(d.store.get(&id).map(|x| x.get_heads()), Some(heads.clone()));
+                    prop_assert!(d.dirty.is_empty());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_messages_naming_unknown_changes_do_not_crash_the_server() {
+    use automerge::ChangeHash;
+    use automerge::sync::{ChunkList, Have, Message, MessageVersion};
+    let mut server = MemServer::default();
+    let (_dev, docs) = device_with_synced_docs(&mut server, 1);
+    let unknown = ChangeHash([7; 32]);
+    let hostile = [
+        Message {
+            heads: vec![unknown],
+            need: vec![unknown],
+            have: vec![
+                Have::default(),
+                Have {
+                    last_sync: vec![unknown],
+                    bloom: Default::default(),
+                },
+            ],
+            changes: ChunkList::empty(),
+            flags: None,
+            version: MessageVersion::V1,
+        },
+        Message {
+            heads: vec![],
+            need: vec![],
+            have: vec![Have {
+                last_sync: vec![unknown],
+                bloom: Default::default(),
+            }],
+            changes: ChunkList::from(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3]),
+            flags: None,
+            version: MessageVersion::V2,
+        },
+    ];
+    for message in hostile {
+        let req = SyncRequest {
+            cursor: vec![],
+            docs: vec![rapport_protocol::DocMessage {
+                doc: docs[0],
+                message: message.encode(),
+            }],
+        };
+        let body = req.encode(&Limits::DEFAULT).unwrap();
+        let reply = server.handle(9, &body).unwrap();
+        SyncResponse::decode(&reply, &Limits::DEFAULT).unwrap();
+    }
+    assert_eq!(server.duplicates(), 0);
+    assert_eq!(notes(&server.load(&docs[0])), "Отзыв клиента: всё хорошо");
+}
+
+#[test]
+fn unreadable_server_message_fails_only_that_document_on_the_device() {
+    let mut dev = Device::new(6);
+    let (a, b) = (DocId::random(), DocId::random());
+    dev.write(a, "своё");
+    let mut session = DeviceSession::new(dev.config, vec![], [(a, None)]);
+    let req = session.next_request(&mut dev.store).unwrap().unwrap();
+    let mut server = MemServer::default();
+    let reply = server
+        .handle(dev.id, &req.encode(&Limits::DEFAULT).unwrap())
+        .unwrap();
+    let mut response = SyncResponse::decode(&reply, &Limits::DEFAULT).unwrap();
+    response.docs.push(rapport_protocol::DocMessage {
+        doc: b,
+        message: vec![0x99],
+    });
+    let outcome = session.handle_response(&mut dev.store, response);
+    assert_eq!(outcome.errors.len(), 1);
+    assert_eq!(
+        (outcome.errors[0].doc, outcome.errors[0].code),
+        (b, ErrorCode::Invalid)
+    );
+    assert_eq!(outcome.synced, vec![a]);
+    assert_eq!(dev.notes(a), "своё");
+    assert!(!outcome.more);
+    assert!(outcome.cursor.is_some());
+    assert_eq!(session.next_request(&mut dev.store).unwrap(), None);
+}
