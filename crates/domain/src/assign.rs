@@ -177,10 +177,14 @@ impl Reason {
                 strength.text(Lang::En)
             ),
             (Reason::OriginalInactive { original, to }, Lang::Ru) => {
-                format!("Назначен {to} по загрузке: {original} не участвует в программе")
+                format!(
+                    "Назначен {to} по загрузке: {original} сейчас не работает в программе (неактивен или без загрузки)"
+                )
             }
             (Reason::OriginalInactive { original, to }, Lang::En) => {
-                format!("Assigned to {to} by capacity: {original} is not active in the programme")
+                format!(
+                    "Assigned to {to} by capacity: {original} is not working on the programme now (inactive or no capacity)"
+                )
             }
             (Reason::OriginalUnknown { original, to }, Lang::Ru) => {
                 format!("Назначен {to} по загрузке: менеджер {original} не найден в программе")

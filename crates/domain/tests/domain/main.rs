@@ -1,0 +1,11 @@
+//! Integration tests of rapport-domain: one test binary (one link on 2 cores).
+
+mod assign;
+mod common;
+mod conflicts;
+mod fuzz;
+mod sizes;
+mod status;
+mod template_change;
+mod text;
+mod validation;
