@@ -10,6 +10,7 @@ use automerge::{Automerge, ROOT};
 use autosurgeon::{Hydrate, Reconcile, hydrate_prop, reconcile_prop};
 use serde::{Deserialize, Serialize};
 
+use crate::check::{DocKind, expect_kind};
 use crate::doc::{commit, has, non_empty, obj};
 use crate::error::DomainError;
 use crate::lang::{Lang, Localized};
@@ -245,6 +246,7 @@ fn questions_obj<R: automerge::ReadDoc>(doc: &R) -> Result<automerge::ObjId, Dom
 
 /// Reads the template out of a programme document.
 pub fn read_template(doc: &Automerge) -> Result<Template, DomainError> {
+    expect_kind(doc, DocKind::Programme)?;
     hydrate_prop(doc, ROOT, "template").map_err(|e| {
         crate::error::SchemaError::Malformed {
             kind: "programme",
@@ -306,6 +308,7 @@ pub fn reword_question(
 ) -> Result<(), DomainError> {
     non_empty("question wording (ru)", &wording.ru)?;
     non_empty("question wording (en)", &wording.en)?;
+    expect_kind(doc, DocKind::Programme)?;
     commit(doc, now_ms, "reword question", |tx| {
         let questions = questions_obj(tx)?;
         let q = question_obj(tx, &questions, question_id)?;
@@ -350,6 +353,7 @@ pub fn retire_question(
     question_id: &str,
     now_ms: i64,
 ) -> Result<(), DomainError> {
+    expect_kind(doc, DocKind::Programme)?;
     commit(doc, now_ms, "retire question", |tx| {
         let questions = questions_obj(tx)?;
         let q = question_obj(tx, &questions, question_id)?;

@@ -129,3 +129,61 @@ fn history_lists_three_edits_by_two_actors_in_order_with_author_and_time() {
         ]
     );
 }
+
+#[test]
+fn concurrent_quality_checks_are_both_shown_and_one_can_be_chosen() {
+    use rapport_domain::QualityAnswer;
+    use rapport_domain::visit::record_quality_check;
+    let template = read_template(&programme_doc()).unwrap();
+    let q = "quality.speed";
+    let base = visit_doc(&template, 1);
+    let mut a = base.fork().with_actor(actor(3));
+    let mut b = base.fork().with_actor(actor(4));
+    let slow = QualityAnswer {
+        target: 100.0,
+        actual: 60.0,
+        outage_last_month: false,
+        note: "замер 1".to_owned(),
+    };
+    let fine = QualityAnswer {
+        target: 100.0,
+        actual: 100.0,
+        outage_last_month: false,
+        note: "замер 2".to_owned(),
+    };
+    record_quality_check(&mut a, &template, q, &slow, T0 + 1).unwrap();
+    record_quality_check(&mut b, &template, q, &fine, T0 + 2).unwrap();
+    a.merge(&mut b).unwrap();
+    let mut values: Vec<AnswerValue> = answer_conflicts(&a, q)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
+    values.sort_by(|x, y| x.render().cmp(&y.render()));
+    assert_eq!(
+        values,
+        vec![
+            AnswerValue::Quality(fine.clone()),
+            AnswerValue::Quality(slow)
+        ]
+    );
+
+    resolve_answer(
+        &mut a,
+        &template,
+        q,
+        &AnswerValue::Quality(fine.clone()),
+        T0 + 3,
+    )
+    .unwrap();
+    assert!(conflicted_answers(&a).unwrap().is_empty());
+    assert_eq!(
+        read_visit(&a).unwrap().answers[q],
+        AnswerValue::Quality(fine)
+    );
+    // A chosen value of the wrong kind is refused.
+    let heads = a.get_heads();
+    let err = resolve_answer(&mut a, &template, q, &AnswerValue::Bool(true), T0 + 4).unwrap_err();
+    assert_eq!(err.code(), "wrong_answer_kind");
+    assert_eq!(a.get_heads(), heads);
+}

@@ -1,6 +1,7 @@
 //! Integration tests of rapport-domain: one test binary (one link on 2 cores).
 
 mod assign;
+mod client;
 mod common;
 mod conflicts;
 mod fuzz;

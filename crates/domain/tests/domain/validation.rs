@@ -293,3 +293,37 @@ fn completion_needs_the_required_answers_named_in_both_languages() {
     assert_eq!(v.state, VisitState::Completed);
     assert_eq!(v.edited_after_completion_ms, Some(T0 + 200));
 }
+
+#[test]
+fn updating_entries_keeps_their_creation_time_and_marks_contacts_left() {
+    let t = template();
+    let mut doc = visit_doc(&t, 1);
+    let o = put_opportunity(&mut doc, None, &opportunity(1_000.0), T0).unwrap();
+    put_opportunity(&mut doc, Some(&o), &opportunity(2_500.0), T0 + 5).unwrap();
+    let c = put_contact_update(
+        &mut doc,
+        None,
+        &ContactInput {
+            name: "Денис Попов".to_owned(),
+            updates_contact_id: Some("k1".to_owned()),
+            ..Default::default()
+        },
+        T0,
+    )
+    .unwrap();
+    rapport_domain::visit::mark_contact_update_left(&mut doc, &c, T0 + 6).unwrap();
+    let v = read_visit(&doc).unwrap();
+    assert_eq!(
+        (
+            v.opportunities[&o].estimated_value,
+            v.opportunities[&o].created_ms
+        ),
+        (2_500.0, T0)
+    );
+    assert_eq!(v.opportunities.len(), 1);
+    assert!(v.contact_updates[&c].has_left);
+    assert_eq!(
+        v.contact_updates[&c].updates_contact_id.as_deref(),
+        Some("k1")
+    );
+}
