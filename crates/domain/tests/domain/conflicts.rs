@@ -159,7 +159,7 @@ fn concurrent_quality_checks_are_both_shown_and_one_can_be_chosen() {
         .into_iter()
         .map(|v| v.value)
         .collect();
-    values.sort_by(|x, y| x.render().cmp(&y.render()));
+    values.sort_by_key(AnswerValue::render);
     assert_eq!(
         values,
         vec![
