@@ -91,8 +91,8 @@ pub fn check_document(doc: &Automerge) -> Result<DocKind, SchemaError> {
         DocKind::Programme => crate::programme::read_programme(doc).map(|_| ()),
         DocKind::Client => crate::client::read_client(doc).map(|_| ()),
         DocKind::Visit => crate::visit::read_visit(doc).and_then(|v| {
-            // Answers must read as values too (a text answer written as a
-            // list, say, would hydrate lazily elsewhere): walk them all.
+            // Hydrating reads only the winner of each answer; a concurrent
+            // value could still be malformed, so read every value too.
             crate::conflicts::conflicted_answers(doc).map(|_| drop(v))
         }),
     };

@@ -112,44 +112,34 @@ impl AnswerValue {
                 None => doc.text(id)?,
             }),
             Value::Object(ObjType::Map) => {
-                let get_f = |k: &str| -> Result<f64, DomainError> {
+                let field = |k: &str| -> Result<Option<ScalarValue>, DomainError> {
                     let v = match heads {
                         Some(h) => doc.get_at(id, k, h)?,
                         None => doc.get(id, k)?,
                     };
-                    match v {
-                        Some((Value::Scalar(s), _)) => scalar_f64(&s).ok_or_else(|| malformed(k)),
-                        _ => Err(malformed(k)),
-                    }
+                    Ok(match v {
+                        Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+                        _ => None,
+                    })
                 };
-                let get_b = |k: &str| -> Result<bool, DomainError> {
-                    let v = match heads {
-                        Some(h) => doc.get_at(id, k, h)?,
-                        None => doc.get(id, k)?,
-                    };
-                    match v.as_ref().map(|(v, _)| v) {
-                        Some(Value::Scalar(s)) => match s.as_ref() {
-                            ScalarValue::Boolean(b) => Ok(*b),
-                            _ => Err(malformed(k)),
-                        },
-                        _ => Err(malformed(k)),
-                    }
+                let number = |k: &str| -> Result<f64, DomainError> {
+                    field(k)?
+                        .as_ref()
+                        .and_then(scalar_f64)
+                        .ok_or_else(|| malformed(k))
                 };
-                let note = match heads {
-                    Some(h) => doc.get_at(id, "note", h)?,
-                    None => doc.get(id, "note")?,
+                let outage_last_month = match field("outage_last_month")? {
+                    Some(ScalarValue::Boolean(b)) => b,
+                    _ => return Err(malformed("outage_last_month")),
                 };
-                let note = match note {
-                    Some((Value::Scalar(s), _)) => match s.as_ref() {
-                        ScalarValue::Str(s) => s.to_string(),
-                        _ => String::new(),
-                    },
+                let note = match field("note")? {
+                    Some(ScalarValue::Str(s)) => s.to_string(),
                     _ => String::new(),
                 };
                 AnswerValue::Quality(QualityAnswer {
-                    target: get_f("target")?,
-                    actual: get_f("actual")?,
-                    outage_last_month: get_b("outage_last_month")?,
+                    target: number("target")?,
+                    actual: number("actual")?,
+                    outage_last_month,
                     note,
                 })
             }
