@@ -66,3 +66,21 @@ impl FromStr for DocId {
             .map_err(|_| ParseDocIdError(s.to_owned()))
     }
 }
+
+/// Stored as its hyphenated text so the documents stay readable in any
+/// Automerge tool (and in `check_document` error messages).
+impl autosurgeon::Reconcile for DocId {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(self.to_string())
+    }
+}
+
+impl autosurgeon::Hydrate for DocId {
+    fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
+        s.parse().map_err(|_| {
+            autosurgeon::HydrateError::unexpected("a document id (UUID)", format!("{s:?}"))
+        })
+    }
+}

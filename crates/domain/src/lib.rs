@@ -1,7 +1,50 @@
 //! The VIP programme of DOMAIN.md as typed Rust, mapped to Automerge documents.
 //!
-//! Pure: no IO, no async. The server, the device node and the UI all build on it.
+//! Pure: no IO, no async, no clock. Time is always a parameter (`now_ms`, unix
+//! milliseconds) and becomes the change time of the commit. The server, the
+//! device node, the sync tests and the (wasm) UI all build on it.
+//!
+//! Three kinds of documents, one Automerge document each:
+//! - [`programme`]: name, period, lead, reps, the questionnaire [`template`],
+//!   assignments, client list, devices;
+//! - [`client`]: company, segment, key contacts, relationship notes (Text);
+//! - [`visit`]: one filled VIP questionnaire, answers keyed by question id.
+//!
+//! Analyses over them: [`conflicts`] (concurrent values and answer history),
+//! [`assign`] (assignment suggestion), [`status`] (programme status) and
+//! [`check`] (the schema check the server runs before accepting changes).
 
+pub mod assign;
+pub mod check;
+pub mod client;
+pub mod conflicts;
+mod doc;
+pub mod error;
 pub mod ids;
+pub mod lang;
+pub mod programme;
+pub mod status;
+pub mod template;
+pub mod visit;
 
+pub use assign::{
+    AssignError, Capacity, ClientForAssignment, Reason, RepCapacity, Strength, SuggestedAssignment,
+    Suggestion, suggest_assignments,
+};
+pub use check::{DocKind, SCHEMA_VERSION, check_document};
+pub use client::{Client, Contact, Segment};
+pub use conflicts::{
+    ConflictValue, HistoryEntry, answer_conflicts, answer_history, conflicted_answers,
+    resolve_answer,
+};
+pub use error::{DomainError, SchemaError};
 pub use ids::{DocId, ParseDocIdError};
+pub use lang::{Lang, Localized};
+pub use programme::{Assignment, AssignmentChange, Programme, ProgrammeInit, Rep};
+pub use status::{ProgrammeStatus, programme_status};
+pub use template::{ChoiceOption, Question, QuestionKind, Section, Template, default_template};
+pub use visit::{
+    AnswerValue, ContactInput, FollowUp, FollowUpState, MissingAnswer, Opportunity,
+    OpportunityKind, QualityAnswer, Referral, ScalarAnswer, Visit, VisitInit, VisitState,
+    validate_visit_completion,
+};

@@ -1,0 +1,294 @@
+//! Programme status for the lead: coverage per rep, visits, quality failures,
+//! follow-ups, opportunities, referrals, refreshed contacts. Pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::Client;
+use crate::programme::Programme;
+use crate::visit::{AnswerValue, FollowUpState, OpportunityKind, Visit, VisitState};
+
+/// Status of one rep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepStatus {
+    /// The rep id.
+    pub rep_id: String,
+    /// The rep's name.
+    pub name: String,
+    /// Takes part now.
+    pub active: bool,
+    /// Capacity in percent of full time.
+    pub capacity_percent: u32,
+    /// Clients currently assigned to the rep.
+    pub assigned_clients: u32,
+    /// Of those, clients with at least one completed visit.
+    pub visited_clients: u32,
+    /// Visits by this rep still in draft.
+    pub drafts: u32,
+    /// Visits by this rep completed.
+    pub completed_visits: u32,
+    /// visited / assigned × 100 (0 with no clients).
+    pub coverage_percent: f64,
+}
+
+/// Visits by state.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct VisitCounts {
+    /// Drafts.
+    pub draft: u32,
+    /// Completed.
+    pub completed: u32,
+    /// Completed and edited afterwards.
+    pub edited_after_completion: u32,
+}
+
+/// A failing quality check awaiting technical work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityFailure {
+    /// The visit.
+    pub visit_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The client's company name (empty when the client was not given).
+    pub company: String,
+    /// The quality question.
+    pub question_id: String,
+    /// Contracted value.
+    pub target: f64,
+    /// Measured value.
+    pub actual: f64,
+    /// Outage in the last month.
+    pub outage_last_month: bool,
+}
+
+/// A follow-up not yet done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenFollowUp {
+    /// The visit.
+    pub visit_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The follow-up id.
+    pub follow_up_id: String,
+    /// What is to be done.
+    pub description: String,
+    /// Who does it.
+    pub owner: String,
+    /// Due date.
+    pub due: Option<String>,
+    /// Open or in progress.
+    pub state: FollowUpState,
+    /// Due before `today`.
+    pub overdue: bool,
+}
+
+/// Opportunities of one kind in one currency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityTotal {
+    /// Growth or cross-sell.
+    pub kind: OpportunityKind,
+    /// Currency.
+    pub currency: String,
+    /// How many.
+    pub count: u32,
+    /// Sum of estimated values.
+    pub total_estimated_value: f64,
+}
+
+/// The merged status of a programme.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProgrammeStatus {
+    /// Per rep, by rep id.
+    pub reps: Vec<RepStatus>,
+    /// Clients in the programme.
+    pub clients_total: u32,
+    /// Clients without a current rep.
+    pub clients_unassigned: u32,
+    /// Visits by state.
+    pub visits: VisitCounts,
+    /// Failing quality checks.
+    pub quality_failures: Vec<QualityFailure>,
+    /// Follow-ups not done, by due date.
+    pub open_follow_ups: Vec<OpenFollowUp>,
+    /// How many of those are overdue.
+    pub overdue_follow_ups: u32,
+    /// Opportunities, by kind and currency.
+    pub opportunities: Vec<OpportunityTotal>,
+    /// Opportunities in all.
+    pub opportunities_count: u32,
+    /// Referrals collected.
+    pub referrals: u32,
+    /// Contact updates and confirmations recorded in visits.
+    pub contacts_refreshed: u32,
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Derives the status from the documents. Visits of other programmes are
+/// ignored; `today` (YYYY-MM-DD) decides which follow-ups are overdue.
+pub fn programme_status(
+    programme: &Programme,
+    clients: &[Client],
+    visits: &[Visit],
+    today: &str,
+) -> ProgrammeStatus {
+    let visits: Vec<&Visit> = visits
+        .iter()
+        .filter(|v| v.programme_id == programme.id)
+        .collect();
+    let company: BTreeMap<String, &str> = clients
+        .iter()
+        .map(|c| (c.id.to_string(), c.company.as_str()))
+        .collect();
+    let visited: BTreeSet<String> = visits
+        .iter()
+        .filter(|v| v.state == VisitState::Completed)
+        .map(|v| v.client_id.to_string())
+        .collect();
+
+    let reps = programme
+        .reps
+        .iter()
+        .map(|(rep_id, rep)| {
+            let assigned: Vec<&String> = programme
+                .assignments
+                .iter()
+                .filter(|(c, a)| {
+                    a.current_rep.as_deref() == Some(rep_id.as_str())
+                        && programme.clients.contains_key(*c)
+                })
+                .map(|(c, _)| c)
+                .collect();
+            let visited_clients = count(assigned.iter().filter(|c| visited.contains(**c)).count());
+            let mine = visits.iter().filter(|v| &v.rep_id == rep_id);
+            let drafts = count(
+                mine.clone()
+                    .filter(|v| v.state == VisitState::Draft)
+                    .count(),
+            );
+            let completed = count(mine.filter(|v| v.state == VisitState::Completed).count());
+            RepStatus {
+                rep_id: rep_id.clone(),
+                name: rep.name.clone(),
+                active: rep.active,
+                capacity_percent: rep.capacity.percent(),
+                assigned_clients: count(assigned.len()),
+                visited_clients,
+                drafts,
+                completed_visits: completed,
+                coverage_percent: if assigned.is_empty() {
+                    0.0
+                } else {
+                    f64::from(visited_clients) * 100.0 / assigned.len() as f64
+                },
+            }
+        })
+        .collect();
+
+    let mut counts = VisitCounts::default();
+    let mut quality_failures = Vec::new();
+    let mut open_follow_ups = Vec::new();
+    let mut opp: BTreeMap<(u8, String), OpportunityTotal> = BTreeMap::new();
+    let mut opportunities_count = 0;
+    let mut referrals = 0;
+    let mut contacts_refreshed = 0;
+    for v in &visits {
+        match v.state {
+            VisitState::Draft => counts.draft += 1,
+            VisitState::Completed => {
+                counts.completed += 1;
+                if v.edited_after_completion_ms.is_some() {
+                    counts.edited_after_completion += 1;
+                }
+            }
+        }
+        let client_id = v.client_id.to_string();
+        for (qid, a) in &v.answers {
+            if let AnswerValue::Quality(q) = a
+                && q.fails()
+            {
+                quality_failures.push(QualityFailure {
+                    visit_id: v.id.to_string(),
+                    client_id: client_id.clone(),
+                    company: company.get(&client_id).copied().unwrap_or("").to_owned(),
+                    question_id: qid.clone(),
+                    target: q.target,
+                    actual: q.actual,
+                    outage_last_month: q.outage_last_month,
+                });
+            }
+        }
+        for (id, f) in &v.follow_ups {
+            if f.state != FollowUpState::Done {
+                open_follow_ups.push(OpenFollowUp {
+                    visit_id: v.id.to_string(),
+                    client_id: client_id.clone(),
+                    follow_up_id: id.clone(),
+                    description: f.description.clone(),
+                    owner: f.owner.clone(),
+                    due: f.due.clone(),
+                    state: f.state,
+                    // ISO dates order as text.
+                    overdue: f.due.as_deref().is_some_and(|d| d < today),
+                });
+            }
+        }
+        for o in v.opportunities.values() {
+            opportunities_count += 1;
+            let k = match o.kind {
+                OpportunityKind::Growth => 0,
+                OpportunityKind::CrossSell => 1,
+            };
+            let t = opp
+                .entry((k, o.currency.clone()))
+                .or_insert(OpportunityTotal {
+                    kind: o.kind,
+                    currency: o.currency.clone(),
+                    count: 0,
+                    total_estimated_value: 0.0,
+                });
+            t.count += 1;
+            t.total_estimated_value += o.estimated_value;
+        }
+        referrals += count(v.referrals.len());
+        contacts_refreshed += count(v.contact_updates.len());
+    }
+    open_follow_ups.sort_by(|a, b| {
+        (a.due.is_none(), &a.due, &a.visit_id, &a.follow_up_id).cmp(&(
+            b.due.is_none(),
+            &b.due,
+            &b.visit_id,
+            &b.follow_up_id,
+        ))
+    });
+    quality_failures.sort_by(|a, b| (&a.client_id, &a.visit_id).cmp(&(&b.client_id, &b.visit_id)));
+    let overdue_follow_ups = count(open_follow_ups.iter().filter(|f| f.overdue).count());
+    ProgrammeStatus {
+        reps,
+        clients_total: count(programme.clients.len()),
+        clients_unassigned: count(
+            programme
+                .clients
+                .keys()
+                .filter(|c| {
+                    programme
+                        .assignments
+                        .get(*c)
+                        .and_then(|a| a.current_rep.as_ref())
+                        .is_none()
+                })
+                .count(),
+        ),
+        visits: counts,
+        quality_failures,
+        open_follow_ups,
+        overdue_follow_ups,
+        opportunities: opp.into_values().collect(),
+        opportunities_count,
+        referrals,
+        contacts_refreshed,
+    }
+}

@@ -1,0 +1,234 @@
+//! Assignment suggestion rules (DOMAIN.md step 4): table tests of rep and reason.
+
+use rapport_domain::assign::{AssignError, RepLoad};
+use rapport_domain::{
+    Capacity, ClientForAssignment, Lang, Reason, RepCapacity, Strength, suggest_assignments,
+};
+use rstest::rstest;
+
+fn rep(id: &str, capacity: Capacity, active: bool) -> RepCapacity {
+    RepCapacity {
+        rep_id: id.to_owned(),
+        capacity,
+        active,
+    }
+}
+
+fn dedicated(id: &str) -> RepCapacity {
+    rep(id, Capacity::Dedicated, true)
+}
+
+fn client(
+    id: &str,
+    original: Option<&str>,
+    strength: Strength,
+    monopolised: bool,
+) -> ClientForAssignment {
+    ClientForAssignment {
+        client_id: id.to_owned(),
+        original_rep: original.map(str::to_owned),
+        strength,
+        monopolised,
+    }
+}
+
+fn s(v: &str) -> String {
+    v.to_owned()
+}
+
+#[rstest]
+#[case::strong_owner_kept(
+    vec![dedicated("anna"), dedicated("boris")],
+    client("c1", Some("boris"), Strength::Excellent, false),
+    "boris", Reason::KeptExcellent { rep: s("boris") })]
+#[case::monopolised_moved_even_if_excellent(
+    vec![dedicated("anna"), dedicated("boris")],
+    client("c1", Some("anna"), Strength::Excellent, true),
+    "boris", Reason::MonopolisedMoved { from: s("anna"), to: s("boris") })]
+#[case::monopolised_weak_moved(
+    vec![dedicated("anna"), dedicated("boris"), dedicated("vera")],
+    client("c1", Some("anna"), Strength::Weak, true),
+    "boris", Reason::MonopolisedMoved { from: s("anna"), to: s("boris") })]
+#[case::doubtful_tie_goes_to_original(
+    vec![dedicated("anna"), dedicated("boris")],
+    client("c1", Some("boris"), Strength::Good, false),
+    "boris", Reason::Balanced { to: s("boris"), original: s("boris"), strength: Strength::Good })]
+#[case::unknown_strength_balanced(
+    vec![dedicated("anna"), dedicated("boris")],
+    client("c1", Some("boris"), Strength::Unknown, false),
+    "boris", Reason::Balanced { to: s("boris"), original: s("boris"), strength: Strength::Unknown })]
+#[case::original_inactive(
+    vec![rep("anna", Capacity::Dedicated, false), dedicated("boris")],
+    client("c1", Some("anna"), Strength::Excellent, false),
+    "boris", Reason::OriginalInactive { original: s("anna"), to: s("boris") })]
+#[case::original_zero_capacity(
+    vec![rep("anna", Capacity::Share { percent: 0 }, true), dedicated("boris")],
+    client("c1", Some("anna"), Strength::Excellent, false),
+    "boris", Reason::OriginalInactive { original: s("anna"), to: s("boris") })]
+#[case::original_unknown(
+    vec![dedicated("anna"), dedicated("boris")],
+    client("c1", Some("gleb"), Strength::Excellent, false),
+    "anna", Reason::OriginalUnknown { original: s("gleb"), to: s("anna") })]
+#[case::no_original(
+    vec![dedicated("boris"), dedicated("anna")],
+    client("c1", None, Strength::Unknown, false),
+    "anna", Reason::NoOriginal { to: s("anna") })]
+#[case::only_rep_monopolises(
+    vec![dedicated("anna")],
+    client("c1", Some("anna"), Strength::Excellent, true),
+    "anna", Reason::MonopolisedNoOtherRep { rep: s("anna") })]
+#[case::monopolised_and_other_rep_inactive(
+    vec![dedicated("anna"), rep("boris", Capacity::Dedicated, false)],
+    client("c1", Some("anna"), Strength::Good, true),
+    "anna", Reason::MonopolisedNoOtherRep { rep: s("anna") })]
+#[case::monopolised_by_inactive_rep(
+    vec![rep("anna", Capacity::Dedicated, false), dedicated("boris")],
+    client("c1", Some("anna"), Strength::Excellent, true),
+    "boris", Reason::MonopolisedMoved { from: s("anna"), to: s("boris") })]
+fn one_client_goes_to_the_right_rep_for_the_right_reason(
+    #[case] reps: Vec<RepCapacity>,
+    #[case] c: ClientForAssignment,
+    #[case] expected_rep: &str,
+    #[case] expected_reason: Reason,
+) {
+    let suggestion = suggest_assignments(&reps, &[c]).unwrap();
+    assert_eq!(suggestion.assignments.len(), 1);
+    let a = &suggestion.assignments[0];
+    assert_eq!(a.rep_id, expected_rep);
+    assert_eq!(a.reason, expected_reason);
+    // The reason reads as a sentence naming the chosen rep in both languages.
+    assert!(
+        a.reason.text(Lang::Ru).contains(expected_rep),
+        "{}",
+        a.reason.text(Lang::Ru)
+    );
+    assert!(
+        a.reason.text(Lang::En).contains(expected_rep),
+        "{}",
+        a.reason.text(Lang::En)
+    );
+}
+
+#[rstest]
+#[case::no_reps(vec![], AssignError::NoReps)]
+#[case::all_inactive(vec![rep("anna", Capacity::Dedicated, false), rep("boris", Capacity::Share { percent: 50 }, false)], AssignError::NoActiveReps { reps: 2 })]
+#[case::all_zero_capacity(vec![rep("anna", Capacity::Share { percent: 0 }, true)], AssignError::NoActiveReps { reps: 1 })]
+fn no_suggestion_without_a_rep_who_can_take_clients(
+    #[case] reps: Vec<RepCapacity>,
+    #[case] expected: AssignError,
+) {
+    let err =
+        suggest_assignments(&reps, &[client("c1", None, Strength::Unknown, false)]).unwrap_err();
+    assert_eq!(err, expected);
+    assert!(!err.to_string().is_empty() && !err.code().is_empty());
+}
+
+#[test]
+fn doubtful_clients_are_balanced_by_capacity_share() {
+    let reps = [
+        dedicated("anna"),
+        rep("boris", Capacity::Share { percent: 50 }, true),
+    ];
+    let clients: Vec<_> = (1..=6)
+        .map(|i| client(&format!("c{i}"), None, Strength::Unknown, false))
+        .collect();
+    let s = suggest_assignments(&reps, &clients).unwrap();
+    assert_eq!(
+        s.loads["anna"],
+        RepLoad {
+            clients: 4,
+            capacity_percent: 100
+        }
+    );
+    assert_eq!(
+        s.loads["boris"],
+        RepLoad {
+            clients: 2,
+            capacity_percent: 50
+        }
+    );
+}
+
+#[test]
+fn a_loaded_original_rep_loses_a_doubtful_client_but_keeps_excellent_ones() {
+    let reps = [dedicated("anna"), dedicated("boris")];
+    let clients = [
+        client("c1", Some("anna"), Strength::Excellent, false),
+        client("c2", Some("anna"), Strength::Excellent, false),
+        client("c3", Some("anna"), Strength::Excellent, false),
+        client("c4", Some("anna"), Strength::Good, false),
+    ];
+    let out = suggest_assignments(&reps, &clients).unwrap();
+    let got: Vec<(&str, &str)> = out
+        .assignments
+        .iter()
+        .map(|a| (a.client_id.as_str(), a.rep_id.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("c1", "anna"),
+            ("c2", "anna"),
+            ("c3", "anna"),
+            ("c4", "boris")
+        ]
+    );
+    assert_eq!(
+        out.assignments[3].reason,
+        Reason::Balanced {
+            to: s("boris"),
+            original: s("anna"),
+            strength: Strength::Good
+        }
+    );
+}
+
+#[test]
+fn ties_prefer_the_original_rep_over_the_smaller_id() {
+    let reps = [dedicated("anna"), dedicated("boris")];
+    let clients = [
+        client("c1", None, Strength::Unknown, false),
+        client("c2", None, Strength::Unknown, false),
+        client("c3", Some("boris"), Strength::Weak, false),
+    ];
+    let s = suggest_assignments(&reps, &clients).unwrap();
+    let got: Vec<&str> = s.assignments.iter().map(|a| a.rep_id.as_str()).collect();
+    assert_eq!(got, ["anna", "boris", "boris"]);
+}
+
+#[test]
+fn the_suggestion_does_not_depend_on_input_order() {
+    let reps = vec![
+        dedicated("vera"),
+        rep("anna", Capacity::Share { percent: 50 }, true),
+        dedicated("boris"),
+    ];
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            let strength = [
+                Strength::Excellent,
+                Strength::Good,
+                Strength::Weak,
+                Strength::Unknown,
+            ][i % 4];
+            let original = ["anna", "boris", "vera"][i % 3];
+            client(&format!("c{i:02}"), Some(original), strength, i % 7 == 0)
+        })
+        .collect();
+    let forward = suggest_assignments(&reps, &clients).unwrap();
+    let mut reversed_reps = reps.clone();
+    reversed_reps.reverse();
+    let mut reversed_clients = clients.clone();
+    reversed_clients.reverse();
+    assert_eq!(
+        suggest_assignments(&reversed_reps, &reversed_clients).unwrap(),
+        forward
+    );
+    // Monopolised clients never stay with their original rep here (others exist).
+    for (c, a) in clients.iter().zip(&forward.assignments) {
+        assert_eq!(c.client_id, a.client_id);
+        if c.monopolised {
+            assert_ne!(Some(&a.rep_id), c.original_rep.as_ref(), "{}", c.client_id);
+        }
+    }
+}

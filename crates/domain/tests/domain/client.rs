@@ -1,0 +1,96 @@
+//! The client document: contacts lifecycle and relationship notes (Text).
+
+use rapport_domain::client::{
+    add_contact, confirm_contact, mark_contact_left, new_client, read_client, set_notes,
+    update_contact,
+};
+use rapport_domain::{ContactInput, Segment, check_document};
+
+use crate::common::{T0, actor, doc_id};
+
+#[test]
+fn contacts_are_added_updated_confirmed_and_marked_left() {
+    let mut doc = new_client(
+        actor(1),
+        doc_id(1),
+        "ООО «Ромашка»",
+        Segment::Corporate,
+        Some("anna"),
+        T0,
+    )
+    .unwrap();
+    let input = ContactInput {
+        name: "Анна Кузнецова".to_owned(),
+        role: "Финансовый директор".to_owned(),
+        ..Default::default()
+    };
+    let id = add_contact(&mut doc, &input, T0 + 1).unwrap();
+    update_contact(
+        &mut doc,
+        &id,
+        &ContactInput {
+            phone: "+7 495 000-00-01".to_owned(),
+            ..input.clone()
+        },
+        T0 + 2,
+    )
+    .unwrap();
+    confirm_contact(&mut doc, &id, "2026-03-10", T0 + 3).unwrap();
+    mark_contact_left(&mut doc, &id, T0 + 4).unwrap();
+    let client = read_client(&doc).unwrap();
+    let c = &client.contacts[&id];
+    assert_eq!(
+        (c.name.as_str(), c.phone.as_str()),
+        ("Анна Кузнецова", "+7 495 000-00-01")
+    );
+    assert_eq!(c.last_confirmed.as_deref(), Some("2026-03-10"));
+    assert!(c.has_left);
+    assert_eq!(c.created_ms, T0 + 1);
+    assert_eq!(client.original_rep.as_deref(), Some("anna"));
+
+    // Bad edits: typed errors, nothing written.
+    let heads = doc.get_heads();
+    assert_eq!(
+        add_contact(&mut doc, &ContactInput::default(), T0)
+            .unwrap_err()
+            .code(),
+        "empty_required_field"
+    );
+    assert_eq!(
+        confirm_contact(&mut doc, &id, "10.03.2026", T0)
+            .unwrap_err()
+            .code(),
+        "invalid_date"
+    );
+    assert_eq!(
+        mark_contact_left(&mut doc, "nobody", T0)
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    assert_eq!(doc.get_heads(), heads);
+    assert!(check_document(&doc).is_ok());
+}
+
+#[test]
+fn concurrent_edits_to_the_notes_merge_by_character() {
+    let mut base = new_client(
+        actor(1),
+        doc_id(1),
+        "ИП Соколов",
+        Segment::KeyPrivate,
+        None,
+        T0,
+    )
+    .unwrap();
+    set_notes(&mut base, "Лояльный клиент", T0 + 1).unwrap();
+    let mut rep = base.fork().with_actor(actor(2));
+    let mut lead = base.fork().with_actor(actor(3));
+    set_notes(&mut rep, "Очень лояльный клиент", T0 + 2).unwrap();
+    set_notes(&mut lead, "Лояльный клиент 👍, продлить договор", T0 + 3).unwrap();
+    rep.merge(&mut lead).unwrap();
+    assert_eq!(
+        read_client(&rep).unwrap().notes,
+        "Очень лояльный клиент 👍, продлить договор"
+    );
+}

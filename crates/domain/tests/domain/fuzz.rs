@@ -1,0 +1,114 @@
+//! The schema check: valid documents pass, wrong ones fail with a named
+//! reason, and random or damaged bytes never panic.
+
+use std::sync::OnceLock;
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ObjType, ROOT, ReadDoc};
+use proptest::prelude::*;
+use rapport_domain::client::new_client;
+use rapport_domain::template::read_template;
+use rapport_domain::{DocKind, SchemaError, Segment, check_document};
+
+use crate::common::{T0, actor, doc_id, programme_doc};
+use crate::sizes::filled_visit;
+
+/// Built once: the proptest cases below reuse it.
+fn saved_visit() -> Vec<u8> {
+    static SAVED: OnceLock<Vec<u8>> = OnceLock::new();
+    SAVED
+        .get_or_init(|| filled_visit(&read_template(&programme_doc()).unwrap()).save())
+        .clone()
+}
+
+#[test]
+fn valid_documents_pass_with_their_kind() {
+    assert_eq!(check_document(&programme_doc()), Ok(DocKind::Programme));
+    let client = new_client(
+        actor(1),
+        doc_id(1),
+        "ООО «Ромашка»",
+        Segment::Corporate,
+        Some("anna"),
+        T0,
+    )
+    .unwrap();
+    assert_eq!(check_document(&client), Ok(DocKind::Client));
+    assert_eq!(
+        check_document(&Automerge::load(&saved_visit()).unwrap()),
+        Ok(DocKind::Visit)
+    );
+}
+
+fn edited(f: impl FnOnce(&mut automerge::transaction::Transaction<'_>)) -> Automerge {
+    let mut doc = Automerge::load(&saved_visit()).unwrap();
+    let mut tx = doc.transaction();
+    f(&mut tx);
+    tx.commit();
+    doc
+}
+
+#[test]
+fn wrong_documents_fail_naming_what_is_wrong() {
+    assert_eq!(
+        check_document(&Automerge::new()),
+        Err(SchemaError::MissingType)
+    );
+    let doc = edited(|tx| tx.put(ROOT, "type", "invoice").unwrap());
+    assert!(
+        matches!(check_document(&doc), Err(SchemaError::WrongType { found, .. }) if found == "invoice")
+    );
+    let doc = edited(|tx| tx.put(ROOT, "schema", 2).unwrap());
+    assert_eq!(
+        check_document(&doc),
+        Err(SchemaError::UnsupportedSchema {
+            expected: 1,
+            found: Some(2)
+        })
+    );
+    let doc = edited(|tx| tx.put(ROOT, "client_id", "not-a-uuid").unwrap());
+    let err = check_document(&doc).unwrap_err();
+    assert_eq!(err.code(), "schema_malformed");
+    assert!(err.to_string().contains("not-a-uuid"), "{err}");
+    let doc = edited(|tx| {
+        let answers = match tx.get(ROOT, "answers").unwrap() {
+            Some((_, id)) => id,
+            None => unreachable!(),
+        };
+        tx.put_object(&answers, "carnegie.plans", ObjType::List)
+            .unwrap();
+    });
+    assert_eq!(check_document(&doc).unwrap_err().code(), "schema_malformed");
+    let doc = edited(|tx| tx.put(ROOT, "state", "archived").unwrap());
+    assert_eq!(check_document(&doc).unwrap_err().code(), "schema_malformed");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(doc) = Automerge::load(&bytes) {
+            let _ = check_document(&doc);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn damaged_visits_never_panic(cut in 0usize..4096, flip in 0usize..4096, bit in 0u8..8) {
+        let saved = saved_visit();
+        let truncated = &saved[..cut.min(saved.len())];
+        if let Ok(doc) = Automerge::load(truncated) {
+            let _ = check_document(&doc);
+        }
+        let mut flipped = saved.clone();
+        let i = flip % flipped.len();
+        flipped[i] ^= 1 << bit;
+        if let Ok(doc) = Automerge::load(&flipped) {
+            let _ = check_document(&doc);
+        }
+    }
+}
