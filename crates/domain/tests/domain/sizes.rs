@@ -122,9 +122,65 @@ fn saved_sizes() {
     // 2,000 single-character edits (keystrokes) to one text answer, one commit each.
     let q = "carnegie.proud_of";
     let start = Instant::now();
+    // Realistic typing: varied Russian words picked by a fixed pseudo-random
+    // sequence (periodic text would compress unrealistically well), with a
+    // backspace every 25th keystroke.
+    const WORDS: &[&str] = &[
+        "мы",
+        "гордимся",
+        "нашими",
+        "клиентами",
+        "и",
+        "командой",
+        "которая",
+        "за",
+        "двадцать",
+        "лет",
+        "построила",
+        "сеть",
+        "филиалов",
+        "в",
+        "Поволжье",
+        "🚀",
+        "качество",
+        "обслуживания",
+        "растёт",
+        "каждый",
+        "квартал",
+        "новые",
+        "склады",
+        "открываются",
+        "в",
+        "Казани",
+        "Самаре",
+        "и",
+        "Уфе",
+        "директор",
+        "ценит",
+        "надёжность",
+        "связи",
+        "скорость",
+        "важна",
+        "для",
+        "складского",
+        "учёта",
+    ];
+    let mut typed_chars: Vec<char> = Vec::new();
+    let mut queue: Vec<char> = Vec::new();
+    let mut seed: u64 = 0x5eed;
     let mut text = String::new();
     for i in 0..2_000u32 {
-        text.push(['М', 'ы', ' ', 'г', 'о', 'р', 'д', 'и', 'м', 'с', 'я', '🚀'][i as usize % 12]);
+        if i % 25 == 24 {
+            typed_chars.pop();
+        } else {
+            if queue.is_empty() {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let word = WORDS[usize::try_from(seed >> 33).unwrap() % WORDS.len()];
+                queue = format!("{word} ").chars().rev().collect();
+            }
+            typed_chars.push(queue.pop().unwrap());
+        }
+        text = typed_chars.iter().collect();
         set_text_answer(&mut doc, &t, q, &text, T0 + 100_000 + i64::from(i)).unwrap();
         assert!(
             start.elapsed() < Duration::from_secs(120),
@@ -133,7 +189,9 @@ fn saved_sizes() {
     }
     let typed = doc.save().len();
     println!(
-        "saved_sizes: after 2,000 single-character edits: {typed} bytes ({:?} for the edits)",
+        "saved_sizes: after 2,000 keystrokes ({} characters left in the answer): {typed} bytes \
+         ({:?} for the edits)",
+        text.chars().count(),
         start.elapsed()
     );
     assert_eq!(
