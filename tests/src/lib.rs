@@ -1,7 +1,6 @@
 //! Shared helpers for Rapport's cross-crate tests.
 //!
-//! [`sim`] runs devices against the in-memory stateless server of
-//! `rapport-protocol`, with faults injected per request, so that property tests
-//! and fault scenarios drive the real sync sessions without sockets.
-
-pub mod sim;
+//! The in-memory devices and server live in `rapport_protocol::memory`, beside
+//! the sessions they drive; this crate holds the scenarios that need several
+//! crates at once (domain documents over the protocol, later the store, server
+//! and node).

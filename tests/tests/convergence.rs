@@ -18,7 +18,7 @@ use rapport_domain::visit::{
 };
 use rapport_domain::{DocId, QuestionKind, Template, check_document, default_template};
 use rapport_protocol::{ErrorCode, MemServer, Rejection};
-use rapport_tests::sim::{Fault, SimDevice};
+use rapport_protocol::{Fault, MemDevice};
 
 /// Cyrillic, emoji and punctuation: every text path is exercised with
 /// multi-byte characters (a byte/character mix-up would corrupt them).
@@ -133,7 +133,7 @@ struct World {
     yes_no_q: Vec<String>,
     number_q: Vec<String>,
     server: MemServer,
-    devices: Vec<SimDevice>,
+    devices: Vec<MemDevice>,
     visit: DocId,
     now_ms: i64,
 }
@@ -148,7 +148,7 @@ impl World {
         assert!(text_q.len() >= 2 && !yes_no_q.is_empty() && !number_q.is_empty());
         let mut server = MemServer::default();
         server.validate = Some(schema_check);
-        let mut devices: Vec<SimDevice> = (1..=n as u64).map(SimDevice::new).collect();
+        let mut devices: Vec<MemDevice> = (1..=n as u64).map(MemDevice::new).collect();
         let visit = DocId::random();
         let init = VisitInit {
             id: visit,
@@ -162,7 +162,7 @@ impl World {
         devices[0].insert(visit, doc);
         for d in &mut devices {
             let stats = d.sync(&mut server, |_| Fault::None).expect("initial sync");
-            assert_eq!(stats.errors, 0);
+            assert_eq!(stats.errors, vec![]);
         }
         for d in &devices {
             assert!(d.doc(&visit).is_some(), "device {} got the visit", d.id);
@@ -271,7 +271,7 @@ impl World {
                 let stats = self.devices[*dev]
                     .sync(&mut self.server, plan)
                     .expect("a sync run ends within its round-trip cap");
-                assert_eq!(stats.errors, 0, "the server refused a valid edit");
+                assert_eq!(stats.errors, vec![], "the server refused a valid edit");
             }
             Op::DeliverLate { dev } => {
                 self.devices[*dev].deliver_stale();

@@ -87,7 +87,7 @@ mod state;
 pub mod wire;
 
 pub use device::{DeviceConfig, DeviceSession, DocSet, Outcome, SessionError};
-pub use memory::{MemDocSet, MemServer};
+pub use memory::{Fault, MemDevice, MemDocSet, MemServer, RunStats};
 pub use server::{DocCommit, FeedResult, Rejection, ServerExchange, ServerOutcome};
 pub use wire::{
     DecodeError, DocError, DocMessage, EncodeError, ErrorCode, Limits, MAX_ERROR_MESSAGE_BYTES,

@@ -1,122 +1,64 @@
 //! Devices and a stateless in-memory server running whole sync runs.
 
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
-
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
+use automerge::{Automerge, ObjType, ROOT, ReadDoc};
 use rapport_domain::DocId;
 use rapport_protocol::{
-    DeviceConfig, DeviceSession, DocSet, ErrorCode, Limits, MemDocSet, MemServer, SessionError,
+    DeviceSession, DocSet, ErrorCode, Fault, Limits, MemDevice, MemServer, RunStats, SessionError,
     SyncRequest, SyncResponse,
 };
 use rstest::rstest;
 
 /// What to do to the n-th request (1-based) of a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Fault {
+enum Nth {
     None,
     DropRequest(u32),
     DropResponse(u32),
 }
 
-#[derive(Debug, Default)]
-struct Stats {
-    requests: u32,
-    bytes_up: usize,
-    bytes_down: usize,
-    errors: Vec<(DocId, ErrorCode)>,
+/// The in-memory device of `rapport_protocol::memory`, with what these tests add.
+type Device = MemDevice;
+
+trait DeviceExt {
+    fn write(&mut self, doc: DocId, text: &str);
+    fn notes(&self, doc: DocId) -> String;
+    fn sync_clean(&mut self, server: &mut MemServer) -> Result<RunStats, SessionError>;
+    fn sync_with(&mut self, server: &mut MemServer, fault: Nth) -> Result<RunStats, SessionError>;
 }
 
-struct Device {
-    id: u64,
-    store: MemDocSet,
-    cursor: Vec<u8>,
-    dirty: BTreeSet<DocId>,
-    config: DeviceConfig,
-}
-
-impl Device {
-    fn new(id: u64) -> Self {
-        Self {
-            id,
-            store: MemDocSet::default(),
-            cursor: Vec::new(),
-            dirty: BTreeSet::new(),
-            config: DeviceConfig::default(),
-        }
-    }
-
-    fn actor(&self) -> ActorId {
-        ActorId::from(self.id.to_be_bytes().to_vec())
-    }
-
+impl DeviceExt for MemDevice {
     /// Append `text` to the document's `notes` text (creating both if needed).
     fn write(&mut self, doc: DocId, text: &str) {
-        let actor = self.actor();
-        let d = self.store.get_or_create(&doc);
-        d.set_actor(actor);
-        let mut tx = d.transaction();
-        let notes = match tx.get(ROOT, "notes").unwrap() {
-            Some((_, id)) => id,
-            None => tx.put_object(ROOT, "notes", ObjType::Text).unwrap(),
-        };
-        let len = tx.length(&notes);
-        tx.splice_text(&notes, len, 0, text).unwrap();
-        tx.commit();
-        self.dirty.insert(doc);
+        if self.doc(&doc).is_none() {
+            self.store.get_or_create(&doc);
+        }
+        self.edit(doc, |d| {
+            let mut tx = d.transaction();
+            let notes = match tx.get(ROOT, "notes").unwrap() {
+                Some((_, id)) => id,
+                None => tx.put_object(ROOT, "notes", ObjType::Text).unwrap(),
+            };
+            let len = tx.length(&notes);
+            tx.splice_text(&notes, len, 0, text).unwrap();
+            tx.commit();
+        });
     }
 
     fn notes(&self, doc: DocId) -> String {
-        notes(self.store.get(&doc).expect("device has the document"))
+        notes(self.doc(&doc).expect("device has the document"))
     }
 
-    fn sync(&mut self, server: &mut MemServer) -> Result<Stats, SessionError> {
-        self.sync_with(server, Fault::None)
+    fn sync_clean(&mut self, server: &mut MemServer) -> Result<RunStats, SessionError> {
+        self.sync_with(server, Nth::None)
     }
 
-    fn sync_with(&mut self, server: &mut MemServer, fault: Fault) -> Result<Stats, SessionError> {
-        let limits = self.config.limits;
-        let dirty = self
-            .dirty
-            .iter()
-            .map(|id| (*id, self.store.states.get(id).cloned()));
-        let mut session = DeviceSession::new(self.config, self.cursor.clone(), dirty);
-        let mut stats = Stats::default();
-        let started = Instant::now();
-        while let Some(request) = session.next_request(&mut self.store)? {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "sync run took too long"
-            );
-            stats.requests += 1;
-            let body = request.encode(&limits).unwrap();
-            stats.bytes_up += body.len();
-            if fault == Fault::DropRequest(stats.requests) {
-                session.fail();
-                continue;
-            }
-            let reply = server.handle(self.id, &body).unwrap();
-            if fault == Fault::DropResponse(stats.requests) {
-                session.fail();
-                continue;
-            }
-            stats.bytes_down += reply.len();
-            let response = SyncResponse::decode(&reply, &limits).unwrap();
-            let outcome = session.handle_response(&mut self.store, response);
-            self.store.apply(&outcome);
-            for id in &outcome.synced {
-                self.dirty.remove(id);
-            }
-            for e in &outcome.errors {
-                self.dirty.insert(e.doc);
-                stats.errors.push((e.doc, e.code));
-            }
-            if let Some(cursor) = outcome.cursor {
-                self.cursor = cursor;
-            }
-        }
-        Ok(stats)
+    fn sync_with(&mut self, server: &mut MemServer, fault: Nth) -> Result<RunStats, SessionError> {
+        MemDevice::sync(self, server, |n| match fault {
+            Nth::DropRequest(k) if k == n => Fault::DropRequest,
+            Nth::DropResponse(k) if k == n => Fault::DropResponse,
+            _ => Fault::None,
+        })
     }
 }
 
@@ -137,7 +79,7 @@ fn new_document_with_cyrillic_text_uploads_in_one_round_trip() {
     let mut dev = Device::new(1);
     let doc = DocId::random();
     dev.write(doc, "Клиент: ООО «Ромашка» 🌼, контакт — Пётр");
-    let stats = dev.sync(&mut server).unwrap();
+    let stats = dev.sync_clean(&mut server).unwrap();
     assert_eq!(stats.requests, 1);
     assert!(stats.errors.is_empty());
     assert_eq!(
@@ -156,10 +98,10 @@ fn fresh_device_downloads_every_document_in_the_first_round_trip() {
     for (i, d) in docs.iter().enumerate() {
         lead.write(*d, &format!("анкета №{i}: качество связи — хорошее"));
     }
-    lead.sync(&mut server).unwrap();
+    lead.sync_clean(&mut server).unwrap();
 
     let mut rep = Device::new(2);
-    let stats = rep.sync(&mut server).unwrap();
+    let stats = rep.sync_clean(&mut server).unwrap();
     eprintln!("first contact, 40 docs: {stats:?}");
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     for (i, d) in docs.iter().enumerate() {
@@ -169,7 +111,7 @@ fn fresh_device_downloads_every_document_in_the_first_round_trip() {
         );
     }
     // The acknowledgements reached the server: the next reconnect is one small request.
-    let again = rep.sync(&mut server).unwrap();
+    let again = rep.sync_clean(&mut server).unwrap();
     assert_eq!(again.requests, 1);
     assert!(again.bytes_down < 100, "{} bytes down", again.bytes_down);
 }
@@ -186,7 +128,7 @@ fn device_with_synced_docs(server: &mut MemServer, n: usize) -> (Device, Vec<Doc
             dev.write(*d, word);
         }
     }
-    dev.sync(server).unwrap();
+    dev.sync_clean(server).unwrap();
     assert!(dev.dirty.is_empty());
     (dev, docs)
 }
@@ -195,7 +137,7 @@ fn device_with_synced_docs(server: &mut MemServer, n: usize) -> (Device, Vec<Doc
 fn reconnect_with_nothing_changed_is_one_small_request() {
     let mut server = MemServer::default();
     let (mut dev, _) = device_with_synced_docs(&mut server, 500);
-    let stats = dev.sync(&mut server).unwrap();
+    let stats = dev.sync_clean(&mut server).unwrap();
     eprintln!("reconnect, 500 docs, 0 changed: {stats:?}");
     assert_eq!(stats.requests, 1);
     assert!(stats.bytes_up < 1024, "{} bytes up", stats.bytes_up);
@@ -209,7 +151,7 @@ fn reconnect_with_three_changed_costs_about_the_changes() {
     for d in &docs[..3] {
         dev.write(*d, " Дополнение: нужен выезд техника.");
     }
-    let stats = dev.sync(&mut server).unwrap();
+    let stats = dev.sync_clean(&mut server).unwrap();
     eprintln!("reconnect, 500 docs, 3 changed: {stats:?}");
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     // Each small change is ~100-200 B; allow ~300 B per document each way.
@@ -231,12 +173,12 @@ fn others_edits_reach_a_device_within_two_round_trips() {
     let mut server = MemServer::default();
     let (mut a, docs) = device_with_synced_docs(&mut server, 50);
     let mut b = Device::new(8);
-    b.sync(&mut server).unwrap();
+    b.sync_clean(&mut server).unwrap();
     for d in &docs[..3] {
         b.write(*d, " (правка Б)");
     }
-    b.sync(&mut server).unwrap();
-    let stats = a.sync(&mut server).unwrap();
+    b.sync_clean(&mut server).unwrap();
+    let stats = a.sync_clean(&mut server).unwrap();
     eprintln!("download of 3 edited docs: {stats:?}");
     assert!(stats.requests <= 2, "{} round trips", stats.requests);
     assert_eq!(a.notes(docs[0]), "Отзыв клиента: всё хорошо (правка Б)");
@@ -248,9 +190,9 @@ fn others_edits_reach_a_device_within_two_round_trips() {
 }
 
 #[rstest]
-#[case::request_lost(Fault::DropRequest(1))]
-#[case::response_lost(Fault::DropResponse(1))]
-fn lost_request_or_response_is_retried_and_stores_nothing_twice(#[case] fault: Fault) {
+#[case::request_lost(Nth::DropRequest(1))]
+#[case::response_lost(Nth::DropResponse(1))]
+fn lost_request_or_response_is_retried_and_stores_nothing_twice(#[case] fault: Nth) {
     let mut server = MemServer::default();
     let (mut dev, docs) = device_with_synced_docs(&mut server, 5);
     let before = server.stored_changes();
@@ -284,7 +226,7 @@ fn a_run_that_dies_midway_is_repaired_by_the_next_run() {
         .handle(dev.id, &req.encode(&limits).unwrap())
         .unwrap();
     drop(session);
-    let stats = dev.sync(&mut server).unwrap();
+    let stats = dev.sync_clean(&mut server).unwrap();
     assert_eq!(stats.requests, 1);
     assert_eq!(server.duplicates(), 0);
     assert!(dev.dirty.is_empty());
@@ -298,7 +240,7 @@ fn refused_document_keeps_its_data_and_the_rest_syncs() {
     dev.write(ok, "разрешено");
     dev.write(refused, "чужой клиент");
     server.forbidden.insert(refused);
-    let stats = dev.sync(&mut server).unwrap();
+    let stats = dev.sync_clean(&mut server).unwrap();
     assert_eq!(stats.errors, vec![(refused, ErrorCode::Forbidden)]);
     assert!(stats.requests <= 2, "no retry loop: {}", stats.requests);
     assert_eq!(dev.notes(refused), "чужой клиент");
@@ -341,11 +283,11 @@ fn round_trip_cap_stops_a_run() {
     let mut lead = Device::new(1);
     let doc = DocId::random();
     lead.write(doc, "текст");
-    lead.sync(&mut server).unwrap();
+    lead.sync_clean(&mut server).unwrap();
     let mut rep = Device::new(2);
     rep.config.max_round_trips = 1;
     assert_eq!(
-        rep.sync(&mut server).unwrap_err(),
+        rep.sync_clean(&mut server).unwrap_err(),
         SessionError::RoundTripLimit(1)
     );
 }
@@ -363,10 +305,10 @@ fn feed_pages_when_the_response_is_full() {
     for d in &docs {
         lead.write(*d, "Рекомендация: ООО «Берёзка», звонить Ивану");
     }
-    lead.sync(&mut server).unwrap();
+    lead.sync_clean(&mut server).unwrap();
     let mut rep = Device::new(2);
     rep.config.limits = limits;
-    let stats = rep.sync(&mut server).unwrap();
+    let stats = rep.sync_clean(&mut server).unwrap();
     assert!(stats.requests > 2, "paged: {}", stats.requests);
     for d in &docs {
         assert_eq!(rep.notes(*d), "Рекомендация: ООО «Берёзка», звонить Ивану");
@@ -382,19 +324,19 @@ fn three_devices_editing_one_document_offline_converge(#[case] order: [usize; 3]
     let mut devs: Vec<Device> = (1..=3).map(Device::new).collect();
     let doc = DocId::random();
     devs[0].write(doc, "Заметки:");
-    devs[0].sync(&mut server).unwrap();
+    devs[0].sync_clean(&mut server).unwrap();
     for d in &mut devs[1..] {
-        d.sync(&mut server).unwrap();
+        d.sync_clean(&mut server).unwrap();
     }
     for (i, d) in devs.iter_mut().enumerate() {
         d.write(doc, &format!(" правка {i} ✓;"));
     }
     for &i in &order {
-        devs[i].sync(&mut server).unwrap();
+        devs[i].sync_clean(&mut server).unwrap();
     }
     // A second pass delivers what the earlier devices missed.
     for &i in &order {
-        devs[i].sync(&mut server).unwrap();
+        devs[i].sync_clean(&mut server).unwrap();
     }
     let server_doc = server.load(&doc);
     let text = notes(&server_doc);
@@ -440,7 +382,7 @@ fn changes_the_server_rejects_are_not_stored_and_the_device_keeps_them() {
     let before = server.stored_changes();
     dev.write(docs[0], " запрещено");
     dev.write(docs[1], " можно");
-    let stats = dev.sync(&mut server).unwrap();
+    let stats = dev.sync_clean(&mut server).unwrap();
     assert_eq!(stats.errors, vec![(docs[0], ErrorCode::Rejected)]);
     assert_eq!(server.stored_changes(), before + 1);
     assert_eq!(notes(&server.load(&docs[0])), "Отзыв клиента: всё хорошо");
@@ -463,21 +405,21 @@ fn full_responses_defer_documents_and_requests_split_by_frame_size() {
     for d in &docs {
         a.write(*d, "Начало.");
     }
-    a.sync(&mut server).unwrap();
-    b.sync(&mut server).unwrap();
+    a.sync_clean(&mut server).unwrap();
+    b.sync_clean(&mut server).unwrap();
     for d in &docs {
         a.write(*d, &" Длинный отчёт о визите.".repeat(15));
         b.write(*d, " Б.");
     }
-    let up = a.sync(&mut server).unwrap();
+    let up = a.sync_clean(&mut server).unwrap();
     assert!(
         up.requests > 1,
         "split into several requests: {}",
         up.requests
     );
-    let down = b.sync(&mut server).unwrap();
+    let down = b.sync_clean(&mut server).unwrap();
     assert!(down.errors.is_empty(), "{:?}", down.errors);
-    a.sync(&mut server).unwrap();
+    a.sync_clean(&mut server).unwrap();
     for d in &docs {
         assert_eq!(a.notes(*d), b.notes(*d));
         assert!(b.notes(*d).contains("Длинный отчёт") && a.notes(*d).contains(" Б."));
@@ -526,10 +468,10 @@ mod convergence {
                     Op::Edit { device, doc, text } => devs[device].write(docs[doc], &text),
                     Op::Sync { device, fault } => {
                         let fault = match fault {
-                            1 => Fault::DropRequest(1),
-                            2 => Fault::DropResponse(1),
-                            3 => Fault::DropResponse(2),
-                            _ => Fault::None,
+                            1 => Nth::DropRequest(1),
+                            2 => Nth::DropResponse(1),
+                            3 => Nth::DropResponse(2),
+                            _ => Nth::None,
                         };
                         devs[device].sync_with(&mut server, fault).unwrap();
                     }
@@ -537,7 +479,7 @@ mod convergence {
             }
             for _ in 0..2 {
                 for d in &mut devs {
-                    d.sync(&mut server).unwrap();
+                    d.sync_clean(&mut server).unwrap();
                 }
             }
             prop_assert_eq!(server.duplicates(), 0);
