@@ -37,7 +37,12 @@ pub trait DocStore: Send + Sync {
     async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError>;
 
     /// The document (snapshot plus remaining changes), or `None` when it is not stored.
-    async fn load(&self, doc: DocId) -> LoadResult;
+    async fn load(&self, doc: DocId) -> LoadResult {
+        match self.load_many(&[doc]).await?.pop() {
+            Some((_, loaded)) => loaded,
+            None => Ok(None),
+        }
+    }
 
     /// Many documents in few queries, in the order asked. A corrupt document gives an
     /// error in its own slot; the others still load.

@@ -224,11 +224,6 @@ impl DocStore for PgStore {
         self.commit_inner(batch, None).await
     }
 
-    async fn load(&self, doc: DocId) -> LoadResult {
-        let stored = self.read_docs(&[doc]).await?;
-        rows::load_result(doc, stored.get(&doc))
-    }
-
     async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError> {
         let stored = self.read_docs(docs).await?;
         Ok(docs

@@ -191,11 +191,6 @@ impl DocStore for SqliteStore {
         })
     }
 
-    async fn load(&self, doc: DocId) -> LoadResult {
-        let stored = self.read_docs(&[doc]).await?;
-        rows::load_result(doc, stored.get(&doc))
-    }
-
     async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError> {
         let stored = self.read_docs(docs).await?;
         Ok(docs
