@@ -6,19 +6,11 @@ use rapport_domain::client::{
 };
 use rapport_domain::{ContactInput, Segment, check_document};
 
-use crate::common::{T0, actor, doc_id};
+use crate::common::{T0, actor, client_doc, doc_id};
 
 #[test]
 fn contacts_are_added_updated_confirmed_and_marked_left() {
-    let mut doc = new_client(
-        actor(1),
-        doc_id(1),
-        "ООО «Ромашка»",
-        Segment::Corporate,
-        Some("anna"),
-        T0,
-    )
-    .unwrap();
+    let mut doc = client_doc();
     let input = ContactInput {
         name: "Анна Кузнецова".to_owned(),
         role: "Финансовый директор".to_owned(),

@@ -1,9 +1,10 @@
 //! Fixtures shared by the tests.
 
 use automerge::{ActorId, Automerge};
+use rapport_domain::client::new_client;
 use rapport_domain::programme::{Lead, Period, ProgrammeInit, new_programme};
 use rapport_domain::visit::new_visit;
-use rapport_domain::{DocId, Template, VisitInit, default_template};
+use rapport_domain::{DocId, Segment, Template, VisitInit, default_template};
 
 /// 2026-03-02 09:00 UTC, the start of the test clock.
 pub const T0: i64 = 1_772_442_000_000;
@@ -43,6 +44,19 @@ pub fn programme_doc() -> Automerge {
         T0,
     )
     .expect("valid programme")
+}
+
+/// Client 1, «Ромашка», a corporate client originally won by rep "anna", on device 1.
+pub fn client_doc() -> Automerge {
+    new_client(
+        actor(1),
+        doc_id(1),
+        "ООО «Ромашка»",
+        Segment::Corporate,
+        Some("anna"),
+        T0,
+    )
+    .expect("valid client")
 }
 
 /// A fresh visit of client `client` by rep "ivanov", on device 2.

@@ -6,11 +6,10 @@ use std::sync::OnceLock;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ROOT, ReadDoc};
 use proptest::prelude::*;
-use rapport_domain::client::new_client;
 use rapport_domain::template::read_template;
-use rapport_domain::{DocKind, SchemaError, Segment, check_document};
+use rapport_domain::{DocKind, SchemaError, check_document};
 
-use crate::common::{T0, actor, doc_id, programme_doc};
+use crate::common::{client_doc, programme_doc};
 use crate::sizes::filled_visit;
 
 /// Built once: the proptest cases below reuse it.
@@ -24,15 +23,7 @@ fn saved_visit() -> Vec<u8> {
 #[test]
 fn valid_documents_pass_with_their_kind() {
     assert_eq!(check_document(&programme_doc()), Ok(DocKind::Programme));
-    let client = new_client(
-        actor(1),
-        doc_id(1),
-        "ООО «Ромашка»",
-        Segment::Corporate,
-        Some("anna"),
-        T0,
-    )
-    .unwrap();
+    let client = client_doc();
     assert_eq!(check_document(&client), Ok(DocKind::Client));
     assert_eq!(
         check_document(&Automerge::load(&saved_visit()).unwrap()),
