@@ -105,3 +105,50 @@ pub fn check_document(doc: &Automerge) -> Result<DocKind, SchemaError> {
         }),
     }
 }
+
+/// Which document this is and what it belongs to: what access control needs,
+/// read without hydrating the whole document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocScope {
+    /// The kind.
+    pub kind: DocKind,
+    /// The document's own id (its root `id`).
+    pub id: crate::ids::DocId,
+    /// The programme a visit belongs to (`None` for programmes and clients: a client
+    /// belongs to the programmes that list it).
+    pub programme_id: Option<crate::ids::DocId>,
+    /// The client a visit is about; a client document's own id; `None` for a programme.
+    pub client_id: Option<crate::ids::DocId>,
+}
+
+/// Reads the scope of a current-schema document. Never panics.
+pub fn doc_scope(doc: &Automerge) -> Result<DocScope, SchemaError> {
+    let kind = kind_of(doc)?;
+    let read = |key: &'static str| -> Result<crate::ids::DocId, SchemaError> {
+        autosurgeon::hydrate_prop(doc, ROOT, key).map_err(|e| SchemaError::Malformed {
+            kind: kind.tag(),
+            message: format!("{key}: {e}"),
+        })
+    };
+    let id = read("id")?;
+    Ok(match kind {
+        DocKind::Programme => DocScope {
+            kind,
+            id,
+            programme_id: None,
+            client_id: None,
+        },
+        DocKind::Client => DocScope {
+            kind,
+            id,
+            programme_id: None,
+            client_id: Some(id),
+        },
+        DocKind::Visit => DocScope {
+            kind,
+            id,
+            programme_id: Some(read("programme_id")?),
+            client_id: Some(read("client_id")?),
+        },
+    })
+}

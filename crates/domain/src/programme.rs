@@ -153,10 +153,23 @@ impl Programme {
     }
 
     /// Who a device (actor id hex) belongs to, for history and conflict views.
+    ///
+    /// A writer that cannot keep one actor for all its edits (the server editing for
+    /// a lead from several processes at once, where two edits with one actor would
+    /// collide) registers a 16-byte actor and writes with that actor plus a per-edit
+    /// suffix; such actors are found by their first 16 bytes.
     pub fn who_wrote(&self, actor_hex: &str) -> Option<&Device> {
-        self.devices.get(actor_hex)
+        self.devices.get(actor_hex).or_else(|| {
+            actor_hex
+                .get(..ACTOR_PREFIX_HEX)
+                .filter(|_| actor_hex.len() > ACTOR_PREFIX_HEX)
+                .and_then(|prefix| self.devices.get(prefix))
+        })
     }
 }
+
+/// Hex length of the registered part of a per-edit actor (16 bytes).
+pub const ACTOR_PREFIX_HEX: usize = 32;
 
 /// What is needed to create a programme.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -68,6 +68,11 @@ pub trait DocStore: Send + Sync {
     /// the cursor to continue from. Never skips a committed change.
     async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError>;
 
+    /// Moves stored documents to the head of the feed without changing them, so that
+    /// readers whose cursor is past them see them again (a device given access to a
+    /// document it skipped before). Unknown ids are ignored; returns how many moved.
+    async fn touch(&self, docs: &[DocId]) -> Result<u64, StoreError>;
+
     /// The stored sync states of `peer` for those of `docs` that have one.
     async fn sync_states(
         &self,

@@ -304,6 +304,7 @@ impl DocStore for PgStore {
         .map_err(db)?;
         let mut page = FeedPage {
             docs: Vec::with_capacity(found.len()),
+            positions: Vec::with_capacity(found.len()),
             cursor: *after,
         };
         for row in found {
@@ -318,8 +319,25 @@ impl DocStore for PgStore {
                 })?,
                 seq: row.try_get(2).map_err(db)?,
             };
+            page.positions.push(page.cursor);
         }
         Ok(page)
+    }
+
+    async fn touch(&self, docs: &[DocId]) -> Result<u64, StoreError> {
+        let mut ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
+        // Sorted for the same lock order as `commit`.
+        ids.sort_unstable();
+        let moved = sqlx::query(
+            "UPDATE docs SET feed_xid = pg_current_xact_id(), feed_seq = nextval('feed_seq')
+             WHERE doc_id = ANY($1)",
+        )
+        .bind(&ids)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(moved)
     }
 
     async fn sync_states(

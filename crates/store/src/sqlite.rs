@@ -262,6 +262,7 @@ impl DocStore for SqliteStore {
         .map_err(db)?;
         let mut page = FeedPage {
             docs: Vec::with_capacity(rows.len()),
+            positions: Vec::with_capacity(rows.len()),
             cursor: *after,
         };
         for row in rows {
@@ -271,8 +272,34 @@ impl DocStore for SqliteStore {
                 xid: 0,
                 seq: row.try_get(1).map_err(db)?,
             };
+            page.positions.push(page.cursor);
         }
         Ok(page)
+    }
+
+    async fn touch(&self, docs: &[DocId]) -> Result<u64, StoreError> {
+        if docs.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut moved = 0;
+        for doc in docs {
+            moved += sqlx::query(
+                "UPDATE docs SET feed_seq = (SELECT seq + 1 FROM feed_counter WHERE id = 1)
+                 WHERE doc_id = ?",
+            )
+            .bind(doc.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            sqlx::query("UPDATE feed_counter SET seq = seq + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(moved)
     }
 
     async fn sync_states(

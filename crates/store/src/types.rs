@@ -210,6 +210,9 @@ impl fmt::Debug for FeedCursor {
 pub struct FeedPage {
     /// Documents changed after the cursor, oldest change first, each once.
     pub docs: Vec<DocId>,
+    /// The cursor just after each document of `docs` (same order), so a reader that
+    /// stops in the middle of a page (a full response) can resume exactly there.
+    pub positions: Vec<FeedCursor>,
     /// Where to continue from (the cursor passed in when `docs` is empty).
     pub cursor: FeedCursor,
 }

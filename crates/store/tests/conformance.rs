@@ -612,6 +612,11 @@ mod cases {
         assert_eq!(all.iter().collect::<HashSet<_>>().len(), 4);
         let first = store.feed(&FeedCursor::start(), 2).await.expect("page 1");
         assert_eq!(first.docs, vec![b, a]);
+        assert_eq!(first.positions.len(), 2);
+        assert_eq!(first.positions.last(), Some(&first.cursor));
+        // Resuming from the position after B (a reader that stopped mid-page) gives A next.
+        let resumed = store.feed(&first.positions[0], 1).await.expect("resume");
+        assert_eq!(resumed.docs, vec![a]);
         // Devices carry the cursor as bytes.
         let bytes = first.cursor.to_bytes();
         assert!(bytes.len() <= 64);
@@ -631,6 +636,32 @@ mod cases {
             let err = FeedCursor::from_bytes(garbage).expect_err("garbage cursor");
             assert_eq!(err.code(), "bad_feed_cursor");
         }
+    }
+
+    pub async fn touch_moves_documents_to_the_head_of_the_feed(h: &dyn Harness) {
+        let store = h.store();
+        let [a, b] = [(); 2].map(|_| DocId::random());
+        let mut written = 0;
+        for id in [a, b] {
+            let mut doc = typed_doc(&["визит"]);
+            let changes = changes_of(&mut doc);
+            written = changes.len();
+            store
+                .commit(WriteBatch::new().with_changes(id, changes))
+                .await
+                .expect("commit");
+        }
+        let (seen, cursor) = read_feed(&*store, FeedCursor::start(), 10, 2).await;
+        assert!(seen.contains(&a) && seen.contains(&b), "{seen:?}");
+        let moved = store
+            .touch(&[a, DocId::random()])
+            .await
+            .expect("touch");
+        assert_eq!(moved, 1, "only the stored document moves");
+        let (again, _) = read_feed(&*store, cursor, 10, 1).await;
+        assert_eq!(again, vec![a], "a reader past A sees it again, and only it");
+        let loaded = store.load(a).await.expect("load").expect("stored");
+        assert_eq!(loaded.get_changes(&[]).len(), written, "touch changed nothing in A");
     }
 
     pub async fn sync_states_are_per_peer(h: &dyn Harness) {
@@ -797,6 +828,7 @@ conformance!(
     compaction_keeps_content_and_shrinks_storage,
     change_committed_during_compaction_survives,
     feed_orders_pages_and_lists_each_doc_once,
+    touch_moves_documents_to_the_head_of_the_feed,
     sync_states_are_per_peer,
     corrupt_snapshot_names_the_document,
     corrupt_change_names_the_document,

@@ -86,3 +86,43 @@ fn concurrent_edits_to_the_notes_merge_by_character() {
         "Очень лояльный клиент 👍, продлить договор"
     );
 }
+
+#[test]
+fn doc_scope_names_kind_programme_and_client() {
+    use rapport_domain::{DocKind, doc_scope};
+    let client = crate::common::client_doc();
+    let scope = doc_scope(&client).expect("client scope");
+    assert_eq!(scope.kind, DocKind::Client);
+    assert_eq!(scope.client_id, Some(scope.id));
+    assert_eq!(scope.programme_id, None);
+    let garbage = automerge::Automerge::new();
+    assert!(doc_scope(&garbage).is_err(), "a document without a type has no scope");
+}
+
+#[test]
+fn doc_scope_of_a_visit_names_its_programme_and_client() {
+    use rapport_domain::{DocKind, doc_scope, programme::read_programme};
+    let programme = read_programme(&crate::common::programme_doc()).expect("programme");
+    let visit = crate::common::visit_doc(&programme.template, 7);
+    let read = rapport_domain::visit::read_visit(&visit).expect("visit");
+    let scope = doc_scope(&visit).expect("visit scope");
+    assert_eq!(scope.kind, DocKind::Visit);
+    assert_eq!(scope.id, read.id);
+    assert_eq!(scope.programme_id, Some(read.programme_id));
+    assert_eq!(scope.client_id, Some(read.client_id));
+}
+
+#[test]
+fn per_edit_actors_are_attributed_by_their_registered_prefix() {
+    use rapport_domain::programme::{read_programme, register_device};
+    let mut doc = crate::common::programme_doc();
+    let lead = automerge::ActorId::from(vec![0xab; 16]);
+    register_device(&mut doc, &lead, "lead", "Руководитель", 5).expect("register");
+    let programme = read_programme(&doc).expect("programme");
+    let mut per_edit = vec![0xab; 16];
+    per_edit.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let who = programme.who_wrote(&automerge::ActorId::from(per_edit).to_hex_string());
+    assert_eq!(who.map(|d| d.label.as_str()), Some("Руководитель"));
+    let stranger = automerge::ActorId::from(vec![0xcd; 24]).to_hex_string();
+    assert!(programme.who_wrote(&stranger).is_none());
+}
