@@ -59,6 +59,14 @@ pub enum DomainError {
         /// Which field.
         field: &'static str,
     },
+    /// A period that ends before it starts.
+    #[error("the period ends on {end} before it starts on {start}; swap or correct the dates")]
+    PeriodReversed {
+        /// First day given.
+        start: String,
+        /// Last day given.
+        end: String,
+    },
     /// A share capacity outside 1..=100 percent.
     #[error("a capacity share must be 1..=100 percent, not {percent}")]
     InvalidShare {
@@ -111,6 +119,7 @@ impl DomainError {
             Self::Negative { .. } => "negative_value",
             Self::Empty { .. } => "empty_required_field",
             Self::InvalidShare { .. } => "invalid_share",
+            Self::PeriodReversed { .. } => "period_reversed",
             Self::NotFound { .. } => "not_found",
             Self::Duplicate { .. } => "duplicate_id",
             Self::Incomplete { .. } => "visit_incomplete",

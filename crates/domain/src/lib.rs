@@ -40,7 +40,7 @@ pub use conflicts::{
 pub use error::{DomainError, SchemaError};
 pub use ids::{DocId, ParseDocIdError};
 pub use lang::{Lang, Localized};
-pub use programme::{Assignment, AssignmentChange, Programme, ProgrammeInit, Rep};
+pub use programme::{Assignment, AssignmentChange, Lead, Period, Programme, ProgrammeInit, Rep};
 pub use status::{ProgrammeStatus, programme_status};
 pub use template::{ChoiceOption, Question, QuestionKind, Section, Template, default_template};
 pub use visit::{

@@ -195,6 +195,12 @@ pub fn new_programme(
     non_empty("lead name", &init.lead.name)?;
     check_date("period start", &init.period.start)?;
     check_date("period end", &init.period.end)?;
+    if init.period.end < init.period.start {
+        return Err(DomainError::PeriodReversed {
+            start: init.period.start.clone(),
+            end: init.period.end.clone(),
+        });
+    }
     let programme = Programme {
         id: init.id,
         name: init.name.clone(),
@@ -225,6 +231,33 @@ pub fn read_programme(doc: &Automerge) -> Result<Programme, DomainError> {
             message: e.to_string(),
         }
         .into()
+    })
+}
+
+/// Changes the programme's name, period and lead (the settings page).
+pub fn set_settings(
+    doc: &mut Automerge,
+    name: &str,
+    period: &Period,
+    lead: &Lead,
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    non_empty("programme name", name)?;
+    non_empty("lead name", &lead.name)?;
+    check_date("period start", &period.start)?;
+    check_date("period end", &period.end)?;
+    if period.end < period.start {
+        return Err(DomainError::PeriodReversed {
+            start: period.start.clone(),
+            end: period.end.clone(),
+        });
+    }
+    expect_kind(doc, DocKind::Programme)?;
+    commit(doc, now_ms, "programme settings", |tx| {
+        reconcile_prop(tx, ROOT, "name", name)?;
+        reconcile_prop(tx, ROOT, "period", period)?;
+        reconcile_prop(tx, ROOT, "lead", lead)?;
+        Ok(())
     })
 }
 

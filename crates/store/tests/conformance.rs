@@ -653,15 +653,16 @@ mod cases {
         }
         let (seen, cursor) = read_feed(&*store, FeedCursor::start(), 10, 2).await;
         assert!(seen.contains(&a) && seen.contains(&b), "{seen:?}");
-        let moved = store
-            .touch(&[a, DocId::random()])
-            .await
-            .expect("touch");
+        let moved = store.touch(&[a, DocId::random()]).await.expect("touch");
         assert_eq!(moved, 1, "only the stored document moves");
         let (again, _) = read_feed(&*store, cursor, 10, 1).await;
         assert_eq!(again, vec![a], "a reader past A sees it again, and only it");
         let loaded = store.load(a).await.expect("load").expect("stored");
-        assert_eq!(loaded.get_changes(&[]).len(), written, "touch changed nothing in A");
+        assert_eq!(
+            loaded.get_changes(&[]).len(),
+            written,
+            "touch changed nothing in A"
+        );
     }
 
     pub async fn sync_states_are_per_peer(h: &dyn Harness) {

@@ -96,7 +96,10 @@ fn doc_scope_names_kind_programme_and_client() {
     assert_eq!(scope.client_id, Some(scope.id));
     assert_eq!(scope.programme_id, None);
     let garbage = automerge::Automerge::new();
-    assert!(doc_scope(&garbage).is_err(), "a document without a type has no scope");
+    assert!(
+        doc_scope(&garbage).is_err(),
+        "a document without a type has no scope"
+    );
 }
 
 #[test]

@@ -1,0 +1,182 @@
+//! What a device may read and write: a rep's device the programme document (read
+//! only) and the documents of the clients currently assigned to the rep; a lead's
+//! device every document of its programme.
+
+use std::collections::HashMap;
+
+use rapport_domain::{DocKind, DocScope};
+use rapport_store::DocId;
+
+use crate::db::{Db, DeviceRow, MetaRow};
+use crate::error::{ApiError, ApiResult};
+
+/// What a device may do with one document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read and upload changes.
+    Write,
+    /// Receive only (the programme document on a rep's device).
+    Read,
+    /// Nothing; the message says why, for the person holding the device.
+    Forbidden(&'static str),
+}
+
+impl Access {
+    /// Whether the device may receive the document.
+    pub fn readable(&self) -> bool {
+        !matches!(self, Access::Forbidden(_))
+    }
+}
+
+/// The rights of one device, loaded once per request.
+#[derive(Clone, Debug)]
+pub struct DeviceView {
+    programme: DocId,
+    /// The rep (None: the lead's device).
+    rep: Option<String>,
+    /// The clients whose documents the device may write: the rep's, or all of the
+    /// programme's for the lead.
+    clients: HashMap<DocId, Option<String>>,
+}
+
+const NOT_ASSIGNED: &str = "this client is not (or no longer) assigned to you: the server refuses its documents; your copy stays on this device — ask the programme lead";
+const OTHER_PROGRAMME: &str =
+    "this document belongs to another programme than the one this device is paired with";
+pub(crate) const PROGRAMME_READ_ONLY: &str = "the programme (template, reps, assignments) is read-only on a rep's device; only the programme lead changes it";
+
+impl DeviceView {
+    /// Loads the device's rights from the projections.
+    pub async fn load(db: &Db, device: &DeviceRow) -> ApiResult<Self> {
+        let programme: DocId = device
+            .programme_id
+            .parse()
+            .map_err(|e| ApiError::internal("device programme id", e))?;
+        let clients = db
+            .programme_clients(programme, device.rep_id.as_deref())
+            .await?;
+        Ok(Self {
+            programme,
+            rep: device.rep_id.clone(),
+            clients,
+        })
+    }
+
+    /// The rights over a document of this scope.
+    pub fn access(&self, scope: &DocScope) -> Access {
+        let lead = self.rep.is_none();
+        match scope.kind {
+            DocKind::Programme if scope.id == self.programme => {
+                if lead {
+                    Access::Write
+                } else {
+                    Access::Read
+                }
+            }
+            DocKind::Programme => Access::Forbidden(OTHER_PROGRAMME),
+            // The lead's device may create clients offline: the programme document that
+            // lists them may arrive in the same request, before the projection knows.
+            DocKind::Client if lead => Access::Write,
+            DocKind::Client => self.client_access(scope.id),
+            DocKind::Visit if scope.programme_id != Some(self.programme) => {
+                Access::Forbidden(OTHER_PROGRAMME)
+            }
+            DocKind::Visit if lead => Access::Write,
+            DocKind::Visit => match scope.client_id {
+                Some(client) => self.client_access(client),
+                None => Access::Forbidden(NOT_ASSIGNED),
+            },
+        }
+    }
+
+    fn client_access(&self, client: DocId) -> Access {
+        match (self.clients.get(&client), &self.rep) {
+            (Some(Some(rep)), Some(me)) if rep == me => Access::Write,
+            _ => Access::Forbidden(NOT_ASSIGNED),
+        }
+    }
+}
+
+/// The scope recorded in a projection row (`None` for an unknown kind).
+pub fn scope_of(meta: &MetaRow) -> Option<DocScope> {
+    let kind = match meta.kind.as_str() {
+        "programme" => DocKind::Programme,
+        "client" => DocKind::Client,
+        "visit" => DocKind::Visit,
+        _ => return None,
+    };
+    Some(DocScope {
+        kind,
+        id: meta.doc_id,
+        programme_id: meta.programme_id,
+        client_id: meta.client_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(rep: Option<&str>, clients: &[(DocId, Option<&str>)]) -> (DeviceView, DocId) {
+        let programme = DocId::random();
+        (
+            DeviceView {
+                programme,
+                rep: rep.map(str::to_owned),
+                clients: clients
+                    .iter()
+                    .map(|(c, r)| (*c, r.map(str::to_owned)))
+                    .collect(),
+            },
+            programme,
+        )
+    }
+
+    fn visit(programme: DocId, client: DocId) -> DocScope {
+        DocScope {
+            kind: DocKind::Visit,
+            id: DocId::random(),
+            programme_id: Some(programme),
+            client_id: Some(client),
+        }
+    }
+
+    #[test]
+    fn a_rep_writes_only_assigned_clients_and_reads_the_programme() {
+        let (mine, other) = (DocId::random(), DocId::random());
+        let (view, programme) = view(Some("rep-иванов"), &[(mine, Some("rep-иванов"))]);
+        assert_eq!(view.access(&visit(programme, mine)), Access::Write);
+        assert_eq!(
+            view.access(&visit(programme, other)),
+            Access::Forbidden(NOT_ASSIGNED)
+        );
+        assert_eq!(
+            view.access(&visit(DocId::random(), mine)),
+            Access::Forbidden(OTHER_PROGRAMME)
+        );
+        let programme_scope = DocScope {
+            kind: DocKind::Programme,
+            id: programme,
+            programme_id: None,
+            client_id: None,
+        };
+        assert_eq!(view.access(&programme_scope), Access::Read);
+        let client = DocScope {
+            kind: DocKind::Client,
+            id: other,
+            programme_id: None,
+            client_id: Some(other),
+        };
+        assert!(!view.access(&client).readable());
+    }
+
+    #[test]
+    fn the_leads_device_writes_everything_of_its_programme() {
+        let client = DocId::random();
+        let (view, programme) = view(None, &[(client, Some("rep-1"))]);
+        assert_eq!(view.access(&visit(programme, client)), Access::Write);
+        assert_eq!(
+            view.access(&visit(DocId::random(), client)),
+            Access::Forbidden(OTHER_PROGRAMME)
+        );
+    }
+}

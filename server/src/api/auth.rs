@@ -1,0 +1,297 @@
+//! Sign-in for leads and pairing for devices.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use rapport_domain::programme::register_device;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{
+    DEVICE_PREFIX, DeviceAuth, LeadAuth, SESSION_PREFIX, hash_secret, new_token,
+    normalise_pairing_code, verify_password,
+};
+use crate::db::DeviceRow;
+use crate::edit::edit_doc;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_in))
+        .routes(routes!(sign_out))
+        .routes(routes!(whoami))
+        .routes(routes!(pair))
+        .routes(routes!(device_me))
+}
+
+/// E-mail and password.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SignIn {
+    /// The lead's e-mail.
+    pub email: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A lead's session.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// When it ends (unix ms).
+    pub expires_ms: i64,
+    /// Who signed in.
+    pub lead: LeadInfo,
+}
+
+/// A lead account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LeadInfo {
+    /// Id.
+    pub id: String,
+    /// E-mail.
+    pub email: String,
+    /// Name.
+    pub name: String,
+}
+
+/// Signs a lead in. An unknown e-mail and a wrong password give the same answer.
+#[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignIn,
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody)))]
+async fn sign_in(
+    State(state): State<AppState>,
+    Json(body): Json<SignIn>,
+) -> ApiResult<Json<Session>> {
+    let email = body.email.trim().to_lowercase();
+    let lead = state.db.lead_by_email(&email).await?;
+    let stored = lead.as_ref().map(|l| l.password_hash.clone());
+    let password = body.password;
+    let ok = tokio::task::spawn_blocking(move || verify_password(stored.as_deref(), &password))
+        .await
+        .map_err(|e| ApiError::internal("password check", e))?;
+    let Some(lead) = lead.filter(|_| ok) else {
+        return Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "the e-mail or the password is wrong",
+        ));
+    };
+    let token = new_token(SESSION_PREFIX);
+    let now = crate::now_ms();
+    let expires_ms = now + i64::from(state.config.session_hours) * 3_600_000;
+    state
+        .db
+        .insert_session(&hash_secret(&token), &lead.id, now, expires_ms)
+        .await?;
+    tracing::info!(lead = %lead.id, "signed in");
+    Ok(Json(Session {
+        token,
+        expires_ms,
+        lead: LeadInfo {
+            id: lead.id,
+            email: lead.email,
+            name: lead.name,
+        },
+    }))
+}
+
+/// Ends the session.
+#[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth",
+    security(("lead_session" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn sign_out(State(state): State<AppState>, auth: LeadAuth) -> ApiResult<StatusCode> {
+    state
+        .db
+        .delete_session(&auth.token_hash, crate::now_ms())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in lead.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    security(("lead_session" = [])),
+    responses((status = 200, body = LeadInfo), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn whoami(auth: LeadAuth) -> Json<LeadInfo> {
+    Json(LeadInfo {
+        id: auth.lead.id,
+        email: auth.lead.email,
+        name: auth.lead.name,
+    })
+}
+
+/// A device asking to be paired.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PairRequest {
+    /// The one-time code the lead gave (case, spaces and dashes do not matter).
+    pub code: String,
+    /// The device's Automerge actor id (hex, 16 bytes or more), made fresh on the device.
+    pub actor: String,
+    /// A label, e.g. "Планшет Иванова" (empty: the label the lead gave the code).
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A paired device's credentials and what it syncs.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Paired {
+    /// The device id.
+    pub device_id: String,
+    /// The device token: send as `Authorization: Bearer <token>`. Shown once.
+    pub token: String,
+    /// The programme the device syncs.
+    pub programme_id: String,
+    /// The rep (none: a device of the lead).
+    pub rep_id: Option<String>,
+    /// The label.
+    pub label: String,
+}
+
+/// Exchanges a one-time pairing code for a device token bound to the device's actor.
+#[utoipa::path(post, path = "/api/v1/devices/pair", tag = "auth", request_body = PairRequest,
+    responses((status = 200, body = Paired), (status = 400, body = ErrorBody),
+        (status = 401, description = "unknown, used or expired code", body = ErrorBody)))]
+async fn pair(
+    State(state): State<AppState>,
+    Json(body): Json<PairRequest>,
+) -> ApiResult<Json<Paired>> {
+    let actor = body.actor.trim().to_lowercase();
+    if actor.len() < 32
+        || actor.len() > 128
+        || actor.len() % 2 != 0
+        || !actor.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(ApiError::bad_request(
+            "bad_actor",
+            "the actor must be 16 to 64 random bytes written as hex",
+        ));
+    }
+    if body.label.chars().count() > 100 {
+        return Err(ApiError::bad_request(
+            "bad_label",
+            "the label must be at most 100 characters",
+        ));
+    }
+    let code = normalise_pairing_code(&body.code);
+    let token = new_token(DEVICE_PREFIX);
+    let now = crate::now_ms();
+    let candidate = DeviceRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        programme_id: String::new(),
+        rep_id: None,
+        actor: actor.clone(),
+        label: body.label.trim().to_owned(),
+        created_ms: now,
+        last_seen_ms: None,
+        revoked_ms: None,
+        token_hash: hash_secret(&token),
+    };
+    let Some((device, lead_id)) = state
+        .db
+        .redeem_pairing_code(&hash_secret(&code), &candidate, now)
+        .await?
+    else {
+        return Err(ApiError::unauthorized(
+            "invalid_pairing_code",
+            "the pairing code is unknown, used already or expired; ask the programme lead for a new one",
+        ));
+    };
+    // Record the device in the programme, so history and conflicts name its rep.
+    let lead = state
+        .db
+        .lead_by_id(&lead_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("pairing", "the code's lead is gone"))?;
+    let programme = device
+        .programme_id
+        .parse()
+        .map_err(|e| ApiError::internal("device programme id", e))?;
+    let actor_id = automerge::ActorId::from(
+        (0..actor.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&actor[2 * i..2 * i + 2], 16).ok())
+            .collect::<Vec<u8>>(),
+    );
+    let who = device.rep_id.clone().unwrap_or_else(|| "lead".to_owned());
+    let label = device.label.clone();
+    edit_doc(&state, &lead.actor, programme, "the programme", |doc| {
+        register_device(doc, &actor_id, &who, &label, now)
+    })
+    .await?;
+    tracing::info!(device = %device.id, rep = ?device.rep_id, "device paired");
+    Ok(Json(Paired {
+        device_id: device.id,
+        token,
+        programme_id: device.programme_id,
+        rep_id: device.rep_id,
+        label: device.label,
+    }))
+}
+
+/// What the server knows of the calling device.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceInfo {
+    /// The device id.
+    pub device_id: String,
+    /// The programme it syncs.
+    pub programme_id: String,
+    /// The rep (none: the lead's device).
+    pub rep_id: Option<String>,
+    /// The label.
+    pub label: String,
+    /// The server's clock (unix ms).
+    pub server_time_ms: i64,
+}
+
+/// The calling device (a cheap check that its token still works).
+#[utoipa::path(get, path = "/api/v1/devices/me", tag = "auth",
+    security(("device_token" = [])),
+    responses((status = 200, body = DeviceInfo), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn device_me(auth: DeviceAuth) -> Json<DeviceInfo> {
+    Json(DeviceInfo {
+        device_id: auth.device.id,
+        programme_id: auth.device.programme_id,
+        rep_id: auth.device.rep_id,
+        label: auth.device.label,
+        server_time_ms: crate::now_ms(),
+    })
+}
+
+/// Creates a lead account (the CLI's `create-lead`, and the demo).
+pub async fn create_lead(
+    state: &AppState,
+    email: &str,
+    name: &str,
+    password: &str,
+) -> ApiResult<crate::db::LeadRow> {
+    let email = email.trim().to_lowercase();
+    if !email.contains('@') || email.len() > 254 {
+        return Err(ApiError::invalid(
+            "bad_email",
+            format!("{email:?} is not an e-mail address"),
+        ));
+    }
+    crate::auth::check_new_password(password)?;
+    let password = password.to_owned();
+    let password_hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("password hashing", e))??;
+    let name = if name.trim().is_empty() {
+        email.clone()
+    } else {
+        name.trim().to_owned()
+    };
+    let actor: String = crate::auth::random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let lead = crate::db::LeadRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        email,
+        name,
+        password_hash,
+        actor,
+    };
+    state.db.insert_lead(&lead, crate::now_ms()).await?;
+    Ok(lead)
+}

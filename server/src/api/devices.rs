@@ -1,0 +1,167 @@
+//! Pairing codes and devices, for the lead.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::programmes::{load_programme, parse_id};
+use crate::app::AppState;
+use crate::auth::{LeadAuth, hash_secret, new_pairing_code};
+use crate::db::DeviceRow;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_pairing_code))
+        .routes(routes!(list_devices))
+        .routes(routes!(revoke_device))
+}
+
+/// Who the code is for.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewPairingCode {
+    /// The rep whose device will use it; none: a device of the lead (sees everything).
+    pub rep_id: Option<String>,
+    /// A label for the device, e.g. "Планшет Иванова".
+    #[serde(default)]
+    pub label: String,
+    /// Minutes until it expires (default from the configuration, at most 7 days).
+    pub expires_in_minutes: Option<u32>,
+}
+
+/// A one-time pairing code. Shown once: the server keeps only its hash.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PairingCode {
+    /// The code to type on the device, e.g. `7K2M-Q9XD-4HTB`.
+    pub code: String,
+    /// When it expires (unix ms).
+    pub expires_ms: i64,
+    /// The rep (none: the lead's device).
+    pub rep_id: Option<String>,
+}
+
+/// Makes a one-time pairing code for a rep's device (or the lead's).
+#[utoipa::path(post, path = "/api/v1/programmes/{id}/pairing-codes", tag = "devices",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    request_body = NewPairingCode,
+    responses((status = 201, body = PairingCode), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_pairing_code(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path(id): Path<String>,
+    Json(body): Json<NewPairingCode>,
+) -> ApiResult<(StatusCode, Json<PairingCode>)> {
+    let id = parse_id(&id, "programme")?;
+    let programme = load_programme(&state, id).await?;
+    let rep_id = body
+        .rep_id
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    let label = match (&rep_id, body.label.trim()) {
+        (_, l) if !l.is_empty() => l.to_owned(),
+        (Some(rep), _) => programme
+            .reps
+            .get(rep)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| rep.clone()),
+        (None, _) => auth.lead.name.clone(),
+    };
+    if let Some(rep) = &rep_id {
+        match programme.reps.get(rep) {
+            None => {
+                return Err(ApiError::invalid(
+                    "unknown_rep",
+                    format!("there is no rep {rep:?} in this programme; add the rep first"),
+                ));
+            }
+            Some(r) if !r.active => {
+                return Err(ApiError::invalid(
+                    "inactive_rep",
+                    format!("the rep {} is not active in this programme", r.name),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let minutes = body
+        .expires_in_minutes
+        .unwrap_or(state.config.pairing_minutes);
+    if minutes == 0 || minutes > 7 * 24 * 60 {
+        return Err(ApiError::invalid(
+            "bad_expiry",
+            "a pairing code lasts 1 minute to 7 days",
+        ));
+    }
+    let code = new_pairing_code();
+    let now = crate::now_ms();
+    let expires_ms = now + i64::from(minutes) * 60_000;
+    state
+        .db
+        .insert_pairing_code(
+            &hash_secret(&code),
+            id,
+            rep_id.as_deref(),
+            &label,
+            &auth.lead.id,
+            now,
+            expires_ms,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PairingCode {
+            code,
+            expires_ms,
+            rep_id,
+        }),
+    ))
+}
+
+/// The programme's devices, newest first, revoked ones included.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/devices", tag = "devices",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, body = Vec<DeviceRow>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_devices(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<DeviceRow>>> {
+    let id = parse_id(&id, "programme")?;
+    Ok(Json(state.db.devices(id).await?))
+}
+
+/// Revokes a device (a lost tablet): its token stops working at once; its data on the
+/// server stays.
+#[utoipa::path(post, path = "/api/v1/programmes/{id}/devices/{device_id}/revoke", tag = "devices",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), ("device_id" = String, Path, description = "device id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_device(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path((id, device_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "programme")?;
+    if !state
+        .db
+        .revoke_device(id, &device_id, crate::now_ms())
+        .await?
+    {
+        return Err(ApiError::not_found("the device"));
+    }
+    // Its sync states are of no use any more.
+    if let Err(e) = state
+        .store
+        .delete_sync_states(&rapport_store::PeerId::new(device_id.clone()))
+        .await
+    {
+        tracing::warn!(error = %e, "sync states of a revoked device not removed");
+    }
+    tracing::info!(device = %device_id, "device revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

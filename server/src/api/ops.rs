@@ -1,0 +1,64 @@
+//! Health, metrics and the OpenAPI document.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::error::ApiResult;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+}
+
+/// What `/healthz` says.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the database answers.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    /// The server's version.
+    pub version: String,
+}
+
+/// Health: 200 when the server and its database answer, 503 otherwise.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = crate::error::ErrorBody)))]
+async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+    state.db.ping().await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        database: match state.db.backend() {
+            crate::db::Backend::Sqlite => "sqlite".into(),
+            crate::db::Backend::Postgres => "postgres".into(),
+        },
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+/// Metrics in the Prometheus text format (no authentication: bind it to a private
+/// network or filter it at the proxy).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 JSON", body = serde_json::Value)))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(super::openapi())
+}

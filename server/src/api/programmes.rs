@@ -1,0 +1,210 @@
+//! Programmes: create, list, read, settings, status.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rapport_domain::programme::{new_programme, read_programme, register_device, set_settings};
+use rapport_domain::{
+    DocId, Lead, Period, Programme, ProgrammeInit, ProgrammeStatus, default_template,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::LeadAuth;
+use crate::edit::{create_docs, edit_doc};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_programmes, create_programme))
+        .routes(routes!(get_programme, update_settings))
+        .routes(routes!(status))
+}
+
+/// Parses a document id from a path, with a message that says what is wrong.
+pub fn parse_id(raw: &str, what: &str) -> ApiResult<DocId> {
+    raw.parse().map_err(|_| {
+        ApiError::bad_request(
+            "bad_id",
+            format!("{raw:?} is not a valid {what} id (a UUID such as 0b5f…-…)"),
+        )
+    })
+}
+
+/// Reads a programme from its projection (404 when there is none).
+pub async fn load_programme(state: &AppState, id: DocId) -> ApiResult<Programme> {
+    let meta = state
+        .db
+        .meta(id)
+        .await?
+        .filter(|m| m.kind == "programme")
+        .ok_or_else(|| ApiError::not_found("the programme"))?;
+    serde_json::from_str(&meta.body).map_err(|e| ApiError::internal("programme projection", e))
+}
+
+/// A programme in a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProgrammeSummary {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// First day.
+    pub start: String,
+    /// Last day.
+    pub end: String,
+    /// Clients in it.
+    pub clients: usize,
+    /// Reps.
+    pub reps: usize,
+}
+
+/// Every programme on this server.
+#[utoipa::path(get, path = "/api/v1/programmes", tag = "programmes",
+    security(("lead_session" = [])),
+    responses((status = 200, body = Vec<ProgrammeSummary>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_programmes(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+) -> ApiResult<Json<Vec<ProgrammeSummary>>> {
+    let mut out = Vec::new();
+    for meta in state.db.programmes().await? {
+        let p: Programme = serde_json::from_str(&meta.body)
+            .map_err(|e| ApiError::internal("programme projection", e))?;
+        out.push(ProgrammeSummary {
+            id: p.id.to_string(),
+            name: p.name,
+            start: p.period.start,
+            end: p.period.end,
+            clients: p.clients.len(),
+            reps: p.reps.len(),
+        });
+    }
+    Ok(Json(out))
+}
+
+/// A new programme (the default VIP questionnaire is its template).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewProgramme {
+    /// Name, e.g. "VIP-программа 2027".
+    pub name: String,
+    /// First day, YYYY-MM-DD.
+    pub start: String,
+    /// Last day, YYYY-MM-DD.
+    pub end: String,
+}
+
+/// Creates a programme led by the signed-in lead.
+#[utoipa::path(post, path = "/api/v1/programmes", tag = "programmes",
+    security(("lead_session" = [])), request_body = NewProgramme,
+    responses((status = 201, description = "the programme document read into JSON", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_programme(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Json(body): Json<NewProgramme>,
+) -> ApiResult<(StatusCode, Json<Programme>)> {
+    let id = DocId::random();
+    let now = crate::now_ms();
+    let init = ProgrammeInit {
+        id,
+        name: body.name.trim().to_owned(),
+        period: Period {
+            start: body.start.trim().to_owned(),
+            end: body.end.trim().to_owned(),
+        },
+        lead: Lead {
+            name: auth.lead.name.clone(),
+            email: auth.lead.email.clone(),
+        },
+    };
+    let mut doc = new_programme(auth.edit_actor(), &init, &default_template(), now)?;
+    let lead_actor = automerge::ActorId::from(hex_bytes(&auth.lead.actor));
+    register_device(&mut doc, &lead_actor, "lead", &auth.lead.name, now)?;
+    let programme = read_programme(&doc)?;
+    create_docs(&state, vec![(id, doc)]).await?;
+    Ok((StatusCode::CREATED, Json(programme)))
+}
+
+/// Bytes from hex (the caller made the hex).
+pub fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+/// One programme: settings, template, reps, assignments, clients, devices.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}", tag = "programmes",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, description = "the programme document read into JSON", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_programme(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Programme>> {
+    let id = parse_id(&id, "programme")?;
+    Ok(Json(load_programme(&state, id).await?))
+}
+
+/// New settings.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Settings {
+    /// Name.
+    pub name: String,
+    /// First day, YYYY-MM-DD.
+    pub start: String,
+    /// Last day, YYYY-MM-DD.
+    pub end: String,
+    /// The lead's name as shown in the programme.
+    pub lead_name: String,
+    /// The lead's e-mail as shown in the programme.
+    pub lead_email: String,
+}
+
+/// Changes name, period and lead.
+#[utoipa::path(put, path = "/api/v1/programmes/{id}", tag = "programmes",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    request_body = Settings,
+    responses((status = 200, description = "the programme document read into JSON", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_settings(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path(id): Path<String>,
+    Json(body): Json<Settings>,
+) -> ApiResult<Json<Programme>> {
+    let id = parse_id(&id, "programme")?;
+    let period = Period {
+        start: body.start.trim().to_owned(),
+        end: body.end.trim().to_owned(),
+    };
+    let lead = Lead {
+        name: body.lead_name.trim().to_owned(),
+        email: body.lead_email.trim().to_owned(),
+    };
+    let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
+        set_settings(doc, body.name.trim(), &period, &lead, crate::now_ms())?;
+        read_programme(doc)
+    })
+    .await?;
+    Ok(Json(programme))
+}
+
+/// The merged status of a programme (from the projections, so it reflects every
+/// synced device within moments of the sync).
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/status", tag = "results",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, description = "rapport_domain::ProgrammeStatus as JSON", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn status(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProgrammeStatus>> {
+    let id = parse_id(&id, "programme")?;
+    Ok(Json(crate::results::status(&state, id).await?))
+}

@@ -1,0 +1,58 @@
+//! The sync endpoint.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::DeviceAuth;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sync))
+}
+
+/// One sync exchange: the device's messages for many documents and its feed cursor in;
+/// the server's messages, per-document errors and the new cursor out. Binary frames of
+/// `rapport-protocol` (`RPS` v1). A change is acknowledged only after it is committed.
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync",
+    security(("device_token" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "a SyncRequest frame"),
+    responses(
+        (status = 200, content_type = "application/octet-stream", description = "a SyncResponse frame", body = Vec<u8>),
+        (status = 400, description = "malformed frame or cursor; nothing stored", body = ErrorBody),
+        (status = 401, description = "no, unknown or revoked device token", body = ErrorBody),
+        (status = 403, description = "a lead's session token (sync needs a paired device)", body = ErrorBody),
+        (status = 413, description = "body over the limit; nothing stored", body = ErrorBody),
+        (status = 503, description = "database unavailable; retry", body = ErrorBody)))]
+async fn sync(
+    State(state): State<AppState>,
+    auth: DeviceAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request is larger than {} bytes; sync fewer documents per request",
+                    state.config.max_body_bytes
+                ),
+            )
+        } else {
+            ApiError::bad_request(
+                "bad_body",
+                format!("the request body could not be read: {e}"),
+            )
+        }
+    })?;
+    let response = crate::sync::sync(&state, &auth.device, &body).await?;
+    Ok(([(CONTENT_TYPE, "application/octet-stream")], response))
+}

@@ -1,0 +1,214 @@
+//! The server: state shared by handlers, the router, start and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rapport_protocol::Limits;
+use rapport_store::{DocStore, PgStore, SqliteStore};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::projector::Projector;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The documents.
+    pub store: Arc<dyn DocStore>,
+    /// Accounts, devices, projections.
+    pub db: Db,
+    /// Keeps projections current.
+    pub projector: Arc<Projector>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Sync frame limits.
+    pub limits: Limits,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data folder cannot be made.
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The document store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] rapport_store::StoreError),
+    /// The server tables cannot be opened or migrated.
+    #[error("cannot open or migrate the server tables: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}; is another server running there?")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    // One recorder per process: tests start many servers in one process.
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; then this one stays empty.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// Opens the store and the server tables (migrating both) as configured.
+    pub async fn open(config: Config) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let (store, db): (Arc<dyn DocStore>, Db) = match &config.database_url {
+            Some(url) => (
+                Arc::new(PgStore::connect(url.expose()).await?),
+                Db::open_postgres(url.expose()).await?,
+            ),
+            None => {
+                let path = config.sqlite_path();
+                (
+                    Arc::new(SqliteStore::open(&path).await?),
+                    Db::open_sqlite(&path).await?,
+                )
+            }
+        };
+        let projector = Arc::new(Projector::new(store.clone(), db.clone()));
+        Ok(Self {
+            store,
+            db,
+            projector,
+            config: Arc::new(config),
+            limits: Limits::DEFAULT,
+            metrics: metrics_handle(),
+        })
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// The address it listens on (the real port when `:0` was asked).
+    pub addr: SocketAddr,
+    /// The shared state (tests reach the store through it).
+    pub state: AppState,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Opens the state, projects what is missing, binds, and serves in the background.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let state = AppState::open(config).await?;
+        Self::start_with(state).await
+    }
+
+    /// Serves an opened state.
+    pub async fn start_with(state: AppState) -> Result<Self, StartError> {
+        if let Err(e) = state.projector.catch_up().await {
+            tracing::warn!(error = %e, "initial projection pass failed; the background task retries");
+        }
+        let addr = state.config.bind;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let stop = CancellationToken::new();
+        tokio::spawn(
+            state
+                .projector
+                .clone()
+                .run(Duration::from_secs(1), stop.clone()),
+        );
+        let app = router(state.clone());
+        let shutdown = stop.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        });
+        tracing::info!(%addr, "serving");
+        Ok(Self {
+            addr,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets requests in flight (and their commits) finish.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    /// Serves until the task ends (for `main`, which cancels through [`Self::stopper`]).
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    /// A handle that stops the server gracefully when cancelled.
+    pub fn stopper(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+}
+
+/// Every route, with the body limit and request tracing.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let (api, _openapi) = crate::api::routes().split_for_parts();
+    let mut app = api
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    if let Some(dir) = &state.config.ui_dir {
+        app = app.fallback_service(
+            tower_http::services::ServeDir::new(dir)
+                .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
+        );
+    }
+    app
+}

@@ -1,0 +1,191 @@
+//! Configuration: defaults, then a TOML file, then environment variables, then flags.
+//! This module is the only place that reads them; the rest get a typed [`Config`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A secret (a database URL with a password): never printed by `Debug` or logs.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+/// Everything the server is configured with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Folder for the embedded database and other files.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; unset: the embedded SQLite file in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// How long a lead's sign-in lasts, in hours.
+    pub session_hours: u32,
+    /// How long a pairing code stays valid, in minutes (by default; the lead may choose less).
+    pub pairing_minutes: u32,
+    /// Largest request body accepted, in bytes (the sync frame limit is lower or equal).
+    pub max_body_bytes: usize,
+    /// Largest import file accepted, in bytes.
+    pub max_import_bytes: usize,
+    /// Folder with the built web UI to serve at `/` (none: the API only).
+    pub ui_dir: Option<PathBuf>,
+    /// Log filter (`info`, `rapport_server=debug`, …).
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("rapport-data"),
+            database_url: None,
+            session_hours: 12,
+            pairing_minutes: 24 * 60,
+            max_body_bytes: 40 * 1024 * 1024,
+            max_import_bytes: 10 * 1024 * 1024,
+            ui_dir: None,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--bind`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}; check the file given with --config and the RAPPORT_* variables")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults → `file` (if given, or `rapport.toml` in the data folder if it exists) →
+    /// `RAPPORT_*` variables and `DATABASE_URL` → `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| std::env::var_os("RAPPORT_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| Config::default().data_dir);
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "the configuration file {} does not exist",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => {
+                let default_file = data_dir.join("rapport.toml");
+                if default_file.is_file() {
+                    figment = figment.merge(Toml::file(default_file));
+                }
+            }
+        }
+        figment = figment
+            .merge(Env::prefixed("RAPPORT_"))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Serialized::defaults(overrides));
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if config
+            .database_url
+            .as_ref()
+            .is_some_and(|url| url.expose().trim().is_empty())
+        {
+            config.database_url = None;
+        }
+        Ok(config)
+    }
+
+    /// Where the embedded SQLite database lives.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("rapport.sqlite3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let config = Config {
+            database_url: Some(Secret::new("postgres://rapport:пароль@db/rapport")),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("пароль"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rapport.toml",
+                "session_hours = 3\npairing_minutes = 30\nbind = \"127.0.0.1:9000\"",
+            )?;
+            jail.set_env("RAPPORT_PAIRING_MINUTES", "45");
+            jail.set_env("DATABASE_URL", "postgres://u:p@h/d");
+            let overrides = Overrides {
+                bind: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+                data_dir: None,
+            };
+            let config = Config::load(Some(Path::new("rapport.toml")), &overrides)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.session_hours, 3, "from the file");
+            assert_eq!(
+                config.pairing_minutes, 45,
+                "the environment wins over the file"
+            );
+            assert_eq!(config.bind.port(), 9100, "flags win over everything");
+            assert_eq!(
+                config.database_url.as_ref().map(Secret::expose),
+                Some("postgres://u:p@h/d")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_is_a_clear_error() {
+        let err = Config::load(
+            Some(Path::new("/nonexistent/конфиг.toml")),
+            &Overrides::default(),
+        )
+        .expect_err("missing file");
+        assert!(err.to_string().contains("конфиг.toml"), "{err}");
+    }
+}

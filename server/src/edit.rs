@@ -1,0 +1,60 @@
+//! Edits made on the server for a lead: Automerge changes with the lead's own actor
+//! (a per-edit actor under the lead's prefix), committed like a device's, so they merge
+//! with the reps' edits like any other. Projections are caught up before returning,
+//! so the lead reads what they just wrote.
+
+use automerge::Automerge;
+use rapport_domain::DomainError;
+use rapport_store::{DocId, WriteBatch};
+
+use crate::app::AppState;
+use crate::auth::edit_actor;
+use crate::error::{ApiError, ApiResult};
+
+/// Loads `id`, applies `edit` as the writer with actor prefix `actor_prefix`, commits
+/// the new changes, and projects them. Nothing is stored when `edit` fails.
+pub async fn edit_doc<T>(
+    state: &AppState,
+    actor_prefix: &str,
+    id: DocId,
+    what: &str,
+    edit: impl FnOnce(&mut Automerge) -> Result<T, DomainError>,
+) -> ApiResult<T> {
+    let mut doc = state
+        .store
+        .load(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(what))?;
+    doc.set_actor(edit_actor(actor_prefix));
+    let before = doc.get_heads();
+    let out = edit(&mut doc)?;
+    let changes: Vec<_> = doc.get_changes(&before);
+    if !changes.is_empty() {
+        state
+            .store
+            .commit(WriteBatch::new().with_changes(id, changes))
+            .await?;
+        project_now(state).await;
+    }
+    Ok(out)
+}
+
+/// Stores new documents (all their changes) in one transaction and projects them.
+pub async fn create_docs(state: &AppState, docs: Vec<(DocId, Automerge)>) -> ApiResult<()> {
+    let mut batch = WriteBatch::new();
+    for (id, doc) in docs {
+        let changes = doc.get_changes(&[]);
+        batch = batch.with_changes(id, changes);
+    }
+    state.store.commit(batch).await?;
+    project_now(state).await;
+    Ok(())
+}
+
+async fn project_now(state: &AppState) {
+    // The commit is durable already; a failed projection is retried by the background task.
+    if let Err(e) = state.projector.catch_up().await {
+        tracing::warn!(error = %e, "projection after an edit failed; the background task retries");
+        state.projector.notify();
+    }
+}

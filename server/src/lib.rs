@@ -1,0 +1,33 @@
+//! The Rapport sync server: devices sync their documents, the programme lead signs in
+//! and runs the programme through a JSON API, access control keeps each rep to their
+//! clients. Stateless: everything that matters is in the database (PostgreSQL, or the
+//! embedded SQLite file), so several processes can serve one PostgreSQL.
+
+pub mod access;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod edit;
+pub mod error;
+pub mod projector;
+pub mod results;
+pub mod sync;
+
+pub use app::{AppState, Server};
+pub use config::{Config, Overrides, Secret};
+pub use error::{ApiError, ApiResult};
+
+/// Now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Today (UTC), `YYYY-MM-DD`.
+pub fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}

@@ -1,0 +1,189 @@
+//! Projections: tables derived from documents (scope, typed body, each programme's
+//! clients and reps) that access control, status and exports read.
+//!
+//! The projector follows the store's change feed with a cursor kept in the database.
+//! The feed moves a document to its head on every change, so every change is
+//! projected at least once after it is committed; the cursor moves by
+//! compare-and-swap in the projection's own transaction, so projectors in several
+//! processes never write an older projection over a newer one. A crash loses
+//! nothing: the next start continues from the stored cursor, and
+//! `rapport-server rebuild-projections` rebuilds everything from the documents.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::Automerge;
+use rapport_domain::client::read_client;
+use rapport_domain::programme::read_programme;
+use rapport_domain::visit::read_visit;
+use rapport_domain::{DocKind, doc_scope};
+use rapport_store::{DocId, DocStore};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{Db, MetaRow, Projection};
+use crate::error::ApiResult;
+
+/// Feed documents projected per transaction.
+const PAGE: usize = 200;
+
+/// Keeps the projections up to date.
+pub struct Projector {
+    store: Arc<dyn DocStore>,
+    db: Db,
+    wake: Notify,
+    /// One pass at a time in this process (other processes are fenced by the CAS).
+    running: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector").finish_non_exhaustive()
+    }
+}
+
+/// The projection of one document, or why it has none.
+pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
+    let scope = doc_scope(doc).map_err(|e| e.to_string())?;
+    let (kind, body, clients) = match scope.kind {
+        DocKind::Programme => {
+            let p = read_programme(doc).map_err(|e| e.to_string())?;
+            let clients = p
+                .clients
+                .keys()
+                .filter_map(|c| {
+                    let rep = p.assignments.get(c).and_then(|a| a.current_rep.clone());
+                    c.parse::<DocId>().ok().map(|c| (c, rep))
+                })
+                .collect();
+            ("programme", serde_json::to_string(&p), Some(clients))
+        }
+        DocKind::Client => (
+            "client",
+            serde_json::to_string(&read_client(doc).map_err(|e| e.to_string())?),
+            None,
+        ),
+        DocKind::Visit => (
+            "visit",
+            serde_json::to_string(&read_visit(doc).map_err(|e| e.to_string())?),
+            None,
+        ),
+    };
+    Ok(Projection {
+        meta: MetaRow {
+            doc_id: id,
+            kind: kind.to_owned(),
+            programme_id: scope.programme_id,
+            client_id: scope.client_id,
+            body: body.map_err(|e| e.to_string())?,
+        },
+        clients,
+    })
+}
+
+impl Projector {
+    /// A projector over `store` writing into `db`.
+    pub fn new(store: Arc<dyn DocStore>, db: Db) -> Self {
+        Self {
+            store,
+            db,
+            wake: Notify::new(),
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Asks the background task to run soon (after a commit).
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Projects everything committed so far; returns how many documents it projected.
+    pub async fn catch_up(&self) -> ApiResult<usize> {
+        let _one = self.running.lock().await;
+        let mut total = 0;
+        // Bounded: a feed that keeps growing is finished by the next pass.
+        for _ in 0..10_000 {
+            let n = self.page().await?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        self.drain_touch_queue().await?;
+        Ok(total)
+    }
+
+    /// One page of the feed; 0 when caught up.
+    async fn page(&self) -> ApiResult<usize> {
+        let from = self.db.projector_cursor().await?;
+        let page = self.store.feed(&from, PAGE).await?;
+        if page.docs.is_empty() {
+            return Ok(0);
+        }
+        let mut projections = Vec::with_capacity(page.docs.len());
+        for (id, loaded) in self.store.load_many(&page.docs).await? {
+            match loaded {
+                Ok(Some(doc)) => match project(id, &doc) {
+                    Ok(p) => projections.push(p),
+                    // The server validates every change, so this is a document written
+                    // around it; it stays in the store, unprojected, and is logged.
+                    Err(e) => tracing::warn!(doc = %id, error = %e, "document not projected"),
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "document cannot be loaded for projection")
+                }
+            }
+        }
+        let n = page.docs.len();
+        if !self
+            .db
+            .apply_projections(from, page.cursor, &projections, crate::now_ms())
+            .await?
+        {
+            // Another process projected this page first: continue from where it is.
+            tracing::debug!("projection page taken by another process");
+        }
+        Ok(n)
+    }
+
+    /// Moves the documents of clients whose rep changed to the head of the feed, so
+    /// the new rep's devices receive them although their cursors are past them.
+    async fn drain_touch_queue(&self) -> ApiResult<()> {
+        let clients = self.db.touch_queue().await?;
+        if clients.is_empty() {
+            return Ok(());
+        }
+        let docs = self.db.docs_of_clients(&clients).await?;
+        self.store.touch(&docs).await?;
+        self.db.clear_touch_queue(&clients).await?;
+        tracing::info!(
+            clients = clients.len(),
+            docs = docs.len(),
+            "re-fed documents of reassigned clients"
+        );
+        Ok(())
+    }
+
+    /// Forgets all projections and projects every document again.
+    pub async fn rebuild(&self) -> ApiResult<usize> {
+        self.db.reset_projections().await?;
+        self.catch_up().await
+    }
+
+    /// Runs until `shutdown` resolves: after each commit in this process, and every
+    /// `poll` for commits made by other processes on the same database.
+    pub async fn run(self: Arc<Self>, poll: Duration, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+                () = shutdown.cancelled() => break,
+            }
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!(error = %e, "projection pass failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}

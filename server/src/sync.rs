@@ -1,0 +1,272 @@
+//! `POST /api/v1/sync`: the protocol of `rapport-protocol` on the real store.
+//!
+//! One request: decode; for each document the device sent, check its rights, apply
+//! its changes to the stored copy and validate the result (schema, rights, author);
+//! then page the change feed after the device's cursor for documents it may read;
+//! commit every accepted change and sync state in ONE transaction; only then reply.
+//! A document whose changes are refused stores nothing and gets an error with a
+//! stable code; the others of the request proceed (one bad document must not stop a
+//! rep's whole upload).
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{Automerge, Change};
+use axum::http::StatusCode;
+use rapport_domain::{check_document, doc_scope};
+use rapport_protocol::{ErrorCode, FeedResult, Rejection, ServerExchange, SyncRequest};
+use rapport_store::{DocId, FeedCursor, PeerId, WriteBatch};
+
+use crate::access::{Access, DeviceView, PROGRAMME_READ_ONLY, scope_of};
+use crate::app::AppState;
+use crate::db::DeviceRow;
+use crate::error::{ApiError, ApiResult};
+
+/// Feed documents read per query.
+const FEED_PAGE: usize = 500;
+/// Feed documents looked at per request at most (the rest come with `more`), so one
+/// request of a fresh device on a large programme stays short.
+const MAX_SCAN: usize = 10_000;
+
+/// Handles one sync request body from `device`; the result is the response body.
+pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResult<Vec<u8>> {
+    let started = std::time::Instant::now();
+    let limits = state.limits;
+    let request = SyncRequest::decode(body, &limits).map_err(|e| {
+        let status = if e.code().contains("too_large") {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::new(
+            status,
+            e.code(),
+            format!("the sync request could not be read: {e}; nothing was stored"),
+        )
+    })?;
+    let cursor = if request.cursor.is_empty() {
+        FeedCursor::start()
+    } else {
+        FeedCursor::from_bytes(&request.cursor).map_err(|e| {
+            ApiError::bad_request(
+                "bad_feed_cursor",
+                format!("{e}; send an empty cursor to start over"),
+            )
+        })?
+    };
+    let peer = PeerId::new(device.id.clone());
+    let view = DeviceView::load(&state.db, device).await?;
+    let mut exchange = ServerExchange::new(request, limits);
+
+    // 1. The device's documents.
+    let requested = exchange.requested();
+    let metas = state.db.metas(&requested).await?;
+    let mut allowed = Vec::with_capacity(requested.len());
+    for id in &requested {
+        match metas.get(id).and_then(scope_of).map(|s| view.access(&s)) {
+            Some(Access::Forbidden(why)) => exchange.refuse(*id, ErrorCode::Forbidden, why),
+            _ => allowed.push(*id),
+        }
+    }
+    let stored = state.store.load_many(&allowed).await?;
+    let states = state.store.sync_states(&peer, &allowed).await?;
+    let mut merged: HashMap<DocId, Automerge> = HashMap::new();
+    for (id, loaded) in stored {
+        let mut doc = match loaded {
+            Ok(Some(doc)) => doc,
+            Ok(None) => Automerge::new(),
+            Err(e) => {
+                tracing::error!(doc = %id, error = %e, "stored document cannot be loaded");
+                exchange.refuse(
+                    id,
+                    ErrorCode::Internal,
+                    "the server's copy of this document is damaged; the operator has been told — keep your copy",
+                );
+                continue;
+            }
+        };
+        let before = if doc.get_heads().is_empty() {
+            None
+        } else {
+            match doc_scope(&doc) {
+                Ok(scope) => Some(scope),
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "stored document has no scope");
+                    exchange.refuse(
+                        id,
+                        ErrorCode::Internal,
+                        "the server's copy of this document is unreadable; keep your copy",
+                    );
+                    continue;
+                }
+            }
+        };
+        if let Some(Access::Forbidden(why)) = before.as_ref().map(|s| view.access(s)) {
+            exchange.refuse(id, ErrorCode::Forbidden, why);
+            continue;
+        }
+        let validate = |doc: &Automerge, changes: &[Change]| {
+            validate(&view, &device.actor, id, before.as_ref(), doc, changes)
+        };
+        let state_bytes = states.get(&id).map(Vec::as_slice);
+        if exchange
+            .sync_doc(id, &mut doc, state_bytes, validate)
+            .is_ok()
+        {
+            merged.insert(id, doc);
+        }
+    }
+
+    // 2. The feed after the device's cursor.
+    let handled: HashSet<DocId> = requested.iter().copied().collect();
+    let mut next = cursor;
+    let mut more = false;
+    let mut scanned = 0;
+    'feed: loop {
+        let page = state.store.feed(&next, FEED_PAGE).await?;
+        if page.docs.is_empty() {
+            break;
+        }
+        let metas = state.db.metas(&page.docs).await?;
+        let candidates: Vec<DocId> = page
+            .docs
+            .iter()
+            .copied()
+            .filter(|id| !handled.contains(id))
+            .filter(|id| {
+                metas
+                    .get(id)
+                    .and_then(scope_of)
+                    .is_none_or(|s| view.access(&s).readable())
+            })
+            .collect();
+        let mut loaded: HashMap<DocId, Automerge> = HashMap::new();
+        for (id, doc) in state.store.load_many(&candidates).await? {
+            match doc {
+                Ok(Some(doc)) => {
+                    loaded.insert(id, doc);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(doc = %id, error = %e, "feed document cannot be loaded"),
+            }
+        }
+        let states = state.store.sync_states(&peer, &candidates).await?;
+        let page_start = next;
+        for (i, id) in page.docs.iter().enumerate() {
+            let Some(doc) = loaded.get(id) else { continue };
+            // Documents not projected yet are judged by their content.
+            if !metas.contains_key(id) && !doc_scope(doc).is_ok_and(|s| view.access(&s).readable())
+            {
+                continue;
+            }
+            let state_bytes = states.get(id).map(Vec::as_slice);
+            if exchange.feed_doc(*id, doc, state_bytes) == FeedResult::Full {
+                next = if i == 0 {
+                    page_start
+                } else {
+                    page.positions[i - 1]
+                };
+                more = true;
+                break 'feed;
+            }
+        }
+        next = page.cursor;
+        scanned += page.docs.len();
+        if page.docs.len() < FEED_PAGE {
+            break;
+        }
+        if scanned >= MAX_SCAN {
+            more = true;
+            break;
+        }
+    }
+
+    // 3. Commit, then reply.
+    let outcome = exchange.finish(next.to_bytes(), more);
+    let mut batch = WriteBatch::new();
+    let mut changed = 0;
+    for commit in outcome.commits {
+        if !commit.changes.is_empty() {
+            changed += 1;
+            batch = batch.with_changes(commit.doc, commit.changes);
+        }
+        batch = batch.with_sync_state(peer.clone(), commit.doc, commit.state);
+    }
+    if !batch.changes.is_empty() || !batch.sync_states.is_empty() {
+        let report = state.store.commit(batch).await?;
+        metrics::counter!("rapport_changes_committed_total").increment(report.total_new() as u64);
+    }
+    if changed > 0 {
+        state.projector.notify();
+    }
+    if let Err(e) = state.db.touch_device(&device.id, crate::now_ms()).await {
+        tracing::warn!(error = %e, "could not record the device's last sync");
+    }
+    let errors = outcome.response.errors.len();
+    let body = outcome
+        .response
+        .encode(&limits)
+        .map_err(|e| ApiError::internal("encoding the sync response", e))?;
+    metrics::counter!("rapport_sync_requests_total").increment(1);
+    metrics::counter!("rapport_sync_doc_errors_total").increment(errors as u64);
+    metrics::histogram!("rapport_sync_seconds").record(started.elapsed().as_secs_f64());
+    tracing::debug!(device = %device.id, docs = requested.len(), changed, errors, bytes = body.len(), "sync");
+    Ok(body)
+}
+
+/// The server's check of a document's new changes before they are committed.
+fn validate(
+    view: &DeviceView,
+    device_actor: &str,
+    id: DocId,
+    before: Option<&rapport_domain::DocScope>,
+    doc: &Automerge,
+    changes: &[Change],
+) -> Result<(), Rejection> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let rejected = |message: String| Rejection {
+        code: ErrorCode::Rejected,
+        message,
+    };
+    if let Some(foreign) = changes
+        .iter()
+        .find(|c| c.actor_id().to_hex_string() != device_actor)
+    {
+        return Err(Rejection {
+            code: ErrorCode::Forbidden,
+            message: format!(
+                "a change by another author ({}) cannot be uploaded by this device; nothing was stored",
+                foreign.actor_id()
+            ),
+        });
+    }
+    check_document(doc).map_err(|e| {
+        rejected(format!(
+            "the document does not match the questionnaire's schema ({e}); nothing was stored — update the app"
+        ))
+    })?;
+    let scope = doc_scope(doc).map_err(|e| rejected(format!("{e}; nothing was stored")))?;
+    if scope.id != id {
+        return Err(rejected(format!(
+            "the document says its id is {}, but it was sent as {id}; nothing was stored",
+            scope.id
+        )));
+    }
+    if before.is_some_and(|b| *b != scope) {
+        return Err(rejected(
+            "a document cannot change its kind, programme or client; nothing was stored".into(),
+        ));
+    }
+    match view.access(&scope) {
+        Access::Write => Ok(()),
+        Access::Read => Err(Rejection {
+            code: ErrorCode::Forbidden,
+            message: PROGRAMME_READ_ONLY.into(),
+        }),
+        Access::Forbidden(why) => Err(Rejection {
+            code: ErrorCode::Forbidden,
+            message: why.into(),
+        }),
+    }
+}
