@@ -20,29 +20,57 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
-        // Excel writes every row with the same number of fields; a different count means
-        // a stray delimiter or an unclosed quote, which the user must see.
-        .flexible(false)
+        // Field counts are checked below against the header rather than by the csv
+        // crate against the first record: a blank first line must not set the count, and
+        // a short row must still yield its cells so its embedded newlines are counted.
+        .flexible(true)
         .from_reader(text.as_bytes());
 
     let mut headers: Option<Vec<String>> = None;
     let mut rows = Vec::new();
     // Newlines inside quoted cells advance the text line but not the Excel row.
     let mut embedded_newlines = 0usize;
+    let mut lines = LineCounter {
+        text: text.as_bytes(),
+        pos: 0,
+        line: 1,
+    };
     for result in reader.records() {
         match result {
             Ok(rec) => {
-                let text_line = rec.position().map_or(1, |p| p.line());
-                let line = usize::try_from(text_line)
-                    .unwrap_or(usize::MAX)
+                let line = lines
+                    .line_at(rec.position().map_or(0, csv::Position::byte))
                     .saturating_sub(embedded_newlines);
                 embedded_newlines += rec.iter().map(|f| f.matches('\n').count()).sum::<usize>();
                 if rec.iter().all(|f| f.trim().is_empty()) {
                     continue;
                 }
                 let cells: Vec<String> = rec.iter().map(str::to_owned).collect();
-                if headers.is_none() {
+                let Some(header) = &headers else {
                     headers = Some(cells);
+                    continue;
+                };
+                // Excel writes every row with the same number of fields; a different
+                // count means a stray delimiter or an unclosed quote, which the user
+                // must see rather than get shifted columns.
+                if cells.len() != header.len() {
+                    let d = char::from(delimiter);
+                    let (len, expected) = (cells.len(), header.len());
+                    push_row(
+                        &mut rows,
+                        RawRow::Broken(RowError {
+                            line,
+                            column: None,
+                            code: "wrong_field_count",
+                            message: format!(
+                                "В строке {len} полей вместо {expected}: проверьте лишние разделители «{d}» и незакрытые кавычки"
+                            ),
+                            message_en: format!(
+                                "the row has {len} fields instead of {expected}: look for a stray '{d}' or an unclosed quote"
+                            ),
+                        }),
+                        limits,
+                    )?;
                     continue;
                 }
                 push_row(
@@ -55,40 +83,20 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
                     limits,
                 )?;
             }
+            // Only UTF-8 and IO errors remain with `flexible`; the input is a decoded
+            // &str in memory, so neither can happen. Reported, not panicked on, anyway.
             Err(e) => {
-                let (line, detail_ru, detail_en) = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        pos,
-                        expected_len,
-                        len,
-                    } => (
-                        pos.as_ref().map_or(0, |p| p.line()),
-                        format!("в строке {len} полей вместо {expected_len}"),
-                        format!("the row has {len} fields instead of {expected_len}"),
-                    ),
-                    _ => (
-                        e.position().map_or(0, |p| p.line()),
-                        "строку не удалось разобрать".to_owned(),
-                        "the row cannot be parsed".to_owned(),
-                    ),
-                };
-                let line = usize::try_from(line)
-                    .unwrap_or(usize::MAX)
+                let line = lines
+                    .line_at(e.position().map_or(0, csv::Position::byte))
                     .saturating_sub(embedded_newlines);
                 push_row(
                     &mut rows,
                     RawRow::Broken(RowError {
                         line,
                         column: None,
-                        code: "wrong_field_count",
-                        message: format!(
-                            "{detail_ru}: проверьте лишние разделители «{}» и незакрытые кавычки",
-                            char::from(delimiter)
-                        ),
-                        message_en: format!(
-                            "{detail_en}: look for a stray '{}' or an unclosed quote",
-                            char::from(delimiter)
-                        ),
+                        code: "unreadable_row",
+                        message: format!("Строку не удалось разобрать: {e}"),
+                        message_en: format!("the row cannot be read: {e}"),
                     }),
                     limits,
                 )?;
@@ -101,6 +109,35 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
         rows,
         warnings: encoding_note.into_iter().collect(),
     })
+}
+
+/// Text line numbers from byte offsets. The csv crate's own `Position::line` lags by
+/// one after each CRLF (it counts the `\n` of "\r\n" into the next record, and the
+/// next record's position points at that `\n`), and Excel's CSVs end lines with CRLF.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl LineCounter<'_> {
+    /// The 1-based line of the first character of the record whose position is `byte`:
+    /// the position may point at line ends (blank lines, a terminator's `\n`) before it.
+    /// Positions only grow, so counting resumes where the last call stopped.
+    fn line_at(&mut self, byte: u64) -> usize {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start > self.pos {
+            let skipped = self.text.get(self.pos..start).unwrap_or_default();
+            self.line += skipped.iter().filter(|&&b| b == b'\n').count();
+            self.pos = start;
+        }
+        self.line
+    }
 }
 
 fn push_row(rows: &mut Vec<RawRow>, row: RawRow, limits: &Limits) -> Result<(), SheetError> {

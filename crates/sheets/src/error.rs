@@ -27,7 +27,9 @@ pub enum SheetError {
         found: Vec<String>,
     },
     /// The upload is larger than [`crate::Limits::max_bytes`].
-    #[error("the file is {size} bytes, more than the limit of {limit} bytes; split it into smaller files")]
+    #[error(
+        "the file is {size} bytes, more than the limit of {limit} bytes; split it into smaller files"
+    )]
     TooLarge {
         /// Size of the upload in bytes.
         size: usize,
@@ -49,7 +51,9 @@ pub enum SheetError {
         limit: usize,
     },
     /// The bytes look like a workbook (zip) but cannot be read as XLSX.
-    #[error("the XLSX file cannot be opened ({reason}); open it in Excel and save it again as .xlsx")]
+    #[error(
+        "the XLSX file cannot be opened ({reason}); open it in Excel and save it again as .xlsx"
+    )]
     XlsxUnreadable {
         /// What the XLSX reader reported.
         reason: String,

@@ -210,12 +210,7 @@ impl Field {
                 "client",
             ],
             Field::Segment => &["сегмент", "segment"],
-            Field::OriginalRep => &[
-                "менеджер",
-                "исходный менеджер",
-                "original rep",
-                "rep",
-            ],
+            Field::OriginalRep => &["менеджер", "исходный менеджер", "original rep", "rep"],
             Field::Relationship => &["отношения", "relationship"],
             Field::Monopolised => &["монополизирован", "monopolised", "monopolized"],
             Field::ContactName => &["контакт", "фио контакта", "contact", "contact name"],
@@ -393,7 +388,9 @@ fn check_row(
                 cols.header(Field::Company),
                 "duplicate_company",
                 format!("Компания «{company}» уже есть в строке {first}: оставьте одну из строк"),
-                format!("the company \"{company}\" is already on line {first}: keep one of the rows"),
+                format!(
+                    "the company \"{company}\" is already on line {first}: keep one of the rows"
+                ),
             )),
             None => {
                 seen.insert(key, line);
@@ -403,7 +400,9 @@ fn check_row(
 
     let segment = match normalise(cols.value(cells, Field::Segment)).as_str() {
         "" | "корпоративный" | "corporate" => Some(Segment::Corporate),
-        "ключевой частный" | "частный" | "key private" | "private" => Some(Segment::KeyPrivate),
+        "ключевой частный" | "частный" | "key private" | "private" => {
+            Some(Segment::KeyPrivate)
+        }
         _ => {
             let v = cols.value(cells, Field::Segment);
             errs.push(row_error(
@@ -418,7 +417,9 @@ fn check_row(
     };
 
     let relationship = match normalise(cols.value(cells, Field::Relationship)).as_str() {
-        "" | "неизвестно" | "неизвестные" | "unknown" => Some(Strength::Unknown),
+        "" | "неизвестно" | "неизвестные" | "unknown" => {
+            Some(Strength::Unknown)
+        }
         "отличные" | "excellent" => Some(Strength::Excellent),
         "хорошие" | "good" => Some(Strength::Good),
         "слабые" | "weak" => Some(Strength::Weak),
@@ -444,7 +445,9 @@ fn check_row(
                 cols.header(Field::Monopolised),
                 "invalid_boolean",
                 format!("Непонятное значение «{v}»: допустимы «да», «нет», 1, 0, x, либо пусто"),
-                format!("unclear value \"{v}\": use yes, no, true, false, 1, 0, x, or leave it empty"),
+                format!(
+                    "unclear value \"{v}\": use yes, no, true, false, 1, 0, x, or leave it empty"
+                ),
             ));
             None
         }
@@ -456,7 +459,9 @@ fn check_row(
             line,
             cols.header(Field::ContactEmail),
             "invalid_email",
-            format!("«{email}» не похоже на адрес почты (нужен вид имя@домен): исправьте или очистите"),
+            format!(
+                "«{email}» не похоже на адрес почты (нужен вид имя@домен): исправьте или очистите"
+            ),
             format!("\"{email}\" is not an e-mail address (name@domain): correct it or clear it"),
         ));
     }
@@ -477,7 +482,8 @@ fn check_row(
     if has_contact && contact.name.is_empty() {
         errs.push(row_error(
             line,
-            cols.header(Field::ContactName).or_else(|| Some("Контакт".to_owned())),
+            cols.header(Field::ContactName)
+                .or_else(|| Some("Контакт".to_owned())),
             "contact_name_missing",
             "У контакта заполнены должность, телефон или почта, но нет ФИО: впишите ФИО".to_owned(),
             "the contact has a role, phone or e-mail but no name: fill in the name".to_owned(),

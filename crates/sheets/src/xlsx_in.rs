@@ -13,10 +13,14 @@ const MAX_COLUMNS: u32 = 16_384;
 /// Parts in a workbook: a real one has dozens; thousands means something hostile.
 const MAX_ZIP_ENTRIES: usize = 10_000;
 
+/// A cell's text, or the Excel error it holds (`#N/A`).
+type CellText = Result<String, String>;
+
 /// Reads the client sheet of a workbook into a header and rows.
 pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError> {
     check_unzipped_size(bytes, limits.max_unzipped_bytes)?;
-    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(unreadable)?;
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(unreadable)?;
     let names = book.sheet_names();
     let chosen = names
         .iter()
@@ -36,7 +40,7 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
 
     // Row number → (column → cell). Rows are kept sparse: a stray value in column XFD
     // must not allocate 16 k cells for every row.
-    let mut grid: BTreeMap<u32, Vec<(u32, Result<String, String>)>> = BTreeMap::new();
+    let mut grid: BTreeMap<u32, Vec<(u32, CellText)>> = BTreeMap::new();
     {
         let mut cells = book.worksheet_cells_reader(&chosen).map_err(unreadable)?;
         // The unzipped-size cap bounds this loop: every cell costs bytes of XML.
@@ -131,11 +135,12 @@ fn check_unzipped_size(bytes: &[u8], limit: u64) -> Result<(), SheetError> {
     for i in 0..archive.len() {
         let entry = archive.by_index(i).map_err(zip_unreadable)?;
         let allowance = limit.saturating_sub(total).saturating_add(1);
-        let read = std::io::copy(&mut entry.take(allowance), &mut std::io::sink()).map_err(|e| {
-            SheetError::XlsxUnreadable {
-                reason: e.to_string(),
-            }
-        })?;
+        let read =
+            std::io::copy(&mut entry.take(allowance), &mut std::io::sink()).map_err(|e| {
+                SheetError::XlsxUnreadable {
+                    reason: e.to_string(),
+                }
+            })?;
         total = total.saturating_add(read);
         if total > limit {
             return Err(SheetError::UnzippedTooLarge { limit });
@@ -145,7 +150,7 @@ fn check_unzipped_size(bytes: &[u8], limit: u64) -> Result<(), SheetError> {
 }
 
 /// A cell as the text a person sees; `None` for empty, `Err` for an Excel error value.
-fn cell_text(v: &DataRef<'_>) -> Option<Result<String, String>> {
+fn cell_text(v: &DataRef<'_>) -> Option<CellText> {
     let text = match v {
         DataRef::Empty => return None,
         DataRef::String(s) => s.clone(),
