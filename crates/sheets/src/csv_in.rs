@@ -7,6 +7,9 @@ use encoding_rs::{Encoding, WINDOWS_1251};
 use crate::import::{RawRow, RawSheet, RowError, looks_like_text};
 use crate::{Limits, SheetError};
 
+/// Excel's widest sheet (column XFD); a wider header is not a client list.
+const MAX_COLUMNS: usize = 16_384;
+
 /// Decodes and splits a CSV file into a header and rows.
 pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError> {
     if !looks_like_text(bytes) {
@@ -45,17 +48,19 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
                 if rec.iter().all(|f| f.trim().is_empty()) {
                     continue;
                 }
-                let cells: Vec<String> = rec.iter().map(str::to_owned).collect();
                 let Some(header) = &headers else {
-                    headers = Some(cells);
+                    if rec.len() > MAX_COLUMNS {
+                        return Err(SheetError::TooManyColumns { limit: MAX_COLUMNS });
+                    }
+                    headers = Some(rec.iter().map(str::to_owned).collect());
                     continue;
                 };
                 // Excel writes every row with the same number of fields; a different
                 // count means a stray delimiter or an unclosed quote, which the user
                 // must see rather than get shifted columns.
-                if cells.len() != header.len() {
+                if rec.len() != header.len() {
                     let d = char::from(delimiter);
-                    let (len, expected) = (cells.len(), header.len());
+                    let (len, expected) = (rec.len(), header.len());
                     push_row(
                         &mut rows,
                         RawRow::Broken(RowError {
@@ -73,6 +78,12 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
                     )?;
                     continue;
                 }
+                let cells = rec
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| !f.trim().is_empty())
+                    .map(|(i, f)| (i, f.to_owned()))
+                    .collect();
                 push_row(
                     &mut rows,
                     RawRow::Cells {

@@ -50,6 +50,12 @@ pub enum SheetError {
         /// The limit in rows.
         limit: usize,
     },
+    /// The header row has more columns than Excel allows.
+    #[error("the header row has more than {limit} columns; is the delimiter right?")]
+    TooManyColumns {
+        /// The limit in columns.
+        limit: usize,
+    },
     /// The bytes look like a workbook (zip) but cannot be read as XLSX.
     #[error(
         "the XLSX file cannot be opened ({reason}); open it in Excel and save it again as .xlsx"
@@ -77,6 +83,7 @@ impl SheetError {
             Self::TooLarge { .. } => "file_too_large",
             Self::UnzippedTooLarge { .. } => "unzipped_too_large",
             Self::TooManyRows { .. } => "too_many_rows",
+            Self::TooManyColumns { .. } => "too_many_columns",
             Self::XlsxUnreadable { .. } => "xlsx_unreadable",
             Self::XlsxWrite { .. } => "xlsx_write_failed",
         }
@@ -100,6 +107,9 @@ impl SheetError {
             ),
             Self::TooManyRows { limit } => format!(
                 "В файле больше {limit} строк с клиентами. Разбейте его на несколько файлов."
+            ),
+            Self::TooManyColumns { limit } => format!(
+                "В строке заголовков больше {limit} столбцов. Проверьте разделитель."
             ),
             Self::XlsxUnreadable { reason } => format!(
                 "Не удалось открыть XLSX-файл ({reason}). Откройте его в Excel и сохраните заново как .xlsx."

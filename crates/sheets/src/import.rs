@@ -160,8 +160,9 @@ pub(crate) enum RawRow {
     Cells {
         /// Excel row number.
         line: usize,
-        /// Cell texts.
-        cells: Vec<String>,
+        /// Non-blank cells as (column index, text), sorted by column. Sparse, so a stray
+        /// value far to the right costs one entry, not thousands of empty cells a row.
+        cells: Vec<(usize, String)>,
         /// Cells that hold an Excel error value (`#N/A`): (column index, error text).
         cell_errors: Vec<(usize, String)>,
     },
@@ -287,10 +288,11 @@ impl Columns {
         self.headers.get(i).map(|h| h.trim().to_owned())
     }
 
-    fn value<'a>(&self, cells: &'a [String], f: Field) -> &'a str {
+    fn value<'a>(&self, cells: &'a [(usize, String)], f: Field) -> &'a str {
         self.column(f)
-            .and_then(|i| cells.get(i))
-            .map_or("", |s| s.trim())
+            .and_then(|i| cells.binary_search_by_key(&i, |(c, _)| *c).ok())
+            .and_then(|k| cells.get(k))
+            .map_or("", |(_, s)| s.trim())
     }
 }
 
@@ -341,7 +343,7 @@ fn row_error(
 fn check_row(
     cols: &Columns,
     line: usize,
-    cells: &[String],
+    cells: &[(usize, String)],
     cell_errors: &[(usize, String)],
     seen: &mut HashMap<String, usize>,
 ) -> Result<ImportedClient, Vec<RowError>> {
@@ -485,8 +487,8 @@ fn check_row(
             cols.header(Field::ContactName)
                 .or_else(|| Some("Контакт".to_owned())),
             "contact_name_missing",
-            "У контакта заполнены должность, телефон или почта, но нет ФИО: впишите ФИО".to_owned(),
-            "the contact has a role, phone or e-mail but no name: fill in the name".to_owned(),
+            "У контакта заполнены должность, телефон или почта, но нет ФИО: впишите ФИО или очистите эти поля".to_owned(),
+            "the contact has a role, phone or e-mail but no name: fill in the name or clear those fields".to_owned(),
         ));
     }
 

@@ -38,8 +38,7 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
         ));
     }
 
-    // Row number → (column → cell). Rows are kept sparse: a stray value in column XFD
-    // must not allocate 16 k cells for every row.
+    // Row number → its cells. Rows stay sparse (see `RawRow::Cells`).
     let mut grid: BTreeMap<u32, Vec<(u32, CellText)>> = BTreeMap::new();
     {
         let mut cells = book.worksheet_cells_reader(&chosen).map_err(unreadable)?;
@@ -83,19 +82,17 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
 
     let mut rows = Vec::new();
     for (row, row_cells) in rows_iter {
-        let mut cells = vec![String::new(); width];
+        let mut cells = Vec::with_capacity(row_cells.len());
         let mut cell_errors = Vec::new();
         for (c, v) in row_cells {
-            let c = c as usize;
             match v {
-                Ok(text) => {
-                    if let Some(slot) = cells.get_mut(c) {
-                        *slot = text;
-                    }
-                }
-                Err(e) => cell_errors.push((c, e)),
+                Ok(text) => cells.push((c as usize, text)),
+                Err(e) => cell_errors.push((c as usize, e)),
             }
         }
+        // The XML lists cells left to right, but a hand-made file need not.
+        cells.sort_by_key(|(c, _)| *c);
+        cells.dedup_by_key(|(c, _)| *c);
         rows.push(RawRow::Cells {
             line: row as usize + 1,
             cells,

@@ -418,6 +418,33 @@ fn row_limit_counts_client_rows_only() {
     assert_eq!(e, SheetError::TooManyRows { limit: 3 });
 }
 
+/// A list at the row limit imports whole, and quickly enough for a request handler.
+#[test]
+fn list_at_the_row_limit_imports_in_time() {
+    let mut text = String::from("Компания;Сегмент;Отношения;Контакт;Почта;Примечания\r\n");
+    for i in 0..50_000 {
+        text.push_str(&format!(
+            "ООО «Клиент №{i}» 🌼;корпоративный;хорошие;Иван Петров;info{i}@клиент.рф;заметка\r\n"
+        ));
+    }
+    assert!(text.len() < Limits::default().max_bytes);
+    let started = Instant::now();
+    let r = csv(&text);
+    let took = started.elapsed();
+    assert_eq!(r.rows.len(), 50_000, "{:?}", r.errors.first());
+    assert_eq!(r.rows[49_999].line, 50_001);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn header_wider_than_excel_is_refused() {
+    let text = format!("Компания{}\nАльфа\n", ";".repeat(20_000));
+    assert_eq!(
+        csv_err(text.as_bytes(), &Limits::default()),
+        SheetError::TooManyColumns { limit: 16_384 }
+    );
+}
+
 #[rstest]
 #[case(Some("clients.xlsx"), b"PK\x03\x04rest".as_slice(), Some(Format::Xlsx))]
 #[case(Some("clients.csv"), b"PK\x03\x04rest".as_slice(), Some(Format::Xlsx))]
@@ -479,6 +506,25 @@ fn xlsx_bad_row_is_reported_with_its_row_and_good_rows_are_imported() {
     assert_eq!(first.notes, "2024-01-15");
     let third = &r.rows[1];
     assert_eq!((third.line, third.monopolised), (4, false));
+}
+
+#[test]
+fn xlsx_values_far_right_cost_nothing_and_are_ignored() {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "Компания").unwrap();
+    sheet.write_string(0, 16_383, "Мусор").unwrap();
+    for r in 1..=2_000u32 {
+        sheet.write_string(r, 0, format!("Компания №{r}")).unwrap();
+        sheet.write_string(r, 16_383, "ж").unwrap();
+    }
+    let bytes = book.save_to_buffer().unwrap();
+    let started = Instant::now();
+    let r = read_clients(&bytes, Format::Xlsx, &Limits::default()).unwrap();
+    assert_eq!(r.rows.len(), 2_000);
+    assert_eq!(r.rows[1999].company, "Компания №2000");
+    assert!(r.warnings.iter().any(|w| w.contains("«Мусор»")));
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
