@@ -1,6 +1,8 @@
-//! What a device may read and write: a rep's device the programme document (read
-//! only) and the documents of the clients currently assigned to the rep; a lead's
-//! device every document of its programme.
+//! What a device may read and write: a rep's device the programme view (read only: the
+//! template, reps' names, the device register) and the documents of the clients
+//! currently assigned to the rep; a lead's device every document of its programme.
+//! The programme document itself stays with the lead: it holds the lead's assessments
+//! of reps and every client's assignment.
 
 use std::collections::HashMap;
 
@@ -42,7 +44,8 @@ pub struct DeviceView {
 const NOT_ASSIGNED: &str = "this client is not (or no longer) assigned to you: the server refuses its documents; your copy stays on this device — ask the programme lead";
 const OTHER_PROGRAMME: &str =
     "this document belongs to another programme than the one this device is paired with";
-pub(crate) const PROGRAMME_READ_ONLY: &str = "the programme (template, reps, assignments) is read-only on a rep's device; only the programme lead changes it";
+pub(crate) const READ_ONLY: &str = "the programme view (template, reps) is published by the server from the programme; devices cannot change it — the programme lead changes the programme";
+const LEAD_ONLY: &str = "the programme document (assessments, assignments) is for the programme lead only; a rep's device receives the programme view";
 
 impl DeviceView {
     /// Loads the device's rights from the projections.
@@ -65,14 +68,11 @@ impl DeviceView {
     pub fn access(&self, scope: &DocScope) -> Access {
         let lead = self.rep.is_none();
         match scope.kind {
-            DocKind::Programme if scope.id == self.programme => {
-                if lead {
-                    Access::Write
-                } else {
-                    Access::Read
-                }
-            }
-            DocKind::Programme => Access::Forbidden(OTHER_PROGRAMME),
+            DocKind::Programme if scope.id != self.programme => Access::Forbidden(OTHER_PROGRAMME),
+            DocKind::Programme if lead => Access::Write,
+            DocKind::Programme => Access::Forbidden(LEAD_ONLY),
+            DocKind::ProgrammeView if scope.programme_id == Some(self.programme) => Access::Read,
+            DocKind::ProgrammeView => Access::Forbidden(OTHER_PROGRAMME),
             // The lead's device may create clients offline: the programme document that
             // lists them may arrive in the same request, before the projection knows.
             DocKind::Client if lead => Access::Write,
@@ -102,6 +102,7 @@ pub fn scope_of(meta: &MetaRow) -> Option<DocScope> {
         "programme" => DocKind::Programme,
         "client" => DocKind::Client,
         "visit" => DocKind::Visit,
+        "programme_view" => DocKind::ProgrammeView,
         _ => return None,
     };
     Some(DocScope {
@@ -141,7 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rep_writes_only_assigned_clients_and_reads_the_programme() {
+    fn a_rep_writes_only_assigned_clients_and_reads_only_the_programme_view() {
         let (mine, other) = (DocId::random(), DocId::random());
         let (view, programme) = view(Some("rep-иванов"), &[(mine, Some("rep-иванов"))]);
         assert_eq!(view.access(&visit(programme, mine)), Access::Write);
@@ -159,7 +160,14 @@ mod tests {
             programme_id: None,
             client_id: None,
         };
-        assert_eq!(view.access(&programme_scope), Access::Read);
+        assert_eq!(view.access(&programme_scope), Access::Forbidden(LEAD_ONLY));
+        let published = DocScope {
+            kind: DocKind::ProgrammeView,
+            id: rapport_domain::view_id(programme),
+            programme_id: Some(programme),
+            client_id: None,
+        };
+        assert_eq!(view.access(&published), Access::Read);
         let client = DocScope {
             kind: DocKind::Client,
             id: other,

@@ -16,8 +16,8 @@ use automerge::Automerge;
 use rapport_domain::client::read_client;
 use rapport_domain::programme::read_programme;
 use rapport_domain::visit::read_visit;
-use rapport_domain::{DocKind, doc_scope};
-use rapport_store::{DocId, DocStore};
+use rapport_domain::{DocKind, ProgrammeView, doc_scope, publish_view, read_view, view_id};
+use rapport_store::{DocId, DocStore, WriteBatch};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +66,11 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
         DocKind::Visit => (
             "visit",
             serde_json::to_string(&read_visit(doc).map_err(|e| e.to_string())?),
+            None,
+        ),
+        DocKind::ProgrammeView => (
+            "programme_view",
+            serde_json::to_string(&read_view(doc).map_err(|e| e.to_string())?),
             None,
         ),
     };
@@ -135,6 +140,7 @@ impl Projector {
                 }
             }
         }
+        self.publish_views(&projections).await?;
         let n = page.docs.len();
         if !self
             .db
@@ -145,6 +151,42 @@ impl Projector {
             tracing::debug!("projection page taken by another process");
         }
         Ok(n)
+    }
+
+    /// Publishes the view of each projected programme (what reps' devices receive),
+    /// writing only what changed. Its commit enters the feed and is projected next.
+    async fn publish_views(&self, projections: &[Projection]) -> ApiResult<()> {
+        let programmes: Vec<rapport_domain::Programme> = projections
+            .iter()
+            .filter(|p| p.meta.kind == "programme")
+            .filter_map(|p| serde_json::from_str(&p.meta.body).ok())
+            .collect();
+        if programmes.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<DocId> = programmes.iter().map(|p| view_id(p.id)).collect();
+        let mut batch = WriteBatch::new();
+        for (programme, (id, loaded)) in programmes.iter().zip(self.store.load_many(&ids).await?) {
+            let mut doc = match loaded {
+                Ok(doc) => doc.unwrap_or_default(),
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "programme view cannot be loaded");
+                    continue;
+                }
+            };
+            // A fresh actor per publication: server processes publish concurrently.
+            doc.set_actor(automerge::ActorId::random());
+            let before = doc.get_heads();
+            match publish_view(&mut doc, &ProgrammeView::of(programme), crate::now_ms()) {
+                Ok(true) => batch = batch.with_changes(id, doc.get_changes(&before)),
+                Ok(false) => {}
+                Err(e) => tracing::error!(doc = %id, error = %e, "programme view not published"),
+            }
+        }
+        if !batch.changes.is_empty() {
+            self.store.commit(batch).await?;
+        }
+        Ok(())
     }
 
     /// Moves the documents of clients whose rep changed to the head of the feed, so

@@ -16,7 +16,7 @@ use rapport_domain::{check_document, doc_scope};
 use rapport_protocol::{ErrorCode, FeedResult, Rejection, ServerExchange, SyncRequest};
 use rapport_store::{DocId, FeedCursor, PeerId, WriteBatch};
 
-use crate::access::{Access, DeviceView, PROGRAMME_READ_ONLY, scope_of};
+use crate::access::{Access, DeviceView, READ_ONLY, scope_of};
 use crate::app::AppState;
 use crate::db::DeviceRow;
 use crate::error::{ApiError, ApiResult};
@@ -262,7 +262,7 @@ fn validate(
         Access::Write => Ok(()),
         Access::Read => Err(Rejection {
             code: ErrorCode::Forbidden,
-            message: PROGRAMME_READ_ONLY.into(),
+            message: READ_ONLY.into(),
         }),
         Access::Forbidden(why) => Err(Rejection {
             code: ErrorCode::Forbidden,

@@ -18,6 +18,8 @@ pub enum DocKind {
     Client,
     /// A visit (questionnaire) document.
     Visit,
+    /// The part of a programme reps' devices receive (see [`crate::view`]).
+    ProgrammeView,
 }
 
 impl DocKind {
@@ -27,6 +29,7 @@ impl DocKind {
             DocKind::Programme => "programme",
             DocKind::Client => "client",
             DocKind::Visit => "visit",
+            DocKind::ProgrammeView => "programme_view",
         }
     }
 }
@@ -44,9 +47,10 @@ fn kind_of(doc: &Automerge) -> Result<DocKind, SchemaError> {
         "programme" => DocKind::Programme,
         "client" => DocKind::Client,
         "visit" => DocKind::Visit,
+        "programme_view" => DocKind::ProgrammeView,
         _ => {
             return Err(SchemaError::WrongType {
-                expected: "programme, client or visit",
+                expected: "programme, client, visit or programme_view",
                 found: tag,
             });
         }
@@ -90,6 +94,7 @@ pub fn check_document(doc: &Automerge) -> Result<DocKind, SchemaError> {
     let read = match kind {
         DocKind::Programme => crate::programme::read_programme(doc).map(|_| ()),
         DocKind::Client => crate::client::read_client(doc).map(|_| ()),
+        DocKind::ProgrammeView => crate::view::read_view(doc).map(|_| ()),
         DocKind::Visit => crate::visit::read_visit(doc).and_then(|v| {
             // Hydrating reads only the winner of each answer; a concurrent
             // value could still be malformed, so read every value too.
@@ -114,8 +119,8 @@ pub struct DocScope {
     pub kind: DocKind,
     /// The document's own id (its root `id`).
     pub id: crate::ids::DocId,
-    /// The programme a visit belongs to (`None` for programmes and clients: a client
-    /// belongs to the programmes that list it).
+    /// The programme a visit or a programme view belongs to (`None` for programmes and
+    /// clients: a client belongs to the programmes that list it).
     pub programme_id: Option<crate::ids::DocId>,
     /// The client a visit is about; a client document's own id; `None` for a programme.
     pub client_id: Option<crate::ids::DocId>,
@@ -149,6 +154,12 @@ pub fn doc_scope(doc: &Automerge) -> Result<DocScope, SchemaError> {
             id,
             programme_id: Some(read("programme_id")?),
             client_id: Some(read("client_id")?),
+        },
+        DocKind::ProgrammeView => DocScope {
+            kind,
+            id,
+            programme_id: Some(read("programme_id")?),
+            client_id: None,
         },
     })
 }

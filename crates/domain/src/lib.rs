@@ -4,11 +4,12 @@
 //! milliseconds) and becomes the change time of the commit. The server, the
 //! device node, the sync tests and the (wasm) UI all build on it.
 //!
-//! Three kinds of documents, one Automerge document each:
+//! Four kinds of documents, one Automerge document each:
 //! - [`programme`]: name, period, lead, reps, the questionnaire [`template`],
 //!   assignments, client list, devices;
 //! - [`client`]: company, segment, key contacts, relationship notes (Text);
-//! - [`visit`]: one filled VIP questionnaire, answers keyed by question id.
+//! - [`visit`]: one filled VIP questionnaire, answers keyed by question id;
+//! - [`view`]: the part of a programme reps' devices receive (published by the server).
 //!
 //! Analyses over them: [`conflicts`] (concurrent values and answer history),
 //! [`assign`] (assignment suggestion), [`status`] (programme status) and
@@ -25,6 +26,7 @@ pub mod lang;
 pub mod programme;
 pub mod status;
 pub mod template;
+pub mod view;
 pub mod visit;
 
 pub use assign::{
@@ -43,6 +45,7 @@ pub use lang::{Lang, Localized};
 pub use programme::{Assignment, AssignmentChange, Lead, Period, Programme, ProgrammeInit, Rep};
 pub use status::{ProgrammeStatus, programme_status};
 pub use template::{ChoiceOption, Question, QuestionKind, Section, Template, default_template};
+pub use view::{ProgrammeView, RepCard, publish_view, read_view, view_id};
 pub use visit::{
     AnswerValue, ContactInput, FollowUp, FollowUpState, MissingAnswer, Opportunity,
     OpportunityKind, QualityAnswer, Referral, ScalarAnswer, Visit, VisitInit, VisitState,

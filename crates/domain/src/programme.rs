@@ -159,13 +159,21 @@ impl Programme {
     /// collide) registers a 16-byte actor and writes with that actor plus a per-edit
     /// suffix; such actors are found by their first 16 bytes.
     pub fn who_wrote(&self, actor_hex: &str) -> Option<&Device> {
-        self.devices.get(actor_hex).or_else(|| {
-            actor_hex
-                .get(..ACTOR_PREFIX_HEX)
-                .filter(|_| actor_hex.len() > ACTOR_PREFIX_HEX)
-                .and_then(|prefix| self.devices.get(prefix))
-        })
+        find_device(&self.devices, actor_hex)
     }
+}
+
+/// A device by its actor, or by the registered 16-byte prefix of a per-edit actor.
+pub(crate) fn find_device<'a>(
+    devices: &'a BTreeMap<String, Device>,
+    actor_hex: &str,
+) -> Option<&'a Device> {
+    devices.get(actor_hex).or_else(|| {
+        actor_hex
+            .get(..ACTOR_PREFIX_HEX)
+            .filter(|_| actor_hex.len() > ACTOR_PREFIX_HEX)
+            .and_then(|prefix| devices.get(prefix))
+    })
 }
 
 /// Hex length of the registered part of a per-edit actor (16 bytes).

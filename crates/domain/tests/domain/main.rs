@@ -10,3 +10,4 @@ mod status;
 mod template_change;
 mod text;
 mod validation;
+mod view;
