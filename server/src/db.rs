@@ -204,14 +204,23 @@ impl Db {
         Ok(())
     }
 
-    /// Sets a lead's password hash; false when there is no such lead.
+    /// Sets a lead's password hash and ends the lead's sessions; false when there is
+    /// no such lead.
     pub async fn set_password(&self, email: &str, password_hash: &str) -> ApiResult<bool> {
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE leads SET password_hash = $1 WHERE email = $2")
             .bind(password_hash)
             .bind(email)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query(
+            "DELETE FROM sessions WHERE lead_id IN (SELECT id FROM leads WHERE email = $1)",
+        )
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -249,6 +258,50 @@ impl Db {
             })
         })
         .transpose()
+    }
+
+    /// Failed sign-ins of `email` in the window that started after `since_ms`.
+    pub async fn sign_in_failures(&self, email: &str, since_ms: i64) -> ApiResult<i64> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT failures FROM sign_in_failures WHERE email = $1 AND window_start > $2",
+        )
+        .bind(email)
+        .bind(since_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// Counts a failed sign-in; a window older than `since_ms` starts over.
+    pub async fn record_sign_in_failure(
+        &self,
+        email: &str,
+        now_ms: i64,
+        since_ms: i64,
+    ) -> ApiResult<()> {
+        sqlx::query(
+            "INSERT INTO sign_in_failures (email, window_start, failures) VALUES ($1, $2, 1)
+             ON CONFLICT (email) DO UPDATE SET
+                 failures = CASE WHEN sign_in_failures.window_start > $3
+                                 THEN sign_in_failures.failures + 1 ELSE 1 END,
+                 window_start = CASE WHEN sign_in_failures.window_start > $3
+                                     THEN sign_in_failures.window_start ELSE $2 END",
+        )
+        .bind(email)
+        .bind(now_ms)
+        .bind(since_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets failed sign-ins after a successful one.
+    pub async fn clear_sign_in_failures(&self, email: &str) -> ApiResult<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Stores a session.

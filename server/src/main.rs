@@ -42,6 +42,12 @@ enum Command {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Set a lead's password (read from standard input); ends the lead's sessions.
+    SetPassword {
+        /// The lead's e-mail.
+        #[arg(long)]
+        email: String,
+    },
     /// Rebuild the projections (status, access, exports) from the documents.
     RebuildProjections,
 }
@@ -82,20 +88,17 @@ async fn main() -> anyhow::Result<()> {
             server.wait().await?;
         }
         Command::CreateLead { email, name } => {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("reading the password from standard input")?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            if password.is_empty() {
-                bail!(
-                    "no password on standard input: pipe it in, e.g. `read -s P; echo \"$P\" | rapport-server create-lead --email {email}`"
-                );
-            }
+            let password = read_password("create-lead", &email)?;
             let state = AppState::open(config).await?;
             let lead =
-                rapport_server::api::auth::create_lead(&state, &email, &name, password).await?;
+                rapport_server::api::auth::create_lead(&state, &email, &name, &password).await?;
             println!("lead {} created ({})", lead.email, lead.id);
+        }
+        Command::SetPassword { email } => {
+            let password = read_password("set-password", &email)?;
+            let state = AppState::open(config).await?;
+            rapport_server::api::auth::set_password(&state, &email, &password).await?;
+            println!("password of {email} set; its sessions ended");
         }
         Command::RebuildProjections => {
             let state = AppState::open(config).await?;
@@ -104,6 +107,21 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The password from standard input (one line; the newline is not part of it).
+fn read_password(command: &str, email: &str) -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!(
+            "no password on standard input: pipe it in, e.g. `read -s P; echo \"$P\" | rapport-server {command} --email {email}`"
+        );
+    }
+    Ok(password)
 }
 
 async fn shutdown_signal() {

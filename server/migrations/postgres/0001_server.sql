@@ -83,3 +83,12 @@ CREATE INDEX programme_clients_rep ON programme_clients (programme_id, rep_id);
 CREATE TABLE touch_queue (
     client_id text PRIMARY KEY
 );
+
+-- Failed sign-ins per e-mail (known or not) in the current window: after too many, the
+-- e-mail is refused for the rest of the window, so passwords cannot be guessed at the
+-- speed the server can hash them. Kept in the database: every server process agrees.
+CREATE TABLE sign_in_failures (
+    email        text PRIMARY KEY,
+    window_start bigint NOT NULL,
+    failures     bigint NOT NULL
+);

@@ -58,14 +58,30 @@ pub struct LeadInfo {
     pub name: String,
 }
 
-/// Signs a lead in. An unknown e-mail and a wrong password give the same answer.
+/// Failed sign-ins allowed per e-mail within [`FAILURE_WINDOW_MS`].
+pub const MAX_FAILURES: i64 = 10;
+/// The window over which failed sign-ins are counted (15 minutes).
+pub const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
+
+/// Signs a lead in. An unknown e-mail and a wrong password give the same answer; after
+/// 10 failures for one e-mail within 15 minutes it is refused (429) until the window ends.
 #[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignIn,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody),
+        (status = 429, description = "too many failed attempts for this e-mail", body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
     Json(body): Json<SignIn>,
 ) -> ApiResult<Json<Session>> {
     let email = body.email.trim().to_lowercase();
+    let now = crate::now_ms();
+    let since = now - FAILURE_WINDOW_MS;
+    if state.db.sign_in_failures(&email, since).await? >= MAX_FAILURES {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed sign-ins for this e-mail; wait 15 minutes, or have the administrator set a new password (rapport-server set-password)",
+        ));
+    }
     let lead = state.db.lead_by_email(&email).await?;
     let stored = lead.as_ref().map(|l| l.password_hash.clone());
     let password = body.password;
@@ -73,13 +89,14 @@ async fn sign_in(
         .await
         .map_err(|e| ApiError::internal("password check", e))?;
     let Some(lead) = lead.filter(|_| ok) else {
+        state.db.record_sign_in_failure(&email, now, since).await?;
         return Err(ApiError::unauthorized(
             "invalid_credentials",
             "the e-mail or the password is wrong",
         ));
     };
+    state.db.clear_sign_in_failures(&email).await?;
     let token = new_token(SESSION_PREFIX);
-    let now = crate::now_ms();
     let expires_ms = now + i64::from(state.config.session_hours) * 3_600_000;
     state
         .db
@@ -294,4 +311,20 @@ pub async fn create_lead(
     };
     state.db.insert_lead(&lead, crate::now_ms()).await?;
     Ok(lead)
+}
+
+/// Sets a lead's password (the CLI's `set-password`): ends the lead's sessions and
+/// clears failed sign-ins. `Err(not_found)` when there is no such lead.
+pub async fn set_password(state: &AppState, email: &str, password: &str) -> ApiResult<()> {
+    let email = email.trim().to_lowercase();
+    crate::auth::check_new_password(password)?;
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("password hashing", e))??;
+    if !state.db.set_password(&email, &hash).await? {
+        return Err(ApiError::not_found(&format!("the lead {email}")));
+    }
+    state.db.clear_sign_in_failures(&email).await?;
+    Ok(())
 }
