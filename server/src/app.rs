@@ -196,19 +196,53 @@ impl Server {
     }
 }
 
+/// Counts requests and their latency per route and status for `/metrics`.
+async fn record_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("rapport_http_requests_total", &labels).increment(1);
+    metrics::histogram!("rapport_http_request_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
 /// Every route, with the body limit and request tracing.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let (api, _openapi) = crate::api::routes().split_for_parts();
-    let mut app = api
+    let app = api
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(record_request))
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());
-    if let Some(dir) = &state.config.ui_dir {
-        app = app.fallback_service(
+    let app = app.method_not_allowed_fallback(|| async {
+        crate::error::ApiError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not take that method; see /api/v1/openapi.json",
+        )
+    });
+    match &state.config.ui_dir {
+        Some(dir) => app.fallback_service(
             tower_http::services::ServeDir::new(dir)
                 .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
-        );
+        ),
+        None => app.fallback(|| async {
+            crate::error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "no_such_route",
+                "there is no such route; see /api/v1/openapi.json",
+            )
+        }),
     }
-    app
 }

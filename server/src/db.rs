@@ -312,6 +312,11 @@ impl Db {
         now_ms: i64,
         expires_ms: i64,
     ) -> ApiResult<()> {
+        // Expired sessions are of no use; sign-ins are rare enough to sweep them here.
+        sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
             "INSERT INTO sessions (token_hash, lead_id, created_ms, expires_ms)
              VALUES ($1, $2, $3, $4)",

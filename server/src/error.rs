@@ -147,3 +147,29 @@ impl From<sqlx::Error> for ApiError {
 
 /// Results of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as R;
+        let (status, code) = match &e {
+            R::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_json_fields"),
+            R::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            R::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected_json"),
+            _ => (StatusCode::BAD_REQUEST, "bad_body"),
+        };
+        Self::new(
+            status,
+            code,
+            format!(
+                "{}; send a JSON body as the API document describes",
+                e.body_text()
+            ),
+        )
+    }
+}
+
+/// A JSON request body whose rejections are [`ApiError`]s (a JSON error body with a
+/// stable code instead of axum's plain text).
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct JsonBody<T>(pub T);

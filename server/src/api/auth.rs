@@ -16,7 +16,7 @@ use crate::auth::{
 };
 use crate::db::DeviceRow;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -70,7 +70,7 @@ pub const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
         (status = 429, description = "too many failed attempts for this e-mail", body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
-    Json(body): Json<SignIn>,
+    JsonBody(body): JsonBody<SignIn>,
 ) -> ApiResult<Json<Session>> {
     let email = body.email.trim().to_lowercase();
     let now = crate::now_ms();
@@ -171,7 +171,7 @@ pub struct Paired {
         (status = 401, description = "unknown, used or expired code", body = ErrorBody)))]
 async fn pair(
     State(state): State<AppState>,
-    Json(body): Json<PairRequest>,
+    JsonBody(body): JsonBody<PairRequest>,
 ) -> ApiResult<Json<Paired>> {
     let actor = body.actor.trim().to_lowercase();
     if actor.len() < 32

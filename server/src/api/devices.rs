@@ -12,7 +12,7 @@ use super::programmes::{load_programme, parse_id};
 use crate::app::AppState;
 use crate::auth::{LeadAuth, hash_secret, new_pairing_code};
 use crate::db::DeviceRow;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,7 +54,7 @@ async fn create_pairing_code(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path(id): Path<String>,
-    Json(body): Json<NewPairingCode>,
+    JsonBody(body): JsonBody<NewPairingCode>,
 ) -> ApiResult<(StatusCode, Json<PairingCode>)> {
     let id = parse_id(&id, "programme")?;
     let programme = load_programme(&state, id).await?;

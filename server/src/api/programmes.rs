@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::{create_docs, edit_doc};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -105,7 +105,7 @@ pub struct NewProgramme {
 async fn create_programme(
     State(state): State<AppState>,
     auth: LeadAuth,
-    Json(body): Json<NewProgramme>,
+    JsonBody(body): JsonBody<NewProgramme>,
 ) -> ApiResult<(StatusCode, Json<Programme>)> {
     let id = DocId::random();
     let now = crate::now_ms();
@@ -175,7 +175,7 @@ async fn update_settings(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path(id): Path<String>,
-    Json(body): Json<Settings>,
+    JsonBody(body): JsonBody<Settings>,
 ) -> ApiResult<Json<Programme>> {
     let id = parse_id(&id, "programme")?;
     let period = Period {
