@@ -173,3 +173,20 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct JsonBody<T>(pub T);
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        Self::bad_request(
+            "invalid_query",
+            format!(
+                "{}; check the query parameters against the API document",
+                e.body_text()
+            ),
+        )
+    }
+}
+
+/// Query parameters whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct QueryParams<T>(pub T);
