@@ -39,8 +39,7 @@ pub fn new_token(prefix: &str) -> String {
 
 /// SHA-256 of a secret, hex: what the database keeps.
 pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// True when `stored` equals the hash of `secret`, compared in constant time.
@@ -176,11 +175,14 @@ impl LeadAuth {
 
 /// A per-edit actor under a registered 16-byte prefix (hex).
 pub fn edit_actor(prefix_hex: &str) -> automerge::ActorId {
-    let mut bytes: Vec<u8> = (0..prefix_hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(prefix_hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect();
+    let mut bytes = hex::decode(prefix_hex).unwrap_or_default();
     bytes.extend_from_slice(&random_bytes::<8>());
     automerge::ActorId::from(bytes)
+}
+
+/// The registered actor itself (hex as stored), as recorded in the device register.
+pub fn registered_actor(hex_actor: &str) -> automerge::ActorId {
+    automerge::ActorId::from(hex::decode(hex_actor).unwrap_or_default())
 }
 
 impl FromRequestParts<AppState> for LeadAuth {

@@ -778,24 +778,13 @@ fn cursor_hex(cursor: &FeedCursor) -> String {
     if *cursor == FeedCursor::start() {
         return String::new();
     }
-    cursor
-        .to_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(cursor.to_bytes())
 }
 
 fn cursor_from_hex(hex: &str) -> ApiResult<FeedCursor> {
     if hex.is_empty() {
         return Ok(FeedCursor::start());
     }
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect();
-    let bytes = bytes.ok_or_else(|| ApiError::internal("projector cursor", "not hex"))?;
+    let bytes = hex::decode(hex).map_err(|e| ApiError::internal("projector cursor", e))?;
     FeedCursor::from_bytes(&bytes).map_err(|e| ApiError::internal("projector cursor", e))
 }

@@ -190,7 +190,7 @@ pub async fn seed_if_empty(state: &AppState) -> ApiResult<Option<String>> {
     .map_err(domain)?;
     register_device(
         &mut programme,
-        &automerge::ActorId::from(crate::api::programmes::hex_bytes(&lead.actor)),
+        &crate::auth::registered_actor(&lead.actor),
         "lead",
         &lead.name,
         now,

@@ -224,11 +224,7 @@ async fn pair(
         .programme_id
         .parse()
         .map_err(|e| ApiError::internal("device programme id", e))?;
-    let actor_id = automerge::ActorId::from(
-        (0..actor.len() / 2)
-            .filter_map(|i| u8::from_str_radix(&actor[2 * i..2 * i + 2], 16).ok())
-            .collect::<Vec<u8>>(),
-    );
+    let actor_id = crate::auth::registered_actor(&actor);
     let who = device.rep_id.clone().unwrap_or_else(|| "lead".to_owned());
     let label = device.label.clone();
     edit_doc(&state, &lead.actor, programme, "the programme", |doc| {
@@ -298,10 +294,7 @@ pub async fn create_lead(
     } else {
         name.trim().to_owned()
     };
-    let actor: String = crate::auth::random_bytes::<16>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let actor = hex::encode(crate::auth::random_bytes::<16>());
     let lead = crate::db::LeadRow {
         id: uuid::Uuid::new_v4().to_string(),
         email,

@@ -122,18 +122,11 @@ async fn create_programme(
         },
     };
     let mut doc = new_programme(auth.edit_actor(), &init, &default_template(), now)?;
-    let lead_actor = automerge::ActorId::from(hex_bytes(&auth.lead.actor));
+    let lead_actor = crate::auth::registered_actor(&auth.lead.actor);
     register_device(&mut doc, &lead_actor, "lead", &auth.lead.name, now)?;
     let programme = read_programme(&doc)?;
     create_docs(&state, vec![(id, doc)]).await?;
     Ok((StatusCode::CREATED, Json(programme)))
-}
-
-/// Bytes from hex (the caller made the hex).
-pub fn hex_bytes(hex: &str) -> Vec<u8> {
-    (0..hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
 }
 
 /// One programme: settings, template, reps, assignments, clients, devices.
