@@ -1,0 +1,279 @@
+//! Sync over HTTP on the real store: bulk upload, idempotent retries, fan-out to a
+//! second device, two server processes on one PostgreSQL, and projections.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{Backend, TestServer, eventually, sorted_heads};
+use rapport_store::FeedCursor;
+use rstest::rstest;
+
+/// A programme with rep "ivanov" and `clients` clients assigned to him.
+async fn setup(
+    ts: &TestServer,
+    clients: usize,
+) -> (
+    common::TestLead,
+    rapport_domain::DocId,
+    Vec<rapport_domain::DocId>,
+) {
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    let mut ids = Vec::new();
+    for i in 0..clients {
+        ids.push(
+            ts.add_client(&lead, programme, &format!("ООО «Ромашка-{i}»"), "ivanov")
+                .await,
+        );
+    }
+    (lead, programme, ids)
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_visits_arrive_in_one_exchange_with_the_same_heads(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let (lead, programme, clients) = setup(&ts, 10).await;
+    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+    let first = tablet.sync().await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    assert!(
+        tablet.doc(&programme).is_some(),
+        "the rep's device receives the programme"
+    );
+    for c in &clients {
+        assert!(
+            tablet.doc(c).is_some(),
+            "the rep's device receives its client {c}"
+        );
+    }
+
+    let visits: Vec<_> = (0..200)
+        .map(|i| tablet.new_visit(clients[i % clients.len()]))
+        .collect();
+    let started = Instant::now();
+    let run = tablet.sync().await;
+    eprintln!(
+        "200 visits: {} requests, {} B up, {} B down, {:?}",
+        run.requests,
+        run.bytes_up,
+        run.bytes_down,
+        started.elapsed()
+    );
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert!(
+        run.requests <= 2,
+        "one exchange (+ an acknowledgement), got {}",
+        run.requests
+    );
+    assert!(tablet.dirty.is_empty(), "everything is acknowledged");
+
+    let stored = ts
+        .state()
+        .store
+        .load_many(&visits)
+        .await
+        .expect("load_many");
+    assert_eq!(stored.len(), 200);
+    for (id, doc) in stored {
+        let doc = doc
+            .expect("loads")
+            .unwrap_or_else(|| panic!("visit {id} is stored"));
+        assert_eq!(
+            sorted_heads(&doc),
+            sorted_heads(tablet.doc(&id).expect("device copy")),
+            "the server's copy of {id} equals the device's"
+        );
+    }
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_request_stores_nothing_new(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let (lead, programme, clients) = setup(&ts, 2).await;
+    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+    tablet.sync().await;
+    let visits: Vec<_> = (0..5).map(|i| tablet.new_visit(clients[i % 2])).collect();
+    let body = tablet.request_body();
+
+    let first = common::decode_response(&tablet.post(body.clone()).await.expect("first 200"));
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    let mut counts = Vec::new();
+    for v in &visits {
+        let n = ts.stored_changes(*v).await;
+        assert_eq!(n, 2, "create + Cyrillic answer of {v} are stored");
+        counts.push(n);
+    }
+    let store = &ts.state().store;
+    let after_first = store
+        .feed(&FeedCursor::start(), 10_000)
+        .await
+        .expect("feed")
+        .cursor;
+
+    // The same bytes again: a proxy's retry, or a response lost on the way back.
+    let second = common::decode_response(&tablet.post(body).await.expect("second 200"));
+    assert!(second.errors.is_empty(), "{:?}", second.errors);
+    for (v, n) in visits.iter().zip(&counts) {
+        assert_eq!(
+            ts.stored_changes(*v).await,
+            *n,
+            "no change of {v} is stored twice"
+        );
+    }
+    let page = store.feed(&after_first, 10_000).await.expect("feed");
+    assert!(
+        page.docs.is_empty(),
+        "the retry committed nothing: {:?}",
+        page.docs
+    );
+    // The device still converges normally afterwards.
+    let run = tablet.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert!(tablet.dirty.is_empty());
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_device_of_the_rep_receives_everything(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let (lead, programme, clients) = setup(&ts, 3).await;
+    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+    tablet.sync().await;
+    let visits: Vec<_> = (0..6).map(|i| tablet.new_visit(clients[i % 3])).collect();
+    tablet.complete(visits[0]);
+    tablet.sync().await;
+
+    let mut phone = ts.device(&lead, programme, Some("ivanov")).await;
+    let run = phone.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    // The programme changed when the phone paired (its device is registered there):
+    // compare it with the server's copy, the rest with the first device's.
+    let server_programme = ts
+        .state()
+        .store
+        .load(programme)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(
+        sorted_heads(phone.doc(&programme).expect("programme on the phone")),
+        sorted_heads(&server_programme)
+    );
+    for id in visits.iter().chain(&clients) {
+        let mine = phone
+            .doc(id)
+            .unwrap_or_else(|| panic!("the second device has {id}"));
+        let theirs = tablet.doc(id).expect("first device copy");
+        assert_eq!(sorted_heads(mine), sorted_heads(theirs), "{id} converged");
+    }
+    let text = rapport_domain::visit::read_visit(phone.doc(&visits[1]).expect("visit"))
+        .expect("readable visit");
+    let answer = format!("{:?}", text.answers.get("carnegie.proud_of"));
+    assert!(
+        answer.contains("Гордимся командой и клиентами 🚀"),
+        "{answer}"
+    );
+    // A reconnect with nothing new costs one small request.
+    let idle = phone.sync().await;
+    assert_eq!(idle.requests, 1);
+    assert!(idle.bytes_up < 100 && idle.bytes_down < 100, "{idle:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_alternating_between_two_server_processes_converges() {
+    let Some(ts) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    let other = ts.another().await;
+    let (lead, programme, clients) = setup(&ts, 2).await;
+    let mut roaming = ts.device(&lead, programme, Some("ivanov")).await;
+    let mut watcher = ts.device(&lead, programme, Some("ivanov")).await;
+    let urls = [ts.url.clone(), other.url()];
+    let mut visits = Vec::new();
+    for round in 0..6 {
+        roaming.url = urls[round % 2].clone();
+        let v = roaming.new_visit(clients[round % 2]);
+        visits.push(v);
+        if let Some(prev) = visits.first().copied() {
+            roaming
+                .edit(prev, |doc, t| {
+                    rapport_domain::visit::set_text_answer(
+                        doc,
+                        t,
+                        "carnegie.plans",
+                        &format!("План, раунд {round} 📈"),
+                        rapport_server::now_ms(),
+                    )
+                })
+                .expect("edit");
+        }
+        let run = roaming.sync().await;
+        assert!(run.errors.is_empty(), "round {round}: {:?}", run.errors);
+        // The watcher reads from the other process each time.
+        watcher.url = urls[(round + 1) % 2].clone();
+        let run = watcher.sync().await;
+        assert!(run.errors.is_empty(), "round {round}: {:?}", run.errors);
+    }
+    for id in &visits {
+        assert_eq!(
+            sorted_heads(
+                watcher
+                    .doc(id)
+                    .unwrap_or_else(|| panic!("watcher has {id}"))
+            ),
+            sorted_heads(roaming.doc(id).expect("roaming copy")),
+            "{id} converged across processes"
+        );
+    }
+    other.shutdown().await.expect("second process stops");
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_a_completed_visit_soon_after_sync(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let (lead, programme, clients) = setup(&ts, 2).await;
+    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+    tablet.sync().await;
+    let done = tablet.new_visit(clients[0]);
+    tablet.new_visit(clients[1]);
+    tablet.complete(done);
+    let run = tablet.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let path = format!("/api/v1/programmes/{programme}/status");
+    let status = eventually("the completed visit in the status", || async {
+        let (code, body) = ts
+            .call(reqwest::Method::GET, &path, Some(&lead.token), None)
+            .await;
+        assert_eq!(code, 200, "{body}");
+        (body["visits"]["completed"] == 1 && body["visits"]["draft"] == 1).then_some(body)
+    })
+    .await;
+    let ivanov = status["reps"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["rep_id"] == "ivanov"))
+        .unwrap_or_else(|| panic!("ivanov in {status}"));
+    assert_eq!(ivanov["name"], "Иван Иванов");
+    assert_eq!(ivanov["completed_visits"], 1, "{status}");
+    assert_eq!(ivanov["assigned_clients"], 2, "{status}");
+}
