@@ -687,6 +687,30 @@ impl TestDevice {
         Ok(run)
     }
 
+    /// Syncs until the device holds every one of `ids` (bounded by count and
+    /// [`POLL`]). On PostgreSQL the feed shows a commit only once older transactions of
+    /// the cluster have ended, so a document may arrive one run later.
+    pub async fn sync_until_has(&mut self, ids: &[DocId]) -> RunReport {
+        let started = Instant::now();
+        let mut all = RunReport::default();
+        for attempt in 0..200 {
+            let run = self.sync().await;
+            all.requests += run.requests;
+            all.bytes_up += run.bytes_up;
+            all.bytes_down += run.bytes_down;
+            all.errors.extend(run.errors);
+            if ids.iter().all(|id| self.docs.docs.contains_key(id)) {
+                return all;
+            }
+            assert!(
+                attempt < 199 && started.elapsed() < POLL,
+                "the device never received all of {ids:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        all
+    }
+
     /// The device's copy of a document.
     pub fn doc(&self, id: &DocId) -> Option<&Automerge> {
         self.docs.docs.get(id)
