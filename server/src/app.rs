@@ -202,6 +202,7 @@ pub fn router(state: AppState) -> Router {
     let (api, _openapi) = crate::api::routes().split_for_parts();
     let mut app = api
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());
     if let Some(dir) = &state.config.ui_dir {
