@@ -128,7 +128,7 @@ pub fn normalise_pairing_code(code: &str) -> String {
     }
 }
 
-fn bearer<'a>(parts: &'a Parts) -> Result<&'a str, ApiError> {
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
         ApiError::unauthorized(
             "missing_token",

@@ -68,10 +68,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo, .. } => {
             let state = AppState::open(config).await?;
-            if demo {
-                if let Some(seeded) = rapport_server::demo::seed_if_empty(&state).await? {
-                    println!("{seeded}");
-                }
+            if demo && let Some(seeded) = rapport_server::demo::seed_if_empty(&state).await? {
+                println!("{seeded}");
             }
             let server = Server::start_with(state).await?;
             println!("Rapport server listening on {}", server.url());
