@@ -576,8 +576,7 @@ impl TestDevice {
 
     /// Answers every required question and completes the visit.
     pub fn complete(&mut self, id: DocId) {
-        self.edit(id, |doc, t| fill_and_complete(doc, t))
-            .expect("visit completes");
+        self.edit(id, fill_and_complete).expect("visit completes");
     }
 
     /// One request body built from the current state (for raw tests); the session is
