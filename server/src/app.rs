@@ -222,6 +222,7 @@ pub fn router(state: AppState) -> Router {
     let (api, _openapi) = crate::api::routes().split_for_parts();
     let app = api
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(axum::middleware::from_fn(record_request))
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());

@@ -34,7 +34,7 @@ pub async fn edit_doc<T>(
             .store
             .commit(WriteBatch::new().with_changes(id, changes))
             .await?;
-        project_now(state).await;
+        project_now(state, &[id]).await;
     }
     Ok(out)
 }
@@ -42,18 +42,25 @@ pub async fn edit_doc<T>(
 /// Stores new documents (all their changes) in one transaction and projects them.
 pub async fn create_docs(state: &AppState, docs: Vec<(DocId, Automerge)>) -> ApiResult<()> {
     let mut batch = WriteBatch::new();
+    let ids: Vec<DocId> = docs.iter().map(|(id, _)| *id).collect();
     for (id, doc) in docs {
         let changes = doc.get_changes(&[]);
         batch = batch.with_changes(id, changes);
     }
     state.store.commit(batch).await?;
-    project_now(state).await;
+    project_now(state, &ids).await;
     Ok(())
 }
 
-async fn project_now(state: &AppState) {
+async fn project_now(state: &AppState, ids: &[DocId]) {
     // The commit is durable already; a failed projection is retried by the background task.
-    if let Err(e) = state.projector.catch_up().await {
+    // The edited documents directly (the feed may not show them yet on PostgreSQL), then
+    // the feed, which also moves the documents of reassigned clients.
+    let projected = match state.projector.project_docs(ids).await {
+        Ok(()) => state.projector.catch_up().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = projected {
         tracing::warn!(error = %e, "projection after an edit failed; the background task retries");
         state.projector.notify();
     }

@@ -145,6 +145,49 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// Turns error responses made outside the handlers (axum's rejections of a bad JSON
+/// body, a wrong content type, a body over the limit, an unknown route or method) into
+/// the JSON error body every client expects; they are plain text otherwise.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    };
+    // Rejection texts are short; anything longer is cut rather than buffered whole.
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match (text.is_empty(), status) {
+        (_, StatusCode::PAYLOAD_TOO_LARGE) => {
+            "the request body is larger than the server accepts; send less at once".to_owned()
+        }
+        (true, _) => format!(
+            "{}; check the address, method and body",
+            status.canonical_reason().unwrap_or("error")
+        ),
+        (false, _) => format!("{text}; check the request against /api/v1/openapi.json"),
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
 /// Results of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -155,7 +198,10 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
             R::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_json_fields"),
             R::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             R::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected_json"),
-            _ => (StatusCode::BAD_REQUEST, "bad_body"),
+            _ if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+            }
+            _ => (e.status(), "bad_body"),
         };
         Self::new(
             status,

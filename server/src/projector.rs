@@ -118,6 +118,51 @@ impl Projector {
         Ok(total)
     }
 
+    /// Projects these documents from their stored state now, without waiting for the
+    /// feed. On PostgreSQL the feed shows a commit only once every older transaction
+    /// of the whole cluster has ended, so [`Self::catch_up`] right after a commit may
+    /// not see it yet; a lead's edit must be readable at once (create a programme,
+    /// then make a pairing code for it). Written at the current cursor (which it does
+    /// not move), so projectors of other processes stay fenced; the feed projects the
+    /// documents again later, which is harmless.
+    pub async fn project_docs(&self, ids: &[DocId]) -> ApiResult<()> {
+        let _one = self.running.lock().await;
+        let mut projections = Vec::with_capacity(ids.len());
+        for (id, loaded) in self.store.load_many(ids).await? {
+            match loaded {
+                Ok(Some(doc)) => match project(id, &doc) {
+                    Ok(p) => projections.push(p),
+                    Err(e) => tracing::warn!(doc = %id, error = %e, "document not projected"),
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "document cannot be loaded for projection")
+                }
+            }
+        }
+        if projections.is_empty() {
+            return Ok(());
+        }
+        // A lead's edit of the programme reaches reps' devices through the view now,
+        // not when the feed gets to it.
+        self.publish_views(&projections).await?;
+        // Bounded: the cursor moves only when another process projects a page.
+        for _ in 0..20 {
+            let at = self.db.projector_cursor().await?;
+            if self
+                .db
+                .apply_projections(at, at, &projections, crate::now_ms())
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        tracing::warn!(
+            "direct projection lost 20 races with other projectors; the feed projects it"
+        );
+        Ok(())
+    }
+
     /// One page of the feed; 0 when caught up.
     async fn page(&self) -> ApiResult<usize> {
         let from = self.db.projector_cursor().await?;

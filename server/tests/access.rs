@@ -1,0 +1,535 @@
+//! Access control: every route of the OpenAPI document against bad credentials, a
+//! rep's device limited to its clients (also after a reassignment), uploads the
+//! device may not make, pairing codes, sign-in and revocation.
+
+// Domain edits return the domain's (large) error; tests only pass it through.
+#![allow(clippy::result_large_err)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Backend, TestServer, error_code, random_actor, sorted_heads};
+use rapport_domain::visit::{new_visit, set_text_answer};
+use rapport_domain::{DocId, VisitInit, default_template, view_id};
+use rapport_protocol::ErrorCode;
+use reqwest::Method;
+use rstest::rstest;
+use serde_json::{Value, json};
+
+/// Routes anyone may call.
+const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/metrics",
+    "/api/v1/openapi.json",
+    "/api/v1/auth/sign-in",
+    "/api/v1/devices/pair",
+];
+
+struct World {
+    ts: TestServer,
+    lead: common::TestLead,
+    programme: DocId,
+    ivanov_clients: Vec<DocId>,
+    petrov_clients: Vec<DocId>,
+}
+
+async fn world(backend: Backend) -> Option<World> {
+    let ts = TestServer::start(backend).await?;
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_rep(&lead, programme, "petrov", "Пётр Петров").await;
+    let mut ivanov_clients = Vec::new();
+    let mut petrov_clients = Vec::new();
+    for i in 0..2 {
+        ivanov_clients.push(
+            ts.add_client(&lead, programme, &format!("ООО «Иван-{i}»"), "ivanov")
+                .await,
+        );
+        petrov_clients.push(
+            ts.add_client(&lead, programme, &format!("АО «Пётр-{i}» 🏭"), "petrov")
+                .await,
+        );
+    }
+    Some(World {
+        ts,
+        lead,
+        programme,
+        ivanov_clients,
+        petrov_clients,
+    })
+}
+
+/// Sends `method path` with a raw Authorization header (or none).
+async fn raw_call(
+    ts: &TestServer,
+    method: &Method,
+    path: &str,
+    auth: Option<&str>,
+) -> (u16, Value) {
+    let mut req = ts.http.request(method.clone(), format!("{}{path}", ts.url));
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    if path == "/api/v1/sync" {
+        req = req
+            .header("content-type", "application/octet-stream")
+            .body(Vec::new());
+    } else if *method != Method::GET && *method != Method::DELETE {
+        req = req.json(&json!({}));
+    }
+    let resp = req.send().await.expect("HTTP request");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_bad_credentials_with_a_json_error(#[case] backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let mut revoked = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let petrov = ts.device(&w.lead, w.programme, Some("petrov")).await;
+    let (status, _) = ts
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/programmes/{}/devices/{}/revoke",
+                w.programme, revoked.device_id
+            ),
+            Some(&w.lead.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "revoke");
+    revoked.token = format!("Bearer {}", revoked.token);
+
+    let (status, spec) = ts
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200);
+    let paths = spec["paths"]
+        .as_object()
+        .expect("paths in the OpenAPI document");
+    let mut checked = 0;
+    let mut seen_public = BTreeSet::new();
+    for (template, item) in paths {
+        let ops = item.as_object().expect("path item");
+        for (method, op) in ops {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                continue;
+            }
+            if PUBLIC.contains(&template.as_str()) {
+                seen_public.insert(template.clone());
+                continue;
+            }
+            let path = substitute(template, w.programme);
+            let device_route = op["security"].to_string().contains("device_token");
+            let petrov_bearer = format!("Bearer {}", petrov.token);
+            let lead_bearer = format!("Bearer {}", w.lead.token);
+            let mut cases: Vec<(&str, Option<&str>)> = vec![
+                ("no token", None),
+                ("malformed bearer", Some("Bearer xyz")),
+                ("basic auth", Some("Basic abc")),
+                ("revoked device", Some(revoked.token.as_str())),
+            ];
+            if device_route {
+                // A lead's session cannot sync or act as a device.
+                cases.push(("lead session on a device route", Some(lead_bearer.as_str())));
+            } else {
+                cases.push((
+                    "another rep's device on a lead route",
+                    Some(petrov_bearer.as_str()),
+                ));
+            }
+            for (what, auth) in cases {
+                let (status, body) = raw_call(ts, &method, &path, auth).await;
+                assert!(
+                    status == 401 || status == 403,
+                    "{method} {path} with {what}: {status} {body}"
+                );
+                error_code(&body);
+                let keys: Vec<_> = body
+                    .as_object()
+                    .map(|o| o.keys().collect())
+                    .unwrap_or_default();
+                assert_eq!(
+                    keys,
+                    ["error"],
+                    "{method} {path} with {what} leaks data: {body}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(
+        seen_public.len(),
+        PUBLIC.len(),
+        "public routes are in the document: {seen_public:?}"
+    );
+    assert!(checked >= 40, "only {checked} route × credential cases");
+    eprintln!("{checked} route × credential cases refused");
+}
+
+fn substitute(template: &str, programme: DocId) -> String {
+    template
+        .split('/')
+        .map(|part| match part {
+            "{id}" | "{programme_id}" => programme.to_string(),
+            p if p.starts_with('{') => DocId::random().to_string(),
+            p => p.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reps_device_gets_only_its_clients(#[case] backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let mut petrov = ts.device(&w.lead, w.programme, Some("petrov")).await;
+    petrov.sync_until_has(&w.petrov_clients).await;
+    let theirs: Vec<_> = w
+        .petrov_clients
+        .iter()
+        .map(|c| petrov.new_visit(*c))
+        .collect();
+    assert!(petrov.sync().await.errors.is_empty());
+
+    let mut ivanov = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let run = ivanov.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let expected: BTreeSet<DocId> = w
+        .ivanov_clients
+        .iter()
+        .copied()
+        .chain([view_id(w.programme)])
+        .collect();
+    assert_eq!(
+        ivanov.ids(),
+        expected,
+        "the programme view and his own clients, nothing else"
+    );
+    assert!(
+        ivanov.doc(&w.programme).is_none(),
+        "the programme document (the lead's assessments) never reaches a rep"
+    );
+    for id in w.petrov_clients.iter().chain(&theirs) {
+        assert!(
+            ivanov.doc(id).is_none(),
+            "another rep's {id} must not reach ivanov"
+        );
+    }
+    // Asking for another rep's visit by id is refused, and reveals nothing.
+    ivanov.dirty.insert(theirs[0]);
+    let run = ivanov.sync().await;
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    assert_eq!(run.errors[0].code, ErrorCode::Forbidden);
+    assert!(
+        ivanov
+            .doc(&theirs[0])
+            .is_none_or(|d| d.get_heads().is_empty()),
+        "no content of another rep's visit"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reassigned_client_moves_to_the_new_rep_and_the_old_rep_is_refused(
+    #[case] backend: Backend,
+) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let client = w.ivanov_clients[0];
+    let mut ivanov = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let mut petrov = ts.device(&w.lead, w.programme, Some("petrov")).await;
+    ivanov.sync_until_has(&[view_id(w.programme), client]).await;
+    petrov.sync_until_has(&[view_id(w.programme)]).await;
+    let visit = ivanov.new_visit(client);
+    assert!(ivanov.sync().await.errors.is_empty());
+    let synced_heads = sorted_heads(ivanov.doc(&visit).expect("visit"));
+    // Petrov's cursor is now past the client's documents.
+    assert!(petrov.sync().await.errors.is_empty());
+    assert!(petrov.doc(&visit).is_none());
+
+    ts.reassign(&w.lead, w.programme, client, "petrov").await;
+
+    ivanov
+        .edit(visit, |doc, t| {
+            set_text_answer(
+                doc,
+                t,
+                "carnegie.plans",
+                "Расширение в Казань 🚚",
+                rapport_server::now_ms(),
+            )
+        })
+        .expect("offline edit");
+    let run = ivanov.sync().await;
+    let refused: Vec<_> = run.errors.iter().filter(|e| e.doc == visit).collect();
+    assert_eq!(refused.len(), 1, "{:?}", run.errors);
+    assert_eq!(refused[0].code, ErrorCode::Forbidden);
+    assert!(!refused[0].message.is_empty());
+    let server = ts
+        .state()
+        .store
+        .load(visit)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(
+        sorted_heads(&server),
+        synced_heads,
+        "the server keeps what was synced before"
+    );
+    assert_ne!(
+        sorted_heads(ivanov.doc(&visit).expect("kept")),
+        synced_heads,
+        "the device keeps its refused edit"
+    );
+    assert!(ivanov.dirty.contains(&visit), "still pending on the device");
+
+    // The touch queue re-feeds the client's documents to the new rep.
+    let started = std::time::Instant::now();
+    for attempt in 0.. {
+        let run = petrov.sync().await;
+        assert!(run.errors.is_empty(), "{:?}", run.errors);
+        if petrov.doc(&visit).is_some() && petrov.doc(&client).is_some() {
+            break;
+        }
+        assert!(
+            attempt < 100 && started.elapsed() < common::POLL,
+            "the reassigned client's documents never reached petrov's device"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sorted_heads(petrov.doc(&visit).expect("visit")),
+        synced_heads
+    );
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_a_device_may_not_make_are_refused(#[case] backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let mut ivanov = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let view = view_id(w.programme);
+    ivanov.sync_until_has(&[view]).await;
+    let store = &ts.state().store;
+    let programme_doc = store
+        .load(w.programme)
+        .await
+        .expect("load")
+        .expect("programme");
+    let programme_before = sorted_heads(&programme_doc);
+    let view_before = sorted_heads(&store.load(view).await.expect("load").expect("view"));
+
+    // A rep edits a copy of the programme (the lead's document) and the view (the
+    // server publishes it; devices only read it).
+    ivanov.insert(w.programme, programme_doc);
+    ivanov
+        .edit(view, |doc, _| {
+            use automerge::transaction::Transactable;
+            let mut tx = doc.transaction();
+            tx.put(automerge::ROOT, "name", "Переименовано планшетом")?;
+            tx.commit();
+            Ok::<_, rapport_domain::DomainError>(())
+        })
+        .expect("local edit of the view");
+    ivanov
+        .edit(w.programme, |doc, _| {
+            rapport_domain::programme::put_rep(
+                doc,
+                "ivanov",
+                "Иван Грозный",
+                "ivan@example.ru",
+                rapport_domain::Capacity::Dedicated,
+                true,
+                rapport_server::now_ms(),
+            )
+        })
+        .expect("local edit");
+    // A visit authored by another actor (copied from someone else's device).
+    let forged = DocId::random();
+    let doc = new_visit(
+        random_actor(),
+        &VisitInit {
+            id: forged,
+            programme_id: w.programme,
+            client_id: w.ivanov_clients[0],
+            date: "2026-03-11".into(),
+            rep_id: "ivanov".into(),
+        },
+        &default_template(),
+        rapport_server::now_ms(),
+    )
+    .expect("visit");
+    ivanov.insert(forged, doc);
+    // And a valid one in the same request.
+    let good = ivanov.new_visit(w.ivanov_clients[1]);
+
+    let run = ivanov.sync().await;
+    let code_of = |id: DocId| run.errors.iter().find(|e| e.doc == id).map(|e| e.code);
+    assert_eq!(
+        code_of(w.programme),
+        Some(ErrorCode::Forbidden),
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(
+        code_of(view),
+        Some(ErrorCode::Forbidden),
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(
+        code_of(forged),
+        Some(ErrorCode::Forbidden),
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(code_of(good), None, "{:?}", run.errors);
+    assert_eq!(
+        sorted_heads(&store.load(view).await.expect("load").expect("view")),
+        view_before,
+        "the view is unchanged"
+    );
+    assert!(
+        store.load(forged).await.expect("load").is_none(),
+        "nothing of the forged visit"
+    );
+    assert!(
+        store.load(good).await.expect("load").is_some(),
+        "the valid visit is stored"
+    );
+    assert_eq!(
+        sorted_heads(
+            &store
+                .load(w.programme)
+                .await
+                .expect("load")
+                .expect("programme")
+        ),
+        programme_before,
+        "the programme is unchanged"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_codes_are_single_use_and_expire(#[case] backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let code = ts.pairing_code(&w.lead, w.programme, Some("ivanov")).await;
+    common::TestDevice::pair(&ts.http, &ts.url, &code.to_lowercase(), w.programme)
+        .await
+        .expect("first use (case does not matter)");
+    let (status, body) = common::TestDevice::pair(&ts.http, &ts.url, &code, w.programme)
+        .await
+        .err()
+        .expect("second use fails");
+    assert_eq!(status, 401);
+    assert_eq!(error_code(&body), "invalid_pairing_code");
+
+    let expired = rapport_server::auth::new_pairing_code();
+    let now = rapport_server::now_ms();
+    ts.state()
+        .db
+        .insert_pairing_code(
+            &rapport_server::auth::hash_secret(&expired),
+            w.programme,
+            Some("ivanov"),
+            "Старый планшет",
+            &w.lead.row.id,
+            now - 3_600_000,
+            now - 1,
+        )
+        .await
+        .expect("insert");
+    let (status, body) = common::TestDevice::pair(&ts.http, &ts.url, &expired, w.programme)
+        .await
+        .err()
+        .expect("expired code fails");
+    assert_eq!(status, 401);
+    assert_eq!(error_code(&body), "invalid_pairing_code");
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_failures_look_alike_and_revocation_is_immediate(#[case] backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let sign_in = |email: String, password: &'static str| async move {
+        ts.call(
+            Method::POST,
+            "/api/v1/auth/sign-in",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    };
+    let wrong_password = sign_in(w.lead.row.email.clone(), "неверный-пароль-123").await;
+    let unknown_email = sign_in("nobody@example.ru".into(), "неверный-пароль-123").await;
+    assert_eq!(wrong_password.0, 401);
+    assert_eq!(wrong_password, unknown_email, "identical status and body");
+    assert_eq!(error_code(&wrong_password.1), "invalid_credentials");
+
+    let mut tablet = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    tablet.sync().await;
+    let (status, _) = ts
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/programmes/{}/devices/{}/revoke",
+                w.programme, tablet.device_id
+            ),
+            Some(&w.lead.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    tablet.new_visit(w.ivanov_clients[0]);
+    match tablet.try_sync().await {
+        Err(common::SyncFail::Status(401, body)) => assert_eq!(error_code(&body), "device_revoked"),
+        other => panic!("a revoked device must get 401 device_revoked, got {other:?}"),
+    }
+    let (status, body) = ts
+        .call(Method::GET, "/api/v1/devices/me", Some(&tablet.token), None)
+        .await;
+    assert_eq!((status, error_code(&body)), (401, "device_revoked"));
+}

@@ -1,0 +1,322 @@
+//! Bad input never breaks the server: malformed and oversized sync bodies, documents
+//! that break the schema (refused alone, the rest of the request is stored), bad JSON
+//! to the lead's endpoints. Each case is followed by a healthy `/healthz`.
+
+// Domain edits return the domain's (large) error; tests only pass it through.
+#![allow(clippy::result_large_err)]
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ROOT, ReadDoc};
+use common::{Backend, TestServer, error_code};
+use rapport_domain::{DocId, view_id};
+use rapport_protocol::ErrorCode;
+use reqwest::Method;
+use rstest::rstest;
+
+async fn assert_healthy(ts: &TestServer) {
+    let (status, body) = ts.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 200, "healthz after bad input: {body}");
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_sync_bodies_get_400_with_a_code(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    let client = ts
+        .add_client(&lead, programme, "ООО «Ромашка»", "ivanov")
+        .await;
+    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+    tablet.sync_until_has(&[view_id(programme), client]).await;
+    let visit = tablet.new_visit(client);
+    let valid = tablet.request_body();
+    assert!(valid.len() > 20);
+
+    let mut wrong_magic = valid.clone();
+    wrong_magic[..3].copy_from_slice(b"XYZ");
+    let mut wrong_version = valid.clone();
+    wrong_version[3] = 99;
+    let mut trailing = valid.clone();
+    trailing.extend_from_slice("лишнее".as_bytes());
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        (
+            "garbage",
+            "это не кадр синхронизации 🙃".as_bytes().to_vec(),
+        ),
+        ("truncated frame", valid[..valid.len() / 2].to_vec()),
+        ("truncated header", valid[..4].to_vec()),
+        ("wrong magic", wrong_magic),
+        ("wrong version", wrong_version),
+        ("trailing bytes", trailing),
+        (
+            "huge varint",
+            b"RPS\x01\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f".to_vec(),
+        ),
+    ];
+    for (what, body) in cases {
+        match tablet.post(body).await {
+            Err(common::SyncFail::Status(400, body)) => {
+                let code = error_code(&body).to_owned();
+                assert!(!code.is_empty(), "{what}");
+            }
+            other => panic!("{what}: expected 400 with a JSON error, got {other:?}"),
+        }
+        assert_healthy(&ts).await;
+    }
+    assert!(
+        ts.state().store.load(visit).await.expect("load").is_none(),
+        "nothing stored"
+    );
+    // The valid body still works afterwards.
+    tablet
+        .post(valid)
+        .await
+        .expect("the valid frame is accepted");
+    assert!(ts.state().store.load(visit).await.expect("load").is_some());
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_gets_413(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start_with(backend, |c| c.max_body_bytes = 4096).await else {
+        return;
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    let tablet = ts.device(&lead, programme, None).await;
+    let mut big = b"RPS\x01\x01".to_vec();
+    big.resize(10_000, 0x42);
+    match tablet.post(big).await {
+        Err(common::SyncFail::Status(413, body)) => {
+            assert_eq!(error_code(&body), "body_too_large");
+        }
+        other => panic!("expected 413, got {other:?}"),
+    }
+    assert_healthy(&ts).await;
+    // JSON endpoints share the limit.
+    let (status, body) = ts
+        .call(
+            Method::POST,
+            "/api/v1/programmes",
+            Some(&lead.token),
+            Some(serde_json::json!({"name": "Я".repeat(5000), "start": "2026-03-01", "end": "2026-06-30"})),
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (413, "body_too_large"));
+    assert_healthy(&ts).await;
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_breaking_the_schema_is_rejected_alone(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    let client = ts
+        .add_client(&lead, programme, "ООО «Ромашка»", "ivanov")
+        .await;
+    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+    tablet.sync_until_has(&[view_id(programme), client]).await;
+
+    // A visit whose answers and state were deleted (missing fields).
+    let missing = tablet.new_visit(client);
+    tablet
+        .edit(missing, |doc, _| {
+            let mut tx = doc.transaction();
+            tx.delete(ROOT, "answers").expect("raw delete");
+            tx.delete(ROOT, "state").expect("raw delete");
+            tx.commit();
+            Ok(())
+        })
+        .expect("raw edit");
+    // A visit with an answer of the wrong shape written with raw automerge.
+    let wrong_kind = tablet.new_visit(client);
+    tablet
+        .edit(wrong_kind, |doc, _| {
+            let mut tx = doc.transaction();
+            let answers = tx.get(ROOT, "answers").expect("get").expect("answers").1;
+            let odd = tx
+                .put_object(&answers, "cooperation.satisfaction", ObjType::List)
+                .expect("raw put");
+            tx.insert(&odd, 0, "очень довольны").expect("raw insert");
+            tx.commit();
+            Ok(())
+        })
+        .expect("raw edit");
+    // A document that claims another type than its scope needs.
+    let bare = DocId::random();
+    let mut doc = automerge::Automerge::new().with_actor(tablet.actor.clone());
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "type", "visit").expect("put");
+    tx.put(ROOT, "schema", 1_i64).expect("put");
+    tx.commit();
+    tablet.insert(bare, doc);
+    // And a valid one in the same request.
+    let good = tablet.new_visit(client);
+
+    let run = tablet.sync().await;
+    let code_of = |id: DocId| run.errors.iter().find(|e| e.doc == id).map(|e| e.code);
+    assert_eq!(
+        code_of(missing),
+        Some(ErrorCode::Rejected),
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(
+        code_of(wrong_kind),
+        Some(ErrorCode::Rejected),
+        "{:?}",
+        run.errors
+    );
+    assert!(
+        matches!(
+            code_of(bare),
+            Some(ErrorCode::Rejected | ErrorCode::Forbidden)
+        ),
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(code_of(good), None, "{:?}", run.errors);
+    for e in &run.errors {
+        assert!(
+            e.message.contains("nothing was stored") || e.code == ErrorCode::Forbidden,
+            "{e:?}"
+        );
+    }
+    let store = &ts.state().store;
+    for id in [missing, wrong_kind, bare] {
+        assert!(
+            store.load(id).await.expect("load").is_none(),
+            "nothing of {id} is stored"
+        );
+    }
+    let stored = store
+        .load(good)
+        .await
+        .expect("load")
+        .expect("the valid visit is stored");
+    assert_eq!(
+        common::sorted_heads(&stored),
+        common::sorted_heads(tablet.doc(&good).expect("device copy"))
+    );
+    assert_healthy(&ts).await;
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_json_to_lead_endpoints_gets_a_json_error(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    let bodies: Vec<(&str, &str, &str)> = vec![
+        ("not JSON", "/api/v1/programmes", "это не JSON"),
+        ("truncated JSON", "/api/v1/programmes", "{\"name\": \"VIP"),
+        (
+            "wrong type",
+            "/api/v1/programmes",
+            "{\"name\": 5, \"start\": [], \"end\": null}",
+        ),
+        (
+            "missing fields",
+            "/api/v1/programmes",
+            "{\"name\": \"Программа\"}",
+        ),
+        (
+            "bad date",
+            "/api/v1/programmes",
+            "{\"name\": \"Программа\", \"start\": \"31.12.2026\", \"end\": \"2027-01-01\"}",
+        ),
+        ("bad sign-in", "/api/v1/auth/sign-in", "{\"email\": 1}"),
+        (
+            "bad pair",
+            "/api/v1/devices/pair",
+            "{\"code\": \"ABCD\", \"actor\": \"не-hex\"}",
+        ),
+    ];
+    let pairing = format!("/api/v1/programmes/{programme}/pairing-codes");
+    let mut all = bodies;
+    all.push((
+        "bad expiry",
+        &pairing,
+        "{\"rep_id\": null, \"expires_in_minutes\": 0}",
+    ));
+    all.push(("unknown rep", &pairing, "{\"rep_id\": \"нет-такого\"}"));
+    for (what, path, body) in all {
+        let resp = ts
+            .http
+            .post(format!("{}{path}", ts.url))
+            .bearer_auth(&lead.token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("HTTP");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        assert!((400..500).contains(&status), "{what}: {status} {text}");
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{what}: the error body is not JSON: {status} {text:?}"));
+        error_code(&json);
+        assert_healthy(&ts).await;
+    }
+    // An unknown route and a wrong method answer in the same JSON shape.
+    let (status, body) = ts
+        .call(Method::GET, "/api/v1/нет-такого", Some(&lead.token), None)
+        .await;
+    assert_eq!((status, error_code(&body)), (404, "no_such_route"));
+    let (status, body) = ts
+        .call(
+            Method::DELETE,
+            "/api/v1/programmes",
+            Some(&lead.token),
+            None,
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (405, "method_not_allowed"));
+    // A bad id in a path.
+    let (status, body) = ts
+        .call(
+            Method::GET,
+            "/api/v1/programmes/не-uuid",
+            Some(&lead.token),
+            None,
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "bad_id"));
+    // Without a JSON content type.
+    let resp = ts
+        .http
+        .post(format!("{}/api/v1/programmes", ts.url))
+        .bearer_auth(&lead.token)
+        .body("{}")
+        .send()
+        .await
+        .expect("HTTP");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    assert!((400..500).contains(&status), "{status} {text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text:?}"));
+    error_code(&json);
+    assert_healthy(&ts).await;
+}
