@@ -173,12 +173,45 @@ impl Lead {
         v
     }
 
+    /// GETs `rest` until `ok` holds (at most 5 s), then returns the last answer.
+    ///
+    /// Lists come from projections. On PostgreSQL the change feed hides rows of
+    /// transactions newer than the oldest one running anywhere in the cluster, so a
+    /// projection may trail the write it follows by a moment when other work (another
+    /// test) runs; SQLite answers at once.
+    async fn until(&self, rest: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        for _ in 0..200 {
+            let v = self.get(rest).await;
+            if ok(&v) || tokio::time::Instant::now() > deadline {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.get(rest).await
+    }
+
     async fn programme(&self) -> Programme {
         serde_json::from_value(self.get("").await).expect("programme json")
     }
 
+    async fn programme_until(&self, ok: impl Fn(&Programme) -> bool) -> Programme {
+        let v = self
+            .until("", |v| {
+                serde_json::from_value::<Programme>(v.clone()).is_ok_and(|p| ok(&p))
+            })
+            .await;
+        serde_json::from_value(v).expect("programme json")
+    }
+
     async fn companies(&self) -> Vec<String> {
-        let clients = self.get("/clients").await;
+        self.companies_until(|_| true).await
+    }
+
+    async fn companies_until(&self, ok: impl Fn(usize) -> bool) -> Vec<String> {
+        let clients = self
+            .until("/clients", |v| v.as_array().is_some_and(|a| ok(a.len())))
+            .await;
         clients
             .as_array()
             .expect("client list")
@@ -281,7 +314,9 @@ async fn run_programme(lead: &Lead) {
         StatusCode::NOT_FOUND,
         "an unknown rep is not silently added"
     );
-    let reps = lead.get("/reps").await;
+    let reps = lead
+        .until("/reps", |v| v.as_array().is_some_and(|a| a.len() == 2))
+        .await;
     assert_eq!(reps.as_array().map(Vec::len), Some(2), "{reps}");
 
     // One client by hand, then edited.
@@ -335,7 +370,11 @@ async fn run_programme(lead: &Lead) {
         (dry["dry_run"].as_bool(), dry["imported"].as_u64()),
         (Some(true), Some(2))
     );
-    assert_eq!(lead.companies().await.len(), 1, "a dry run stores nothing");
+    assert_eq!(
+        lead.companies_until(|n| n >= 1).await.len(),
+        1,
+        "a dry run stores nothing"
+    );
     let (s, report) = lead
         .send(
             h.post(lead.p("/clients/import"))
@@ -357,7 +396,7 @@ async fn run_programme(lead: &Lead) {
         })
         .collect();
     assert_eq!(errors, [(3, "unknown_segment"), (4, "duplicate_company")]);
-    let companies = lead.companies().await;
+    let companies = lead.companies_until(|n| n >= 3).await;
     assert_eq!(
         companies,
         ["АО «Север»", "ИП Ёлкин 🎄", "ООО «Ромашка-Плюс»"],
@@ -385,7 +424,11 @@ async fn run_programme(lead: &Lead) {
         .await;
     assert_eq!(s, StatusCode::OK, "{report}");
     assert_eq!(report["imported"], 1, "{report}");
-    assert!(lead.companies().await.contains(&"ПАО «Восток»".to_owned()));
+    assert!(
+        lead.companies_until(|n| n >= 4)
+            .await
+            .contains(&"ПАО «Восток»".to_owned())
+    );
 
     // Relationship of one client.
     let vostok = lead
@@ -408,7 +451,13 @@ async fn run_programme(lead: &Lead) {
     assert_eq!(rel["monopolised"], true);
 
     // Suggestion → apply → the programme shows the assignments.
-    let sug = lead.get("/assignments/suggestion").await;
+    let monopolised = |v: &Value| {
+        v["assignments"].as_array().is_some_and(|rows| {
+            rows.iter()
+                .any(|r| r["client_id"] == vostok.as_str() && r["rep_id"] == maria.as_str())
+        })
+    };
+    let sug = lead.until("/assignments/suggestion", monopolised).await;
     let rows = sug["assignments"].as_array().expect("rows");
     assert_eq!(rows.len(), 4, "{sug}");
     let v = rows
@@ -437,7 +486,15 @@ async fn run_programme(lead: &Lead) {
     );
     let (s, applied) = lead.send(h.post(lead.p("/assignments/apply"))).await;
     assert_eq!(s, StatusCode::OK, "{applied}");
-    let programme = lead.programme().await;
+    let programme = lead
+        .programme_until(|p| {
+            p.assignments
+                .values()
+                .filter(|a| a.current_rep.is_some())
+                .count()
+                == 4
+        })
+        .await;
     assert_eq!(programme.assignments.len(), 4);
     assert!(
         programme
@@ -501,7 +558,13 @@ async fn run_programme(lead: &Lead) {
         t["questions"]["carnegie.hobby"]["wording"]["en"],
         "What is the director's hobby?"
     );
-    let programme = lead.programme().await;
+    let programme = lead
+        .programme_until(|p| {
+            p.template
+                .question("carnegie.hobby")
+                .is_some_and(|q| q.wording.ru.contains('🎣'))
+        })
+        .await;
     let first = programme
         .template
         .active()
@@ -520,7 +583,14 @@ async fn run_programme(lead: &Lead) {
     assert_eq!(t["questions"]["carnegie.success_story"]["retired"], true);
 
     // A visit as a rep's device would make it, stored directly.
-    let template = lead.programme().await.template;
+    let template = lead
+        .programme_until(|p| {
+            p.template
+                .question("carnegie.success_story")
+                .is_some_and(|q| q.retired)
+        })
+        .await
+        .template;
     let visit_id = DocId::random();
     let programme_id: DocId = lead.programme.parse().expect("programme id");
     let mut visit = new_visit(
@@ -582,7 +652,11 @@ async fn run_programme(lead: &Lead) {
         .await
         .expect("visit stored");
 
-    let fus = lead.get("/follow-ups?state=open").await;
+    let fus = lead
+        .until("/follow-ups?state=open", |v| {
+            v.as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
     assert_eq!(fus.as_array().map(Vec::len), Some(1), "{fus}");
     assert_eq!(
         (
@@ -598,7 +672,11 @@ async fn run_programme(lead: &Lead) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{patched}");
-    assert_eq!(lead.get("/follow-ups?state=open").await, json!([]));
+    assert_eq!(
+        lead.until("/follow-ups?state=open", |v| *v == json!([]))
+            .await,
+        json!([])
+    );
     let done = lead.get("/follow-ups?owner=Иван Петров").await;
     assert_eq!(
         (done[0]["state"].as_str(), done[0]["overdue"].as_bool()),
