@@ -229,3 +229,181 @@ pub fn export(
         filename: format!("{base}.{ext}"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_domain::client::{new_client, read_client};
+    use rapport_domain::programme::{new_programme, put_rep, read_programme};
+    use rapport_domain::visit::{
+        ReferralInput, add_follow_up, new_visit, put_referral, read_visit, set_scalar_answer,
+        set_text_answer,
+    };
+    use rapport_domain::{
+        Capacity, DocId, Lead, Period, ProgrammeInit, ScalarAnswer, Segment, VisitInit,
+        default_template,
+    };
+
+    fn data() -> ProgrammeData {
+        let actor = automerge::ActorId::random;
+        let pid = DocId::random();
+        let init = ProgrammeInit {
+            id: pid,
+            name: "VIP-программа".into(),
+            period: Period {
+                start: "2027-01-01".into(),
+                end: "2027-12-31".into(),
+            },
+            lead: Lead {
+                name: "Ольга".into(),
+                email: "olga@example.ru".into(),
+            },
+        };
+        let mut p = new_programme(actor(), &init, &default_template(), 1).expect("programme");
+        put_rep(
+            &mut p,
+            "rep-1",
+            "Мария 🌟",
+            "",
+            Capacity::Dedicated,
+            true,
+            2,
+        )
+        .expect("rep");
+        let programme = read_programme(&p).expect("read");
+        let cid = DocId::random();
+        let client =
+            new_client(actor(), cid, "ООО «Ромашка»", Segment::Corporate, None, 3).expect("client");
+        let t = &programme.template;
+        let mut visits = Vec::new();
+        for date in ["2027-03-02", "2027-02-01"] {
+            let vinit = VisitInit {
+                id: DocId::random(),
+                programme_id: pid,
+                client_id: cid,
+                date: date.into(),
+                rep_id: "rep-1".into(),
+            };
+            let mut v = new_visit(actor(), &vinit, t, 4).expect("visit");
+            set_text_answer(&mut v, t, "carnegie.proud_of", "Новым цехом 🏭", 5).expect("text");
+            set_scalar_answer(
+                &mut v,
+                t,
+                "cooperation.satisfaction",
+                &ScalarAnswer::Choice("satisfied".into()),
+                6,
+            )
+            .expect("choice");
+            set_scalar_answer(
+                &mut v,
+                t,
+                "cooperation.support_contact",
+                &ScalarAnswer::YesNo(true),
+                7,
+            )
+            .expect("yes/no");
+            add_follow_up(&mut v, None, "Позвонить", "rep-1", Some("2027-01-15"), 8)
+                .expect("follow-up");
+            put_referral(
+                &mut v,
+                None,
+                &ReferralInput {
+                    name: format!("Сергей {date}"),
+                    ..ReferralInput::default()
+                },
+                9,
+            )
+            .expect("referral");
+            visits.push(read_visit(&v).expect("read visit"));
+        }
+        ProgrammeData {
+            programme,
+            clients: vec![read_client(&client).expect("read client")],
+            visits,
+        }
+    }
+
+    fn column(table: &Table, header: &str) -> usize {
+        table
+            .headers
+            .iter()
+            .position(|h| h == header)
+            .unwrap_or_else(|| panic!("no column {header:?} in {:?}", table.headers))
+    }
+
+    #[test]
+    fn visits_table_has_a_row_per_visit_by_date_with_answers_under_their_questions() {
+        let d = data();
+        let t = visits_table(&d);
+        assert_eq!(
+            t.headers[..4],
+            ["Клиент", "Дата встречи", "Менеджер", "Состояние"]
+        );
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(
+            t.rows[0][1],
+            Cell::Date("2027-02-01".into()),
+            "oldest first"
+        );
+        assert_eq!(t.rows[0][0], Cell::Text("ООО «Ромашка»".into()));
+        assert_eq!(t.rows[0][2], Cell::Text("Мария 🌟".into()), "rep by name");
+        assert_eq!(t.rows[0][3], Cell::Text("черновик".into()));
+        let proud = d
+            .programme
+            .template
+            .question("carnegie.proud_of")
+            .map(|q| q.wording.ru.clone())
+            .expect("question");
+        assert_eq!(
+            t.rows[1][column(&t, &proud)],
+            Cell::Text("Новым цехом 🏭".into())
+        );
+        let sat = column(&t, "Насколько вы довольны нашим сотрудничеством?");
+        assert_eq!(
+            t.rows[1][sat],
+            Cell::Text("Скорее довольны".into()),
+            "choice as its label"
+        );
+        let support = column(&t, "Знаете ли вы, к кому обращаться в службу поддержки?");
+        assert_eq!(t.rows[1][support], Cell::Bool(true));
+        assert!(
+            t.rows.iter().all(|r| r.len() == t.headers.len()),
+            "every row fills every column"
+        );
+    }
+
+    #[test]
+    fn follow_ups_and_referrals_tables_flag_overdue_and_keep_cyrillic() {
+        let d = data();
+        let f = follow_ups_table(&d, "2027-06-01");
+        assert_eq!(f.rows.len(), 2);
+        assert_eq!(f.rows[0][1], Cell::Text("Позвонить".into()));
+        assert_eq!(f.rows[0][5], Cell::Bool(true), "due before today, not done");
+        let f = follow_ups_table(&d, "2027-01-01");
+        assert_eq!(f.rows[0][5], Cell::Bool(false));
+        let r = referrals_table(&d);
+        assert_eq!(r.rows[0][3], Cell::Text("Сергей 2027-02-01".into()));
+    }
+
+    #[test]
+    fn file_names_choose_kind_and_format() {
+        assert_eq!(
+            parse_file("visits.csv"),
+            Some((ExportKind::Visits, ExportFormat::Csv))
+        );
+        assert_eq!(
+            parse_file("follow-ups.XLSX"),
+            Some((ExportKind::FollowUps, ExportFormat::Xlsx))
+        );
+        assert_eq!(parse_file("визиты.csv"), None);
+        assert_eq!(parse_file("visits"), None);
+        let d = data();
+        let file =
+            export(&d, ExportKind::Referrals, ExportFormat::Xlsx, "2027-06-01").expect("xlsx");
+        assert!(file.bytes.starts_with(b"PK"), "a zip: an XLSX workbook");
+        assert_eq!(file.filename, "referrals.xlsx");
+        let csv = export(&d, ExportKind::Visits, ExportFormat::Csv, "2027-06-01").expect("csv");
+        let text = String::from_utf8(csv.bytes).expect("utf-8");
+        assert!(text.contains("Новым цехом 🏭"));
+    }
+}
