@@ -170,6 +170,44 @@ pub fn add_members(
     Ok(())
 }
 
+/// The programme and the company names of its clients, from the documents where the
+/// projections may trail them: on PostgreSQL a client added a moment ago can be missing
+/// from the projections, and checking duplicates against them alone would let it in
+/// twice. Projections are used for clients they already hold (one query, not one
+/// document load per client).
+pub async fn current_companies(
+    state: &AppState,
+    programme_id: DocId,
+) -> ApiResult<(Programme, Vec<String>)> {
+    let doc = state
+        .store
+        .load(programme_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the programme"))?;
+    let programme = rapport_domain::programme::read_programme(&doc)?;
+    let ids: Vec<DocId> = programme
+        .clients
+        .keys()
+        .filter_map(|k| k.parse().ok())
+        .collect();
+    let metas = state.db.metas(&ids).await?;
+    let mut companies = Vec::with_capacity(ids.len());
+    for id in ids {
+        let projected = metas
+            .get(&id)
+            .and_then(|m| serde_json::from_str::<rapport_domain::Client>(&m.body).ok());
+        let client = match projected {
+            Some(c) => c,
+            None => match state.store.load(id).await? {
+                Some(doc) => rapport_domain::client::read_client(&doc)?,
+                None => continue,
+            },
+        };
+        companies.push(client.company);
+    }
+    Ok((programme, companies))
+}
+
 /// Imports a client list into a programme (see the module doc). `actor_prefix` is the
 /// lead's registered actor (hex).
 pub async fn import_clients(
@@ -180,7 +218,7 @@ pub async fn import_clients(
     filename: Option<&str>,
     dry_run: bool,
 ) -> ApiResult<ImportOutcome> {
-    let data = crate::results::programme_data(state, programme_id).await?;
+    let (programme, existing) = current_companies(state, programme_id).await?;
     if bytes.len() > state.config.max_import_bytes {
         return Err(sheet_error(&rapport_sheets::SheetError::TooLarge {
             size: bytes.len(),
@@ -194,7 +232,6 @@ pub async fn import_clients(
         ..Limits::default()
     };
     let report = read_clients(bytes, format, &limits).map_err(|e| sheet_error(&e))?;
-    let existing: Vec<String> = data.clients.iter().map(|c| c.company.clone()).collect();
     let (good, report) = plan(report, &existing);
     if dry_run || good.is_empty() {
         return Ok(ImportOutcome {
@@ -214,7 +251,7 @@ pub async fn import_clients(
         let original_rep = row
             .original_rep
             .as_deref()
-            .map(|r| resolve_rep(&data.programme, r));
+            .map(|r| resolve_rep(&programme, r));
         docs.push((
             id,
             client_doc(actor.clone(), id, row, original_rep.as_deref(), now)?,
@@ -252,8 +289,7 @@ pub async fn add_one_client(
     programme_id: DocId,
     row: ImportedClient,
 ) -> ApiResult<DocId> {
-    let data = crate::results::programme_data(state, programme_id).await?;
-    let existing: Vec<String> = data.clients.iter().map(|c| c.company.clone()).collect();
+    let (programme, existing) = current_companies(state, programme_id).await?;
     let (good, report) = plan(
         ImportReport {
             rows: vec![row],
@@ -277,7 +313,7 @@ pub async fn add_one_client(
     let original_rep = row
         .original_rep
         .as_deref()
-        .map(|r| resolve_rep(&data.programme, r));
+        .map(|r| resolve_rep(&programme, r));
     let doc = client_doc(
         crate::auth::edit_actor(actor_prefix),
         id,

@@ -833,6 +833,31 @@ async fn a_refused_file_stores_nothing(#[case] backend: Backend) {
         "the programme document is unchanged"
     );
 
+    // Every new endpoint is described in the OpenAPI document.
+    let doc: Value = h
+        .get(lead.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("openapi json");
+    for path in [
+        "/api/v1/programmes/{id}/reps/{rep_id}",
+        "/api/v1/programmes/{id}/clients/import",
+        "/api/v1/programmes/{id}/clients/{client_id}/relationship",
+        "/api/v1/programmes/{id}/template/questions/{qid}",
+        "/api/v1/programmes/{id}/assignments/suggestion",
+        "/api/v1/programmes/{id}/visits/{visit_id}/follow-ups/{follow_up_id}",
+        "/api/v1/programmes/{id}/opportunities",
+        "/api/v1/programmes/{id}/exports/{file}",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
     // Without a session nothing is reachable.
     let resp = h.get(lead.p("/clients")).send().await.expect("request");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::programmes::{load_programme, parse_id};
+use crate::api::programmes::parse_id;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
@@ -175,8 +175,13 @@ async fn add_client(
 async fn programme_client(state: &AppState, id: &str, client: &str) -> ApiResult<(DocId, DocId)> {
     let id = parse_id(id, "programme")?;
     let client_id = parse_id(client, "client")?;
-    if !load_programme(state, id)
+    // From the document: the projection may trail a client added a moment ago.
+    let doc = state
+        .store
+        .load(id)
         .await?
+        .ok_or_else(|| ApiError::not_found("the programme"))?;
+    if !read_programme(&doc)?
         .clients
         .contains_key(&client_id.to_string())
     {

@@ -121,11 +121,18 @@ async fn edit_rep(
     Json(body): Json<RepInput>,
 ) -> ApiResult<Json<RepView>> {
     let id = parse_id(&id, "programme")?;
-    // put_rep adds as well as edits: refuse unknown ids so a typo does not add a rep.
-    if !load_programme(&state, id).await?.reps.contains_key(&rep_id) {
-        return Err(ApiError::not_found("the rep"));
-    }
     let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
+        // put_rep adds as well as edits: refuse unknown ids so a typo does not add a
+        // rep. Checked on the document: the projection may trail a rep just added.
+        if !rapport_domain::programme::read_programme(doc)?
+            .reps
+            .contains_key(&rep_id)
+        {
+            return Err(rapport_domain::DomainError::NotFound {
+                what: "rep",
+                id: rep_id.clone(),
+            });
+        }
         put_rep(
             doc,
             &rep_id,
