@@ -18,6 +18,8 @@ pub mod db;
 pub mod demo;
 pub mod edit;
 pub mod error;
+pub mod exports;
+pub mod import;
 pub mod projector;
 pub mod results;
 pub mod sync;

@@ -1,7 +1,9 @@
 //! What the lead reads about a programme, from the projections: status, and the
 //! typed clients and visits that lists and exports are made of.
 
-use rapport_domain::{Client, DocId, Programme, ProgrammeStatus, Visit, programme_status};
+use rapport_domain::{
+    Client, DocId, FollowUpState, Programme, ProgrammeStatus, Visit, programme_status,
+};
 
 use crate::api::programmes::load_programme;
 use crate::app::AppState;
@@ -55,4 +57,286 @@ pub async fn status(state: &AppState, id: DocId) -> ApiResult<ProgrammeStatus> {
         &data.visits,
         &crate::today(),
     ))
+}
+
+/// A rep as the lead's rep list shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RepView {
+    /// Rep id, e.g. `rep-1a2b3c4d`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// E-mail.
+    pub email: String,
+    /// `{"kind":"dedicated"}` or `{"kind":"share","percent":40}`.
+    #[schema(value_type = Object)]
+    pub capacity: rapport_domain::Capacity,
+    /// Takes part now.
+    pub active: bool,
+    /// Clients whose current rep this is.
+    pub assigned_clients: usize,
+}
+
+/// The programme's reps, by id, with how many clients each has now.
+pub fn reps(programme: &Programme) -> Vec<RepView> {
+    programme
+        .reps
+        .iter()
+        .map(|(id, r)| RepView {
+            id: id.clone(),
+            name: r.name.clone(),
+            email: r.email.clone(),
+            capacity: r.capacity,
+            active: r.active,
+            assigned_clients: programme
+                .assignments
+                .values()
+                .filter(|a| a.current_rep.as_deref() == Some(id.as_str()))
+                .count(),
+        })
+        .collect()
+}
+
+/// A client as the lead's client list shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ClientView {
+    /// Client document id.
+    pub id: String,
+    /// Company name.
+    pub company: String,
+    /// `corporate` or `key_private`.
+    #[schema(value_type = String)]
+    pub segment: rapport_domain::Segment,
+    /// The rep now responsible (id), if assigned.
+    pub current_rep: Option<String>,
+    /// That rep's name.
+    pub current_rep_name: Option<String>,
+    /// The rep who originally won the client (id or e-mail as recorded).
+    pub original_rep: Option<String>,
+    /// Key contacts still at the company.
+    pub contacts: usize,
+    /// Date of the latest visit, YYYY-MM-DD.
+    pub last_visit_date: Option<String>,
+    /// State of the latest visit: `draft` or `completed`.
+    #[schema(value_type = Option<String>)]
+    pub last_visit_state: Option<rapport_domain::VisitState>,
+}
+
+/// The programme's clients in company order (case-insensitive), with their rep and
+/// latest visit.
+pub fn clients(data: &ProgrammeData) -> Vec<ClientView> {
+    let mut out: Vec<ClientView> = data
+        .clients
+        .iter()
+        .map(|c| {
+            let key = c.id.to_string();
+            let current_rep = data
+                .programme
+                .assignments
+                .get(&key)
+                .and_then(|a| a.current_rep.clone());
+            let last = data
+                .visits
+                .iter()
+                .filter(|v| v.client_id == c.id)
+                .max_by(|a, b| a.date.cmp(&b.date).then(a.created_ms.cmp(&b.created_ms)));
+            ClientView {
+                id: key,
+                company: c.company.clone(),
+                segment: c.segment,
+                current_rep_name: current_rep
+                    .as_ref()
+                    .and_then(|r| data.programme.reps.get(r))
+                    .map(|r| r.name.clone()),
+                current_rep,
+                original_rep: c.original_rep.clone(),
+                contacts: c.contacts.values().filter(|k| !k.has_left).count(),
+                last_visit_date: last.map(|v| v.date.clone()),
+                last_visit_state: last.map(|v| v.state),
+            }
+        })
+        .collect();
+    out.sort_by_key(|c| (c.company.to_lowercase(), c.id.clone()));
+    out
+}
+
+fn company_of(data: &ProgrammeData, client: DocId) -> String {
+    data.clients
+        .iter()
+        .find(|c| c.id == client)
+        .map(|c| c.company.clone())
+        .unwrap_or_default()
+}
+
+/// A follow-up of a visit, with where it came from.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FollowUpView {
+    /// The follow-up's id within its visit.
+    pub id: String,
+    /// The visit document.
+    pub visit_id: String,
+    /// The client document.
+    pub client_id: String,
+    /// The client's company.
+    pub client_company: String,
+    /// What is to be done.
+    pub description: String,
+    /// Who does it; empty when nobody yet.
+    pub owner: String,
+    /// Due date, YYYY-MM-DD.
+    pub due: Option<String>,
+    /// `open`, `in_progress` or `done`.
+    #[schema(value_type = String)]
+    pub state: FollowUpState,
+    /// Due before today and not done.
+    pub overdue: bool,
+    /// The question that caused it, if any.
+    pub source_question_id: Option<String>,
+}
+
+/// Every follow-up of every visit, optionally only those in `state` and/or of
+/// `owner`; overdue is judged against `today` (YYYY-MM-DD). Ordered by due date
+/// (undated last), then client.
+pub fn follow_ups(
+    data: &ProgrammeData,
+    state: Option<FollowUpState>,
+    owner: Option<&str>,
+    today: &str,
+) -> Vec<FollowUpView> {
+    let mut out: Vec<FollowUpView> = data
+        .visits
+        .iter()
+        .flat_map(|v| {
+            v.follow_ups.iter().map(move |(id, f)| FollowUpView {
+                id: id.clone(),
+                visit_id: v.id.to_string(),
+                client_id: v.client_id.to_string(),
+                client_company: company_of(data, v.client_id),
+                description: f.description.clone(),
+                owner: f.owner.clone(),
+                due: f.due.clone(),
+                state: f.state,
+                overdue: f.state != FollowUpState::Done
+                    && f.due.as_deref().is_some_and(|d| d < today),
+                source_question_id: f.source_question_id.clone(),
+            })
+        })
+        .filter(|f| state.is_none_or(|s| f.state == s))
+        .filter(|f| owner.is_none_or(|o| f.owner == o))
+        .collect();
+    out.sort_by(|a, b| {
+        (a.due.is_none(), &a.due, &a.client_company, &a.id).cmp(&(
+            b.due.is_none(),
+            &b.due,
+            &b.client_company,
+            &b.id,
+        ))
+    });
+    out
+}
+
+/// A referral collected on a visit.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ReferralView {
+    /// The referral's id within its visit.
+    pub id: String,
+    /// The visit document.
+    pub visit_id: String,
+    /// The client who gave it.
+    pub client_id: String,
+    /// That client's company.
+    pub client_company: String,
+    /// The rep who held the visit.
+    pub rep_id: String,
+    /// The visit date.
+    pub visit_date: String,
+    /// The person's name.
+    pub name: String,
+    /// Their company.
+    pub company: String,
+    /// How to reach them.
+    pub contact: String,
+    /// Free note.
+    pub note: String,
+}
+
+/// Every referral of every visit, by visit date then client.
+pub fn referrals(data: &ProgrammeData) -> Vec<ReferralView> {
+    let mut out: Vec<ReferralView> = data
+        .visits
+        .iter()
+        .flat_map(|v| {
+            v.referrals.iter().map(move |(id, r)| ReferralView {
+                id: id.clone(),
+                visit_id: v.id.to_string(),
+                client_id: v.client_id.to_string(),
+                client_company: company_of(data, v.client_id),
+                rep_id: v.rep_id.clone(),
+                visit_date: v.date.clone(),
+                name: r.name.clone(),
+                company: r.company.clone(),
+                contact: r.contact.clone(),
+                note: r.note.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (&a.visit_date, &a.client_company, &a.id).cmp(&(&b.visit_date, &b.client_company, &b.id))
+    });
+    out
+}
+
+/// A sales opportunity found on a visit.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OpportunityView {
+    /// The opportunity's id within its visit.
+    pub id: String,
+    /// The visit document.
+    pub visit_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The client's company.
+    pub client_company: String,
+    /// The rep who held the visit.
+    pub rep_id: String,
+    /// The visit date.
+    pub visit_date: String,
+    /// `growth` or `cross_sell`.
+    #[schema(value_type = String)]
+    pub kind: rapport_domain::OpportunityKind,
+    /// What was found.
+    pub description: String,
+    /// The product concerned.
+    pub product: String,
+    /// Estimated value.
+    pub value: f64,
+    /// Currency of the value.
+    pub currency: String,
+}
+
+/// Every opportunity of every visit, by visit date then client.
+pub fn opportunities(data: &ProgrammeData) -> Vec<OpportunityView> {
+    let mut out: Vec<OpportunityView> = data
+        .visits
+        .iter()
+        .flat_map(|v| {
+            v.opportunities.iter().map(move |(id, o)| OpportunityView {
+                id: id.clone(),
+                visit_id: v.id.to_string(),
+                client_id: v.client_id.to_string(),
+                client_company: company_of(data, v.client_id),
+                rep_id: v.rep_id.clone(),
+                visit_date: v.date.clone(),
+                kind: o.kind,
+                description: o.description.clone(),
+                product: o.product.clone(),
+                value: o.estimated_value,
+                currency: o.currency.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (&a.visit_date, &a.client_company, &a.id).cmp(&(&b.visit_date, &b.client_company, &b.id))
+    });
+    out
 }

@@ -206,3 +206,22 @@ pub fn set_notes(doc: &mut Automerge, value: &str, now_ms: i64) -> Result<(), Do
         Ok(())
     })
 }
+
+/// Renames the client company (e.g. after a rebranding or a typo in the import).
+pub fn set_company(doc: &mut Automerge, company: &str, now_ms: i64) -> Result<(), DomainError> {
+    non_empty("company name", company)?;
+    expect_kind(doc, DocKind::Client)?;
+    commit(doc, now_ms, "set company", |tx| {
+        tx.put(ROOT, "company", company)?;
+        Ok(())
+    })
+}
+
+/// Moves the client to another segment.
+pub fn set_segment(doc: &mut Automerge, segment: Segment, now_ms: i64) -> Result<(), DomainError> {
+    expect_kind(doc, DocKind::Client)?;
+    commit(doc, now_ms, "set segment", |tx| {
+        reconcile_prop(tx, ROOT, "segment", segment)?;
+        Ok(())
+    })
+}

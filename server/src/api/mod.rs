@@ -1,11 +1,16 @@
 //! The HTTP API: routes, their OpenAPI description, and thin handlers that parse,
 //! call one function, and map the error.
 
+pub mod assignments;
 pub mod auth;
+pub mod clients;
 pub mod devices;
 pub mod ops;
 pub mod programmes;
+pub mod reps;
+pub mod results;
 pub mod sync;
+pub mod template;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -70,6 +75,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(sync::routes())
         .merge(programmes::routes())
         .merge(devices::routes())
+        .merge(reps::routes())
+        .merge(clients::routes())
+        .merge(template::routes())
+        .merge(assignments::routes())
+        .merge(results::routes())
 }
 
 /// The OpenAPI document as served at `/api/v1/openapi.json`.

@@ -1,8 +1,8 @@
 //! The client document: contacts lifecycle and relationship notes (Text).
 
 use rapport_domain::client::{
-    add_contact, confirm_contact, mark_contact_left, new_client, read_client, set_notes,
-    update_contact,
+    add_contact, confirm_contact, mark_contact_left, new_client, read_client, set_company,
+    set_notes, set_segment, update_contact,
 };
 use rapport_domain::{ContactInput, Segment, check_document};
 
@@ -128,4 +128,23 @@ fn per_edit_actors_are_attributed_by_their_registered_prefix() {
     assert_eq!(who.map(|d| d.label.as_str()), Some("Руководитель"));
     let stranger = automerge::ActorId::from(vec![0xcd; 24]).to_hex_string();
     assert!(programme.who_wrote(&stranger).is_none());
+}
+
+#[test]
+fn company_and_segment_are_edited_and_bad_names_refused() {
+    let mut doc = client_doc();
+    set_company(&mut doc, "АО «Север» 🚀", T0 + 1).unwrap();
+    set_segment(&mut doc, Segment::KeyPrivate, T0 + 2).unwrap();
+    let client = read_client(&doc).unwrap();
+    assert_eq!(client.company, "АО «Север» 🚀");
+    assert_eq!(client.segment, Segment::KeyPrivate);
+    check_document(&doc).unwrap();
+
+    let heads = doc.get_heads();
+    assert_eq!(
+        set_company(&mut doc, "  ", T0 + 3).unwrap_err().code(),
+        "empty_required_field"
+    );
+    assert_eq!(doc.get_heads(), heads, "a refused rename writes nothing");
+    assert_eq!(read_client(&doc).unwrap().company, "АО «Север» 🚀");
 }

@@ -1,0 +1,216 @@
+//! Assignments: the suggested split of clients among reps, applying it, and the
+//! lead's overrides.
+
+// DomainError is over clippy's 128-byte threshold (it carries automerge and
+// autosurgeon errors by value); every edit closure returns it. Boxing it is a
+// domain-crate decision that touches every crate, so it is left to that crate.
+#![allow(clippy::result_large_err)]
+
+use axum::Json;
+use axum::extract::{Path, State};
+use rapport_domain::programme::{apply_suggestion, override_assignment, read_programme};
+use rapport_domain::{AssignError, Lang, Programme, Reason, Suggestion, suggest_assignments};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::programmes::{load_programme, parse_id};
+use crate::app::AppState;
+use crate::auth::LeadAuth;
+use crate::edit::edit_doc;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(suggestion))
+        .routes(routes!(apply))
+        .routes(routes!(override_one))
+}
+
+/// One suggested assignment, ready to show.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuggestionRow {
+    /// Client document id.
+    pub client_id: String,
+    /// The client's company.
+    pub company: String,
+    /// The suggested rep.
+    pub rep_id: String,
+    /// That rep's name.
+    pub rep_name: String,
+    /// The rep now responsible, if any.
+    pub current_rep: Option<String>,
+    /// Whether applying would change the client's rep.
+    pub changes: bool,
+    /// The reason as stored (`{"kind": …}`).
+    #[schema(value_type = Object)]
+    pub reason: Reason,
+    /// The reason in Russian.
+    pub reason_ru: String,
+    /// The reason in English.
+    pub reason_en: String,
+}
+
+/// The suggestion for the whole programme.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuggestionView {
+    /// One row per client, by client id.
+    pub assignments: Vec<SuggestionRow>,
+    /// Load per eligible rep: `{rep_id: {clients, capacity_percent}}`.
+    #[schema(value_type = Object)]
+    pub loads: std::collections::BTreeMap<String, rapport_domain::assign::RepLoad>,
+}
+
+/// A hand-made assignment.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Override {
+    /// The rep to take the client.
+    pub rep_id: String,
+    /// Why, in the lead's words (e.g. "монополизация", "capacity"); stored as the
+    /// lead's decision.
+    pub reason: String,
+}
+
+fn assign_error(e: &AssignError) -> ApiError {
+    ApiError::invalid(e.code(), e.to_string())
+}
+
+/// The suggestion for a programme as it stands.
+pub fn suggest(programme: &Programme) -> ApiResult<Suggestion> {
+    suggest_assignments(
+        &programme.rep_capacities(),
+        &programme.clients_for_assignment(),
+    )
+    .map_err(|e| assign_error(&e))
+}
+
+/// The suggestion with names and both languages, for the lead to review.
+pub fn suggestion_view(
+    programme: &Programme,
+    companies: &[(String, String)],
+) -> ApiResult<SuggestionView> {
+    let s = suggest(programme)?;
+    let assignments = s
+        .assignments
+        .into_iter()
+        .map(|a| {
+            let current_rep = programme
+                .assignments
+                .get(&a.client_id)
+                .and_then(|x| x.current_rep.clone());
+            SuggestionRow {
+                company: companies
+                    .iter()
+                    .find(|(id, _)| *id == a.client_id)
+                    .map(|(_, c)| c.clone())
+                    .unwrap_or_default(),
+                rep_name: programme
+                    .reps
+                    .get(&a.rep_id)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default(),
+                changes: current_rep.as_deref() != Some(a.rep_id.as_str()),
+                current_rep,
+                reason_ru: a.reason.text(Lang::Ru),
+                reason_en: a.reason.text(Lang::En),
+                client_id: a.client_id,
+                rep_id: a.rep_id,
+                reason: a.reason,
+            }
+        })
+        .collect();
+    Ok(SuggestionView {
+        assignments,
+        loads: s.loads,
+    })
+}
+
+/// The suggested split of the clients among the reps, with reasons.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/assignments/suggestion", tag = "programmes",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, body = SuggestionView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "no reps or no active reps", body = ErrorBody)))]
+async fn suggestion(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SuggestionView>> {
+    let id = parse_id(&id, "programme")?;
+    let data = crate::results::programme_data(&state, id).await?;
+    let companies: Vec<(String, String)> = data
+        .clients
+        .iter()
+        .map(|c| (c.id.to_string(), c.company.clone()))
+        .collect();
+    Ok(Json(suggestion_view(&data.programme, &companies)?))
+}
+
+/// Applies the current suggestion (computed on the programme as stored now).
+#[utoipa::path(post, path = "/api/v1/programmes/{id}/assignments/apply", tag = "programmes",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, description = "the programme document read into JSON", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn apply(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Programme>> {
+    let id = parse_id(&id, "programme")?;
+    // Suggest from the document being edited, not the projection, so a rep added a
+    // moment ago by another edit is seen.
+    let mut refused = None;
+    let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
+        let current = read_programme(doc)?;
+        match suggest_assignments(&current.rep_capacities(), &current.clients_for_assignment()) {
+            Ok(s) => apply_suggestion(doc, &s, "lead", crate::now_ms())?,
+            Err(e) => refused = Some(e),
+        }
+        read_programme(doc)
+    })
+    .await?;
+    if let Some(e) = refused {
+        return Err(assign_error(&e));
+    }
+    Ok(Json(programme))
+}
+
+/// Assigns one client to a rep by hand, with the lead's reason.
+#[utoipa::path(put, path = "/api/v1/programmes/{id}/assignments/{client_id}", tag = "programmes",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), ("client_id" = String, Path, description = "client id")),
+    request_body = Override,
+    responses((status = 200, description = "the client's assignment", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn override_one(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path((id, client)): Path<(String, String)>,
+    Json(body): Json<Override>,
+) -> ApiResult<Json<Option<rapport_domain::Assignment>>> {
+    let id = parse_id(&id, "programme")?;
+    let client_id = parse_id(&client, "client")?;
+    load_programme(&state, id).await?;
+    let reason = Reason::LeadDecision {
+        note: body.reason.trim().to_owned(),
+    };
+    let assignment = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
+        override_assignment(
+            doc,
+            client_id,
+            body.rep_id.trim(),
+            reason,
+            "lead",
+            crate::now_ms(),
+        )?;
+        Ok(read_programme(doc)?
+            .assignments
+            .get(&client_id.to_string())
+            .cloned())
+    })
+    .await?;
+    Ok(Json(assignment))
+}

@@ -1,0 +1,184 @@
+//! Results of a programme's visits: follow-ups (and their updates), referrals,
+//! opportunities, and exports.
+
+// DomainError is over clippy's 128-byte threshold (it carries automerge and
+// autosurgeon errors by value); every edit closure returns it. Boxing it is a
+// domain-crate decision that touches every crate, so it is left to that crate.
+#![allow(clippy::result_large_err)]
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use rapport_domain::FollowUpState;
+use rapport_domain::visit::{read_visit, update_follow_up};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::programmes::parse_id;
+use crate::app::AppState;
+use crate::auth::LeadAuth;
+use crate::edit::edit_doc;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::results::{FollowUpView, OpportunityView, ReferralView};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(follow_ups))
+        .routes(routes!(patch_follow_up))
+        .routes(routes!(referrals))
+        .routes(routes!(opportunities))
+        .routes(routes!(export))
+}
+
+/// Filters of the follow-up list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct FollowUpFilter {
+    /// Only this state: `open`, `in_progress` or `done`.
+    #[param(value_type = Option<String>)]
+    pub state: Option<FollowUpState>,
+    /// Only this owner (exact).
+    pub owner: Option<String>,
+}
+
+/// Changes to a follow-up; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FollowUpPatch {
+    /// New state.
+    #[schema(value_type = Option<String>)]
+    pub state: Option<FollowUpState>,
+    /// New owner.
+    pub owner: Option<String>,
+    /// New due date, YYYY-MM-DD.
+    pub due: Option<String>,
+}
+
+/// Every follow-up of every visit, with an overdue flag.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/follow-ups", tag = "results",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), FollowUpFilter),
+    responses((status = 200, body = Vec<FollowUpView>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn follow_ups(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+    Query(filter): Query<FollowUpFilter>,
+) -> ApiResult<Json<Vec<FollowUpView>>> {
+    let id = parse_id(&id, "programme")?;
+    let data = crate::results::programme_data(&state, id).await?;
+    Ok(Json(crate::results::follow_ups(
+        &data,
+        filter.state,
+        filter.owner.as_deref(),
+        &crate::today(),
+    )))
+}
+
+/// Changes a follow-up's state, owner and/or due date (an edit of the visit document).
+#[utoipa::path(patch, path = "/api/v1/programmes/{id}/visits/{visit_id}/follow-ups/{follow_up_id}", tag = "results",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), ("visit_id" = String, Path, description = "visit id"),
+        ("follow_up_id" = String, Path, description = "follow-up id")),
+    request_body = FollowUpPatch,
+    responses((status = 200, description = "the follow-up", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn patch_follow_up(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path((id, visit, follow_up)): Path<(String, String, String)>,
+    Json(body): Json<FollowUpPatch>,
+) -> ApiResult<Json<rapport_domain::FollowUp>> {
+    let id = parse_id(&id, "programme")?;
+    let visit_id = parse_id(&visit, "visit")?;
+    // The visit must belong to this programme: the lead's URL names both.
+    let in_programme = state
+        .db
+        .meta(visit_id)
+        .await?
+        .is_some_and(|m| m.kind == "visit" && m.programme_id == Some(id));
+    if !in_programme {
+        return Err(ApiError::not_found("the visit in this programme"));
+    }
+    let updated = edit_doc(&state, &auth.lead.actor, visit_id, "the visit", |doc| {
+        update_follow_up(
+            doc,
+            &follow_up,
+            body.state,
+            body.owner.as_deref().map(str::trim),
+            body.due.as_deref().map(str::trim),
+            crate::now_ms(),
+        )?;
+        Ok(read_visit(doc)?.follow_ups.get(&follow_up).cloned())
+    })
+    .await?;
+    updated
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("the follow-up"))
+}
+
+/// Every referral collected on the programme's visits.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/referrals", tag = "results",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, body = Vec<ReferralView>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn referrals(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ReferralView>>> {
+    let id = parse_id(&id, "programme")?;
+    let data = crate::results::programme_data(&state, id).await?;
+    Ok(Json(crate::results::referrals(&data)))
+}
+
+/// Every sales opportunity found on the programme's visits.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/opportunities", tag = "results",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, body = Vec<OpportunityView>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn opportunities(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<OpportunityView>>> {
+    let id = parse_id(&id, "programme")?;
+    let data = crate::results::programme_data(&state, id).await?;
+    Ok(Json(crate::results::opportunities(&data)))
+}
+
+/// A download: `visits`, `follow-ups` or `referrals`, as `.csv` or `.xlsx`.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/exports/{file}", tag = "results",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"),
+        ("file" = String, Path, description = "visits.csv, visits.xlsx, follow-ups.csv, follow-ups.xlsx, referrals.csv or referrals.xlsx")),
+    responses((status = 200, description = "the file, as an attachment", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn export(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path((id, file)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id(&id, "programme")?;
+    let (kind, format) = crate::exports::parse_file(&file).ok_or_else(|| {
+        ApiError::not_found(&format!(
+            "the export {file:?} (use visits, follow-ups or referrals with .csv or .xlsx)"
+        ))
+    })?;
+    let data = crate::results::programme_data(&state, id).await?;
+    let out = crate::exports::export(&data, kind, format, &crate::today())
+        .map_err(|e| crate::import::sheet_error(&e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, out.content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", out.filename),
+            ),
+        ],
+        out.bytes,
+    ))
+}

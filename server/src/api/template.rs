@@ -1,0 +1,159 @@
+//! The programme's questionnaire template: add, reword or move, retire questions.
+
+// DomainError is over clippy's 128-byte threshold (it carries automerge and
+// autosurgeon errors by value); every edit closure returns it. Boxing it is a
+// domain-crate decision that touches every crate, so it is left to that crate.
+#![allow(clippy::result_large_err)]
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rapport_domain::template::{
+    add_question, move_question, read_template, retire_question, reword_question,
+};
+use rapport_domain::{Localized, Question, QuestionKind, Section, Template};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::programmes::parse_id;
+use crate::app::AppState;
+use crate::auth::LeadAuth;
+use crate::edit::edit_doc;
+use crate::error::{ApiResult, ErrorBody};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add))
+        .routes(routes!(change, retire))
+}
+
+/// A new question.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewQuestion {
+    /// Stable id, e.g. `carnegie.hobby`; answers are keyed by it.
+    pub id: String,
+    /// Section, e.g. `carnegie`.
+    #[schema(value_type = String)]
+    pub section: Section,
+    /// Kind, e.g. `{"kind":"text"}`.
+    #[schema(value_type = Object)]
+    pub kind: QuestionKind,
+    /// Russian wording.
+    pub wording_ru: String,
+    /// English wording.
+    pub wording_en: String,
+    /// Completing a visit needs an answer.
+    #[serde(default)]
+    pub required: bool,
+    /// Put it after this question of the section (first when absent).
+    pub after: Option<String>,
+}
+
+/// Changes to a question: new wording (both languages) and/or a new place.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QuestionChange {
+    /// New Russian wording (give both or neither).
+    pub wording_ru: Option<String>,
+    /// New English wording.
+    pub wording_en: Option<String>,
+    /// Move after this question; `""` moves it first in its section.
+    pub after: Option<String>,
+}
+
+/// Adds a question to the template.
+#[utoipa::path(post, path = "/api/v1/programmes/{id}/template/questions", tag = "programmes",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    request_body = NewQuestion,
+    responses((status = 201, description = "the template", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path(id): Path<String>,
+    Json(body): Json<NewQuestion>,
+) -> ApiResult<(StatusCode, Json<Template>)> {
+    let id = parse_id(&id, "programme")?;
+    let question = Question {
+        id: body.id.trim().to_owned(),
+        section: body.section,
+        kind: body.kind,
+        required: body.required,
+        wording: Localized::new(body.wording_ru.trim(), body.wording_en.trim()),
+        position: 0.0,
+        retired: false,
+    };
+    let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
+        add_question(doc, question, body.after.as_deref(), crate::now_ms())?;
+        read_template(doc)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(template)))
+}
+
+/// Rewords and/or moves a question.
+#[utoipa::path(put, path = "/api/v1/programmes/{id}/template/questions/{qid}", tag = "programmes",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), ("qid" = String, Path, description = "question id")),
+    request_body = QuestionChange,
+    responses((status = 200, description = "the template", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn change(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path((id, qid)): Path<(String, String)>,
+    Json(body): Json<QuestionChange>,
+) -> ApiResult<Json<Template>> {
+    let id = parse_id(&id, "programme")?;
+    let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
+        let now = crate::now_ms();
+        if body.wording_ru.is_some() || body.wording_en.is_some() {
+            let current = read_template(doc)?
+                .question(&qid)
+                .map(|q| q.wording.clone())
+                .ok_or_else(|| rapport_domain::DomainError::UnknownQuestion {
+                    question_id: qid.clone(),
+                })?;
+            let wording = Localized::new(
+                body.wording_ru
+                    .as_deref()
+                    .map_or(current.ru, |s| s.trim().to_owned()),
+                body.wording_en
+                    .as_deref()
+                    .map_or(current.en, |s| s.trim().to_owned()),
+            );
+            reword_question(doc, &qid, wording, now)?;
+        }
+        if let Some(after) = &body.after {
+            let after = Some(after.trim()).filter(|a| !a.is_empty());
+            move_question(doc, &qid, after, now)?;
+        }
+        read_template(doc)
+    })
+    .await?;
+    Ok(Json(template))
+}
+
+/// Retires a question: no longer asked; its answers stay readable.
+#[utoipa::path(delete, path = "/api/v1/programmes/{id}/template/questions/{qid}", tag = "programmes",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), ("qid" = String, Path, description = "question id")),
+    responses((status = 200, description = "the template", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn retire(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path((id, qid)): Path<(String, String)>,
+) -> ApiResult<Json<Template>> {
+    let id = parse_id(&id, "programme")?;
+    let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
+        retire_question(doc, &qid, crate::now_ms())?;
+        read_template(doc)
+    })
+    .await?;
+    Ok(Json(template))
+}

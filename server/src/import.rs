@@ -1,0 +1,401 @@
+//! The client import: a CSV or XLSX client list becomes client documents added to a
+//! programme. Good rows are imported, every bad row is reported with its line and
+//! reason, and nothing is half-written: every document is built in memory first, then
+//! all client documents go to the store in one commit, then one programme edit adds
+//! them to the programme.
+
+// DomainError is over clippy's 128-byte threshold (it carries automerge and
+// autosurgeon errors by value); every edit closure returns it. Boxing it is a
+// domain-crate decision that touches every crate, so it is left to that crate.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashSet;
+
+use automerge::Automerge;
+use rapport_domain::client::{add_contact, new_client, set_notes};
+use rapport_domain::programme::{add_client, set_relationship};
+use rapport_domain::{DocId, DomainError, Programme, Strength};
+use rapport_sheets::{Format, ImportReport, ImportedClient, Limits, RowError, read_clients};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::edit::{create_docs, edit_doc};
+use crate::error::{ApiError, ApiResult};
+
+/// What an import did (or, in a dry run, would do).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ImportOutcome {
+    /// Nothing was stored: the file was only checked.
+    pub dry_run: bool,
+    /// Rows imported (in a dry run: rows that would be imported).
+    pub imported: usize,
+    /// Ids of the new client documents, in file order (empty in a dry run).
+    pub clients: Vec<String>,
+    /// Every refused row: `{line, column, code, message, message_en}`.
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<RowError>,
+    /// Remarks that refuse nothing, "Russian / English".
+    pub warnings: Vec<String>,
+}
+
+/// Turns a file-level spreadsheet error into a 422 (413 when the file is too large).
+pub fn sheet_error(e: &rapport_sheets::SheetError) -> ApiError {
+    let status = match e {
+        rapport_sheets::SheetError::TooLarge { .. } => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        _ => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    ApiError::new(status, e.code(), format!("{e} / {}", e.message_ru()))
+}
+
+/// A filename hint from the upload's content type, for when no `?filename=` is given
+/// (the content still wins in [`Format::detect`]).
+pub fn filename_hint(filename: Option<&str>, content_type: Option<&str>) -> Option<String> {
+    if let Some(f) = filename {
+        return Some(f.to_owned());
+    }
+    let ct = content_type?.split(';').next()?.trim().to_lowercase();
+    match ct.as_str() {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => {
+            Some("upload.xlsx".to_owned())
+        }
+        "text/csv" | "text/plain" | "application/csv" => Some("upload.csv".to_owned()),
+        _ => None,
+    }
+}
+
+/// Splits the parsed rows into those to import and more row errors: a company that is
+/// already in the programme, or earlier in the file (case-insensitive), is
+/// `duplicate_company`.
+pub fn plan(report: ImportReport, existing: &[String]) -> (Vec<ImportedClient>, ImportReport) {
+    let mut seen: HashSet<String> = existing.iter().map(|c| c.trim().to_lowercase()).collect();
+    let mut good = Vec::new();
+    let mut errors = report.errors;
+    for row in report.rows {
+        if seen.insert(row.company.trim().to_lowercase()) {
+            good.push(row);
+        } else {
+            errors.push(RowError {
+                line: row.line,
+                column: None,
+                code: "duplicate_company",
+                message: format!(
+                    "компания «{}» уже есть в программе или выше в файле; удалите повторную строку",
+                    row.company
+                ),
+                message_en: format!(
+                    "company \"{}\" is already in the programme or earlier in the file; remove the repeated row",
+                    row.company
+                ),
+            });
+        }
+    }
+    errors.sort_by_key(|e| e.line);
+    (
+        good,
+        ImportReport {
+            rows: Vec::new(),
+            errors,
+            warnings: report.warnings,
+        },
+    )
+}
+
+/// The rep id for an original rep as written in the file: a rep id, or a rep's e-mail
+/// (case-insensitive); anything else is kept as written so the suggestion reports it as
+/// an unknown original rep.
+pub fn resolve_rep(programme: &Programme, written: &str) -> String {
+    if programme.reps.contains_key(written) {
+        return written.to_owned();
+    }
+    programme
+        .reps
+        .iter()
+        .find(|(_, r)| !r.email.is_empty() && r.email.eq_ignore_ascii_case(written))
+        .map_or_else(|| written.to_owned(), |(id, _)| id.clone())
+}
+
+/// Builds one client document for a row (in memory only).
+pub fn client_doc(
+    actor: automerge::ActorId,
+    id: DocId,
+    row: &ImportedClient,
+    original_rep: Option<&str>,
+    now_ms: i64,
+) -> Result<Automerge, DomainError> {
+    let mut doc = new_client(actor, id, &row.company, row.segment, original_rep, now_ms)?;
+    if let Some(contact) = &row.contact {
+        add_contact(&mut doc, contact, now_ms)?;
+    }
+    if !row.notes.is_empty() {
+        set_notes(&mut doc, &row.notes, now_ms)?;
+    }
+    Ok(doc)
+}
+
+/// One client to add to a programme: its document id and relationship.
+#[derive(Clone, Debug)]
+pub struct NewMember {
+    /// The client document.
+    pub id: DocId,
+    /// The original rep (resolved to a rep id when known).
+    pub original_rep: Option<String>,
+    /// The relationship.
+    pub strength: Strength,
+    /// Monopolised by the original rep.
+    pub monopolised: bool,
+}
+
+/// Adds clients to the programme document with their relationships (in memory).
+pub fn add_members(
+    doc: &mut Automerge,
+    members: &[NewMember],
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    for m in members {
+        add_client(doc, m.id, now_ms)?;
+        // Skipping the default relationship keeps a large import fast: each
+        // set_relationship reads the whole programme.
+        if m.original_rep.is_some() || m.monopolised || m.strength != Strength::Unknown {
+            set_relationship(
+                doc,
+                m.id,
+                m.original_rep.as_deref(),
+                m.strength,
+                m.monopolised,
+                now_ms,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The programme and the company names of its clients, from the documents where the
+/// projections may trail them: on PostgreSQL a client added a moment ago can be missing
+/// from the projections, and checking duplicates against them alone would let it in
+/// twice. Projections are used for clients they already hold (one query, not one
+/// document load per client).
+pub async fn current_companies(
+    state: &AppState,
+    programme_id: DocId,
+) -> ApiResult<(Programme, Vec<String>)> {
+    let doc = state
+        .store
+        .load(programme_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the programme"))?;
+    let programme = rapport_domain::programme::read_programme(&doc)?;
+    let ids: Vec<DocId> = programme
+        .clients
+        .keys()
+        .filter_map(|k| k.parse().ok())
+        .collect();
+    let metas = state.db.metas(&ids).await?;
+    let mut companies = Vec::with_capacity(ids.len());
+    for id in ids {
+        let projected = metas
+            .get(&id)
+            .and_then(|m| serde_json::from_str::<rapport_domain::Client>(&m.body).ok());
+        let client = match projected {
+            Some(c) => c,
+            None => match state.store.load(id).await? {
+                Some(doc) => rapport_domain::client::read_client(&doc)?,
+                None => continue,
+            },
+        };
+        companies.push(client.company);
+    }
+    Ok((programme, companies))
+}
+
+/// Imports a client list into a programme (see the module doc). `actor_prefix` is the
+/// lead's registered actor (hex).
+pub async fn import_clients(
+    state: &AppState,
+    actor_prefix: &str,
+    programme_id: DocId,
+    bytes: &[u8],
+    filename: Option<&str>,
+    dry_run: bool,
+) -> ApiResult<ImportOutcome> {
+    let (programme, existing) = current_companies(state, programme_id).await?;
+    if bytes.len() > state.config.max_import_bytes {
+        return Err(sheet_error(&rapport_sheets::SheetError::TooLarge {
+            size: bytes.len(),
+            limit: state.config.max_import_bytes,
+        }));
+    }
+    let format = Format::detect(filename, bytes)
+        .ok_or_else(|| sheet_error(&rapport_sheets::SheetError::UnrecognisedFormat))?;
+    let limits = Limits {
+        max_bytes: state.config.max_import_bytes,
+        ..Limits::default()
+    };
+    let report = read_clients(bytes, format, &limits).map_err(|e| sheet_error(&e))?;
+    let (good, report) = plan(report, &existing);
+    if dry_run || good.is_empty() {
+        return Ok(ImportOutcome {
+            dry_run,
+            imported: if dry_run { good.len() } else { 0 },
+            clients: Vec::new(),
+            errors: report.errors,
+            warnings: report.warnings,
+        });
+    }
+    let now = crate::now_ms();
+    let actor = crate::auth::edit_actor(actor_prefix);
+    let mut docs = Vec::with_capacity(good.len());
+    let mut members = Vec::with_capacity(good.len());
+    for row in &good {
+        let id = DocId::random();
+        let original_rep = row
+            .original_rep
+            .as_deref()
+            .map(|r| resolve_rep(&programme, r));
+        docs.push((
+            id,
+            client_doc(actor.clone(), id, row, original_rep.as_deref(), now)?,
+        ));
+        members.push(NewMember {
+            id,
+            original_rep,
+            strength: row.relationship,
+            monopolised: row.monopolised,
+        });
+    }
+    // Client documents first: a client document without the programme edit is
+    // invisible (not in any programme) and harmless; the reverse would list clients
+    // that do not exist.
+    create_docs(state, docs).await?;
+    edit_doc(state, actor_prefix, programme_id, "the programme", |doc| {
+        add_members(doc, &members, now)
+    })
+    .await?;
+    Ok(ImportOutcome {
+        dry_run: false,
+        imported: members.len(),
+        clients: members.iter().map(|m| m.id.to_string()).collect(),
+        errors: report.errors,
+        warnings: report.warnings,
+    })
+}
+
+/// Adds one client to a programme: the client document (with its contact and notes),
+/// then the programme edit. A company already in the programme (case-insensitive) is
+/// refused with `duplicate_company`.
+pub async fn add_one_client(
+    state: &AppState,
+    actor_prefix: &str,
+    programme_id: DocId,
+    row: ImportedClient,
+) -> ApiResult<DocId> {
+    let (programme, existing) = current_companies(state, programme_id).await?;
+    let (good, report) = plan(
+        ImportReport {
+            rows: vec![row],
+            ..ImportReport::default()
+        },
+        &existing,
+    );
+    let Some(row) = good.into_iter().next() else {
+        let message = report
+            .errors
+            .first()
+            .map_or_else(String::new, |e| e.message_en.clone());
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "duplicate_company",
+            message,
+        ));
+    };
+    let now = crate::now_ms();
+    let id = DocId::random();
+    let original_rep = row
+        .original_rep
+        .as_deref()
+        .map(|r| resolve_rep(&programme, r));
+    let doc = client_doc(
+        crate::auth::edit_actor(actor_prefix),
+        id,
+        &row,
+        original_rep.as_deref(),
+        now,
+    )?;
+    let member = NewMember {
+        id,
+        original_rep,
+        strength: row.relationship,
+        monopolised: row.monopolised,
+    };
+    create_docs(state, vec![(id, doc)]).await?;
+    edit_doc(state, actor_prefix, programme_id, "the programme", |doc| {
+        add_members(doc, std::slice::from_ref(&member), now)
+    })
+    .await?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_domain::Segment;
+
+    fn row(line: usize, company: &str) -> ImportedClient {
+        ImportedClient {
+            line,
+            company: company.to_owned(),
+            segment: Segment::Corporate,
+            original_rep: None,
+            relationship: Strength::Unknown,
+            monopolised: false,
+            contact: None,
+            notes: String::new(),
+        }
+    }
+
+    #[test]
+    fn companies_already_present_or_repeated_become_row_errors_in_line_order() {
+        let report = ImportReport {
+            rows: vec![
+                row(2, "ООО «Ромашка»"),
+                row(3, "АО Север"),
+                row(5, "ао СЕВЕР "),
+                row(6, "Кафе ☕"),
+            ],
+            errors: vec![RowError {
+                line: 4,
+                column: None,
+                code: "missing_company",
+                message: String::new(),
+                message_en: String::new(),
+            }],
+            warnings: vec![],
+        };
+        let (good, rest) = plan(report, &["ооо «ромашка»".to_owned()]);
+        let names: Vec<_> = good.iter().map(|r| r.company.as_str()).collect();
+        assert_eq!(names, ["АО Север", "Кафе ☕"]);
+        let errs: Vec<_> = rest.errors.iter().map(|e| (e.line, e.code)).collect();
+        assert_eq!(
+            errs,
+            [
+                (2, "duplicate_company"),
+                (4, "missing_company"),
+                (5, "duplicate_company")
+            ]
+        );
+        assert!(rest.errors[0].message.contains("Ромашка"));
+    }
+
+    #[test]
+    fn content_type_gives_a_hint_only_without_a_filename() {
+        assert_eq!(
+            filename_hint(Some("клиенты.xlsx"), Some("text/csv")).as_deref(),
+            Some("клиенты.xlsx")
+        );
+        assert_eq!(
+            filename_hint(None, Some("text/csv; charset=utf-8")).as_deref(),
+            Some("upload.csv")
+        );
+        assert_eq!(filename_hint(None, Some("application/octet-stream")), None);
+    }
+}
