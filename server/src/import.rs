@@ -4,11 +4,6 @@
 //! all client documents go to the store in one commit, then one programme edit adds
 //! them to the programme.
 
-// DomainError is over clippy's 128-byte threshold (it carries automerge and
-// autosurgeon errors by value); every edit closure returns it. Boxing it is a
-// domain-crate decision that touches every crate, so it is left to that crate.
-#![allow(clippy::result_large_err)]
-
 use std::collections::HashSet;
 
 use automerge::Automerge;

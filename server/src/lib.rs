@@ -2,9 +2,7 @@
 //! and runs the programme through a JSON API, access control keeps each rep to their
 //! clients. Stateless: everything that matters is in the database (PostgreSQL, or the
 //! embedded SQLite file), so several processes can serve one PostgreSQL.
-// The domain's error is large (an incomplete visit lists its missing answers) and is
-// returned only on the failure path of an edit; boxing it everywhere buys nothing.
-#![allow(clippy::result_large_err)]
+
 // Domain edits return `DomainError` by value (128 bytes). Errors are the rare path of
 // a lead's edit; boxing them would only add noise to every closure.
 #![allow(clippy::result_large_err)]

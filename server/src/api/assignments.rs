@@ -1,11 +1,6 @@
 //! Assignments: the suggested split of clients among reps, applying it, and the
 //! lead's overrides.
 
-// DomainError is over clippy's 128-byte threshold (it carries automerge and
-// autosurgeon errors by value); every edit closure returns it. Boxing it is a
-// domain-crate decision that touches every crate, so it is left to that crate.
-#![allow(clippy::result_large_err)]
-
 use axum::Json;
 use axum::extract::{Path, State};
 use rapport_domain::programme::{apply_suggestion, override_assignment, read_programme};
@@ -19,7 +14,7 @@ use crate::api::programmes::{load_programme, parse_id};
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -189,7 +184,7 @@ async fn override_one(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path((id, client)): Path<(String, String)>,
-    Json(body): Json<Override>,
+    JsonBody(body): JsonBody<Override>,
 ) -> ApiResult<Json<Option<rapport_domain::Assignment>>> {
     let id = parse_id(&id, "programme")?;
     let client_id = parse_id(&client, "client")?;

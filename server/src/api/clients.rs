@@ -1,13 +1,8 @@
 //! Clients of a programme: list, add one, edit, import a list, relationship.
 
-// DomainError is over clippy's 128-byte threshold (it carries automerge and
-// autosurgeon errors by value); every edit closure returns it. Boxing it is a
-// domain-crate decision that touches every crate, so it is left to that crate.
-#![allow(clippy::result_large_err)]
-
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use rapport_domain::client::{read_client, set_company, set_notes, set_segment};
 use rapport_domain::programme::{read_programme, set_relationship};
@@ -22,7 +17,7 @@ use crate::api::programmes::parse_id;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
 use crate::import::ImportOutcome;
 use crate::results::ClientView;
 
@@ -140,7 +135,7 @@ async fn add_client(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path(id): Path<String>,
-    Json(body): Json<NewClient>,
+    JsonBody(body): JsonBody<NewClient>,
 ) -> ApiResult<(StatusCode, Json<NewClientId>)> {
     let id = parse_id(&id, "programme")?;
     let row = ImportedClient {
@@ -202,7 +197,7 @@ async fn edit_client(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path((id, client)): Path<(String, String)>,
-    Json(body): Json<ClientEdit>,
+    JsonBody(body): JsonBody<ClientEdit>,
 ) -> ApiResult<Json<rapport_domain::Client>> {
     let (_, client_id) = programme_client(&state, &id, &client).await?;
     let now = crate::now_ms();
@@ -235,7 +230,7 @@ async fn import_clients(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path(id): Path<String>,
-    Query(query): Query<ImportQuery>,
+    QueryParams(query): QueryParams<ImportQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<ImportOutcome>> {
@@ -268,7 +263,7 @@ async fn relationship(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path((id, client)): Path<(String, String)>,
-    Json(body): Json<Relationship>,
+    JsonBody(body): JsonBody<Relationship>,
 ) -> ApiResult<Json<Option<rapport_domain::Assignment>>> {
     let (id, client_id) = programme_client(&state, &id, &client).await?;
     let original = body

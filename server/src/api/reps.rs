@@ -1,10 +1,5 @@
 //! Reps of a programme: list, add, edit.
 
-// DomainError is over clippy's 128-byte threshold (it carries automerge and
-// autosurgeon errors by value); every edit closure returns it. Boxing it is a
-// domain-crate decision that touches every crate, so it is left to that crate.
-#![allow(clippy::result_large_err)]
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -19,7 +14,7 @@ use crate::api::programmes::{load_programme, parse_id};
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
 use crate::results::RepView;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -81,7 +76,7 @@ async fn add_rep(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path(id): Path<String>,
-    Json(body): Json<RepInput>,
+    JsonBody(body): JsonBody<RepInput>,
 ) -> ApiResult<(StatusCode, Json<NewRep>)> {
     let id = parse_id(&id, "programme")?;
     let rep_id = new_rep_id();
@@ -118,7 +113,7 @@ async fn edit_rep(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path((id, rep_id)): Path<(String, String)>,
-    Json(body): Json<RepInput>,
+    JsonBody(body): JsonBody<RepInput>,
 ) -> ApiResult<Json<RepView>> {
     let id = parse_id(&id, "programme")?;
     let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {

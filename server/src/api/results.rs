@@ -1,13 +1,8 @@
 //! Results of a programme's visits: follow-ups (and their updates), referrals,
 //! opportunities, and exports.
 
-// DomainError is over clippy's 128-byte threshold (it carries automerge and
-// autosurgeon errors by value); every edit closure returns it. Boxing it is a
-// domain-crate decision that touches every crate, so it is left to that crate.
-#![allow(clippy::result_large_err)]
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use rapport_domain::FollowUpState;
@@ -21,7 +16,7 @@ use crate::api::programmes::parse_id;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
 use crate::results::{FollowUpView, OpportunityView, ReferralView};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -65,7 +60,7 @@ async fn follow_ups(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-    Query(filter): Query<FollowUpFilter>,
+    QueryParams(filter): QueryParams<FollowUpFilter>,
 ) -> ApiResult<Json<Vec<FollowUpView>>> {
     let id = parse_id(&id, "programme")?;
     let data = crate::results::programme_data(&state, id).await?;
@@ -90,7 +85,7 @@ async fn patch_follow_up(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path((id, visit, follow_up)): Path<(String, String, String)>,
-    Json(body): Json<FollowUpPatch>,
+    JsonBody(body): JsonBody<FollowUpPatch>,
 ) -> ApiResult<Json<rapport_domain::FollowUp>> {
     let id = parse_id(&id, "programme")?;
     let visit_id = parse_id(&visit, "visit")?;

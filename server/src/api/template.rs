@@ -1,10 +1,5 @@
 //! The programme's questionnaire template: add, reword or move, retire questions.
 
-// DomainError is over clippy's 128-byte threshold (it carries automerge and
-// autosurgeon errors by value); every edit closure returns it. Boxing it is a
-// domain-crate decision that touches every crate, so it is left to that crate.
-#![allow(clippy::result_large_err)]
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,7 +16,7 @@ use crate::api::programmes::parse_id;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -73,7 +68,7 @@ async fn add(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path(id): Path<String>,
-    Json(body): Json<NewQuestion>,
+    JsonBody(body): JsonBody<NewQuestion>,
 ) -> ApiResult<(StatusCode, Json<Template>)> {
     let id = parse_id(&id, "programme")?;
     let question = Question {
@@ -105,7 +100,7 @@ async fn change(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path((id, qid)): Path<(String, String)>,
-    Json(body): Json<QuestionChange>,
+    JsonBody(body): JsonBody<QuestionChange>,
 ) -> ApiResult<Json<Template>> {
     let id = parse_id(&id, "programme")?;
     let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
