@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use automerge::Automerge;
 use rapport_domain::client::{add_contact, new_client, set_notes};
-use rapport_domain::programme::{add_client, set_relationship};
-use rapport_domain::{DocId, DomainError, Programme, Strength};
+use rapport_domain::programme::{Membership, add_clients};
+use rapport_domain::{DocId, DomainError, Programme};
 use rapport_sheets::{Format, ImportReport, ImportedClient, Limits, RowError, read_clients};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -128,43 +128,6 @@ pub fn client_doc(
     Ok(doc)
 }
 
-/// One client to add to a programme: its document id and relationship.
-#[derive(Clone, Debug)]
-pub struct NewMember {
-    /// The client document.
-    pub id: DocId,
-    /// The original rep (resolved to a rep id when known).
-    pub original_rep: Option<String>,
-    /// The relationship.
-    pub strength: Strength,
-    /// Monopolised by the original rep.
-    pub monopolised: bool,
-}
-
-/// Adds clients to the programme document with their relationships (in memory).
-pub fn add_members(
-    doc: &mut Automerge,
-    members: &[NewMember],
-    now_ms: i64,
-) -> Result<(), DomainError> {
-    for m in members {
-        add_client(doc, m.id, now_ms)?;
-        // Skipping the default relationship keeps a large import fast: each
-        // set_relationship reads the whole programme.
-        if m.original_rep.is_some() || m.monopolised || m.strength != Strength::Unknown {
-            set_relationship(
-                doc,
-                m.id,
-                m.original_rep.as_deref(),
-                m.strength,
-                m.monopolised,
-                now_ms,
-            )?;
-        }
-    }
-    Ok(())
-}
-
 /// The programme and the company names of its clients, from the documents where the
 /// projections may trail them: on PostgreSQL a client added a moment ago can be missing
 /// from the projections, and checking duplicates against them alone would let it in
@@ -251,8 +214,8 @@ pub async fn import_clients(
             id,
             client_doc(actor.clone(), id, row, original_rep.as_deref(), now)?,
         ));
-        members.push(NewMember {
-            id,
+        members.push(Membership {
+            client_id: id,
             original_rep,
             strength: row.relationship,
             monopolised: row.monopolised,
@@ -263,13 +226,13 @@ pub async fn import_clients(
     // that do not exist.
     create_docs(state, docs).await?;
     edit_doc(state, actor_prefix, programme_id, "the programme", |doc| {
-        add_members(doc, &members, now)
+        add_clients(doc, &members, now)
     })
     .await?;
     Ok(ImportOutcome {
         dry_run: false,
         imported: members.len(),
-        clients: members.iter().map(|m| m.id.to_string()).collect(),
+        clients: members.iter().map(|m| m.client_id.to_string()).collect(),
         errors: report.errors,
         warnings: report.warnings,
     })
@@ -316,15 +279,15 @@ pub async fn add_one_client(
         original_rep.as_deref(),
         now,
     )?;
-    let member = NewMember {
-        id,
+    let member = Membership {
+        client_id: id,
         original_rep,
         strength: row.relationship,
         monopolised: row.monopolised,
     };
     create_docs(state, vec![(id, doc)]).await?;
     edit_doc(state, actor_prefix, programme_id, "the programme", |doc| {
-        add_members(doc, std::slice::from_ref(&member), now)
+        add_clients(doc, std::slice::from_ref(&member), now)
     })
     .await?;
     Ok(id)
@@ -341,7 +304,7 @@ mod tests {
             company: company.to_owned(),
             segment: Segment::Corporate,
             original_rep: None,
-            relationship: Strength::Unknown,
+            relationship: rapport_domain::Strength::Unknown,
             monopolised: false,
             contact: None,
             notes: String::new(),

@@ -364,14 +364,79 @@ fn read_assignment(doc: &Automerge, client_id: &str) -> Result<Assignment, Domai
         .assignments
         .get(client_id)
         .cloned()
-        .unwrap_or(Assignment {
+        .unwrap_or_else(Assignment::none))
+}
+
+impl Assignment {
+    /// No rep and nothing known: a client just added.
+    pub fn none() -> Self {
+        Self {
             current_rep: None,
             original_rep: None,
             strength: Strength::Unknown,
             monopolised: false,
             reason: None,
             history: Vec::new(),
-        }))
+        }
+    }
+}
+
+/// A client joining a programme, with what is known of its relationship.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The client document.
+    pub client_id: DocId,
+    /// The rep who originally won the client.
+    pub original_rep: Option<String>,
+    /// The original rep's relationship.
+    pub strength: Strength,
+    /// The original rep shields the client from colleagues.
+    pub monopolised: bool,
+}
+
+/// Adds many clients with their relationships in ONE commit (an import of thousands
+/// of rows is one change, and reads each client's assignment only, not the whole
+/// programme per row). A client already in the programme keeps its entry and gets
+/// the relationship given.
+pub fn add_clients(
+    doc: &mut Automerge,
+    members: &[Membership],
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    expect_kind(doc, DocKind::Programme)?;
+    commit(doc, now_ms, "add clients", |tx| {
+        let clients = obj(tx, &ROOT, "clients", "clients")?;
+        let assignments = obj(tx, &ROOT, "assignments", "assignments")?;
+        for m in members {
+            let key = m.client_id.to_string();
+            if !has(tx, &clients, &key) {
+                reconcile_prop(
+                    tx,
+                    &clients,
+                    key.as_str(),
+                    &ProgrammeClient { created_ms: now_ms },
+                )?;
+            }
+            if m.original_rep.is_none() && m.strength == Strength::Unknown && !m.monopolised {
+                continue;
+            }
+            let mut a = if has(tx, &assignments, &key) {
+                hydrate_prop::<_, Assignment, _, _>(&*tx, &assignments, key.as_str()).map_err(
+                    |e| SchemaError::Malformed {
+                        kind: "programme",
+                        message: format!("assignments.{key}: {e}"),
+                    },
+                )?
+            } else {
+                Assignment::none()
+            };
+            a.original_rep = m.original_rep.clone();
+            a.strength = m.strength;
+            a.monopolised = m.monopolised;
+            reconcile_prop(tx, &assignments, key.as_str(), &a)?;
+        }
+        Ok(())
+    })
 }
 
 fn write_assignment(

@@ -232,3 +232,44 @@ fn the_suggestion_does_not_depend_on_input_order() {
         }
     }
 }
+
+#[test]
+fn an_import_of_many_clients_is_one_change_with_every_relationship() {
+    use rapport_domain::programme::{Membership, add_clients, read_programme};
+    let mut doc = crate::common::programme_doc();
+    let before = doc.get_heads();
+    let members: Vec<Membership> = (0..2_000u32)
+        .map(|i| Membership {
+            client_id: rapport_domain::DocId::random(),
+            original_rep: (i % 2 == 0).then(|| "rep-смирнова".to_owned()),
+            strength: if i % 3 == 0 {
+                Strength::Excellent
+            } else {
+                Strength::Unknown
+            },
+            monopolised: i % 7 == 0,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    add_clients(&mut doc, &members, crate::common::T0).expect("add clients");
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "linear, not one programme read per row"
+    );
+    assert_eq!(
+        doc.get_changes(&before).len(),
+        1,
+        "one change for the whole import"
+    );
+    let p = read_programme(&doc).expect("programme");
+    assert_eq!(p.clients.len(), 2_000);
+    let first = &p.assignments[&members[0].client_id.to_string()];
+    assert_eq!(first.original_rep.as_deref(), Some("rep-смирнова"));
+    assert_eq!(first.strength, Strength::Excellent);
+    assert!(first.monopolised);
+    assert!(
+        !p.assignments
+            .contains_key(&members[1].client_id.to_string()),
+        "nothing known, no assignment entry"
+    );
+}
