@@ -7,9 +7,6 @@
 //! PostgreSQL). Prints a table, writes it to `target/bench-server.md` (or
 //! `$RAPPORT_BENCH_OUT`), and prints every figure as a `name=value` line.
 
-// The harness shares the test suites' allowance: domain errors are large (see lib.rs).
-#![allow(clippy::result_large_err)]
-
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -3,10 +3,6 @@
 //! clients. Stateless: everything that matters is in the database (PostgreSQL, or the
 //! embedded SQLite file), so several processes can serve one PostgreSQL.
 
-// Domain edits return `DomainError` by value (128 bytes). Errors are the rare path of
-// a lead's edit; boxing them would only add noise to every closure.
-#![allow(clippy::result_large_err)]
-
 pub mod access;
 pub mod api;
 pub mod app;

@@ -2,9 +2,6 @@
 //! rep's device limited to its clients (also after a reassignment), uploads the
 //! device may not make, pairing codes, sign-in and revocation.
 
-// Domain edits return the domain's (large) error; tests only pass it through.
-#![allow(clippy::result_large_err)]
-
 mod common;
 
 use std::collections::BTreeSet;

@@ -2,9 +2,6 @@
 //! that break the schema (refused alone, the rest of the request is stored), bad JSON
 //! to the lead's endpoints. Each case is followed by a healthy `/healthz`.
 
-// Domain edits return the domain's (large) error; tests only pass it through.
-#![allow(clippy::result_large_err)]
-
 mod common;
 
 use automerge::transaction::Transactable;

@@ -4,9 +4,6 @@
 //!
 //! `RAPPORT_CRASH_ITERATIONS` sets the kills per backend (default 50).
 
-// Domain edits return the domain's (large) error; tests only pass it through.
-#![allow(clippy::result_large_err)]
-
 mod common;
 
 use std::collections::HashSet;

@@ -11,68 +11,15 @@ use rapport_domain::visit::{
     set_text_answer,
 };
 use rapport_domain::{DocId, OpportunityKind, Programme, VisitInit};
-use rapport_server::{Config, Secret, Server};
+use rapport_server::Server;
 use reqwest::{Response, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+mod common;
+use common::{Backend, PgDb};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A fresh PostgreSQL database, dropped when this is dropped (also after a panic).
-struct PgDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    async fn create(admin_url: String) -> Self {
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin_url}: {e}"));
-        let name = format!("rapport_t_{}", DocId::random().as_uuid().simple());
-        admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE (the role needs CREATEDB): {e}"));
-        let base = admin_url.split('?').next().unwrap_or(&admin_url);
-        let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
-        let url = format!("{prefix}/{name}");
-        Self {
-            admin_url,
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let url = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut conn = PgConnection::connect(&url).await.ok()?;
-                conn.execute(AssertSqlSafe(sql)).await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(_))) {
-            eprintln!("could not drop test database {}", self.name);
-        }
-    }
-}
 
 /// A running server with a signed-in lead and one programme.
 struct Lead {
@@ -88,24 +35,8 @@ struct Lead {
 impl Lead {
     /// `None` for PostgreSQL when no test database is configured.
     async fn start(backend: Backend) -> Option<Self> {
-        let pg = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => match std::env::var("RAPPORT_TEST_DATABASE_URL") {
-                Ok(url) => Some(PgDb::create(url).await),
-                Err(_) => {
-                    eprintln!("RAPPORT_TEST_DATABASE_URL is not set: PostgreSQL case skipped");
-                    return None;
-                }
-            },
-        };
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
-            bind: "127.0.0.1:0".parse().expect("address"),
-            data_dir: dir.path().to_path_buf(),
-            database_url: pg.as_ref().map(|p| Secret::new(p.url.clone())),
-            max_import_bytes: 64 * 1024,
-            ..Config::default()
-        };
+        let (mut config, dir, pg) = common::fresh_config(backend).await?;
+        config.max_import_bytes = 64 * 1024;
         let server = Server::start(config).await.expect("server starts");
         rapport_server::api::auth::create_lead(
             &server.state,

@@ -1,9 +1,6 @@
 //! Sync over HTTP on the real store: bulk upload, idempotent retries, fan-out to a
 //! second device, two server processes on one PostgreSQL, and projections.
 
-// Domain edits return the domain's (large) error; tests only pass it through.
-#![allow(clippy::result_large_err)]
-
 mod common;
 
 use std::time::Instant;

@@ -99,12 +99,25 @@ pub enum DomainError {
     /// The document is not of the expected shape.
     #[error(transparent)]
     Schema(#[from] SchemaError),
-    /// Automerge refused an operation (a bug or a corrupt document).
+    /// Automerge refused an operation (a bug or a corrupt document). Boxed, like
+    /// `Reconcile`: 120 bytes that would make every edit's `Result` large.
     #[error("automerge: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     /// autosurgeon could not write a value (a bug or a corrupt document).
     #[error("writing the document failed: {0}")]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
+}
+
+impl From<automerge::AutomergeError> for DomainError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        Self::Automerge(Box::new(e))
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for DomainError {
+    fn from(e: autosurgeon::ReconcileError) -> Self {
+        Self::Reconcile(Box::new(e))
+    }
 }
 
 impl DomainError {

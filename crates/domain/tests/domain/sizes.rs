@@ -203,3 +203,10 @@ fn saved_sizes() {
     assert!(filled < 16 * 1024, "filled visit saves to {filled} bytes");
     assert!(typed < 16 * 1024, "typed visit saves to {typed} bytes");
 }
+
+#[test]
+fn domain_errors_are_small_enough_to_return_by_value() {
+    // Rare failures should not make every `Result` of every edit large: the big
+    // library errors are boxed.
+    assert!(std::mem::size_of::<rapport_domain::DomainError>() <= 64);
+}
