@@ -127,19 +127,7 @@ impl Projector {
     /// documents again later, which is harmless.
     pub async fn project_docs(&self, ids: &[DocId]) -> ApiResult<()> {
         let _one = self.running.lock().await;
-        let mut projections = Vec::with_capacity(ids.len());
-        for (id, loaded) in self.store.load_many(ids).await? {
-            match loaded {
-                Ok(Some(doc)) => match project(id, &doc) {
-                    Ok(p) => projections.push(p),
-                    Err(e) => tracing::warn!(doc = %id, error = %e, "document not projected"),
-                },
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(doc = %id, error = %e, "document cannot be loaded for projection")
-                }
-            }
-        }
+        let projections = self.load_and_project(ids).await?;
         if projections.is_empty() {
             return Ok(());
         }
@@ -163,15 +151,10 @@ impl Projector {
         Ok(())
     }
 
-    /// One page of the feed; 0 when caught up.
-    async fn page(&self) -> ApiResult<usize> {
-        let from = self.db.projector_cursor().await?;
-        let page = self.store.feed(&from, PAGE).await?;
-        if page.docs.is_empty() {
-            return Ok(0);
-        }
-        let mut projections = Vec::with_capacity(page.docs.len());
-        for (id, loaded) in self.store.load_many(&page.docs).await? {
+    /// The projections of those of `ids` that are stored and readable.
+    async fn load_and_project(&self, ids: &[DocId]) -> ApiResult<Vec<Projection>> {
+        let mut projections = Vec::with_capacity(ids.len());
+        for (id, loaded) in self.store.load_many(ids).await? {
             match loaded {
                 Ok(Some(doc)) => match project(id, &doc) {
                     Ok(p) => projections.push(p),
@@ -185,6 +168,17 @@ impl Projector {
                 }
             }
         }
+        Ok(projections)
+    }
+
+    /// One page of the feed; 0 when caught up.
+    async fn page(&self) -> ApiResult<usize> {
+        let from = self.db.projector_cursor().await?;
+        let page = self.store.feed(&from, PAGE).await?;
+        if page.docs.is_empty() {
+            return Ok(0);
+        }
+        let projections = self.load_and_project(&page.docs).await?;
         self.publish_views(&projections).await?;
         let n = page.docs.len();
         if !self
