@@ -152,6 +152,12 @@ impl Server {
                 .clone()
                 .run(Duration::from_secs(1), stop.clone()),
         );
+        tokio::spawn(crate::compactor::run(
+            state.store.clone(),
+            Duration::from_secs(state.config.compact_every_secs.max(1)),
+            state.config.compact_min_changes,
+            stop.clone(),
+        ));
         let app = router(state.clone());
         let shutdown = stop.clone();
         let task = tokio::spawn(async move {

@@ -49,6 +49,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest import file accepted, in bytes.
     pub max_import_bytes: usize,
+    /// Seconds between background compaction passes.
+    pub compact_every_secs: u64,
+    /// Loose changes that make a document worth compacting.
+    pub compact_min_changes: usize,
     /// Folder with the built web UI to serve at `/` (none: the API only).
     pub ui_dir: Option<PathBuf>,
     /// Log filter (`info`, `rapport_server=debug`, …).
@@ -65,6 +69,8 @@ impl Default for Config {
             pairing_minutes: 24 * 60,
             max_body_bytes: 40 * 1024 * 1024,
             max_import_bytes: 10 * 1024 * 1024,
+            compact_every_secs: 60,
+            compact_min_changes: 64,
             ui_dir: None,
             log: "info".to_owned(),
         }

@@ -128,3 +128,72 @@ async fn metrics_count_syncs_and_health_names_the_store() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"], "sqlite");
 }
+
+/// A visit edited a hundred times is folded into a snapshot; syncing goes on as before
+/// and a fresh device receives the same document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_folds_busy_documents_and_sync_goes_on() {
+    use rapport_domain::visit::set_text_answer;
+    let ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    let client = ts
+        .add_client(&lead, programme, "ООО «Белые ночи»", "ivanov")
+        .await;
+    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+    tablet.sync_until_has(&[view_id(programme), client]).await;
+    let visit = tablet.new_visit(client);
+    let mut text = String::new();
+    for word in "Клиент планирует открыть три новых филиала в Сибири и на Урале"
+        .split(' ')
+        .cycle()
+        .take(100)
+    {
+        text.push_str(word);
+        text.push(' ');
+        tablet
+            .edit(visit, |doc, t| {
+                set_text_answer(doc, t, "carnegie.plans", &text, rapport_server::now_ms())
+            })
+            .expect("typing");
+    }
+    assert!(tablet.sync().await.errors.is_empty());
+    let store = &ts.state().store;
+    let before = store.load(visit).await.expect("load").expect("stored");
+
+    let pass = rapport_server::compactor::compact_once(&**store, 50)
+        .await
+        .expect("compaction");
+    assert!(pass.documents >= 1 && pass.changes >= 100, "{pass:?}");
+    assert!(
+        store
+            .compaction_candidates(50, 10)
+            .await
+            .expect("candidates")
+            .is_empty(),
+        "nothing left to fold"
+    );
+    let after = store.load(visit).await.expect("load").expect("stored");
+    assert_eq!(after.get_heads(), before.get_heads(), "the same document");
+
+    // More typing syncs as before; a fresh device gets the whole visit.
+    tablet
+        .edit(visit, |doc, t| {
+            set_text_answer(
+                doc,
+                t,
+                "carnegie.plans",
+                "Итог: три филиала 🏢",
+                rapport_server::now_ms(),
+            )
+        })
+        .expect("edit");
+    assert!(tablet.sync().await.errors.is_empty());
+    let mut laptop = ts.device(&lead, programme, Some("ivanov")).await;
+    laptop.sync_until_has(&[visit]).await;
+    assert_eq!(
+        common::sorted_heads(laptop.doc(&visit).expect("visit")),
+        common::sorted_heads(tablet.doc(&visit).expect("visit"))
+    );
+}

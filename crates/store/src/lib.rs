@@ -84,6 +84,14 @@ pub trait DocStore: Send + Sync {
     /// many were removed.
     async fn delete_sync_states(&self, peer: &PeerId) -> Result<u64, StoreError>;
 
+    /// Documents holding at least `min_changes` changes not yet folded into a snapshot,
+    /// most first, at most `limit`: what a background compactor works on.
+    async fn compaction_candidates(
+        &self,
+        min_changes: usize,
+        limit: usize,
+    ) -> Result<Vec<DocId>, StoreError>;
+
     /// Every stored document id, sorted.
     async fn list_docs(&self) -> Result<Vec<DocId>, StoreError>;
 }

@@ -372,6 +372,23 @@ impl DocStore for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn compaction_candidates(
+        &self,
+        min_changes: usize,
+        limit: usize,
+    ) -> Result<Vec<DocId>, StoreError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT doc_id FROM changes WHERE data IS NOT NULL
+             GROUP BY doc_id HAVING COUNT(*) >= $1 ORDER BY COUNT(*) DESC, doc_id LIMIT $2",
+        )
+        .bind(i64::try_from(min_changes.max(1)).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(ids.into_iter().map(DocId::from).collect())
+    }
+
     async fn list_docs(&self) -> Result<Vec<DocId>, StoreError> {
         let ids: Vec<Uuid> = sqlx::query_scalar("SELECT doc_id FROM docs ORDER BY doc_id")
             .fetch_all(&self.pool)

@@ -337,6 +337,25 @@ impl DocStore for SqliteStore {
         Ok(n)
     }
 
+    async fn compaction_candidates(
+        &self,
+        min_changes: usize,
+        limit: usize,
+    ) -> Result<Vec<DocId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT doc_id FROM changes WHERE data IS NOT NULL
+             GROUP BY doc_id HAVING COUNT(*) >= ? ORDER BY COUNT(*) DESC, doc_id LIMIT ?",
+        )
+        .bind(i64::try_from(min_changes.max(1)).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?))
+            .collect()
+    }
+
     async fn list_docs(&self) -> Result<Vec<DocId>, StoreError> {
         let rows = sqlx::query("SELECT doc_id FROM docs ORDER BY doc_id")
             .fetch_all(&self.pool)

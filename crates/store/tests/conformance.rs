@@ -665,6 +665,38 @@ mod cases {
         );
     }
 
+    pub async fn compaction_candidates_are_documents_with_many_loose_changes(h: &dyn Harness) {
+        let store = h.store();
+        let [busy, quiet] = [(); 2].map(|_| DocId::random());
+        let words = ["один", "два", "три", "четыре", "пять", "шесть"];
+        let mut doc = typed_doc(&words);
+        store
+            .commit(WriteBatch::new().with_changes(busy, changes_of(&mut doc)))
+            .await
+            .expect("commit busy");
+        let mut doc = typed_doc(&["тихо"]);
+        store
+            .commit(WriteBatch::new().with_changes(quiet, changes_of(&mut doc)))
+            .await
+            .expect("commit quiet");
+        let found = store
+            .compaction_candidates(5, 10)
+            .await
+            .expect("candidates");
+        assert_eq!(found, vec![busy], "only the document with 5+ loose changes");
+        store.compact(busy).await.expect("compact");
+        let found = store
+            .compaction_candidates(5, 10)
+            .await
+            .expect("candidates");
+        assert!(
+            found.is_empty(),
+            "a compacted document is no candidate: {found:?}"
+        );
+        let all = store.compaction_candidates(1, 1).await.expect("limit");
+        assert_eq!(all.len(), 1, "the limit holds");
+    }
+
     pub async fn sync_states_are_per_peer(h: &dyn Harness) {
         let store = h.store();
         let [a, b] = [(); 2].map(|_| DocId::random());
@@ -830,6 +862,7 @@ conformance!(
     change_committed_during_compaction_survives,
     feed_orders_pages_and_lists_each_doc_once,
     touch_moves_documents_to_the_head_of_the_feed,
+    compaction_candidates_are_documents_with_many_loose_changes,
     sync_states_are_per_peer,
     corrupt_snapshot_names_the_document,
     corrupt_change_names_the_document,
