@@ -1,11 +1,15 @@
-//! The server's figures: time to a serving demo on a fresh data folder, and one sync
-//! request uploading 200 visit documents, on SQLite and on PostgreSQL, each against
-//! the same exchange in memory (rapport-protocol's `MemServer`: no network, no
-//! database) measured in the same run.
+//! The server's figures, on SQLite and on PostgreSQL:
+//! - `sync`: time to a serving demo on a fresh data folder, and one sync request
+//!   uploading 200 visit documents, against the same exchange in memory
+//!   (rapport-protocol's `MemServer`: no network, no database) in the same run;
+//! - `status`: a programme of `RAPPORT_BENCH_CLIENTS` clients (10,000) with one
+//!   completed visit each and 100 reps: the status response p50/p95 and a full CSV
+//!   export of the visits, over HTTP.
 //!
-//! `cargo bench -p rapport-server --bench server` (set `RAPPORT_TEST_DATABASE_URL` for
-//! PostgreSQL). Prints a table, writes it to `target/bench-server.md` (or
-//! `$RAPPORT_BENCH_OUT`), and prints every figure as a `name=value` line.
+//! `cargo bench -p rapport-server --bench server [-- sync|status]` (set
+//! `RAPPORT_TEST_DATABASE_URL` for PostgreSQL). Prints a table, writes it to
+//! `target/bench-server.md` (or `$RAPPORT_BENCH_OUT`), and prints every figure as a
+//! `name=value` line.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -102,11 +106,184 @@ async fn upload(backend: Backend) -> Option<(f64, f64, usize, usize)> {
     Some((median(real), median(floor), bytes, VISITS))
 }
 
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// A large programme made through the domain and the lead's commit path (documents in
+/// batches), then the status and the visits export requested over HTTP.
+async fn large_programme(backend: Backend, clients: usize) -> Option<(f64, f64, f64, f64)> {
+    use rapport_domain::programme::{
+        Membership, add_clients, apply_suggestion, put_rep, read_programme,
+    };
+    use rapport_domain::visit::new_visit;
+    use rapport_domain::{Capacity, DocId, Segment, Strength, VisitInit, suggest_assignments};
+    use rapport_server::auth::edit_actor;
+    use rapport_server::edit::{create_docs, edit_doc};
+
+    let ts = TestServer::start(backend).await?;
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    let state = ts.state();
+    let actor = lead.row.actor.clone();
+    let now = rapport_server::now_ms();
+    let setup = Instant::now();
+    let ids: Vec<DocId> = (0..clients).map(|_| DocId::random()).collect();
+    for chunk in ids.chunks(1000) {
+        let docs = chunk
+            .iter()
+            .map(|id| {
+                let doc = rapport_domain::client::new_client(
+                    edit_actor(&actor),
+                    *id,
+                    &format!("ООО «Клиент {}»", id.as_uuid().simple()),
+                    Segment::Corporate,
+                    None,
+                    now,
+                )
+                .expect("client");
+                (*id, doc)
+            })
+            .collect();
+        create_docs(state, docs).await.expect("clients stored");
+    }
+    edit_doc(state, &actor, programme, "the programme", |doc| {
+        for r in 0..100 {
+            put_rep(
+                doc,
+                &format!("rep-{r}"),
+                &format!("Представитель {r}"),
+                "",
+                Capacity::Dedicated,
+                true,
+                now,
+            )?;
+        }
+        let members: Vec<Membership> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Membership {
+                client_id: *id,
+                original_rep: Some(format!("rep-{}", i % 100)),
+                strength: Strength::Excellent,
+                monopolised: false,
+            })
+            .collect();
+        add_clients(doc, &members, now)?;
+        let p = read_programme(doc)?;
+        let suggestion = suggest_assignments(&p.rep_capacities(), &p.clients_for_assignment())
+            .expect("suggestion");
+        apply_suggestion(doc, &suggestion, "lead", now)
+    })
+    .await
+    .expect("programme filled");
+    eprintln!("status: clients and programme ready after {:?}", setup.elapsed());
+    let template = rapport_domain::default_template();
+    for (n, chunk) in ids.chunks(500).enumerate() {
+        let docs = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, client)| {
+                let id = DocId::random();
+                let mut doc = new_visit(
+                    edit_actor(&actor),
+                    &VisitInit {
+                        id,
+                        programme_id: programme,
+                        client_id: *client,
+                        date: "2026-03-10".into(),
+                        rep_id: format!("rep-{}", (n * 500 + i) % 100),
+                    },
+                    &template,
+                    now,
+                )
+                .expect("visit");
+                common::fill_and_complete(&mut doc, &template).expect("filled");
+                (id, doc)
+            })
+            .collect();
+        create_docs(state, docs).await.expect("visits stored");
+    }
+    state.projector.catch_up().await.expect("projected");
+    eprintln!(
+        "status: {clients} clients and visits set up in {:?}",
+        setup.elapsed()
+    );
+
+    let path = format!("/api/v1/programmes/{programme}/status");
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let (status, body) = ts
+            .call(reqwest::Method::GET, &path, Some(&lead.token), None)
+            .await;
+        times.push(ms(started.elapsed()));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["clients_total"], clients, "every client counted");
+    }
+    let export = format!(
+        "{}/api/v1/programmes/{programme}/exports/visits.csv",
+        ts.url
+    );
+    let mut exports = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let csv = ts
+            .http
+            .get(&export)
+            .bearer_auth(&lead.token)
+            .send()
+            .await
+            .expect("export")
+            .bytes()
+            .await
+            .expect("csv");
+        exports.push(ms(started.elapsed()));
+        assert!(csv.len() > clients * 100, "a row per visit");
+    }
+    Some((
+        percentile(times.clone(), 0.5),
+        percentile(times, 0.95),
+        median(exports),
+        clients as f64,
+    ))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    let clients: usize = std::env::var("RAPPORT_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let mut rows = Vec::new();
+    let mut status_rows = Vec::new();
     let mut lines = Vec::new();
     for (name, backend) in [("sqlite", Backend::Sqlite), ("postgres", Backend::Postgres)] {
+        if wants("status") {
+            match large_programme(backend, clients).await {
+                Some((p50, p95, export, n)) => {
+                    status_rows.push(format!(
+                        "| {name} | {n} | {p50:.1} | {p95:.1} | {} | {export:.0} | {} |",
+                        if p95 < 100.0 { "met" } else { "**missed**" },
+                        if export < 2000.0 { "met" } else { "**missed**" },
+                    ));
+                    lines.push(format!("status_p50_ms_{name}={p50:.1}"));
+                    lines.push(format!("status_p95_ms_{name}={p95:.1}"));
+                    lines.push(format!("export_visits_csv_ms_{name}={export:.1}"));
+                }
+                None => eprintln!("{name}: skipped (set RAPPORT_TEST_DATABASE_URL for PostgreSQL)"),
+            }
+        }
+        if !wants("sync") {
+            continue;
+        }
         let Some(start) = demo_start(backend).await else {
             eprintln!("{name}: skipped (set RAPPORT_TEST_DATABASE_URL for PostgreSQL)");
             continue;
@@ -134,6 +311,16 @@ async fn main() {
     );
     for row in &rows {
         let _ = writeln!(table, "{row}");
+    }
+    if !status_rows.is_empty() {
+        let _ = writeln!(
+            table,
+            "\n| store | clients (one visit each), 100 reps | status p50 (ms) | status p95 (ms) | target p95 < 100 ms | visits CSV export (ms) | target < 2 s |\n\
+             | --- | ---: | ---: | ---: | --- | ---: | --- |"
+        );
+        for row in &status_rows {
+            let _ = writeln!(table, "{row}");
+        }
     }
     print!("{table}");
     for line in &lines {

@@ -529,7 +529,13 @@ pub fn apply_suggestion(
                 id: s.rep_id.clone(),
             });
         }
-        let mut a = read_assignment(doc, &s.client_id)?;
+        // From the programme read once above: reading it per client made applying a
+        // suggestion for thousands of clients quadratic.
+        let mut a = programme
+            .assignments
+            .get(&s.client_id)
+            .cloned()
+            .unwrap_or_else(Assignment::none);
         if a.current_rep.as_deref() != Some(s.rep_id.as_str()) {
             assign(&mut a, &s.rep_id, s.reason.clone(), by, now_ms);
             changed.push((s.client_id.clone(), a));

@@ -273,3 +273,49 @@ fn an_import_of_many_clients_is_one_change_with_every_relationship() {
         "nothing known, no assignment entry"
     );
 }
+
+#[test]
+fn applying_a_suggestion_for_thousands_of_clients_is_one_quick_change() {
+    use rapport_domain::programme::{
+        Membership, add_clients, apply_suggestion, put_rep, read_programme,
+    };
+    use rapport_domain::suggest_assignments;
+    let mut doc = crate::common::programme_doc();
+    for r in 0..20 {
+        put_rep(
+            &mut doc,
+            &format!("rep-{r}"),
+            &format!("Представитель {r}"),
+            "",
+            Capacity::Dedicated,
+            true,
+            crate::common::T0,
+        )
+        .expect("rep");
+    }
+    let members: Vec<Membership> = (0..3_000)
+        .map(|i| Membership {
+            client_id: rapport_domain::DocId::random(),
+            original_rep: Some(format!("rep-{}", i % 20)),
+            strength: Strength::Excellent,
+            monopolised: i % 10 == 0,
+        })
+        .collect();
+    add_clients(&mut doc, &members, crate::common::T0).expect("clients");
+    let p = read_programme(&doc).expect("programme");
+    let suggestion =
+        suggest_assignments(&p.rep_capacities(), &p.clients_for_assignment()).expect("suggestion");
+    let before = doc.get_heads();
+    let started = std::time::Instant::now();
+    apply_suggestion(&mut doc, &suggestion, "lead", crate::common::T0).expect("apply");
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "not one programme read per client"
+    );
+    assert_eq!(doc.get_changes(&before).len(), 1);
+    let p = read_programme(&doc).expect("programme");
+    assert!(
+        p.assignments.values().all(|a| a.current_rep.is_some()),
+        "every client has a rep"
+    );
+}
