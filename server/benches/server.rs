@@ -114,7 +114,7 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 
 /// A large programme made through the domain and the lead's commit path (documents in
 /// batches), then the status and the visits export requested over HTTP.
-async fn large_programme(backend: Backend, clients: usize) -> Option<(f64, f64, f64, f64)> {
+async fn large_programme(backend: Backend, clients: usize) -> Option<Status> {
     use rapport_domain::programme::{
         Membership, add_clients, apply_suggestion, put_rep, read_programme,
     };
@@ -179,7 +179,10 @@ async fn large_programme(backend: Backend, clients: usize) -> Option<(f64, f64, 
     })
     .await
     .expect("programme filled");
-    eprintln!("status: clients and programme ready after {:?}", setup.elapsed());
+    eprintln!(
+        "status: clients and programme ready after {:?}",
+        setup.elapsed()
+    );
     let template = rapport_domain::default_template();
     for (n, chunk) in ids.chunks(500).enumerate() {
         let docs = chunk
@@ -212,6 +215,17 @@ async fn large_programme(backend: Backend, clients: usize) -> Option<(f64, f64, 
         setup.elapsed()
     );
 
+    // Computed from the projections (what the first request after any change pays).
+    let mut computed = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let status = rapport_server::results::compute_status(state, programme)
+            .await
+            .expect("status");
+        computed.push(ms(started.elapsed()));
+        assert_eq!(status.clients_total as usize, clients);
+    }
+    // Served over HTTP while nothing changes (computed once per projection version).
     let path = format!("/api/v1/programmes/{programme}/status");
     let mut times = Vec::new();
     for _ in 0..20 {
@@ -243,12 +257,20 @@ async fn large_programme(backend: Backend, clients: usize) -> Option<(f64, f64, 
         exports.push(ms(started.elapsed()));
         assert!(csv.len() > clients * 100, "a row per visit");
     }
-    Some((
-        percentile(times.clone(), 0.5),
-        percentile(times, 0.95),
-        median(exports),
-        clients as f64,
-    ))
+    Some(Status {
+        computed_p50: percentile(computed.clone(), 0.5),
+        computed_p95: percentile(computed, 0.95),
+        served_p95: percentile(times, 0.95),
+        export: median(exports),
+    })
+}
+
+/// Figures of the large programme.
+struct Status {
+    computed_p50: f64,
+    computed_p95: f64,
+    served_p95: f64,
+    export: f64,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -268,15 +290,34 @@ async fn main() {
     for (name, backend) in [("sqlite", Backend::Sqlite), ("postgres", Backend::Postgres)] {
         if wants("status") {
             match large_programme(backend, clients).await {
-                Some((p50, p95, export, n)) => {
+                Some(s) => {
                     status_rows.push(format!(
-                        "| {name} | {n} | {p50:.1} | {p95:.1} | {} | {export:.0} | {} |",
-                        if p95 < 100.0 { "met" } else { "**missed**" },
-                        if export < 2000.0 { "met" } else { "**missed**" },
+                        "| {name} | {clients} | {:.1} | {:.1} | {} | {:.1} | {:.0} | {} |",
+                        s.computed_p50,
+                        s.computed_p95,
+                        if s.computed_p95 < 100.0 {
+                            "met"
+                        } else {
+                            "**missed**"
+                        },
+                        s.served_p95,
+                        s.export,
+                        if s.export < 2000.0 {
+                            "met"
+                        } else {
+                            "**missed**"
+                        },
                     ));
-                    lines.push(format!("status_p50_ms_{name}={p50:.1}"));
-                    lines.push(format!("status_p95_ms_{name}={p95:.1}"));
-                    lines.push(format!("export_visits_csv_ms_{name}={export:.1}"));
+                    lines.push(format!(
+                        "status_computed_p50_ms_{name}={:.1}",
+                        s.computed_p50
+                    ));
+                    lines.push(format!(
+                        "status_computed_p95_ms_{name}={:.1}",
+                        s.computed_p95
+                    ));
+                    lines.push(format!("status_served_p95_ms_{name}={:.1}", s.served_p95));
+                    lines.push(format!("export_visits_csv_ms_{name}={:.1}", s.export));
                 }
                 None => eprintln!("{name}: skipped (set RAPPORT_TEST_DATABASE_URL for PostgreSQL)"),
             }
@@ -315,8 +356,8 @@ async fn main() {
     if !status_rows.is_empty() {
         let _ = writeln!(
             table,
-            "\n| store | clients (one visit each), 100 reps | status p50 (ms) | status p95 (ms) | target p95 < 100 ms | visits CSV export (ms) | target < 2 s |\n\
-             | --- | ---: | ---: | ---: | --- | ---: | --- |"
+            "\n| store | clients (one visit each), 100 reps | status computed p50 (ms) | computed p95 (ms) | target p95 < 100 ms | status served p95, unchanged (ms) | visits CSV export (ms) | target < 2 s |\n\
+             | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |"
         );
         for row in &status_rows {
             let _ = writeln!(table, "{row}");

@@ -32,6 +32,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The last status computed per programme (see [`crate::results::status_json`]).
+    pub status_cache: Arc<crate::results::StatusCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -111,6 +113,7 @@ impl AppState {
             config: Arc::new(config),
             limits: Limits::DEFAULT,
             metrics: metrics_handle(),
+            status_cache: Arc::default(),
         })
     }
 }

@@ -79,6 +79,8 @@ pub struct MetaRow {
     pub client_id: Option<DocId>,
     /// The typed document as JSON.
     pub body: String,
+    /// What the programme status needs of it, as JSON (empty for a programme).
+    pub summary: String,
 }
 
 /// The projection of one document, ready to write.
@@ -106,6 +108,7 @@ fn meta_row(row: &AnyRow) -> ApiResult<MetaRow> {
         programme_id: opt_doc_id(row.try_get("programme_id")?)?,
         client_id: opt_doc_id(row.try_get("client_id")?)?,
         body: row.try_get("body")?,
+        summary: row.try_get("summary")?,
     })
 }
 
@@ -522,7 +525,7 @@ impl Db {
         let mut out = HashMap::with_capacity(docs.len());
         for chunk in docs.chunks(IN_CHUNK) {
             let sql = format!(
-                "SELECT doc_id, kind, programme_id, client_id, '' AS body FROM doc_meta
+                "SELECT doc_id, kind, programme_id, client_id, '' AS body, '' AS summary FROM doc_meta
                  WHERE doc_id IN ({})",
                 params(1, chunk.len())
             );
@@ -541,7 +544,7 @@ impl Db {
     /// One document's projection with its body.
     pub async fn meta(&self, doc: DocId) -> ApiResult<Option<MetaRow>> {
         let row = sqlx::query(
-            "SELECT doc_id, kind, programme_id, client_id, body FROM doc_meta WHERE doc_id = $1",
+            "SELECT doc_id, kind, programme_id, client_id, body, summary FROM doc_meta WHERE doc_id = $1",
         )
         .bind(doc.to_string())
         .fetch_optional(&self.pool)
@@ -554,7 +557,7 @@ impl Db {
     pub async fn programme_docs(&self, programme_id: DocId, kind: &str) -> ApiResult<Vec<MetaRow>> {
         let rows = if kind == "client" {
             sqlx::query(
-                "SELECT m.doc_id, m.kind, m.programme_id, m.client_id, m.body
+                "SELECT m.doc_id, m.kind, m.programme_id, m.client_id, m.body, m.summary
                  FROM programme_clients p JOIN doc_meta m ON m.doc_id = p.client_id
                  WHERE p.programme_id = $1 ORDER BY m.doc_id",
             )
@@ -563,7 +566,7 @@ impl Db {
             .await?
         } else {
             sqlx::query(
-                "SELECT doc_id, kind, programme_id, client_id, body FROM doc_meta
+                "SELECT doc_id, kind, programme_id, client_id, body, summary FROM doc_meta
                  WHERE programme_id = $1 AND kind = $2 ORDER BY doc_id",
             )
             .bind(programme_id.to_string())
@@ -574,10 +577,44 @@ impl Db {
         rows.iter().map(meta_row).collect()
     }
 
+    /// The status summaries of a programme's clients or visits (JSON each).
+    pub async fn programme_summaries(
+        &self,
+        programme_id: DocId,
+        kind: &str,
+    ) -> ApiResult<Vec<String>> {
+        let rows = if kind == "client" {
+            sqlx::query_scalar(
+                "SELECT m.summary FROM programme_clients p JOIN doc_meta m ON m.doc_id = p.client_id
+                 WHERE p.programme_id = $1",
+            )
+            .bind(programme_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlx::query_scalar("SELECT summary FROM doc_meta WHERE programme_id = $1 AND kind = $2")
+                .bind(programme_id.to_string())
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await?
+        };
+        Ok(rows)
+    }
+
+    /// The version of a programme's projections (0 before the first).
+    pub async fn programme_version(&self, programme_id: DocId) -> ApiResult<i64> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM programme_versions WHERE programme_id = $1")
+                .bind(programme_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.unwrap_or(0))
+    }
+
     /// Every programme's projection.
     pub async fn programmes(&self) -> ApiResult<Vec<MetaRow>> {
         let rows = sqlx::query(
-            "SELECT doc_id, kind, programme_id, client_id, body FROM doc_meta
+            "SELECT doc_id, kind, programme_id, client_id, body, summary FROM doc_meta
              WHERE kind = 'programme' ORDER BY doc_id",
         )
         .fetch_all(&self.pool)
@@ -673,20 +710,46 @@ impl Db {
         for p in projections {
             let m = &p.meta;
             sqlx::query(
-                "INSERT INTO doc_meta (doc_id, kind, programme_id, client_id, body, projected_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                "INSERT INTO doc_meta
+                     (doc_id, kind, programme_id, client_id, body, summary, projected_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
                      programme_id = excluded.programme_id, client_id = excluded.client_id,
-                     body = excluded.body, projected_ms = excluded.projected_ms",
+                     body = excluded.body, summary = excluded.summary,
+                     projected_ms = excluded.projected_ms",
             )
             .bind(m.doc_id.to_string())
             .bind(&m.kind)
             .bind(m.programme_id.map(|d| d.to_string()))
             .bind(m.client_id.map(|d| d.to_string()))
             .bind(&m.body)
+            .bind(&m.summary)
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
+            // The status of every programme this document counts in is out of date.
+            let programmes: Vec<String> = match m.kind.as_str() {
+                "programme" => vec![m.doc_id.to_string()],
+                "client" => {
+                    sqlx::query_scalar(
+                        "SELECT programme_id FROM programme_clients WHERE client_id = $1",
+                    )
+                    .bind(m.doc_id.to_string())
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+                _ => m.programme_id.iter().map(DocId::to_string).collect(),
+            };
+            for programme in programmes {
+                sqlx::query(
+                    "INSERT INTO programme_versions (programme_id, version) VALUES ($1, 1)
+                     ON CONFLICT (programme_id) DO UPDATE
+                         SET version = programme_versions.version + 1",
+                )
+                .bind(programme)
+                .execute(&mut *tx)
+                .await?;
+            }
             let Some(clients) = &p.clients else { continue };
             let old = sqlx::query(
                 "SELECT client_id, rep_id FROM programme_clients WHERE programme_id = $1",

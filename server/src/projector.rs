@@ -16,7 +16,10 @@ use automerge::Automerge;
 use rapport_domain::client::read_client;
 use rapport_domain::programme::read_programme;
 use rapport_domain::visit::read_visit;
-use rapport_domain::{DocKind, ProgrammeView, doc_scope, publish_view, read_view, view_id};
+use rapport_domain::{
+    ClientSummary, DocKind, ProgrammeView, VisitSummary, doc_scope, publish_view, read_view,
+    view_id,
+};
 use rapport_store::{DocId, DocStore, WriteBatch};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +48,7 @@ impl std::fmt::Debug for Projector {
 /// The projection of one document, or why it has none.
 pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
     let scope = doc_scope(doc).map_err(|e| e.to_string())?;
-    let (kind, body, clients) = match scope.kind {
+    let (kind, body, summary, clients) = match scope.kind {
         DocKind::Programme => {
             let p = read_programme(doc).map_err(|e| e.to_string())?;
             let clients = p
@@ -56,21 +59,27 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
                     c.parse::<DocId>().ok().map(|c| (c, rep))
                 })
                 .collect();
-            ("programme", serde_json::to_string(&p), Some(clients))
+            (
+                "programme",
+                serde_json::to_string(&p),
+                Ok(String::new()),
+                Some(clients),
+            )
         }
-        DocKind::Client => (
-            "client",
-            serde_json::to_string(&read_client(doc).map_err(|e| e.to_string())?),
-            None,
-        ),
-        DocKind::Visit => (
-            "visit",
-            serde_json::to_string(&read_visit(doc).map_err(|e| e.to_string())?),
-            None,
-        ),
+        DocKind::Client => {
+            let c = read_client(doc).map_err(|e| e.to_string())?;
+            let summary = serde_json::to_string(&ClientSummary::of(&c));
+            ("client", serde_json::to_string(&c), summary, None)
+        }
+        DocKind::Visit => {
+            let v = read_visit(doc).map_err(|e| e.to_string())?;
+            let summary = serde_json::to_string(&VisitSummary::of(&v));
+            ("visit", serde_json::to_string(&v), summary, None)
+        }
         DocKind::ProgrammeView => (
             "programme_view",
             serde_json::to_string(&read_view(doc).map_err(|e| e.to_string())?),
+            Ok(String::new()),
             None,
         ),
     };
@@ -81,6 +90,7 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
             programme_id: scope.programme_id,
             client_id: scope.client_id,
             body: body.map_err(|e| e.to_string())?,
+            summary: summary.map_err(|e| e.to_string())?,
         },
         clients,
     })

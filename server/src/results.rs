@@ -1,8 +1,12 @@
 //! What the lead reads about a programme, from the projections: status, and the
 //! typed clients and visits that lists and exports are made of.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use rapport_domain::{
-    Client, DocId, FollowUpState, Programme, ProgrammeStatus, Visit, programme_status,
+    Client, ClientSummary, DocId, FollowUpState, Programme, ProgrammeStatus, Visit, VisitSummary,
+    programme_status,
 };
 
 use crate::api::programmes::load_programme;
@@ -48,15 +52,83 @@ fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<crate::db::MetaRow>) -> A
         .collect()
 }
 
-/// The merged status of a programme, as of today.
-pub async fn status(state: &AppState, id: DocId) -> ApiResult<ProgrammeStatus> {
-    let data = programme_data(state, id).await?;
+/// The merged status of a programme as of today, computed from the status summaries
+/// kept in the projections.
+pub async fn compute_status(state: &AppState, id: DocId) -> ApiResult<ProgrammeStatus> {
+    let programme = load_programme(state, id).await?;
+    let clients: Vec<ClientSummary> =
+        parse_summaries(state.db.programme_summaries(id, "client").await?)?;
+    let visits: Vec<VisitSummary> =
+        parse_summaries(state.db.programme_summaries(id, "visit").await?)?;
     Ok(programme_status(
-        &data.programme,
-        &data.clients,
-        &data.visits,
+        &programme,
+        &clients,
+        &visits,
         &crate::today(),
     ))
+}
+
+fn parse_summaries<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> ApiResult<Vec<T>> {
+    rows.iter()
+        .map(|s| {
+            serde_json::from_str(s).map_err(|e| {
+                ApiError::internal(
+                    "projection summary",
+                    format!("{e}; run `rapport-server rebuild-projections`"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The status as JSON, computed once per version of the programme's projections and
+/// day (each process keeps the last one per programme: a cache, rebuilt on demand,
+/// never the only copy of anything).
+pub async fn status_json(state: &AppState, id: DocId) -> ApiResult<Arc<Vec<u8>>> {
+    let version = state.db.programme_version(id).await?;
+    let today = crate::today();
+    if let Some(hit) = state.status_cache.get(id, version, &today) {
+        return Ok(hit);
+    }
+    // Read after the version: what is cached is at least as new as the version says.
+    let status = compute_status(state, id).await?;
+    let json =
+        Arc::new(serde_json::to_vec(&status).map_err(|e| ApiError::internal("status JSON", e))?);
+    state.status_cache.put(id, version, today, json.clone());
+    Ok(json)
+}
+
+/// A computed status: the projection version and day it is for, and its JSON.
+#[derive(Debug)]
+struct CachedStatus {
+    version: i64,
+    today: String,
+    json: Arc<Vec<u8>>,
+}
+
+/// The last computed status per programme, by projection version and day.
+#[derive(Debug, Default)]
+pub struct StatusCache(Mutex<HashMap<DocId, CachedStatus>>);
+
+impl StatusCache {
+    fn get(&self, id: DocId, version: i64, today: &str) -> Option<Arc<Vec<u8>>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&id)
+            .filter(|c| c.version == version && c.today == today)
+            .map(|c| c.json.clone())
+    }
+
+    fn put(&self, id: DocId, version: i64, today: String, json: Arc<Vec<u8>>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(
+            id,
+            CachedStatus {
+                version,
+                today,
+                json,
+            },
+        );
+    }
 }
 
 /// A rep as the lead's rep list shows it.

@@ -285,12 +285,18 @@ async fn status_shows_a_completed_visit_soon_after_sync(#[case] backend: Backend
     let (lead, programme, clients) = setup(&ts, 2).await;
     let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
     tablet.sync_until_has(&[view_id(programme)]).await;
+    // Asked before the visits exist: the status computed now must not be served later.
+    let path = format!("/api/v1/programmes/{programme}/status");
+    let (code, before) = ts
+        .call(reqwest::Method::GET, &path, Some(&lead.token), None)
+        .await;
+    assert_eq!(code, 200, "{before}");
+    assert_eq!(before["visits"]["completed"], 0, "{before}");
     let done = tablet.new_visit(clients[0]);
     tablet.new_visit(clients[1]);
     tablet.complete(done);
     let run = tablet.sync().await;
     assert!(run.errors.is_empty(), "{:?}", run.errors);
-    let path = format!("/api/v1/programmes/{programme}/status");
     let status = eventually("the completed visit in the status", || async {
         let (code, body) = ts
             .call(reqwest::Method::GET, &path, Some(&lead.token), None)

@@ -6,8 +6,109 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
+use crate::ids::DocId;
 use crate::programme::Programme;
-use crate::visit::{AnswerValue, FollowUpState, OpportunityKind, Visit, VisitState};
+use crate::visit::{
+    AnswerValue, FollowUp, FollowUpState, OpportunityKind, QualityAnswer, Visit, VisitState,
+};
+
+/// What the status needs of a client: its company name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientSummary {
+    /// The client document.
+    pub id: DocId,
+    /// Company name.
+    pub company: String,
+}
+
+impl ClientSummary {
+    /// The summary of a client.
+    pub fn of(client: &Client) -> Self {
+        Self {
+            id: client.id,
+            company: client.company.clone(),
+        }
+    }
+}
+
+/// An opportunity as the status counts it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityValue {
+    /// Growth or cross-sell.
+    pub kind: OpportunityKind,
+    /// Currency.
+    pub currency: String,
+    /// Estimated value.
+    pub estimated_value: f64,
+}
+
+/// What the status needs of a visit: a few hundred bytes where the visit is kilobytes
+/// of answers, so the server can keep it as a projection and derive the status of a
+/// programme of thousands of visits quickly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VisitSummary {
+    /// The visit.
+    pub id: DocId,
+    /// Its programme.
+    pub programme_id: DocId,
+    /// Its client.
+    pub client_id: DocId,
+    /// The rep who held it.
+    pub rep_id: String,
+    /// Draft or completed.
+    pub state: VisitState,
+    /// Edited after it was completed.
+    pub edited_after_completion: bool,
+    /// Quality-check answers by question id.
+    pub quality: BTreeMap<String, QualityAnswer>,
+    /// Follow-ups not done, by id.
+    pub open_follow_ups: BTreeMap<String, FollowUp>,
+    /// Opportunities found.
+    pub opportunities: Vec<OpportunityValue>,
+    /// Referrals collected.
+    pub referrals: u32,
+    /// Contact updates made.
+    pub contact_updates: u32,
+}
+
+impl VisitSummary {
+    /// The summary of a visit.
+    pub fn of(v: &Visit) -> Self {
+        Self {
+            id: v.id,
+            programme_id: v.programme_id,
+            client_id: v.client_id,
+            rep_id: v.rep_id.clone(),
+            state: v.state,
+            edited_after_completion: v.edited_after_completion_ms.is_some(),
+            quality: v
+                .answers
+                .iter()
+                .filter_map(|(id, a)| match a {
+                    AnswerValue::Quality(q) => Some((id.clone(), q.clone())),
+                    _ => None,
+                })
+                .collect(),
+            open_follow_ups: v
+                .follow_ups
+                .iter()
+                .filter(|(_, f)| f.state != FollowUpState::Done)
+                .map(|(id, f)| (id.clone(), f.clone()))
+                .collect(),
+            opportunities: v
+                .opportunities
+                .values()
+                .map(|o| OpportunityValue {
+                    kind: o.kind,
+                    currency: o.currency.clone(),
+                    estimated_value: o.estimated_value,
+                })
+                .collect(),
+            referrals: count(v.referrals.len()),
+            contact_updates: count(v.contact_updates.len()),
+        }
+    }
+}
 
 /// Status of one rep.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -131,11 +232,11 @@ fn count(n: usize) -> u32 {
 /// ignored; `today` (YYYY-MM-DD) decides which follow-ups are overdue.
 pub fn programme_status(
     programme: &Programme,
-    clients: &[Client],
-    visits: &[Visit],
+    clients: &[ClientSummary],
+    visits: &[VisitSummary],
     today: &str,
 ) -> ProgrammeStatus {
-    let visits: Vec<&Visit> = visits
+    let visits: Vec<&VisitSummary> = visits
         .iter()
         .filter(|v| v.programme_id == programme.id)
         .collect();
@@ -149,27 +250,33 @@ pub fn programme_status(
         .map(|v| v.client_id.to_string())
         .collect();
 
+    // One pass over assignments and one over visits (not one per rep: a programme of
+    // 10,000 clients and 100 reps would be a million comparisons).
+    let mut assigned_to: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+    for (c, a) in &programme.assignments {
+        if let Some(rep) = a.current_rep.as_deref()
+            && programme.clients.contains_key(c)
+        {
+            assigned_to.entry(rep).or_default().push(c);
+        }
+    }
+    let mut visits_by: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
+    for v in &visits {
+        let (drafts, completed) = visits_by.entry(v.rep_id.as_str()).or_default();
+        match v.state {
+            VisitState::Draft => *drafts += 1,
+            VisitState::Completed => *completed += 1,
+        }
+    }
     let reps = programme
         .reps
         .iter()
         .map(|(rep_id, rep)| {
-            let assigned: Vec<&String> = programme
-                .assignments
-                .iter()
-                .filter(|(c, a)| {
-                    a.current_rep.as_deref() == Some(rep_id.as_str())
-                        && programme.clients.contains_key(*c)
-                })
-                .map(|(c, _)| c)
-                .collect();
+            let assigned = assigned_to
+                .get(rep_id.as_str())
+                .map_or(&[][..], Vec::as_slice);
             let visited_clients = count(assigned.iter().filter(|c| visited.contains(**c)).count());
-            let mine = visits.iter().filter(|v| &v.rep_id == rep_id);
-            let drafts = count(
-                mine.clone()
-                    .filter(|v| v.state == VisitState::Draft)
-                    .count(),
-            );
-            let completed = count(mine.filter(|v| v.state == VisitState::Completed).count());
+            let (drafts, completed) = visits_by.get(rep_id.as_str()).copied().unwrap_or_default();
             RepStatus {
                 rep_id: rep_id.clone(),
                 name: rep.name.clone(),
@@ -200,16 +307,14 @@ pub fn programme_status(
             VisitState::Draft => counts.draft += 1,
             VisitState::Completed => {
                 counts.completed += 1;
-                if v.edited_after_completion_ms.is_some() {
+                if v.edited_after_completion {
                     counts.edited_after_completion += 1;
                 }
             }
         }
         let client_id = v.client_id.to_string();
-        for (qid, a) in &v.answers {
-            if let AnswerValue::Quality(q) = a
-                && q.fails()
-            {
+        for (qid, q) in &v.quality {
+            if q.fails() {
                 quality_failures.push(QualityFailure {
                     visit_id: v.id.to_string(),
                     client_id: client_id.clone(),
@@ -221,22 +326,20 @@ pub fn programme_status(
                 });
             }
         }
-        for (id, f) in &v.follow_ups {
-            if f.state != FollowUpState::Done {
-                open_follow_ups.push(OpenFollowUp {
-                    visit_id: v.id.to_string(),
-                    client_id: client_id.clone(),
-                    follow_up_id: id.clone(),
-                    description: f.description.clone(),
-                    owner: f.owner.clone(),
-                    due: f.due.clone(),
-                    state: f.state,
-                    // ISO dates order as text.
-                    overdue: f.due.as_deref().is_some_and(|d| d < today),
-                });
-            }
+        for (id, f) in &v.open_follow_ups {
+            open_follow_ups.push(OpenFollowUp {
+                visit_id: v.id.to_string(),
+                client_id: client_id.clone(),
+                follow_up_id: id.clone(),
+                description: f.description.clone(),
+                owner: f.owner.clone(),
+                due: f.due.clone(),
+                state: f.state,
+                // ISO dates order as text.
+                overdue: f.due.as_deref().is_some_and(|d| d < today),
+            });
         }
-        for o in v.opportunities.values() {
+        for o in &v.opportunities {
             opportunities_count += 1;
             let k = match o.kind {
                 OpportunityKind::Growth => 0,
@@ -253,8 +356,8 @@ pub fn programme_status(
             t.count += 1;
             t.total_estimated_value += o.estimated_value;
         }
-        referrals += count(v.referrals.len());
-        contacts_refreshed += count(v.contact_updates.len());
+        referrals += v.referrals;
+        contacts_refreshed += v.contact_updates;
     }
     open_follow_ups.sort_by(|a, b| {
         (a.due.is_none(), &a.due, &a.visit_id, &a.follow_up_id).cmp(&(

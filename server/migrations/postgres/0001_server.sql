@@ -61,9 +61,13 @@ CREATE TABLE doc_meta (
     kind         text NOT NULL,
     programme_id text,
     client_id    text,
-    -- The document read into typed form, as JSON.
-    body         text NOT NULL,
-    projected_ms bigint NOT NULL
+    -- What the programme status needs of it (visits, clients), as JSON: a few hundred
+    -- bytes where the body is kilobytes.
+    summary      text NOT NULL,
+    projected_ms bigint NOT NULL,
+    -- The document read into typed form, as JSON. Last: SQLite reads a row's columns
+    -- in order, and a large body before the summary would be read to reach it.
+    body         text NOT NULL
 );
 CREATE INDEX doc_meta_programme ON doc_meta (programme_id, kind);
 CREATE INDEX doc_meta_client ON doc_meta (client_id, kind);
@@ -91,4 +95,11 @@ CREATE TABLE sign_in_failures (
     email        text PRIMARY KEY,
     window_start bigint NOT NULL,
     failures     bigint NOT NULL
+);
+
+-- Bumped whenever a projection of a programme's documents changes: the status of a
+-- programme is computed once per version (and cached by each process).
+CREATE TABLE programme_versions (
+    programme_id text PRIMARY KEY,
+    version      bigint NOT NULL
 );

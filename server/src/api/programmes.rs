@@ -4,9 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rapport_domain::programme::{new_programme, read_programme, register_device, set_settings};
-use rapport_domain::{
-    DocId, Lead, Period, Programme, ProgrammeInit, ProgrammeStatus, default_template,
-};
+use rapport_domain::{DocId, Lead, Period, Programme, ProgrammeInit, default_template};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -197,7 +195,11 @@ async fn status(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<ProgrammeStatus>> {
+) -> ApiResult<impl axum::response::IntoResponse> {
     let id = parse_id(&id, "programme")?;
-    Ok(Json(crate::results::status(&state, id).await?))
+    let json = crate::results::status_json(&state, id).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json.as_ref().clone(),
+    ))
 }
