@@ -577,28 +577,31 @@ impl Db {
         rows.iter().map(meta_row).collect()
     }
 
-    /// The status summaries of a programme's clients or visits (JSON each).
-    pub async fn programme_summaries(
-        &self,
-        programme_id: DocId,
-        kind: &str,
-    ) -> ApiResult<Vec<String>> {
-        let rows = if kind == "client" {
-            sqlx::query_scalar(
-                "SELECT m.summary FROM programme_clients p JOIN doc_meta m ON m.doc_id = p.client_id
-                 WHERE p.programme_id = $1",
-            )
-            .bind(programme_id.to_string())
-            .fetch_all(&self.pool)
-            .await?
-        } else {
-            sqlx::query_scalar("SELECT summary FROM doc_meta WHERE programme_id = $1 AND kind = $2")
-                .bind(programme_id.to_string())
-                .bind(kind)
-                .fetch_all(&self.pool)
-                .await?
-        };
-        Ok(rows)
+    /// The status summaries of a programme's visits (JSON each).
+    pub async fn visit_summaries(&self, programme_id: DocId) -> ApiResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT summary FROM doc_meta WHERE programme_id = $1 AND kind = 'visit'",
+        )
+        .bind(programme_id.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The status summaries of these documents (those that have a projection).
+    pub async fn summaries(&self, docs: &[DocId]) -> ApiResult<Vec<String>> {
+        let mut out = Vec::with_capacity(docs.len());
+        for chunk in docs.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT summary FROM doc_meta WHERE doc_id IN ({})",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            out.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(out)
     }
 
     /// The version of a programme's projections (0 before the first).

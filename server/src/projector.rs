@@ -17,8 +17,8 @@ use rapport_domain::client::read_client;
 use rapport_domain::programme::read_programme;
 use rapport_domain::visit::read_visit;
 use rapport_domain::{
-    ClientSummary, DocKind, ProgrammeView, VisitSummary, doc_scope, publish_view, read_view,
-    view_id,
+    ClientSummary, DocKind, ProgrammeSummary, ProgrammeView, VisitSummary, doc_scope, publish_view,
+    read_view, view_id,
 };
 use rapport_store::{DocId, DocStore, WriteBatch};
 use tokio::sync::Notify;
@@ -59,10 +59,11 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
                     c.parse::<DocId>().ok().map(|c| (c, rep))
                 })
                 .collect();
+            let summary = serde_json::to_string(&ProgrammeSummary::of(&p));
             (
                 "programme",
                 serde_json::to_string(&p),
-                Ok(String::new()),
+                summary,
                 Some(clients),
             )
         }

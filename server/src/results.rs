@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rapport_domain::{
-    Client, ClientSummary, DocId, FollowUpState, Programme, ProgrammeStatus, Visit, VisitSummary,
-    programme_status,
+    Client, ClientSummary, DocId, FollowUpState, Programme, ProgrammeStatus, ProgrammeSummary,
+    Visit, VisitSummary, programme_status,
 };
 
 use crate::api::programmes::load_programme;
@@ -55,11 +55,19 @@ fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<crate::db::MetaRow>) -> A
 /// The merged status of a programme as of today, computed from the status summaries
 /// kept in the projections.
 pub async fn compute_status(state: &AppState, id: DocId) -> ApiResult<ProgrammeStatus> {
-    let programme = load_programme(state, id).await?;
-    let clients: Vec<ClientSummary> =
-        parse_summaries(state.db.programme_summaries(id, "client").await?)?;
-    let visits: Vec<VisitSummary> =
-        parse_summaries(state.db.programme_summaries(id, "visit").await?)?;
+    let programme: ProgrammeSummary = match state.db.meta(id).await? {
+        Some(m) if m.kind == "programme" => parse_summary(&m.summary)?,
+        _ => return Err(ApiError::not_found("the programme")),
+    };
+    let visits: Vec<VisitSummary> = parse_summaries(state.db.visit_summaries(id).await?)?;
+    // Company names appear only next to failing quality checks: read just those clients.
+    let failing: std::collections::BTreeSet<DocId> = visits
+        .iter()
+        .filter(|v| v.quality.values().any(|q| q.fails()))
+        .map(|v| v.client_id)
+        .collect();
+    let failing: Vec<DocId> = failing.into_iter().collect();
+    let clients: Vec<ClientSummary> = parse_summaries(state.db.summaries(&failing).await?)?;
     Ok(programme_status(
         &programme,
         &clients,
@@ -69,16 +77,16 @@ pub async fn compute_status(state: &AppState, id: DocId) -> ApiResult<ProgrammeS
 }
 
 fn parse_summaries<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> ApiResult<Vec<T>> {
-    rows.iter()
-        .map(|s| {
-            serde_json::from_str(s).map_err(|e| {
-                ApiError::internal(
-                    "projection summary",
-                    format!("{e}; run `rapport-server rebuild-projections`"),
-                )
-            })
-        })
-        .collect()
+    rows.iter().map(|s| parse_summary(s)).collect()
+}
+
+fn parse_summary<T: serde::de::DeserializeOwned>(summary: &str) -> ApiResult<T> {
+    serde_json::from_str(summary).map_err(|e| {
+        ApiError::internal(
+            "projection summary",
+            format!("{e}; run `rapport-server rebuild-projections`"),
+        )
+    })
 }
 
 /// The status as JSON, computed once per version of the programme's projections and

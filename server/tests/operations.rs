@@ -197,3 +197,60 @@ async fn compaction_folds_busy_documents_and_sync_goes_on() {
         common::sorted_heads(tablet.doc(&visit).expect("visit"))
     );
 }
+
+/// A failing quality check shows in the status with its client's company name (read
+/// for the failing clients only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_quality_check_names_its_company_in_the_status() {
+    use rapport_domain::QualityAnswer;
+    use rapport_domain::visit::record_quality_check;
+    let ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    let slow = ts
+        .add_client(&lead, programme, "ООО «Медленный интернет»", "ivanov")
+        .await;
+    let fine = ts
+        .add_client(&lead, programme, "ООО «Всё в порядке»", "ivanov")
+        .await;
+    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+    tablet
+        .sync_until_has(&[view_id(programme), slow, fine])
+        .await;
+    for (client, actual) in [(slow, 40.0), (fine, 100.0)] {
+        let visit = tablet.new_visit(client);
+        tablet
+            .edit(visit, |doc, t| {
+                record_quality_check(
+                    doc,
+                    t,
+                    "quality.speed",
+                    &QualityAnswer {
+                        target: 100.0,
+                        actual,
+                        outage_last_month: false,
+                        note: "замер на месте".into(),
+                    },
+                    rapport_server::now_ms(),
+                )
+            })
+            .expect("quality check");
+    }
+    assert!(tablet.sync().await.errors.is_empty());
+    let path = format!("/api/v1/programmes/{programme}/status");
+    let failures = common::eventually("the failing check in the status", || async {
+        let (code, body) = ts
+            .call(reqwest::Method::GET, &path, Some(&lead.token), None)
+            .await;
+        assert_eq!(code, 200, "{body}");
+        body["quality_failures"]
+            .as_array()
+            .filter(|f| !f.is_empty())
+            .cloned()
+    })
+    .await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["company"], "ООО «Медленный интернет»");
+    assert_eq!(failures[0]["client_id"], slow.to_string());
+}

@@ -43,7 +43,9 @@ pub use error::{DomainError, SchemaError};
 pub use ids::{DocId, ParseDocIdError};
 pub use lang::{Lang, Localized};
 pub use programme::{Assignment, AssignmentChange, Lead, Period, Programme, ProgrammeInit, Rep};
-pub use status::{ClientSummary, ProgrammeStatus, VisitSummary, programme_status};
+pub use status::{
+    ClientSummary, ProgrammeStatus, ProgrammeSummary, RepSummary, VisitSummary, programme_status,
+};
 pub use template::{ChoiceOption, Question, QuestionKind, Section, Template, default_template};
 pub use view::{ProgrammeView, RepCard, publish_view, read_view, view_id};
 pub use visit::{

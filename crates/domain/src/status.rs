@@ -12,6 +12,60 @@ use crate::visit::{
     AnswerValue, FollowUp, FollowUpState, OpportunityKind, QualityAnswer, Visit, VisitState,
 };
 
+/// A rep as the status counts them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepSummary {
+    /// Name.
+    pub name: String,
+    /// Takes part now.
+    pub active: bool,
+    /// Capacity in percent of full time.
+    pub capacity_percent: u32,
+}
+
+/// What the status needs of a programme: its reps and each client's current rep, a
+/// fraction of the programme document (no template, history or assessments).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProgrammeSummary {
+    /// The programme.
+    pub id: DocId,
+    /// Reps by id.
+    pub reps: BTreeMap<String, RepSummary>,
+    /// Every client of the programme (document id) and its current rep, if any.
+    pub clients: BTreeMap<String, Option<String>>,
+}
+
+impl ProgrammeSummary {
+    /// The summary of a programme.
+    pub fn of(p: &Programme) -> Self {
+        Self {
+            id: p.id,
+            reps: p
+                .reps
+                .iter()
+                .map(|(id, r)| {
+                    (
+                        id.clone(),
+                        RepSummary {
+                            name: r.name.clone(),
+                            active: r.active,
+                            capacity_percent: r.capacity.percent(),
+                        },
+                    )
+                })
+                .collect(),
+            clients: p
+                .clients
+                .keys()
+                .map(|c| {
+                    let rep = p.assignments.get(c).and_then(|a| a.current_rep.clone());
+                    (c.clone(), rep)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What the status needs of a client: its company name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClientSummary {
@@ -231,7 +285,7 @@ fn count(n: usize) -> u32 {
 /// Derives the status from the documents. Visits of other programmes are
 /// ignored; `today` (YYYY-MM-DD) decides which follow-ups are overdue.
 pub fn programme_status(
-    programme: &Programme,
+    programme: &ProgrammeSummary,
     clients: &[ClientSummary],
     visits: &[VisitSummary],
     today: &str,
@@ -253,10 +307,8 @@ pub fn programme_status(
     // One pass over assignments and one over visits (not one per rep: a programme of
     // 10,000 clients and 100 reps would be a million comparisons).
     let mut assigned_to: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
-    for (c, a) in &programme.assignments {
-        if let Some(rep) = a.current_rep.as_deref()
-            && programme.clients.contains_key(c)
-        {
+    for (c, rep) in &programme.clients {
+        if let Some(rep) = rep.as_deref() {
             assigned_to.entry(rep).or_default().push(c);
         }
     }
@@ -281,7 +333,7 @@ pub fn programme_status(
                 rep_id: rep_id.clone(),
                 name: rep.name.clone(),
                 active: rep.active,
-                capacity_percent: rep.capacity.percent(),
+                capacity_percent: rep.capacity_percent,
                 assigned_clients: count(assigned.len()),
                 visited_clients,
                 drafts,
@@ -372,19 +424,7 @@ pub fn programme_status(
     ProgrammeStatus {
         reps,
         clients_total: count(programme.clients.len()),
-        clients_unassigned: count(
-            programme
-                .clients
-                .keys()
-                .filter(|c| {
-                    programme
-                        .assignments
-                        .get(*c)
-                        .and_then(|a| a.current_rep.as_ref())
-                        .is_none()
-                })
-                .count(),
-        ),
+        clients_unassigned: count(programme.clients.values().filter(|r| r.is_none()).count()),
         visits: counts,
         quality_failures,
         open_follow_ups,
