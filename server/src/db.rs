@@ -520,7 +520,8 @@ impl Db {
 
     // ----- projections --------------------------------------------------------------
 
-    /// The projection rows of those of `docs` that have one.
+    /// The projection rows of those of `docs` that have one: scope only, with empty
+    /// `body` and `summary` (access control reads many; see [`Self::meta`] for a body).
     pub async fn metas(&self, docs: &[DocId]) -> ApiResult<HashMap<DocId, MetaRow>> {
         let mut out = HashMap::with_capacity(docs.len());
         for chunk in docs.chunks(IN_CHUNK) {

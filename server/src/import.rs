@@ -148,20 +148,28 @@ pub async fn current_companies(
         .keys()
         .filter_map(|k| k.parse().ok())
         .collect();
-    let metas = state.db.metas(&ids).await?;
+    // The client summaries carry the company name (a few dozen bytes each).
+    let projected: std::collections::HashMap<DocId, String> = state
+        .db
+        .summaries(&ids)
+        .await?
+        .iter()
+        .filter_map(|s| serde_json::from_str::<rapport_domain::ClientSummary>(s).ok())
+        .map(|c| (c.id, c.company))
+        .collect();
     let mut companies = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
     for id in ids {
-        let projected = metas
-            .get(&id)
-            .and_then(|m| serde_json::from_str::<rapport_domain::Client>(&m.body).ok());
-        let client = match projected {
-            Some(c) => c,
-            None => match state.store.load(id).await? {
-                Some(doc) => rapport_domain::client::read_client(&doc)?,
-                None => continue,
-            },
-        };
-        companies.push(client.company);
+        match projected.get(&id) {
+            Some(company) => companies.push(company.clone()),
+            None => missing.push(id),
+        }
+    }
+    // Only the clients the projections do not hold yet are read from the store.
+    for (_, loaded) in state.store.load_many(&missing).await? {
+        if let Some(doc) = loaded? {
+            companies.push(rapport_domain::client::read_client(&doc)?.company);
+        }
     }
     Ok((programme, companies))
 }
