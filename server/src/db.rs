@@ -79,8 +79,17 @@ pub struct MetaRow {
     pub client_id: Option<DocId>,
     /// The typed document as JSON.
     pub body: String,
-    /// What the programme status needs of it, as JSON (empty for a programme).
+    /// What the programme status needs of it, as JSON.
     pub summary: String,
+    /// The document's heads when projected ([`heads_key`]).
+    pub heads: String,
+}
+
+/// A document's heads as one comparable string (sorted hex, comma-separated).
+pub fn heads_key(doc: &automerge::Automerge) -> String {
+    let mut heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
+    heads.sort_unstable();
+    heads.join(",")
 }
 
 /// The projection of one document, ready to write.
@@ -109,6 +118,7 @@ fn meta_row(row: &AnyRow) -> ApiResult<MetaRow> {
         client_id: opt_doc_id(row.try_get("client_id")?)?,
         body: row.try_get("body")?,
         summary: row.try_get("summary")?,
+        heads: row.try_get("heads")?,
     })
 }
 
@@ -526,7 +536,7 @@ impl Db {
         let mut out = HashMap::with_capacity(docs.len());
         for chunk in docs.chunks(IN_CHUNK) {
             let sql = format!(
-                "SELECT doc_id, kind, programme_id, client_id, '' AS body, '' AS summary FROM doc_meta
+                "SELECT doc_id, kind, programme_id, client_id, '' AS body, '' AS summary, heads FROM doc_meta
                  WHERE doc_id IN ({})",
                 params(1, chunk.len())
             );
@@ -545,7 +555,7 @@ impl Db {
     /// One document's projection with its body.
     pub async fn meta(&self, doc: DocId) -> ApiResult<Option<MetaRow>> {
         let row = sqlx::query(
-            "SELECT doc_id, kind, programme_id, client_id, body, summary FROM doc_meta WHERE doc_id = $1",
+            "SELECT doc_id, kind, programme_id, client_id, body, summary, heads FROM doc_meta WHERE doc_id = $1",
         )
         .bind(doc.to_string())
         .fetch_optional(&self.pool)
@@ -558,7 +568,7 @@ impl Db {
     pub async fn programme_docs(&self, programme_id: DocId, kind: &str) -> ApiResult<Vec<MetaRow>> {
         let rows = if kind == "client" {
             sqlx::query(
-                "SELECT m.doc_id, m.kind, m.programme_id, m.client_id, m.body, m.summary
+                "SELECT m.doc_id, m.kind, m.programme_id, m.client_id, m.body, m.summary, m.heads
                  FROM programme_clients p JOIN doc_meta m ON m.doc_id = p.client_id
                  WHERE p.programme_id = $1 ORDER BY m.doc_id",
             )
@@ -567,7 +577,7 @@ impl Db {
             .await?
         } else {
             sqlx::query(
-                "SELECT doc_id, kind, programme_id, client_id, body, summary FROM doc_meta
+                "SELECT doc_id, kind, programme_id, client_id, body, summary, heads FROM doc_meta
                  WHERE programme_id = $1 AND kind = $2 ORDER BY doc_id",
             )
             .bind(programme_id.to_string())
@@ -618,7 +628,7 @@ impl Db {
     /// Every programme's projection.
     pub async fn programmes(&self) -> ApiResult<Vec<MetaRow>> {
         let rows = sqlx::query(
-            "SELECT doc_id, kind, programme_id, client_id, body, summary FROM doc_meta
+            "SELECT doc_id, kind, programme_id, client_id, body, summary, heads FROM doc_meta
              WHERE kind = 'programme' ORDER BY doc_id",
         )
         .fetch_all(&self.pool)
@@ -715,11 +725,11 @@ impl Db {
             let m = &p.meta;
             sqlx::query(
                 "INSERT INTO doc_meta
-                     (doc_id, kind, programme_id, client_id, body, summary, projected_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     (doc_id, kind, programme_id, client_id, body, summary, heads, projected_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
                      programme_id = excluded.programme_id, client_id = excluded.client_id,
-                     body = excluded.body, summary = excluded.summary,
+                     body = excluded.body, summary = excluded.summary, heads = excluded.heads,
                      projected_ms = excluded.projected_ms",
             )
             .bind(m.doc_id.to_string())
@@ -728,6 +738,7 @@ impl Db {
             .bind(m.client_id.map(|d| d.to_string()))
             .bind(&m.body)
             .bind(&m.summary)
+            .bind(&m.heads)
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;

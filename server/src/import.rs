@@ -4,12 +4,12 @@
 //! all client documents go to the store in one commit, then one programme edit adds
 //! them to the programme.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use automerge::Automerge;
 use rapport_domain::client::{add_contact, new_client, set_notes};
-use rapport_domain::programme::{Membership, add_clients};
-use rapport_domain::{DocId, DomainError, Programme};
+use rapport_domain::programme::{Members, Membership, Rep, add_clients, read_members};
+use rapport_domain::{DocId, DomainError};
 use rapport_sheets::{Format, ImportReport, ImportedClient, Limits, RowError, read_clients};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -99,13 +99,11 @@ pub fn plan(report: ImportReport, existing: &[String]) -> (Vec<ImportedClient>, 
 /// The rep id for an original rep as written in the file: a rep id, or a rep's e-mail
 /// (case-insensitive); anything else is kept as written so the suggestion reports it as
 /// an unknown original rep.
-pub fn resolve_rep(programme: &Programme, written: &str) -> String {
-    if programme.reps.contains_key(written) {
+pub fn resolve_rep(reps: &BTreeMap<String, Rep>, written: &str) -> String {
+    if reps.contains_key(written) {
         return written.to_owned();
     }
-    programme
-        .reps
-        .iter()
+    reps.iter()
         .find(|(_, r)| !r.email.is_empty() && r.email.eq_ignore_ascii_case(written))
         .map_or_else(|| written.to_owned(), |(id, _)| id.clone())
 }
@@ -136,18 +134,13 @@ pub fn client_doc(
 pub async fn current_companies(
     state: &AppState,
     programme_id: DocId,
-) -> ApiResult<(Programme, Vec<String>)> {
+) -> ApiResult<(BTreeMap<String, Rep>, Vec<String>)> {
     let doc = state
         .store
         .load(programme_id)
         .await?
         .ok_or_else(|| ApiError::not_found("the programme"))?;
-    let programme = rapport_domain::programme::read_programme(&doc)?;
-    let ids: Vec<DocId> = programme
-        .clients
-        .keys()
-        .filter_map(|k| k.parse().ok())
-        .collect();
+    let Members { reps, clients: ids } = read_members(&doc)?;
     // The client summaries carry the company name (a few dozen bytes each).
     let projected: std::collections::HashMap<DocId, String> = state
         .db
@@ -171,7 +164,7 @@ pub async fn current_companies(
             companies.push(rapport_domain::client::read_client(&doc)?.company);
         }
     }
-    Ok((programme, companies))
+    Ok((reps, companies))
 }
 
 /// Imports a client list into a programme (see the module doc). `actor_prefix` is the
@@ -184,7 +177,7 @@ pub async fn import_clients(
     filename: Option<&str>,
     dry_run: bool,
 ) -> ApiResult<ImportOutcome> {
-    let (programme, existing) = current_companies(state, programme_id).await?;
+    let (reps, existing) = current_companies(state, programme_id).await?;
     if bytes.len() > state.config.max_import_bytes {
         return Err(sheet_error(&rapport_sheets::SheetError::TooLarge {
             size: bytes.len(),
@@ -214,10 +207,7 @@ pub async fn import_clients(
     let mut members = Vec::with_capacity(good.len());
     for row in &good {
         let id = DocId::random();
-        let original_rep = row
-            .original_rep
-            .as_deref()
-            .map(|r| resolve_rep(&programme, r));
+        let original_rep = row.original_rep.as_deref().map(|r| resolve_rep(&reps, r));
         docs.push((
             id,
             client_doc(actor.clone(), id, row, original_rep.as_deref(), now)?,
@@ -255,7 +245,7 @@ pub async fn add_one_client(
     programme_id: DocId,
     row: ImportedClient,
 ) -> ApiResult<DocId> {
-    let (programme, existing) = current_companies(state, programme_id).await?;
+    let (reps, existing) = current_companies(state, programme_id).await?;
     let (good, report) = plan(
         ImportReport {
             rows: vec![row],
@@ -276,10 +266,7 @@ pub async fn add_one_client(
     };
     let now = crate::now_ms();
     let id = DocId::random();
-    let original_rep = row
-        .original_rep
-        .as_deref()
-        .map(|r| resolve_rep(&programme, r));
+    let original_rep = row.original_rep.as_deref().map(|r| resolve_rep(&reps, r));
     let doc = client_doc(
         crate::auth::edit_actor(actor_prefix),
         id,

@@ -92,6 +92,7 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
             client_id: scope.client_id,
             body: body.map_err(|e| e.to_string())?,
             summary: summary.map_err(|e| e.to_string())?,
+            heads: crate::db::heads_key(doc),
         },
         clients,
     })
@@ -162,11 +163,18 @@ impl Projector {
         Ok(())
     }
 
-    /// The projections of those of `ids` that are stored and readable.
+    /// The projections of those of `ids` that are stored and readable and not projected
+    /// at their current heads already (the feed brings back a document projected
+    /// directly after a lead's edit; reading a large programme again costs a second).
     async fn load_and_project(&self, ids: &[DocId]) -> ApiResult<Vec<Projection>> {
+        let projected = self.db.metas(ids).await?;
         let mut projections = Vec::with_capacity(ids.len());
         for (id, loaded) in self.store.load_many(ids).await? {
             match loaded {
+                Ok(Some(doc))
+                    if projected
+                        .get(&id)
+                        .is_some_and(|m| m.heads == crate::db::heads_key(&doc)) => {}
                 Ok(Some(doc)) => match project(id, &doc) {
                     Ok(p) => projections.push(p),
                     // The server validates every change, so this is a document written

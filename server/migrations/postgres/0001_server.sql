@@ -61,6 +61,9 @@ CREATE TABLE doc_meta (
     kind         text NOT NULL,
     programme_id text,
     client_id    text,
+    -- The document's heads when projected (sorted hex, comma-separated): a document
+    -- seen again at the same heads (the feed after a direct projection) is skipped.
+    heads        text NOT NULL,
     -- What the programme status needs of it (visits, clients), as JSON: a few hundred
     -- bytes where the body is kilobytes.
     summary      text NOT NULL,

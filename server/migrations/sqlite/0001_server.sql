@@ -61,6 +61,9 @@ CREATE TABLE doc_meta (
     kind         TEXT NOT NULL,
     programme_id TEXT,
     client_id    TEXT,
+    -- The document's heads when projected (sorted hex, comma-separated): a document
+    -- seen again at the same heads (the feed after a direct projection) is skipped.
+    heads        TEXT NOT NULL,
     -- What the programme status needs of it (visits, clients), as JSON: a few hundred
     -- bytes where the body is kilobytes.
     summary      TEXT NOT NULL,

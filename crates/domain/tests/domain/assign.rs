@@ -319,3 +319,48 @@ fn applying_a_suggestion_for_thousands_of_clients_is_one_quick_change() {
         "every client has a rep"
     );
 }
+
+#[test]
+fn members_are_the_reps_and_client_ids_of_the_full_read() {
+    use rapport_domain::programme::{
+        Membership, add_clients, put_rep, read_members, read_programme,
+    };
+    let mut doc = crate::common::programme_doc();
+    put_rep(
+        &mut doc,
+        "rep-анна",
+        "Анна",
+        "anna@x.ru",
+        Capacity::Dedicated,
+        true,
+        crate::common::T0,
+    )
+    .expect("rep");
+    let ids: Vec<_> = (0..5).map(|_| rapport_domain::DocId::random()).collect();
+    let members: Vec<Membership> = ids
+        .iter()
+        .map(|id| Membership {
+            client_id: *id,
+            original_rep: Some("rep-анна".into()),
+            strength: Strength::Good,
+            monopolised: false,
+        })
+        .collect();
+    add_clients(&mut doc, &members, crate::common::T0).expect("clients");
+    let full = read_programme(&doc).expect("programme");
+    let light = read_members(&doc).expect("members");
+    assert_eq!(light.reps, full.reps);
+    let mut expected: Vec<_> = full
+        .clients
+        .keys()
+        .map(|k| k.parse().expect("id"))
+        .collect();
+    expected.sort();
+    let mut got = light.clients.clone();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(
+        read_members(&automerge::Automerge::new()).is_err(),
+        "not a programme"
+    );
+}
