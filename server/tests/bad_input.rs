@@ -7,7 +7,7 @@ mod common;
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
 use common::{Backend, TestServer, error_code};
-use rapport_domain::{DocId, view_id};
+use rapport_domain::DocId;
 use rapport_protocol::ErrorCode;
 use reqwest::Method;
 use rstest::rstest;
@@ -25,14 +25,9 @@ async fn malformed_sync_bodies_get_400_with_a_code(#[case] backend: Backend) {
     let Some(ts) = TestServer::start(backend).await else {
         return;
     };
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts
-        .add_client(&lead, programme, "ООО «Ромашка»", "ivanov")
-        .await;
-    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
-    tablet.sync_until_has(&[view_id(programme), client]).await;
+    let common::RepWorld {
+        client, mut tablet, ..
+    } = ts.rep_with_client("ООО «Ромашка»").await;
     let visit = tablet.new_visit(client);
     let valid = tablet.request_body();
     assert!(valid.len() > 20);
@@ -122,14 +117,9 @@ async fn a_document_breaking_the_schema_is_rejected_alone(#[case] backend: Backe
     let Some(ts) = TestServer::start(backend).await else {
         return;
     };
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts
-        .add_client(&lead, programme, "ООО «Ромашка»", "ivanov")
-        .await;
-    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
-    tablet.sync_until_has(&[view_id(programme), client]).await;
+    let common::RepWorld {
+        client, mut tablet, ..
+    } = ts.rep_with_client("ООО «Ромашка»").await;
 
     // A visit whose answers and state were deleted (missing fields).
     let missing = tablet.new_visit(client);

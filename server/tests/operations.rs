@@ -17,14 +17,9 @@ use sqlx::{Connection, Executor, SqliteConnection};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_finishes_an_upload_in_flight() {
     let mut ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts
-        .add_client(&lead, programme, "ООО «Полярная звезда»", "ivanov")
-        .await;
-    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
-    tablet.sync_until_has(&[view_id(programme), client]).await;
+    let common::RepWorld {
+        client, mut tablet, ..
+    } = ts.rep_with_client("ООО «Полярная звезда»").await;
     let visits: Vec<_> = (0..20).map(|_| tablet.new_visit(client)).collect();
     let body = tablet.request_body();
 
@@ -89,14 +84,9 @@ async fn graceful_shutdown_finishes_an_upload_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_syncs_and_health_names_the_store() {
     let ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts
-        .add_client(&lead, programme, "ООО «Северное сияние»", "ivanov")
-        .await;
-    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
-    tablet.sync_until_has(&[client]).await;
+    let common::RepWorld {
+        client, mut tablet, ..
+    } = ts.rep_with_client("ООО «Северное сияние»").await;
     tablet.new_visit(client);
     tablet.sync().await;
 
@@ -135,14 +125,13 @@ async fn metrics_count_syncs_and_health_names_the_store() {
 async fn compaction_folds_busy_documents_and_sync_goes_on() {
     use rapport_domain::visit::set_text_answer;
     let ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts
-        .add_client(&lead, programme, "ООО «Белые ночи»", "ivanov")
-        .await;
-    let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
-    tablet.sync_until_has(&[view_id(programme), client]).await;
+    let common::RepWorld {
+        lead,
+        programme,
+        client,
+        mut tablet,
+        ..
+    } = ts.rep_with_client("ООО «Белые ночи»").await;
     let visit = tablet.new_visit(client);
     let mut text = String::new();
     for word in "Клиент планирует открыть три новых филиала в Сибири и на Урале"

@@ -324,6 +324,26 @@ impl TestServer {
         body["code"].as_str().expect("code").to_owned()
     }
 
+    /// The usual start: a lead, a programme with the rep "ivanov", one client of
+    /// `company` assigned to him, and his tablet synced with the view and the client.
+    pub async fn rep_with_client(&self, company: &str) -> RepWorld {
+        let lead = self.lead().await;
+        let programme = self.programme(&lead).await;
+        self.add_rep(&lead, programme, "ivanov", "Иван Иванов")
+            .await;
+        let client = self.add_client(&lead, programme, company, "ivanov").await;
+        let mut tablet = self.device(&lead, programme, Some("ivanov")).await;
+        tablet
+            .sync_until_has(&[rapport_domain::view_id(programme), client])
+            .await;
+        RepWorld {
+            lead,
+            programme,
+            client,
+            tablet,
+        }
+    }
+
     /// A device paired for `rep` (None: the lead's device).
     pub async fn device(&self, lead: &TestLead, programme: DocId, rep: Option<&str>) -> TestDevice {
         let code = self.pairing_code(lead, programme, rep).await;
@@ -355,6 +375,18 @@ pub struct TestLead {
     pub row: LeadRow,
     /// The session token.
     pub token: String,
+}
+
+/// What [`TestServer::rep_with_client`] sets up.
+pub struct RepWorld {
+    /// The lead.
+    pub lead: TestLead,
+    /// The programme.
+    pub programme: DocId,
+    /// The rep's client.
+    pub client: DocId,
+    /// The rep's synced tablet.
+    pub tablet: TestDevice,
 }
 
 /// Signs in over HTTP and returns the token.
