@@ -99,6 +99,8 @@ pub struct Projection {
     pub meta: MetaRow,
     /// For a programme: every client and its current rep.
     pub clients: Option<Vec<(DocId, Option<String>)>>,
+    /// For a programme: the view its reps' devices receive (published, not stored here).
+    pub view: Option<rapport_domain::ProgrammeView>,
 }
 
 fn doc_id(s: &str) -> ApiResult<DocId> {

@@ -18,7 +18,7 @@ use rapport_domain::programme::read_programme;
 use rapport_domain::visit::read_visit;
 use rapport_domain::{
     ClientSummary, DocKind, ProgrammeSummary, ProgrammeView, VisitSummary, doc_scope, publish_view,
-    read_view, view_id,
+    read_view,
 };
 use rapport_store::{DocId, DocStore, WriteBatch};
 use tokio::sync::Notify;
@@ -48,6 +48,7 @@ impl std::fmt::Debug for Projector {
 /// The projection of one document, or why it has none.
 pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
     let scope = doc_scope(doc).map_err(|e| e.to_string())?;
+    let mut view = None;
     let (kind, body, summary, clients) = match scope.kind {
         DocKind::Programme => {
             let p = read_programme(doc).map_err(|e| e.to_string())?;
@@ -60,6 +61,7 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
                 })
                 .collect();
             let summary = serde_json::to_string(&ProgrammeSummary::of(&p));
+            view = Some(ProgrammeView::of(&p));
             (
                 "programme",
                 serde_json::to_string(&p),
@@ -95,6 +97,7 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
             heads: crate::db::heads_key(doc),
         },
         clients,
+        view,
     })
 }
 
@@ -214,17 +217,14 @@ impl Projector {
     /// Publishes the view of each projected programme (what reps' devices receive),
     /// writing only what changed. Its commit enters the feed and is projected next.
     async fn publish_views(&self, projections: &[Projection]) -> ApiResult<()> {
-        let programmes: Vec<rapport_domain::Programme> = projections
-            .iter()
-            .filter(|p| p.meta.kind == "programme")
-            .filter_map(|p| serde_json::from_str(&p.meta.body).ok())
-            .collect();
-        if programmes.is_empty() {
+        let views: Vec<&ProgrammeView> =
+            projections.iter().filter_map(|p| p.view.as_ref()).collect();
+        if views.is_empty() {
             return Ok(());
         }
-        let ids: Vec<DocId> = programmes.iter().map(|p| view_id(p.id)).collect();
+        let ids: Vec<DocId> = views.iter().map(|v| v.id).collect();
         let mut batch = WriteBatch::new();
-        for (programme, (id, loaded)) in programmes.iter().zip(self.store.load_many(&ids).await?) {
+        for (view, (id, loaded)) in views.iter().zip(self.store.load_many(&ids).await?) {
             let mut doc = match loaded {
                 Ok(doc) => doc.unwrap_or_default(),
                 Err(e) => {
@@ -235,7 +235,7 @@ impl Projector {
             // A fresh actor per publication: server processes publish concurrently.
             doc.set_actor(automerge::ActorId::random());
             let before = doc.get_heads();
-            match publish_view(&mut doc, &ProgrammeView::of(programme), crate::now_ms()) {
+            match publish_view(&mut doc, view, crate::now_ms()) {
                 Ok(true) => batch = batch.with_changes(id, doc.get_changes(&before)),
                 Ok(false) => {}
                 Err(e) => tracing::error!(doc = %id, error = %e, "programme view not published"),

@@ -2,7 +2,9 @@
 //! typed clients and visits that lists and exports are made of.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+
+use axum::body::Bytes;
 
 use rapport_domain::{
     Client, ClientSummary, DocId, FollowUpState, Programme, ProgrammeStatus, ProgrammeSummary,
@@ -92,7 +94,7 @@ fn parse_summary<T: serde::de::DeserializeOwned>(summary: &str) -> ApiResult<T> 
 /// The status as JSON, computed once per version of the programme's projections and
 /// day (each process keeps the last one per programme: a cache, rebuilt on demand,
 /// never the only copy of anything).
-pub async fn status_json(state: &AppState, id: DocId) -> ApiResult<Arc<Vec<u8>>> {
+pub async fn status_json(state: &AppState, id: DocId) -> ApiResult<Bytes> {
     let version = state.db.programme_version(id).await?;
     let today = crate::today();
     if let Some(hit) = state.status_cache.get(id, version, &today) {
@@ -101,7 +103,7 @@ pub async fn status_json(state: &AppState, id: DocId) -> ApiResult<Arc<Vec<u8>>>
     // Read after the version: what is cached is at least as new as the version says.
     let status = compute_status(state, id).await?;
     let json =
-        Arc::new(serde_json::to_vec(&status).map_err(|e| ApiError::internal("status JSON", e))?);
+        Bytes::from(serde_json::to_vec(&status).map_err(|e| ApiError::internal("status JSON", e))?);
     state.status_cache.put(id, version, today, json.clone());
     Ok(json)
 }
@@ -111,7 +113,7 @@ pub async fn status_json(state: &AppState, id: DocId) -> ApiResult<Arc<Vec<u8>>>
 struct CachedStatus {
     version: i64,
     today: String,
-    json: Arc<Vec<u8>>,
+    json: Bytes,
 }
 
 /// The last computed status per programme, by projection version and day.
@@ -119,14 +121,14 @@ struct CachedStatus {
 pub struct StatusCache(Mutex<HashMap<DocId, CachedStatus>>);
 
 impl StatusCache {
-    fn get(&self, id: DocId, version: i64, today: &str) -> Option<Arc<Vec<u8>>> {
+    fn get(&self, id: DocId, version: i64, today: &str) -> Option<Bytes> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.get(&id)
             .filter(|c| c.version == version && c.today == today)
             .map(|c| c.json.clone())
     }
 
-    fn put(&self, id: DocId, version: i64, today: String, json: Arc<Vec<u8>>) {
+    fn put(&self, id: DocId, version: i64, today: String, json: Bytes) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(
             id,

@@ -21,6 +21,9 @@ use crate::app::AppState;
 use crate::db::DeviceRow;
 use crate::error::{ApiError, ApiResult};
 
+/// How stale a device's "last seen" may get before a sync records it again.
+const LAST_SEEN_PRECISION_MS: i64 = 60_000;
+
 /// Feed documents read per query.
 const FEED_PAGE: usize = 500;
 /// Feed documents looked at per request at most (the rest come with `more`), so one
@@ -198,7 +201,14 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
     if changed > 0 {
         state.projector.notify();
     }
-    if let Err(e) = state.db.touch_device(&device.id, crate::now_ms()).await {
+    // "Last seen" is for the lead's device list: a minute's precision is enough, and
+    // a write on every request would load the database for nothing.
+    let now = crate::now_ms();
+    if device
+        .last_seen_ms
+        .is_none_or(|seen| now - seen >= LAST_SEEN_PRECISION_MS)
+        && let Err(e) = state.db.touch_device(&device.id, now).await
+    {
         tracing::warn!(error = %e, "could not record the device's last sync");
     }
     let errors = outcome.response.errors.len();

@@ -85,10 +85,30 @@ async fn graceful_shutdown_finishes_an_upload_in_flight() {
 async fn metrics_count_syncs_and_health_names_the_store() {
     let ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
     let common::RepWorld {
-        client, mut tablet, ..
+        lead,
+        programme,
+        client,
+        mut tablet,
     } = ts.rep_with_client("ООО «Северное сияние»").await;
     tablet.new_visit(client);
     tablet.sync().await;
+
+    // The lead's device list says when the tablet last synced.
+    let (code, devices) = ts
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/programmes/{programme}/devices"),
+            Some(&lead.token),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{devices}");
+    let row = devices
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["id"] == tablet.device_id.as_str()))
+        .unwrap_or_else(|| panic!("the tablet in {devices}"));
+    let seen = row["last_seen_ms"].as_i64().expect("last seen recorded");
+    assert!(rapport_server::now_ms() - seen < 60_000, "{row}");
 
     let metrics = ts
         .http

@@ -200,6 +200,6 @@ async fn status(
     let json = crate::results::status_json(&state, id).await?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json.as_ref().clone(),
+        json,
     ))
 }
