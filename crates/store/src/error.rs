@@ -15,6 +15,15 @@ pub enum StoreError {
         /// What the driver said.
         reason: String,
     },
+    /// The database file does not open with the key given: a wrong key, an encrypted file
+    /// opened without one, or a file that is not a database. Nothing was written.
+    #[error(
+        "cannot read the database at {target}: the encryption key does not match it (or it is not a Rapport database); nothing was changed: restore the key, or move the file aside to start over"
+    )]
+    WrongKey {
+        /// The path of the database.
+        target: String,
+    },
     /// A schema migration failed at start-up; the database was left at the last good version.
     #[error(
         "cannot migrate the database schema: {reason}; restore a backup or fix the database by hand"
@@ -85,6 +94,7 @@ impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Open { .. } => "store_open_failed",
+            Self::WrongKey { .. } => "store_wrong_key",
             Self::Migration { .. } => "store_migration_failed",
             Self::NotFound { .. } => "not_found",
             Self::Corrupt { .. } => "corrupt_document",

@@ -15,6 +15,21 @@ use crate::rows::{self, StoredDoc};
 use crate::types::{CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId};
 use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
 
+/// SQLITE_NOTADB: a wrong key, a file encrypted while no key was given, or not a database.
+fn is_not_a_database(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<u32>().ok())
+            .is_some_and(|c| c & 0xff == 26),
+        _ => false,
+    }
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 /// Ids per `IN (...)` list: well below SQLite's bound variable limit.
 const IN_CHUNK: usize = 400;
 
@@ -28,10 +43,34 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens the database at `path`, creating the file if missing, and migrates it.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref();
-        let options = SqliteConnectOptions::new()
+        Self::open_with(path.as_ref(), None).await
+    }
+
+    /// Opens (or creates) the database at `path` encrypted with SQLCipher under `key`
+    /// (256 bits, used as the raw key: no passphrase derivation on every open).
+    ///
+    /// A wrong key gives [`StoreError::WrongKey`] and writes nothing. A build without
+    /// SQLCipher gives [`StoreError::Open`] instead of silently writing plain text.
+    pub async fn open_encrypted(
+        path: impl AsRef<Path>,
+        key: &[u8; 32],
+    ) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), Some(key)).await
+    }
+
+    async fn open_with(path: &Path, key: Option<&[u8; 32]>) -> Result<Self, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            target: path.display().to_string(),
+            reason,
+        };
+        let mut options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(true);
+        if let Some(key) = key {
+            // sqlx runs the `key` pragma before any other statement, as SQLCipher requires.
+            options = options.pragma("key", format!("\"x'{}'\"", hex_upper(key)));
+        }
+        let options = options
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit is fsync'd before it returns; a power loss loses nothing
             // that was reported saved.
@@ -42,10 +81,28 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Open {
-                target: path.display().to_string(),
-                reason: e.to_string(),
+            .map_err(|e| {
+                if is_not_a_database(&e) {
+                    StoreError::WrongKey {
+                        target: path.display().to_string(),
+                    }
+                } else {
+                    open_error(e.to_string())
+                }
             })?;
+        if key.is_some() {
+            // Without SQLCipher linked in, `PRAGMA key` is silently ignored and the data
+            // would be written in plain text: refuse instead.
+            let version: Option<String> = sqlx::query_scalar("PRAGMA cipher_version")
+                .fetch_optional(&pool)
+                .await
+                .map_err(|e| open_error(e.to_string()))?;
+            if version.is_none_or(|v| v.is_empty()) {
+                return Err(open_error(
+                    "this build has no SQLCipher, so the database cannot be encrypted; build with libsqlite3-sys's `bundled-sqlcipher` feature".to_owned(),
+                ));
+            }
+        }
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
