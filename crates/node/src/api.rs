@@ -1,0 +1,573 @@
+//! The handlers of [`rapport_api::Request`]: each parses, calls the domain on the
+//! local documents, and answers typed values.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use automerge::ActorId;
+use rapport_api::{
+    ClientCard, ConflictView, DeviceInfo, DocSync, HistoryView, PairRequest, Request, Response,
+    Saved, StartVisit, SyncStatus, VisitCard, VisitDetail, VisitEdit,
+};
+use rapport_domain::client::read_client;
+use rapport_domain::visit::{
+    add_follow_up, complete_visit, mark_contact_update_left, new_visit, put_contact_update,
+    put_opportunity, put_referral, read_visit, record_quality_check, set_scalar_answer,
+    set_text_answer, update_follow_up,
+};
+use rapport_domain::{
+    DocId, DomainError, ProgrammeView, Template, VisitInit, answer_conflicts, answer_history,
+    conflicted_answers, resolve_answer, validate_visit_completion,
+};
+use rapport_store::{DocStore, PeerId};
+
+use crate::error::NodeError;
+use crate::local::DeviceRow;
+use crate::sync::server_error;
+use crate::{Inner, Node, now_ms};
+
+pub(crate) async fn handle(node: &Node, request: Request) -> Result<Response, NodeError> {
+    let inner = node.inner();
+    Ok(match request {
+        Request::Pair(p) => Response::Device(pair(inner, p).await?),
+        Request::Device => Response::Device(device_info(inner).await?),
+        Request::Clients => Response::Clients(clients(inner).await?),
+        Request::StartVisit(s) => Response::Visit(Box::new(start_visit(inner, s).await?)),
+        Request::OpenVisit { visit_id } => {
+            Response::Visit(Box::new(open_visit(inner, visit_id).await?))
+        }
+        Request::EditVisit { visit_id, edit } => {
+            Response::Saved(edit_visit(inner, visit_id, edit).await?)
+        }
+        Request::CompleteVisit { visit_id } => {
+            Response::Visit(Box::new(complete(inner, visit_id).await?))
+        }
+        Request::AnswerConflicts {
+            visit_id,
+            question_id,
+        } => Response::Conflicts(conflicts(inner, visit_id, &question_id).await?),
+        Request::AnswerHistory {
+            visit_id,
+            question_id,
+        } => Response::History(history(inner, visit_id, &question_id).await?),
+        Request::SyncStatus => Response::Sync(sync_status(inner).await?),
+        Request::SyncNow => {
+            // The run's own error is in the status (last_error); a status is the answer.
+            let _ = inner.sync_once().await;
+            Response::Sync(sync_status(inner).await?)
+        }
+    })
+}
+
+/// The server's base URL: http(s), no trailing slash, no path.
+fn normalise_url(url: &str) -> Result<String, NodeError> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(url.to_owned()),
+        _ => Err(NodeError::invalid(
+            "bad_server_url",
+            format!(
+                "{url:?} is not a server address: write it as https://host or http://host:port"
+            ),
+        )),
+    }
+}
+
+async fn pair(inner: &Inner, p: PairRequest) -> Result<DeviceInfo, NodeError> {
+    if let Some(existing) = inner.db.device().await?
+        && !inner.db.sync_row().await?.revoked
+    {
+        return Err(NodeError::AlreadyPaired {
+            server_url: existing.server_url,
+            device_id: existing.device_id,
+        });
+    }
+    let server_url = normalise_url(&p.server_url)?;
+    let code = p.code.trim();
+    if code.is_empty() {
+        return Err(NodeError::invalid(
+            "missing_code",
+            "type the pairing code the programme lead gave you",
+        ));
+    }
+    // A fresh actor for every pairing: the server binds each actor to one device.
+    let mut actor = [0u8; 16];
+    getrandom::fill(&mut actor).map_err(|e| NodeError::Io {
+        what: "random actor".into(),
+        reason: e.to_string(),
+    })?;
+    let actor = hex::encode(actor);
+    let response = inner
+        .http
+        .post(format!("{server_url}/api/v1/devices/pair"))
+        .json(&serde_json::json!({"code": code, "actor": actor, "label": p.label.trim()}))
+        .timeout(inner.settings.request_timeout)
+        .send()
+        .await
+        .map_err(|e| NodeError::Offline {
+            url: server_url.clone(),
+            reason: e.to_string(),
+        })?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| NodeError::Offline {
+        url: server_url.clone(),
+        reason: e.to_string(),
+    })?;
+    if status != 200 {
+        return Err(server_error(status, &body));
+    }
+    #[derive(serde::Deserialize)]
+    struct Paired {
+        device_id: String,
+        token: String,
+        programme_id: DocId,
+        rep_id: Option<String>,
+        label: String,
+    }
+    let paired: Paired = serde_json::from_slice(&body).map_err(|e| NodeError::Server {
+        status,
+        code: "bad_pair_response".into(),
+        message: format!("the server's pairing answer cannot be read: {e}"),
+    })?;
+    let row = DeviceRow {
+        server_url,
+        device_id: paired.device_id,
+        token: paired.token,
+        programme_id: paired.programme_id,
+        rep_id: paired.rep_id,
+        label: paired.label,
+        actor,
+    };
+    inner.db.set_device(&row, now_ms()).await?;
+    // Documents open for editing carry the old actor (if any): reload them.
+    inner.cache.lock().await.clear();
+    inner.mem().view = None;
+    inner.kick.notify_one();
+    device_info(inner).await
+}
+
+async fn device(inner: &Inner) -> Result<DeviceRow, NodeError> {
+    inner.db.device().await?.ok_or(NodeError::NotPaired)
+}
+
+async fn device_info(inner: &Inner) -> Result<DeviceInfo, NodeError> {
+    let d = device(inner).await?;
+    let view = inner.view().await.ok().flatten();
+    Ok(DeviceInfo {
+        rep_name: d.rep_id.as_ref().and_then(|r| {
+            view.as_ref()
+                .and_then(|v| v.reps.get(r))
+                .map(|c| c.name.clone())
+        }),
+        programme_name: view.as_ref().map(|v| v.name.clone()),
+        server_url: d.server_url,
+        device_id: d.device_id,
+        programme_id: d.programme_id,
+        rep_id: d.rep_id,
+        label: d.label,
+        actor: d.actor,
+    })
+}
+
+/// The sync state of each document of `ids`.
+async fn doc_syncs(inner: &Inner) -> Result<impl Fn(&DocId) -> DocSync, NodeError> {
+    let stopped: HashMap<DocId, (String, String)> = inner
+        .db
+        .stopped()
+        .await?
+        .into_iter()
+        .map(|s| (s.doc_id, (s.code, s.message)))
+        .collect();
+    let dirty: HashSet<DocId> = inner.mem().dirty.clone();
+    Ok(move |id: &DocId| match stopped.get(id) {
+        Some((code, message)) => DocSync::Stopped {
+            code: code.clone(),
+            message: message.clone(),
+        },
+        None if dirty.contains(id) => DocSync::Pending,
+        None => DocSync::Synced,
+    })
+}
+
+async fn clients(inner: &Inner) -> Result<Vec<ClientCard>, NodeError> {
+    device(inner).await?;
+    let template = inner.template().await.ok();
+    let indexed = inner.db.indexed().await?;
+    let client_ids: Vec<DocId> = indexed
+        .iter()
+        .filter(|(_, kind, _)| kind == "client")
+        .map(|(id, _, _)| *id)
+        .collect();
+    let visit_ids: Vec<DocId> = indexed
+        .iter()
+        .filter(|(_, kind, _)| kind == "visit")
+        .map(|(id, _, _)| *id)
+        .collect();
+    let sync_of = doc_syncs(inner).await?;
+    // The latest visit per client (by date, then creation).
+    let mut latest: BTreeMap<DocId, VisitCard> = BTreeMap::new();
+    let mut order: HashMap<DocId, (String, i64)> = HashMap::new();
+    for (id, loaded) in inner.store.load_many(&visit_ids).await? {
+        let Ok(Some(doc)) = loaded else { continue };
+        let Ok(visit) = read_visit(&doc) else {
+            continue;
+        };
+        let key = (visit.date.clone(), visit.created_ms);
+        if order.get(&visit.client_id).is_some_and(|k| *k >= key) {
+            continue;
+        }
+        order.insert(visit.client_id, key);
+        let card = VisitCard {
+            visit_id: id,
+            date: visit.date.clone(),
+            state: visit.state,
+            answered: visit.answers.values().filter(|a| a.is_given()).count(),
+            missing_required: template
+                .as_ref()
+                .map_or(0, |t| validate_visit_completion(&visit, t).len()),
+            conflicts: conflicted_answers(&doc).map_or(0, |c| c.len()),
+            sync: sync_of(&id),
+        };
+        latest.insert(visit.client_id, card);
+    }
+    let mut cards = Vec::new();
+    for (id, loaded) in inner.store.load_many(&client_ids).await? {
+        let Ok(Some(doc)) = loaded else { continue };
+        let Ok(client) = read_client(&doc) else {
+            continue;
+        };
+        cards.push(ClientCard {
+            client_id: id,
+            company: client.company,
+            segment: client.segment,
+            visit: latest.remove(&id),
+            sync: sync_of(&id),
+        });
+    }
+    cards.sort_by(|a, b| a.company.to_lowercase().cmp(&b.company.to_lowercase()));
+    Ok(cards)
+}
+
+fn check_date(date: &str) -> Result<(), NodeError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(date, format).map(|_| ()).map_err(|_| {
+        NodeError::invalid(
+            "invalid_date",
+            format!("{date:?} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-27"),
+        )
+    })
+}
+
+async fn start_visit(inner: &Inner, s: StartVisit) -> Result<VisitDetail, NodeError> {
+    let d = device(inner).await?;
+    check_date(&s.date)?;
+    let is_client = inner
+        .db
+        .indexed()
+        .await?
+        .iter()
+        .any(|(id, kind, _)| *id == s.client_id && kind == "client");
+    if !is_client {
+        return Err(NodeError::NotFound {
+            what: "client",
+            id: s.client_id,
+        });
+    }
+    let template = inner.template().await?;
+    let id = DocId::random();
+    let init = VisitInit {
+        id,
+        programme_id: d.programme_id,
+        client_id: s.client_id,
+        date: s.date,
+        rep_id: d.rep_id.clone().unwrap_or_else(|| "lead".to_owned()),
+    };
+    let actor = ActorId::from(hex::decode(&d.actor).unwrap_or_default());
+    let doc = new_visit(actor, &init, &template, now_ms())?;
+    // The index row first: a crash after it leaves a row for a missing document
+    // (ignored by lists); the other order could hide a saved visit until restart.
+    inner.db.index(&[(id, "visit", Some(s.client_id))]).await?;
+    save_new(inner, id, &doc).await?;
+    open_visit(inner, id).await
+}
+
+/// Saves a whole new document (all its changes), marked dirty first. Edits load it
+/// from the store afterwards (with the device's actor).
+async fn save_new(inner: &Inner, id: DocId, doc: &automerge::Automerge) -> Result<(), NodeError> {
+    inner.db.mark_dirty(&[id], now_ms()).await?;
+    let changes: Vec<_> = doc.get_changes(&[]);
+    inner
+        .store
+        .commit(rapport_store::WriteBatch::new().with_changes(id, changes))
+        .await?;
+    {
+        let mut mem = inner.mem();
+        mem.dirty.insert(id);
+        *mem.edit_gen.entry(id).or_default() += 1;
+    }
+    inner.kick.notify_one();
+    Ok(())
+}
+
+async fn load_visit(inner: &Inner, id: DocId) -> Result<automerge::Automerge, NodeError> {
+    if let Some(doc) = inner.cache.lock().await.get(&id) {
+        return Ok(doc.clone());
+    }
+    inner
+        .store
+        .load(id)
+        .await?
+        .ok_or(NodeError::NotFound { what: "visit", id })
+}
+
+async fn open_visit(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> {
+    device(inner).await?;
+    let doc = load_visit(inner, id).await?;
+    let visit = read_visit(&doc)?;
+    let template = inner.template().await?;
+    let client = match inner.store.load(visit.client_id).await? {
+        Some(c) => read_client(&c).ok(),
+        None => None,
+    };
+    let sync_of = doc_syncs(inner).await?;
+    Ok(VisitDetail {
+        missing: validate_visit_completion(&visit, &template),
+        conflicts: conflicted_answers(&doc)?,
+        sync: sync_of(&id),
+        visit,
+        client,
+        template,
+    })
+}
+
+async fn edit_visit(inner: &Inner, id: DocId, edit: VisitEdit) -> Result<Saved, NodeError> {
+    let template = inner.template().await?;
+    let (entry_id, follow_up_opened) = inner
+        .edit(id, |doc| {
+            apply(doc, &template, edit, now_ms()).map_err(NodeError::from)
+        })
+        .await?;
+    Ok(Saved {
+        visit_id: id,
+        entry_id,
+        follow_up_opened,
+        saved_ms: now_ms(),
+    })
+}
+
+/// One edit on the document; returns the id of an added entry and whether a
+/// follow-up was opened.
+fn apply(
+    doc: &mut automerge::Automerge,
+    template: &Template,
+    edit: VisitEdit,
+    now: i64,
+) -> Result<(Option<String>, bool), DomainError> {
+    Ok(match edit {
+        VisitEdit::Text { question_id, value } => {
+            set_text_answer(doc, template, &question_id, &value, now)?;
+            (None, false)
+        }
+        VisitEdit::Scalar { question_id, value } => {
+            set_scalar_answer(doc, template, &question_id, &value, now)?;
+            (None, false)
+        }
+        VisitEdit::Quality {
+            question_id,
+            answer,
+        } => (
+            None,
+            record_quality_check(doc, template, &question_id, &answer, now)?,
+        ),
+        VisitEdit::Resolve {
+            question_id,
+            chosen,
+        } => {
+            resolve_answer(doc, template, &question_id, &chosen, now)?;
+            (None, false)
+        }
+        VisitEdit::Contact { id, contact } => (
+            Some(put_contact_update(doc, id.as_deref(), &contact, now)?),
+            false,
+        ),
+        VisitEdit::ContactLeft { id } => {
+            mark_contact_update_left(doc, &id, now)?;
+            (Some(id), false)
+        }
+        VisitEdit::Opportunity { id, opportunity } => (
+            Some(put_opportunity(doc, id.as_deref(), &opportunity, now)?),
+            false,
+        ),
+        VisitEdit::Referral { id, referral } => (
+            Some(put_referral(doc, id.as_deref(), &referral, now)?),
+            false,
+        ),
+        VisitEdit::AddFollowUp {
+            description,
+            owner,
+            due,
+        } => (
+            Some(add_follow_up(
+                doc,
+                None,
+                &description,
+                &owner,
+                due.as_deref(),
+                now,
+            )?),
+            false,
+        ),
+        VisitEdit::UpdateFollowUp {
+            id,
+            state,
+            owner,
+            due,
+        } => {
+            update_follow_up(doc, &id, state, owner.as_deref(), due.as_deref(), now)?;
+            (Some(id), false)
+        }
+    })
+}
+
+async fn complete(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> {
+    let template = inner.template().await?;
+    inner
+        .edit(id, |doc| match complete_visit(doc, &template, now_ms()) {
+            Err(DomainError::Incomplete { missing }) => Err(NodeError::Incomplete { missing }),
+            other => other.map_err(NodeError::from),
+        })
+        .await?;
+    open_visit(inner, id).await
+}
+
+/// A person's name for the device that wrote with `actor`.
+fn author(view: Option<&ProgrammeView>, me: &DeviceRow, actor: &str) -> String {
+    if actor == me.actor {
+        return format!("{} (this device)", me.label);
+    }
+    let Some(device) = view.and_then(|v| v.who_wrote(actor)) else {
+        return format!("device {}", &actor[..actor.len().min(8)]);
+    };
+    let name = view
+        .and_then(|v| v.reps.get(&device.who))
+        .map_or_else(|| device.who.clone(), |r| r.name.clone());
+    if device.label.is_empty() {
+        name
+    } else {
+        format!("{name} ({})", device.label)
+    }
+}
+
+async fn conflicts(
+    inner: &Inner,
+    id: DocId,
+    question_id: &str,
+) -> Result<Vec<ConflictView>, NodeError> {
+    let me = device(inner).await?;
+    let doc = load_visit(inner, id).await?;
+    let view = inner.view().await?;
+    Ok(answer_conflicts(&doc, question_id)?
+        .into_iter()
+        .map(|c| ConflictView {
+            rendered: c.value.render(),
+            author: author(view.as_deref(), &me, &c.actor),
+            value: c.value,
+            actor: c.actor,
+        })
+        .collect())
+}
+
+async fn history(
+    inner: &Inner,
+    id: DocId,
+    question_id: &str,
+) -> Result<Vec<HistoryView>, NodeError> {
+    let me = device(inner).await?;
+    let doc = load_visit(inner, id).await?;
+    let view = inner.view().await?;
+    Ok(answer_history(&doc, question_id)?
+        .into_iter()
+        .map(|h| HistoryView {
+            time_ms: h.time_ms,
+            author: author(view.as_deref(), &me, &h.actor),
+            value: h.value,
+        })
+        .collect())
+}
+
+/// Most dirty documents whose unsent bytes are counted exactly (the rest estimated).
+const PENDING_EXACT: usize = 200;
+
+pub(crate) async fn sync_status(inner: &Inner) -> Result<SyncStatus, NodeError> {
+    let paired = inner.db.device().await?.is_some();
+    let row = inner.db.sync_row().await?;
+    let stopped = inner.db.stopped().await?;
+    let stopped_ids: HashSet<DocId> = stopped.iter().map(|s| s.doc_id).collect();
+    let (running, next_attempt_ms, mut pending): (bool, Option<i64>, Vec<DocId>) = {
+        let mem = inner.mem();
+        (
+            mem.running,
+            mem.next_attempt_ms,
+            mem.dirty
+                .iter()
+                .filter(|d| !stopped_ids.contains(d))
+                .copied()
+                .collect(),
+        )
+    };
+    pending.sort();
+    let counted = &pending[..pending.len().min(PENDING_EXACT)];
+    let states = inner.store.sync_states(&PeerId::server(), counted).await?;
+    let mut bytes = 0u64;
+    for (id, loaded) in inner.store.load_many(counted).await? {
+        let Ok(Some(doc)) = loaded else { continue };
+        let shared = states
+            .get(&id)
+            .and_then(|s| automerge::sync::State::decode(s).ok())
+            .map(|s| s.shared_heads)
+            .unwrap_or_default();
+        bytes += doc
+            .get_changes(&shared)
+            .iter()
+            .map(|c| c.raw_bytes().len() as u64)
+            .sum::<u64>();
+    }
+    if pending.len() > counted.len() && !counted.is_empty() {
+        bytes = bytes * pending.len() as u64 / counted.len() as u64;
+    }
+    Ok(SyncStatus {
+        paired,
+        running,
+        pending_docs: pending.len(),
+        pending_bytes: bytes,
+        last_success_ms: row.last_success_ms,
+        last_attempt_ms: row.last_attempt_ms,
+        last_error: row.last_error,
+        next_attempt_ms,
+        stopped,
+        last_run: row.last_run,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_are_checked_and_normalised() {
+        assert_eq!(
+            normalise_url(" http://127.0.0.1:8080/ ").expect("ok"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalise_url("https://rapport.пример.рф").expect("ok"),
+            "https://rapport.пример.рф"
+        );
+        for bad in ["", "127.0.0.1:8080", "ftp://x", "http://", "http://a b"] {
+            let err = normalise_url(bad).expect_err(bad);
+            assert_eq!(err.code(), "bad_server_url");
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! One sync run of the device: the protocol's [`DeviceSession`] driven over HTTP with
+//! reqwest, every response persisted before the next request.
+//!
+//! Crash safety: after each response the new changes and sync states go to the store
+//! in one transaction, then the feed cursor; a run killed at any point resumes from
+//! what was persisted and sends again only what the server has not acknowledged (the
+//! server deduplicates by change hash).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use automerge::{Automerge, ChangeHash};
+use rapport_api::{Event, RunSummary, StoppedDoc};
+use rapport_domain::{DocId, doc_scope};
+use rapport_protocol::{
+    DeviceConfig, DeviceSession, DocError, DocSet, ErrorCode, Limits, Outcome, SyncRequest,
+    SyncResponse,
+};
+use rapport_store::{DocStore, PeerId, WriteBatch};
+
+use crate::error::NodeError;
+use crate::local::DeviceRow;
+use crate::{Inner, now_ms};
+
+/// The documents of one run: loaded from the store (committed state only, so nothing
+/// a crash could take back is ever sent), plus what the server sent.
+#[derive(Default)]
+struct RunDocs {
+    docs: HashMap<DocId, Automerge>,
+    states: HashMap<DocId, Vec<u8>>,
+    /// Heads as last persisted, to find the changes a response added.
+    persisted_heads: HashMap<DocId, Vec<ChangeHash>>,
+}
+
+impl DocSet for RunDocs {
+    fn get(&self, id: &DocId) -> Option<&Automerge> {
+        self.docs.get(id)
+    }
+
+    fn get_or_create(&mut self, id: &DocId) -> &mut Automerge {
+        self.docs.entry(*id).or_default()
+    }
+
+    fn load_state(&self, id: &DocId) -> Option<Vec<u8>> {
+        self.states.get(id).cloned()
+    }
+}
+
+impl RunDocs {
+    /// Loads from the store the documents (and states) of `ids` not loaded yet.
+    async fn load(&mut self, inner: &Inner, ids: &[DocId]) -> Result<(), NodeError> {
+        let missing: Vec<DocId> = ids
+            .iter()
+            .filter(|id| !self.docs.contains_key(id))
+            .copied()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (id, loaded) in inner.store.load_many(&missing).await? {
+            // A document that does not load stays out of the set: the session sees it as
+            // new and asks the server for all of it, which repairs the local copy.
+            match loaded {
+                Ok(Some(doc)) => {
+                    self.persisted_heads.insert(id, doc.get_heads());
+                    self.docs.insert(id, doc);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(doc = %id, error = %e, "a local document does not load"),
+            }
+        }
+        let states = inner.store.sync_states(&PeerId::server(), &missing).await?;
+        self.states.extend(states);
+        Ok(())
+    }
+}
+
+/// Runs one sync to quiescence; the caller holds the node's sync lock.
+pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
+    let device = inner.db.device().await?.ok_or(NodeError::NotPaired)?;
+    let row = inner.db.sync_row().await?;
+    if row.revoked {
+        return Err(NodeError::Revoked);
+    }
+    let started = Instant::now();
+    let stopped: HashSet<DocId> = inner
+        .db
+        .stopped()
+        .await?
+        .into_iter()
+        .map(|s| s.doc_id)
+        .collect();
+    let (dirty, generations) = inner.dirty_snapshot();
+    let dirty: Vec<DocId> = dirty.into_iter().filter(|d| !stopped.contains(d)).collect();
+
+    let mut docs = RunDocs::default();
+    docs.load(inner, &dirty).await?;
+    let config = DeviceConfig::default();
+    let limits = config.limits;
+    let mut session = DeviceSession::new(
+        config,
+        row.remote_cursor,
+        dirty.iter().map(|id| (*id, docs.states.get(id).cloned())),
+    );
+    let mut summary = RunSummary::default();
+    let mut sent: HashSet<DocId> = HashSet::new();
+    let mut received: HashSet<DocId> = HashSet::new();
+    let mut failed: HashSet<DocId> = HashSet::new();
+    let mut transient = false;
+    inner.emit(Event::SyncStarted);
+
+    loop {
+        let request = match session.next_request(&mut docs) {
+            Ok(Some(request)) => request,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(NodeError::Sync {
+                    code: e.code(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        sent.extend(request.docs.iter().map(|d| d.doc));
+        let response = match post(inner, &device, &request, &limits, &mut summary).await {
+            Ok(response) => response,
+            Err(e) => {
+                session.fail();
+                return Err(e);
+            }
+        };
+        let ids: Vec<DocId> = response
+            .docs
+            .iter()
+            .map(|d| d.doc)
+            .chain(response.errors.iter().map(|e| e.doc))
+            .collect();
+        docs.load(inner, &ids).await?;
+        let outcome = session.handle_response(&mut docs, response);
+        for error in &outcome.errors {
+            failed.insert(error.doc);
+            transient |= !stops(error.code);
+        }
+        received.extend(outcome.changed.iter().copied());
+        persist(inner, &mut docs, &outcome).await?;
+        summary.docs_sent = sent.len();
+        summary.docs_received = received.len();
+        inner.emit(Event::SyncProgress {
+            requests: summary.requests,
+            docs_sent: summary.docs_sent,
+            docs_received: summary.docs_received,
+        });
+    }
+
+    // Quiescent: every dirty document that did not fail has nothing left to send.
+    // Take out of the dirty set only those not edited since the run took them.
+    let done: Vec<DocId> = dirty
+        .iter()
+        .filter(|id| !failed.contains(id))
+        .copied()
+        .collect();
+    inner.clear_dirty(&done, &generations).await?;
+    summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if transient {
+        return Err(NodeError::Sync {
+            code: "sync_incomplete",
+            message: "the server could not take some documents this time".into(),
+        });
+    }
+    Ok(summary)
+}
+
+/// Whether a refusal stops the document (retrying would be refused again).
+fn stops(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Forbidden
+            | ErrorCode::Rejected
+            | ErrorCode::Invalid
+            | ErrorCode::TooLarge
+            | ErrorCode::NotFound
+    )
+}
+
+/// The message a person reads for a refused document.
+fn refusal_message(error: &DocError) -> String {
+    let why = match error.code {
+        ErrorCode::Forbidden => {
+            "the server no longer takes this document from this device (the client was reassigned to another rep, or access was removed)"
+        }
+        ErrorCode::Rejected => "the server rejected the changes",
+        ErrorCode::Invalid => "the document could not be read",
+        ErrorCode::TooLarge => "the changes are too large to send",
+        ErrorCode::NotFound => "the server does not know this document",
+        _ => "the server refused it",
+    };
+    format!(
+        "{why}: {}. Your edits are kept on this device and are no longer sent",
+        error.message
+    )
+}
+
+/// Writes what one response did: changes and states in one transaction, then the
+/// refusals, then the cursor.
+async fn persist(inner: &Inner, docs: &mut RunDocs, outcome: &Outcome) -> Result<(), NodeError> {
+    let mut batch = WriteBatch::new();
+    let mut new_docs = Vec::new();
+    for id in &outcome.changed {
+        let Some(doc) = docs.docs.get(id) else {
+            continue;
+        };
+        let before = docs.persisted_heads.get(id).cloned().unwrap_or_default();
+        if before.is_empty() {
+            new_docs.push(*id);
+        }
+        let changes: Vec<_> = doc.get_changes(&before);
+        docs.persisted_heads.insert(*id, doc.get_heads());
+        if !changes.is_empty() {
+            batch = batch.with_changes(*id, changes);
+        }
+    }
+    for (id, state) in &outcome.states {
+        batch = batch.with_sync_state(PeerId::server(), *id, state.clone());
+        docs.states.insert(*id, state.clone());
+    }
+    if !batch.changes.is_empty() || !batch.sync_states.is_empty() {
+        inner.store.commit(batch).await?;
+    }
+    let now = now_ms();
+    let refused: Vec<StoppedDoc> = outcome
+        .errors
+        .iter()
+        .filter(|e| stops(e.code))
+        .map(|e| StoppedDoc {
+            doc_id: e.doc,
+            kind: String::new(),
+            code: e.code.as_str().to_owned(),
+            message: refusal_message(e),
+            at_ms: now,
+        })
+        .collect();
+    inner.db.stop(&refused).await?;
+    // The server sent these: it gives us access again.
+    let back: Vec<DocId> = outcome
+        .changed
+        .iter()
+        .chain(&outcome.synced)
+        .copied()
+        .collect();
+    inner.db.unstop(&back).await?;
+    let mut index = Vec::new();
+    for id in &new_docs {
+        if let Some(doc) = docs.docs.get(id) {
+            match doc_scope(doc) {
+                Ok(scope) => index.push((*id, scope.kind.tag(), scope.client_id)),
+                Err(e) => {
+                    tracing::warn!(doc = %id, error = %e, "a document from the server has no readable scope")
+                }
+            }
+        }
+    }
+    inner.db.index(&index).await?;
+    if !outcome.changed.is_empty() {
+        inner.forget_cached(&outcome.changed).await;
+        inner.emit(Event::DocsChanged {
+            doc_ids: outcome.changed.clone(),
+        });
+    }
+    if let Some(cursor) = &outcome.cursor {
+        inner.db.set_remote_cursor(cursor).await?;
+    }
+    Ok(())
+}
+
+/// One round trip. Network failures are [`NodeError::Offline`]; a revoked device
+/// [`NodeError::Revoked`]; other refusals [`NodeError::Server`].
+async fn post(
+    inner: &Inner,
+    device: &DeviceRow,
+    request: &SyncRequest,
+    limits: &Limits,
+    summary: &mut RunSummary,
+) -> Result<SyncResponse, NodeError> {
+    let body = request.encode(limits).map_err(|e| NodeError::Sync {
+        code: e.code(),
+        message: e.to_string(),
+    })?;
+    summary.requests += 1;
+    summary.bytes_sent += body.len() as u64;
+    let url = format!("{}/api/v1/sync", device.server_url);
+    let offline = |e: reqwest::Error| NodeError::Offline {
+        url: device.server_url.clone(),
+        reason: e.to_string(),
+    };
+    let response = inner
+        .http
+        .post(&url)
+        .bearer_auth(&device.token)
+        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .timeout(inner.settings.request_timeout)
+        .body(body)
+        .send()
+        .await
+        .map_err(offline)?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(offline)?;
+    summary.bytes_received += bytes.len() as u64;
+    if status.is_success() {
+        return SyncResponse::decode(&bytes, limits).map_err(|e| NodeError::Sync {
+            code: "bad_response",
+            message: format!("the server's answer cannot be read ({e})"),
+        });
+    }
+    Err(server_error(status.as_u16(), &bytes))
+}
+
+/// The server's JSON error as a [`NodeError`].
+pub(crate) fn server_error(status: u16, body: &[u8]) -> NodeError {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        code: String,
+        message: String,
+    }
+    let parsed: Option<Body> = serde_json::from_slice(body).ok();
+    match parsed {
+        Some(b) if b.code == "device_revoked" => NodeError::Revoked,
+        Some(b) => NodeError::Server {
+            status,
+            code: b.code,
+            message: b.message,
+        },
+        None => NodeError::Server {
+            status,
+            code: format!("http_{status}"),
+            message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        },
+    }
+}
+
+/// How long to wait before the next attempt after `failures` failures in a row:
+/// exponential from `min` to `max`, with ±25 % jitter so a room of tablets coming
+/// back online together does not knock at once.
+pub(crate) fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
+    let exp = min.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)));
+    let base = exp.min(max);
+    let mut r = [0u8; 2];
+    let _ = getrandom::fill(&mut r);
+    // 0.75 ..= 1.25
+    let factor = 0.75 + f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX) * 0.5;
+    base.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_jitter() {
+        let min = Duration::from_secs(1);
+        let max = Duration::from_secs(120);
+        for failures in 1..40 {
+            let d = backoff(failures, min, max);
+            let base = (min * 2u32.pow((failures - 1).min(20))).min(max);
+            assert!(
+                d >= base.mul_f64(0.74) && d <= base.mul_f64(1.26),
+                "{failures}: {d:?}"
+            );
+        }
+        assert!(backoff(30, min, max) <= max.mul_f64(1.26));
+    }
+
+    #[test]
+    fn the_servers_errors_become_clear_node_errors() {
+        let revoked = server_error(401, br#"{"code":"device_revoked","message":"revoked"}"#);
+        assert_eq!(revoked.code(), "device_revoked");
+        let other = server_error(413, b"<html>too big</html>");
+        assert_eq!(other.code(), "server_error");
+        assert!(other.to_string().contains("too big"), "{other}");
+    }
+}
