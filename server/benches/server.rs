@@ -11,15 +11,12 @@
 //! `target/bench-server.md` (or `$RAPPORT_BENCH_OUT`), and prints every figure as a
 //! `name=value` line.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestServer, fresh_config};
 use rapport_protocol::{MemServer, SyncResponse};
 use rapport_server::{AppState, Server};
+use rapport_testkit::{Backend, TestServer, fill_and_complete, fresh_config};
 
 const ROUNDS: usize = 5;
 const VISITS: usize = 200;
@@ -203,7 +200,7 @@ async fn large_programme(backend: Backend, clients: usize) -> Option<Status> {
                     now,
                 )
                 .expect("visit");
-                common::fill_and_complete(&mut doc, &template).expect("filled");
+                fill_and_complete(&mut doc, &template).expect("filled");
                 (id, doc)
             })
             .collect();
@@ -239,7 +236,7 @@ async fn large_programme(backend: Backend, clients: usize) -> Option<Status> {
     }
     let export = format!(
         "{}/api/v1/programmes/{programme}/exports/visits.csv",
-        ts.url
+        ts.url()
     );
     let mut exports = Vec::new();
     for _ in 0..3 {

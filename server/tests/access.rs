@@ -2,14 +2,15 @@
 //! rep's device limited to its clients (also after a reassignment), uploads the
 //! device may not make, pairing codes, sign-in and revocation.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Backend, TestServer, error_code, random_actor, sorted_heads};
 use rapport_domain::visit::{new_visit, set_text_answer};
 use rapport_domain::{DocId, VisitInit, default_template, view_id};
 use rapport_protocol::ErrorCode;
+use rapport_testkit::{
+    Backend, POLL, SyncFail, TestDevice, TestLead, TestServer, error_code, random_actor,
+    sorted_heads,
+};
 use reqwest::Method;
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -25,7 +26,7 @@ const PUBLIC: &[&str] = &[
 
 struct World {
     ts: TestServer,
-    lead: common::TestLead,
+    lead: TestLead,
     programme: DocId,
     ivanov_clients: Vec<DocId>,
     petrov_clients: Vec<DocId>,
@@ -65,7 +66,9 @@ async fn raw_call(
     path: &str,
     auth: Option<&str>,
 ) -> (u16, Value) {
-    let mut req = ts.http.request(method.clone(), format!("{}{path}", ts.url));
+    let mut req = ts
+        .http
+        .request(method.clone(), format!("{}{path}", ts.url()));
     if let Some(a) = auth {
         req = req.header("authorization", a);
     }
@@ -316,7 +319,7 @@ async fn a_reassigned_client_moves_to_the_new_rep_and_the_old_rep_is_refused(
             break;
         }
         assert!(
-            attempt < 100 && started.elapsed() < common::POLL,
+            attempt < 100 && started.elapsed() < POLL,
             "the reassigned client's documents never reached petrov's device"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -449,10 +452,10 @@ async fn pairing_codes_are_single_use_and_expire(#[case] backend: Backend) {
     };
     let ts = &w.ts;
     let code = ts.pairing_code(&w.lead, w.programme, Some("ivanov")).await;
-    common::TestDevice::pair(&ts.http, &ts.url, &code.to_lowercase(), w.programme)
+    TestDevice::pair(&ts.http, ts.url(), &code.to_lowercase(), w.programme)
         .await
         .expect("first use (case does not matter)");
-    let (status, body) = common::TestDevice::pair(&ts.http, &ts.url, &code, w.programme)
+    let (status, body) = TestDevice::pair(&ts.http, ts.url(), &code, w.programme)
         .await
         .err()
         .expect("second use fails");
@@ -474,7 +477,7 @@ async fn pairing_codes_are_single_use_and_expire(#[case] backend: Backend) {
         )
         .await
         .expect("insert");
-    let (status, body) = common::TestDevice::pair(&ts.http, &ts.url, &expired, w.programme)
+    let (status, body) = TestDevice::pair(&ts.http, ts.url(), &expired, w.programme)
         .await
         .err()
         .expect("expired code fails");
@@ -522,7 +525,9 @@ async fn sign_in_failures_look_alike_and_revocation_is_immediate(#[case] backend
     assert_eq!(status, 204);
     tablet.new_visit(w.ivanov_clients[0]);
     match tablet.try_sync().await {
-        Err(common::SyncFail::Status(401, body)) => assert_eq!(error_code(&body), "device_revoked"),
+        Err(SyncFail::Status(401, body)) => {
+            assert_eq!(error_code(&body), "device_revoked")
+        }
         other => panic!("a revoked device must get 401 device_revoked, got {other:?}"),
     }
     let (status, body) = ts

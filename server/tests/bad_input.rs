@@ -2,13 +2,11 @@
 //! that break the schema (refused alone, the rest of the request is stored), bad JSON
 //! to the lead's endpoints. Each case is followed by a healthy `/healthz`.
 
-mod common;
-
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
-use common::{Backend, TestServer, error_code};
 use rapport_domain::DocId;
 use rapport_protocol::ErrorCode;
+use rapport_testkit::{Backend, RepWorld, SyncFail, TestServer, error_code, sorted_heads};
 use reqwest::Method;
 use rstest::rstest;
 
@@ -25,7 +23,7 @@ async fn malformed_sync_bodies_get_400_with_a_code(#[case] backend: Backend) {
     let Some(ts) = TestServer::start(backend).await else {
         return;
     };
-    let common::RepWorld {
+    let RepWorld {
         client, mut tablet, ..
     } = ts.rep_with_client("ООО «Ромашка»").await;
     let visit = tablet.new_visit(client);
@@ -56,7 +54,7 @@ async fn malformed_sync_bodies_get_400_with_a_code(#[case] backend: Backend) {
     ];
     for (what, body) in cases {
         match tablet.post(body).await {
-            Err(common::SyncFail::Status(400, body)) => {
+            Err(SyncFail::Status(400, body)) => {
                 let code = error_code(&body).to_owned();
                 assert!(!code.is_empty(), "{what}");
             }
@@ -90,7 +88,7 @@ async fn a_body_over_the_limit_gets_413(#[case] backend: Backend) {
     let mut big = b"RPS\x01\x01".to_vec();
     big.resize(10_000, 0x42);
     match tablet.post(big).await {
-        Err(common::SyncFail::Status(413, body)) => {
+        Err(SyncFail::Status(413, body)) => {
             assert_eq!(error_code(&body), "body_too_large");
         }
         other => panic!("expected 413, got {other:?}"),
@@ -117,7 +115,7 @@ async fn a_document_breaking_the_schema_is_rejected_alone(#[case] backend: Backe
     let Some(ts) = TestServer::start(backend).await else {
         return;
     };
-    let common::RepWorld {
+    let RepWorld {
         client, mut tablet, ..
     } = ts.rep_with_client("ООО «Ромашка»").await;
 
@@ -199,8 +197,8 @@ async fn a_document_breaking_the_schema_is_rejected_alone(#[case] backend: Backe
         .expect("load")
         .expect("the valid visit is stored");
     assert_eq!(
-        common::sorted_heads(&stored),
-        common::sorted_heads(tablet.doc(&good).expect("device copy"))
+        sorted_heads(&stored),
+        sorted_heads(tablet.doc(&good).expect("device copy"))
     );
     assert_healthy(&ts).await;
 }
@@ -251,7 +249,7 @@ async fn bad_json_to_lead_endpoints_gets_a_json_error(#[case] backend: Backend) 
     for (what, path, body) in all {
         let resp = ts
             .http
-            .post(format!("{}{path}", ts.url))
+            .post(format!("{}{path}", ts.url()))
             .bearer_auth(&lead.token)
             .header("content-type", "application/json")
             .body(body.to_owned())
@@ -293,7 +291,7 @@ async fn bad_json_to_lead_endpoints_gets_a_json_error(#[case] backend: Backend) 
     // Without a JSON content type.
     let resp = ts
         .http
-        .post(format!("{}/api/v1/programmes", ts.url))
+        .post(format!("{}/api/v1/programmes", ts.url()))
         .bearer_auth(&lead.token)
         .body("{}")
         .send()

@@ -4,17 +4,17 @@
 //!
 //! `RAPPORT_CRASH_ITERATIONS` sets the kills per backend (default 50).
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use automerge::{ChangeHash, ReadDoc};
-use common::{Backend, TestDevice, error_code, fresh_config, sign_in};
 use rapport_domain::DocId;
 use rapport_store::{DocStore, PgStore, SqliteStore};
+use rapport_testkit::{
+    Backend, PASSWORD, PgDb, TestDevice, call, error_code, eventually, fresh_config, sign_in,
+};
 use reqwest::Method;
 use rstest::rstest;
 use serde_json::json;
@@ -144,7 +144,7 @@ async fn lost(store: &dyn DocStore, acked: &HashSet<(DocId, ChangeHash)>) -> usi
         .count()
 }
 
-async fn setup(backend: Backend) -> Option<(Target, tempfile::TempDir, Option<common::PgDb>)> {
+async fn setup(backend: Backend) -> Option<(Target, tempfile::TempDir, Option<PgDb>)> {
     let (config, dir, pg) = fresh_config(backend).await?;
     let target = Target {
         data_dir: config.data_dir.clone(),
@@ -153,7 +153,7 @@ async fn setup(backend: Backend) -> Option<(Target, tempfile::TempDir, Option<co
     let out = target
         .run(
             &["create-lead", "--email", EMAIL, "--name", "Ольга Смирнова"],
-            Some(&format!("{}\n", common::PASSWORD)),
+            Some(&format!("{}\n", PASSWORD)),
         )
         .await;
     assert!(out.contains(EMAIL), "{out}");
@@ -161,7 +161,7 @@ async fn setup(backend: Backend) -> Option<(Target, tempfile::TempDir, Option<co
 }
 
 async fn programme(http: &reqwest::Client, url: &str, token: &str) -> DocId {
-    let (status, body) = common::call(
+    let (status, body) = call(
         http,
         url,
         Method::POST,
@@ -183,7 +183,7 @@ async fn lead_device(
     token: &str,
     programme: DocId,
 ) -> TestDevice {
-    let (status, body) = common::call(
+    let (status, body) = call(
         http,
         url,
         Method::POST,
@@ -219,7 +219,7 @@ async fn acknowledged_changes_survive_kill_9(#[case] backend: Backend) {
         .build()
         .expect("http");
     let (mut child, mut url) = target.serve(&http).await;
-    let token = sign_in(&http, &url, EMAIL, common::PASSWORD).await;
+    let token = sign_in(&http, &url, EMAIL, PASSWORD).await;
     let programme = programme(&http, &url, &token).await;
     let mut devices = vec![
         lead_device(&http, &url, &token, programme).await,
@@ -345,7 +345,7 @@ async fn rebuild_projections_restores_the_status(#[case] backend: Backend) {
     };
     let http = reqwest::Client::new();
     let (mut child, url) = target.serve(&http).await;
-    let token = sign_in(&http, &url, EMAIL, common::PASSWORD).await;
+    let token = sign_in(&http, &url, EMAIL, PASSWORD).await;
     let programme = programme(&http, &url, &token).await;
     let mut tablet = lead_device(&http, &url, &token, programme).await;
     let done = tablet.new_visit(DocId::random());
@@ -353,9 +353,8 @@ async fn rebuild_projections_restores_the_status(#[case] backend: Backend) {
     tablet.complete(done);
     assert!(tablet.sync().await.errors.is_empty());
     let status_path = format!("/api/v1/programmes/{programme}/status");
-    let before = common::eventually("the completed visit in the status", || async {
-        let (code, body) =
-            common::call(&http, &url, Method::GET, &status_path, Some(&token), None).await;
+    let before = eventually("the completed visit in the status", || async {
+        let (code, body) = call(&http, &url, Method::GET, &status_path, Some(&token), None).await;
         (code == 200 && body["visits"]["completed"] == 1).then_some(body)
     })
     .await;
@@ -363,8 +362,7 @@ async fn rebuild_projections_restores_the_status(#[case] backend: Backend) {
 
     wipe_projections(&target).await;
     let (mut child, url) = target.serve(&http).await;
-    let (code, body) =
-        common::call(&http, &url, Method::GET, &status_path, Some(&token), None).await;
+    let (code, body) = call(&http, &url, Method::GET, &status_path, Some(&token), None).await;
     assert_eq!(
         (code, error_code(&body)),
         (404, "not_found"),
@@ -375,8 +373,7 @@ async fn rebuild_projections_restores_the_status(#[case] backend: Backend) {
     let out = target.run(&["rebuild-projections"], None).await;
     assert!(out.contains("projections rebuilt from"), "{out}");
     let (mut child, url) = target.serve(&http).await;
-    let (code, after) =
-        common::call(&http, &url, Method::GET, &status_path, Some(&token), None).await;
+    let (code, after) = call(&http, &url, Method::GET, &status_path, Some(&token), None).await;
     assert_eq!(code, 200, "{after}");
     assert_eq!(
         after, before,

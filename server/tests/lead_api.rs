@@ -16,8 +16,7 @@ use reqwest::{Response, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
 
-mod common;
-use common::{Backend, PgDb};
+use rapport_testkit::{Backend, PgDb, fresh_config};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -35,7 +34,7 @@ struct Lead {
 impl Lead {
     /// `None` for PostgreSQL when no test database is configured.
     async fn start(backend: Backend) -> Option<Self> {
-        let (mut config, dir, pg) = common::fresh_config(backend).await?;
+        let (mut config, dir, pg) = fresh_config(backend).await?;
         config.max_import_bytes = 64 * 1024;
         let server = Server::start(config).await.expect("server starts");
         rapport_server::api::auth::create_lead(

@@ -1,13 +1,11 @@
 //! Operations: graceful shutdown lets an upload in flight finish and commit; metrics
 //! count syncs; the health check names the store.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, TestServer, decode_response};
 use rapport_domain::view_id;
 use rapport_store::{DocStore, SqliteStore};
+use rapport_testkit::{Backend, RepWorld, TestServer, decode_response, eventually, sorted_heads};
 use sqlx::{Connection, Executor, SqliteConnection};
 
 /// Shutdown while a sync request is inside its commit: the request still completes
@@ -17,7 +15,7 @@ use sqlx::{Connection, Executor, SqliteConnection};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_finishes_an_upload_in_flight() {
     let mut ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
-    let common::RepWorld {
+    let RepWorld {
         client, mut tablet, ..
     } = ts.rep_with_client("ООО «Полярная звезда»").await;
     let visits: Vec<_> = (0..20).map(|_| tablet.new_visit(client)).collect();
@@ -36,7 +34,7 @@ async fn graceful_shutdown_finishes_an_upload_in_flight() {
     let upload = tokio::spawn({
         let request = ts
             .http
-            .post(format!("{}/api/v1/sync", ts.url))
+            .post(format!("{}/api/v1/sync", ts.url()))
             .bearer_auth(&tablet.token)
             .header("content-type", "application/octet-stream")
             .body(body);
@@ -84,7 +82,7 @@ async fn graceful_shutdown_finishes_an_upload_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_syncs_and_health_names_the_store() {
     let ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
-    let common::RepWorld {
+    let RepWorld {
         lead,
         programme,
         client,
@@ -112,7 +110,7 @@ async fn metrics_count_syncs_and_health_names_the_store() {
 
     let metrics = ts
         .http
-        .get(format!("{}/metrics", ts.url))
+        .get(format!("{}/metrics", ts.url()))
         .send()
         .await
         .expect("metrics")
@@ -128,7 +126,7 @@ async fn metrics_count_syncs_and_health_names_the_store() {
     }
     let health: serde_json::Value = ts
         .http
-        .get(format!("{}/healthz", ts.url))
+        .get(format!("{}/healthz", ts.url()))
         .send()
         .await
         .expect("healthz")
@@ -145,7 +143,7 @@ async fn metrics_count_syncs_and_health_names_the_store() {
 async fn compaction_folds_busy_documents_and_sync_goes_on() {
     use rapport_domain::visit::set_text_answer;
     let ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
-    let common::RepWorld {
+    let RepWorld {
         lead,
         programme,
         client,
@@ -202,8 +200,8 @@ async fn compaction_folds_busy_documents_and_sync_goes_on() {
     let mut laptop = ts.device(&lead, programme, Some("ivanov")).await;
     laptop.sync_until_has(&[visit]).await;
     assert_eq!(
-        common::sorted_heads(laptop.doc(&visit).expect("visit")),
-        common::sorted_heads(tablet.doc(&visit).expect("visit"))
+        sorted_heads(laptop.doc(&visit).expect("visit")),
+        sorted_heads(tablet.doc(&visit).expect("visit"))
     );
 }
 
@@ -248,7 +246,7 @@ async fn a_failing_quality_check_names_its_company_in_the_status() {
     }
     assert!(tablet.sync().await.errors.is_empty());
     let path = format!("/api/v1/programmes/{programme}/status");
-    let failures = common::eventually("the failing check in the status", || async {
+    let failures = eventually("the failing check in the status", || async {
         let (code, body) = ts
             .call(reqwest::Method::GET, &path, Some(&lead.token), None)
             .await;

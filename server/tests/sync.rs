@@ -1,24 +1,20 @@
 //! Sync over HTTP on the real store: bulk upload, idempotent retries, fan-out to a
 //! second device, two server processes on one PostgreSQL, and projections.
 
-mod common;
-
 use std::time::Instant;
 
-use common::{Backend, TestServer, eventually, sorted_heads};
 use rapport_domain::view_id;
 use rapport_store::FeedCursor;
+use rapport_testkit::{
+    Backend, POLL, TestLead, TestServer, decode_response, eventually, sorted_heads,
+};
 use rstest::rstest;
 
 /// A programme with rep "ivanov" and `clients` clients assigned to him.
 async fn setup(
     ts: &TestServer,
     clients: usize,
-) -> (
-    common::TestLead,
-    rapport_domain::DocId,
-    Vec<rapport_domain::DocId>,
-) {
+) -> (TestLead, rapport_domain::DocId, Vec<rapport_domain::DocId>) {
     let lead = ts.lead().await;
     let programme = ts.programme(&lead).await;
     ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
@@ -117,7 +113,7 @@ async fn a_retried_request_stores_nothing_new(#[case] backend: Backend) {
     let visits: Vec<_> = (0..5).map(|i| tablet.new_visit(clients[i % 2])).collect();
     let body = tablet.request_body();
 
-    let first = common::decode_response(&tablet.post(body.clone()).await.expect("first 200"));
+    let first = decode_response(&tablet.post(body.clone()).await.expect("first 200"));
     assert!(first.errors.is_empty(), "{:?}", first.errors);
     let mut counts = Vec::new();
     for v in &visits {
@@ -133,7 +129,7 @@ async fn a_retried_request_stores_nothing_new(#[case] backend: Backend) {
         .cursor;
 
     // The same bytes again: a proxy's retry, or a response lost on the way back.
-    let second = common::decode_response(&tablet.post(body).await.expect("second 200"));
+    let second = decode_response(&tablet.post(body).await.expect("second 200"));
     assert!(second.errors.is_empty(), "{:?}", second.errors);
     for (v, n) in visits.iter().zip(&counts) {
         assert_eq!(
@@ -229,7 +225,7 @@ async fn a_device_alternating_between_two_server_processes_converges() {
     let (lead, programme, clients) = setup(&ts, 2).await;
     let mut roaming = ts.device(&lead, programme, Some("ivanov")).await;
     let mut watcher = ts.device(&lead, programme, Some("ivanov")).await;
-    let urls = [ts.url.clone(), other.url()];
+    let urls = [ts.url().to_owned(), other.url()];
     let mut visits = Vec::new();
     for round in 0..6 {
         roaming.url = urls[round % 2].clone();
@@ -265,7 +261,7 @@ async fn a_device_alternating_between_two_server_processes_converges() {
             break;
         }
         assert!(
-            attempt < 99 && started.elapsed() < common::POLL,
+            attempt < 99 && started.elapsed() < POLL,
             "the watcher never converged with the roaming device"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -1,0 +1,21 @@
+//! The shared test harness of Rapport: the server in this process on SQLite or on a
+//! fresh PostgreSQL database, a lead, a programme with reps and clients, and devices
+//! that pair and sync over HTTP with the real protocol sessions.
+//!
+//! Everything is re-exported here: `use rapport_testkit::*;` or named imports.
+//! The helpers panic with a message on anything unexpected: they serve tests, where a
+//! panic is the failure report.
+
+mod device;
+mod pg;
+mod server;
+mod util;
+
+pub use device::{RunReport, SyncFail, TestDevice, random_actor};
+pub use pg::{Backend, PG_ENV, PgDb};
+pub use server::{
+    PASSWORD, RepWorld, TestLead, TestServer, call, error_code, fresh_config, sign_in,
+};
+pub use util::{
+    POLL, decode_request, decode_response, eventually, fill_and_complete, heads_of, sorted_heads,
+};

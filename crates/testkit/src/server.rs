@@ -1,0 +1,425 @@
+//! The server in this process, a signed-in lead, and the programme set-up the suites share.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use automerge::Automerge;
+use rapport_domain::client::new_client;
+use rapport_domain::programme::{add_client, override_assignment, put_rep};
+use rapport_domain::visit::read_visit;
+use rapport_domain::{Capacity, DocId, Reason, Segment, Visit};
+use rapport_server::app::StartError;
+use rapport_server::auth::edit_actor;
+use rapport_server::db::LeadRow;
+use rapport_server::edit::{create_docs, edit_doc};
+use rapport_server::{AppState, Config, Secret, Server};
+use serde_json::{Value, json};
+
+use crate::device::TestDevice;
+use crate::pg::{Backend, PgDb};
+use crate::util::POLL;
+
+/// The lead's password in every test (Cyrillic on purpose).
+pub const PASSWORD: &str = "пароль-руководителя-2026";
+
+/// A server in this process on a fresh database.
+pub struct TestServer {
+    /// The running server (None after [`Self::stop`]).
+    pub server: Option<Server>,
+    /// The address it listens on; kept across [`Self::restart_on_same_port`].
+    addr: SocketAddr,
+    /// Its base URL (see [`Self::url`]).
+    url: String,
+    /// The configuration it was started with (port 0).
+    pub config: Config,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// Its data folder (dropped last).
+    pub dir: tempfile::TempDir,
+    /// The PostgreSQL database, if on PostgreSQL (dropped after the server).
+    pub pg: Option<PgDb>,
+}
+
+/// A fresh data folder and database configuration; `None` when PostgreSQL is asked
+/// for and not configured.
+pub async fn fresh_config(backend: Backend) -> Option<(Config, tempfile::TempDir, Option<PgDb>)> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(PgDb::create().await?),
+    };
+    let config = Config {
+        bind: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.path().join("данные"),
+        database_url: pg.as_ref().map(|p| Secret::new(p.url.clone())),
+        ..Config::default()
+    };
+    Some((config, dir, pg))
+}
+
+impl TestServer {
+    /// A server with the default configuration.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// A server whose configuration `tweak` adjusts.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Self> {
+        let (mut config, dir, pg) = fresh_config(backend).await?;
+        tweak(&mut config);
+        let server = Server::start(config.clone()).await.expect("server starts");
+        Some(Self {
+            addr: server.addr,
+            url: server.url(),
+            server: Some(server),
+            config,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            dir,
+            pg,
+        })
+    }
+
+    /// Its base URL, e.g. `http://127.0.0.1:41234`; the same after a restart.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The shared state (store and server tables).
+    pub fn state(&self) -> &AppState {
+        &self.server.as_ref().expect("server running").state
+    }
+
+    /// Another server process on the same database (PostgreSQL), on its own port.
+    pub async fn another(&self) -> Server {
+        Server::start(self.config.clone())
+            .await
+            .expect("second server starts")
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.expect("graceful shutdown");
+        }
+    }
+
+    /// Stops the server (if running) and starts a new one on the same address, data
+    /// folder and database: what a device configured with [`Self::url`] sees when the
+    /// server restarts.
+    pub async fn restart_on_same_port(&mut self) {
+        self.stop().await;
+        let mut config = self.config.clone();
+        config.bind = self.addr;
+        let state = AppState::open(config)
+            .await
+            .expect("the restarted server opens its data");
+        // The old listener is closed, but a test elsewhere in this process may briefly
+        // hold the port as a client's ephemeral port: retry the bind for a bounded time.
+        let started = Instant::now();
+        for _ in 0..200 {
+            match Server::start_with(state.clone()).await {
+                Ok(server) => {
+                    self.server = Some(server);
+                    return;
+                }
+                Err(StartError::Bind { .. }) if started.elapsed() < POLL => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("the server does not restart on {}: {e}", self.addr),
+            }
+        }
+        panic!(
+            "the server does not restart on {}: the port stays taken",
+            self.addr
+        );
+    }
+
+    /// A lead account, signed in over HTTP.
+    pub async fn lead(&self) -> TestLead {
+        let email = format!("olga.{}@example.ru", DocId::random().as_uuid().simple());
+        let row = rapport_server::api::auth::create_lead(
+            self.state(),
+            &email,
+            "Ольга Смирнова",
+            PASSWORD,
+        )
+        .await
+        .expect("lead created");
+        let token = sign_in(&self.http, &self.url, &email, PASSWORD).await;
+        TestLead { row, token }
+    }
+
+    /// `method path` with the lead's token and a JSON body; status and JSON.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        call(&self.http, &self.url, method, path, token, body).await
+    }
+
+    /// A programme created over HTTP with reps and clients added as the endpoints do.
+    pub async fn programme(&self, lead: &TestLead) -> DocId {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/programmes",
+                Some(&lead.token),
+                Some(json!({"name": "VIP-программа 2026 🚀", "start": "2026-03-01", "end": "2026-06-30"})),
+            )
+            .await;
+        assert_eq!(status, 201, "create programme: {body}");
+        body["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("programme id in {body}"))
+    }
+
+    /// Adds a rep to the programme.
+    pub async fn add_rep(&self, lead: &TestLead, programme: DocId, rep: &str, name: &str) {
+        edit_doc(
+            self.state(),
+            &lead.row.actor,
+            programme,
+            "the programme",
+            |doc| {
+                put_rep(
+                    doc,
+                    rep,
+                    name,
+                    "rep@example.ru",
+                    Capacity::Dedicated,
+                    true,
+                    rapport_server::now_ms(),
+                )
+            },
+        )
+        .await
+        .expect("rep added");
+    }
+
+    /// A new client of the programme assigned to `rep`.
+    pub async fn add_client(
+        &self,
+        lead: &TestLead,
+        programme: DocId,
+        company: &str,
+        rep: &str,
+    ) -> DocId {
+        let id = DocId::random();
+        let now = rapport_server::now_ms();
+        let doc = new_client(
+            edit_actor(&lead.row.actor),
+            id,
+            company,
+            Segment::Corporate,
+            Some(rep),
+            now,
+        )
+        .expect("client doc");
+        create_docs(self.state(), vec![(id, doc)])
+            .await
+            .expect("client stored");
+        edit_doc(
+            self.state(),
+            &lead.row.actor,
+            programme,
+            "the programme",
+            |doc| {
+                add_client(doc, id, now)?;
+                override_assignment(doc, id, rep, lead_decision(), &lead.row.id, now)
+            },
+        )
+        .await
+        .expect("client added and assigned");
+        id
+    }
+
+    /// Moves a client to another rep (what the lead's reassignment does).
+    pub async fn reassign(&self, lead: &TestLead, programme: DocId, client: DocId, rep: &str) {
+        edit_doc(
+            self.state(),
+            &lead.row.actor,
+            programme,
+            "the programme",
+            |doc| {
+                override_assignment(
+                    doc,
+                    client,
+                    rep,
+                    lead_decision(),
+                    &lead.row.id,
+                    rapport_server::now_ms(),
+                )
+            },
+        )
+        .await
+        .expect("client reassigned");
+    }
+
+    /// A one-time pairing code for `rep` (None: the lead's device).
+    pub async fn pairing_code(
+        &self,
+        lead: &TestLead,
+        programme: DocId,
+        rep: Option<&str>,
+    ) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/programmes/{programme}/pairing-codes"),
+                Some(&lead.token),
+                Some(json!({"rep_id": rep, "label": "Планшет 📱"})),
+            )
+            .await;
+        assert_eq!(status, 201, "pairing code: {body}");
+        body["code"].as_str().expect("code").to_owned()
+    }
+
+    /// The usual start: a lead, a programme with the rep "ivanov", one client of
+    /// `company` assigned to him, and his tablet synced with the view and the client.
+    pub async fn rep_with_client(&self, company: &str) -> RepWorld {
+        let lead = self.lead().await;
+        let programme = self.programme(&lead).await;
+        self.add_rep(&lead, programme, "ivanov", "Иван Иванов")
+            .await;
+        let client = self.add_client(&lead, programme, company, "ivanov").await;
+        let mut tablet = self.device(&lead, programme, Some("ivanov")).await;
+        tablet
+            .sync_until_has(&[rapport_domain::view_id(programme), client])
+            .await;
+        RepWorld {
+            lead,
+            programme,
+            client,
+            tablet,
+        }
+    }
+
+    /// A device paired for `rep` (None: the lead's device).
+    pub async fn device(&self, lead: &TestLead, programme: DocId, rep: Option<&str>) -> TestDevice {
+        let code = self.pairing_code(lead, programme, rep).await;
+        TestDevice::pair(&self.http, &self.url, &code, programme)
+            .await
+            .expect("pairing succeeds")
+    }
+
+    /// Revokes a device as the lead does for a lost tablet (its token stops working).
+    pub async fn revoke_device(&self, lead: &TestLead, programme: DocId, device_id: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/programmes/{programme}/devices/{device_id}/revoke"),
+                Some(&lead.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204, "revoke device {device_id}: {body}");
+    }
+
+    /// The server's stored copy of `doc` (None when the store has none).
+    pub async fn load_doc(&self, doc: DocId) -> Option<Automerge> {
+        self.state().store.load(doc).await.expect("store load")
+    }
+
+    /// The visit `doc` as the server has stored it; panics when it is missing or not a visit.
+    pub async fn visit_doc(&self, doc: DocId) -> Visit {
+        let stored = self
+            .load_doc(doc)
+            .await
+            .unwrap_or_else(|| panic!("the server has no document {doc}"));
+        read_visit(&stored)
+            .unwrap_or_else(|e| panic!("document {doc} is not a readable visit: {e}"))
+    }
+
+    /// Number of changes the store holds for `doc` (0 when it has none).
+    pub async fn stored_changes(&self, doc: DocId) -> usize {
+        self.state()
+            .store
+            .load(doc)
+            .await
+            .expect("store load")
+            .map_or(0, |d| d.get_changes(&[]).len())
+    }
+}
+
+fn lead_decision() -> Reason {
+    Reason::LeadDecision {
+        note: "решение руководителя".to_owned(),
+    }
+}
+
+/// A signed-in lead.
+pub struct TestLead {
+    /// The account.
+    pub row: LeadRow,
+    /// The session token.
+    pub token: String,
+}
+
+/// What [`TestServer::rep_with_client`] sets up.
+pub struct RepWorld {
+    /// The lead.
+    pub lead: TestLead,
+    /// The programme.
+    pub programme: DocId,
+    /// The rep's client.
+    pub client: DocId,
+    /// The rep's synced tablet.
+    pub tablet: TestDevice,
+}
+
+/// Signs in over HTTP and returns the token.
+pub async fn sign_in(http: &reqwest::Client, url: &str, email: &str, password: &str) -> String {
+    let (status, body) = call(
+        http,
+        url,
+        reqwest::Method::POST,
+        "/api/v1/auth/sign-in",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await;
+    assert_eq!(status, 200, "sign-in: {body}");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+/// One JSON call; the body is `Value::Null` when it is not JSON.
+pub async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http.request(method, format!("{url}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("HTTP request");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.expect("response body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Asserts `body` is the JSON error shape and returns its code.
+pub fn error_code(body: &Value) -> &str {
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a JSON error body: {body}"));
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "an error says what to do: {body}");
+    code
+}
