@@ -9,7 +9,8 @@
 //! Errors carry a stable machine code ([`ApiError::code`], never changed once
 //! published) and a message a person can act on.
 
-use rapport_domain::{
+/// Domain types that appear in requests and responses.
+pub use rapport_domain::{
     AnswerValue, Client, FollowUpState, MissingAnswer, QualityAnswer, ScalarAnswer, Segment,
     Template, Visit, VisitState,
 };
