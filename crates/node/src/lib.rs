@@ -309,7 +309,7 @@ impl Inner {
         self.mem().running = false;
         if let Err(e) = self
             .db
-            .record_run(now_ms(), result.as_ref().map_err(|e| e))
+            .record_run(now_ms(), result.as_ref())
             .await
         {
             tracing::warn!(error = %e, "cannot record the sync run");
