@@ -29,6 +29,13 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# --- Build dependencies -------------------------------------------------------------
+# The device node's database is SQLCipher, which links the system's libcrypto.
+if ! dpkg -s libssl-dev >/dev/null 2>&1; then
+    log "installing libssl-dev (SQLCipher links libcrypto)"
+    apt_install libssl-dev
+fi
+
 # --- PostgreSQL ----------------------------------------------------------------------
 if [ -z "${RAPPORT_TEST_DATABASE_URL:-}" ]; then
     if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
