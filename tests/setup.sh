@@ -35,6 +35,10 @@ if ! dpkg -s libssl-dev >/dev/null 2>&1; then
     log "installing libssl-dev (SQLCipher links libcrypto)"
     apt_install libssl-dev
 fi
+if [ "${RAPPORT_SETUP_DEPS_ONLY:-}" = 1 ]; then
+    # Build dependencies only (CI needs them before clippy); no database yet.
+    return 0 2>/dev/null || exit 0
+fi
 
 # --- PostgreSQL ----------------------------------------------------------------------
 if [ -z "${RAPPORT_TEST_DATABASE_URL:-}" ]; then
