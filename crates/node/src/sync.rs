@@ -95,6 +95,11 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
 
     let mut docs = RunDocs::default();
     docs.load(inner, &dirty).await?;
+    // A dirty mark without a stored document (a crash between the mark and the change,
+    // or a document that no longer loads) has nothing to send.
+    let (dirty, absent): (Vec<DocId>, Vec<DocId>) =
+        dirty.into_iter().partition(|id| docs.docs.contains_key(id));
+    inner.clear_dirty(&absent, &generations).await?;
     let config = DeviceConfig::default();
     let limits = config.limits;
     let mut session = DeviceSession::new(
