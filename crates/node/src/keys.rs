@@ -130,7 +130,8 @@ pub fn load_or_create(
     let bytes = random_key()?;
     write_key_file(&file, &bytes)?;
     let warning = file_warning(&file);
-    tracing::warn!("{warning}");
+    // Shown by the app and the CLI through `Node::key_warning`; logged for the record.
+    tracing::info!("{warning}");
     Ok(DbKey {
         bytes,
         kept_in: KeyStorage::File,

@@ -152,10 +152,18 @@ impl Node {
     /// nothing on disk.
     pub async fn open(options: NodeOptions) -> Result<Self, NodeError> {
         let dir = &options.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| NodeError::Io {
+        let io = |e: std::io::Error| NodeError::Io {
             what: format!("the data folder {}", dir.display()),
             reason: e.to_string(),
-        })?;
+        };
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            // Only the user may list or open the device's files.
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(io)?;
+        }
         let db_path = dir.join(DB_FILE);
         let key = keys::load_or_create(dir, options.key_storage, db_path.exists())?;
         let store = SqliteStore::open_encrypted(&db_path, &key.bytes).await?;
