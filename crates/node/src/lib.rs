@@ -315,6 +315,7 @@ impl Inner {
         self.mem().running = true;
         let result = sync::run(self).await;
         self.mem().running = false;
+        self.compact_some().await;
         if let Err(e) = self
             .db
             .record_run(now_ms(), result.as_ref())
@@ -431,6 +432,26 @@ impl Inner {
         drop(cache);
         self.kick.notify_one();
         Ok(out)
+    }
+
+    /// Folds the loose changes of the most-edited documents into snapshots, so a
+    /// visit typed keystroke by keystroke still opens in one load. A failure costs
+    /// only speed: the changes stay as they are.
+    async fn compact_some(&self) {
+        const MIN_CHANGES: usize = 64;
+        const PER_RUN: usize = 20;
+        let candidates = match self.store.compaction_candidates(MIN_CHANGES, PER_RUN).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list documents to compact");
+                return;
+            }
+        };
+        for doc in candidates {
+            if let Err(e) = self.store.compact(doc).await {
+                tracing::warn!(doc = %doc, error = %e, "compaction failed; the changes stay");
+            }
+        }
     }
 
     /// Indexes stored documents the index does not know (after a crash between a
