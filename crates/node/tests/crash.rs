@@ -108,7 +108,8 @@ async fn crash_child() {
     let started = Instant::now();
     let mut n = first;
     while started.elapsed() < CHILD_MAX && n < first + 1_000_000 {
-        let edit = if n % TEXT_EVERY == 0 {
+        let is_text = n.is_multiple_of(TEXT_EVERY);
+        let edit = if is_text {
             VisitEdit::Text {
                 question_id: question.clone(),
                 value: text_value(n),
@@ -124,7 +125,7 @@ async fn crash_child() {
                 },
             }
         };
-        let kind = if n % TEXT_EVERY == 0 { "text" } else { "saved" };
+        let kind = if is_text { "text" } else { "saved" };
         node.handle(Request::EditVisit { visit_id, edit })
             .await
             .expect("the edit is saved");
@@ -340,7 +341,7 @@ async fn kill_9_during_edits_loses_no_edit_reported_saved() {
         }
         // Edits are sequential: one after an edit that was lost cannot be on disk.
         let expected: BTreeSet<u64> = (1..)
-            .filter(|n| n % TEXT_EVERY != 0)
+            .filter(|n: &u64| !n.is_multiple_of(TEXT_EVERY))
             .take(present.len())
             .collect();
         assert_eq!(
