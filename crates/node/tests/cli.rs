@@ -486,3 +486,82 @@ async fn an_unknown_key_storage_is_a_usage_error() {
         "nothing was created"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_says_so_in_its_status() {
+    let w = world().await;
+    let code =
+        w.ts.pairing_code(&w.lead, w.programme, Some("ivanov"))
+            .await;
+    let home = tempfile::tempdir().expect("dir");
+    let paired = device(
+        home.path(),
+        true,
+        &["pair", "--server", w.ts.url(), "--code", &code],
+    )
+    .await
+    .ok();
+    let device_id = paired[0]["data"]["device_id"]
+        .as_str()
+        .expect("device id")
+        .to_owned();
+    w.ts.revoke_device(&w.lead, w.programme, &device_id).await;
+
+    let synced = device(home.path(), true, &["sync"]).await.ok();
+    assert_eq!(
+        synced["data"]["last_error"]["code"], "device_revoked",
+        "{synced}"
+    );
+    let human = device(home.path(), false, &["status"]).await;
+    assert_eq!(human.code, 0, "{human:?}");
+    let error_line = human
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("last error: "))
+        .unwrap_or_else(|| panic!("a last-error line: {human:?}"));
+    assert!(
+        error_line.contains("revoked this device") && error_line.contains("[device_revoked]"),
+        "{human:?}"
+    );
+    // Clients stay readable on a revoked device.
+    let clients = device(home.path(), true, &["clients"]).await.ok();
+    assert_eq!(clients["data"][0]["company"], COMPANY, "{clients}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_edit_in_a_list_says_the_ones_before_it_are_saved() {
+    let w = world().await;
+    let home = tempfile::tempdir().expect("dir");
+    let (visit, text_q) = paired_device(&w, home.path()).await;
+    let visit = visit.to_string();
+    let first = format!("{text_q}=Первый ответ 🚀");
+    let error = device(
+        home.path(),
+        true,
+        &[
+            "visit",
+            "edit",
+            &visit,
+            "--text",
+            &first,
+            "--text",
+            "нет.такого=Второй",
+        ],
+    )
+    .await
+    .error();
+    assert_eq!(error["code"], "unknown_question", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the 1 edit(s) given before it are saved")),
+        "{error}"
+    );
+    let shown = device(home.path(), true, &["visit", "show", &visit])
+        .await
+        .ok();
+    assert_eq!(
+        shown["data"]["visit"]["answers"][&text_q],
+        json!({"kind": "text", "value": "Первый ответ 🚀"})
+    );
+}

@@ -243,91 +243,108 @@ async fn run(cli: Cli) -> Result<Output, ApiError> {
         async move { node.handle(request).await }
     };
     let status = matches!(cli.command, Command::Status);
-    let out: Vec<Response> = match cli.command {
-        Command::Pair {
-            server,
-            code,
-            label,
-        } => {
-            let paired = call(Request::Pair(PairRequest {
-                server_url: server,
+    // The command runs inside a block so that the node is shut down (database closed
+    // cleanly) on errors as well as on success.
+    let result: Result<Vec<Response>, ApiError> = async {
+        Ok(match cli.command {
+            Command::Pair {
+                server,
                 code,
                 label,
-            }))
-            .await?;
-            // Fetch the programme and the clients right away.
-            let synced = call(Request::SyncNow).await?;
-            vec![paired, synced]
-        }
-        Command::Clients => vec![call(Request::Clients).await?],
-        Command::Visit(v) => match v {
-            VisitCommand::New { client, date } => vec![
-                call(Request::StartVisit(StartVisit {
-                    client_id: client,
-                    date: date.unwrap_or_else(today),
+            } => {
+                let paired = call(Request::Pair(PairRequest {
+                    server_url: server,
+                    code,
+                    label,
                 }))
-                .await?,
-            ],
-            VisitCommand::Show { visit } => {
-                vec![call(Request::OpenVisit { visit_id: visit }).await?]
+                .await?;
+                // Fetch the programme and the clients right away.
+                let synced = call(Request::SyncNow).await?;
+                vec![paired, synced]
             }
-            VisitCommand::Edit(args) => {
-                let mut out = Vec::new();
-                for edit in args.edits()? {
-                    out.push(
-                        call(Request::EditVisit {
+            Command::Clients => vec![call(Request::Clients).await?],
+            Command::Visit(v) => match v {
+                VisitCommand::New { client, date } => vec![
+                    call(Request::StartVisit(StartVisit {
+                        client_id: client,
+                        date: date.unwrap_or_else(today),
+                    }))
+                    .await?,
+                ],
+                VisitCommand::Show { visit } => {
+                    vec![call(Request::OpenVisit { visit_id: visit }).await?]
+                }
+                VisitCommand::Edit(args) => {
+                    let mut out = Vec::new();
+                    for edit in args.edits()? {
+                        let saved = call(Request::EditVisit {
                             visit_id: args.visit,
                             edit,
                         })
-                        .await?,
-                    );
+                        .await;
+                        match saved {
+                            Ok(saved) => out.push(saved),
+                            // Each edit is saved on its own: say which ones are in.
+                            Err(mut e) if !out.is_empty() => {
+                                e.message = format!(
+                                    "{} (the {} edit(s) given before it are saved)",
+                                    e.message,
+                                    out.len()
+                                );
+                                return Err(e);
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    out
                 }
-                out
+                VisitCommand::Complete { visit } => {
+                    vec![call(Request::CompleteVisit { visit_id: visit }).await?]
+                }
+                VisitCommand::Conflicts { visit, question } => vec![
+                    call(Request::AnswerConflicts {
+                        visit_id: visit,
+                        question_id: question,
+                    })
+                    .await?,
+                ],
+                VisitCommand::History { visit, question } => vec![
+                    call(Request::AnswerHistory {
+                        visit_id: visit,
+                        question_id: question,
+                    })
+                    .await?,
+                ],
+            },
+            Command::Sync => vec![call(Request::SyncNow).await?],
+            Command::Status => {
+                let sync = call(Request::SyncStatus).await?;
+                match call(Request::Device).await {
+                    Ok(device) => vec![device, sync],
+                    Err(e) if e.code == "not_paired" => vec![sync],
+                    Err(e) => return Err(e),
+                }
             }
-            VisitCommand::Complete { visit } => {
-                vec![call(Request::CompleteVisit { visit_id: visit }).await?]
-            }
-            VisitCommand::Conflicts { visit, question } => vec![
-                call(Request::AnswerConflicts {
-                    visit_id: visit,
-                    question_id: question,
-                })
-                .await?,
-            ],
-            VisitCommand::History { visit, question } => vec![
-                call(Request::AnswerHistory {
-                    visit_id: visit,
-                    question_id: question,
-                })
-                .await?,
-            ],
-        },
-        Command::Sync => vec![call(Request::SyncNow).await?],
-        Command::Status => {
-            let sync = call(Request::SyncStatus).await?;
-            match call(Request::Device).await {
-                Ok(device) => vec![device, sync],
-                Err(e) if e.code == "not_paired" => vec![sync],
-                Err(e) => return Err(e),
-            }
-        }
-        Command::Run => {
-            eprintln!("syncing automatically; Ctrl-C to stop");
-            let mut events = node.subscribe();
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => break,
-                    event = events.recv() => {
-                        if let Ok(event) = event {
-                            println!("{}", serde_json::to_string(&event).unwrap_or_default());
+            Command::Run => {
+                eprintln!("syncing automatically; Ctrl-C to stop");
+                let mut events = node.subscribe();
+                loop {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => break,
+                        event = events.recv() => {
+                            if let Ok(event) = event {
+                                println!("{}", serde_json::to_string(&event).unwrap_or_default());
+                            }
                         }
                     }
                 }
+                vec![call(Request::SyncStatus).await?]
             }
-            vec![call(Request::SyncStatus).await?]
-        }
-    };
+        })
+    }
+    .await;
     node.shutdown().await;
+    let out = result?;
     Ok(Output {
         responses: out,
         status,
