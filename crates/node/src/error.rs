@@ -145,6 +145,16 @@ impl NodeError {
         }
     }
 
+    /// The code a client sees: the server's own stable code when the server refused
+    /// (e.g. `invalid_pairing_code`), else [`Self::code`]. A bare `server_error` would
+    /// leave a program unable to tell a wrong pairing code from a full disk.
+    pub fn reported_code(&self) -> &str {
+        match self {
+            Self::Server { code, .. } => code,
+            other => other.code(),
+        }
+    }
+
     /// Whether trying again later (network back, server up) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -166,7 +176,7 @@ impl NodeError {
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        let mut api = ApiError::new(e.code(), e.to_string());
+        let mut api = ApiError::new(e.reported_code(), e.to_string());
         if let NodeError::Incomplete { missing } = e {
             api.missing = Some(missing);
         }

@@ -316,11 +316,7 @@ impl Inner {
         let result = sync::run(self).await;
         self.mem().running = false;
         self.compact_some().await;
-        if let Err(e) = self
-            .db
-            .record_run(now_ms(), result.as_ref())
-            .await
-        {
+        if let Err(e) = self.db.record_run(now_ms(), result.as_ref()).await {
             tracing::warn!(error = %e, "cannot record the sync run");
         }
         let status = api::sync_status(self).await;

@@ -167,7 +167,7 @@ impl LocalDb {
                 false,
             ),
             Err(e) => (
-                Some(e.code().to_owned()),
+                Some(e.reported_code().to_owned()),
                 Some(e.to_string()),
                 None,
                 None,

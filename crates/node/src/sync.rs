@@ -321,11 +321,23 @@ async fn post(
 /// The server's JSON error as a [`NodeError`].
 pub(crate) fn server_error(status: u16, body: &[u8]) -> NodeError {
     #[derive(serde::Deserialize)]
-    struct Body {
+    struct Detail {
         code: String,
         message: String,
     }
-    let parsed: Option<Body> = serde_json::from_slice(body).ok();
+    // The server answers `{"error": {"code", "message"}}`; a bare `{"code", "message"}`
+    // (a proxy, an older server) is read too. Reading only the bare shape once turned
+    // every refusal into `http_<status>` and a revoked device into a generic error.
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Body {
+        Wrapped { error: Detail },
+        Bare(Detail),
+    }
+    let parsed: Option<Detail> = serde_json::from_slice::<Body>(body).ok().map(|b| match b {
+        Body::Wrapped { error } => error,
+        Body::Bare(detail) => detail,
+    });
     match parsed {
         Some(b) if b.code == "device_revoked" => NodeError::Revoked,
         Some(b) => NodeError::Server {
@@ -375,8 +387,23 @@ mod tests {
 
     #[test]
     fn the_servers_errors_become_clear_node_errors() {
-        let revoked = server_error(401, br#"{"code":"device_revoked","message":"revoked"}"#);
+        let revoked = server_error(
+            401,
+            r#"{"error":{"code":"device_revoked","message":"устройство отозвано"}}"#.as_bytes(),
+        );
         assert_eq!(revoked.code(), "device_revoked");
+        let bare = server_error(401, br#"{"code":"device_revoked","message":"revoked"}"#);
+        assert_eq!(bare.code(), "device_revoked");
+        let refused = server_error(
+            401,
+            r#"{"error":{"code":"invalid_pairing_code","message":"код не найден"}}"#.as_bytes(),
+        );
+        assert!(refused.to_string().contains("код не найден"), "{refused}");
+        assert_eq!(
+            rapport_api::ApiError::from(refused).code,
+            "invalid_pairing_code",
+            "a client sees the server's own code"
+        );
         let other = server_error(413, b"<html>too big</html>");
         assert_eq!(other.code(), "server_error");
         assert!(other.to_string().contains("too big"), "{other}");

@@ -1,6 +1,9 @@
 //! `rapport-device`: a rep's device without a UI — pair, list clients, fill visits,
 //! sync — over the same node the app embeds. Every command prints JSON with `--json`
 //! (one document on stdout; errors as `{"error": {"code", "message"}}` and exit 1).
+//! Without it, `clients` and `status` print a few short lines for people (a line per
+//! client; server, pending documents, last sync, last error, stopped documents), the
+//! other commands indented JSON, and errors go to stderr. Usage errors exit 2.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -217,7 +220,15 @@ fn today() -> String {
         .unwrap_or_default()
 }
 
-async fn run(cli: Cli) -> Result<serde_json::Value, ApiError> {
+/// What a command answered, for printing.
+struct Output {
+    /// The node's responses, in order.
+    responses: Vec<Response>,
+    /// The command was `status` (device and sync status, shown together as text).
+    status: bool,
+}
+
+async fn run(cli: Cli) -> Result<Output, ApiError> {
     let mut options = NodeOptions::new(&cli.data_dir);
     options.key_storage = cli.key_storage;
     options.auto_sync = matches!(cli.command, Command::Run);
@@ -231,97 +242,272 @@ async fn run(cli: Cli) -> Result<serde_json::Value, ApiError> {
         let node = node.clone();
         async move { node.handle(request).await }
     };
-    let out: Vec<Response> = match cli.command {
-        Command::Pair {
-            server,
-            code,
-            label,
-        } => {
-            let paired = call(Request::Pair(PairRequest {
-                server_url: server,
+    let status = matches!(cli.command, Command::Status);
+    // The command runs inside a block so that the node is shut down (database closed
+    // cleanly) on errors as well as on success.
+    let result: Result<Vec<Response>, ApiError> = async {
+        Ok(match cli.command {
+            Command::Pair {
+                server,
                 code,
                 label,
-            }))
-            .await?;
-            // Fetch the programme and the clients right away.
-            let synced = call(Request::SyncNow).await?;
-            vec![paired, synced]
-        }
-        Command::Clients => vec![call(Request::Clients).await?],
-        Command::Visit(v) => match v {
-            VisitCommand::New { client, date } => vec![
-                call(Request::StartVisit(StartVisit {
-                    client_id: client,
-                    date: date.unwrap_or_else(today),
+            } => {
+                let paired = call(Request::Pair(PairRequest {
+                    server_url: server,
+                    code,
+                    label,
                 }))
-                .await?,
-            ],
-            VisitCommand::Show { visit } => {
-                vec![call(Request::OpenVisit { visit_id: visit }).await?]
+                .await?;
+                // Fetch the programme and the clients right away.
+                let synced = call(Request::SyncNow).await?;
+                vec![paired, synced]
             }
-            VisitCommand::Edit(args) => {
-                let mut out = Vec::new();
-                for edit in args.edits()? {
-                    out.push(
-                        call(Request::EditVisit {
+            Command::Clients => vec![call(Request::Clients).await?],
+            Command::Visit(v) => match v {
+                VisitCommand::New { client, date } => vec![
+                    call(Request::StartVisit(StartVisit {
+                        client_id: client,
+                        date: date.unwrap_or_else(today),
+                    }))
+                    .await?,
+                ],
+                VisitCommand::Show { visit } => {
+                    vec![call(Request::OpenVisit { visit_id: visit }).await?]
+                }
+                VisitCommand::Edit(args) => {
+                    let mut out = Vec::new();
+                    for edit in args.edits()? {
+                        let saved = call(Request::EditVisit {
                             visit_id: args.visit,
                             edit,
                         })
-                        .await?,
-                    );
+                        .await;
+                        match saved {
+                            Ok(saved) => out.push(saved),
+                            // Each edit is saved on its own: say which ones are in.
+                            Err(mut e) if !out.is_empty() => {
+                                e.message = format!(
+                                    "{} (the {} edit(s) given before it are saved)",
+                                    e.message,
+                                    out.len()
+                                );
+                                return Err(e);
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    out
                 }
-                out
+                VisitCommand::Complete { visit } => {
+                    vec![call(Request::CompleteVisit { visit_id: visit }).await?]
+                }
+                VisitCommand::Conflicts { visit, question } => vec![
+                    call(Request::AnswerConflicts {
+                        visit_id: visit,
+                        question_id: question,
+                    })
+                    .await?,
+                ],
+                VisitCommand::History { visit, question } => vec![
+                    call(Request::AnswerHistory {
+                        visit_id: visit,
+                        question_id: question,
+                    })
+                    .await?,
+                ],
+            },
+            Command::Sync => vec![call(Request::SyncNow).await?],
+            Command::Status => {
+                let sync = call(Request::SyncStatus).await?;
+                match call(Request::Device).await {
+                    Ok(device) => vec![device, sync],
+                    Err(e) if e.code == "not_paired" => vec![sync],
+                    Err(e) => return Err(e),
+                }
             }
-            VisitCommand::Complete { visit } => {
-                vec![call(Request::CompleteVisit { visit_id: visit }).await?]
-            }
-            VisitCommand::Conflicts { visit, question } => vec![
-                call(Request::AnswerConflicts {
-                    visit_id: visit,
-                    question_id: question,
-                })
-                .await?,
-            ],
-            VisitCommand::History { visit, question } => vec![
-                call(Request::AnswerHistory {
-                    visit_id: visit,
-                    question_id: question,
-                })
-                .await?,
-            ],
-        },
-        Command::Sync => vec![call(Request::SyncNow).await?],
-        Command::Status => {
-            let sync = call(Request::SyncStatus).await?;
-            match call(Request::Device).await {
-                Ok(device) => vec![device, sync],
-                Err(e) if e.code == "not_paired" => vec![sync],
-                Err(e) => return Err(e),
-            }
-        }
-        Command::Run => {
-            eprintln!("syncing automatically; Ctrl-C to stop");
-            let mut events = node.subscribe();
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => break,
-                    event = events.recv() => {
-                        if let Ok(event) = event {
-                            println!("{}", serde_json::to_string(&event).unwrap_or_default());
+            Command::Run => {
+                eprintln!("syncing automatically; Ctrl-C to stop");
+                let mut events = node.subscribe();
+                loop {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => break,
+                        event = events.recv() => {
+                            if let Ok(event) = event {
+                                println!("{}", serde_json::to_string(&event).unwrap_or_default());
+                            }
                         }
                     }
                 }
+                vec![call(Request::SyncStatus).await?]
             }
-            vec![call(Request::SyncStatus).await?]
-        }
-    };
+        })
+    }
+    .await;
     node.shutdown().await;
-    let value = if out.len() == 1 {
-        serde_json::to_value(&out[0])
-    } else {
-        serde_json::to_value(&out)
+    let out = result?;
+    Ok(Output {
+        responses: out,
+        status,
+    })
+}
+
+/// The JSON of `--json`: one response as itself, several as an array.
+fn to_json(out: &Output) -> Result<serde_json::Value, ApiError> {
+    let value = match out.responses.as_slice() {
+        [one] => serde_json::to_value(one),
+        many => serde_json::to_value(many),
     };
     value.map_err(|e| ApiError::new("internal", e.to_string()))
+}
+
+/// Text for people: short lines for `clients` and `status`, indented JSON otherwise.
+fn to_text(out: &Output) -> Result<String, ApiError> {
+    match out.responses.as_slice() {
+        [Response::Clients(cards)] => Ok(text::clients(cards)),
+        responses if out.status => {
+            let device = responses.iter().find_map(|r| match r {
+                Response::Device(d) => Some(d),
+                _ => None,
+            });
+            let sync = responses.iter().find_map(|r| match r {
+                Response::Sync(s) => Some(s),
+                _ => None,
+            });
+            Ok(text::status(device, sync))
+        }
+        _ => serde_json::to_string_pretty(&to_json(out)?)
+            .map_err(|e| ApiError::new("internal", e.to_string())),
+    }
+}
+
+/// The text renderings.
+mod text {
+    use std::fmt::Write;
+
+    use rapport_api::{ClientCard, DeviceInfo, DocSync, SyncStatus, VisitState};
+
+    /// A unix-ms time in the local time zone (UTC when it cannot be known).
+    fn when(ms: i64) -> String {
+        let format =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        let Ok(utc) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        else {
+            return format!("{ms} ms");
+        };
+        let (at, zone) = match time::UtcOffset::current_local_offset() {
+            Ok(offset) => (utc.to_offset(offset), ""),
+            Err(_) => (utc, " UTC"),
+        };
+        format!("{}{zone}", at.format(format).unwrap_or_default())
+    }
+
+    fn sync_note(sync: &DocSync) -> String {
+        match sync {
+            DocSync::Synced => String::new(),
+            DocSync::Pending => ", not synced yet".to_owned(),
+            DocSync::Stopped { code, .. } => format!(", sync stopped ({code})"),
+        }
+    }
+
+    /// One line per client: company, visit state, answered and missing.
+    pub fn clients(cards: &[ClientCard]) -> String {
+        if cards.is_empty() {
+            return "no clients on this device yet: sync, or ask the programme lead to assign clients to you".to_owned();
+        }
+        let mut out = String::new();
+        for c in cards {
+            let visit = match &c.visit {
+                None => "no visit yet".to_owned(),
+                Some(v) => {
+                    let state = match v.state {
+                        VisitState::Draft => "draft",
+                        VisitState::Completed => "completed",
+                    };
+                    let mut line = format!(
+                        "visit {} {state}: {} answered, {} required missing",
+                        v.date, v.answered, v.missing_required
+                    );
+                    if v.conflicts > 0 {
+                        let _ = write!(line, ", {} with concurrent values", v.conflicts);
+                    }
+                    line.push_str(&sync_note(&v.sync));
+                    let _ = write!(line, " [visit {}]", v.visit_id);
+                    line
+                }
+            };
+            let _ = writeln!(
+                out,
+                "{} — {visit}{} [client {}]",
+                c.company,
+                sync_note(&c.sync),
+                c.client_id
+            );
+        }
+        out.trim_end().to_owned()
+    }
+
+    /// Server, pending documents, last sync, last error, stopped documents.
+    pub fn status(device: Option<&DeviceInfo>, sync: Option<&SyncStatus>) -> String {
+        let mut out = String::new();
+        match device {
+            Some(d) => {
+                let who = match (&d.rep_name, &d.rep_id) {
+                    (Some(name), _) => format!("rep {name}"),
+                    (None, Some(id)) => format!("rep {id}"),
+                    (None, None) => "the programme lead's device".to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "server:     {} ({who}, device {})",
+                    d.server_url, d.device_id
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "server:     not paired (ask the programme lead for a pairing code, then `pair`)"
+                );
+            }
+        }
+        let Some(s) = sync else {
+            return out.trim_end().to_owned();
+        };
+        let _ = writeln!(
+            out,
+            "pending:    {} document(s), {} bytes{}",
+            s.pending_docs,
+            s.pending_bytes,
+            if s.running { " (syncing now)" } else { "" }
+        );
+        let last = s.last_success_ms.map_or_else(|| "never".to_owned(), when);
+        let _ = writeln!(out, "last sync:  {last}");
+        match &s.last_error {
+            None => {
+                let _ = writeln!(out, "last error: none");
+            }
+            Some(e) => {
+                let at = s.last_attempt_ms.map(when).unwrap_or_default();
+                let _ = writeln!(out, "last error: {} [{}] {at}", e.message, e.code);
+            }
+        }
+        if s.stopped.is_empty() {
+            let _ = writeln!(out, "stopped:    none");
+        } else {
+            let _ = writeln!(
+                out,
+                "stopped:    {} document(s), kept here and not sent:",
+                s.stopped.len()
+            );
+            for d in &s.stopped {
+                let _ = writeln!(
+                    out,
+                    "  - {} {}: {} [{}]",
+                    d.kind, d.doc_id, d.message, d.code
+                );
+            }
+        }
+        out.trim_end().to_owned()
+    }
 }
 
 fn main() -> ExitCode {
@@ -346,14 +532,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(run(cli));
     runtime.shutdown_timeout(Duration::from_secs(5));
-    match result {
-        Ok(value) => {
-            let text = if json {
-                serde_json::to_string(&value)
-            } else {
-                serde_json::to_string_pretty(&value)
-            };
-            println!("{}", text.unwrap_or_default());
+    let printed = result.and_then(|out| {
+        if json {
+            to_json(&out).map(|v| v.to_string())
+        } else {
+            to_text(&out)
+        }
+    });
+    match printed {
+        Ok(text) => {
+            println!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
