@@ -320,7 +320,17 @@ pub(crate) fn server_error(status: u16, body: &[u8]) -> NodeError {
         code: String,
         message: String,
     }
-    let parsed: Option<Body> = serde_json::from_slice(body).ok();
+    // The server wraps its errors: `{"error": {"code": ..., "message": ...}}`. Reading
+    // only a flat body missed every code, so a revoked device looked like any server
+    // error and kept retrying; the flat shape is still read (proxies, older servers).
+    #[derive(serde::Deserialize)]
+    struct Wrapped {
+        error: Body,
+    }
+    let parsed: Option<Body> = serde_json::from_slice::<Wrapped>(body)
+        .map(|w| w.error)
+        .or_else(|_| serde_json::from_slice::<Body>(body))
+        .ok();
     match parsed {
         Some(b) if b.code == "device_revoked" => NodeError::Revoked,
         Some(b) => NodeError::Server {
@@ -370,8 +380,21 @@ mod tests {
 
     #[test]
     fn the_servers_errors_become_clear_node_errors() {
-        let revoked = server_error(401, br#"{"code":"device_revoked","message":"revoked"}"#);
+        let revoked = server_error(
+            401,
+            r#"{"error":{"code":"device_revoked","message":"устройство отозвано"}}"#.as_bytes(),
+        );
         assert_eq!(revoked.code(), "device_revoked");
+        let flat = server_error(401, br#"{"code":"device_revoked","message":"revoked"}"#);
+        assert_eq!(flat.code(), "device_revoked");
+        let refused = server_error(
+            400,
+            r#"{"error":{"code":"bad_pairing_code","message":"код не подходит"}}"#.as_bytes(),
+        );
+        assert!(
+            matches!(&refused, NodeError::Server { code, message, .. } if code == "bad_pairing_code" && message == "код не подходит"),
+            "{refused:?}"
+        );
         let other = server_error(413, b"<html>too big</html>");
         assert_eq!(other.code(), "server_error");
         assert!(other.to_string().contains("too big"), "{other}");
