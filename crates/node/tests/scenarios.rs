@@ -22,6 +22,9 @@ use rstest::rstest;
 /// Upper bound of every wait in these tests.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The data folder's name inside each device's temporary folder (Cyrillic on purpose).
+const DATA: &str = "данные устройства";
+
 /// A node in its own data folder.
 struct Device {
     node: Node,
@@ -47,7 +50,7 @@ impl Device {
     /// A fresh node (manual sync unless `auto_sync`).
     async fn new(auto_sync: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let node = Node::open(options(dir.path(), auto_sync))
+        let node = Node::open(options(&dir.path().join(DATA), auto_sync))
             .await
             .expect("the node opens in a fresh folder");
         Self { node, dir }
@@ -165,9 +168,6 @@ impl Device {
         }
     }
 
-    fn path(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
-    }
 }
 
 /// The server on `backend`, or `None` (the case is skipped) for PostgreSQL without a URL.
@@ -514,4 +514,374 @@ async fn three_devices_edit_one_visit_offline_and_converge(
     for d in [&tablet, &laptop, &boss] {
         d.node.shutdown().await;
     }
+}
+
+// 2. Days offline: 500 edits with the server down, then it comes back by itself.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn days_offline_then_everything_arrives_without_a_touch(#[case] backend: Backend) {
+    let Some(mut ts) = server(backend).await else {
+        return;
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    let mut clients = Vec::new();
+    for i in 0..30 {
+        clients.push(
+            ts.add_client(&lead, programme, &format!("ООО «Клиент №{i}»"), "ivanov")
+                .await,
+        );
+    }
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let (tablet, _) = Device::paired(&ts, code, "Планшет", true).await;
+    // The first sync runs by itself after pairing.
+    wait_for("the first automatic sync", WAIT, || async {
+        let Response::Clients(cards) = tablet.call(Request::Clients).await else {
+            return None;
+        };
+        let status = tablet.status().await;
+        (cards.len() == 30 && status.last_success_ms.is_some()).then_some(())
+    })
+    .await;
+
+    ts.stop().await;
+    let mut visits = Vec::new();
+    for client in &clients {
+        visits.push(tablet.start(*client).await.visit.id);
+    }
+    let template = tablet.open(visits[0]).await.template;
+    let text_q = question(&template, &QuestionKind::Text);
+    let yes_no_q = question(&template, &QuestionKind::YesNo);
+    let mut texts: BTreeMap<DocId, String> = BTreeMap::new();
+    for e in 0..500usize {
+        let visit = visits[e % visits.len()];
+        let saved = match (e / visits.len()) % 3 {
+            0 => {
+                let text = texts.entry(visit).or_default();
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                text.push_str(&format!("слово{e}"));
+                let value = text.clone();
+                tablet.text(visit, &text_q, &value).await
+            }
+            1 => {
+                tablet
+                    .edit(
+                        visit,
+                        VisitEdit::Scalar {
+                            question_id: yes_no_q.clone(),
+                            value: ScalarAnswer::YesNo(e % 2 == 0),
+                        },
+                    )
+                    .await
+            }
+            _ => {
+                tablet
+                    .edit(
+                        visit,
+                        VisitEdit::Referral {
+                            id: None,
+                            referral: ReferralInput {
+                                name: format!("Рекомендация №{e}"),
+                                company: "АО «Василёк» 🌼".into(),
+                                contact: "+7 495 000-00-00".into(),
+                                note: "знакомый директора".into(),
+                            },
+                        },
+                    )
+                    .await
+            }
+        };
+        assert_eq!(saved.visit_id, visit);
+    }
+    let status = wait_for("the failed attempt recorded", WAIT, || async {
+        let s = tablet.status().await;
+        s.last_error
+            .as_ref()
+            .is_some_and(|e| e.code == "offline")
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(status.pending_docs, 30, "{status:?}");
+    assert!(status.pending_bytes > 0, "{status:?}");
+
+    let mut on_device: BTreeMap<DocId, Visit> = BTreeMap::new();
+    for visit in &visits {
+        let v = tablet.open(*visit).await.visit;
+        assert_eq!(
+            v.answers.get(&text_q),
+            Some(&AnswerValue::Text(texts[visit].clone())),
+            "every word typed offline is on the device"
+        );
+        on_device.insert(*visit, v);
+    }
+
+    // The server comes back; nobody touches the device.
+    ts.restart_on_same_port().await;
+    wait_for("the lead sees all 30 visits as on the device", WAIT, || async {
+        for (id, visit) in &on_device {
+            let doc = ts.load_doc(*id).await?;
+            let on_server = rapport_domain::visit::read_visit(&doc).ok()?;
+            if on_server != *visit {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    let status = wait_for("the device to see it is synced", WAIT, || async {
+        let s = tablet.status().await;
+        (s.pending_docs == 0 && !s.running).then_some(s)
+    })
+    .await;
+    assert!(status.last_error.is_none(), "{status:?}");
+    assert!(status.stopped.is_empty(), "{status:?}");
+    tablet.node.shutdown().await;
+}
+
+/// Every file under `dir` but the key, with its bytes.
+fn files_but_key(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    for _ in 0..1000 {
+        let Some(next) = todo.pop() else {
+            return out;
+        };
+        for entry in std::fs::read_dir(&next).expect("read the data folder") {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.file_name() != Some(std::ffi::OsStr::new(rapport_node::keys::KEY_FILE)) {
+                out.insert(path.clone(), std::fs::read(&path).expect("read a file"));
+            }
+        }
+    }
+    panic!("too many folders under {}", dir.display());
+}
+
+// 3. A wrong or missing key changes nothing; the right key opens everything again.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_or_missing_key_changes_nothing(#[case] backend: Backend) {
+    let Some(ts) = server(backend).await else {
+        return;
+    };
+    let (lead, programme, client) = world(&ts).await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let (tablet, _) = Device::paired(&ts, code, "Планшет", false).await;
+    tablet.sync().await;
+    let detail = tablet.start(client).await;
+    let visit = detail.visit.id;
+    let text_q = question(&detail.template, &QuestionKind::Text);
+    let typed = "Клиент хочет расширить канал до 1 Гбит/с 🚀";
+    tablet.text(visit, &text_q, typed).await;
+    let Device { node, dir } = tablet;
+    node.shutdown().await;
+    drop(node);
+    let data = dir.path().join(DATA);
+    let key_path = data.join(rapport_node::keys::KEY_FILE);
+    let right_key = std::fs::read(&key_path).expect("the key file");
+    let before = files_but_key(&data);
+    assert!(!before.is_empty());
+
+    let other_key = "5a".repeat(32);
+    assert_ne!(right_key, other_key.as_bytes());
+    std::fs::write(&key_path, &other_key).expect("write another key");
+    let err = match Node::open(options(&data, false)).await {
+        Ok(_) => panic!("the node opened with the wrong key"),
+        Err(e) => e,
+    };
+    assert_eq!(err.code(), "store_wrong_key", "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert_eq!(files_but_key(&data), before, "a wrong key changed the files");
+
+    std::fs::remove_file(&key_path).expect("delete the key");
+    let err = match Node::open(options(&data, false)).await {
+        Ok(_) => panic!("the node opened without its key"),
+        Err(e) => e,
+    };
+    assert_eq!(err.code(), "key_missing", "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert!(!key_path.exists(), "a new key was made for an existing database");
+    assert_eq!(files_but_key(&data), before, "a missing key changed the files");
+
+    std::fs::write(&key_path, &right_key).expect("restore the key");
+    let node = Node::open(options(&data, false))
+        .await
+        .expect("the right key opens the node");
+    let tablet = Device { node, dir };
+    let v = tablet.open(visit).await;
+    assert_eq!(
+        v.visit.answers.get(&text_q),
+        Some(&AnswerValue::Text(typed.into()))
+    );
+    assert_eq!(v.sync, DocSync::Pending);
+    tablet.sync().await;
+    assert_eq!(
+        ts.visit_doc(visit).await.answers.get(&text_q),
+        Some(&AnswerValue::Text(typed.into()))
+    );
+    tablet.node.shutdown().await;
+}
+
+// 4. The lead revokes a device: it stops syncing and keeps everything.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_keeps_its_data_and_stops_syncing(#[case] backend: Backend) {
+    let Some(ts) = server(backend).await else {
+        return;
+    };
+    let (lead, programme, client) = world(&ts).await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let (tablet, info) = Device::paired(&ts, code, "Планшет", false).await;
+    tablet.sync().await;
+    let detail = tablet.start(client).await;
+    let visit = detail.visit.id;
+    let text_q = question(&detail.template, &QuestionKind::Text);
+    tablet.text(visit, &text_q, "Первая запись").await;
+    tablet.sync().await;
+    tablet
+        .text(visit, &text_q, "Первая запись, вторая — без сети")
+        .await;
+    tablet.edit(visit, contact("Ольга Орлова", "Финансовый директор")).await;
+
+    ts.revoke_device(&lead, programme, &info.device_id).await;
+    let status = tablet.sync_any().await;
+    let error = status.last_error.clone().expect("the run fails");
+    assert_eq!(error.code, "device_revoked", "{status:?}");
+    assert!(error.message.contains("kept"), "{error:?}");
+    assert_eq!(status.pending_docs, 1, "{status:?}");
+
+    let v = tablet.open(visit).await;
+    assert_eq!(
+        v.visit.answers.get(&text_q),
+        Some(&AnswerValue::Text("Первая запись, вторая — без сети".into()))
+    );
+    assert!(
+        v.visit
+            .contact_updates
+            .values()
+            .any(|c| c.name == "Ольга Орлова"),
+        "{:?}",
+        v.visit.contact_updates
+    );
+    tablet
+        .text(visit, &text_q, "Первая запись, вторая — без сети, третья 📝")
+        .await;
+    assert_eq!(
+        tablet.open(visit).await.visit.answers.get(&text_q),
+        Some(&AnswerValue::Text(
+            "Первая запись, вторая — без сети, третья 📝".into()
+        ))
+    );
+    // Still revoked: no new run summary (nothing was sent), the same error.
+    let again = tablet.sync_any().await;
+    assert_eq!(
+        again.last_error.as_ref().map(|e| e.code.as_str()),
+        Some("device_revoked")
+    );
+    assert_eq!(again.last_run, status.last_run);
+    assert_eq!(
+        ts.visit_doc(visit).await.answers.get(&text_q),
+        Some(&AnswerValue::Text("Первая запись".into())),
+        "the server took nothing from the revoked device"
+    );
+    tablet.node.shutdown().await;
+}
+
+// 5. The lead reassigns the client: the visit stops syncing from the old rep's
+// device, keeps his edits there, and reaches the new rep.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reassigned_clients_visit_stops_and_reaches_the_new_rep(#[case] backend: Backend) {
+    let Some(ts) = server(backend).await else {
+        return;
+    };
+    let (lead, programme, client) = world(&ts).await;
+    ts.add_rep(&lead, programme, "petrov", "Пётр Петров").await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let (tablet, _) = Device::paired(&ts, code, "Планшет Иванова", false).await;
+    tablet.sync().await;
+    let detail = tablet.start(client).await;
+    let visit = detail.visit.id;
+    let text_q = question(&detail.template, &QuestionKind::Text);
+    let first = "Первая правка";
+    let second = "Первая правка. Вторая правка ✅";
+    let third = "Первая правка. Вторая правка ✅ Третья — офлайн";
+    tablet.text(visit, &text_q, first).await;
+    tablet.sync().await;
+    tablet.text(visit, &text_q, second).await;
+    tablet.sync().await;
+    assert_eq!(
+        ts.visit_doc(visit).await.answers.get(&text_q),
+        Some(&AnswerValue::Text(second.into()))
+    );
+    tablet.text(visit, &text_q, third).await;
+
+    ts.reassign(&lead, programme, client, "petrov").await;
+    let status = tablet.sync_any().await;
+    let stopped = status
+        .stopped
+        .iter()
+        .find(|s| s.doc_id == visit)
+        .unwrap_or_else(|| panic!("the visit is listed as stopped: {status:?}"));
+    assert_eq!(stopped.kind, "visit");
+    assert_eq!(stopped.code, "forbidden");
+    assert!(stopped.message.contains("kept"), "{stopped:?}");
+    assert_eq!(status.pending_docs, 0, "a stopped visit is not pending: {status:?}");
+
+    let v = tablet.open(visit).await;
+    match &v.sync {
+        DocSync::Stopped { code, message } => {
+            assert_eq!(code, "forbidden");
+            assert!(message.contains("kept"), "{message}");
+        }
+        other => panic!("the visit should be stopped, is {other:?}"),
+    }
+    assert_eq!(
+        v.visit.answers.get(&text_q),
+        Some(&AnswerValue::Text(third.into()))
+    );
+    assert_eq!(
+        ts.visit_doc(visit).await.answers.get(&text_q),
+        Some(&AnswerValue::Text(second.into())),
+        "the server keeps what was synced before, nothing after"
+    );
+    let again = tablet.sync_any().await;
+    assert_eq!(
+        again.last_run.as_ref().map(|r| r.docs_sent),
+        Some(0),
+        "a stopped visit is not sent again: {again:?}"
+    );
+    assert!(again.stopped.iter().any(|s| s.doc_id == visit));
+
+    // The new rep's device receives the client and the visit.
+    let code = ts.pairing_code(&lead, programme, Some("petrov")).await;
+    let (petrov, _) = Device::paired(&ts, code, "Планшет Петрова", false).await;
+    let received = wait_for("the new rep receives the visit", WAIT, || async {
+        petrov.sync().await;
+        let Response::Clients(cards) = petrov.call(Request::Clients).await else {
+            return None;
+        };
+        let card = cards.into_iter().find(|c| c.client_id == client)?;
+        (card.visit.as_ref().map(|v| v.visit_id) == Some(visit)).then_some(card)
+    })
+    .await;
+    assert_eq!(received.company, "ООО «Ромашка»");
+    assert_eq!(
+        petrov.open(visit).await.visit.answers.get(&text_q),
+        Some(&AnswerValue::Text(second.into()))
+    );
+    tablet.node.shutdown().await;
+    petrov.node.shutdown().await;
 }
