@@ -307,11 +307,7 @@ impl Inner {
         self.mem().running = true;
         let result = sync::run(self).await;
         self.mem().running = false;
-        if let Err(e) = self
-            .db
-            .record_run(now_ms(), result.as_ref().map_err(|e| e))
-            .await
-        {
+        if let Err(e) = self.db.record_run(now_ms(), result.as_ref()).await {
             tracing::warn!(error = %e, "cannot record the sync run");
         }
         let status = api::sync_status(self).await;
