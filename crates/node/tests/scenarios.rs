@@ -57,7 +57,12 @@ impl Device {
     }
 
     /// A fresh node paired with `code` under `label`.
-    async fn paired(ts: &TestServer, code: String, label: &str, auto_sync: bool) -> (Self, DeviceInfo) {
+    async fn paired(
+        ts: &TestServer,
+        code: String,
+        label: &str,
+        auto_sync: bool,
+    ) -> (Self, DeviceInfo) {
         let device = Self::new(auto_sync).await;
         let info = match device
             .call(Request::Pair(PairRequest {
@@ -167,7 +172,6 @@ impl Device {
             other => panic!("AnswerHistory answered {other:?}"),
         }
     }
-
 }
 
 /// The server on `backend`, or `None` (the case is skipped) for PostgreSQL without a URL.
@@ -225,10 +229,46 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("gave up waiting for {what}");
+}
+
+/// Syncs `d` until it holds `client` (PostgreSQL's feed may hold a fresh document back
+/// for a moment while other transactions of the cluster are open).
+async fn sync_until_client(d: &Device, client: DocId) {
+    wait_for("the client on the device", WAIT, || async {
+        d.sync().await;
+        let Response::Clients(cards) = d.call(Request::Clients).await else {
+            return None;
+        };
+        (cards.iter().any(|c| c.client_id == client) && has_view(d).await).then_some(())
+    })
+    .await;
+}
+
+/// Whether the programme view (the questionnaire) has arrived.
+async fn has_view(d: &Device) -> bool {
+    matches!(d.call(Request::Device).await, Response::Device(info) if info.programme_name.is_some())
+}
+
+/// Syncs `d` until its copy of `visit` has `text` as the answer to `question_id`.
+async fn sync_until_text(d: &Device, visit: DocId, question_id: &str, text: &str) {
+    wait_for("the visit on the device", WAIT, || async {
+        d.sync().await;
+        let v = d
+            .node
+            .handle(Request::OpenVisit { visit_id: visit })
+            .await
+            .ok()?;
+        let Response::Visit(v) = v else { return None };
+        (v.visit.answers.get(question_id) == Some(&AnswerValue::Text(text.into()))).then_some(())
+    })
+    .await;
 }
 
 /// Syncs `devices` in order, `rounds` times; returns how many runs each made.
@@ -245,7 +285,7 @@ async fn converge(
     visit: DocId,
 ) -> usize {
     let started = Instant::now();
-    let mut runs = 0;
+    // `round` is also the number of runs each device has made so far.
     for round in 0..200 {
         if round >= rounds {
             let on_server = ts.visit_doc(visit).await;
@@ -254,7 +294,7 @@ async fn converge(
                 same &= d.open(visit).await.visit == on_server;
             }
             if same {
-                return runs;
+                return round;
             }
             assert_eq!(
                 backend,
@@ -267,7 +307,6 @@ async fn converge(
         for d in devices {
             d.sync().await;
         }
-        runs += 1;
     }
     panic!("the devices do not converge in 200 rounds");
 }
@@ -316,9 +355,10 @@ async fn three_devices_edit_one_visit_offline_and_converge(
     )
     .await;
     assert_eq!(boss_info.rep_id, None);
-    for d in [&tablet, &laptop, &boss] {
+    for d in [&laptop, &boss] {
         d.sync().await;
     }
+    sync_until_client(&tablet, client).await;
 
     // The tablet starts the visit with a first sentence and syncs; all three hold it.
     let detail = tablet.start(client).await;
@@ -326,14 +366,9 @@ async fn three_devices_edit_one_visit_offline_and_converge(
     let text_q = question(&detail.template, &QuestionKind::Text);
     let yes_no_q = question(&detail.template, &QuestionKind::YesNo);
     tablet.text(visit, &text_q, "Клиент доволен связью").await;
-    for d in [&tablet, &laptop, &boss] {
-        d.sync().await;
-    }
+    tablet.sync().await;
     for d in [&laptop, &boss] {
-        assert_eq!(
-            d.open(visit).await.visit.answers.get(&text_q),
-            Some(&AnswerValue::Text("Клиент доволен связью".into()))
-        );
+        sync_until_text(d, visit, &text_q, "Клиент доволен связью").await;
     }
 
     // Offline: each types into the same sentence at a different place, the two rep
@@ -344,7 +379,8 @@ async fn three_devices_edit_one_visit_offline_and_converge(
     laptop
         .text(visit, &text_q, "Важно: Клиент доволен связью")
         .await;
-    boss.text(visit, &text_q, "Клиент очень доволен связью").await;
+    boss.text(visit, &text_q, "Клиент очень доволен связью")
+        .await;
     for (d, yes) in [(&tablet, true), (&laptop, false)] {
         d.edit(
             visit,
@@ -427,7 +463,17 @@ async fn three_devices_edit_one_visit_offline_and_converge(
     let Some(AnswerValue::Text(text)) = on_server.answers.get(&text_q) else {
         panic!("the text answer is text")
     };
-    for word in ["Важно:", "Клиент", "очень", "доволен", "связью", "и", "просит", "скидку", "🚀"] {
+    for word in [
+        "Важно:",
+        "Клиент",
+        "очень",
+        "доволен",
+        "связью",
+        "и",
+        "просит",
+        "скидку",
+        "🚀",
+    ] {
         assert_eq!(
             text.split_whitespace().filter(|w| *w == word).count(),
             1,
@@ -444,7 +490,11 @@ async fn three_devices_edit_one_visit_offline_and_converge(
 
     // The yes/no answer keeps both values, each with its author.
     for v in &views {
-        assert_eq!(v.conflicts, vec![yes_no_q.clone()], "the conflict is listed");
+        assert_eq!(
+            v.conflicts,
+            vec![yes_no_q.clone()],
+            "the conflict is listed"
+        );
     }
     let mut both = boss.conflicts(visit, &yes_no_q).await;
     both.sort_by(|a, b| a.author.cmp(&b.author));
@@ -480,9 +530,15 @@ async fn three_devices_edit_one_visit_offline_and_converge(
     let history = boss.history(visit, &text_q).await;
     for (who, typed) in [
         ("Иван Иванов (Планшет)", "Клиент доволен связью"),
-        ("Иван Иванов (Планшет)", "Клиент доволен связью и просит скидку 🚀"),
+        (
+            "Иван Иванов (Планшет)",
+            "Клиент доволен связью и просит скидку 🚀",
+        ),
         ("Иван Иванов (Ноутбук)", "Важно: Клиент доволен связью"),
-        ("lead (Руководитель, this device)", "Клиент очень доволен связью"),
+        (
+            "lead (Руководитель, this device)",
+            "Клиент очень доволен связью",
+        ),
     ] {
         assert!(
             history.iter().any(|h| h.author == who && h.value == typed),
@@ -504,7 +560,10 @@ async fn three_devices_edit_one_visit_offline_and_converge(
     for d in [&tablet, &laptop, &boss] {
         let v = d.open(visit).await;
         assert!(v.conflicts.is_empty(), "{:?}", v.conflicts);
-        assert_eq!(v.visit.answers.get(&yes_no_q), Some(&AnswerValue::Bool(false)));
+        assert_eq!(
+            v.visit.answers.get(&yes_no_q),
+            Some(&AnswerValue::Bool(false))
+        );
         assert!(d.conflicts(visit, &yes_no_q).await.len() <= 1);
     }
     assert_eq!(
@@ -622,16 +681,20 @@ async fn days_offline_then_everything_arrives_without_a_touch(#[case] backend: B
 
     // The server comes back; nobody touches the device.
     ts.restart_on_same_port().await;
-    wait_for("the lead sees all 30 visits as on the device", WAIT, || async {
-        for (id, visit) in &on_device {
-            let doc = ts.load_doc(*id).await?;
-            let on_server = rapport_domain::visit::read_visit(&doc).ok()?;
-            if on_server != *visit {
-                return None;
+    wait_for(
+        "the lead sees all 30 visits as on the device",
+        WAIT,
+        || async {
+            for (id, visit) in &on_device {
+                let doc = ts.load_doc(*id).await?;
+                let on_server = rapport_domain::visit::read_visit(&doc).ok()?;
+                if on_server != *visit {
+                    return None;
+                }
             }
-        }
-        Some(())
-    })
+            Some(())
+        },
+    )
     .await;
     let status = wait_for("the device to see it is synced", WAIT, || async {
         let s = tablet.status().await;
@@ -675,7 +738,7 @@ async fn a_wrong_or_missing_key_changes_nothing(#[case] backend: Backend) {
     let (lead, programme, client) = world(&ts).await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
     let (tablet, _) = Device::paired(&ts, code, "Планшет", false).await;
-    tablet.sync().await;
+    sync_until_client(&tablet, client).await;
     let detail = tablet.start(client).await;
     let visit = detail.visit.id;
     let text_q = question(&detail.template, &QuestionKind::Text);
@@ -699,7 +762,11 @@ async fn a_wrong_or_missing_key_changes_nothing(#[case] backend: Backend) {
     };
     assert_eq!(err.code(), "store_wrong_key", "{err}");
     assert!(err.to_string().contains("nothing was changed"), "{err}");
-    assert_eq!(files_but_key(&data), before, "a wrong key changed the files");
+    assert_eq!(
+        files_but_key(&data),
+        before,
+        "a wrong key changed the files"
+    );
 
     std::fs::remove_file(&key_path).expect("delete the key");
     let err = match Node::open(options(&data, false)).await {
@@ -708,8 +775,15 @@ async fn a_wrong_or_missing_key_changes_nothing(#[case] backend: Backend) {
     };
     assert_eq!(err.code(), "key_missing", "{err}");
     assert!(err.to_string().contains("nothing was changed"), "{err}");
-    assert!(!key_path.exists(), "a new key was made for an existing database");
-    assert_eq!(files_but_key(&data), before, "a missing key changed the files");
+    assert!(
+        !key_path.exists(),
+        "a new key was made for an existing database"
+    );
+    assert_eq!(
+        files_but_key(&data),
+        before,
+        "a missing key changed the files"
+    );
 
     std::fs::write(&key_path, &right_key).expect("restore the key");
     let node = Node::open(options(&data, false))
@@ -742,7 +816,7 @@ async fn a_revoked_device_keeps_its_data_and_stops_syncing(#[case] backend: Back
     let (lead, programme, client) = world(&ts).await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
     let (tablet, info) = Device::paired(&ts, code, "Планшет", false).await;
-    tablet.sync().await;
+    sync_until_client(&tablet, client).await;
     let detail = tablet.start(client).await;
     let visit = detail.visit.id;
     let text_q = question(&detail.template, &QuestionKind::Text);
@@ -751,7 +825,9 @@ async fn a_revoked_device_keeps_its_data_and_stops_syncing(#[case] backend: Back
     tablet
         .text(visit, &text_q, "Первая запись, вторая — без сети")
         .await;
-    tablet.edit(visit, contact("Ольга Орлова", "Финансовый директор")).await;
+    tablet
+        .edit(visit, contact("Ольга Орлова", "Финансовый директор"))
+        .await;
 
     ts.revoke_device(&lead, programme, &info.device_id).await;
     let status = tablet.sync_any().await;
@@ -763,7 +839,9 @@ async fn a_revoked_device_keeps_its_data_and_stops_syncing(#[case] backend: Back
     let v = tablet.open(visit).await;
     assert_eq!(
         v.visit.answers.get(&text_q),
-        Some(&AnswerValue::Text("Первая запись, вторая — без сети".into()))
+        Some(&AnswerValue::Text(
+            "Первая запись, вторая — без сети".into()
+        ))
     );
     assert!(
         v.visit
@@ -774,7 +852,11 @@ async fn a_revoked_device_keeps_its_data_and_stops_syncing(#[case] backend: Back
         v.visit.contact_updates
     );
     tablet
-        .text(visit, &text_q, "Первая запись, вторая — без сети, третья 📝")
+        .text(
+            visit,
+            &text_q,
+            "Первая запись, вторая — без сети, третья 📝",
+        )
         .await;
     assert_eq!(
         tablet.open(visit).await.visit.answers.get(&text_q),
@@ -794,6 +876,36 @@ async fn a_revoked_device_keeps_its_data_and_stops_syncing(#[case] backend: Back
         Some(&AnswerValue::Text("Первая запись".into())),
         "the server took nothing from the revoked device"
     );
+
+    // With automatic sync on, the revoked device tries once at start and then leaves
+    // the server alone (no retry every period).
+    let Device { node, dir } = tablet;
+    node.shutdown().await;
+    drop(node);
+    let node = Node::open(options(&dir.path().join(DATA), true))
+        .await
+        .expect("the revoked device opens");
+    let tablet = Device { node, dir };
+    let first = wait_for("the attempt at start", WAIT, || async {
+        let s = tablet.status().await;
+        s.last_attempt_ms
+            .filter(|t| Some(*t) != again.last_attempt_ms)
+            .map(|_| s)
+    })
+    .await;
+    assert_eq!(
+        first.last_error.as_ref().map(|e| e.code.as_str()),
+        Some("device_revoked")
+    );
+    // Two and a half sync periods (1 s each).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = tablet.status().await;
+    assert_eq!(
+        later.last_attempt_ms, first.last_attempt_ms,
+        "the revoked device kept trying: {later:?}"
+    );
+    assert_eq!(later.next_attempt_ms, None, "{later:?}");
+    assert_eq!(later.pending_docs, 1, "{later:?}");
     tablet.node.shutdown().await;
 }
 
@@ -811,7 +923,7 @@ async fn a_reassigned_clients_visit_stops_and_reaches_the_new_rep(#[case] backen
     ts.add_rep(&lead, programme, "petrov", "Пётр Петров").await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
     let (tablet, _) = Device::paired(&ts, code, "Планшет Иванова", false).await;
-    tablet.sync().await;
+    sync_until_client(&tablet, client).await;
     let detail = tablet.start(client).await;
     let visit = detail.visit.id;
     let text_q = question(&detail.template, &QuestionKind::Text);
@@ -838,7 +950,10 @@ async fn a_reassigned_clients_visit_stops_and_reaches_the_new_rep(#[case] backen
     assert_eq!(stopped.kind, "visit");
     assert_eq!(stopped.code, "forbidden");
     assert!(stopped.message.contains("kept"), "{stopped:?}");
-    assert_eq!(status.pending_docs, 0, "a stopped visit is not pending: {status:?}");
+    assert_eq!(
+        status.pending_docs, 0,
+        "a stopped visit is not pending: {status:?}"
+    );
 
     let v = tablet.open(visit).await;
     match &v.sync {
@@ -874,7 +989,8 @@ async fn a_reassigned_clients_visit_stops_and_reaches_the_new_rep(#[case] backen
             return None;
         };
         let card = cards.into_iter().find(|c| c.client_id == client)?;
-        (card.visit.as_ref().map(|v| v.visit_id) == Some(visit)).then_some(card)
+        (card.visit.as_ref().map(|v| v.visit_id) == Some(visit) && has_view(&petrov).await)
+            .then_some(card)
     })
     .await;
     assert_eq!(received.company, "ООО «Ромашка»");
