@@ -445,7 +445,15 @@ async fn complete(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> {
 /// A person's name for the device that wrote with `actor`.
 fn author(view: Option<&ProgrammeView>, me: &DeviceRow, actor: &str) -> String {
     if actor == me.actor {
-        return format!("{} (this device)", me.label);
+        // Name the person too: on a rep's second device, or when the lead reads a
+        // conflict on a device a rep also used, the label alone does not say who.
+        let name = match &me.rep_id {
+            Some(rep) => view
+                .and_then(|v| v.reps.get(rep))
+                .map_or_else(|| rep.clone(), |r| r.name.clone()),
+            None => "lead".to_owned(),
+        };
+        return format!("{name} ({}, this device)", me.label);
     }
     let Some(device) = view.and_then(|v| v.who_wrote(actor)) else {
         return format!("device {}", &actor[..actor.len().min(8)]);
