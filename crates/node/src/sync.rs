@@ -9,11 +9,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use automerge::{Automerge, ChangeHash};
+use automerge::ChangeHash;
 use rapport_api::{Event, RunSummary, StoppedDoc};
 use rapport_domain::{DocId, doc_scope};
 use rapport_protocol::{
-    DeviceConfig, DeviceSession, DocError, DocSet, ErrorCode, Limits, Outcome, SyncRequest,
+    DeviceConfig, DeviceSession, DocError, ErrorCode, Limits, MemDocSet, Outcome, SyncRequest,
     SyncResponse,
 };
 use rapport_store::{DocStore, PeerId, WriteBatch};
@@ -26,24 +26,10 @@ use crate::{Inner, now_ms};
 /// a crash could take back is ever sent), plus what the server sent.
 #[derive(Default)]
 struct RunDocs {
-    docs: HashMap<DocId, Automerge>,
-    states: HashMap<DocId, Vec<u8>>,
+    /// Documents and persisted states, as the session reads them.
+    set: MemDocSet,
     /// Heads as last persisted, to find the changes a response added.
     persisted_heads: HashMap<DocId, Vec<ChangeHash>>,
-}
-
-impl DocSet for RunDocs {
-    fn get(&self, id: &DocId) -> Option<&Automerge> {
-        self.docs.get(id)
-    }
-
-    fn get_or_create(&mut self, id: &DocId) -> &mut Automerge {
-        self.docs.entry(*id).or_default()
-    }
-
-    fn load_state(&self, id: &DocId) -> Option<Vec<u8>> {
-        self.states.get(id).cloned()
-    }
 }
 
 impl RunDocs {
@@ -51,7 +37,7 @@ impl RunDocs {
     async fn load(&mut self, inner: &Inner, ids: &[DocId]) -> Result<(), NodeError> {
         let missing: Vec<DocId> = ids
             .iter()
-            .filter(|id| !self.docs.contains_key(id))
+            .filter(|id| !self.set.docs.contains_key(id))
             .copied()
             .collect();
         if missing.is_empty() {
@@ -63,14 +49,14 @@ impl RunDocs {
             match loaded {
                 Ok(Some(doc)) => {
                     self.persisted_heads.insert(id, doc.get_heads());
-                    self.docs.insert(id, doc);
+                    self.set.docs.insert(id, doc);
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(doc = %id, error = %e, "a local document does not load"),
             }
         }
         let states = inner.store.sync_states(&PeerId::server(), &missing).await?;
-        self.states.extend(states);
+        self.set.states.extend(states);
         Ok(())
     }
 }
@@ -97,15 +83,18 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
     docs.load(inner, &dirty).await?;
     // A dirty mark without a stored document (a crash between the mark and the change,
     // or a document that no longer loads) has nothing to send.
-    let (dirty, absent): (Vec<DocId>, Vec<DocId>) =
-        dirty.into_iter().partition(|id| docs.docs.contains_key(id));
+    let (dirty, absent): (Vec<DocId>, Vec<DocId>) = dirty
+        .into_iter()
+        .partition(|id| docs.set.docs.contains_key(id));
     inner.clear_dirty(&absent, &generations).await?;
     let config = DeviceConfig::default();
     let limits = config.limits;
     let mut session = DeviceSession::new(
         config,
         row.remote_cursor,
-        dirty.iter().map(|id| (*id, docs.states.get(id).cloned())),
+        dirty
+            .iter()
+            .map(|id| (*id, docs.set.states.get(id).cloned())),
     );
     let mut summary = RunSummary::default();
     let mut sent: HashSet<DocId> = HashSet::new();
@@ -115,7 +104,7 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
     inner.emit(Event::SyncStarted);
 
     loop {
-        let request = match session.next_request(&mut docs) {
+        let request = match session.next_request(&mut docs.set) {
             Ok(Some(request)) => request,
             Ok(None) => break,
             Err(e) => {
@@ -140,7 +129,7 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
             .chain(response.errors.iter().map(|e| e.doc))
             .collect();
         docs.load(inner, &ids).await?;
-        let outcome = session.handle_response(&mut docs, response);
+        let outcome = session.handle_response(&mut docs.set, response);
         for error in &outcome.errors {
             failed.insert(error.doc);
             transient |= !stops(error.code);
@@ -210,7 +199,7 @@ async fn persist(inner: &Inner, docs: &mut RunDocs, outcome: &Outcome) -> Result
     let mut batch = WriteBatch::new();
     let mut new_docs = Vec::new();
     for id in &outcome.changed {
-        let Some(doc) = docs.docs.get(id) else {
+        let Some(doc) = docs.set.docs.get(id) else {
             continue;
         };
         let before = docs.persisted_heads.get(id).cloned().unwrap_or_default();
@@ -225,7 +214,7 @@ async fn persist(inner: &Inner, docs: &mut RunDocs, outcome: &Outcome) -> Result
     }
     for (id, state) in &outcome.states {
         batch = batch.with_sync_state(PeerId::server(), *id, state.clone());
-        docs.states.insert(*id, state.clone());
+        docs.set.states.insert(*id, state.clone());
     }
     if !batch.changes.is_empty() || !batch.sync_states.is_empty() {
         inner.store.commit(batch).await?;
@@ -254,7 +243,7 @@ async fn persist(inner: &Inner, docs: &mut RunDocs, outcome: &Outcome) -> Result
     inner.db.unstop(&back).await?;
     let mut index = Vec::new();
     for id in &new_docs {
-        if let Some(doc) = docs.docs.get(id) {
+        if let Some(doc) = docs.set.docs.get(id) {
             match doc_scope(doc) {
                 Ok(scope) => index.push((*id, scope.kind.tag(), scope.client_id)),
                 Err(e) => {

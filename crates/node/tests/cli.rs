@@ -6,12 +6,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rapport_api::{PairRequest, Request, Response, StartVisit};
 use rapport_domain::{AnswerValue, DocId, VisitState};
-use rapport_node::{KeyStorage, Node, NodeOptions};
+use rapport_node::Node;
 use rapport_testkit::{Backend, TestServer};
 use rstest::rstest;
 use serde_json::{Value, json};
+
+mod common;
+use common::{COMPANY, options, pair_and_sync, question, start_visit};
 
 /// Longest one CLI command may take (it syncs with a local server at most).
 const COMMAND_MAX: Duration = Duration::from_secs(60);
@@ -95,14 +97,9 @@ struct World {
     client: DocId,
 }
 
-const COMPANY: &str = "ООО «Ромашка»";
-
 async fn world() -> World {
     let ts = TestServer::start(Backend::Sqlite).await.expect("server");
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+    let (lead, programme, client) = common::world(&ts).await;
     World {
         ts,
         lead,
@@ -341,36 +338,10 @@ async fn paired_device(w: &World, dir: &Path) -> (DocId, String) {
     let code =
         w.ts.pairing_code(&w.lead, w.programme, Some("ivanov"))
             .await;
-    let mut options = NodeOptions::new(dir);
-    options.key_storage = KeyStorage::File;
-    options.auto_sync = false;
-    let node = Node::open(options).await.expect("open");
-    node.handle(Request::Pair(PairRequest {
-        server_url: w.ts.url().to_owned(),
-        code,
-        label: String::new(),
-    }))
-    .await
-    .expect("pair");
-    node.handle(Request::SyncNow).await.expect("sync");
-    let Response::Visit(detail) = node
-        .handle(Request::StartVisit(StartVisit {
-            client_id: w.client,
-            date: "2026-11-27".into(),
-        }))
-        .await
-        .expect("visit")
-    else {
-        panic!("not a visit")
-    };
-    let text_q = detail
-        .template
-        .active()
-        .into_iter()
-        .find(|q| q.kind == rapport_domain::QuestionKind::Text)
-        .expect("a text question")
-        .id
-        .clone();
+    let node = Node::open(options(dir, false)).await.expect("open");
+    pair_and_sync(&node, &w.ts, code, "").await;
+    let detail = start_visit(&node, w.client).await;
+    let text_q = question(&detail.template, &rapport_domain::QuestionKind::Text);
     node.shutdown().await;
     (detail.visit.id, text_q)
 }

@@ -16,10 +16,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rapport_api::{AnswerValue, PairRequest, ReferralInput, Request, Response, VisitEdit};
+use rapport_api::{AnswerValue, ReferralInput, Request, Response, VisitEdit};
 use rapport_domain::{DocId, Visit};
-use rapport_node::{KeyStorage, Node, NodeOptions};
+use rapport_node::Node;
 use rapport_testkit::{Backend, TestServer};
+
+mod common;
+use common::*;
 
 /// Env var that turns `crash_child` on, holding the data folder.
 const CHILD_DIR: &str = "RAPPORT_CRASH_CHILD_DIR";
@@ -32,14 +35,6 @@ const TEXT_EVERY: u64 = 4;
 const CHILD_MAX: Duration = Duration::from_secs(20);
 /// Longest the parent waits for anything the child does.
 const WAIT_MAX: Duration = Duration::from_secs(20);
-
-fn options(dir: &Path) -> NodeOptions {
-    let mut o = NodeOptions::new(dir);
-    o.key_storage = KeyStorage::File;
-    o.auto_sync = false;
-    o.sync.request_timeout = Duration::from_secs(10);
-    o
-}
 
 fn referral_name(n: u64) -> String {
     format!("Реферал {n}")
@@ -95,7 +90,7 @@ async fn crash_child() {
     let visit_id: DocId = var(CHILD_VISIT).parse().expect("visit id");
     let question = var(CHILD_QUESTION);
     let first: u64 = var(CHILD_FIRST).parse().expect("first edit number");
-    let node = Node::open(options(Path::new(&dir)))
+    let node = Node::open(options(Path::new(&dir), false))
         .await
         .expect("the child opens the node");
     // Written straight to the process's stdout (not the test harness's capture) and
@@ -190,7 +185,7 @@ fn spawn_child(dir: &Path, visit: DocId, question: &str, first: u64) -> Child {
 
 /// The visit as the node reads it after a crash.
 async fn reopen_and_read(dir: &Path, visit_id: DocId) -> Visit {
-    let node = Node::open(options(dir))
+    let node = Node::open(options(dir, false))
         .await
         .expect("the node opens after kill -9 (no corruption)");
     let response = node
@@ -238,46 +233,15 @@ async fn kill_9_during_edits_loses_no_edit_reported_saved() {
 
     // Once: a server, a rep with a client, the rep's device paired and synced, a visit.
     let ts = TestServer::start(Backend::Sqlite).await.expect("server");
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts
-        .add_client(&lead, programme, "ООО «Ромашка»", "ivanov")
-        .await;
+    let (lead, programme, client) = world(&ts).await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
     let home = tempfile::tempdir().expect("dir");
     let dir: PathBuf = home.path().join("устройство");
-    let node = Node::open(options(&dir)).await.expect("open");
-    node.handle(Request::Pair(PairRequest {
-        server_url: ts.url().to_owned(),
-        code,
-        label: "Планшет Иванова".into(),
-    }))
-    .await
-    .expect("pair");
-    let Response::Sync(status) = node.handle(Request::SyncNow).await.expect("sync") else {
-        panic!("not a status")
-    };
-    assert!(status.last_error.is_none(), "{status:?}");
-    let Response::Visit(detail) = node
-        .handle(Request::StartVisit(rapport_api::StartVisit {
-            client_id: client,
-            date: "2026-11-27".into(),
-        }))
-        .await
-        .expect("start visit")
-    else {
-        panic!("not a visit")
-    };
+    let node = Node::open(options(&dir, false)).await.expect("open");
+    pair_and_sync(&node, &ts, code, "Планшет Иванова").await;
+    let detail = start_visit(&node, client).await;
     let visit_id = detail.visit.id;
-    let question = detail
-        .template
-        .active()
-        .into_iter()
-        .find(|q| q.kind == rapport_domain::QuestionKind::Text)
-        .expect("a text question")
-        .id
-        .clone();
+    let question = question(&detail.template, &rapport_domain::QuestionKind::Text);
     node.shutdown().await;
 
     let mut next: u64 = 1;
@@ -372,7 +336,7 @@ async fn kill_9_during_edits_loses_no_edit_reported_saved() {
     );
 
     // Everything reaches the server.
-    let node = Node::open(options(&dir)).await.expect("open");
+    let node = Node::open(options(&dir, false)).await.expect("open");
     let Response::Sync(status) = node.handle(Request::SyncNow).await.expect("sync") else {
         panic!("not a status")
     };
