@@ -131,7 +131,10 @@ async fn device_store(dir: &Path) -> SqliteStore {
 
 /// A server with the lead, a programme, the rep "ivanov" and `clients` clients of his,
 /// made in one batch through the server's commit path.
-async fn world(backend: Backend, clients: usize) -> Option<(TestServer, TestLead, DocId, Vec<DocId>)> {
+async fn world(
+    backend: Backend,
+    clients: usize,
+) -> Option<(TestServer, TestLead, DocId, Vec<DocId>)> {
     use rapport_domain::Segment;
     use rapport_domain::client::new_client;
     use rapport_domain::programme::{add_client, override_assignment};
@@ -488,8 +491,7 @@ async fn fill_completely(node: &Node, client: DocId) -> DocId {
         )
         .await;
     }
-    let Response::Visit(done) = call(node, Request::CompleteVisit { visit_id: visit }).await
-    else {
+    let Response::Visit(done) = call(node, Request::CompleteVisit { visit_id: visit }).await else {
         panic!("CompleteVisit answers a visit")
     };
     assert_eq!(done.visit.contact_updates.len(), 5, "five contacts");
@@ -524,7 +526,11 @@ struct Reconnect {
 /// and the server, each side starting from the device's persisted sync state, run in
 /// memory until neither side has anything to say. Also the first round's bytes (one
 /// message each way).
-fn per_doc_sync(device: &Automerge, server: &Automerge, state: Option<&[u8]>) -> (usize, usize, usize) {
+fn per_doc_sync(
+    device: &Automerge,
+    server: &Automerge,
+    state: Option<&[u8]>,
+) -> (usize, usize, usize) {
     let decode = || {
         state
             .and_then(|s| State::decode(s).ok())
@@ -542,7 +548,8 @@ fn per_doc_sync(device: &Automerge, server: &Automerge, state: Option<&[u8]>) ->
             first += if round == 0 { m.len() } else { 0 };
             quiet = false;
             let m = automerge::sync::Message::decode(&m).expect("message");
-            b.receive_sync_message(&mut sb, m).expect("server side receives");
+            b.receive_sync_message(&mut sb, m)
+                .expect("server side receives");
         }
         if let Some(m) = b.generate_sync_message(&mut sb) {
             let m = m.encode();
@@ -551,7 +558,8 @@ fn per_doc_sync(device: &Automerge, server: &Automerge, state: Option<&[u8]>) ->
             first += if round == 0 { m.len() } else { 0 };
             quiet = false;
             let m = automerge::sync::Message::decode(&m).expect("message");
-            a.receive_sync_message(&mut sa, m).expect("device side receives");
+            a.receive_sync_message(&mut sa, m)
+                .expect("device side receives");
         }
         if quiet {
             break;
@@ -625,7 +633,10 @@ async fn reconnects(backend: Backend) -> Option<(usize, Vec<Reconnect>)> {
         .await
         .expect("docs")
         .len();
-    eprintln!("reconnect: {docs} documents on the device after {:?}", setup.elapsed());
+    eprintln!(
+        "reconnect: {docs} documents on the device after {:?}",
+        setup.elapsed()
+    );
 
     let mut out = Vec::new();
     out.push(reconnect_once("nothing changed", &ts, &node, dir.path()).await);
@@ -708,7 +719,11 @@ async fn main() {
         );
         let (a50, a99) = (percentile(&e.anchor, 0.5), percentile(&e.anchor, 0.99));
         for (name, key, v) in [
-            ("EditVisit text (Cyrillic, +1 char per edit)", "text", &e.text),
+            (
+                "EditVisit text (Cyrillic, +1 char per edit)",
+                "text",
+                &e.text,
+            ),
             ("EditVisit scalar (yes/no)", "scalar", &e.scalar),
             ("anchor: bare durable INSERT", "anchor", &e.anchor),
         ] {

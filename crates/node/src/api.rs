@@ -246,7 +246,7 @@ async fn clients(inner: &Inner) -> Result<Vec<ClientCard>, NodeError> {
             sync: sync_of(&id),
         });
     }
-    cards.sort_by(|a, b| a.company.to_lowercase().cmp(&b.company.to_lowercase()));
+    cards.sort_by_cached_key(|c| c.company.to_lowercase());
     Ok(cards)
 }
 

@@ -333,11 +333,7 @@ impl Inner {
         if result.as_ref().is_ok_and(|r| r.docs_received > 0) {
             self.compact_in_background(None);
         }
-        if let Err(e) = self
-            .db
-            .record_run(now_ms(), result.as_ref().map_err(|e| e))
-            .await
-        {
+        if let Err(e) = self.db.record_run(now_ms(), result.as_ref()).await {
             tracing::warn!(error = %e, "cannot record the sync run");
         }
         let status = api::sync_status(self).await;
@@ -606,9 +602,19 @@ mod tests {
         node.shutdown().await;
 
         let node = Node::open(options).await.expect("reopen");
-        let doc = node.inner().store.load(id).await.expect("load").expect("doc");
+        let doc = node
+            .inner()
+            .store
+            .load(id)
+            .await
+            .expect("load")
+            .expect("doc");
         let (_, text) = doc.get(ROOT, "text").expect("get").expect("text");
-        assert_eq!(doc.text(&text).expect("text"), typed, "every keystroke kept");
+        assert_eq!(
+            doc.text(&text).expect("text"),
+            typed,
+            "every keystroke kept"
+        );
         assert_eq!(doc.get_changes(&[]).len(), 301, "the whole history kept");
         node.shutdown().await;
     }
