@@ -23,6 +23,7 @@ mod sync;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -108,6 +109,8 @@ struct Mem {
     running: bool,
     /// The programme view (questionnaire, names), once read.
     view: Option<Arc<ProgrammeView>>,
+    /// Changes committed per document by edits since its last compaction was started.
+    uncompacted: HashMap<DocId, usize>,
 }
 
 /// The node's shared state.
@@ -123,6 +126,10 @@ pub(crate) struct Inner {
     pub(crate) kick: Notify,
     /// One sync run at a time.
     sync_lock: tokio::sync::Mutex<()>,
+    /// One compaction pass at a time; shutdown takes it to wait for the pass in progress.
+    compact_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Shutdown began: a compaction pass stops before its next document.
+    closing: Arc<AtomicBool>,
     pub(crate) http: reqwest::Client,
     pub(crate) settings: SyncSettings,
 }
@@ -137,6 +144,12 @@ pub struct Node {
 
 /// Most documents kept open in memory for editing.
 const CACHE_DOCS: usize = 64;
+
+/// Stored changes a document may hold outside its snapshot before the node folds them
+/// in. Every edit is one change, so a visit typed one character per edit holds ~2,000
+/// of them; loading replays each one, which made opening such a visit ~9x slower than
+/// loading its saved bytes (see benches/node.rs).
+const COMPACT_AFTER: usize = 128;
 
 /// Now, in unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
@@ -191,10 +204,14 @@ impl Node {
             events,
             kick: Notify::new(),
             sync_lock: tokio::sync::Mutex::new(()),
+            compact_lock: Arc::new(tokio::sync::Mutex::new(())),
+            closing: Arc::new(AtomicBool::new(false)),
             http,
             settings: options.sync,
         });
         inner.repair_index().await?;
+        // Documents stored before compaction existed, or filled by sync since.
+        inner.compact_in_background(None);
         let (stop, stop_rx) = watch::channel(false);
         let node = Self {
             inner: inner.clone(),
@@ -236,6 +253,10 @@ impl Node {
         if let Some(handle) = handle {
             let _ = handle.await;
         }
+        self.inner.closing.store(true, Ordering::SeqCst);
+        // A compaction is one transaction, so stopping mid-pass is safe; waiting for the
+        // document in progress only keeps its work from being thrown away.
+        let _compacting = self.inner.compact_lock.lock().await;
         self.inner.store.pool().close().await;
     }
 
@@ -315,7 +336,11 @@ impl Inner {
         self.mem().running = true;
         let result = sync::run(self).await;
         self.mem().running = false;
-        self.compact_some().await;
+        // The server's changes are stored one row each (a first sync of a long-typed
+        // visit brings thousands): fold them in.
+        if result.as_ref().is_ok_and(|r| r.docs_received > 0) {
+            self.compact_in_background(None);
+        }
         if let Err(e) = self.db.record_run(now_ms(), result.as_ref()).await {
             tracing::warn!(error = %e, "cannot record the sync run");
         }
@@ -405,6 +430,7 @@ impl Inner {
             return Ok(out);
         }
         let now = now_ms();
+        let change_count = changes.len();
         let known_dirty = self.mem().dirty.contains(&id);
         let saved = async {
             if !known_dirty {
@@ -420,34 +446,58 @@ impl Inner {
             cache.remove(&id);
             return Err(e);
         }
-        {
+        let compact = {
             let mut mem = self.mem();
             mem.dirty.insert(id);
             *mem.edit_gen.entry(id).or_default() += 1;
-        }
+            let uncompacted = mem.uncompacted.entry(id).or_default();
+            *uncompacted += change_count;
+            let due = *uncompacted >= COMPACT_AFTER;
+            if due {
+                *uncompacted = 0;
+            }
+            due
+        };
         drop(cache);
+        if compact {
+            self.compact_in_background(Some(vec![id]));
+        }
         self.kick.notify_one();
         Ok(out)
     }
 
-    /// Folds the loose changes of the most-edited documents into snapshots, so a
-    /// visit typed keystroke by keystroke still opens in one load. A failure costs
-    /// only speed: the changes stay as they are.
-    async fn compact_some(&self) {
-        const MIN_CHANGES: usize = 64;
-        const PER_RUN: usize = 20;
-        let candidates = match self.store.compaction_candidates(MIN_CHANGES, PER_RUN).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list documents to compact");
+    /// Folds stored changes into snapshots off the caller's path: `docs`, or every
+    /// document holding at least [`COMPACT_AFTER`] loose changes. Compaction keeps the
+    /// whole history (a snapshot is `Automerge::save`) and is one transaction per
+    /// document, so a failure or a crash leaves the document as it was, only slower to load.
+    pub(crate) fn compact_in_background(&self, docs: Option<Vec<DocId>>) {
+        let store = self.store.clone();
+        let lock = self.compact_lock.clone();
+        let closing = self.closing.clone();
+        tokio::spawn(async move {
+            let _pass = lock.lock().await;
+            if closing.load(Ordering::SeqCst) {
                 return;
             }
-        };
-        for doc in candidates {
-            if let Err(e) = self.store.compact(doc).await {
-                tracing::warn!(doc = %doc, error = %e, "compaction failed; the changes stay");
+            let docs = match docs {
+                Some(docs) => docs,
+                None => match store.compaction_candidates(COMPACT_AFTER, 10_000).await {
+                    Ok(docs) => docs,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot list documents to compact");
+                        return;
+                    }
+                },
+            };
+            for id in docs {
+                if closing.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Err(e) = store.compact(id).await {
+                    tracing::warn!(doc = %id, error = %e, "cannot compact a document; it stays as it was");
+                }
             }
-        }
+        });
     }
 
     /// Indexes stored documents the index does not know (after a crash between a
@@ -470,5 +520,110 @@ impl Inner {
             }
         }
         self.db.index(&entries).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+
+    use super::*;
+    use crate::local::DeviceRow;
+
+    /// Loose change rows of `id` (not folded into its snapshot).
+    async fn loose(inner: &Inner, id: DocId) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL")
+            .bind(id.as_bytes().as_slice())
+            .fetch_one(inner.store.pool())
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_document_typed_one_character_per_edit_is_compacted_and_keeps_every_keystroke() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut options = NodeOptions::new(dir.path());
+        options.key_storage = KeyStorage::File;
+        options.auto_sync = false;
+        let node = Node::open(options.clone()).await.expect("open");
+        let inner = node.inner();
+        let actor = ActorId::random();
+        inner
+            .db
+            .set_device(
+                &DeviceRow {
+                    server_url: "http://127.0.0.1:9".into(),
+                    device_id: "d1".into(),
+                    token: "t".into(),
+                    programme_id: DocId::random(),
+                    rep_id: Some("ivanov".into()),
+                    label: "Планшет Иванова".into(),
+                    actor: hex::encode(actor.to_bytes()),
+                },
+                now_ms(),
+            )
+            .await
+            .expect("device");
+        let id = DocId::random();
+        let mut doc = Automerge::new().with_actor(actor);
+        let mut tx = doc.transaction();
+        tx.put_object(ROOT, "text", ObjType::Text).expect("text");
+        tx.commit();
+        inner
+            .store
+            .commit(WriteBatch::new().with_changes(id, doc.get_changes(&[])))
+            .await
+            .expect("stored");
+
+        let typed: String = "Привет, мир 🚀 ".chars().cycle().take(300).collect();
+        for c in typed.chars() {
+            inner
+                .edit(id, |doc| {
+                    let mut tx = doc.transaction();
+                    let (_, text) = tx
+                        .get(ROOT, "text")
+                        .ok()
+                        .flatten()
+                        .ok_or_else(|| NodeError::invalid("no_text", "no text"))?;
+                    let end = tx.length(&text);
+                    tx.splice_text(&text, end, 0, &c.to_string())
+                        .map_err(|e| NodeError::invalid("splice", e.to_string()))?;
+                    tx.commit();
+                    Ok(())
+                })
+                .await
+                .expect("edit");
+        }
+        // Compactions run in the background after 128 and 256 edits.
+        let started = Instant::now();
+        while loose(inner, id).await >= COMPACT_AFTER as i64 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "still {} loose changes",
+                loose(inner, id).await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        node.shutdown().await;
+
+        let node = Node::open(options).await.expect("reopen");
+        let doc = node
+            .inner()
+            .store
+            .load(id)
+            .await
+            .expect("load")
+            .expect("doc");
+        let (_, text) = doc.get(ROOT, "text").expect("get").expect("text");
+        assert_eq!(
+            doc.text(&text).expect("text"),
+            typed,
+            "every keystroke kept"
+        );
+        assert_eq!(doc.get_changes(&[]).len(), 301, "the whole history kept");
+        node.shutdown().await;
     }
 }
