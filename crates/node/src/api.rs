@@ -76,7 +76,7 @@ fn normalise_url(url: &str) -> Result<String, NodeError> {
 }
 
 async fn pair(inner: &Inner, p: PairRequest) -> Result<DeviceInfo, NodeError> {
-    if let Some(existing) = inner.db.device().await?
+    if let Some(existing) = inner.device().await?
         && !inner.db.sync_row().await?.revoked
     {
         return Err(NodeError::AlreadyPaired {
@@ -141,15 +141,21 @@ async fn pair(inner: &Inner, p: PairRequest) -> Result<DeviceInfo, NodeError> {
         actor,
     };
     inner.db.set_device(&row, now_ms()).await?;
-    // Documents open for editing carry the old actor (if any): reload them.
-    inner.cache.lock().await.clear();
-    inner.mem().view = None;
+    {
+        // Documents open for editing carry the old actor (if any): reload them. Under
+        // the cache lock, so no edit loads a document with the old actor meanwhile.
+        let mut cache = inner.cache.lock().await;
+        cache.clear();
+        let mut mem = inner.mem();
+        mem.view = None;
+        mem.device = Some(row);
+    }
     inner.kick.notify_one();
     device_info(inner).await
 }
 
 async fn device(inner: &Inner) -> Result<DeviceRow, NodeError> {
-    inner.db.device().await?.ok_or(NodeError::NotPaired)
+    inner.device().await?.ok_or(NodeError::NotPaired)
 }
 
 async fn device_info(inner: &Inner) -> Result<DeviceInfo, NodeError> {
@@ -311,22 +317,12 @@ async fn save_new(inner: &Inner, id: DocId, doc: &automerge::Automerge) -> Resul
     Ok(())
 }
 
-async fn load_visit(inner: &Inner, id: DocId) -> Result<automerge::Automerge, NodeError> {
-    if let Some(doc) = inner.cache.lock().await.get(&id) {
-        return Ok(doc.clone());
-    }
-    inner
-        .store
-        .load(id)
-        .await?
-        .ok_or(NodeError::NotFound { what: "visit", id })
-}
-
 async fn open_visit(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> {
-    device(inner).await?;
-    let doc = load_visit(inner, id).await?;
-    let visit = read_visit(&doc)?;
     let template = inner.template().await?;
+    let (visit, conflicts) = inner
+        .read(id, |doc| Ok((read_visit(doc)?, conflicted_answers(doc)?)))
+        .await
+        .map_err(|e| not_a_visit(e, id))?;
     let client = match inner.store.load(visit.client_id).await? {
         Some(c) => read_client(&c).ok(),
         None => None,
@@ -334,12 +330,20 @@ async fn open_visit(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> 
     let sync_of = doc_syncs(inner).await?;
     Ok(VisitDetail {
         missing: validate_visit_completion(&visit, &template),
-        conflicts: conflicted_answers(&doc)?,
+        conflicts,
         sync: sync_of(&id),
         visit,
         client,
         template,
     })
+}
+
+/// "Document not found" said of a visit.
+fn not_a_visit(e: NodeError, id: DocId) -> NodeError {
+    match e {
+        NodeError::NotFound { .. } => NodeError::NotFound { what: "visit", id },
+        e => e,
+    }
 }
 
 async fn edit_visit(inner: &Inner, id: DocId, edit: VisitEdit) -> Result<Saved, NodeError> {
@@ -474,9 +478,12 @@ async fn conflicts(
     question_id: &str,
 ) -> Result<Vec<ConflictView>, NodeError> {
     let me = device(inner).await?;
-    let doc = load_visit(inner, id).await?;
+    let values = inner
+        .read(id, |doc| Ok(answer_conflicts(doc, question_id)?))
+        .await
+        .map_err(|e| not_a_visit(e, id))?;
     let view = inner.view().await?;
-    Ok(answer_conflicts(&doc, question_id)?
+    Ok(values
         .into_iter()
         .map(|c| ConflictView {
             rendered: c.value.render(),
@@ -493,9 +500,12 @@ async fn history(
     question_id: &str,
 ) -> Result<Vec<HistoryView>, NodeError> {
     let me = device(inner).await?;
-    let doc = load_visit(inner, id).await?;
+    let entries = inner
+        .read(id, |doc| Ok(answer_history(doc, question_id)?))
+        .await
+        .map_err(|e| not_a_visit(e, id))?;
     let view = inner.view().await?;
-    Ok(answer_history(&doc, question_id)?
+    Ok(entries
         .into_iter()
         .map(|h| HistoryView {
             time_ms: h.time_ms,
@@ -509,7 +519,7 @@ async fn history(
 const PENDING_EXACT: usize = 200;
 
 pub(crate) async fn sync_status(inner: &Inner) -> Result<SyncStatus, NodeError> {
-    let paired = inner.db.device().await?.is_some();
+    let paired = inner.device().await?.is_some();
     let row = inner.db.sync_row().await?;
     let stopped = inner.db.stopped().await?;
     let stopped_ids: HashSet<DocId> = stopped.iter().map(|s| s.doc_id).collect();

@@ -77,7 +77,7 @@ pub(crate) async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
 
 /// A cheap check that the server answers (no documents, no database work).
 async fn probe(inner: &Inner) -> bool {
-    let Ok(Some(device)) = inner.db.device().await else {
+    let Ok(Some(device)) = inner.device().await else {
         return false;
     };
     let url = format!("{}/healthz", device.server_url);

@@ -109,6 +109,8 @@ struct Mem {
     running: bool,
     /// The programme view (questionnaire, names), once read.
     view: Option<Arc<ProgrammeView>>,
+    /// The paired device, once read.
+    device: Option<local::DeviceRow>,
     /// Changes committed per document by edits since its last compaction was started.
     uncompacted: HashMap<DocId, usize>,
 }
@@ -356,7 +358,7 @@ impl Inner {
         if let Some(v) = self.mem().view.clone() {
             return Ok(Some(v));
         }
-        let Some(device) = self.db.device().await? else {
+        let Some(device) = self.device().await? else {
             return Err(NodeError::NotPaired);
         };
         let Some(doc) = self.store.load(view_id(device.programme_id)).await? else {
@@ -372,11 +374,65 @@ impl Inner {
         if let Some(view) = self.view().await? {
             return Ok(view.template.clone());
         }
-        let device = self.db.device().await?.ok_or(NodeError::NotPaired)?;
+        let device = self.device().await?.ok_or(NodeError::NotPaired)?;
         match self.store.load(device.programme_id).await? {
             Some(doc) => Ok(read_template(&doc)?),
             None => Err(NodeError::NoTemplate),
         }
+    }
+
+    /// This device as paired (kept in memory: it changes only when pairing).
+    pub(crate) async fn device(&self) -> Result<Option<local::DeviceRow>, NodeError> {
+        if let Some(d) = self.mem().device.clone() {
+            return Ok(Some(d));
+        }
+        let device = self.db.device().await?;
+        self.mem().device.clone_from(&device);
+        Ok(device)
+    }
+
+    /// The document `id` in the edit cache (loaded from the store with the device's
+    /// actor on a miss).
+    async fn cached<'c>(
+        &self,
+        cache: &'c mut HashMap<DocId, Automerge>,
+        id: DocId,
+    ) -> Result<&'c mut Automerge, NodeError> {
+        if !cache.contains_key(&id) {
+            let device = self.device().await?.ok_or(NodeError::NotPaired)?;
+            let actor = ActorId::from(hex::decode(&device.actor).map_err(|_| {
+                NodeError::invalid(
+                    "bad_actor",
+                    "the stored device actor is damaged; pair again",
+                )
+            })?);
+            let doc = self.store.load(id).await?.ok_or(NodeError::NotFound {
+                what: "document",
+                id,
+            })?;
+            if cache.len() >= CACHE_DOCS
+                && let Some(evict) = cache.keys().next().copied()
+            {
+                cache.remove(&evict);
+            }
+            cache.insert(id, doc.with_actor(actor));
+        }
+        cache.get_mut(&id).ok_or(NodeError::NotFound {
+            what: "document",
+            id,
+        })
+    }
+
+    /// Reads the document `id` through the edit cache, so opening a visit and then
+    /// typing into it loads it once.
+    pub(crate) async fn read<T>(
+        &self,
+        id: DocId,
+        f: impl FnOnce(&Automerge) -> Result<T, NodeError>,
+    ) -> Result<T, NodeError> {
+        let mut cache = self.cache.lock().await;
+        let doc = self.cached(&mut cache, id).await?;
+        f(doc)
     }
 
     /// Applies `f` to the document `id` and makes the resulting changes durable before
@@ -387,32 +443,8 @@ impl Inner {
         id: DocId,
         f: impl FnOnce(&mut Automerge) -> Result<T, NodeError>,
     ) -> Result<T, NodeError> {
-        let device = self.db.device().await?.ok_or(NodeError::NotPaired)?;
-        let actor = ActorId::from(hex::decode(&device.actor).map_err(|_| {
-            NodeError::invalid(
-                "bad_actor",
-                "the stored device actor is damaged; pair again",
-            )
-        })?);
         let mut cache = self.cache.lock().await;
-        if !cache.contains_key(&id) {
-            let doc = self.store.load(id).await?.ok_or(NodeError::NotFound {
-                what: "document",
-                id,
-            })?;
-            if cache.len() >= CACHE_DOCS
-                && let Some(evict) = cache.keys().next().copied()
-            {
-                cache.remove(&evict);
-            }
-            cache.insert(id, doc.with_actor(actor.clone()));
-        }
-        let Some(doc) = cache.get_mut(&id) else {
-            return Err(NodeError::NotFound {
-                what: "document",
-                id,
-            });
-        };
+        let doc = self.cached(&mut cache, id).await?;
         let before = doc.get_heads();
         let result = f(doc);
         let changes: Vec<_> = doc.get_changes(&before);

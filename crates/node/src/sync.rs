@@ -63,7 +63,7 @@ impl RunDocs {
 
 /// Runs one sync to quiescence; the caller holds the node's sync lock.
 pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
-    let device = inner.db.device().await?.ok_or(NodeError::NotPaired)?;
+    let device = inner.device().await?.ok_or(NodeError::NotPaired)?;
     let row = inner.db.sync_row().await?;
     if row.revoked {
         return Err(NodeError::Revoked);
