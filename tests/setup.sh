@@ -35,6 +35,12 @@ if ! dpkg -s libssl-dev >/dev/null 2>&1; then
     log "installing libssl-dev (SQLCipher links libcrypto)"
     apt_install libssl-dev
 fi
+# A Secret Service for the device-key tests (crates/node/tests/keychain.rs starts a
+# private session bus and keyring of its own; these are only the programs).
+if ! command -v dbus-daemon >/dev/null 2>&1 || ! command -v gnome-keyring-daemon >/dev/null 2>&1; then
+    log "installing dbus-daemon and gnome-keyring (device key in a real keychain)"
+    apt_install dbus-daemon gnome-keyring
+fi
 if [ "${RAPPORT_SETUP_DEPS_ONLY:-}" = 1 ]; then
     # Build dependencies only (CI needs them before clippy); no database yet.
     return 0 2>/dev/null || exit 0
