@@ -23,7 +23,7 @@ mod sync;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -132,6 +132,8 @@ pub(crate) struct Inner {
     compact_lock: Arc<tokio::sync::Mutex<()>>,
     /// Shutdown began: a compaction pass stops before its next document.
     closing: Arc<AtomicBool>,
+    /// When the last edit was saved (unix ms): compaction waits for a pause in typing.
+    last_edit_ms: Arc<AtomicI64>,
     pub(crate) http: reqwest::Client,
     pub(crate) settings: SyncSettings,
 }
@@ -152,6 +154,10 @@ const CACHE_DOCS: usize = 64;
 /// of them; loading replays each one, which made opening such a visit ~9x slower than
 /// loading its saved bytes (see benches/node.rs).
 const COMPACT_AFTER: usize = 128;
+/// Compaction waits until no edit came for this long (ms)...
+const COMPACT_IDLE_MS: i64 = 500;
+/// ...checking at most this many times (every half of it: 30 s in all).
+const COMPACT_IDLE_CHECKS: usize = 120;
 
 /// Now, in unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
@@ -207,6 +213,7 @@ impl Node {
             kick: Notify::new(),
             sync_lock: tokio::sync::Mutex::new(()),
             compact_lock: Arc::new(tokio::sync::Mutex::new(())),
+            last_edit_ms: Arc::new(AtomicI64::new(0)),
             closing: Arc::new(AtomicBool::new(false)),
             http,
             settings: options.sync,
@@ -478,6 +485,7 @@ impl Inner {
             cache.remove(&id);
             return Err(e);
         }
+        self.last_edit_ms.store(now, Ordering::SeqCst);
         let compact = {
             let mut mem = self.mem();
             mem.dirty.insert(id);
@@ -506,7 +514,19 @@ impl Inner {
         let store = self.store.clone();
         let lock = self.compact_lock.clone();
         let closing = self.closing.clone();
+        let last_edit = self.last_edit_ms.clone();
         tokio::spawn(async move {
+            // A compaction's commit makes the edit behind it wait for one more disk
+            // flush: let the rep finish typing first (bounded, so it happens anyway).
+            for _ in 0..COMPACT_IDLE_CHECKS {
+                if closing.load(Ordering::SeqCst)
+                    || now_ms() - last_edit.load(Ordering::SeqCst) >= COMPACT_IDLE_MS
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(COMPACT_IDLE_MS as u64 / 2))
+                    .await;
+            }
             let _pass = lock.lock().await;
             if closing.load(Ordering::SeqCst) {
                 return;
