@@ -83,7 +83,7 @@ pub fn load_or_create(
         return Ok(DbKey {
             bytes,
             kept_in: KeyStorage::File,
-            warning: Some(file_warning(&file)),
+            warning: Some(file_warning(&file, storage)),
         });
     }
     if storage != KeyStorage::File {
@@ -129,7 +129,7 @@ pub fn load_or_create(
     }
     let bytes = random_key()?;
     write_key_file(&file, &bytes)?;
-    let warning = file_warning(&file);
+    let warning = file_warning(&file, storage);
     // Shown by the app and the CLI through `Node::key_warning`; logged for the record.
     tracing::info!("{warning}");
     Ok(DbKey {
@@ -139,9 +139,14 @@ pub fn load_or_create(
     })
 }
 
-fn file_warning(file: &Path) -> String {
+fn file_warning(file: &Path, storage: KeyStorage) -> String {
+    let why = if storage == KeyStorage::File {
+        "key storage `file` chosen"
+    } else {
+        "no keychain on this system"
+    };
     format!(
-        "no keychain on this system: the database key is kept in {} (readable only by this user); anyone who can log in as this user can read the data",
+        "{why}: the database key is kept in {} (readable only by this user); anyone who can log in as this user can read the data",
         file.display()
     )
 }
@@ -231,12 +236,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let first = load_or_create(dir.path(), KeyStorage::File, false).expect("new key");
         assert_eq!(first.kept_in, KeyStorage::File);
-        assert!(
-            first
-                .warning
-                .as_deref()
-                .is_some_and(|w| w.contains("no keychain"))
-        );
+        assert!(first.warning.as_deref().is_some_and(
+            |w| w.contains("`file` chosen") && w.contains("readable only by this user")
+        ));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -536,3 +536,53 @@ async fn a_failing_edit_in_a_list_says_the_ones_before_it_are_saved() {
         json!({"kind": "text", "value": "Первый ответ 🚀"})
     );
 }
+
+/// People read a visit as the paper form, a saved edit, and a sync as short text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visit_an_edit_and_a_sync_read_as_text_for_people() {
+    let w = world().await;
+    let home = tempfile::tempdir().expect("dir");
+    let dir = home.path().join("устройство");
+    let (visit, text_q) = paired_device(&w, &dir).await;
+    let visit = visit.to_string();
+    let edit = format!("{text_q}=Хотят второй канал связи 🚀");
+    let saved = device(&dir, false, &["visit", "edit", &visit, "--text", &edit]).await;
+    assert_eq!(saved.code, 0, "{saved:?}");
+    assert!(
+        saved.stdout.starts_with("saved on this device at "),
+        "{saved:?}"
+    );
+
+    let shown = device(&dir, false, &["visit", "show", &visit]).await;
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert!(shown.stdout.starts_with(COMPANY), "{shown:?}");
+    assert!(shown.stdout.contains("## Ключевые контакты"), "{shown:?}");
+    assert!(
+        shown
+            .stdout
+            .contains(&format!("[{text_q}]: Хотят второй канал связи 🚀")),
+        "{shown:?}"
+    );
+    assert!(shown.stdout.contains("(required, missing)"), "{shown:?}");
+    assert!(
+        shown.stdout.contains("required answer(s) missing"),
+        "{shown:?}"
+    );
+
+    let history = device(&dir, false, &["visit", "history", &visit, &text_q]).await;
+    assert_eq!(history.code, 0, "{history:?}");
+    assert!(
+        history
+            .stdout
+            .contains("this device): Хотят второй канал связи 🚀"),
+        "{history:?}"
+    );
+
+    let synced = device(&dir, false, &["sync"]).await;
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert!(
+        synced.stdout.starts_with("pending:    0 document(s)"),
+        "{synced:?}"
+    );
+    assert!(synced.stdout.contains("last error: none"), "{synced:?}");
+}

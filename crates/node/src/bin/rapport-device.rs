@@ -233,9 +233,8 @@ async fn run(cli: Cli) -> Result<Output, ApiError> {
     options.key_storage = cli.key_storage;
     options.auto_sync = matches!(cli.command, Command::Run);
     let node = Node::open(options).await.map_err(ApiError::from)?;
-    if let Some(w) = node.key_warning()
-        && !cli.json
-    {
+    // On stderr in JSON mode too: scripts read stdout, people see the warning.
+    if let Some(w) = node.key_warning() {
         eprintln!("warning: {w}");
     }
     let call = |request| {
@@ -360,10 +359,16 @@ fn to_json(out: &Output) -> Result<serde_json::Value, ApiError> {
     value.map_err(|e| ApiError::new("internal", e.to_string()))
 }
 
-/// Text for people: short lines for `clients` and `status`, indented JSON otherwise.
+/// Text for people: short lines for clients, a visit, edits, conflicts, history and
+/// status; indented JSON for the rest (pairing).
 fn to_text(out: &Output) -> Result<String, ApiError> {
     match out.responses.as_slice() {
         [Response::Clients(cards)] => Ok(text::clients(cards)),
+        [Response::Visit(detail)] => Ok(text::visit(detail)),
+        [Response::Conflicts(values)] => Ok(text::conflicts(values)),
+        [Response::History(entries)] => Ok(text::history(entries)),
+        [Response::Sync(sync)] if !out.status => Ok(text::sync(sync)),
+        saved if saved.iter().all(|r| matches!(r, Response::Saved(_))) => Ok(text::saved(saved)),
         responses if out.status => {
             let device = responses.iter().find_map(|r| match r {
                 Response::Device(d) => Some(d),
@@ -384,7 +389,10 @@ fn to_text(out: &Output) -> Result<String, ApiError> {
 mod text {
     use std::fmt::Write;
 
-    use rapport_api::{ClientCard, DeviceInfo, DocSync, SyncStatus, VisitState};
+    use rapport_api::{
+        ClientCard, ConflictView, DeviceInfo, DocSync, HistoryView, Lang, Response, SyncStatus,
+        VisitDetail, VisitState,
+    };
 
     /// A unix-ms time in the local time zone (UTC when it cannot be known).
     fn when(ms: i64) -> String {
@@ -446,6 +454,151 @@ mod text {
         out.trim_end().to_owned()
     }
 
+    /// A visit as the paper form reads: sections in order, each question with its
+    /// answer (or what is missing), then contacts, opportunities, referrals, follow-ups.
+    pub fn visit(d: &VisitDetail) -> String {
+        let v = &d.visit;
+        let mut out = String::new();
+        let company = d.client.as_ref().map_or("?", |c| c.company.as_str());
+        let state = match v.state {
+            VisitState::Draft => "draft",
+            VisitState::Completed => "completed",
+        };
+        let _ = writeln!(
+            out,
+            "{company} — visit {} ({state}{}) [visit {}]",
+            v.date,
+            sync_note(&d.sync),
+            v.id
+        );
+        let mut section = None;
+        for q in d.template.ordered() {
+            let answer = v.answers.get(&q.id).filter(|a| a.is_given());
+            if q.retired && answer.is_none() {
+                continue;
+            }
+            if section != Some(q.section) {
+                section = Some(q.section);
+                let _ = writeln!(out, "\n## {}", q.section.title(Lang::Ru));
+            }
+            let mark = if d.conflicts.contains(&q.id) {
+                " [concurrent values: `visit conflicts`]"
+            } else {
+                ""
+            };
+            let value = match answer {
+                Some(a) => a.render(),
+                None if q.required => "— (required, missing)".to_owned(),
+                None => "—".to_owned(),
+            };
+            let _ = writeln!(out, "{} [{}]: {value}{mark}", q.wording.ru, q.id);
+        }
+        let lists: [(&str, Vec<String>); 4] = [
+            (
+                "Contacts",
+                v.contact_updates
+                    .values()
+                    .map(|c| {
+                        format!(
+                            "{}, {} {} {}{}",
+                            c.name,
+                            c.role,
+                            c.phone,
+                            c.email,
+                            if c.has_left { " (has left)" } else { "" }
+                        )
+                    })
+                    .collect(),
+            ),
+            (
+                "Opportunities",
+                v.opportunities
+                    .values()
+                    .map(|o| {
+                        format!(
+                            "{}: {} {} {}",
+                            o.description, o.product, o.estimated_value, o.currency
+                        )
+                    })
+                    .collect(),
+            ),
+            (
+                "Referrals",
+                v.referrals
+                    .values()
+                    .map(|r| format!("{}, {} {}", r.name, r.company, r.contact))
+                    .collect(),
+            ),
+            (
+                "Follow-ups",
+                v.follow_ups
+                    .values()
+                    .map(|f| format!("{} ({:?}, {})", f.description, f.state, f.owner))
+                    .collect(),
+            ),
+        ];
+        for (title, items) in lists {
+            if !items.is_empty() {
+                let _ = writeln!(out, "\n## {title}");
+                for item in items {
+                    let _ = writeln!(out, "- {item}");
+                }
+            }
+        }
+        if !d.missing.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{} required answer(s) missing before the visit can be completed",
+                d.missing.len()
+            );
+        }
+        out.trim_end().to_owned()
+    }
+
+    /// One line per saved edit.
+    pub fn saved(responses: &[Response]) -> String {
+        let mut out = String::new();
+        for r in responses {
+            if let Response::Saved(s) = r {
+                let _ = write!(out, "saved on this device at {}", when(s.saved_ms));
+                if let Some(id) = &s.entry_id {
+                    let _ = write!(out, " (entry {id})");
+                }
+                if s.follow_up_opened {
+                    out.push_str("; the failed quality check opened a follow-up");
+                }
+                out.push('\n');
+            }
+        }
+        out.trim_end().to_owned()
+    }
+
+    /// The concurrent values of an answer with their authors.
+    pub fn conflicts(values: &[ConflictView]) -> String {
+        match values {
+            [] => "no answer yet".to_owned(),
+            [one] => format!("{} — {} (no concurrent values)", one.rendered, one.author),
+            many => many
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{}. {} — {}", i + 1, c.rendered, c.author))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    /// Who changed an answer, when, to what.
+    pub fn history(entries: &[HistoryView]) -> String {
+        if entries.is_empty() {
+            return "never answered".to_owned();
+        }
+        entries
+            .iter()
+            .map(|h| format!("{}  {}: {}", when(h.time_ms), h.author, h.value))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Server, pending documents, last sync, last error, stopped documents.
     pub fn status(device: Option<&DeviceInfo>, sync: Option<&SyncStatus>) -> String {
         let mut out = String::new();
@@ -469,9 +622,15 @@ mod text {
                 );
             }
         }
-        let Some(s) = sync else {
-            return out.trim_end().to_owned();
-        };
+        if let Some(s) = sync {
+            out.push_str(&self::sync(s));
+        }
+        out.trim_end().to_owned()
+    }
+
+    /// Pending documents, last sync, last error, stopped documents.
+    pub fn sync(s: &SyncStatus) -> String {
+        let mut out = String::new();
         let _ = writeln!(
             out,
             "pending:    {} document(s), {} bytes{}",
