@@ -465,13 +465,45 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if inserted == 0 {
-            // Dropping `tx` rolls back: the code stays usable.
-            return Err(ApiError::invalid(
-                "actor_taken",
-                "this device's actor id is registered already; a re-paired device must make a new one",
-            ));
-        }
+        let paired = if inserted == 1 {
+            paired
+        } else {
+            // The actor is registered. A *revoked* device of the same programme and rep
+            // may come back with a fresh code from the lead: it keeps its actor, so edits
+            // it made after the revocation (still only on the tablet) upload under the
+            // actor they carry instead of being refused. The old token stays dead.
+            let revived = sqlx::query(
+                "UPDATE devices SET token_hash = $1, label = $2, revoked_ms = NULL, last_seen_ms = NULL
+                 WHERE actor = $3 AND revoked_ms IS NOT NULL AND programme_id = $4
+                   AND COALESCE(rep_id, '') = COALESCE($5, '')
+                 RETURNING id, created_ms",
+            )
+            .bind(&paired.token_hash)
+            .bind(&paired.label)
+            .bind(&paired.actor)
+            .bind(&paired.programme_id)
+            .bind(&paired.rep_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(revived) = revived else {
+                // Dropping `tx` rolls back: the code stays usable.
+                return Err(ApiError::invalid(
+                    "actor_taken",
+                    "this device's actor id is registered to a device that is active or belongs to another rep or programme; pair with a new actor",
+                ));
+            };
+            let id: String = revived.try_get("id")?;
+            sqlx::query("UPDATE pairing_codes SET device_id = $1 WHERE code_hash = $2")
+                .bind(&id)
+                .bind(code_hash)
+                .execute(&mut *tx)
+                .await?;
+            DeviceRow {
+                id,
+                created_ms: revived.try_get("created_ms")?,
+                ..paired
+            }
+        };
         let lead: String = used.try_get("created_by")?;
         tx.commit().await?;
         Ok(Some((paired, lead)))

@@ -535,3 +535,99 @@ async fn sign_in_failures_look_alike_and_revocation_is_immediate(#[case] backend
         .await;
     assert_eq!((status, error_code(&body)), (401, "device_revoked"));
 }
+
+/// A device's actor is its own: a second device cannot take it while the first is
+/// active, but a revoked tablet that was found again comes back under its actor with a
+/// fresh code for the same rep (its offline edits carry that actor), and only then.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_comes_back_under_its_own_actor_and_nobody_else_takes_it(
+    #[case] backend: Backend,
+) {
+    let Some(ts) = TestServer::start(backend).await else {
+        eprintln!("skipped: no PostgreSQL configured");
+        return;
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_rep(&lead, programme, "petrov", "Пётр Петров").await;
+    let actor = random_actor().to_hex_string();
+    let pair = |code: String| {
+        let ts = &ts;
+        let actor = actor.clone();
+        async move {
+            ts.call(
+                Method::POST,
+                "/api/v1/devices/pair",
+                None,
+                Some(json!({"code": code, "actor": actor, "label": "Планшет Иванова"})),
+            )
+            .await
+        }
+    };
+    let (status, first) = pair(ts.pairing_code(&lead, programme, Some("ivanov")).await).await;
+    assert_eq!(status, 200, "{first}");
+    let device_id = first["device_id"].as_str().expect("id").to_owned();
+    let old_token = first["token"].as_str().expect("token").to_owned();
+
+    // While it is active, nobody takes its actor; the code is not used up.
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let (status, body) = pair(code.clone()).await;
+    assert_eq!((status, error_code(&body)), (422, "actor_taken"), "{body}");
+    let other = random_actor().to_hex_string();
+    let (status, body) = ts
+        .call(
+            Method::POST,
+            "/api/v1/devices/pair",
+            None,
+            Some(json!({"code": code, "actor": other})),
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "the refused attempt left the code usable: {body}"
+    );
+
+    ts.revoke_device(&lead, programme, &device_id).await;
+    // Revoked: another rep's code does not bring it back under this actor.
+    let (status, body) = pair(ts.pairing_code(&lead, programme, Some("petrov")).await).await;
+    assert_eq!((status, error_code(&body)), (422, "actor_taken"), "{body}");
+    // The same rep's fresh code does: same device, a new token, the old one stays dead.
+    let (status, back) = pair(ts.pairing_code(&lead, programme, Some("ivanov")).await).await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["device_id"], device_id.as_str());
+    let new_token = back["token"].as_str().expect("token");
+    assert_ne!(new_token, old_token);
+    let (status, body) = ts
+        .call(Method::GET, "/api/v1/devices/me", Some(&old_token), None)
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (401, "unknown_device"),
+        "{body}"
+    );
+    let (status, body) = ts
+        .call(Method::GET, "/api/v1/devices/me", Some(new_token), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, devices) = ts
+        .call(
+            Method::GET,
+            &format!("/api/v1/programmes/{programme}/devices"),
+            Some(&lead.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{devices}");
+    let ours: Vec<&Value> = devices
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| d["id"] == device_id.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "one row for the device: {devices}");
+    assert!(ours[0]["revoked_ms"].is_null(), "active again: {devices}");
+}

@@ -75,13 +75,54 @@ fn normalise_url(url: &str) -> Result<String, NodeError> {
     }
 }
 
+/// 16 random bytes as hex: a new Automerge actor for this device.
+fn fresh_actor() -> Result<String, NodeError> {
+    let mut actor = [0u8; 16];
+    getrandom::fill(&mut actor).map_err(|e| NodeError::Io {
+        what: "random actor".into(),
+        reason: e.to_string(),
+    })?;
+    Ok(hex::encode(actor))
+}
+
+/// Whether the server refused the actor as registered to another device.
+fn actor_taken(status: u16, body: &[u8]) -> bool {
+    matches!(server_error(status, body), NodeError::Server { code, .. } if code == "actor_taken")
+}
+
+/// `POST /api/v1/devices/pair`; the status and the body.
+async fn pair_request(
+    inner: &Inner,
+    server_url: &str,
+    code: &str,
+    actor: &str,
+    label: &str,
+) -> Result<(u16, Vec<u8>), NodeError> {
+    let offline = |e: reqwest::Error| NodeError::Offline {
+        url: server_url.to_owned(),
+        reason: e.to_string(),
+    };
+    let response = inner
+        .http
+        .post(format!("{server_url}/api/v1/devices/pair"))
+        .json(&serde_json::json!({"code": code, "actor": actor, "label": label.trim()}))
+        .timeout(inner.settings.request_timeout)
+        .send()
+        .await
+        .map_err(offline)?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(offline)?;
+    Ok((status, body.to_vec()))
+}
+
 async fn pair(inner: &Inner, p: PairRequest) -> Result<DeviceInfo, NodeError> {
-    if let Some(existing) = inner.device().await?
+    let previous = inner.device().await?;
+    if let Some(existing) = &previous
         && !inner.db.sync_row().await?.revoked
     {
         return Err(NodeError::AlreadyPaired {
-            server_url: existing.server_url,
-            device_id: existing.device_id,
+            server_url: existing.server_url.clone(),
+            device_id: existing.device_id.clone(),
         });
     }
     let server_url = normalise_url(&p.server_url)?;
@@ -92,29 +133,18 @@ async fn pair(inner: &Inner, p: PairRequest) -> Result<DeviceInfo, NodeError> {
             "type the pairing code the programme lead gave you",
         ));
     }
-    // A fresh actor for every pairing: the server binds each actor to one device.
-    let mut actor = [0u8; 16];
-    getrandom::fill(&mut actor).map_err(|e| NodeError::Io {
-        what: "random actor".into(),
-        reason: e.to_string(),
-    })?;
-    let actor = hex::encode(actor);
-    let response = inner
-        .http
-        .post(format!("{server_url}/api/v1/devices/pair"))
-        .json(&serde_json::json!({"code": code, "actor": actor, "label": p.label.trim()}))
-        .timeout(inner.settings.request_timeout)
-        .send()
-        .await
-        .map_err(|e| NodeError::Offline {
-            url: server_url.clone(),
-            reason: e.to_string(),
-        })?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| NodeError::Offline {
-        url: server_url.clone(),
-        reason: e.to_string(),
-    })?;
+    // A revoked device comes back under its own actor, so the edits it made since
+    // (only on this device) upload under the actor they carry. The server allows that
+    // only for the same programme and rep; otherwise it is a new device with a new actor.
+    let mut actor = match &previous {
+        Some(d) => d.actor.clone(),
+        None => fresh_actor()?,
+    };
+    let (mut status, mut body) = pair_request(inner, &server_url, code, &actor, &p.label).await?;
+    if previous.is_some() && actor_taken(status, &body) {
+        actor = fresh_actor()?;
+        (status, body) = pair_request(inner, &server_url, code, &actor, &p.label).await?;
+    }
     if status != 200 {
         return Err(server_error(status, &body));
     }

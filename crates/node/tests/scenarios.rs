@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rapport_api::{ContactInput, DocSync, Event, ReferralInput, Request, Response, VisitEdit};
+use rapport_api::{
+    ContactInput, DocSync, Event, PairRequest, ReferralInput, Request, Response, VisitEdit,
+};
 use rapport_domain::{AnswerValue, DocId, QuestionKind, ScalarAnswer, Visit};
 use rapport_node::Node;
 use rapport_testkit::{Backend, TestServer};
@@ -715,6 +717,48 @@ async fn a_revoked_device_keeps_its_data_and_stops_syncing(#[case] backend: Back
     );
     assert_eq!(later.next_attempt_ms, None, "{later:?}");
     assert_eq!(later.pending_docs, 1, "{later:?}");
+
+    // The tablet is found: the lead gives the rep a new code, the tablet comes back as
+    // the same device under its own actor, and what was typed after the revocation
+    // reaches the server by itself (automatic sync is on).
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let back = match tablet
+        .call(Request::Pair(PairRequest {
+            server_url: ts.url().to_owned(),
+            code,
+            label: "Планшет (нашёлся)".into(),
+        }))
+        .await
+    {
+        Response::Device(d) => d,
+        other => panic!("pairing answered {other:?}"),
+    };
+    assert_eq!(back.device_id, info.device_id, "the same device comes back");
+    assert_eq!(back.actor, info.actor, "under its own actor");
+    let on_server = wait_for("the offline edits on the server", WAIT, || async {
+        ts.load_doc(visit).await?;
+        let visit = ts.visit_doc(visit).await;
+        (visit.answers.get(&text_q)
+            == Some(&AnswerValue::Text(
+                "Первая запись, вторая — без сети, третья 📝".into(),
+            )))
+        .then_some(visit)
+    })
+    .await;
+    assert!(
+        on_server
+            .contact_updates
+            .values()
+            .any(|c| c.name == "Ольга Орлова"),
+        "{:?}",
+        on_server.contact_updates
+    );
+    let done = wait_for("nothing pending", WAIT, || async {
+        let s = tablet.status().await;
+        (s.pending_docs == 0 && s.last_error.is_none()).then_some(s)
+    })
+    .await;
+    assert!(done.stopped.is_empty(), "{done:?}");
     tablet.node.shutdown().await;
 }
 
