@@ -20,7 +20,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
-use rapport_api::{AnswerValue, ClientCard, DocSync, PairRequest, Request, Response, SyncStatus};
+use rapport_api::{AnswerValue, ClientCard, DocSync, PairRequest, Request, Response};
 use rapport_domain::client::new_client;
 use rapport_domain::programme::{Membership, add_clients, apply_suggestion};
 use rapport_domain::{
@@ -641,10 +641,6 @@ async fn a_first_contact_dropped_mid_run_resumes_without_downloading_again(
     }
 }
 
-async fn status(device: &Device) -> SyncStatus {
-    device.status().await
-}
-
 /// 3. The server answers 500 (then the network goes away); automatic sync backs off,
 ///    retries by itself and ends synced, without anyone asking.
 #[rstest]
@@ -718,7 +714,7 @@ async fn automatic_sync_retries_through_errors_and_ends_synced(#[case] backend: 
     let typed2 = "Клиент просит скидку 15 % и второй канал связи";
     device.text(visit, &text_q, typed2).await;
     wait_for("the device finds the network gone", limit, || async {
-        let s = status(&device).await;
+        let s = device.status().await;
         let probes = proxy.log()[probes_from..]
             .iter()
             .filter(|r| r.path == "/healthz")
@@ -726,10 +722,10 @@ async fn automatic_sync_retries_through_errors_and_ends_synced(#[case] backend: 
         (s.last_error.as_ref().is_some_and(|e| e.code == "offline") && probes >= 2).then_some(())
     })
     .await;
-    assert_eq!(status(&device).await.pending_docs, 1);
+    assert_eq!(device.status().await.pending_docs, 1);
     proxy.set_down(false);
     let synced = wait_for("synced after the network returns", limit, || async {
-        let s = status(&device).await;
+        let s = device.status().await;
         (s.pending_docs == 0 && s.last_error.is_none()).then_some(s)
     })
     .await;
