@@ -5,6 +5,10 @@
 //! in one transaction, then the feed cursor; a run killed at any point resumes from
 //! what was persisted and sends again only what the server has not acknowledged (the
 //! server deduplicates by change hash).
+//!
+//! The cursor is persisted after a response in the middle of a run too, when that is
+//! safe (see [`Settling`]): a first contact of a thousand documents cut after its first
+//! page then resumes at the second page instead of downloading the first one again.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -96,6 +100,7 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
             .iter()
             .map(|id| (*id, docs.set.states.get(id).cloned())),
     );
+    let mut settling = Settling::new(&dirty, session.cursor().to_vec());
     let mut summary = RunSummary::default();
     let mut sent: HashSet<DocId> = HashSet::new();
     let mut received: HashSet<DocId> = HashSet::new();
@@ -115,6 +120,7 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
             }
         };
         sent.extend(request.docs.iter().map(|d| d.doc));
+        settling.exchanged(request.docs.iter().map(|d| d.doc));
         let response = match post(inner, &device, &request, &limits, &mut summary).await {
             Ok(response) => response,
             Err(e) => {
@@ -129,6 +135,7 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
             .chain(response.errors.iter().map(|e| e.doc))
             .collect();
         docs.load(inner, &ids).await?;
+        settling.exchanged(response.docs.iter().map(|d| d.doc));
         let outcome = session.handle_response(&mut docs.set, response);
         for error in &outcome.errors {
             failed.insert(error.doc);
@@ -136,6 +143,9 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
         }
         received.extend(outcome.changed.iter().copied());
         persist(inner, &mut docs, &outcome).await?;
+        if let Some(cursor) = settling.mid_run_cursor(&outcome, session.cursor()) {
+            inner.db.set_remote_cursor(cursor).await?;
+        }
         summary.docs_sent = sent.len();
         summary.docs_received = received.len();
         inner.emit(Event::SyncProgress {
@@ -161,6 +171,63 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
         });
     }
     Ok(summary)
+}
+
+/// When the feed cursor of an unfinished run may be persisted.
+///
+/// The protocol hands out the cursor ([`Outcome::cursor`]) only when a run is complete,
+/// so a run cut after its first page of a first contact downloaded that page again
+/// next time (measured: 410 KB of 530 KB again for 1,050 clients). The server's cursor
+/// after response N covers every feed document up to it; persisting it is safe once
+/// the device holds, stored, everything the server has of each such document. That
+/// holds for every document of the feed page that arrived whole and applied (it is in
+/// [`Outcome::synced`]), and for the device's own dirty documents whatever happened (they
+/// stay dirty until a run completes, so the next run exchanges them anyway). What is
+/// left is the documents this run exchanged that are not dirty and not synced yet (an
+/// acknowledgement the server answered with more, a document answered later because
+/// the response was full, one that failed): while any is left, or the response
+/// reported an error, the cursor waits for the end of the run as before. Worst case
+/// of persisting early: the server never got the acknowledgements, so the next time
+/// such a document changes it is sent whole once more — bytes, never data.
+struct Settling {
+    dirty: HashSet<DocId>,
+    unsettled: HashSet<DocId>,
+    persisted: Vec<u8>,
+}
+
+impl Settling {
+    fn new(dirty: &[DocId], persisted: Vec<u8>) -> Self {
+        Self {
+            dirty: dirty.iter().copied().collect(),
+            unsettled: HashSet::new(),
+            persisted,
+        }
+    }
+
+    /// Documents in a request or a response of this run.
+    fn exchanged(&mut self, ids: impl IntoIterator<Item = DocId>) {
+        let dirty = &self.dirty;
+        self.unsettled
+            .extend(ids.into_iter().filter(|id| !dirty.contains(id)));
+    }
+
+    /// The cursor to persist now, after `outcome` was persisted; `latest` is the
+    /// session's cursor.
+    fn mid_run_cursor<'a>(&mut self, outcome: &Outcome, latest: &'a [u8]) -> Option<&'a [u8]> {
+        for id in &outcome.synced {
+            self.unsettled.remove(id);
+        }
+        if let Some(cursor) = &outcome.cursor {
+            // Complete: `persist` wrote it.
+            self.persisted.clone_from(cursor);
+            return None;
+        }
+        if !outcome.errors.is_empty() || !self.unsettled.is_empty() || latest == self.persisted {
+            return None;
+        }
+        self.persisted = latest.to_vec();
+        Some(latest)
+    }
 }
 
 /// Whether a refusal stops the document (retrying would be refused again).
@@ -358,6 +425,57 @@ pub(crate) fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id(n: u8) -> DocId {
+        DocId::from_bytes([n; 16])
+    }
+
+    fn outcome(synced: &[DocId], errors: bool, cursor: Option<&[u8]>) -> Outcome {
+        Outcome {
+            synced: synced.to_vec(),
+            errors: if errors {
+                vec![DocError::new(id(9), ErrorCode::Invalid, "не читается")]
+            } else {
+                Vec::new()
+            },
+            cursor: cursor.map(<[u8]>::to_vec),
+            more: cursor.is_none(),
+            ..Outcome::default()
+        }
+    }
+
+    #[test]
+    fn a_mid_run_cursor_is_kept_only_when_nothing_exchanged_is_left_half_received() {
+        let (dirty, ack, page) = (id(1), id(2), id(3));
+        let mut s = Settling::new(&[dirty], b"c0".to_vec());
+        // A first page arrived whole: its cursor may be kept.
+        s.exchanged([page]);
+        assert_eq!(
+            s.mid_run_cursor(&outcome(&[page], false, None), b"c1"),
+            Some(&b"c1"[..])
+        );
+        assert_eq!(
+            s.mid_run_cursor(&outcome(&[], false, None), b"c1"),
+            None,
+            "unchanged"
+        );
+        // An acknowledgement the server answered with more: wait.
+        s.exchanged([ack, dirty]);
+        assert_eq!(s.mid_run_cursor(&outcome(&[], false, None), b"c2"), None);
+        // It settles; the dirty document needs not (it stays dirty until the run ends).
+        assert_eq!(
+            s.mid_run_cursor(&outcome(&[ack], false, None), b"c3"),
+            Some(&b"c3"[..])
+        );
+        // A response with an error: wait.
+        assert_eq!(s.mid_run_cursor(&outcome(&[], true, None), b"c4"), None);
+        // The complete run's cursor is written by `persist`, not here.
+        assert_eq!(
+            s.mid_run_cursor(&outcome(&[], false, Some(b"c5")), b"c5"),
+            None
+        );
+        assert_eq!(s.persisted, b"c5");
+    }
 
     #[test]
     fn backoff_grows_to_its_cap_with_jitter() {
