@@ -142,7 +142,10 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
             transient |= !stops(error.code);
         }
         received.extend(outcome.changed.iter().copied());
-        persist(inner, &mut docs, &outcome).await?;
+        // A document the server could not answer this time (internal error, retry) may
+        // be a feed document: moving the cursor past it would skip it until it changes
+        // again. Keep the old cursor; the next run asks again.
+        persist(inner, &mut docs, &outcome, !transient).await?;
         if let Some(cursor) = settling.mid_run_cursor(&outcome, session.cursor()) {
             inner.db.set_remote_cursor(cursor).await?;
         }
@@ -262,7 +265,12 @@ fn refusal_message(error: &DocError) -> String {
 
 /// Writes what one response did: changes and states in one transaction, then the
 /// refusals, then the cursor.
-async fn persist(inner: &Inner, docs: &mut RunDocs, outcome: &Outcome) -> Result<(), NodeError> {
+async fn persist(
+    inner: &Inner,
+    docs: &mut RunDocs,
+    outcome: &Outcome,
+    keep_cursor: bool,
+) -> Result<(), NodeError> {
     let mut batch = WriteBatch::new();
     let mut new_docs = Vec::new();
     for id in &outcome.changed {
@@ -326,7 +334,9 @@ async fn persist(inner: &Inner, docs: &mut RunDocs, outcome: &Outcome) -> Result
             doc_ids: outcome.changed.clone(),
         });
     }
-    if let Some(cursor) = &outcome.cursor {
+    if let Some(cursor) = &outcome.cursor
+        && keep_cursor
+    {
         inner.db.set_remote_cursor(cursor).await?;
     }
     Ok(())
