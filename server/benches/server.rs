@@ -289,11 +289,7 @@ struct Status {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let parts: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let wants = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    let wants = rapport_testkit::bench_parts();
     let clients: usize = std::env::var("RAPPORT_BENCH_CLIENTS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -539,30 +539,29 @@ fn per_doc_sync(
     let (mut a, mut b) = (device.clone(), server.clone());
     let (mut sa, mut sb) = (decode(), decode());
     let (mut messages, mut bytes, mut first) = (0, 0, 0);
+    // One message from `from` to `to`, if `from` has something to say; its size.
+    let step = |from: &mut Automerge, fs: &mut State, to: &mut Automerge, ts: &mut State| {
+        let m = from.generate_sync_message(fs)?.encode();
+        let len = m.len();
+        let m = automerge::sync::Message::decode(&m).expect("message");
+        to.receive_sync_message(ts, m).expect("the peer receives");
+        Some(len)
+    };
     for round in 0..16 {
-        let mut quiet = true;
-        if let Some(m) = a.generate_sync_message(&mut sa) {
-            let m = m.encode();
-            messages += 1;
-            bytes += m.len();
-            first += if round == 0 { m.len() } else { 0 };
-            quiet = false;
-            let m = automerge::sync::Message::decode(&m).expect("message");
-            b.receive_sync_message(&mut sb, m)
-                .expect("server side receives");
-        }
-        if let Some(m) = b.generate_sync_message(&mut sb) {
-            let m = m.encode();
-            messages += 1;
-            bytes += m.len();
-            first += if round == 0 { m.len() } else { 0 };
-            quiet = false;
-            let m = automerge::sync::Message::decode(&m).expect("message");
-            a.receive_sync_message(&mut sa, m)
-                .expect("device side receives");
-        }
-        if quiet {
+        let sent: Vec<usize> = [
+            step(&mut a, &mut sa, &mut b, &mut sb),
+            step(&mut b, &mut sb, &mut a, &mut sa),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if sent.is_empty() {
             break;
+        }
+        messages += sent.len();
+        bytes += sent.iter().sum::<usize>();
+        if round == 0 {
+            first += sent.iter().sum::<usize>();
         }
     }
     assert_eq!(
@@ -694,11 +693,7 @@ async fn reconnects(backend: Backend) -> Option<(usize, Vec<Reconnect>)> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let parts: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let wants = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    let wants = rapport_testkit::bench_parts();
     let mut table = String::new();
     let mut lines = Vec::new();
     let _ = writeln!(table, "# rapport-node figures\n");

@@ -13,45 +13,10 @@ use rstest::rstest;
 use serde_json::{Value, json};
 
 mod common;
-use common::{COMPANY, options, pair_and_sync, question, start_visit};
+use common::{COMPANY, Run, options, pair_and_sync, question, start_visit};
 
 /// Longest one CLI command may take (it syncs with a local server at most).
 const COMMAND_MAX: Duration = Duration::from_secs(60);
-
-/// What one run of the binary gave.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The JSON on stdout.
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
-    }
-
-    /// Asserts success and returns the JSON.
-    fn ok(&self) -> Value {
-        assert_eq!(self.code, 0, "the command failed: {self:?}");
-        self.json()
-    }
-
-    /// Asserts exit 1 with a JSON error and returns the error object.
-    fn error(&self) -> Value {
-        assert_eq!(self.code, 1, "expected exit 1 with an error: {self:?}");
-        let json = self.json();
-        let error = json["error"].clone();
-        assert!(error["code"].is_string(), "no error code: {json}");
-        assert!(
-            error["message"].as_str().is_some_and(|m| m.len() > 10),
-            "an error says what to do: {json}"
-        );
-        error
-    }
-}
 
 /// Runs `rapport-device --data-dir DIR --key-storage file [--json] ARGS`.
 async fn device(dir: &Path, json: bool, args: &[&str]) -> Run {

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+mod common;
+use common::Run;
 
 /// Longest wait for the keyring to answer, and for one command.
 const WAIT: Duration = Duration::from_secs(20);
@@ -123,24 +124,6 @@ impl Drop for Keyring {
         self.stop_daemon();
         let _ = self.bus.kill();
         let _ = self.bus.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn error_code(&self) -> String {
-        let json: Value = serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"));
-        json["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
     }
 }
 

@@ -12,6 +12,7 @@ use rapport_api::{
 use rapport_domain::{DocId, QuestionKind, Template};
 use rapport_node::{KeyStorage, Node, NodeOptions, SyncSettings};
 use rapport_testkit::{TestLead, TestServer};
+use serde_json::Value;
 
 /// The data folder's name inside each device's temporary folder (Cyrillic on purpose).
 pub const DATA: &str = "данные устройства";
@@ -233,5 +234,51 @@ pub async fn start_visit(node: &Node, client_id: DocId) -> VisitDetail {
     {
         Response::Visit(v) => *v,
         other => panic!("StartVisit answered {other:?}"),
+    }
+}
+
+/// What one run of the binary gave.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// The JSON on stdout.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+
+    /// Asserts success and returns the JSON.
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.code, 0, "the command failed: {self:?}");
+        self.json()
+    }
+
+    /// Asserts exit 1 with a JSON error and returns the error object.
+    pub fn error(&self) -> Value {
+        assert_eq!(self.code, 1, "expected exit 1 with an error: {self:?}");
+        let json = self.json();
+        let error = json["error"].clone();
+        assert!(error["code"].is_string(), "no error code: {json}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.len() > 10),
+            "an error says what to do: {json}"
+        );
+        error
+    }
+
+    /// The error code of a JSON error on stdout.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
