@@ -262,17 +262,9 @@ impl DocStore for SqliteStore {
     }
 
     async fn apply_compaction(&self, plan: CompactionPlan) -> Result<CompactReport, StoreError> {
-        let report = CompactReport {
-            doc: plan.doc,
-            changes_folded: plan.folded.len(),
-            bytes_before: plan.bytes_before,
-            bytes_after: plan.snapshot.len() as u64,
-        };
+        let report = plan.report();
         if plan.folded.is_empty() {
-            return Ok(CompactReport {
-                bytes_after: plan.bytes_before,
-                ..report
-            });
+            return Ok(report);
         }
         let mut tx = self.begin_write().await?;
         let swapped = sqlx::query(
@@ -287,12 +279,7 @@ impl DocStore for SqliteStore {
         .map_err(db)?
         .rows_affected();
         if swapped == 0 {
-            return Err(StoreError::Conflict {
-                reason: format!(
-                    "document {} was compacted by someone else since this plan was made",
-                    plan.doc
-                ),
-            });
+            return Err(plan.raced());
         }
         // Only the folded changes: a change committed after the plan keeps its bytes.
         for hash in &plan.folded {

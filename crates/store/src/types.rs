@@ -118,6 +118,30 @@ impl CompactionPlan {
     pub fn changes_to_fold(&self) -> usize {
         self.folded.len()
     }
+
+    /// What applying the plan does (nothing when it folds no change).
+    pub(crate) fn report(&self) -> CompactReport {
+        CompactReport {
+            doc: self.doc,
+            changes_folded: self.folded.len(),
+            bytes_before: self.bytes_before,
+            bytes_after: if self.folded.is_empty() {
+                self.bytes_before
+            } else {
+                self.snapshot.len() as u64
+            },
+        }
+    }
+
+    /// The error when another compaction of the document got in first.
+    pub(crate) fn raced(&self) -> StoreError {
+        StoreError::Conflict {
+            reason: format!(
+                "document {} was compacted by someone else since this plan was made",
+                self.doc
+            ),
+        }
+    }
 }
 
 impl fmt::Debug for CompactionPlan {
