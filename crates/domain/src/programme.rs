@@ -341,20 +341,13 @@ pub fn put_rep(
 
 /// Adds a client document to the programme's list (idempotent).
 pub fn add_client(doc: &mut Automerge, client_id: DocId, now_ms: i64) -> Result<(), DomainError> {
-    expect_kind(doc, DocKind::Programme)?;
-    let key = client_id.to_string();
-    commit(doc, now_ms, "add client", |tx| {
-        let clients = obj(tx, &ROOT, "clients", "clients")?;
-        if !has(tx, &clients, &key) {
-            reconcile_prop(
-                tx,
-                &clients,
-                key.as_str(),
-                &ProgrammeClient { created_ms: now_ms },
-            )?;
-        }
-        Ok(())
-    })
+    let member = Membership {
+        client_id,
+        original_rep: None,
+        strength: Strength::Unknown,
+        monopolised: false,
+    };
+    add_clients(doc, &[member], now_ms)
 }
 
 /// Registers a device's actor id as belonging to `who` (a rep id or "lead").
