@@ -126,3 +126,24 @@ async fn a_plain_store_is_not_opened_as_an_encrypted_one() {
         .expect_err("a key on a plain file");
     assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("device.db");
+    let garbage: Vec<u8> = "это не база данных 🗑️".bytes().cycle().take(8192).collect();
+    std::fs::write(&path, &garbage).expect("write");
+    for opened in [
+        SqliteStore::open_encrypted(&path, &key(4)).await,
+        SqliteStore::open(&path).await,
+    ] {
+        let err = opened.expect_err("garbage is not a store");
+        assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
+        assert!(err.to_string().contains("not a Rapport database"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        garbage,
+        "the file was changed"
+    );
+}
