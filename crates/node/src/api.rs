@@ -207,7 +207,7 @@ async fn device_info(inner: &Inner) -> Result<DeviceInfo, NodeError> {
     })
 }
 
-/// The sync state of each document of `ids`.
+/// A lookup of each document's sync state (stopped, pending or synced), read once per call.
 async fn doc_syncs(inner: &Inner) -> Result<impl Fn(&DocId) -> DocSync, NodeError> {
     let stopped: HashMap<DocId, (String, String)> = inner
         .db
