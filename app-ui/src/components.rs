@@ -1,0 +1,243 @@
+//! Pieces every page uses: the top bar with the language switch and the device's
+//! save and sync state, and the error box that says what to fix.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::{ApiError, Request, Response};
+
+use crate::format::{clock, since};
+use crate::i18n::*;
+use crate::state::{SaveState, use_ctx};
+use crate::transport::TransportKind;
+
+/// The bar on top of every page.
+#[component]
+pub fn TopBar() -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let in_app = ctx.kind() == TransportKind::App;
+    let home = if in_app { "/rep" } else { "/lead" };
+    view! {
+        <header class="topbar">
+            <a class="brand" href=home>"Rapport"</a>
+            {in_app.then(|| view! { <SyncBar /> })}
+            <nav class="topbar-links">
+                {in_app
+                    .then(|| {
+                        view! {
+                            <a class="button ghost" href="/rep">{t!(i18n, common.nav.my_clients)}</a>
+                            <a class="button ghost" href="/lead">{t!(i18n, common.nav.lead)}</a>
+                        }
+                    })}
+                <LangSwitch />
+            </nav>
+        </header>
+    }
+}
+
+/// Russian / English, on every page.
+#[component]
+pub fn LangSwitch() -> impl IntoView {
+    let i18n = use_i18n();
+    let pick = move |locale: Locale| {
+        i18n.set_locale(locale);
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("lang", locale.as_str());
+        }
+    };
+    view! {
+        <div class="lang-switch" role="group" aria-label=move || t_string!(i18n, common.language).to_string()>
+            <button
+                class="lang"
+                data-testid="lang-ru"
+                aria-pressed=move || (i18n.get_locale() == Locale::ru).to_string()
+                on:click=move |_| pick(Locale::ru)
+            >
+                "RU"
+            </button>
+            <button
+                class="lang"
+                data-testid="lang-en"
+                aria-pressed=move || (i18n.get_locale() == Locale::en).to_string()
+                on:click=move |_| pick(Locale::en)
+            >
+                "EN"
+            </button>
+        </div>
+    }
+}
+
+/// The device's state, always in sight: the last edit saved on this device, changes
+/// waiting, a sync going on with its progress, the last sync, and why sync fails.
+#[component]
+pub fn SyncBar() -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let refresh = move || {
+        spawn_local(async move {
+            if let Ok(Response::Sync(status)) = ctx.node(Request::SyncStatus).await {
+                ctx.sync.set(Some(status));
+            }
+        });
+    };
+    refresh();
+    // Edits change what is pending; re-read it after each save and each change.
+    Effect::new(move |_| {
+        ctx.save.track();
+        ctx.docs_changed.track();
+        refresh();
+    });
+    // "N minutes ago" moves on by itself.
+    let now = RwSignal::new(js_sys::Date::now() as i64);
+    let tick = set_interval_with_handle(
+        move || now.set(js_sys::Date::now() as i64),
+        std::time::Duration::from_secs(15),
+    );
+    on_cleanup(move || {
+        if let Ok(handle) = tick {
+            handle.clear();
+        }
+    });
+    let sync_now = move |_| {
+        spawn_local(async move {
+            ctx.syncing.set(Some((0, 0, 0)));
+            match ctx.node(Request::SyncNow).await {
+                Ok(Response::Sync(status)) => ctx.sync.set(Some(status)),
+                Ok(_) => {}
+                Err(err) => ctx.sync.update(|s| {
+                    if let Some(s) = s {
+                        s.last_error = Some(err);
+                    }
+                }),
+            }
+            ctx.syncing.set(None);
+        });
+    };
+
+    let save_text = move || match ctx.save.get() {
+        SaveState::Idle => None,
+        SaveState::Saving => Some(("saving", t_string!(i18n, common.sync.saving).to_string())),
+        SaveState::Saved(at) => Some((
+            "saved",
+            format!("{} · {}", t_string!(i18n, common.sync.saved), clock(at)),
+        )),
+        SaveState::Failed(err) => Some((
+            "failed",
+            format!("{}: {}", t_string!(i18n, common.sync.not_saved), err.message),
+        )),
+    };
+    let sync_text = move || {
+        if let Some((requests, sent, received)) = ctx.syncing.get() {
+            return (
+                "syncing",
+                t_string!(i18n, common.sync.syncing, requests = requests, sent = sent, received = received)
+                    .to_string(),
+            );
+        }
+        let Some(status) = ctx.sync.get() else {
+            return ("unknown", String::new());
+        };
+        if !status.paired {
+            return ("unpaired", t_string!(i18n, common.sync.unpaired).to_string());
+        }
+        if let Some(err) = status.last_error.as_ref() {
+            return ("error", sync_error_text(i18n, err));
+        }
+        if status.pending_docs > 0 {
+            return (
+                "pending",
+                t_string!(i18n, common.sync.pending, count = status.pending_docs).to_string(),
+            );
+        }
+        match status.last_success_ms {
+            Some(at) => (
+                "synced",
+                format!(
+                    "{} · {}",
+                    t_string!(i18n, common.sync.synced),
+                    since(i18n, now.get(), at)
+                ),
+            ),
+            None => ("pending", t_string!(i18n, common.sync.never).to_string()),
+        }
+    };
+
+    view! {
+        <div class="syncbar" role="status" aria-live="polite">
+            {move || {
+                save_text()
+                    .map(|(state, text)| {
+                        view! {
+                            <span class=format!("pill save-{state}") data-testid="save-state" data-state=state>
+                                {text}
+                            </span>
+                        }
+                    })
+            }}
+            {move || {
+                let (state, text) = sync_text();
+                view! {
+                    <span class=format!("pill sync-{state}") data-testid="sync-state" data-state=state>
+                        {text}
+                    </span>
+                }
+            }}
+            <button
+                class="button small"
+                data-testid="sync-now"
+                disabled=move || ctx.syncing.get().is_some()
+                on:click=sync_now
+            >
+                {t!(i18n, common.sync.now)}
+            </button>
+        </div>
+    }
+}
+
+/// Why sync fails, in the rep's words.
+fn sync_error_text(i18n: leptos_i18n::I18nContext<Locale>, err: &ApiError) -> String {
+    match err.code.as_str() {
+        "network" | "offline" | "unreachable" | "timeout" => {
+            t_string!(i18n, common.sync.offline).to_string()
+        }
+        "device_revoked" => t_string!(i18n, common.sync.revoked).to_string(),
+        _ => format!("{}: {}", t_string!(i18n, common.sync.failed), err.message),
+    }
+}
+
+/// An error that says what went wrong and what to do; nothing when there is none.
+#[component]
+pub fn ErrorBox(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView {
+    let i18n = use_i18n();
+    move || {
+        error.get().map(|err| {
+            let text = error_text(i18n, &err);
+            view! {
+                <div class="error" role="alert" data-testid="error" data-code=err.code.clone()>
+                    {text}
+                </div>
+            }
+        })
+    }
+}
+
+/// The words for an error: ours for the codes we know, the server's otherwise.
+pub fn error_text(i18n: leptos_i18n::I18nContext<Locale>, err: &ApiError) -> String {
+    let known = match err.code.as_str() {
+        "network" => Some(t_string!(i18n, common.errors.network).to_string()),
+        "needs_app" => Some(t_string!(i18n, common.errors.needs_app).to_string()),
+        "session_expired" | "missing_token" | "malformed_token" => {
+            Some(t_string!(i18n, common.errors.signed_out).to_string())
+        }
+        "forbidden" => Some(t_string!(i18n, common.errors.forbidden).to_string()),
+        _ => None,
+    };
+    known.unwrap_or_else(|| err.message.clone())
+}
+
+/// "Loading…" while a page waits for its data.
+#[component]
+pub fn Loading() -> impl IntoView {
+    let i18n = use_i18n();
+    view! { <p class="loading" aria-busy="true">{t!(i18n, common.loading)}</p> }
+}

@@ -1,0 +1,200 @@
+//! State every page shares: the transport, the lead's session, the device's save and
+//! sync state; and typed calls on top of the transport.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use rapport_api::{ApiError, Event, Lang, Request, Response, SyncStatus};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::{Locale, use_i18n};
+use crate::transport::{LeadCall, LeadReply, Transport, TransportKind};
+
+/// The lead's signed-in session, kept in the browser's local storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeadSession {
+    /// The server's base address; empty in a browser (the page's own origin).
+    pub server: String,
+    /// The session token.
+    pub token: String,
+    /// Who signed in.
+    pub name: String,
+}
+
+/// What the rep sees in the always-visible bar: whether the last edit is on the device.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SaveState {
+    /// Nothing typed yet on this page.
+    Idle,
+    /// An edit is on its way to the device's store.
+    Saving,
+    /// The last edit is durable on the device (time in ms since the epoch).
+    Saved(i64),
+    /// The last edit could not be saved: the text on screen is not stored.
+    Failed(ApiError),
+}
+
+/// The shared state, provided once by the app.
+#[derive(Clone, Copy)]
+pub struct Ctx {
+    transport: StoredValue<Rc<dyn Transport>, LocalStorage>,
+    /// The lead's session, if signed in.
+    pub session: RwSignal<Option<LeadSession>>,
+    /// The device's sync state, refreshed by events.
+    pub sync: RwSignal<Option<SyncStatus>>,
+    /// Whether a sync run is going on, with its progress (requests, sent, received).
+    pub syncing: RwSignal<Option<(u32, usize, usize)>>,
+    /// The last edit's save state.
+    pub save: RwSignal<SaveState>,
+    /// Bumped when the node says documents changed (pages reload what they show).
+    pub docs_changed: RwSignal<u64>,
+}
+
+const SESSION_KEY: &str = "rapport.lead.session";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+}
+
+impl Ctx {
+    /// Makes the state around `transport` and starts listening to the node's events.
+    pub fn new(transport: Rc<dyn Transport>) -> Self {
+        let session = local_storage()
+            .and_then(|s| s.get_item(SESSION_KEY).ok().flatten())
+            .and_then(|text| serde_json::from_str(&text).ok());
+        let ctx = Self {
+            transport: StoredValue::new_local(transport),
+            session: RwSignal::new(session),
+            sync: RwSignal::new(None),
+            syncing: RwSignal::new(None),
+            save: RwSignal::new(SaveState::Idle),
+            docs_changed: RwSignal::new(0),
+        };
+        let on_event: Rc<dyn Fn(Event)> = Rc::new(move |event| match event {
+            Event::SyncStarted => ctx.syncing.set(Some((0, 0, 0))),
+            Event::SyncProgress {
+                requests,
+                docs_sent,
+                docs_received,
+            } => ctx
+                .syncing
+                .set(Some((requests, docs_sent, docs_received))),
+            Event::SyncFinished(status) => {
+                ctx.syncing.set(None);
+                ctx.sync.set(Some(status));
+            }
+            Event::DocsChanged { .. } => ctx.docs_changed.update(|n| *n += 1),
+        });
+        ctx.transport.with_value(|t| t.listen(on_event));
+        ctx
+    }
+
+    /// Where the UI runs.
+    pub fn kind(&self) -> TransportKind {
+        self.transport.with_value(|t| t.kind())
+    }
+
+    /// A request to the device node.
+    pub async fn node(&self, request: Request) -> Result<Response, ApiError> {
+        let future = self.transport.with_value(|t| t.node(request));
+        future.await
+    }
+
+    /// Signs the lead in (stores the session) or out (`None`).
+    pub fn set_session(&self, session: Option<LeadSession>) {
+        if let Some(storage) = local_storage() {
+            match &session {
+                Some(s) => {
+                    if let Ok(text) = serde_json::to_string(s) {
+                        let _ = storage.set_item(SESSION_KEY, &text);
+                    }
+                }
+                None => {
+                    let _ = storage.remove_item(SESSION_KEY);
+                }
+            }
+        }
+        self.session.set(session);
+    }
+
+    /// A raw call to the server's API with the lead's session.
+    pub async fn lead_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<LeadReply, ApiError> {
+        let session = self.session.get_untracked();
+        let call = LeadCall {
+            server: session.as_ref().map(|s| s.server.clone()).unwrap_or_default(),
+            method: method.into(),
+            path: path.into(),
+            token: session.map(|s| s.token),
+            content_type: content_type.map(str::to_owned),
+            body,
+        };
+        let future = self.transport.with_value(|t| t.lead(call));
+        let reply = future.await;
+        if let Err(err) = &reply
+            && matches!(
+                err.code.as_str(),
+                "session_expired" | "missing_token" | "malformed_token"
+            )
+        {
+            // The session ended on the server: back to the sign-in page.
+            self.set_session(None);
+        }
+        reply
+    }
+
+    /// A call with a JSON body (or none) and a JSON answer.
+    pub async fn lead<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ApiError> {
+        let (content_type, bytes) = match body {
+            Some(b) => (
+                Some("application/json"),
+                serde_json::to_vec(b).map_err(|e| {
+                    ApiError::new("ui_encode", format!("could not encode the request: {e}"))
+                })?,
+            ),
+            None => (None, Vec::new()),
+        };
+        let reply = self.lead_raw(method, path, content_type, bytes).await?;
+        let body = if reply.body.is_empty() {
+            b"null".as_slice()
+        } else {
+            reply.body.as_slice()
+        };
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                "ui_decode",
+                format!("the server's answer could not be read ({e})"),
+            )
+        })
+    }
+
+    /// A GET with a JSON answer.
+    pub async fn lead_get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        self.lead::<T>("GET", path, None::<&()>).await
+    }
+}
+
+/// The shared state.
+pub fn use_ctx() -> Ctx {
+    expect_context::<Ctx>()
+}
+
+/// The language of the page, for texts that come with both languages (the template).
+pub fn use_lang() -> Signal<Lang> {
+    let i18n = use_i18n();
+    Signal::derive(move || match i18n.get_locale() {
+        Locale::ru => Lang::Ru,
+        Locale::en => Lang::En,
+    })
+}

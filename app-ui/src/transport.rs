@@ -1,0 +1,295 @@
+//! How pages reach data: one trait, two ways.
+//!
+//! - [`TauriTransport`]: inside the Rapport app. Rep requests go over Tauri IPC to the
+//!   device node embedded in the app (works with no network at all); lead requests go
+//!   through the app to the server, because a webview page may not call another origin.
+//! - [`HttpTransport`]: in a browser, served by the server. Lead requests are plain
+//!   `fetch` calls to the same origin; the rep's pages need a device, so they say so.
+//!
+//! Pages call [`Transport::node`] and [`Transport::lead`] (or the typed helpers in
+//! [`crate::state`]) and never ask which transport they have.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use js_sys::{JSON, Reflect, Uint8Array};
+use rapport_api::{ApiError, Event, Request, Response};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// A boxed future for single-threaded wasm.
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Where the UI runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Inside the Tauri app, with the device node.
+    App,
+    /// In a browser, served by the server.
+    Browser,
+}
+
+/// One HTTP call to the server's API (`/api/v1/...`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LeadCall {
+    /// The server's base address (`http://host:port`); empty means this page's origin.
+    pub server: String,
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: String,
+    /// The path with its query, starting with `/`.
+    pub path: String,
+    /// The lead's session token, if signed in.
+    pub token: Option<String>,
+    /// The body's media type, if there is a body.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The server's answer to a [`LeadCall`] that reached it with a 2xx status.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LeadReply {
+    /// The media type of the body.
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What pages talk to.
+pub trait Transport {
+    /// Where the UI runs.
+    fn kind(&self) -> TransportKind;
+    /// A request to the rep's device node.
+    fn node(&self, request: Request) -> LocalFuture<Result<Response, ApiError>>;
+    /// A call to the server's API. Non-2xx answers come back as the server's error.
+    fn lead(&self, call: LeadCall) -> LocalFuture<Result<LeadReply, ApiError>>;
+    /// Calls `on_event` for every event of the device node (sync progress, changes).
+    fn listen(&self, on_event: Rc<dyn Fn(Event)>);
+}
+
+/// The transport for where this page runs.
+pub fn detect() -> Rc<dyn Transport> {
+    let in_app = web_sys::window()
+        .map(|w| Reflect::has(&w, &JsValue::from_str("__TAURI__")).unwrap_or(false))
+        .unwrap_or(false);
+    if in_app {
+        Rc::new(TauriTransport)
+    } else {
+        Rc::new(HttpTransport)
+    }
+}
+
+fn js_error(context: &str, err: JsValue) -> ApiError {
+    let text = err
+        .as_string()
+        .or_else(|| JSON::stringify(&err).ok().and_then(|s| s.as_string()))
+        .unwrap_or_else(|| "unknown error".into());
+    ApiError::new("ui_transport", format!("{context}: {text}"))
+}
+
+/// An error value thrown by the Tauri command or the server: our own `ApiError` when it
+/// parses as one, otherwise the text as it is.
+fn parse_error(context: &str, err: JsValue) -> ApiError {
+    if let Some(text) = JSON::stringify(&err).ok().and_then(|s| s.as_string()) {
+        if let Ok(api) = serde_json::from_str::<ApiError>(&text) {
+            return api;
+        }
+        if let Ok(body) = serde_json::from_str::<ErrorBody>(&text) {
+            return body.error;
+        }
+    }
+    js_error(context, err)
+}
+
+/// The server's error body: `{"error": {"code", "message", ...}}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ApiError,
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, ApiError> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| ApiError::new("ui_encode", format!("could not encode the request: {e}")))?;
+    JSON::parse(&text).map_err(|e| js_error("could not encode the request", e))
+}
+
+fn from_js<T: for<'de> Deserialize<'de>>(value: &JsValue) -> Result<T, ApiError> {
+    let text = JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| "null".into());
+    serde_json::from_str(&text).map_err(|e| {
+        ApiError::new(
+            "ui_decode",
+            format!("the answer could not be read ({e}); the app and its UI may be of different versions"),
+        )
+    })
+}
+
+// --- Tauri ----------------------------------------------------------------------
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = ["window", "__TAURI__", "core"], js_name = invoke)]
+    async fn tauri_invoke(cmd: &str, args: JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = ["window", "__TAURI__", "event"], js_name = listen)]
+    async fn tauri_listen(
+        event: &str,
+        handler: &Closure<dyn FnMut(JsValue)>,
+    ) -> Result<JsValue, JsValue>;
+}
+
+/// The name of the Tauri event that carries the node's [`Event`]s.
+pub const NODE_EVENT: &str = "rapport://node";
+
+/// Inside the Tauri app.
+pub struct TauriTransport;
+
+#[derive(Serialize)]
+struct NodeArgs<'a> {
+    request: &'a Request,
+}
+
+#[derive(Serialize)]
+struct LeadArgs<'a> {
+    call: &'a LeadCall,
+}
+
+impl Transport for TauriTransport {
+    fn kind(&self) -> TransportKind {
+        TransportKind::App
+    }
+
+    fn node(&self, request: Request) -> LocalFuture<Result<Response, ApiError>> {
+        Box::pin(async move {
+            let args = to_js(&NodeArgs { request: &request })?;
+            match tauri_invoke("node", args).await {
+                Ok(value) => from_js(&value),
+                Err(err) => Err(parse_error("the app did not answer", err)),
+            }
+        })
+    }
+
+    fn lead(&self, call: LeadCall) -> LocalFuture<Result<LeadReply, ApiError>> {
+        Box::pin(async move {
+            let args = to_js(&LeadArgs { call: &call })?;
+            match tauri_invoke("lead", args).await {
+                Ok(value) => from_js(&value),
+                Err(err) => Err(parse_error("the server could not be reached", err)),
+            }
+        })
+    }
+
+    fn listen(&self, on_event: Rc<dyn Fn(Event)>) {
+        let handler = Closure::<dyn FnMut(JsValue)>::new(move |message: JsValue| {
+            // Tauri delivers `{event, id, payload}`; the payload is our Event.
+            let payload = Reflect::get(&message, &JsValue::from_str("payload"))
+                .unwrap_or(JsValue::NULL);
+            if let Ok(event) = from_js::<Event>(&payload) {
+                on_event(event);
+            }
+        });
+        wasm_bindgen_futures::spawn_local(async move {
+            // The listener lives as long as the page: leak the closure on purpose.
+            let _ = tauri_listen(NODE_EVENT, &handler).await;
+            handler.forget();
+        });
+    }
+}
+
+// --- Browser ----------------------------------------------------------------------
+
+/// In a browser, against the server that served the page.
+pub struct HttpTransport;
+
+impl Transport for HttpTransport {
+    fn kind(&self) -> TransportKind {
+        TransportKind::Browser
+    }
+
+    fn node(&self, _request: Request) -> LocalFuture<Result<Response, ApiError>> {
+        Box::pin(async {
+            Err(ApiError::new(
+                "needs_app",
+                "the rep's pages keep data on the device: open them in the Rapport app",
+            ))
+        })
+    }
+
+    fn lead(&self, call: LeadCall) -> LocalFuture<Result<LeadReply, ApiError>> {
+        Box::pin(fetch(call))
+    }
+
+    fn listen(&self, _on_event: Rc<dyn Fn(Event)>) {}
+}
+
+async fn fetch(call: LeadCall) -> Result<LeadReply, ApiError> {
+    let window = web_sys::window().ok_or_else(|| ApiError::new("ui_transport", "no window"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(&call.method);
+    let headers =
+        web_sys::Headers::new().map_err(|e| js_error("could not build the request", e))?;
+    headers
+        .set("accept", "application/json")
+        .map_err(|e| js_error("could not build the request", e))?;
+    if let Some(token) = &call.token {
+        headers
+            .set("authorization", &format!("Bearer {token}"))
+            .map_err(|e| js_error("could not build the request", e))?;
+    }
+    if let Some(content_type) = &call.content_type {
+        headers
+            .set("content-type", content_type)
+            .map_err(|e| js_error("could not build the request", e))?;
+        let body = Uint8Array::from(call.body.as_slice());
+        init.set_body(&body);
+    }
+    init.set_headers(&headers);
+    let url = format!("{}{}", call.server.trim_end_matches('/'), call.path);
+    let request = web_sys::Request::new_with_str_and_init(&url, &init)
+        .map_err(|e| js_error("could not build the request", e))?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                "network",
+                "the server does not answer: check the connection and try again",
+            )
+        })?
+        .dyn_into()
+        .map_err(|e| js_error("unexpected answer", e))?;
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let buffer = JsFuture::from(
+        response
+            .array_buffer()
+            .map_err(|e| js_error("could not read the answer", e))?,
+    )
+    .await
+    .map_err(|e| js_error("could not read the answer", e))?;
+    let body = Uint8Array::new(&buffer).to_vec();
+    if response.ok() {
+        Ok(LeadReply { content_type, body })
+    } else {
+        Err(server_error(response.status(), &body))
+    }
+}
+
+/// The server's error from a non-2xx answer, or one that says what status came back.
+pub fn server_error(status: u16, body: &[u8]) -> ApiError {
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| {
+            ApiError::new(
+                "http_status",
+                format!("the server answered with status {status}"),
+            )
+        })
+}
