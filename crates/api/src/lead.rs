@@ -3,11 +3,48 @@
 //!
 //! The server handles exactly these types and the UI sends and reads them, so the two
 //! cannot drift apart. With the `openapi` feature they also describe themselves to
-//! utoipa (the server's OpenAPI document); without it the module compiles to wasm.
+//! utoipa (the server's OpenAPI document: their doc comments are its descriptions);
+//! without it the module compiles to wasm.
 //!
-//! Responses that are documents read into JSON (a programme, a client, a template,
-//! an assignment, a follow-up, the programme status) are domain types, re-exported
-//! here so the UI names them through this crate.
+//! Every lead route needs `Authorization: Bearer <token>` from [`Session`]; a device
+//! route the device token from [`Paired`]. Every error is an [`ErrorBody`].
+//! `{id}` is a programme id.
+//!
+//! | Route | Body | Answer |
+//! |---|---|---|
+//! | `POST /api/v1/auth/sign-in` | [`SignIn`] | [`Session`] |
+//! | `POST /api/v1/auth/sign-out` | — | 204 |
+//! | `GET /api/v1/auth/me` | — | [`LeadInfo`] |
+//! | `POST /api/v1/devices/pair` | [`DevicePairRequest`] | [`Paired`] |
+//! | `GET /api/v1/devices/me` | — | [`ServerDeviceInfo`] |
+//! | `GET /api/v1/programmes` | — | `Vec<`[`ProgrammeSummary`]`>` |
+//! | `POST /api/v1/programmes` | [`NewProgramme`] | 201 [`Programme`] |
+//! | `GET /api/v1/programmes/{id}` | — | [`Programme`] |
+//! | `PUT /api/v1/programmes/{id}` | [`Settings`] | [`Programme`] |
+//! | `GET /api/v1/programmes/{id}/status` | — | [`ProgrammeStatus`] |
+//! | `GET /api/v1/programmes/{id}/clients` | — | `Vec<`[`ClientView`]`>` |
+//! | `POST /api/v1/programmes/{id}/clients` | [`NewClient`] | 201 [`NewClientId`] |
+//! | `PUT /api/v1/programmes/{id}/clients/{client_id}` | [`ClientEdit`] | [`Client`] |
+//! | `POST /api/v1/programmes/{id}/clients/import?`[`ImportQuery`] | CSV or XLSX bytes | [`ImportOutcome`] |
+//! | `PUT /api/v1/programmes/{id}/clients/{client_id}/relationship` | [`Relationship`] | `Option<`[`Assignment`]`>` |
+//! | `GET /api/v1/programmes/{id}/reps` | — | `Vec<`[`RepView`]`>` |
+//! | `POST /api/v1/programmes/{id}/reps` | [`RepInput`] | 201 [`NewRep`] |
+//! | `PUT /api/v1/programmes/{id}/reps/{rep_id}` | [`RepInput`] | [`RepView`] |
+//! | `POST /api/v1/programmes/{id}/template/questions` | [`NewQuestion`] | 201 [`Template`] |
+//! | `PUT /api/v1/programmes/{id}/template/questions/{qid}` | [`QuestionChange`] | [`Template`] |
+//! | `DELETE /api/v1/programmes/{id}/template/questions/{qid}` | — | [`Template`] |
+//! | `GET /api/v1/programmes/{id}/assignments/suggestion` | — | [`SuggestionView`] |
+//! | `POST /api/v1/programmes/{id}/assignments/apply` | — | [`Programme`] |
+//! | `PUT /api/v1/programmes/{id}/assignments/{client_id}` | [`Override`] | `Option<`[`Assignment`]`>` |
+//! | `POST /api/v1/programmes/{id}/pairing-codes` | [`NewPairingCode`] | 201 [`PairingCode`] |
+//! | `GET /api/v1/programmes/{id}/devices` | — | `Vec<`[`DeviceView`]`>` |
+//! | `POST /api/v1/programmes/{id}/devices/{device_id}/revoke` | — | 204 |
+//! | `GET /api/v1/programmes/{id}/follow-ups?`[`FollowUpFilter`] | — | `Vec<`[`FollowUpView`]`>` |
+//! | `PATCH /api/v1/programmes/{id}/visits/{visit_id}/follow-ups/{follow_up_id}` | [`FollowUpPatch`] | [`FollowUp`] |
+//! | `GET /api/v1/programmes/{id}/referrals` | — | `Vec<`[`ReferralView`]`>` |
+//! | `GET /api/v1/programmes/{id}/opportunities` | — | `Vec<`[`OpportunityView`]`>` |
+//! | `GET /api/v1/programmes/{id}/exports/{file}` | — | file bytes |
+//! | `GET /healthz` | — | [`Health`] |
 
 use std::collections::BTreeMap;
 
@@ -57,7 +94,7 @@ impl std::error::Error for ErrorDetail {}
 // ---------------------------------------------------------------------------------
 // Sign-in and pairing (`/api/v1/auth/...`, `/api/v1/devices/...`)
 
-/// E-mail and password (`POST /api/v1/auth/sign-in`).
+/// E-mail and password.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignIn {
@@ -67,7 +104,7 @@ pub struct SignIn {
     pub password: String,
 }
 
-/// A lead's session (answer to `POST /api/v1/auth/sign-in`).
+/// A lead's session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
@@ -79,7 +116,7 @@ pub struct Session {
     pub lead: LeadInfo,
 }
 
-/// A lead account (`GET /api/v1/auth/me`).
+/// A lead account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeadInfo {
@@ -91,8 +128,11 @@ pub struct LeadInfo {
     pub name: String,
 }
 
-/// A device asking the server to pair it (`POST /api/v1/devices/pair`). Not the
-/// node's [`crate::PairRequest`], which the UI sends to its own device node.
+/// A device asking to be paired.
+//
+// Named apart from the node's `crate::PairRequest` (what the UI sends its own device
+// node); the OpenAPI name stays `PairRequest`. Doc comments here are the OpenAPI
+// descriptions, hence these plain comments.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = PairRequest))]
@@ -106,7 +146,7 @@ pub struct DevicePairRequest {
     pub label: String,
 }
 
-/// A paired device's credentials and what it syncs (answer to `POST /api/v1/devices/pair`).
+/// A paired device's credentials and what it syncs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Paired {
@@ -122,8 +162,10 @@ pub struct Paired {
     pub label: String,
 }
 
-/// What the server knows of the calling device (`GET /api/v1/devices/me`). Not the
-/// node's [`crate::DeviceInfo`], which describes the device as the node sees it.
+/// What the server knows of the calling device.
+//
+// Named apart from the node's `crate::DeviceInfo` (the device as its node sees it);
+// the OpenAPI name stays `DeviceInfo`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = DeviceInfo))]
@@ -143,7 +185,7 @@ pub struct ServerDeviceInfo {
 // ---------------------------------------------------------------------------------
 // Programmes (`/api/v1/programmes`, `/api/v1/programmes/{id}`)
 
-/// A programme in a list (`GET /api/v1/programmes`).
+/// A programme in a list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProgrammeSummary {
@@ -161,8 +203,7 @@ pub struct ProgrammeSummary {
     pub reps: usize,
 }
 
-/// A new programme (`POST /api/v1/programmes`; the default VIP questionnaire is its
-/// template). The answer is the [`Programme`].
+/// A new programme (the default VIP questionnaire is its template).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewProgramme {
@@ -174,7 +215,7 @@ pub struct NewProgramme {
     pub end: String,
 }
 
-/// New settings (`PUT /api/v1/programmes/{id}`). The answer is the [`Programme`].
+/// New settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settings {
@@ -208,7 +249,7 @@ pub struct ContactBody {
     pub email: String,
 }
 
-/// A new client (`POST /api/v1/programmes/{id}/clients`).
+/// A new client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewClient {
@@ -235,7 +276,7 @@ pub struct NewClient {
     pub notes: String,
 }
 
-/// The new client's id (answer to `POST /api/v1/programmes/{id}/clients`).
+/// The new client's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewClientId {
@@ -243,8 +284,7 @@ pub struct NewClientId {
     pub id: String,
 }
 
-/// Changes to a client; absent fields stay (`PUT /api/v1/programmes/{id}/clients/{client_id}`).
-/// The answer is the [`Client`].
+/// Changes to a client; absent fields stay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientEdit {
@@ -257,9 +297,7 @@ pub struct ClientEdit {
     pub notes: Option<String>,
 }
 
-/// What is known about a client's original rep
-/// (`PUT /api/v1/programmes/{id}/clients/{client_id}/relationship`). The answer is the
-/// client's [`Assignment`] or `null`.
+/// What is known about a client's original rep.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Relationship {
@@ -272,7 +310,7 @@ pub struct Relationship {
     pub monopolised: bool,
 }
 
-/// Import options, as query parameters of `POST /api/v1/programmes/{id}/clients/import`.
+/// Import options.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct ImportQuery {
@@ -283,8 +321,7 @@ pub struct ImportQuery {
     pub filename: Option<String>,
 }
 
-/// What an import did, or in a dry run would do (answer to
-/// `POST /api/v1/programmes/{id}/clients/import`).
+/// What an import did (or, in a dry run, would do).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportOutcome {
@@ -317,7 +354,7 @@ pub struct ImportRowError {
     pub message_en: String,
 }
 
-/// A client as the lead's client list shows it (`GET /api/v1/programmes/{id}/clients`).
+/// A client as the lead's client list shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientView {
@@ -346,7 +383,7 @@ pub struct ClientView {
 // ---------------------------------------------------------------------------------
 // Reps (`/api/v1/programmes/{id}/reps...`)
 
-/// A rep's details, as added (`POST .../reps`) or edited (`PUT .../reps/{rep_id}`).
+/// A rep's details, as added or edited.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepInput {
@@ -368,7 +405,7 @@ fn yes() -> bool {
     true
 }
 
-/// The new rep's id (answer to `POST /api/v1/programmes/{id}/reps`).
+/// The new rep's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewRep {
@@ -376,7 +413,7 @@ pub struct NewRep {
     pub id: String,
 }
 
-/// A rep as the lead's rep list shows it (`GET .../reps`, answer to `PUT .../reps/{rep_id}`).
+/// A rep as the lead's rep list shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepView {
@@ -398,7 +435,7 @@ pub struct RepView {
 // ---------------------------------------------------------------------------------
 // Template (`/api/v1/programmes/{id}/template/questions...`)
 
-/// A new question (`POST .../template/questions`). The answer is the [`Template`].
+/// A new question.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewQuestion {
@@ -421,8 +458,7 @@ pub struct NewQuestion {
     pub after: Option<String>,
 }
 
-/// Changes to a question: new wording (both languages) and/or a new place
-/// (`PUT .../template/questions/{qid}`). The answer is the [`Template`].
+/// Changes to a question: new wording (both languages) and/or a new place.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuestionChange {
@@ -462,7 +498,7 @@ pub struct SuggestionRow {
     pub reason_en: String,
 }
 
-/// The suggestion for the whole programme (`GET .../assignments/suggestion`).
+/// The suggestion for the whole programme.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SuggestionView {
@@ -473,8 +509,7 @@ pub struct SuggestionView {
     pub loads: BTreeMap<String, RepLoad>,
 }
 
-/// A hand-made assignment (`PUT .../assignments/{client_id}`). The answer is the
-/// client's [`Assignment`].
+/// A hand-made assignment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Override {
@@ -488,7 +523,7 @@ pub struct Override {
 // ---------------------------------------------------------------------------------
 // Devices (`/api/v1/programmes/{id}/pairing-codes`, `.../devices...`)
 
-/// Who the code is for (`POST .../pairing-codes`).
+/// Who the code is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewPairingCode {
@@ -501,8 +536,7 @@ pub struct NewPairingCode {
     pub expires_in_minutes: Option<u32>,
 }
 
-/// A one-time pairing code (answer to `POST .../pairing-codes`). Shown once: the
-/// server keeps only its hash.
+/// A one-time pairing code. Shown once: the server keeps only its hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairingCode {
@@ -514,7 +548,9 @@ pub struct PairingCode {
     pub rep_id: Option<String>,
 }
 
-/// A paired device as the lead's device list shows it (`GET .../devices`).
+/// A paired device.
+//
+// The server's stored row without its token hash; the OpenAPI name stays `DeviceRow`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = DeviceRow))]
@@ -540,7 +576,7 @@ pub struct DeviceView {
 // ---------------------------------------------------------------------------------
 // Results (`/api/v1/programmes/{id}/follow-ups`, `referrals`, `opportunities`)
 
-/// Filters of the follow-up list, as query parameters of `GET .../follow-ups`.
+/// Filters of the follow-up list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct FollowUpFilter {
@@ -551,8 +587,7 @@ pub struct FollowUpFilter {
     pub owner: Option<String>,
 }
 
-/// Changes to a follow-up; absent fields stay
-/// (`PATCH .../visits/{visit_id}/follow-ups/{follow_up_id}`). The answer is the [`FollowUp`].
+/// Changes to a follow-up; absent fields stay.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FollowUpPatch {
@@ -565,7 +600,7 @@ pub struct FollowUpPatch {
     pub due: Option<String>,
 }
 
-/// A follow-up of a visit, with where it came from (`GET .../follow-ups`).
+/// A follow-up of a visit, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FollowUpView {
@@ -592,7 +627,7 @@ pub struct FollowUpView {
     pub source_question_id: Option<String>,
 }
 
-/// A referral collected on a visit (`GET .../referrals`).
+/// A referral collected on a visit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferralView {
@@ -618,7 +653,7 @@ pub struct ReferralView {
     pub note: String,
 }
 
-/// A sales opportunity found on a visit (`GET .../opportunities`).
+/// A sales opportunity found on a visit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpportunityView {
@@ -718,7 +753,8 @@ mod tests {
 
     #[test]
     fn an_error_body_from_the_server_parses() {
-        let body = r#"{"error":{"code":"invalid_credentials","message":"неверный e-mail или пароль"}}"#;
+        let body =
+            r#"{"error":{"code":"invalid_credentials","message":"неверный e-mail или пароль"}}"#;
         let parsed: ErrorBody = serde_json::from_str(body).expect("error body");
         assert_eq!(parsed.error.code, "invalid_credentials");
         assert_eq!(
@@ -745,8 +781,9 @@ mod tests {
         assert_eq!(pair.label, "");
         let query: ImportQuery = serde_json::from_str("{}").expect("query");
         assert!(!query.dry_run);
-        let refused: Result<Relationship, _> =
-            serde_json::from_str(r#"{"original_rep":null,"strength":"отличные","monopolised":false}"#);
+        let refused: Result<Relationship, _> = serde_json::from_str(
+            r#"{"original_rep":null,"strength":"отличные","monopolised":false}"#,
+        );
         assert!(refused.is_err(), "an unknown strength is refused");
     }
 }
