@@ -42,8 +42,9 @@ pub struct LeadRow {
     pub actor: String,
 }
 
-/// A paired device.
-#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+/// A paired device, as stored (the lead's API shows it as `rapport_api::lead::DeviceView`,
+/// without the token's hash).
+#[derive(Clone, Debug)]
 pub struct DeviceRow {
     /// Device id.
     pub id: String,
@@ -61,8 +62,6 @@ pub struct DeviceRow {
     pub last_seen_ms: Option<i64>,
     /// When revoked (unix ms); a revoked device is refused at once.
     pub revoked_ms: Option<i64>,
-    #[serde(skip)]
-    #[schema(ignore)]
     pub(crate) token_hash: String,
 }
 

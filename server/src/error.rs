@@ -3,26 +3,10 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+/// The error body, shared with the UI through `rapport_api`.
+pub use rapport_api::lead::{ErrorBody, ErrorDetail};
 use rapport_domain::DomainError;
 use rapport_store::StoreError;
-use serde::Serialize;
-use utoipa::ToSchema;
-
-/// The body of every error response: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// One error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable code (e.g. `invalid_credentials`).
-    pub code: String,
-    /// What went wrong and what to do about it.
-    pub message: String,
-}
 
 /// An error on its way to the client.
 #[derive(Debug, thiserror::Error)]

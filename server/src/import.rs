@@ -7,31 +7,29 @@
 use std::collections::{BTreeMap, HashSet};
 
 use automerge::Automerge;
+use rapport_api::lead::{ImportOutcome, ImportRowError};
 use rapport_domain::client::{add_contact, new_client, set_notes};
 use rapport_domain::programme::{Members, Membership, Rep, add_clients, read_members};
 use rapport_domain::{DocId, DomainError};
 use rapport_sheets::{Format, ImportReport, ImportedClient, Limits, RowError, read_clients};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::edit::{create_docs, edit_doc};
 use crate::error::{ApiError, ApiResult};
 
-/// What an import did (or, in a dry run, would do).
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct ImportOutcome {
-    /// Nothing was stored: the file was only checked.
-    pub dry_run: bool,
-    /// Rows imported (in a dry run: rows that would be imported).
-    pub imported: usize,
-    /// Ids of the new client documents, in file order (empty in a dry run).
-    pub clients: Vec<String>,
-    /// Every refused row: `{line, column, code, message, message_en}`.
-    #[schema(value_type = Vec<Object>)]
-    pub errors: Vec<RowError>,
-    /// Remarks that refuse nothing, "Russian / English".
-    pub warnings: Vec<String>,
+/// The refused rows as the API reports them (the sheet reader's codes are static
+/// strings; the API's are owned, so the UI can parse them).
+fn row_errors(errors: Vec<RowError>) -> Vec<ImportRowError> {
+    errors
+        .into_iter()
+        .map(|e| ImportRowError {
+            line: e.line,
+            column: e.column,
+            code: e.code.to_owned(),
+            message: e.message,
+            message_en: e.message_en,
+        })
+        .collect()
 }
 
 /// Turns a file-level spreadsheet error into a 422 (413 when the file is too large).
@@ -197,7 +195,7 @@ pub async fn import_clients(
             dry_run,
             imported: if dry_run { good.len() } else { 0 },
             clients: Vec::new(),
-            errors: report.errors,
+            errors: row_errors(report.errors),
             warnings: report.warnings,
         });
     }
@@ -231,7 +229,7 @@ pub async fn import_clients(
         dry_run: false,
         imported: members.len(),
         clients: members.iter().map(|m| m.client_id.to_string()).collect(),
-        errors: report.errors,
+        errors: row_errors(report.errors),
         warnings: report.warnings,
     })
 }

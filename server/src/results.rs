@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use axum::body::Bytes;
+use rapport_api::lead::{ClientView, FollowUpView, OpportunityView, ReferralView, RepView};
 
 use rapport_domain::{
     Client, ClientSummary, DocId, FollowUpState, Programme, ProgrammeStatus, ProgrammeSummary,
@@ -141,24 +142,6 @@ impl StatusCache {
     }
 }
 
-/// A rep as the lead's rep list shows it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct RepView {
-    /// Rep id, e.g. `rep-1a2b3c4d`.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// E-mail.
-    pub email: String,
-    /// `{"kind":"dedicated"}` or `{"kind":"share","percent":40}`.
-    #[schema(value_type = Object)]
-    pub capacity: rapport_domain::Capacity,
-    /// Takes part now.
-    pub active: bool,
-    /// Clients whose current rep this is.
-    pub assigned_clients: usize,
-}
-
 /// The programme's reps, by id, with how many clients each has now.
 pub fn reps(programme: &Programme) -> Vec<RepView> {
     programme
@@ -177,31 +160,6 @@ pub fn reps(programme: &Programme) -> Vec<RepView> {
                 .count(),
         })
         .collect()
-}
-
-/// A client as the lead's client list shows it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ClientView {
-    /// Client document id.
-    pub id: String,
-    /// Company name.
-    pub company: String,
-    /// `corporate` or `key_private`.
-    #[schema(value_type = String)]
-    pub segment: rapport_domain::Segment,
-    /// The rep now responsible (id), if assigned.
-    pub current_rep: Option<String>,
-    /// That rep's name.
-    pub current_rep_name: Option<String>,
-    /// The rep who originally won the client (id or e-mail as recorded).
-    pub original_rep: Option<String>,
-    /// Key contacts still at the company.
-    pub contacts: usize,
-    /// Date of the latest visit, YYYY-MM-DD.
-    pub last_visit_date: Option<String>,
-    /// State of the latest visit: `draft` or `completed`.
-    #[schema(value_type = Option<String>)]
-    pub last_visit_state: Option<rapport_domain::VisitState>,
 }
 
 /// The programme's clients in company order (case-insensitive), with their rep and
@@ -263,32 +221,6 @@ fn visit_entries<'a, T: 'a, V>(
     out
 }
 
-/// A follow-up of a visit, with where it came from.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct FollowUpView {
-    /// The follow-up's id within its visit.
-    pub id: String,
-    /// The visit document.
-    pub visit_id: String,
-    /// The client document.
-    pub client_id: String,
-    /// The client's company.
-    pub client_company: String,
-    /// What is to be done.
-    pub description: String,
-    /// Who does it; empty when nobody yet.
-    pub owner: String,
-    /// Due date, YYYY-MM-DD.
-    pub due: Option<String>,
-    /// `open`, `in_progress` or `done`.
-    #[schema(value_type = String)]
-    pub state: FollowUpState,
-    /// Due before today and not done.
-    pub overdue: bool,
-    /// The question that caused it, if any.
-    pub source_question_id: Option<String>,
-}
-
 /// Every follow-up of every visit, optionally only those in `state` and/or of
 /// `owner`; overdue is judged against `today` (YYYY-MM-DD). Ordered by due date
 /// (undated last), then client.
@@ -326,31 +258,6 @@ pub fn follow_ups(
     out
 }
 
-/// A referral collected on a visit.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ReferralView {
-    /// The referral's id within its visit.
-    pub id: String,
-    /// The visit document.
-    pub visit_id: String,
-    /// The client who gave it.
-    pub client_id: String,
-    /// That client's company.
-    pub client_company: String,
-    /// The rep who held the visit.
-    pub rep_id: String,
-    /// The visit date.
-    pub visit_date: String,
-    /// The person's name.
-    pub name: String,
-    /// Their company.
-    pub company: String,
-    /// How to reach them.
-    pub contact: String,
-    /// Free note.
-    pub note: String,
-}
-
 /// Every referral of every visit, by visit date then client.
 pub fn referrals(data: &ProgrammeData) -> Vec<ReferralView> {
     let mut out: Vec<ReferralView> = visit_entries(
@@ -373,34 +280,6 @@ pub fn referrals(data: &ProgrammeData) -> Vec<ReferralView> {
         (&a.visit_date, &a.client_company, &a.id).cmp(&(&b.visit_date, &b.client_company, &b.id))
     });
     out
-}
-
-/// A sales opportunity found on a visit.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct OpportunityView {
-    /// The opportunity's id within its visit.
-    pub id: String,
-    /// The visit document.
-    pub visit_id: String,
-    /// The client.
-    pub client_id: String,
-    /// The client's company.
-    pub client_company: String,
-    /// The rep who held the visit.
-    pub rep_id: String,
-    /// The visit date.
-    pub visit_date: String,
-    /// `growth` or `cross_sell`.
-    #[schema(value_type = String)]
-    pub kind: rapport_domain::OpportunityKind,
-    /// What was found.
-    pub description: String,
-    /// The product concerned.
-    pub product: String,
-    /// Estimated value.
-    pub value: f64,
-    /// Currency of the value.
-    pub currency: String,
 }
 
 /// Every opportunity of every visit, by visit date then client.

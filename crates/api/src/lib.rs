@@ -8,6 +8,12 @@
 //!
 //! Errors carry a stable machine code ([`ApiError::code`], never changed once
 //! published) and a message a person can act on.
+//!
+//! [`lead`] holds the server's lead API (`/api/v1/...`): the requests the lead's UI
+//! sends to the server over HTTP and the answers it reads, the same types the server
+//! handles.
+
+pub mod lead;
 
 /// Domain types that appear in requests and responses.
 pub use rapport_domain::{

@@ -3,10 +3,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use rapport_api::lead::{Override, SuggestionRow, SuggestionView};
 use rapport_domain::programme::{apply_suggestion, override_assignment, read_programme};
 use rapport_domain::{AssignError, Lang, Programme, Reason, Suggestion, suggest_assignments};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,50 +20,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(suggestion))
         .routes(routes!(apply))
         .routes(routes!(override_one))
-}
-
-/// One suggested assignment, ready to show.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SuggestionRow {
-    /// Client document id.
-    pub client_id: String,
-    /// The client's company.
-    pub company: String,
-    /// The suggested rep.
-    pub rep_id: String,
-    /// That rep's name.
-    pub rep_name: String,
-    /// The rep now responsible, if any.
-    pub current_rep: Option<String>,
-    /// Whether applying would change the client's rep.
-    pub changes: bool,
-    /// The reason as stored (`{"kind": …}`).
-    #[schema(value_type = Object)]
-    pub reason: Reason,
-    /// The reason in Russian.
-    pub reason_ru: String,
-    /// The reason in English.
-    pub reason_en: String,
-}
-
-/// The suggestion for the whole programme.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SuggestionView {
-    /// One row per client, by client id.
-    pub assignments: Vec<SuggestionRow>,
-    /// Load per eligible rep: `{rep_id: {clients, capacity_percent}}`.
-    #[schema(value_type = Object)]
-    pub loads: std::collections::BTreeMap<String, rapport_domain::assign::RepLoad>,
-}
-
-/// A hand-made assignment.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Override {
-    /// The rep to take the client.
-    pub rep_id: String,
-    /// Why, in the lead's words (e.g. "монополизация", "capacity"); stored as the
-    /// lead's decision.
-    pub reason: String,
 }
 
 fn assign_error(e: &AssignError) -> ApiError {

@@ -3,9 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use rapport_api::lead::{DevicePairRequest, LeadInfo, Paired, ServerDeviceInfo, Session, SignIn};
 use rapport_domain::programme::register_device;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,37 +24,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(whoami))
         .routes(routes!(pair))
         .routes(routes!(device_me))
-}
-
-/// E-mail and password.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SignIn {
-    /// The lead's e-mail.
-    pub email: String,
-    /// The password.
-    pub password: String,
-}
-
-/// A lead's session.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Session {
-    /// Send as `Authorization: Bearer <token>`.
-    pub token: String,
-    /// When it ends (unix ms).
-    pub expires_ms: i64,
-    /// Who signed in.
-    pub lead: LeadInfo,
-}
-
-/// A lead account.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct LeadInfo {
-    /// Id.
-    pub id: String,
-    /// E-mail.
-    pub email: String,
-    /// Name.
-    pub name: String,
 }
 
 /// Failed sign-ins allowed per e-mail within [`FAILURE_WINDOW_MS`].
@@ -138,40 +106,13 @@ async fn whoami(auth: LeadAuth) -> Json<LeadInfo> {
     })
 }
 
-/// A device asking to be paired.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct PairRequest {
-    /// The one-time code the lead gave (case, spaces and dashes do not matter).
-    pub code: String,
-    /// The device's Automerge actor id (hex, 16 bytes or more), made fresh on the device.
-    pub actor: String,
-    /// A label, e.g. "Планшет Иванова" (empty: the label the lead gave the code).
-    #[serde(default)]
-    pub label: String,
-}
-
-/// A paired device's credentials and what it syncs.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Paired {
-    /// The device id.
-    pub device_id: String,
-    /// The device token: send as `Authorization: Bearer <token>`. Shown once.
-    pub token: String,
-    /// The programme the device syncs.
-    pub programme_id: String,
-    /// The rep (none: a device of the lead).
-    pub rep_id: Option<String>,
-    /// The label.
-    pub label: String,
-}
-
 /// Exchanges a one-time pairing code for a device token bound to the device's actor.
-#[utoipa::path(post, path = "/api/v1/devices/pair", tag = "auth", request_body = PairRequest,
+#[utoipa::path(post, path = "/api/v1/devices/pair", tag = "auth", request_body = DevicePairRequest,
     responses((status = 200, body = Paired), (status = 400, body = ErrorBody),
         (status = 401, description = "unknown, used or expired code", body = ErrorBody)))]
 async fn pair(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<PairRequest>,
+    JsonBody(body): JsonBody<DevicePairRequest>,
 ) -> ApiResult<Json<Paired>> {
     let actor = body.actor.trim().to_lowercase();
     if actor.len() < 32
@@ -241,27 +182,12 @@ async fn pair(
     }))
 }
 
-/// What the server knows of the calling device.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DeviceInfo {
-    /// The device id.
-    pub device_id: String,
-    /// The programme it syncs.
-    pub programme_id: String,
-    /// The rep (none: the lead's device).
-    pub rep_id: Option<String>,
-    /// The label.
-    pub label: String,
-    /// The server's clock (unix ms).
-    pub server_time_ms: i64,
-}
-
 /// The calling device (a cheap check that its token still works).
 #[utoipa::path(get, path = "/api/v1/devices/me", tag = "auth",
     security(("device_token" = [])),
-    responses((status = 200, body = DeviceInfo), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn device_me(auth: DeviceAuth) -> Json<DeviceInfo> {
-    Json(DeviceInfo {
+    responses((status = 200, body = ServerDeviceInfo), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn device_me(auth: DeviceAuth) -> Json<ServerDeviceInfo> {
+    Json(ServerDeviceInfo {
         device_id: auth.device.id,
         programme_id: auth.device.programme_id,
         rep_id: auth.device.rep_id,

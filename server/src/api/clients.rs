@@ -4,12 +4,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use rapport_api::lead::{
+    ClientEdit, ClientView, ImportOutcome, ImportQuery, NewClient, NewClientId, Relationship,
+};
 use rapport_domain::client::{read_client, set_company, set_notes, set_segment};
 use rapport_domain::programme::{read_programme, set_relationship};
-use rapport_domain::{ContactInput, DocId, Segment, Strength};
+use rapport_domain::{ContactInput, DocId, Strength};
 use rapport_sheets::ImportedClient;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,8 +19,6 @@ use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
 use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
-use crate::import::ImportOutcome;
-use crate::results::ClientView;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,87 +26,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(edit_client))
         .routes(routes!(import_clients))
         .routes(routes!(relationship))
-}
-
-/// A key contact of a new client.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct ContactBody {
-    /// Full name (required).
-    pub name: String,
-    /// Role.
-    pub role: String,
-    /// Phone.
-    pub phone: String,
-    /// E-mail.
-    pub email: String,
-}
-
-/// A new client.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct NewClient {
-    /// Company name.
-    pub company: String,
-    /// `corporate` or `key_private`.
-    #[schema(value_type = String)]
-    pub segment: Segment,
-    /// The rep who originally won the client (rep id or e-mail).
-    #[serde(default)]
-    pub original_rep: Option<String>,
-    /// `excellent`, `good`, `weak` or `unknown` (default).
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub relationship: Option<Strength>,
-    /// The original rep shields the client from colleagues.
-    #[serde(default)]
-    pub monopolised: bool,
-    /// A key contact.
-    #[serde(default)]
-    pub contact: Option<ContactBody>,
-    /// Relationship notes.
-    #[serde(default)]
-    pub notes: String,
-}
-
-/// The new client's id.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct NewClientId {
-    /// Client document id.
-    pub id: String,
-}
-
-/// Changes to a client; absent fields stay.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ClientEdit {
-    /// New company name.
-    pub company: Option<String>,
-    /// New segment.
-    #[schema(value_type = Option<String>)]
-    pub segment: Option<Segment>,
-    /// New relationship notes (replaces the text).
-    pub notes: Option<String>,
-}
-
-/// What is known about a client's original rep.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Relationship {
-    /// The rep who originally won the client (rep id), or null.
-    pub original_rep: Option<String>,
-    /// `excellent`, `good`, `weak` or `unknown`.
-    #[schema(value_type = String)]
-    pub strength: Strength,
-    /// The original rep shields the client from colleagues.
-    pub monopolised: bool,
-}
-
-/// Import options.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct ImportQuery {
-    /// Only check the file; store nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// The file's name (its extension helps when the content type is missing).
-    pub filename: Option<String>,
 }
 
 /// The programme's clients with their current rep and latest visit.

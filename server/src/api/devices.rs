@@ -3,8 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use rapport_api::lead::{DeviceView, NewPairingCode, PairingCode};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -19,29 +18,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_pairing_code))
         .routes(routes!(list_devices))
         .routes(routes!(revoke_device))
-}
-
-/// Who the code is for.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct NewPairingCode {
-    /// The rep whose device will use it; none: a device of the lead (sees everything).
-    pub rep_id: Option<String>,
-    /// A label for the device, e.g. "Планшет Иванова".
-    #[serde(default)]
-    pub label: String,
-    /// Minutes until it expires (default from the configuration, at most 7 days).
-    pub expires_in_minutes: Option<u32>,
-}
-
-/// A one-time pairing code. Shown once: the server keeps only its hash.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PairingCode {
-    /// The code to type on the device, e.g. `7K2M-Q9XD-4HTB`.
-    pub code: String,
-    /// When it expires (unix ms).
-    pub expires_ms: i64,
-    /// The rep (none: the lead's device).
-    pub rep_id: Option<String>,
 }
 
 /// Makes a one-time pairing code for a rep's device (or the lead's).
@@ -125,14 +101,15 @@ async fn create_pairing_code(
 /// The programme's devices, newest first, revoked ones included.
 #[utoipa::path(get, path = "/api/v1/programmes/{id}/devices", tag = "devices",
     security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
-    responses((status = 200, body = Vec<DeviceRow>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<DeviceView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_devices(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<DeviceRow>>> {
+) -> ApiResult<Json<Vec<DeviceView>>> {
     let id = parse_id(&id, "programme")?;
-    Ok(Json(state.db.devices(id).await?))
+    let devices = state.db.devices(id).await?;
+    Ok(Json(devices.into_iter().map(device_view).collect()))
 }
 
 /// Revokes a device (a lost tablet): its token stops working at once; its data on the
@@ -164,4 +141,18 @@ async fn revoke_device(
     }
     tracing::info!(device = %device_id, "device revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A device as the lead's list shows it: everything but its token's hash.
+fn device_view(row: DeviceRow) -> DeviceView {
+    DeviceView {
+        id: row.id,
+        programme_id: row.programme_id,
+        rep_id: row.rep_id,
+        actor: row.actor,
+        label: row.label,
+        created_ms: row.created_ms,
+        last_seen_ms: row.last_seen_ms,
+        revoked_ms: row.revoked_ms,
+    }
 }

@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use serde::Serialize;
-use utoipa::ToSchema;
+use rapport_api::lead::Health;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,17 +16,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
-}
-
-/// What `/healthz` says.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// `ok` when the database answers.
-    pub status: String,
-    /// `sqlite` or `postgres`.
-    pub database: String,
-    /// The server's version.
-    pub version: String,
 }
 
 /// Health: 200 when the server and its database answer, 503 otherwise.

@@ -3,10 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use rapport_api::lead::{NewProgramme, ProgrammeSummary, Settings};
 use rapport_domain::programme::{new_programme, read_programme, register_device, set_settings};
 use rapport_domain::{DocId, Lead, Period, Programme, ProgrammeInit, default_template};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -43,23 +42,6 @@ pub async fn load_programme(state: &AppState, id: DocId) -> ApiResult<Programme>
     serde_json::from_str(&meta.body).map_err(|e| ApiError::internal("programme projection", e))
 }
 
-/// A programme in a list.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ProgrammeSummary {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// First day.
-    pub start: String,
-    /// Last day.
-    pub end: String,
-    /// Clients in it.
-    pub clients: usize,
-    /// Reps.
-    pub reps: usize,
-}
-
 /// Every programme on this server.
 #[utoipa::path(get, path = "/api/v1/programmes", tag = "programmes",
     security(("lead_session" = [])),
@@ -82,17 +64,6 @@ async fn list_programmes(
         });
     }
     Ok(Json(out))
-}
-
-/// A new programme (the default VIP questionnaire is its template).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct NewProgramme {
-    /// Name, e.g. "VIP-программа 2027".
-    pub name: String,
-    /// First day, YYYY-MM-DD.
-    pub start: String,
-    /// Last day, YYYY-MM-DD.
-    pub end: String,
 }
 
 /// Creates a programme led by the signed-in lead.
@@ -139,21 +110,6 @@ async fn get_programme(
 ) -> ApiResult<Json<Programme>> {
     let id = parse_id(&id, "programme")?;
     Ok(Json(load_programme(&state, id).await?))
-}
-
-/// New settings.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Settings {
-    /// Name.
-    pub name: String,
-    /// First day, YYYY-MM-DD.
-    pub start: String,
-    /// Last day, YYYY-MM-DD.
-    pub end: String,
-    /// The lead's name as shown in the programme.
-    pub lead_name: String,
-    /// The lead's e-mail as shown in the programme.
-    pub lead_email: String,
 }
 
 /// Changes name, period and lead.

@@ -3,10 +3,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rapport_domain::Capacity;
+use rapport_api::lead::{NewRep, RepInput, RepView};
 use rapport_domain::programme::put_rep;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,39 +13,11 @@ use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
 use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
-use crate::results::RepView;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_reps, add_rep))
         .routes(routes!(edit_rep))
-}
-
-/// A rep's details, as added or edited.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RepInput {
-    /// Name, e.g. "Иван Петров".
-    pub name: String,
-    /// E-mail.
-    #[serde(default)]
-    pub email: String,
-    /// `{"kind":"dedicated"}` or `{"kind":"share","percent":40}`.
-    #[schema(value_type = Object)]
-    pub capacity: Capacity,
-    /// Takes part now (default true).
-    #[serde(default = "yes")]
-    pub active: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// The new rep's id.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct NewRep {
-    /// E.g. `rep-1a2b3c4d`.
-    pub id: String,
 }
 
 /// The programme's reps with their load.

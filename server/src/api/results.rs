@@ -5,10 +5,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use rapport_domain::FollowUpState;
+use rapport_api::lead::{
+    FollowUpFilter, FollowUpPatch, FollowUpView, OpportunityView, ReferralView,
+};
 use rapport_domain::visit::{read_visit, update_follow_up};
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,7 +17,6 @@ use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
 use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
-use crate::results::{FollowUpView, OpportunityView, ReferralView};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,28 +25,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(referrals))
         .routes(routes!(opportunities))
         .routes(routes!(export))
-}
-
-/// Filters of the follow-up list.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct FollowUpFilter {
-    /// Only this state: `open`, `in_progress` or `done`.
-    #[param(value_type = Option<String>)]
-    pub state: Option<FollowUpState>,
-    /// Only this owner (exact).
-    pub owner: Option<String>,
-}
-
-/// Changes to a follow-up; absent fields stay.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct FollowUpPatch {
-    /// New state.
-    #[schema(value_type = Option<String>)]
-    pub state: Option<FollowUpState>,
-    /// New owner.
-    pub owner: Option<String>,
-    /// New due date, YYYY-MM-DD.
-    pub due: Option<String>,
 }
 
 /// Every follow-up of every visit, with an overdue flag.

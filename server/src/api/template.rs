@@ -3,12 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use rapport_api::lead::{NewQuestion, QuestionChange};
 use rapport_domain::template::{
     add_question, move_question, read_template, retire_question, reword_question,
 };
-use rapport_domain::{Localized, Question, QuestionKind, Section, Template};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use rapport_domain::{Localized, Question, Template};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -22,39 +21,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(add))
         .routes(routes!(change, retire))
-}
-
-/// A new question.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct NewQuestion {
-    /// Stable id, e.g. `carnegie.hobby`; answers are keyed by it.
-    pub id: String,
-    /// Section, e.g. `carnegie`.
-    #[schema(value_type = String)]
-    pub section: Section,
-    /// Kind, e.g. `{"kind":"text"}`.
-    #[schema(value_type = Object)]
-    pub kind: QuestionKind,
-    /// Russian wording.
-    pub wording_ru: String,
-    /// English wording.
-    pub wording_en: String,
-    /// Completing a visit needs an answer.
-    #[serde(default)]
-    pub required: bool,
-    /// Put it after this question of the section (first when absent).
-    pub after: Option<String>,
-}
-
-/// Changes to a question: new wording (both languages) and/or a new place.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct QuestionChange {
-    /// New Russian wording (give both or neither).
-    pub wording_ru: Option<String>,
-    /// New English wording.
-    pub wording_en: Option<String>,
-    /// Move after this question; `""` moves it first in its section.
-    pub after: Option<String>,
 }
 
 /// Adds a question to the template.
