@@ -114,6 +114,27 @@ pub fn SyncBar() -> impl IntoView {
         });
     };
 
+    // Keystroke-to-saved, measured in the page: from the moment an edit starts saving
+    // until the node says it is durable. Tests read it (data-latency-ms) for the
+    // closing note's figure; data-save-seq counts saves so they know which is which.
+    let save_started = StoredValue::new(None::<f64>);
+    let latency = RwSignal::new(None::<f64>);
+    let save_seq = RwSignal::new(0u64);
+    Effect::new(move |_| match ctx.save.get() {
+        SaveState::Saving => {
+            if save_started.get_value().is_none() {
+                save_started.set_value(Some(now_ms()));
+            }
+        }
+        SaveState::Saved(_) => {
+            if let Some(start) = save_started.get_value() {
+                latency.set(Some(now_ms() - start));
+            }
+            save_started.set_value(None);
+            save_seq.update(|n| *n += 1);
+        }
+        SaveState::Failed(_) | SaveState::Idle => save_started.set_value(None),
+    });
     let save_text = move || match ctx.save.get() {
         SaveState::Idle => None,
         SaveState::Saving => Some(("saving", t_string!(i18n, common.sync.saving).to_string())),
@@ -168,7 +189,13 @@ pub fn SyncBar() -> impl IntoView {
                 save_text()
                     .map(|(state, text)| {
                         view! {
-                            <span class=format!("pill save-{state}") data-testid="save-state" data-state=state>
+                            <span
+                                class=format!("pill save-{state}")
+                                data-testid="save-state"
+                                data-state=state
+                                data-save-seq=move || save_seq.get().to_string()
+                                data-latency-ms=move || latency.get().map(|l| format!("{l:.1}"))
+                            >
                                 {text}
                             </span>
                         }
@@ -192,6 +219,14 @@ pub fn SyncBar() -> impl IntoView {
             </button>
         </div>
     }
+}
+
+/// Milliseconds from the page's clock (sub-millisecond, monotonic).
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
 }
 
 /// Why sync fails, in the rep's words.

@@ -32,30 +32,10 @@ pub enum TransportKind {
 }
 
 /// One HTTP call to the server's API (`/api/v1/...`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LeadCall {
-    /// The server's base address (`http://host:port`); empty means this page's origin.
-    pub server: String,
-    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
-    pub method: String,
-    /// The path with its query, starting with `/`.
-    pub path: String,
-    /// The lead's session token, if signed in.
-    pub token: Option<String>,
-    /// The body's media type, if there is a body.
-    pub content_type: Option<String>,
-    /// The body.
-    pub body: Vec<u8>,
-}
+pub type LeadCall = rapport_api::ServerCall;
 
 /// The server's answer to a [`LeadCall`] that reached it with a 2xx status.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LeadReply {
-    /// The media type of the body.
-    pub content_type: String,
-    /// The body.
-    pub body: Vec<u8>,
-}
+pub type LeadReply = rapport_api::ServerReply;
 
 /// What pages talk to.
 pub trait Transport {

@@ -404,6 +404,36 @@ pub enum Event {
     },
 }
 
+/// One HTTP call to the server's API that the app makes for the lead's pages (a page
+/// in the app's webview may not call another origin itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerCall {
+    /// The server's base address (`http://host:port`); empty means the page's origin.
+    pub server: String,
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: String,
+    /// The path with its query; must start with `/api/v1/`.
+    pub path: String,
+    /// The lead's session token, if signed in.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The body's media type, if there is a body.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// The body.
+    #[serde(default)]
+    pub body: Vec<u8>,
+}
+
+/// The server's 2xx answer to a [`ServerCall`] (other answers are its [`ApiError`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerReply {
+    /// The media type of the body.
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
 /// An error for a person, with a stable code for programs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -19,6 +19,7 @@ mod driver;
 pub mod error;
 pub mod keys;
 mod local;
+mod server_call;
 mod sync;
 
 use std::collections::{HashMap, HashSet};
@@ -28,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use automerge::{ActorId, Automerge};
-use rapport_api::{ApiError, Event, Request, Response};
+use rapport_api::{ApiError, Event, Request, Response, ServerCall, ServerReply};
 use rapport_domain::template::read_template;
 use rapport_domain::{DocId, ProgrammeView, Template, read_view, view_id};
 use rapport_store::{DocStore, SqliteStore, WriteBatch};
@@ -237,6 +238,11 @@ impl Node {
     /// Answers one API request.
     pub async fn handle(&self, request: Request) -> Result<Response, ApiError> {
         api::handle(self, request).await.map_err(ApiError::from)
+    }
+
+    /// A call to the server's API for the lead's pages in the app (see `server_call`).
+    pub async fn call_server(&self, call: ServerCall) -> Result<ServerReply, ApiError> {
+        server_call::call(&self.inner.http, call).await
     }
 
     /// Events as they happen (sync progress, documents changed by sync).

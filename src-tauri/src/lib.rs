@@ -1,0 +1,125 @@
+//! The Tauri shell: a window with the Leptos UI, and the device node inside the app.
+//!
+//! Thin on purpose: two commands that hand requests to the node (`node`, and `lead`
+//! for the lead's pages, which the node passes to the server) and one event stream
+//! (`rapport://node`) with the node's sync progress. Everything else lives in
+//! `rapport-node`, which also runs headless in the CLI and the tests.
+
+use std::path::PathBuf;
+
+use rapport_api::{ApiError, Event, Request, Response, ServerCall, ServerReply};
+use rapport_node::{KeyStorage, Node, NodeOptions};
+use tauri::{Emitter, Manager, RunEvent};
+
+/// The event the UI listens to (see app-ui/src/transport.rs).
+const NODE_EVENT: &str = "rapport://node";
+
+/// The node, or why it could not open (a wrong key, an unreadable folder): the UI
+/// shows that error on every request instead of the app failing to start.
+struct AppNode(Result<Node, ApiError>);
+
+impl AppNode {
+    fn get(&self) -> Result<&Node, ApiError> {
+        self.0.as_ref().map_err(Clone::clone)
+    }
+}
+
+/// One request to the device node.
+#[tauri::command]
+async fn node(request: Request, app: tauri::State<'_, AppNode>) -> Result<Response, ApiError> {
+    app.get()?.handle(request).await
+}
+
+/// One call to the server's API for the lead's pages.
+#[tauri::command]
+async fn lead(call: ServerCall, app: tauri::State<'_, AppNode>) -> Result<ServerReply, ApiError> {
+    app.get()?.call_server(call).await
+}
+
+/// Where the device keeps its data: `RAPPORT_DATA_DIR` if set (tests, several
+/// profiles on one machine), else the platform's app data folder.
+fn data_dir(app: &tauri::AppHandle) -> Result<PathBuf, ApiError> {
+    if let Some(dir) = std::env::var_os("RAPPORT_DATA_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    app.path().app_data_dir().map_err(|e| {
+        ApiError::new(
+            "no_data_dir",
+            format!("the app found no folder for its data ({e}); set RAPPORT_DATA_DIR"),
+        )
+    })
+}
+
+fn open_node(app: &tauri::AppHandle) -> Result<Node, ApiError> {
+    let mut options = NodeOptions::new(data_dir(app)?);
+    if let Ok(storage) = std::env::var("RAPPORT_KEY_STORAGE") {
+        options.key_storage = storage
+            .parse::<KeyStorage>()
+            .map_err(|e| ApiError::new("bad_key_storage", format!("RAPPORT_KEY_STORAGE: {e}")))?;
+    }
+    options.auto_sync = true;
+    let node = tauri::async_runtime::block_on(Node::open(options)).map_err(ApiError::from)?;
+    if let Some(warning) = node.key_warning() {
+        tracing::warn!("{warning}");
+    }
+    Ok(node)
+}
+
+/// Passes the node's events to the UI for as long as the app runs.
+fn forward_events(app: tauri::AppHandle, node: &Node) {
+    let mut events = node.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    let _ = app.emit(NODE_EVENT, &event);
+                }
+                // The UI missed some progress: a DocsChanged makes it reload.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = app.emit(NODE_EVENT, &Event::DocsChanged { doc_ids: vec![] });
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+/// Starts the app (desktop `main`, or the mobile entry point).
+#[cfg_attr(mobile, tauri::mobile_entry_point)]
+pub fn run() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+    let app = tauri::Builder::default()
+        .setup(|app| {
+            let handle = app.handle().clone();
+            let node = open_node(&handle);
+            match &node {
+                Ok(node) => forward_events(handle, node),
+                Err(err) => tracing::error!("the device node did not open: {err}"),
+            }
+            app.manage(AppNode(node));
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![node, lead])
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("Rapport could not start: {err}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event
+            && let Some(state) = handle.try_state::<AppNode>()
+            && let Ok(node) = state.get()
+        {
+            // Let a sync run reach a safe point and close the database cleanly.
+            tauri::async_runtime::block_on(node.shutdown());
+        }
+    });
+}

@@ -1,0 +1,418 @@
+//! The harness of the UI's end-to-end tests: real programs, started and stopped by
+//! the tests themselves.
+//!
+//! - [`Browser`]: chromedriver driving headless Chromium, for the lead's pages served
+//!   by a real server ([`ui_dist`] is the built UI).
+//! - [`App`]: the real Tauri app ([`app_binary`]) in an Xvfb display, driven through
+//!   tauri-driver and WebKitWebDriver.
+//!
+//! `bash tests/run.sh` builds the UI and the app before the tests and installs the
+//! drivers (tests/setup.sh). Every wait is bounded; every child process is killed when
+//! its owner is dropped, even when a test fails.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a page may take to show what a test waits for.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root")
+}
+
+/// The built UI (trunk's `dist`): `RAPPORT_UI_DIST`, else app-ui/dist.
+pub fn ui_dist() -> PathBuf {
+    let dir = std::env::var_os("RAPPORT_UI_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("app-ui/dist"));
+    let has_wasm = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        })
+        .unwrap_or(false);
+    assert!(
+        has_wasm,
+        "no built UI in {}: run `bash tests/run.sh` (it builds the UI with trunk first) \
+         or set RAPPORT_UI_DIST",
+        dir.display()
+    );
+    dir
+}
+
+/// The built app: `RAPPORT_APP_BIN`, else `<target>/debug/rapport-app`.
+pub fn app_binary() -> PathBuf {
+    let path = std::env::var_os("RAPPORT_APP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug/rapport-app")
+        });
+    assert!(
+        path.is_file(),
+        "no built app at {}: run `bash tests/run.sh` (it builds the app first) or set \
+         RAPPORT_APP_BIN",
+        path.display()
+    );
+    path
+}
+
+/// Where the tests leave screenshots of the main pages for people to look at
+/// (README: "Screenshots"): `RAPPORT_SCREENSHOTS`, else tests/e2e/screenshots.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = std::env::var_os("RAPPORT_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("tests/e2e/screenshots"));
+    std::fs::create_dir_all(&dir).expect("the screenshot folder");
+    dir
+}
+
+/// Saves what the window shows as `<name>.png` in [`screenshot_dir`].
+pub async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("screenshot saved");
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A program of the test; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    name: &'static str,
+}
+
+impl Daemon {
+    fn spawn(name: &'static str, command: &mut Command) -> Self {
+        let child = command
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} does not start ({e}): tests/setup.sh installs it"));
+        Self { child, name }
+    }
+
+    /// Fails if the program has already ended.
+    pub fn check_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} ended early: {status}", self.name);
+        }
+    }
+}
+
+async fn wait_for_port(port: u16, daemon: &mut Daemon) {
+    let started = Instant::now();
+    while started.elapsed() < WAIT {
+        daemon.check_alive();
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} does not listen on port {port}", daemon.name);
+}
+
+/// An X display of its own (Xvfb picks a free number and tells it).
+pub struct Display {
+    _xvfb: Daemon,
+    /// `:N`, for `DISPLAY`.
+    pub name: String,
+}
+
+impl Display {
+    /// Starts Xvfb at 1280×800, a tablet's landscape screen.
+    pub async fn start() -> Self {
+        let mut xvfb = Daemon::spawn(
+            "Xvfb",
+            Command::new("Xvfb")
+                .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        );
+        let stdout = xvfb.child.stdout.take().expect("Xvfb's stdout");
+        let mut line = String::new();
+        tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut line))
+            .await
+            .expect("Xvfb tells its display number in time")
+            .expect("Xvfb's display number");
+        let number = line.trim();
+        assert!(!number.is_empty(), "Xvfb gave no display number");
+        Self {
+            _xvfb: xvfb,
+            name: format!(":{number}"),
+        }
+    }
+}
+
+/// Headless Chromium through chromedriver.
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    _driver: Daemon,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver and a fresh headless Chromium with a tablet-sized window.
+    pub async fn start() -> Self {
+        let port = free_port();
+        let mut driver = Daemon::spawn(
+            "chromedriver",
+            Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        wait_for_port(port, &mut driver).await;
+        let profile = tempfile::tempdir().expect("a browser profile folder");
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,800", "--lang=ru",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Ends the session and the driver.
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// The real Rapport app in its own display, driven through tauri-driver.
+pub struct App {
+    /// The WebDriver session (the app's window).
+    pub client: Client,
+    driver: Daemon,
+    port: u16,
+    /// When this session asked the app to start.
+    pub started: Instant,
+}
+
+/// Where and how an [`App`] runs; the same data folder across restarts.
+pub struct AppEnv {
+    /// The display.
+    pub display: Display,
+    /// The app's data folder (`RAPPORT_DATA_DIR`).
+    pub data_dir: tempfile::TempDir,
+}
+
+impl AppEnv {
+    /// A new display and an empty data folder.
+    pub async fn new() -> Self {
+        Self {
+            display: Display::start().await,
+            data_dir: tempfile::tempdir().expect("the app's data folder"),
+        }
+    }
+
+    /// Starts tauri-driver and the app; waits until the UI has mounted.
+    pub async fn launch(&self) -> App {
+        let port = free_port();
+        let native_port = free_port();
+        let mut driver = Daemon::spawn(
+            "tauri-driver",
+            Command::new("tauri-driver")
+                .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+                .env("DISPLAY", &self.display.name)
+                .env("RAPPORT_DATA_DIR", self.data_dir.path())
+                // No keychain in a bare Xvfb session: the key file (0600) is what a
+                // desktop without a keyring gets too.
+                .env("RAPPORT_KEY_STORAGE", "file")
+                .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+                .env("LANG", "ru_RU.UTF-8")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        wait_for_port(port, &mut driver).await;
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("wry"));
+        caps.insert(
+            "tauri:options".into(),
+            json!({ "application": app_binary() }),
+        );
+        let started = Instant::now();
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a session with the app");
+        let app = App {
+            client,
+            driver,
+            port,
+            started,
+        };
+        wait_for(&app.client, ".topbar").await;
+        app
+    }
+}
+
+impl App {
+    /// Closes the app (its window and process) and the driver.
+    pub async fn quit(mut self) {
+        let _ = self.client.close().await;
+        self.driver.check_alive();
+        let _ = self.port;
+    }
+}
+
+/// Waits until an element matching `css` exists and returns it.
+pub async fn wait_for(client: &Client, css: &str) -> Element {
+    client
+        .wait()
+        .at_most(WAIT)
+        .every(Duration::from_millis(100))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("`{css}` did not appear within {WAIT:?}: {e}"))
+}
+
+/// Waits until `css` matches nothing.
+pub async fn wait_gone(client: &Client, css: &str) {
+    let started = Instant::now();
+    while started.elapsed() < WAIT {
+        if client.find_all(Locator::Css(css)).await.map(|v| v.is_empty()).unwrap_or(false) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("`{css}` is still there after {WAIT:?}");
+}
+
+/// Waits (up to `limit`) until `attr` of the element `css` satisfies `ok`; returns it.
+pub async fn wait_attr(
+    client: &Client,
+    css: &str,
+    attr: &str,
+    limit: Duration,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let started = Instant::now();
+    let mut last = None;
+    while started.elapsed() < limit {
+        if let Ok(el) = client.find(Locator::Css(css)).await
+            && let Ok(Some(value)) = el.attr(attr).await
+        {
+            if ok(&value) {
+                return value;
+            }
+            last = Some(value);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("`{css}` [{attr}] never became as expected within {limit:?}; last: {last:?}");
+}
+
+/// Waits until the text of `css` contains `needle`; returns the whole text.
+pub async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < WAIT {
+        if let Ok(el) = client.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+        {
+            if text.contains(needle) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("`{css}` never showed {needle:?} within {WAIT:?}; it shows {last:?}");
+}
+
+/// Clicks the element `css` (waiting for it first).
+pub async fn click(client: &Client, css: &str) {
+    wait_for(client, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("could not click `{css}`: {e}"));
+}
+
+/// Types `text` into the element `css` (waiting for it first).
+pub async fn type_into(client: &Client, css: &str, text: &str) {
+    let el = wait_for(client, css).await;
+    el.send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("could not type into `{css}`: {e}"));
+}
+
+/// Replaces the value of the input `css` with `text`, as a person would: select all,
+/// then type.
+pub async fn fill(client: &Client, css: &str, text: &str) {
+    let el = wait_for(client, css).await;
+    el.clear()
+        .await
+        .unwrap_or_else(|e| panic!("could not clear `{css}`: {e}"));
+    el.send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("could not type into `{css}`: {e}"));
+}
+
+/// The value property of the input `css`.
+pub async fn value_of(client: &Client, css: &str) -> String {
+    let el = wait_for(client, css).await;
+    el.prop("value").await.ok().flatten().unwrap_or_default()
+}
+
+/// Runs `script` in the page and returns its value.
+pub async fn js(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// Goes to `path` inside the single-page app without reloading it.
+pub async fn navigate(client: &Client, path: &str) {
+    // leptos_router listens to popstate; pushState + popstate routes like a link click.
+    js(
+        client,
+        &format!(
+            "history.pushState(null, '', {path:?}); \
+             window.dispatchEvent(new PopStateEvent('popstate')); return true;"
+        ),
+    )
+    .await;
+}

@@ -1,0 +1,399 @@
+//! The real Rapport app (Tauri, WebKitGTK) in an Xvfb display, driven through
+//! tauri-driver: a rep pairs the tablet, fills a whole visit in Russian with the server
+//! down, restarts the app, and the visit reaches the lead by itself when the server is
+//! back; and a conflict made by two devices is shown as a card and resolved.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use rapport_api::{PairRequest, Request, Response, ScalarAnswer, VisitEdit};
+use rapport_domain::DocId;
+use rapport_e2e::*;
+use rapport_node::{KeyStorage, Node, NodeOptions};
+use rapport_testkit::{Backend, TestServer};
+
+const COMPANY: &str = "ООО «Ромашка»";
+
+/// A question's container on the questionnaire page.
+fn question(id: &str) -> String {
+    format!("[data-testid=question][data-question-id='{id}']")
+}
+
+/// Pairs the app on its pairing page.
+async fn pair(c: &Client, server: &str, code: &str) {
+    fill(c, "[data-testid=pair-server]", server).await;
+    fill(c, "[data-testid=pair-code]", code).await;
+    click(c, "[data-testid=pair-submit]").await;
+    wait_text(c, "[data-testid=client-row]", COMPANY).await;
+}
+
+/// Waits until the bar says the last edit is saved on this device.
+async fn saved(c: &Client) {
+    wait_attr(c, "[data-testid=save-state]", "data-state", WAIT, |s| s == "saved").await;
+}
+
+/// The visit id from the questionnaire's address.
+async fn visit_id(c: &Client) -> DocId {
+    let url = c.current_url().await.expect("url");
+    let id = url
+        .path()
+        .trim_start_matches("/rep/visit/")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    id.parse().unwrap_or_else(|_| panic!("a visit id in {url}"))
+}
+
+/// Types into every text answer, answers every kind of question, adds a contact, a
+/// referral and an opportunity: a whole visit, in Russian.
+async fn fill_whole_visit(c: &Client) -> Vec<(String, String)> {
+    let mut texts = Vec::new();
+    let questions = c
+        .find_all(Locator::Css("[data-testid=question]"))
+        .await
+        .expect("questions");
+    assert!(questions.len() >= 20, "the seed questionnaire is on the page");
+    for (n, q) in questions.iter().enumerate() {
+        let id = q.attr("data-question-id").await.ok().flatten().unwrap_or_default();
+        if let Ok(area) = q.find(Locator::Css("[data-testid=answer-text]")).await {
+            let text = format!("Ответ №{n}: клиент доволен, ждёт предложения «Облако»");
+            area.send_keys(&text).await.expect("typing");
+            texts.push((id, text));
+            continue;
+        }
+        if let Ok(yes) = q.find(Locator::Css("[data-testid=answer-yes]")).await {
+            yes.click().await.expect("yes");
+            continue;
+        }
+        if let Ok(number) = q.find(Locator::Css("[data-testid=answer-number]")).await {
+            number.send_keys("3").await.expect("number");
+            continue;
+        }
+        if let Ok(date) = q.find(Locator::Css("[data-testid=answer-date]")).await {
+            // WebKit's date input takes the typed value as the locale shows it; set the
+            // ISO value the way a picker does and tell the page.
+            c.execute(
+                "arguments[0].value = '2026-11-20'; \
+                 arguments[0].dispatchEvent(new Event('input', {bubbles: true})); \
+                 arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
+                vec![serde_json::to_value(&date).expect("element")],
+            )
+            .await
+            .expect("date set");
+            continue;
+        }
+        if let Ok(choice) = q.find(Locator::Css("[data-testid=answer-choice]")).await {
+            choice.click().await.expect("choice");
+            continue;
+        }
+        if let Ok(target) = q.find(Locator::Css("[data-testid=quality-target]")).await {
+            target.clear().await.expect("clear");
+            target.send_keys("100").await.expect("target");
+            let actual = q
+                .find(Locator::Css("[data-testid=quality-actual]"))
+                .await
+                .expect("actual");
+            actual.clear().await.expect("clear");
+            actual.send_keys("95").await.expect("actual");
+            q.find(Locator::Css("[data-testid=quality-note]"))
+                .await
+                .expect("note")
+                .send_keys("Замер при клиенте, Speedtest")
+                .await
+                .expect("note");
+            q.find(Locator::Css("[data-testid=quality-save]"))
+                .await
+                .expect("save")
+                .click()
+                .await
+                .expect("save");
+            continue;
+        }
+    }
+    saved(c).await;
+
+    click(c, "[data-testid=contact-add]").await;
+    type_into(c, "[data-testid=contact-name]", "Анна Сергеевна Петрова").await;
+    type_into(c, "[data-testid=contact-role]", "Финансовый директор").await;
+    type_into(c, "[data-testid=contact-phone]", "+7 495 123-45-67").await;
+    type_into(c, "[data-testid=contact-email]", "anna@romashka.ru").await;
+    click(c, "[data-testid=contact-save]").await;
+    wait_text(c, "[data-testid=contact-row]", "Анна Сергеевна Петрова").await;
+
+    click(c, "[data-testid=referral-add]").await;
+    type_into(c, "[data-testid=referral-name]", "Игорь Ёлкин").await;
+    type_into(c, "[data-testid=referral-company]", "ООО «Ёлка»").await;
+    type_into(c, "[data-testid=referral-contact]", "+7 916 000-11-22").await;
+    click(c, "[data-testid=referral-save]").await;
+    wait_text(c, "[data-testid=referral-row]", "Ёлка").await;
+
+    click(c, "[data-testid=opportunity-add]").await;
+    type_into(c, "[data-testid=opportunity-description]", "Второй канал связи для филиала").await;
+    type_into(c, "[data-testid=opportunity-product]", "Резервный канал").await;
+    type_into(c, "[data-testid=opportunity-value]", "120000").await;
+    click(c, "[data-testid=opportunity-save]").await;
+    wait_text(c, "[data-testid=opportunity-row]", "Второй канал").await;
+    saved(c).await;
+    texts
+}
+
+/// Types `count` characters one by one into the text answer `css`, waiting each time
+/// for "saved on this device"; the page measures each keystroke-to-saved time.
+async fn keystroke_latencies(c: &Client, css: &str, count: usize) -> Vec<f64> {
+    let area = wait_for(c, css).await;
+    let mut latencies = Vec::new();
+    for ch in "Быстрый ввод: проверяем задержку сохранения на планшете"
+        .chars()
+        .cycle()
+        .take(count)
+    {
+        // data-save-seq counts the saves the bar has seen: wait for this keystroke's.
+        let before: u64 = wait_attr(c, "[data-testid=save-state]", "data-save-seq", WAIT, |_| true)
+            .await
+            .parse()
+            .expect("a count");
+        area.send_keys(&ch.to_string()).await.expect("a keystroke");
+        wait_attr(c, "[data-testid=save-state]", "data-save-seq", WAIT, |v| {
+            v.parse::<u64>().is_ok_and(|n| n > before)
+        })
+        .await;
+        saved(c).await;
+        let ms = wait_attr(c, "[data-testid=save-state]", "data-latency-ms", WAIT, |v| {
+            v.parse::<f64>().is_ok()
+        })
+        .await;
+        latencies.push(ms.parse().expect("a number"));
+    }
+    latencies
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let idx = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[idx]
+}
+
+/// Writes a figure for the closing note and prints it as `name=value`.
+fn figure(name: &str, value: f64) {
+    println!("{name}={value:.1}");
+    let path = screenshot_dir().join("figures.txt");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str(&format!("{name}={value:.1}\n"));
+    std::fs::write(path, text).expect("figures written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_lead() {
+    let Some(mut ts) = TestServer::start(Backend::Postgres).await else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+
+    let env = AppEnv::new().await;
+    let app = env.launch().await;
+    let c = &app.client;
+    wait_for(c, "[data-testid=pair-code]").await;
+    pair(c, ts.url(), &code).await;
+    wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| s == "synced").await;
+
+    // The office network goes away.
+    ts.stop().await;
+
+    click(c, "[data-testid=start-visit]").await;
+    wait_for(c, &question("carnegie.proud_of")).await;
+    let visit = visit_id(c).await;
+    let texts = fill_whole_visit(c).await;
+    screenshot(c, "rep-questionnaire").await;
+    let mut latencies =
+        keystroke_latencies(c, &format!("{} textarea", question("company.meeting_place")), 40)
+            .await;
+    figure("keystroke_to_saved_p50_ms", percentile(&mut latencies, 0.5));
+    figure("keystroke_to_saved_p99_ms", percentile(&mut latencies, 0.99));
+    click(c, "[data-testid=visit-complete]").await;
+    wait_attr(c, "[data-testid=visit-state]", "data-state", WAIT, |s| s == "completed").await;
+    saved(c).await;
+    let state = wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| {
+        s == "pending" || s == "error"
+    })
+    .await;
+    assert!(state == "pending" || state == "error", "nothing could be sent: {state}");
+
+    // The print view, filled.
+    navigate(c, &format!("/rep/visit/{visit}/print")).await;
+    wait_for(c, "[data-testid=print-view]").await;
+    wait_text(c, "[data-testid=print-view]", "Анна Сергеевна Петрова").await;
+    screenshot(c, "rep-print").await;
+
+    // Restart the app: every answer is still there.
+    app.quit().await;
+    let app = env.launch().await;
+    let c = &app.client;
+    wait_text(c, "[data-testid=client-row]", COMPANY).await;
+    figure(
+        "app_start_to_client_list_ms",
+        app.started.elapsed().as_secs_f64() * 1000.0,
+    );
+    click(c, "[data-testid=open-visit]").await;
+    wait_for(c, &question("carnegie.proud_of")).await;
+    for (id, text) in &texts {
+        let value = value_of(c, &format!("{} [data-testid=answer-text]", question(id))).await;
+        assert!(value.contains(text.as_str()), "{id}: {value:?} should hold {text:?}");
+    }
+    wait_text(c, "[data-testid=contact-row]", "Анна Сергеевна Петрова").await;
+    wait_attr(c, "[data-testid=visit-state]", "data-state", WAIT, |s| s == "completed").await;
+
+    // The server is back: the app syncs by itself and the lead sees the visit.
+    ts.restart_on_same_port().await;
+    wait_attr(
+        c,
+        "[data-testid=sync-state]",
+        "data-state",
+        Duration::from_secs(180),
+        |s| s == "synced",
+    )
+    .await;
+    let started = Instant::now();
+    loop {
+        let (status, body) = ts
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/programmes/{programme}/status"),
+                Some(&lead.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if body["visits"]["completed"] == 1 {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "the lead never saw the visit: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored = ts.visit_doc(visit).await;
+    let proud = stored
+        .answers
+        .get("carnegie.proud_of")
+        .map(|a| format!("{a:?}"))
+        .unwrap_or_default();
+    assert!(proud.contains("клиент доволен"), "the server holds the Russian text: {proud}");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_between_two_devices_is_a_card_in_the_app_and_is_resolved() {
+    let Some(ts) = TestServer::start(Backend::Postgres).await else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+
+    let env = AppEnv::new().await;
+    let app = env.launch().await;
+    let c = &app.client;
+    wait_for(c, "[data-testid=pair-code]").await;
+    pair(c, ts.url(), &code).await;
+    click(c, "[data-testid=start-visit]").await;
+    let q = "contacts.new_people";
+    wait_for(c, &question(q)).await;
+    let visit = visit_id(c).await;
+    click(c, "[data-testid=sync-now]").await;
+    wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| s == "synced").await;
+
+    // The same rep's laptop has the visit too.
+    let laptop_dir = tempfile::tempdir().expect("folder");
+    let mut options = NodeOptions::new(laptop_dir.path().join("ноутбук"));
+    options.key_storage = KeyStorage::File;
+    options.auto_sync = false;
+    let laptop = Node::open(options).await.expect("laptop node");
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    laptop
+        .handle(Request::Pair(PairRequest {
+            server_url: ts.url().to_owned(),
+            code,
+            label: "Ноутбук".into(),
+        }))
+        .await
+        .expect("laptop paired");
+    for i in 0.. {
+        let _ = laptop.handle(Request::SyncNow).await;
+        if laptop.handle(Request::OpenVisit { visit_id: visit }).await.is_ok() {
+            break;
+        }
+        assert!(i < 100, "the laptop never received the visit");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Both answer the same question differently, neither seeing the other.
+    laptop
+        .handle(Request::EditVisit {
+            visit_id: visit,
+            edit: VisitEdit::Scalar {
+                question_id: q.into(),
+                value: ScalarAnswer::YesNo(false),
+            },
+        })
+        .await
+        .expect("laptop answers no");
+    click(c, &format!("{} [data-testid=answer-yes]", question(q))).await;
+    saved(c).await;
+    click(c, "[data-testid=sync-now]").await;
+    wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| s == "synced").await;
+    for i in 0.. {
+        if let Ok(Response::Sync(s)) = laptop.handle(Request::SyncNow).await
+            && s.pending_docs == 0
+            && s.last_error.is_none()
+        {
+            break;
+        }
+        assert!(i < 100, "the laptop never sent its answer");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The app learns the other answer: a card with both values and who gave them.
+    let card = format!("[data-testid=conflict-card][data-question-id='{q}']");
+    let started = Instant::now();
+    while c.find(Locator::Css(&card)).await.is_err() {
+        assert!(started.elapsed() < WAIT, "no conflict card appeared");
+        click(c, "[data-testid=sync-now]").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let text = wait_text(c, &card, "Ноутбук").await;
+    assert!(text.contains("Иван Иванов"), "the card names the authors: {text}");
+    let choices = c
+        .find_all(Locator::Css(&format!("{card} [data-testid=conflict-choose]")))
+        .await
+        .expect("choices");
+    assert_eq!(choices.len(), 2, "both values can be chosen");
+    screenshot(c, "rep-conflict-card").await;
+    choices[0].click().await.expect("choose one");
+    wait_gone(c, &card).await;
+
+    // The choice reaches the other device: no conflict left anywhere.
+    click(c, "[data-testid=sync-now]").await;
+    wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| s == "synced").await;
+    for i in 0.. {
+        let _ = laptop.handle(Request::SyncNow).await;
+        if let Ok(Response::Conflicts(list)) = laptop
+            .handle(Request::AnswerConflicts {
+                visit_id: visit,
+                question_id: q.into(),
+            })
+            .await
+            && list.len() <= 1
+        {
+            break;
+        }
+        assert!(i < 100, "the resolution never reached the laptop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    laptop.shutdown().await;
+    app.quit().await;
+}

@@ -1,0 +1,263 @@
+//! The lead's day in a real browser (headless Chromium through chromedriver) against
+//! the real server on PostgreSQL, serving the built UI: sign in, import a client list
+//! with one bad row, apply the assignment suggestion, make a pairing code for a rep's
+//! tablet — and watch the dashboard change when that tablet (a real device node)
+//! syncs a completed visit.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use rapport_api::{PairRequest, Request, Response, StartVisit, VisitEdit};
+use rapport_e2e::*;
+use rapport_node::{KeyStorage, Node, NodeOptions};
+use rapport_testkit::{Backend, PASSWORD, TestServer};
+
+const CLIENTS_CSV: &str = "Компания;Сегмент;Контакт;Телефон\n\
+ООО «Ромашка»;корпоративный;Анна Петрова;+7 495 000-00-01\n\
+АО «Северный ветер»;корпоративный;Олег Смирнов;+7 495 000-00-02\n\
+;корпоративный;Без компании;+7 495 000-00-03\n\
+ИП Ёлкин;ключевой частный;Сергей Ёлкин;+7 495 000-00-04\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_runs_the_programme_in_a_browser() {
+    let Some(ts) = TestServer::start_with(Backend::Postgres, |c| c.ui_dir = Some(ui_dist())).await
+    else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_rep(&lead, programme, "petrova", "Мария Петрова").await;
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    // Sign in.
+    c.goto(&format!("{}/lead/sign-in", ts.url())).await.expect("sign-in page");
+    type_into(c, "[data-testid=signin-email]", &lead.row.email).await;
+    type_into(c, "[data-testid=signin-password]", PASSWORD).await;
+    click(c, "[data-testid=signin-submit]").await;
+    click(c, "[data-testid=programme-open]").await;
+    wait_for(c, "[data-testid=dashboard]").await;
+    let completed_before = wait_attr(
+        c,
+        "[data-testid=stat-visits-completed]",
+        "data-value",
+        WAIT,
+        |_| true,
+    )
+    .await;
+    assert_eq!(completed_before, "0");
+
+    // Import a client list with one bad row: the row and the reason are shown, the
+    // good rows are in.
+    click(c, "[data-testid=nav-clients]").await;
+    let dir = tempfile::tempdir().expect("a folder");
+    let csv = dir.path().join("клиенты.csv");
+    std::fs::write(&csv, CLIENTS_CSV).expect("csv written");
+    let input = wait_for(c, "[data-testid=import-file]").await;
+    input
+        .send_keys(csv.to_str().expect("utf-8 path"))
+        .await
+        .expect("file chosen");
+    click(c, "[data-testid=import-submit]").await;
+    wait_for(c, "[data-testid=import-result]").await;
+    let bad = wait_for(c, "[data-testid=import-row-error]").await;
+    assert_eq!(bad.attr("data-row").await.expect("attr").as_deref(), Some("4"));
+    let reason = bad.text().await.expect("text");
+    assert!(!reason.trim().is_empty(), "the bad row says why");
+    assert_eq!(
+        c.find_all(Locator::Css("[data-testid=import-row-error]"))
+            .await
+            .expect("rows")
+            .len(),
+        1,
+        "only the bad row is reported"
+    );
+    screenshot(c, "lead-import").await;
+    wait_text(c, "body", "Северный ветер").await;
+
+    // Apply the assignment suggestion as a whole.
+    click(c, "[data-testid=nav-assignments]").await;
+    wait_for(c, "[data-testid=suggestion-row]").await;
+    screenshot(c, "lead-assignments").await;
+    click(c, "[data-testid=apply-suggestion]").await;
+    let mut assigned = 0;
+    let mut clients = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (status, body) = ts
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/programmes/{programme}/clients"),
+                Some(&lead.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        clients = body;
+        assigned = clients
+            .as_array()
+            .expect("client list")
+            .iter()
+            .filter(|c| !c["current_rep"].is_null())
+            .count();
+        if assigned == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(assigned, 3, "every imported client has a rep: {clients}");
+
+    // A pairing code for Ivanov's tablet.
+    click(c, "[data-testid=nav-devices]").await;
+    let rep_select = wait_for(c, "[data-testid=pairing-rep]").await;
+    rep_select
+        .select_by_value("ivanov")
+        .await
+        .expect("rep chosen");
+    click(c, "[data-testid=pairing-create]").await;
+    let code_el = wait_for(c, "[data-testid=pairing-code]").await;
+    let code = code_el.text().await.expect("code text").trim().to_owned();
+    assert!(code.len() >= 8, "a readable code: {code:?}");
+    screenshot(c, "lead-devices").await;
+
+    // The tablet pairs with that code and completes a visit of one of its clients.
+    let device_dir = tempfile::tempdir().expect("device folder");
+    let mut options = NodeOptions::new(device_dir.path().join("устройство"));
+    options.key_storage = KeyStorage::File;
+    options.auto_sync = false;
+    let node = Node::open(options).await.expect("node opens");
+    node.handle(Request::Pair(PairRequest {
+        server_url: ts.url().to_owned(),
+        code,
+        label: "Планшет Иванова".into(),
+    }))
+    .await
+    .expect("the code from the page pairs the tablet");
+    let client_id = sync_until_clients(&node).await;
+    let visit_id = match node
+        .handle(Request::StartVisit(StartVisit {
+            client_id,
+            date: "2026-11-27".into(),
+        }))
+        .await
+        .expect("visit starts")
+    {
+        Response::Visit(v) => v.visit.id,
+        other => panic!("StartVisit answered {other:?}"),
+    };
+    fill_required(&node, visit_id).await;
+    node.handle(Request::CompleteVisit { visit_id })
+        .await
+        .expect("the visit completes");
+    sync_until_sent(&node).await;
+
+    // The dashboard, still open, shows it without a reload.
+    click(c, "[data-testid=nav-dashboard]").await;
+    wait_attr(
+        c,
+        "[data-testid=stat-visits-completed]",
+        "data-value",
+        Duration::from_secs(60),
+        |v| v == "1",
+    )
+    .await;
+    wait_for(c, "[data-testid=chart-coverage]").await;
+    screenshot(c, "lead-dashboard").await;
+
+    // The page speaks English too.
+    click(c, "[data-testid=lang-en]").await;
+    wait_for(c, "html[lang=en]").await;
+    screenshot(c, "lead-dashboard-en").await;
+
+    node.shutdown().await;
+    browser.close().await;
+}
+
+/// Syncs until the tablet holds at least one client; returns the first.
+async fn sync_until_clients(node: &Node) -> rapport_domain::DocId {
+    for _ in 0..100 {
+        let _ = node.handle(Request::SyncNow).await;
+        if let Ok(Response::Clients(clients)) = node.handle(Request::Clients).await
+            && let Some(first) = clients.first()
+        {
+            return first.client_id;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the tablet never received its clients");
+}
+
+/// Syncs until nothing waits to be sent.
+async fn sync_until_sent(node: &Node) {
+    for _ in 0..100 {
+        if let Ok(Response::Sync(status)) = node.handle(Request::SyncNow).await
+            && status.last_error.is_none()
+            && status.pending_docs == 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the tablet never finished sending");
+}
+
+/// Answers every required question of the visit.
+async fn fill_required(node: &Node, visit_id: rapport_domain::DocId) {
+    use rapport_api::{ContactInput, QualityAnswer, ScalarAnswer};
+    use rapport_domain::QuestionKind;
+    let Response::Visit(detail) = node
+        .handle(Request::OpenVisit { visit_id })
+        .await
+        .expect("visit opens")
+    else {
+        panic!("not a visit");
+    };
+    for q in detail.template.active().into_iter().filter(|q| q.required) {
+        let edit = match &q.kind {
+            QuestionKind::Text => VisitEdit::Text {
+                question_id: q.id.clone(),
+                value: "Ответ клиента: всё хорошо ✅".into(),
+            },
+            QuestionKind::YesNo => VisitEdit::Scalar {
+                question_id: q.id.clone(),
+                value: ScalarAnswer::YesNo(true),
+            },
+            QuestionKind::Number => VisitEdit::Scalar {
+                question_id: q.id.clone(),
+                value: ScalarAnswer::Number(3.0),
+            },
+            QuestionKind::Date => VisitEdit::Scalar {
+                question_id: q.id.clone(),
+                value: ScalarAnswer::Date("2026-11-27".into()),
+            },
+            QuestionKind::Choice { options } => VisitEdit::Scalar {
+                question_id: q.id.clone(),
+                value: ScalarAnswer::Choice(options[0].id.clone()),
+            },
+            QuestionKind::Contacts => VisitEdit::Contact {
+                id: None,
+                contact: ContactInput {
+                    updates_contact_id: None,
+                    name: "Анна Петрова".into(),
+                    role: "Директор".into(),
+                    phone: "+7 495 000-00-01".into(),
+                    email: "anna@romashka.ru".into(),
+                },
+            },
+            QuestionKind::Referrals => continue,
+            QuestionKind::QualityCheck { .. } => VisitEdit::Quality {
+                question_id: q.id.clone(),
+                answer: QualityAnswer {
+                    target: 100.0,
+                    actual: 100.0,
+                    outage_last_month: false,
+                    note: String::new(),
+                },
+            },
+        };
+        node.handle(Request::EditVisit { visit_id, edit })
+            .await
+            .unwrap_or_else(|e| panic!("answer to {}: {e}", q.id));
+    }
+}
