@@ -34,7 +34,7 @@ pub(super) fn QuestionBlock(question: Question) -> impl IntoView {
         Memo::new(move |_| {
             v.detail.with(|d| {
                 d.as_ref()
-                    .is_some_and(|d| d.conflicts.iter().any(|c| *c == qid))
+                    .is_some_and(|d| d.conflicts.contains(&qid))
             })
         })
     };

@@ -52,22 +52,24 @@ fn Field(
 /// A key person as shown: the client's contact with this visit's update over it, or a
 /// person first recorded on this visit.
 #[derive(Clone, Debug, PartialEq)]
-struct PersonRow {
+pub(in crate::pages::rep) struct PersonRow {
     client_contact_id: Option<String>,
     update_id: Option<String>,
-    name: String,
-    role: String,
-    phone: String,
-    email: String,
-    has_left: bool,
+    pub(in crate::pages::rep) name: String,
+    pub(in crate::pages::rep) role: String,
+    pub(in crate::pages::rep) phone: String,
+    pub(in crate::pages::rep) email: String,
+    pub(in crate::pages::rep) has_left: bool,
     updated: bool,
 }
 
 fn people(v: VisitCtx) -> Vec<PersonRow> {
-    v.detail.with(|d| {
-        let Some(d) = d.as_ref() else {
-            return Vec::new();
-        };
+    v.detail.with(|d| d.as_ref().map(people_of).unwrap_or_default())
+}
+
+/// The client's key people with this visit's updates over them, then new people.
+pub(in crate::pages::rep) fn people_of(d: &rapport_api::VisitDetail) -> Vec<PersonRow> {
+    {
         let updates = &d.visit.contact_updates;
         let mut rows = Vec::new();
         if let Some(client) = &d.client {
@@ -119,7 +121,7 @@ fn people(v: VisitCtx) -> Vec<PersonRow> {
             updated: true,
         }));
         rows
-    })
+    }
 }
 
 fn contact_input(row: &PersonRow) -> ContactInput {
@@ -658,7 +660,7 @@ fn FollowUpRow(
                 <strong>{follow_up.description.clone()}</strong>
                 <div class="muted">
                     {(!owner.is_empty())
-                        .then(|| move || t_string!(i18n, rep.follow_ups.owner, owner = owner.clone()).to_string())}
+                        .then_some(move || t_string!(i18n, rep.follow_ups.owner, owner = owner.clone()).to_string())}
                     {due.map(|d| move || format!(" {}", t_string!(i18n, rep.follow_ups.due, date = day(&d))))}
                 </div>
             </div>

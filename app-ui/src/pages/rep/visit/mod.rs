@@ -2,7 +2,7 @@
 //! answer saved on the device as it is given, conflicts and history per question.
 
 mod answers;
-mod entries;
+pub(super) mod entries;
 mod review;
 
 use leptos::prelude::*;
@@ -259,7 +259,7 @@ fn Sections(template: Template) -> impl IntoView {
         .collect_view()
 }
 
-fn section_key(section: Section) -> &'static str {
+pub(super) fn section_key(section: Section) -> &'static str {
     match section {
         Section::Company => "company",
         Section::KeyContacts => "key_contacts",
