@@ -4,8 +4,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 use rapport_api::{
-    ApiError, ClientCard, DeviceInfo, Request, Response, Segment, StartVisit, VisitCard,
-    VisitState,
+    ApiError, ClientCard, DeviceInfo, Request, Response, Segment, StartVisit, VisitCard, VisitState,
 };
 
 use super::{DocSyncPill, localized};
@@ -178,7 +177,10 @@ fn NoVisit(client_id: rapport_api::DocId) -> impl IntoView {
             });
             match ctx.node(request).await {
                 Ok(Response::Visit(detail)) => {
-                    navigate(&format!("/rep/visit/{}", detail.visit.id), Default::default());
+                    navigate(
+                        &format!("/rep/visit/{}", detail.visit.id),
+                        Default::default(),
+                    );
                 }
                 Ok(_) => {}
                 Err(err) => error.set(Some(err)),
@@ -207,7 +209,9 @@ fn VisitSummary(visit: VisitCard) -> impl IntoView {
     let state_text = {
         let date = date.clone();
         move || match visit.state {
-            VisitState::Draft => t_string!(i18n, rep.clients.draft, date = date.clone()).to_string(),
+            VisitState::Draft => {
+                t_string!(i18n, rep.clients.draft, date = date.clone()).to_string()
+            }
             VisitState::Completed => {
                 t_string!(i18n, rep.clients.completed, date = date.clone()).to_string()
             }

@@ -26,7 +26,9 @@ fn localize(i18n: leptos_i18n::I18nContext<Locale>, err: ApiError) -> ApiError {
     let text = match err.code.as_str() {
         "bad_server_url" => Some(t_string!(i18n, rep.errors.bad_server_url).to_string()),
         "missing_code" => Some(t_string!(i18n, rep.errors.missing_code).to_string()),
-        "invalid_pairing_code" => Some(t_string!(i18n, rep.errors.invalid_pairing_code).to_string()),
+        "invalid_pairing_code" => {
+            Some(t_string!(i18n, rep.errors.invalid_pairing_code).to_string())
+        }
         "offline" => Some(t_string!(i18n, rep.errors.offline).to_string()),
         "already_paired" => Some(t_string!(i18n, rep.errors.already_paired).to_string()),
         "not_found" => Some(t_string!(i18n, rep.errors.not_found).to_string()),

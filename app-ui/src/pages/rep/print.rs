@@ -34,7 +34,9 @@ pub fn Print() -> impl IntoView {
     let i18n = use_i18n();
 
     Effect::new(move |_| {
-        let id = params.with(|p| p.get("id")).and_then(|s| s.parse::<DocId>().ok());
+        let id = params
+            .with(|p| p.get("id"))
+            .and_then(|s| s.parse::<DocId>().ok());
         let Some(visit_id) = id else {
             error.set(Some(ApiError::new(
                 "not_found",
@@ -97,12 +99,19 @@ fn Sheet(detail: VisitDetail, blank: bool, rep: Option<String>) -> impl IntoView
             (String::new(), String::new())
         } else {
             (
-                d.client.as_ref().map(|c| c.company.clone()).unwrap_or_default(),
+                d.client
+                    .as_ref()
+                    .map(|c| c.company.clone())
+                    .unwrap_or_default(),
                 day(&d.visit.date),
             )
         }
     });
-    let rep = if blank { String::new() } else { rep.unwrap_or_default() };
+    let rep = if blank {
+        String::new()
+    } else {
+        rep.unwrap_or_default()
+    };
     let side = move |first: bool| {
         Section::ALL
             .into_iter()
@@ -163,7 +172,11 @@ fn PrintSection(detail: StoredValue<VisitDetail>, section: Section, blank: bool)
 }
 
 #[component]
-fn PrintQuestion(detail: StoredValue<VisitDetail>, question: Question, blank: bool) -> impl IntoView {
+fn PrintQuestion(
+    detail: StoredValue<VisitDetail>,
+    question: Question,
+    blank: bool,
+) -> impl IntoView {
     let lang = use_lang();
     let answer = if blank {
         None
@@ -256,7 +269,9 @@ fn print_answer(
             };
             let unit = unit.clone();
             let cell = |v: Option<f64>| match v {
-                Some(v) => view! { <span class="rep-print-answer">{v.to_string()}</span> }.into_any(),
+                Some(v) => {
+                    view! { <span class="rep-print-answer">{v.to_string()}</span> }.into_any()
+                }
                 None => view! { <span class="rep-line rep-short"></span> }.into_any(),
             };
             let outage = q.as_ref().map(|q| q.outage_last_month);
@@ -283,7 +298,9 @@ fn print_answer(
 /// A table with the given rows, padded with empty rows to write in by hand.
 fn padded(rows: Vec<Vec<String>>, columns: usize, blank: bool) -> AnyView {
     let filled = if blank { Vec::new() } else { rows };
-    let empty = BLANK_ROWS.saturating_sub(filled.len()).max(if blank { BLANK_ROWS } else { 1 });
+    let empty = BLANK_ROWS
+        .saturating_sub(filled.len())
+        .max(if blank { BLANK_ROWS } else { 1 });
     let empty_rows = (0..empty).map(|_| vec![String::new(); columns]);
     filled
         .into_iter()
@@ -329,7 +346,14 @@ fn ReferralTable(detail: StoredValue<VisitDetail>, blank: bool) -> impl IntoView
         let mut list: Vec<_> = d.visit.referrals.values().collect();
         list.sort_by_key(|r| r.created_ms);
         list.into_iter()
-            .map(|r| vec![r.name.clone(), r.company.clone(), r.contact.clone(), r.note.clone()])
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.company.clone(),
+                    r.contact.clone(),
+                    r.note.clone(),
+                ]
+            })
             .collect()
     });
     view! {

@@ -32,10 +32,8 @@ pub(super) fn QuestionBlock(question: Question) -> impl IntoView {
     let conflicted = {
         let qid = qid.clone();
         Memo::new(move |_| {
-            v.detail.with(|d| {
-                d.as_ref()
-                    .is_some_and(|d| d.conflicts.contains(&qid))
-            })
+            v.detail
+                .with(|d| d.as_ref().is_some_and(|d| d.conflicts.contains(&qid)))
         })
     };
     let wording = question.wording.clone();
@@ -360,8 +358,18 @@ fn QualityCheck(qid: String, unit: String) -> impl IntoView {
         AnswerValue::Quality(q) => Some(q),
         _ => None,
     });
-    let target = RwSignal::new(saved.as_ref().map(|q| q.target.to_string()).unwrap_or_default());
-    let actual = RwSignal::new(saved.as_ref().map(|q| q.actual.to_string()).unwrap_or_default());
+    let target = RwSignal::new(
+        saved
+            .as_ref()
+            .map(|q| q.target.to_string())
+            .unwrap_or_default(),
+    );
+    let actual = RwSignal::new(
+        saved
+            .as_ref()
+            .map(|q| q.actual.to_string())
+            .unwrap_or_default(),
+    );
     let outage = RwSignal::new(saved.as_ref().is_some_and(|q| q.outage_last_month));
     let note = RwSignal::new(saved.map(|q| q.note).unwrap_or_default());
     let error = RwSignal::new(None::<ApiError>);

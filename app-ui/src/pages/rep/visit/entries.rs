@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use rapport_api::{ApiError, ContactInput, FollowUpState, OpportunityInput, ReferralInput, VisitEdit};
+use rapport_api::{
+    ApiError, ContactInput, FollowUpState, OpportunityInput, ReferralInput, VisitEdit,
+};
 use rapport_domain::OpportunityKind;
 
 use super::{VisitCtx, use_visit};
@@ -64,7 +66,8 @@ pub(in crate::pages::rep) struct PersonRow {
 }
 
 fn people(v: VisitCtx) -> Vec<PersonRow> {
-    v.detail.with(|d| d.as_ref().map(people_of).unwrap_or_default())
+    v.detail
+        .with(|d| d.as_ref().map(people_of).unwrap_or_default())
 }
 
 /// The client's key people with this visit's updates over them, then new people.
@@ -104,7 +107,11 @@ pub(in crate::pages::rep) fn people_of(d: &rapport_api::VisitDetail) -> Vec<Pers
                 });
             }
         }
-        let known = |id: &str| d.client.as_ref().is_some_and(|c| c.contacts.contains_key(id));
+        let known = |id: &str| {
+            d.client
+                .as_ref()
+                .is_some_and(|c| c.contacts.contains_key(id))
+        };
         let mut new_people: Vec<_> = updates
             .iter()
             .filter(|(_, u)| !u.updates_contact_id.as_deref().is_some_and(known))
@@ -495,7 +502,12 @@ fn OpportunityForm(adding: RwSignal<bool>) -> impl IntoView {
         let estimated_value = if text.trim().is_empty() {
             0.0
         } else {
-            match text.trim().replace([' ', '\u{a0}', '\u{202f}'], "").replace(',', ".").parse::<f64>() {
+            match text
+                .trim()
+                .replace([' ', '\u{a0}', '\u{202f}'], "")
+                .replace(',', ".")
+                .parse::<f64>()
+            {
                 Ok(n) if n.is_finite() => n,
                 _ => {
                     error.set(Some(ApiError::new(

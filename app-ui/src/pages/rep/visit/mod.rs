@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
 use rapport_api::{
-    ApiError, AnswerValue, DocId, Request, Response, Saved, VisitDetail, VisitEdit, VisitState,
+    AnswerValue, ApiError, DocId, Request, Response, Saved, VisitDetail, VisitEdit, VisitState,
 };
 use rapport_domain::{Question, QuestionKind, Section, Template};
 
@@ -125,7 +125,11 @@ impl VisitCtx {
 #[component]
 pub fn Questionnaire() -> impl IntoView {
     let params = use_params_map();
-    let id = Memo::new(move |_| params.with(|p| p.get("id")).and_then(|s| s.parse::<DocId>().ok()));
+    let id = Memo::new(move |_| {
+        params
+            .with(|p| p.get("id"))
+            .and_then(|s| s.parse::<DocId>().ok())
+    });
     let i18n = use_i18n();
     move || match id.get() {
         Some(id) => view! { <VisitPage id /> }.into_any(),
@@ -158,7 +162,11 @@ fn VisitPage(id: DocId) -> impl IntoView {
         ctx.docs_changed.track();
         visit.reload();
     });
-    let template = Memo::new(move |_| visit.detail.with(|d| d.as_ref().map(|d| d.template.clone())));
+    let template = Memo::new(move |_| {
+        visit
+            .detail
+            .with(|d| d.as_ref().map(|d| d.template.clone()))
+    });
     let loaded = move || visit.detail.with(|d| d.is_some());
 
     view! {
@@ -195,7 +203,10 @@ fn VisitHeader() -> impl IntoView {
                 .unwrap_or_else(|| t_string!(i18n, rep.visit.client_unknown).to_string())
         })
     };
-    let date = move || v.detail.with(|d| d.as_ref().map(|d| day(&d.visit.date)).unwrap_or_default());
+    let date = move || {
+        v.detail
+            .with(|d| d.as_ref().map(|d| day(&d.visit.date)).unwrap_or_default())
+    };
     let state = move || {
         v.detail.with(|d| {
             d.as_ref()
@@ -331,7 +342,8 @@ fn Completion() -> impl IntoView {
         if !v.show_missing.get() {
             return Vec::new();
         }
-        v.detail.with(|d| d.as_ref().map(|d| d.missing.clone()).unwrap_or_default())
+        v.detail
+            .with(|d| d.as_ref().map(|d| d.missing.clone()).unwrap_or_default())
     };
     let go_to = |question_id: &str| {
         if let Some(el) = document().get_element_by_id(&format!("q-{question_id}")) {
