@@ -123,35 +123,22 @@ pub fn SyncBar() -> impl IntoView {
         )),
         SaveState::Failed(err) => Some((
             "failed",
-            format!(
-                "{}: {}",
-                t_string!(i18n, common.sync.not_saved),
-                err.message
-            ),
+            format!("{}: {}", t_string!(i18n, common.sync.not_saved), err.message),
         )),
     };
     let sync_text = move || {
         if let Some((requests, sent, received)) = ctx.syncing.get() {
             return (
                 "syncing",
-                t_string!(
-                    i18n,
-                    common.sync.syncing,
-                    requests = requests,
-                    sent = sent,
-                    received = received
-                )
-                .to_string(),
+                t_string!(i18n, common.sync.syncing, requests = requests, sent = sent, received = received)
+                    .to_string(),
             );
         }
         let Some(status) = ctx.sync.get() else {
             return ("unknown", String::new());
         };
         if !status.paired {
-            return (
-                "unpaired",
-                t_string!(i18n, common.sync.unpaired).to_string(),
-            );
+            return ("unpaired", t_string!(i18n, common.sync.unpaired).to_string());
         }
         if let Some(err) = status.last_error.as_ref() {
             return ("error", sync_error_text(i18n, err));

@@ -77,7 +77,9 @@ impl Ctx {
                 requests,
                 docs_sent,
                 docs_received,
-            } => ctx.syncing.set(Some((requests, docs_sent, docs_received))),
+            } => ctx
+                .syncing
+                .set(Some((requests, docs_sent, docs_received))),
             Event::SyncFinished(status) => {
                 ctx.syncing.set(None);
                 ctx.sync.set(Some(status));
@@ -126,10 +128,7 @@ impl Ctx {
     ) -> Result<LeadReply, ApiError> {
         let session = self.session.get_untracked();
         let call = LeadCall {
-            server: session
-                .as_ref()
-                .map(|s| s.server.clone())
-                .unwrap_or_default(),
+            server: session.as_ref().map(|s| s.server.clone()).unwrap_or_default(),
             method: method.into(),
             path: path.into(),
             token: session.map(|s| s.token),
