@@ -54,7 +54,7 @@ pub(super) fn QuestionBlock(question: Question) -> impl IntoView {
                     .get()
                     .then(|| view! { <review::ConflictCard question_id=conflict_qid.clone() /> })
             }}
-            <p class="rep-wording">
+            <p class="rep-wording" id=format!("w-{qid}")>
                 {move || wording.get(lang.get()).to_owned()}
                 {required
                     .then(|| {
@@ -113,6 +113,7 @@ fn text_of(answer: Option<AnswerValue>) -> String {
 /// theirs is on its way, so the cursor never jumps and no keystroke is overwritten.
 #[component]
 fn TextAnswer(qid: String) -> impl IntoView {
+    let label_id = format!("w-{qid}");
     let v = use_visit();
     let i18n = use_i18n();
     let answer = v.answer(qid.clone());
@@ -168,7 +169,8 @@ fn TextAnswer(qid: String) -> impl IntoView {
             node_ref=field
             data-testid="answer-text"
             rows="3"
-            aria-label=move || t_string!(i18n, rep.visit.text_hint).to_string()
+            aria-labelledby=label_id
+            title=move || t_string!(i18n, rep.visit.text_hint).to_string()
             prop:value=initial
             on:input=move |ev| send_input(event_target_value(&ev))
             on:blur=move |ev| {
@@ -236,6 +238,7 @@ fn parse_number(text: &str) -> Option<f64> {
 /// A number, saved when the rep leaves the field.
 #[component]
 fn NumberAnswer(qid: String) -> impl IntoView {
+    let label_id = format!("w-{qid}");
     let v = use_visit();
     let i18n = use_i18n();
     let answer = v.answer(qid.clone());
@@ -264,7 +267,7 @@ fn NumberAnswer(qid: String) -> impl IntoView {
         }
     };
     view! {
-        <input type="number" step="any" inputmode="decimal" data-testid="answer-number" prop:value=shown on:change=change />
+        <input type="number" step="any" inputmode="decimal" data-testid="answer-number" aria-labelledby=label_id prop:value=shown on:change=change />
         <ErrorBox error=localized(error) />
     }
 }
@@ -272,6 +275,7 @@ fn NumberAnswer(qid: String) -> impl IntoView {
 /// A date from the calendar.
 #[component]
 fn DateAnswer(qid: String) -> impl IntoView {
+    let label_id = format!("w-{qid}");
     let v = use_visit();
     let answer = v.answer(qid.clone());
     let error = RwSignal::new(None::<ApiError>);
@@ -293,7 +297,7 @@ fn DateAnswer(qid: String) -> impl IntoView {
         );
     };
     view! {
-        <input type="date" data-testid="answer-date" prop:value=shown on:change=change />
+        <input type="date" data-testid="answer-date" aria-labelledby=label_id prop:value=shown on:change=change />
         <ErrorBox error=localized(error) />
     }
 }
