@@ -1,27 +1,76 @@
 //! The rep's pages, on the device node: they work with no network at all.
+//!
+//! - [`Pair`]: pairing this device with the server (once).
+//! - [`Clients`]: the rep's clients with the state of each visit.
+//! - [`Questionnaire`]: the VIP-анкета of one visit, saved on every keystroke.
+//! - [`Print`]: the questionnaire on two sides of A4, filled or blank.
+
+mod clients;
+mod pair;
+mod print;
+mod visit;
+
+pub use clients::Clients;
+pub use pair::Pair;
+pub use print::Print;
+pub use visit::Questionnaire;
 
 use leptos::prelude::*;
+use rapport_api::{ApiError, DocSync};
 
-/// Pairing this device with the server.
-#[component]
-pub fn Pair() -> impl IntoView {
-    view! { <h1>"pair"</h1> }
+use crate::i18n::*;
+
+/// The error with the rep's words for the codes the node gives on these pages; the
+/// node's own message (already actionable) for the rest. `ErrorBox` then shows it.
+fn localize(i18n: leptos_i18n::I18nContext<Locale>, err: ApiError) -> ApiError {
+    let text = match err.code.as_str() {
+        "bad_server_url" => Some(t_string!(i18n, rep.errors.bad_server_url).to_string()),
+        "missing_code" => Some(t_string!(i18n, rep.errors.missing_code).to_string()),
+        "invalid_pairing_code" => {
+            Some(t_string!(i18n, rep.errors.invalid_pairing_code).to_string())
+        }
+        "offline" => Some(t_string!(i18n, rep.errors.offline).to_string()),
+        "already_paired" => Some(t_string!(i18n, rep.errors.already_paired).to_string()),
+        "not_found" => Some(t_string!(i18n, rep.errors.not_found).to_string()),
+        "no_template" => Some(t_string!(i18n, rep.errors.no_template).to_string()),
+        "visit_incomplete" => Some(t_string!(i18n, rep.errors.visit_incomplete).to_string()),
+        "empty_required_field" => Some(t_string!(i18n, rep.errors.empty_field).to_string()),
+        "invalid_date" => Some(t_string!(i18n, rep.errors.invalid_date).to_string()),
+        "negative_value" | "not_finite" => Some(t_string!(i18n, rep.errors.bad_number).to_string()),
+        "device_revoked" => Some(t_string!(i18n, rep.errors.revoked).to_string()),
+        _ => None,
+    };
+    match text {
+        Some(message) => ApiError { message, ..err },
+        None => err,
+    }
 }
 
-/// The rep's clients.
-#[component]
-pub fn Clients() -> impl IntoView {
-    view! { <h1>"clients"</h1> }
+/// An error signal in the rep's words, for `ErrorBox`.
+fn localized(error: RwSignal<Option<ApiError>>) -> Signal<Option<ApiError>> {
+    let i18n = use_i18n();
+    Signal::derive(move || error.get().map(|e| localize(i18n, e)))
 }
 
-/// The visit questionnaire.
+/// Whether a document still syncs, as a pill: synced, waiting, or stopped and why.
 #[component]
-pub fn Questionnaire() -> impl IntoView {
-    view! { <h1>"visit"</h1> }
-}
-
-/// The print view of a visit (two sides of A4), blank or filled.
-#[component]
-pub fn Print() -> impl IntoView {
-    view! { <h1>"print"</h1> }
+fn DocSyncPill(sync: DocSync) -> impl IntoView {
+    let i18n = use_i18n();
+    let (state, class) = match &sync {
+        DocSync::Synced => ("synced", "pill ok"),
+        DocSync::Pending => ("pending", "pill warn"),
+        DocSync::Stopped { .. } => ("stopped", "pill bad"),
+    };
+    let text = move || match &sync {
+        DocSync::Synced => t_string!(i18n, rep.doc_sync.synced).to_string(),
+        DocSync::Pending => t_string!(i18n, rep.doc_sync.pending).to_string(),
+        DocSync::Stopped { message, .. } => {
+            format!("{}: {message}", t_string!(i18n, rep.doc_sync.stopped))
+        }
+    };
+    view! {
+        <span class=class data-testid="doc-sync" data-state=state>
+            {text}
+        </span>
+    }
 }

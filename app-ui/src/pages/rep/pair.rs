@@ -1,0 +1,110 @@
+//! Pairing this device with the server: the address and the lead's one-time code.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_navigate;
+use rapport_api::{ApiError, PairRequest, Request, Response};
+
+use super::localized;
+use crate::components::ErrorBox;
+use crate::i18n::*;
+use crate::state::use_ctx;
+
+/// Pairing this device with the server.
+#[component]
+pub fn Pair() -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let navigate = use_navigate();
+    let server = RwSignal::new(String::new());
+    let code = RwSignal::new(String::new());
+    // A label the lead recognises in the device list; the rep may change it.
+    let label = RwSignal::new(t_string!(i18n, rep.pair.label_default).to_string());
+    let error = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let request = Request::Pair(PairRequest {
+            server_url: server.get_untracked().trim().to_owned(),
+            code: code.get_untracked().trim().to_owned(),
+            label: label.get_untracked().trim().to_owned(),
+        });
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            match ctx.node(request).await {
+                Ok(Response::Device(_)) => {
+                    ctx.docs_changed.update(|n| *n += 1);
+                    navigate("/rep", Default::default());
+                }
+                Ok(_) => error.set(Some(ApiError::new(
+                    "ui_unexpected",
+                    t_string!(i18n, rep.errors.unexpected).to_string(),
+                ))),
+                Err(err) => error.set(Some(err)),
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <section class="card rep-narrow">
+            <h1>{t!(i18n, rep.pair.title)}</h1>
+            <p class="muted">{t!(i18n, rep.pair.intro)}</p>
+            <form on:submit=submit>
+                <label for="pair-server">
+                    {t!(i18n, rep.pair.server)}
+                    <span class="hint">{t!(i18n, rep.pair.server_hint)}</span>
+                </label>
+                <input
+                    id="pair-server"
+                    type="url"
+                    data-testid="pair-server"
+                    inputmode="url"
+                    autocomplete="url"
+                    autocapitalize="off"
+                    spellcheck="false"
+                    placeholder="https://rapport.example.ru"
+                    required
+                    bind:value=server
+                />
+                <label for="pair-code">
+                    {t!(i18n, rep.pair.code)}
+                    <span class="hint">{t!(i18n, rep.pair.code_hint)}</span>
+                </label>
+                <input
+                    id="pair-code"
+                    type="text"
+                    data-testid="pair-code"
+                    autocomplete="one-time-code"
+                    autocapitalize="characters"
+                    spellcheck="false"
+                    required
+                    bind:value=code
+                />
+                <label for="pair-label">
+                    {t!(i18n, rep.pair.label)}
+                    <span class="hint">{t!(i18n, rep.pair.label_hint)}</span>
+                </label>
+                <input id="pair-label" type="text" data-testid="pair-label" bind:value=label />
+                <ErrorBox error=localized(error) />
+                <div class="row rep-actions">
+                    <button class="button" type="submit" data-testid="pair-submit" disabled=move || busy.get()>
+                        {move || {
+                            if busy.get() {
+                                t_string!(i18n, rep.pair.pairing).to_string()
+                            } else {
+                                t_string!(i18n, rep.pair.submit).to_string()
+                            }
+                        }}
+                    </button>
+                </div>
+            </form>
+        </section>
+    }
+}

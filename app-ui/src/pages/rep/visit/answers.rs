@@ -1,0 +1,475 @@
+//! One question of the questionnaire and the input for its kind of answer.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::{AnswerValue, ApiError, QualityAnswer, ScalarAnswer, VisitEdit};
+use rapport_domain::{ChoiceOption, Question, QuestionKind};
+
+use super::{entries, is_entry_kind, review, use_visit};
+use crate::components::ErrorBox;
+use crate::i18n::*;
+use crate::pages::rep::localized;
+use crate::state::use_lang;
+
+/// A question: wording, a conflict card when people disagree, the input, what is
+/// missing, and its history.
+#[component]
+pub(super) fn QuestionBlock(question: Question) -> impl IntoView {
+    let v = use_visit();
+    let i18n = use_i18n();
+    let lang = use_lang();
+    let qid = question.id.clone();
+    let missing = {
+        let qid = qid.clone();
+        Memo::new(move |_| {
+            v.show_missing.get()
+                && v.detail.with(|d| {
+                    d.as_ref()
+                        .is_some_and(|d| d.missing.iter().any(|m| m.question_id == qid))
+                })
+        })
+    };
+    let conflicted = {
+        let qid = qid.clone();
+        Memo::new(move |_| {
+            v.detail
+                .with(|d| d.as_ref().is_some_and(|d| d.conflicts.contains(&qid)))
+        })
+    };
+    let wording = question.wording.clone();
+    let required = question.required;
+    let has_history = !is_entry_kind(&question.kind);
+    let input = answer_input(&question);
+    let conflict_qid = qid.clone();
+    view! {
+        <div
+            class="question"
+            class:invalid=move || missing.get()
+            id=format!("q-{qid}")
+            data-testid="question"
+            data-question-id=qid.clone()
+        >
+            {move || {
+                conflicted
+                    .get()
+                    .then(|| view! { <review::ConflictCard question_id=conflict_qid.clone() /> })
+            }}
+            <p class="rep-wording" id=format!("w-{qid}")>
+                {move || wording.get(lang.get()).to_owned()}
+                {required
+                    .then(|| {
+                        view! {
+                            <span class="rep-required" data-testid="required">
+                                {move || format!(" · {}", t_string!(i18n, rep.visit.required))}
+                            </span>
+                        }
+                    })}
+            </p>
+            {input}
+            {move || {
+                missing
+                    .get()
+                    .then(|| {
+                        view! {
+                            <p class="field-error" data-testid="question-missing">
+                                {t!(i18n, rep.visit.fill_this)}
+                            </p>
+                        }
+                    })
+            }}
+            {has_history.then(|| view! { <review::History question_id=qid.clone() /> })}
+        </div>
+    }
+}
+
+fn answer_input(question: &Question) -> AnyView {
+    let qid = question.id.clone();
+    match &question.kind {
+        QuestionKind::Text => view! { <TextAnswer qid /> }.into_any(),
+        QuestionKind::YesNo => view! { <YesNoAnswer qid /> }.into_any(),
+        QuestionKind::Number => view! { <NumberAnswer qid /> }.into_any(),
+        QuestionKind::Date => view! { <DateAnswer qid /> }.into_any(),
+        QuestionKind::Choice { options } => {
+            view! { <ChoiceAnswer qid options=options.clone() /> }.into_any()
+        }
+        QuestionKind::QualityCheck { unit, .. } => {
+            view! { <QualityCheck qid unit=unit.clone() /> }.into_any()
+        }
+        QuestionKind::Contacts => view! { <entries::Contacts /> }.into_any(),
+        QuestionKind::Referrals => view! { <entries::Referrals /> }.into_any(),
+    }
+}
+
+fn text_of(answer: Option<AnswerValue>) -> String {
+    match answer {
+        Some(AnswerValue::Text(s)) | Some(AnswerValue::Str(s)) => s,
+        Some(other) => other.render(),
+        None => String::new(),
+    }
+}
+
+/// Free text, saved on every keystroke. The textarea owns its value once shown: the
+/// node's value is written into it only when the rep is not in it and nothing of
+/// theirs is on its way, so the cursor never jumps and no keystroke is overwritten.
+#[component]
+fn TextAnswer(qid: String) -> impl IntoView {
+    let label_id = format!("w-{qid}");
+    let v = use_visit();
+    let i18n = use_i18n();
+    let answer = v.answer(qid.clone());
+    let field = NodeRef::<leptos::html::Textarea>::new();
+    // One edit in flight per question; while it flies only the newest value waits.
+    let in_flight = StoredValue::new(false);
+    let queued = StoredValue::new(None::<String>);
+    let failed = StoredValue::new(false);
+    let initial = text_of(answer.get_untracked());
+
+    Effect::new(move |_| {
+        let value = text_of(answer.get());
+        let Some(el) = field.get() else { return };
+        if in_flight.get_value() {
+            return;
+        }
+        let element: &web_sys::Element = el.as_ref();
+        let focused = document()
+            .active_element()
+            .is_some_and(|active| &active == element);
+        if !focused && el.value() != value {
+            el.set_value(&value);
+        }
+    });
+
+    let send = move |value: String| {
+        if in_flight.get_value() {
+            queued.set_value(Some(value));
+            return;
+        }
+        in_flight.set_value(true);
+        let qid = qid.clone();
+        spawn_local(async move {
+            let mut next = Some(value);
+            while let Some(value) = next.take() {
+                let edit = VisitEdit::Text {
+                    question_id: qid.clone(),
+                    value,
+                };
+                let ok = v.edit(edit).await.is_ok();
+                failed.set_value(!ok);
+                // The newest value typed meanwhile (or none): keystrokes stay in order.
+                next = queued.try_update_value(Option::take).flatten();
+            }
+            in_flight.set_value(false);
+            // What is missing and the counts follow the text.
+            v.reload();
+        });
+    };
+    let send_input = send.clone();
+    view! {
+        <textarea
+            node_ref=field
+            data-testid="answer-text"
+            rows="3"
+            aria-labelledby=label_id
+            title=move || t_string!(i18n, rep.visit.text_hint).to_string()
+            prop:value=initial
+            on:input=move |ev| send_input(event_target_value(&ev))
+            on:blur=move |ev| {
+                // A refused save is retried with the whole text when the rep leaves.
+                if failed.get_value() {
+                    send(event_target_value(&ev));
+                }
+            }
+        ></textarea>
+    }
+}
+
+/// Yes / No, two big buttons.
+#[component]
+fn YesNoAnswer(qid: String) -> impl IntoView {
+    let v = use_visit();
+    let i18n = use_i18n();
+    let answer = v.answer(qid.clone());
+    let error = RwSignal::new(None::<ApiError>);
+    let set = move |value: bool| {
+        v.edit_and_reload(
+            VisitEdit::Scalar {
+                question_id: qid.clone(),
+                value: ScalarAnswer::YesNo(value),
+            },
+            error,
+        );
+    };
+    let set_no = set.clone();
+    let is = move |b: bool| answer.with(|a| matches!(a, Some(AnswerValue::Bool(x)) if *x == b));
+    view! {
+        <div class="row rep-yes-no" role="group">
+            <button
+                class="button ghost rep-toggle"
+                data-testid="answer-yes"
+                aria-pressed=move || is(true).to_string()
+                on:click=move |_| set(true)
+            >
+                {t!(i18n, rep.visit.yes)}
+            </button>
+            <button
+                class="button ghost rep-toggle"
+                data-testid="answer-no"
+                aria-pressed=move || is(false).to_string()
+                on:click=move |_| set_no(false)
+            >
+                {t!(i18n, rep.visit.no)}
+            </button>
+        </div>
+        <ErrorBox error=localized(error) />
+    }
+}
+
+/// A number as the rep types it: "2,5" and "2.5" both, spaces between thousands allowed.
+fn parse_number(text: &str) -> Option<f64> {
+    let cleaned: String = text
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| if c == ',' { '.' } else { c })
+        .collect();
+    cleaned.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// A number, saved when the rep leaves the field.
+#[component]
+fn NumberAnswer(qid: String) -> impl IntoView {
+    let label_id = format!("w-{qid}");
+    let v = use_visit();
+    let i18n = use_i18n();
+    let answer = v.answer(qid.clone());
+    let error = RwSignal::new(None::<ApiError>);
+    let shown = move || match answer.get() {
+        Some(AnswerValue::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let change = move |ev: leptos::ev::Event| {
+        let text = event_target_value(&ev);
+        if text.trim().is_empty() {
+            return;
+        }
+        match parse_number(&text) {
+            Some(n) => v.edit_and_reload(
+                VisitEdit::Scalar {
+                    question_id: qid.clone(),
+                    value: ScalarAnswer::Number(n),
+                },
+                error,
+            ),
+            None => error.set(Some(ApiError::new(
+                "ui_not_a_number",
+                t_string!(i18n, rep.visit.not_a_number).to_string(),
+            ))),
+        }
+    };
+    view! {
+        <input type="number" step="any" inputmode="decimal" data-testid="answer-number" aria-labelledby=label_id prop:value=shown on:change=change />
+        <ErrorBox error=localized(error) />
+    }
+}
+
+/// A date from the calendar.
+#[component]
+fn DateAnswer(qid: String) -> impl IntoView {
+    let label_id = format!("w-{qid}");
+    let v = use_visit();
+    let answer = v.answer(qid.clone());
+    let error = RwSignal::new(None::<ApiError>);
+    let shown = move || match answer.get() {
+        Some(AnswerValue::Str(s)) => s,
+        _ => String::new(),
+    };
+    let change = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        if value.is_empty() {
+            return;
+        }
+        v.edit_and_reload(
+            VisitEdit::Scalar {
+                question_id: qid.clone(),
+                value: ScalarAnswer::Date(value),
+            },
+            error,
+        );
+    };
+    view! {
+        <input type="date" data-testid="answer-date" aria-labelledby=label_id prop:value=shown on:change=change />
+        <ErrorBox error=localized(error) />
+    }
+}
+
+/// One of the options, as big radio buttons.
+#[component]
+fn ChoiceAnswer(qid: String, options: Vec<ChoiceOption>) -> impl IntoView {
+    let v = use_visit();
+    let lang = use_lang();
+    let answer = v.answer(qid.clone());
+    let error = RwSignal::new(None::<ApiError>);
+    let name = format!("choice-{qid}");
+    let choices = options
+        .into_iter()
+        .map(|option| {
+            let id = option.id.clone();
+            let label = option.label.clone();
+            let checked = {
+                let id = id.clone();
+                move || answer.with(|a| matches!(a, Some(AnswerValue::Str(s)) if *s == id))
+            };
+            let qid = qid.clone();
+            let chosen = id.clone();
+            view! {
+                <label class="choice">
+                    <input
+                        type="radio"
+                        name=name.clone()
+                        value=id.clone()
+                        data-testid="answer-choice"
+                        data-value=id.clone()
+                        prop:checked=checked
+                        on:change=move |_| {
+                            v.edit_and_reload(
+                                VisitEdit::Scalar {
+                                    question_id: qid.clone(),
+                                    value: ScalarAnswer::Choice(chosen.clone()),
+                                },
+                                error,
+                            )
+                        }
+                    />
+                    {move || label.get(lang.get()).to_owned()}
+                </label>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="rep-choices" role="radiogroup">{choices}</div>
+        <ErrorBox error=localized(error) />
+    }
+}
+
+/// The objective quality check: contracted vs measured, and an outage remembered.
+/// Failing it opens a technical follow-up on the spot (the node does it).
+#[component]
+fn QualityCheck(qid: String, unit: String) -> impl IntoView {
+    let v = use_visit();
+    let i18n = use_i18n();
+    let answer = v.answer(qid.clone());
+    let saved = answer.get_untracked().and_then(|a| match a {
+        AnswerValue::Quality(q) => Some(q),
+        _ => None,
+    });
+    let target = RwSignal::new(
+        saved
+            .as_ref()
+            .map(|q| q.target.to_string())
+            .unwrap_or_default(),
+    );
+    let actual = RwSignal::new(
+        saved
+            .as_ref()
+            .map(|q| q.actual.to_string())
+            .unwrap_or_default(),
+    );
+    let outage = RwSignal::new(saved.as_ref().is_some_and(|q| q.outage_last_month));
+    let note = RwSignal::new(saved.map(|q| q.note).unwrap_or_default());
+    let error = RwSignal::new(None::<ApiError>);
+    let opened = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+
+    let save = move |_| {
+        let (Some(t), Some(a)) = (
+            parse_number(&target.get_untracked()),
+            parse_number(&actual.get_untracked()),
+        ) else {
+            error.set(Some(ApiError::new(
+                "ui_not_a_number",
+                t_string!(i18n, rep.quality.need_numbers).to_string(),
+            )));
+            return;
+        };
+        let edit = VisitEdit::Quality {
+            question_id: qid.clone(),
+            answer: QualityAnswer {
+                target: t,
+                actual: a,
+                outage_last_month: outage.get_untracked(),
+                note: note.get_untracked().trim().to_owned(),
+            },
+        };
+        busy.set(true);
+        spawn_local(async move {
+            match v.edit(edit).await {
+                Ok(saved) => {
+                    error.set(None);
+                    opened.set(saved.follow_up_opened);
+                    v.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+            busy.set(false);
+        });
+    };
+    let verdict = move || match answer.get() {
+        Some(AnswerValue::Quality(q)) if q.fails() => Some((
+            "fails",
+            "error",
+            t_string!(i18n, rep.quality.fails).to_string(),
+        )),
+        Some(AnswerValue::Quality(_)) => Some((
+            "passes",
+            "success",
+            t_string!(i18n, rep.quality.passes).to_string(),
+        )),
+        _ => None,
+    };
+    let unit_target = unit.clone();
+    view! {
+        <div class="rep-quality">
+            <div class="rep-quality-numbers">
+                <label>
+                    {move || t_string!(i18n, rep.quality.target, unit = unit_target.clone()).to_string()}
+                    <input type="text" inputmode="decimal" data-testid="quality-target" bind:value=target />
+                </label>
+                <label>
+                    {move || t_string!(i18n, rep.quality.actual, unit = unit.clone()).to_string()}
+                    <input type="text" inputmode="decimal" data-testid="quality-actual" bind:value=actual />
+                </label>
+            </div>
+            <label class="choice">
+                <input type="checkbox" data-testid="quality-outage" bind:checked=outage />
+                {t!(i18n, rep.quality.outage)}
+            </label>
+            <label>
+                {t!(i18n, rep.quality.note)}
+                <input type="text" data-testid="quality-note" bind:value=note />
+            </label>
+            <button class="button" data-testid="quality-save" disabled=move || busy.get() on:click=save>
+                {t!(i18n, rep.quality.save)}
+            </button>
+            <ErrorBox error=localized(error) />
+            {move || {
+                verdict()
+                    .map(|(state, class, text)| {
+                        view! {
+                            <p class=class data-testid="quality-verdict" data-state=state>{text}</p>
+                        }
+                    })
+            }}
+            {move || {
+                opened
+                    .get()
+                    .then(|| {
+                        view! {
+                            <p class="notice" data-testid="quality-follow-up">
+                                {t!(i18n, rep.quality.follow_up_opened)}
+                            </p>
+                        }
+                    })
+            }}
+        </div>
+    }
+}
