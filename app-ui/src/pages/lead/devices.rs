@@ -1,0 +1,7 @@
+//! stub
+use leptos::prelude::*;
+/// Devices.
+#[component]
+pub fn Devices() -> impl IntoView {
+    view! { <p>"Devices"</p> }
+}

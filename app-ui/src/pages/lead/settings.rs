@@ -1,0 +1,7 @@
+//! stub
+use leptos::prelude::*;
+/// Settings.
+#[component]
+pub fn Settings() -> impl IntoView {
+    view! { <p>"Settings"</p> }
+}
