@@ -28,7 +28,8 @@ fn AssignmentsBody() -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
-    let suggestion = Loaded::<SuggestionView>::new(api(&pid.get_value(), "/assignments/suggestion"));
+    let suggestion =
+        Loaded::<SuggestionView>::new(api(&pid.get_value(), "/assignments/suggestion"));
     let reps = Loaded::<Vec<RepView>>::new(api(&pid.get_value(), "/reps"));
     let done = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<ApiError>);
@@ -59,9 +60,10 @@ fn AssignmentsBody() -> impl IntoView {
             .collect::<BTreeMap<String, String>>()
     });
     let changes = move || {
-        suggestion
-            .data
-            .with(|s| s.as_ref().map_or(0, |s| s.assignments.iter().filter(|r| r.changes).count()))
+        suggestion.data.with(|s| {
+            s.as_ref()
+                .map_or(0, |s| s.assignments.iter().filter(|r| r.changes).count())
+        })
     };
     view! {
         <section class="card">
@@ -197,14 +199,27 @@ fn SuggestionLine(
             rep_id: rep.get_untracked(),
             reason: note,
         };
-        let path = api(&pid.get_value(), &format!("/assignments/{}", enc(&client.get_value())));
+        let path = api(
+            &pid.get_value(),
+            &format!("/assignments/{}", enc(&client.get_value())),
+        );
         spawn_local(async move {
-            match ctx.lead::<Option<Assignment>>("PUT", &path, Some(&body)).await {
+            match ctx
+                .lead::<Option<Assignment>>("PUT", &path, Some(&body))
+                .await
+            {
                 Ok(_) => {
-                    let rep_name = names.with_untracked(|n| n.get(&body.rep_id).cloned()).unwrap_or(body.rep_id);
+                    let rep_name = names
+                        .with_untracked(|n| n.get(&body.rep_id).cloned())
+                        .unwrap_or(body.rep_id);
                     done.set(Some(
-                        t_string!(i18n, lead.assignments.overridden, company = company.get_value(), rep = rep_name)
-                            .to_string(),
+                        t_string!(
+                            i18n,
+                            lead.assignments.overridden,
+                            company = company.get_value(),
+                            rep = rep_name
+                        )
+                        .to_string(),
                     ));
                     reason.set(String::new());
                     suggestion.reload();

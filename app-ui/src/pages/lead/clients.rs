@@ -11,7 +11,9 @@ use rapport_api::lead::{
 use rapport_api::{ApiError, Lang};
 use wasm_bindgen_futures::JsFuture;
 
-use super::{ExportLinks, I18n, LeadPage, Loaded, Success, Tab, api, enc, from_wire, use_pid, wire};
+use super::{
+    ExportLinks, I18n, LeadPage, Loaded, Success, Tab, api, enc, from_wire, use_pid, wire,
+};
 use crate::components::{ErrorBox, Loading};
 use crate::format::day;
 use crate::i18n::*;
@@ -145,7 +147,10 @@ fn ImportForm(data: Data) -> impl IntoView {
                     return;
                 }
             };
-            match ctx.lead_raw("POST", &path, Some(content_type(&name)), bytes).await {
+            match ctx
+                .lead_raw("POST", &path, Some(content_type(&name)), bytes)
+                .await
+            {
                 Ok(reply) => match serde_json::from_slice::<ImportOutcome>(&reply.body) {
                     Ok(o) => {
                         if !o.dry_run {
@@ -196,9 +201,21 @@ fn ImportResult(outcome: ImportOutcome) -> impl IntoView {
     let (imported, refused, dry) = (o.imported, o.errors.len(), o.dry_run);
     let summary = move || {
         if dry {
-            t_string!(i18n, lead.import.result_dry, imported = imported, refused = refused).to_string()
+            t_string!(
+                i18n,
+                lead.import.result_dry,
+                imported = imported,
+                refused = refused
+            )
+            .to_string()
         } else {
-            t_string!(i18n, lead.import.result, imported = imported, refused = refused).to_string()
+            t_string!(
+                i18n,
+                lead.import.result,
+                imported = imported,
+                refused = refused
+            )
+            .to_string()
         }
     };
     let errors = o
@@ -272,7 +289,9 @@ fn AddClient(data: Data) -> impl IntoView {
         spawn_local(async move {
             match ctx.lead::<NewClientId>("POST", &path, Some(&body)).await {
                 Ok(_) => {
-                    done.set(Some(t_string!(i18n, lead.clients.added, company = name).to_string()));
+                    done.set(Some(
+                        t_string!(i18n, lead.clients.added, company = name).to_string(),
+                    ));
                     company.set(String::new());
                     notes.set(String::new());
                     contact.set(String::new());
@@ -337,10 +356,11 @@ fn ClientTable(data: Data) -> impl IntoView {
     let search = RwSignal::new(String::new());
     let rows = move || {
         let needle = search.get().trim().to_lowercase();
-        let assignments = data
-            .programme
-            .data
-            .with(|p| p.as_ref().map(|p| p.assignments.clone()).unwrap_or_default());
+        let assignments = data.programme.data.with(|p| {
+            p.as_ref()
+                .map(|p| p.assignments.clone())
+                .unwrap_or_default()
+        });
         data.clients.data.get().map(|list| {
             let rows: Vec<_> = list
                 .into_iter()
@@ -404,7 +424,7 @@ fn ClientRow(client: ClientView, assignment: Option<Assignment>, data: Data) -> 
         let mut text = strength_text(i18n, a.strength);
         if a.monopolised {
             text.push_str(" · ");
-            text.push_str(&t_string!(i18n, lead.clients.monopolised_short).to_string());
+            text.push_str(t_string!(i18n, lead.clients.monopolised_short));
         }
         text
     });
@@ -463,7 +483,11 @@ fn EditClient(
             .or(client.original_rep.clone())
             .unwrap_or_default(),
     );
-    let strength = RwSignal::new(wire(&assignment.as_ref().map_or(Strength::Unknown, |a| a.strength)));
+    let strength = RwSignal::new(wire(
+        &assignment
+            .as_ref()
+            .map_or(Strength::Unknown, |a| a.strength),
+    ));
     let monopolised = RwSignal::new(assignment.as_ref().is_some_and(|a| a.monopolised));
     let error = RwSignal::new(None::<ApiError>);
     let done = RwSignal::new(None::<String>);
@@ -478,7 +502,10 @@ fn EditClient(
             notes: (!typed_notes.trim().is_empty()).then_some(typed_notes),
         };
         error.set(None);
-        let path = api(&pid.get_value(), &format!("/clients/{}", enc(&id.get_value())));
+        let path = api(
+            &pid.get_value(),
+            &format!("/clients/{}", enc(&id.get_value())),
+        );
         spawn_local(async move {
             match ctx.lead::<Client>("PUT", &path, Some(&body)).await {
                 Ok(_) => {
@@ -497,11 +524,19 @@ fn EditClient(
             monopolised: monopolised.get_untracked(),
         };
         error.set(None);
-        let path = api(&pid.get_value(), &format!("/clients/{}/relationship", enc(&id.get_value())));
+        let path = api(
+            &pid.get_value(),
+            &format!("/clients/{}/relationship", enc(&id.get_value())),
+        );
         spawn_local(async move {
-            match ctx.lead::<Option<Assignment>>("PUT", &path, Some(&body)).await {
+            match ctx
+                .lead::<Option<Assignment>>("PUT", &path, Some(&body))
+                .await
+            {
                 Ok(_) => {
-                    done.set(Some(t_string!(i18n, lead.clients.relationship_saved).to_string()));
+                    done.set(Some(
+                        t_string!(i18n, lead.clients.relationship_saved).to_string(),
+                    ));
                     data.reload();
                 }
                 Err(err) => error.set(Some(err)),
@@ -521,10 +556,15 @@ fn EditClient(
             })
             .collect_view()
     };
-    let strength_options = [Strength::Excellent, Strength::Good, Strength::Weak, Strength::Unknown]
-        .into_iter()
-        .map(|s| view! { <option value=wire(&s)>{move || strength_text(i18n, s)}</option> })
-        .collect_view();
+    let strength_options = [
+        Strength::Excellent,
+        Strength::Good,
+        Strength::Weak,
+        Strength::Unknown,
+    ]
+    .into_iter()
+    .map(|s| view! { <option value=wire(&s)>{move || strength_text(i18n, s)}</option> })
+    .collect_view();
     view! {
         <div class="edit-panel">
             <form on:submit=save class="form-grid">

@@ -55,7 +55,10 @@ fn DashboardBody() -> impl IntoView {
 }
 
 #[component]
-fn StatusView(status: ProgrammeStatus, referrals: RwSignal<Option<Vec<ReferralView>>>) -> impl IntoView {
+fn StatusView(
+    status: ProgrammeStatus,
+    referrals: RwSignal<Option<Vec<ReferralView>>>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let s = status;
     let stats = view! {
@@ -85,7 +88,11 @@ fn StatusView(status: ProgrammeStatus, referrals: RwSignal<Option<Vec<ReferralVi
             let rest = r.assigned_clients - done - draft;
             BarRow {
                 label: r.name.clone(),
-                parts: vec![("done", done as f64), ("draft", draft as f64), ("rest", rest as f64)],
+                parts: vec![
+                    ("done", done as f64),
+                    ("draft", draft as f64),
+                    ("rest", rest as f64),
+                ],
                 text: format!("{done} / {draft} / {rest} ({:.0} %)", r.coverage_percent),
             }
         })
@@ -113,12 +120,20 @@ fn StatusView(status: ProgrammeStatus, referrals: RwSignal<Option<Vec<ReferralVi
         .map(|o| BarRow {
             label: format!("{} · {}", kind_text(i18n, o.kind), o.currency),
             parts: vec![("done", o.total_estimated_value)],
-            text: format!("{} {} ({})", amount(o.total_estimated_value), o.currency, o.count),
+            text: format!(
+                "{} {} ({})",
+                amount(o.total_estimated_value),
+                o.currency,
+                o.count
+            ),
         })
         .collect();
     let quality = s.quality_failures.clone();
-    let rep_names: BTreeMap<String, String> =
-        s.reps.iter().map(|r| (r.rep_id.clone(), r.name.clone())).collect();
+    let rep_names: BTreeMap<String, String> = s
+        .reps
+        .iter()
+        .map(|r| (r.rep_id.clone(), r.name.clone()))
+        .collect();
 
     view! {
         {stats}
@@ -265,10 +280,7 @@ fn bars(rows: Vec<BarRow>, title: Signal<String>) -> impl IntoView {
 }
 
 /// Quality failures: one bar per company (failures), then the list with the numbers.
-fn quality_bars(
-    i18n: I18n,
-    failures: Vec<rapport_api::lead::QualityFailure>,
-) -> impl IntoView {
+fn quality_bars(i18n: I18n, failures: Vec<rapport_api::lead::QualityFailure>) -> impl IntoView {
     let mut by: BTreeMap<String, u32> = BTreeMap::new();
     for f in &failures {
         *by.entry(f.company.clone()).or_default() += 1;

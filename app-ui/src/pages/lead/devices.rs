@@ -211,13 +211,17 @@ fn DeviceRow(
     let label = StoredValue::new(device.label.clone());
     let revoked = device.revoked_ms.is_some();
     let revoke = move |_| {
-        let path = api(&pid.get_value(), &format!("/devices/{}/revoke", enc(&id.get_value())));
+        let path = api(
+            &pid.get_value(),
+            &format!("/devices/{}/revoke", enc(&id.get_value())),
+        );
         spawn_local(async move {
             match ctx.lead_raw("POST", &path, None, Vec::new()).await {
                 Ok(_) => {
                     confirming.set(false);
                     done.set(Some(
-                        t_string!(i18n, lead.devices.revoked_done, label = label.get_value()).to_string(),
+                        t_string!(i18n, lead.devices.revoked_done, label = label.get_value())
+                            .to_string(),
                     ));
                     devices.reload();
                 }
@@ -230,7 +234,9 @@ fn DeviceRow(
             <span class="pill bad">{t!(i18n, lead.devices.state_revoked)} " " {date_time(at)}</span>
         }
         .into_any(),
-        None => view! { <span class="pill ok">{t!(i18n, lead.devices.state_active)}</span> }.into_any(),
+        None => {
+            view! { <span class="pill ok">{t!(i18n, lead.devices.state_active)}</span> }.into_any()
+        }
     };
     let last = device
         .last_seen_ms

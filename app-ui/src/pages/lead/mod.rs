@@ -338,17 +338,13 @@ pub(crate) fn ExportLinks(files: &'static [&'static str]) -> impl IntoView {
 /// Hands `bytes` to the browser as a download named `name`: a Blob behind an object URL
 /// and a temporary `<a download>` (the token is a header, so a plain link cannot work).
 fn save_file(name: &str, content_type: &str, bytes: &[u8]) -> Result<(), ApiError> {
-    let failed = |e: JsValue| {
-        ApiError::new(
-            "ui_download",
-            format!("the file could not be saved: {e:?}"),
-        )
-    };
+    let failed =
+        |e: JsValue| ApiError::new("ui_download", format!("the file could not be saved: {e:?}"));
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(content_type);
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
-        .map_err(failed)?;
+    let blob =
+        web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(failed)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(failed)?;
     let link: web_sys::HtmlAnchorElement = document()
         .create_element("a")

@@ -8,7 +8,7 @@ use rapport_api::lead::{NewProgramme, Programme, ProgrammeSummary};
 
 use super::{Loaded, RequireSession, SessionBar, enc};
 use crate::components::{ErrorBox, Loading};
-use crate::format::day;
+use crate::format::{day, today_iso};
 use crate::i18n::*;
 use crate::state::use_ctx;
 
@@ -88,7 +88,8 @@ fn NewProgrammeForm() -> impl IntoView {
     let i18n = use_i18n();
     let navigate = use_navigate();
     let name = RwSignal::new(String::new());
-    let start = RwSignal::new(String::new());
+    // Most programmes start when they are set up.
+    let start = RwSignal::new(today_iso());
     let end = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
@@ -108,7 +109,10 @@ fn NewProgrammeForm() -> impl IntoView {
                 .await;
             busy.set(false);
             match reply {
-                Ok(p) => navigate(&format!("/lead/{}", enc(&p.id.to_string())), Default::default()),
+                Ok(p) => navigate(
+                    &format!("/lead/{}", enc(&p.id.to_string())),
+                    Default::default(),
+                ),
                 Err(err) => error.set(Some(err)),
             }
         });

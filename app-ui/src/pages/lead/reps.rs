@@ -113,7 +113,9 @@ fn RepsBody() -> impl IntoView {
         spawn_local(async move {
             match ctx.lead::<NewRep>("POST", &path, Some(&body)).await {
                 Ok(_) => {
-                    done.set(Some(t_string!(i18n, lead.reps.added, name = body.name).to_string()));
+                    done.set(Some(
+                        t_string!(i18n, lead.reps.added, name = body.name).to_string(),
+                    ));
                     fields.name.set(String::new());
                     fields.email.set(String::new());
                     open.set(false);
@@ -183,7 +185,11 @@ fn RepsBody() -> impl IntoView {
 }
 
 #[component]
-fn RepRow(rep: RepView, reps: Loaded<Vec<RepView>>, done: RwSignal<Option<String>>) -> impl IntoView {
+fn RepRow(
+    rep: RepView,
+    reps: Loaded<Vec<RepView>>,
+    done: RwSignal<Option<String>>,
+) -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
@@ -199,7 +205,9 @@ fn RepRow(rep: RepView, reps: Loaded<Vec<RepView>>, done: RwSignal<Option<String
         spawn_local(async move {
             match ctx.lead::<RepView>("PUT", &path, Some(&body)).await {
                 Ok(r) => {
-                    done.set(Some(t_string!(i18n, lead.reps.saved, name = r.name).to_string()));
+                    done.set(Some(
+                        t_string!(i18n, lead.reps.saved, name = r.name).to_string(),
+                    ));
                     editing.set(false);
                     reps.reload();
                 }

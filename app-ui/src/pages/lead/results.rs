@@ -37,7 +37,11 @@ fn state_text(i18n: I18n, s: FollowUpState) -> String {
     }
 }
 
-const STATES: [FollowUpState; 3] = [FollowUpState::Open, FollowUpState::InProgress, FollowUpState::Done];
+const STATES: [FollowUpState; 3] = [
+    FollowUpState::Open,
+    FollowUpState::InProgress,
+    FollowUpState::Done,
+];
 
 #[component]
 fn FollowUpsBody() -> impl IntoView {
@@ -57,13 +61,20 @@ fn FollowUpsBody() -> impl IntoView {
         if !o.is_empty() {
             query.push(format!("owner={}", enc(&o)));
         }
-        let q = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        };
         list.load_path(api(&pid.get_value(), &format!("/follow-ups{q}")));
     };
     let rows = move || {
         let only_overdue = overdue_only.get();
         list.data.get().map(|items| {
-            let items: Vec<_> = items.into_iter().filter(|f| !only_overdue || f.overdue).collect();
+            let items: Vec<_> = items
+                .into_iter()
+                .filter(|f| !only_overdue || f.overdue)
+                .collect();
             if items.is_empty() {
                 return view! { <p class="muted">{t!(i18n, lead.follow_ups.none)}</p> }.into_any();
             }
@@ -240,7 +251,9 @@ fn ReferralsBody() -> impl IntoView {
             let rows = items
                 .into_iter()
                 .map(|r| {
-                    let rep = names.with(|n| n.get(&r.rep_id).cloned()).unwrap_or(r.rep_id.clone());
+                    let rep = names
+                        .with(|n| n.get(&r.rep_id).cloned())
+                        .unwrap_or(r.rep_id.clone());
                     view! {
                         <tr data-testid="referral-row" data-referral-id=r.id.clone()>
                             <td><strong>{r.name}</strong></td>

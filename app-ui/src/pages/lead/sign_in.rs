@@ -49,7 +49,11 @@ pub fn SignIn() -> impl IntoView {
             password: password.get_untracked(),
         };
         let base = if in_app {
-            server.get_untracked().trim().trim_end_matches('/').to_owned()
+            server
+                .get_untracked()
+                .trim()
+                .trim_end_matches('/')
+                .to_owned()
         } else {
             String::new()
         };
