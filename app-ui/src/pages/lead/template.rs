@@ -11,7 +11,7 @@ use super::{
 };
 use crate::components::{ErrorBox, Loading};
 use crate::i18n::*;
-use crate::state::{use_ctx, use_lang};
+use crate::state::{Ctx, use_ctx, use_lang};
 
 /// One question as the editor shows it (the domain's `Question`, not re-exported by the API).
 #[derive(Clone, Debug, PartialEq)]
@@ -153,6 +153,7 @@ fn SectionBlock(
 
 /// Sends a template change and shows the template the server answers with.
 fn change_template(
+    ctx: Ctx,
     method: &'static str,
     path: String,
     body: Option<serde_json::Value>,
@@ -160,7 +161,6 @@ fn change_template(
     error: RwSignal<Option<ApiError>>,
     then: impl FnOnce() + 'static,
 ) {
-    let ctx = use_ctx();
     error.set(None);
     spawn_local(async move {
         match ctx.lead::<Template>(method, &path, body.as_ref()).await {
@@ -181,6 +181,7 @@ fn QuestionRow(
     template: RwSignal<Option<Template>>,
     done: RwSignal<Option<String>>,
 ) -> impl IntoView {
+    let ctx = use_ctx();
     let i18n = use_i18n();
     let lang = use_lang();
     let pid = StoredValue::new(use_pid());
@@ -198,6 +199,7 @@ fn QuestionRow(
     };
     let change = move |body: QuestionChange, then: Box<dyn FnOnce()>| {
         change_template(
+            ctx,
             "PUT",
             path(),
             serde_json::to_value(&body).ok(),
@@ -243,7 +245,7 @@ fn QuestionRow(
         );
     };
     let retire = move |_| {
-        change_template("DELETE", path(), None, template, error, move || {
+        change_template(ctx, "DELETE", path(), None, template, error, move || {
             done.set(Some(t_string!(i18n, lead.template.retired).to_string()));
         });
     };
@@ -396,6 +398,7 @@ fn AddQuestion(
     template: RwSignal<Option<Template>>,
     done: RwSignal<Option<String>>,
 ) -> impl IntoView {
+    let ctx = use_ctx();
     let i18n = use_i18n();
     let lang = use_lang();
     let pid = StoredValue::new(use_pid());
@@ -451,6 +454,7 @@ fn AddQuestion(
         };
         let path = api(&pid.get_value(), "/template/questions");
         change_template(
+            ctx,
             "POST",
             path,
             serde_json::to_value(&body).ok(),
