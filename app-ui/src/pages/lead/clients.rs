@@ -355,6 +355,8 @@ fn ClientTable(data: Data) -> impl IntoView {
     let i18n = use_i18n();
     let search = RwSignal::new(String::new());
     let rows = move || {
+        // Rows hold texts in the page's language: rebuild them on a switch.
+        let _ = i18n.get_locale();
         let needle = search.get().trim().to_lowercase();
         let assignments = data.programme.data.with(|p| {
             p.as_ref()

@@ -27,6 +27,7 @@ pub fn Dashboard() -> impl IntoView {
 
 #[component]
 fn DashboardBody() -> impl IntoView {
+    let i18n = use_i18n();
     let pid = use_pid();
     let status = Loaded::<ProgrammeStatus>::new(api(&pid, "/status"));
     // Referrals per rep are not in the status: count them from the referral list.
@@ -46,10 +47,13 @@ fn DashboardBody() -> impl IntoView {
     view! {
         <div data-testid="dashboard" class="dashboard">
             <ErrorBox error=status.error />
-            {move || match status.data.get() {
+            {move || {
+                // Labels and chart rows are built in the page's language: rebuild on a switch.
+                let _ = i18n.get_locale();
+                match status.data.get() {
                 None => view! { <Loading /> }.into_any(),
                 Some(s) => view! { <StatusView status=s referrals=referrals.data /> }.into_any(),
-            }}
+            }}}
         </div>
     }
 }

@@ -597,9 +597,12 @@ fn BlankBody() -> impl IntoView {
                 <button class="button" data-testid="print-now" on:click=print>{t!(i18n, lead.template.print_now)}</button>
             </div>
             <ErrorBox error=programme.error />
-            {move || match programme.data.get() {
+            {move || {
+                let _ = i18n.get_locale();
+                match programme.data.get() {
                 None => view! { <Loading /> }.into_any(),
                 Some(p) => view! { <BlankSheet programme=p /> }.into_any(),
+                }
             }}
         </div>
     }
