@@ -1,0 +1,286 @@
+//! Assignments: the suggested split of clients between reps with its reasons and the
+//! reps' loads; apply it whole, or give one client to another rep by hand.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::lead::{Assignment, Override, Programme, RepView, SuggestionRow, SuggestionView};
+use rapport_api::{ApiError, Lang};
+
+use super::{LeadPage, Loaded, Success, Tab, api, enc, use_pid};
+use crate::components::{ErrorBox, Loading};
+use crate::i18n::*;
+use crate::state::{use_ctx, use_lang};
+
+/// The assignment suggestion.
+#[component]
+pub fn Assignments() -> impl IntoView {
+    view! {
+        <LeadPage tab=Tab::Assignments>
+            <AssignmentsBody />
+        </LeadPage>
+    }
+}
+
+#[component]
+fn AssignmentsBody() -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let suggestion =
+        Loaded::<SuggestionView>::new(api(&pid.get_value(), "/assignments/suggestion"));
+    let reps = Loaded::<Vec<RepView>>::new(api(&pid.get_value(), "/reps"));
+    let done = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+    let apply = move |_| {
+        busy.set(true);
+        error.set(None);
+        done.set(None);
+        let path = api(&pid.get_value(), "/assignments/apply");
+        spawn_local(async move {
+            match ctx.lead::<Programme>("POST", &path, None::<&()>).await {
+                Ok(_) => {
+                    done.set(Some(t_string!(i18n, lead.assignments.applied).to_string()));
+                    suggestion.reload();
+                    reps.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+            busy.set(false);
+        });
+    };
+    let names = Memo::new(move |_| {
+        reps.data
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect::<BTreeMap<String, String>>()
+    });
+    let changes = move || {
+        suggestion.data.with(|s| {
+            s.as_ref()
+                .map_or(0, |s| s.assignments.iter().filter(|r| r.changes).count())
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, lead.assignments.title)}</h2>
+            <p class="muted">{t!(i18n, lead.assignments.intro)}</p>
+            <div class="row">
+                <button class="button" data-testid="apply-suggestion" disabled=move || busy.get() on:click=apply>
+                    {t!(i18n, lead.assignments.apply)}
+                </button>
+                <span class="muted" data-testid="suggestion-changes" data-value=move || changes().to_string()>
+                    {move || t_string!(i18n, lead.assignments.changes, count = changes()).to_string()}
+                </span>
+            </div>
+            <ErrorBox error=error />
+            <Success text=done />
+        </section>
+        <ErrorBox error=suggestion.error />
+        {move || match suggestion.data.get() {
+            None => view! { <Loading /> }.into_any(),
+            Some(s) => {
+                view! {
+                    <Loads loads=s.loads.clone() names=names />
+                    <SuggestionTable rows=s.assignments reps=reps names=names suggestion=suggestion done=done />
+                }
+                    .into_any()
+            }
+        }}
+    }
+}
+
+#[component]
+fn Loads(
+    loads: BTreeMap<String, rapport_api::lead::RepLoad>,
+    names: Memo<BTreeMap<String, String>>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let rows = loads
+        .into_iter()
+        .map(|(id, load)| {
+            let name = move || names.with(|n| n.get(&id).cloned().unwrap_or_else(|| id.clone()));
+            view! {
+                <tr data-testid="rep-load">
+                    <td>{name}</td>
+                    <td class="num">{load.clients}</td>
+                    <td class="num">{load.capacity_percent} " %"</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, lead.assignments.loads)}</h2>
+            <div class="table-wrap">
+                <table>
+                    <thead>
+                        <tr>
+                            <th>{t!(i18n, lead.assignments.rep)}</th>
+                            <th class="num">{t!(i18n, lead.assignments.clients)}</th>
+                            <th class="num">{t!(i18n, lead.assignments.capacity)}</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn SuggestionTable(
+    rows: Vec<SuggestionRow>,
+    reps: Loaded<Vec<RepView>>,
+    names: Memo<BTreeMap<String, String>>,
+    suggestion: Loaded<SuggestionView>,
+    done: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    if rows.is_empty() {
+        return view! { <p class="card muted">{t!(i18n, lead.assignments.empty)}</p> }.into_any();
+    }
+    let rows = rows
+        .into_iter()
+        .map(|row| view! { <SuggestionLine row=row reps=reps names=names suggestion=suggestion done=done /> })
+        .collect_view();
+    view! {
+        <section class="card">
+            <div class="table-wrap">
+                <table>
+                    <thead>
+                        <tr>
+                            <th>{t!(i18n, lead.assignments.client)}</th>
+                            <th>{t!(i18n, lead.assignments.current)}</th>
+                            <th>{t!(i18n, lead.assignments.suggested)}</th>
+                            <th>{t!(i18n, lead.assignments.reason)}</th>
+                            <th>{t!(i18n, lead.assignments.override_title)}</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn SuggestionLine(
+    row: SuggestionRow,
+    reps: Loaded<Vec<RepView>>,
+    names: Memo<BTreeMap<String, String>>,
+    suggestion: Loaded<SuggestionView>,
+    done: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let lang = use_lang();
+    let pid = StoredValue::new(use_pid());
+    let client = StoredValue::new(row.client_id.clone());
+    let company = StoredValue::new(row.company.clone());
+    let rep = RwSignal::new(row.rep_id.clone());
+    let reason = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let missing = RwSignal::new(false);
+    let save = move |_| {
+        let note = reason.get_untracked().trim().to_owned();
+        if note.is_empty() {
+            missing.set(true);
+            return;
+        }
+        missing.set(false);
+        error.set(None);
+        let body = Override {
+            rep_id: rep.get_untracked(),
+            reason: note,
+        };
+        let path = api(
+            &pid.get_value(),
+            &format!("/assignments/{}", enc(&client.get_value())),
+        );
+        spawn_local(async move {
+            match ctx
+                .lead::<Option<Assignment>>("PUT", &path, Some(&body))
+                .await
+            {
+                Ok(_) => {
+                    let rep_name = names
+                        .with_untracked(|n| n.get(&body.rep_id).cloned())
+                        .unwrap_or(body.rep_id);
+                    done.set(Some(
+                        t_string!(
+                            i18n,
+                            lead.assignments.overridden,
+                            company = company.get_value(),
+                            rep = rep_name
+                        )
+                        .to_string(),
+                    ));
+                    reason.set(String::new());
+                    suggestion.reload();
+                    reps.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    let current = row
+        .current_rep
+        .clone()
+        .map(|id| names.with_untracked(|n| n.get(&id).cloned()).unwrap_or(id));
+    let reason_text = {
+        let (ru, en) = (row.reason_ru.clone(), row.reason_en.clone());
+        move || match lang.get() {
+            Lang::Ru => ru.clone(),
+            Lang::En => en.clone(),
+        }
+    };
+    let options = move || {
+        reps.data
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.active)
+            .map(|r| {
+                let selected = r.id == rep.get_untracked();
+                view! { <option value=r.id.clone() selected=selected>{r.name}</option> }
+            })
+            .collect_view()
+    };
+    let reason_id = format!("override-reason-{}", row.client_id);
+    let rep_id = format!("override-rep-{}", row.client_id);
+    view! {
+        <tr data-testid="suggestion-row" data-client-id=row.client_id.clone() data-rep-id=row.rep_id.clone()
+            data-changes=row.changes.to_string() class:changes=row.changes>
+            <td><strong>{row.company.clone()}</strong></td>
+            <td>{current.unwrap_or_else(|| "—".into())}</td>
+            <td data-testid="suggested-rep">{row.rep_name.clone()}</td>
+            <td class="reason">{reason_text}</td>
+            <td class="override">
+                <label class="sr-only" for=rep_id.clone()>{t!(i18n, lead.assignments.rep)}</label>
+                <select id=rep_id data-testid="override-rep" prop:value=move || rep.get()
+                    on:change=move |ev| rep.set(event_target_value(&ev))>
+                    {options}
+                </select>
+                <label class="sr-only" for=reason_id.clone()>{t!(i18n, lead.assignments.override_reason)}</label>
+                <input id=reason_id type="text" data-testid="override-reason" required
+                    class:invalid=move || missing.get()
+                    placeholder=move || t_string!(i18n, lead.assignments.override_reason).to_string()
+                    prop:value=move || reason.get()
+                    on:input=move |ev| reason.set(event_target_value(&ev)) />
+                {move || missing.get().then(|| view! {
+                    <p class="field-error" role="alert">{t!(i18n, lead.assignments.reason_required)}</p>
+                })}
+                <button class="button small" data-testid="override-save" on:click=save>
+                    {t!(i18n, lead.assignments.override_save)}
+                </button>
+                <ErrorBox error=error />
+            </td>
+        </tr>
+    }
+}

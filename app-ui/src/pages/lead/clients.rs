@@ -1,0 +1,633 @@
+//! Clients: import a list (CSV or XLSX, with a dry run), add one, edit one, record the
+//! original rep's relationship, and the client table with search.
+
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::lead::{
+    Assignment, Client, ClientEdit, ClientView, ImportOutcome, NewClient, NewClientId, Programme,
+    Relationship, RepView, Segment, Strength, VisitState,
+};
+use rapport_api::{ApiError, Lang};
+use wasm_bindgen_futures::JsFuture;
+
+use super::{
+    ExportLinks, I18n, LeadPage, Loaded, Success, Tab, api, enc, from_wire, use_pid, wire,
+};
+use crate::components::{ErrorBox, Loading};
+use crate::format::day;
+use crate::i18n::*;
+use crate::state::{use_ctx, use_lang};
+
+/// Clients: import and editing.
+#[component]
+pub fn Clients() -> impl IntoView {
+    view! {
+        <LeadPage tab=Tab::Clients>
+            <ClientsBody />
+        </LeadPage>
+    }
+}
+
+/// What the page keeps loaded: the client list, the programme (relationships) and reps.
+#[derive(Clone, Copy)]
+struct Data {
+    clients: Loaded<Vec<ClientView>>,
+    programme: Loaded<Programme>,
+    reps: Loaded<Vec<RepView>>,
+}
+
+impl Data {
+    fn reload(self) {
+        self.clients.reload();
+        self.programme.reload();
+    }
+}
+
+#[component]
+fn ClientsBody() -> impl IntoView {
+    let pid = use_pid();
+    let data = Data {
+        clients: Loaded::new(api(&pid, "/clients")),
+        programme: Loaded::new(api(&pid, "")),
+        reps: Loaded::new(api(&pid, "/reps")),
+    };
+    view! {
+        <ImportForm data=data />
+        <AddClient data=data />
+        <ClientTable data=data />
+        <ExportLinks files=&["visits.csv", "visits.xlsx"] />
+    }
+}
+
+pub(crate) fn segment_text(i18n: I18n, s: Segment) -> String {
+    match s {
+        Segment::Corporate => t_string!(i18n, lead.clients.corporate).to_string(),
+        Segment::KeyPrivate => t_string!(i18n, lead.clients.key_private).to_string(),
+    }
+}
+
+fn strength_text(i18n: I18n, s: Strength) -> String {
+    match s {
+        Strength::Excellent => t_string!(i18n, lead.clients.excellent).to_string(),
+        Strength::Good => t_string!(i18n, lead.clients.good).to_string(),
+        Strength::Weak => t_string!(i18n, lead.clients.weak).to_string(),
+        Strength::Unknown => t_string!(i18n, lead.clients.unknown).to_string(),
+    }
+}
+
+fn visit_text(i18n: I18n, s: Option<VisitState>) -> String {
+    match s {
+        Some(VisitState::Completed) => t_string!(i18n, lead.clients.visit_completed).to_string(),
+        Some(VisitState::Draft) => t_string!(i18n, lead.clients.visit_draft).to_string(),
+        None => t_string!(i18n, lead.clients.visit_none).to_string(),
+    }
+}
+
+/// The segment select's options.
+fn segment_options(i18n: I18n) -> impl IntoView {
+    [Segment::Corporate, Segment::KeyPrivate]
+        .into_iter()
+        .map(|s| view! { <option value=wire(&s)>{move || segment_text(i18n, s)}</option> })
+        .collect_view()
+}
+
+// --- Import -------------------------------------------------------------------
+
+/// The media type the server expects for a file name.
+fn content_type(name: &str) -> &'static str {
+    if name.to_lowercase().ends_with(".xlsx") {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    } else {
+        "text/csv"
+    }
+}
+
+#[component]
+fn ImportForm(data: Data) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let file_input = NodeRef::<html::Input>::new();
+    let dry_run = RwSignal::new(false);
+    let outcome = RwSignal::new(None::<ImportOutcome>);
+    let error = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let file = file_input
+            .get_untracked()
+            .and_then(|input| input.files())
+            .and_then(|files| files.get(0));
+        let Some(file) = file else {
+            error.set(Some(ApiError::new(
+                "ui_no_file",
+                t_string!(i18n, lead.import.no_file).to_string(),
+            )));
+            return;
+        };
+        busy.set(true);
+        error.set(None);
+        outcome.set(None);
+        let name = file.name();
+        let dry = dry_run.get_untracked();
+        let path = api(
+            &pid.get_value(),
+            &format!("/clients/import?dry_run={dry}&filename={}", enc(&name)),
+        );
+        spawn_local(async move {
+            let bytes = match JsFuture::from(file.array_buffer()).await {
+                Ok(buffer) => js_sys::Uint8Array::new(&buffer).to_vec(),
+                Err(_) => {
+                    error.set(Some(ApiError::new(
+                        "ui_file_unreadable",
+                        t_string!(i18n, lead.import.unreadable).to_string(),
+                    )));
+                    busy.set(false);
+                    return;
+                }
+            };
+            match ctx
+                .lead_raw("POST", &path, Some(content_type(&name)), bytes)
+                .await
+            {
+                Ok(reply) => match serde_json::from_slice::<ImportOutcome>(&reply.body) {
+                    Ok(o) => {
+                        if !o.dry_run {
+                            data.reload();
+                        }
+                        outcome.set(Some(o));
+                    }
+                    Err(e) => error.set(Some(ApiError::new(
+                        "ui_decode",
+                        format!("the server's answer could not be read ({e})"),
+                    ))),
+                },
+                Err(err) => error.set(Some(err)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, lead.import.title)}</h2>
+            <p class="muted">{t!(i18n, lead.import.intro)}</p>
+            <form on:submit=submit>
+                <label for="import-file">{t!(i18n, lead.import.file)}</label>
+                <input id="import-file" type="file" accept=".csv,.xlsx" data-testid="import-file" node_ref=file_input />
+                <label class="choice">
+                    <input type="checkbox" data-testid="import-dry-run"
+                        prop:checked=move || dry_run.get()
+                        on:change=move |ev| dry_run.set(event_target_checked(&ev)) />
+                    {t!(i18n, lead.import.dry_run)}
+                </label>
+                <div class="row form-actions">
+                    <button class="button" type="submit" data-testid="import-submit" disabled=move || busy.get()>
+                        {t!(i18n, lead.import.submit)}
+                    </button>
+                </div>
+            </form>
+            <ErrorBox error=error />
+            {move || outcome.get().map(|o| view! { <ImportResult outcome=o /> })}
+        </section>
+    }
+}
+
+#[component]
+fn ImportResult(outcome: ImportOutcome) -> impl IntoView {
+    let i18n = use_i18n();
+    let lang = use_lang();
+    let o = outcome;
+    let (imported, refused, dry) = (o.imported, o.errors.len(), o.dry_run);
+    let summary = move || {
+        if dry {
+            t_string!(
+                i18n,
+                lead.import.result_dry,
+                imported = imported,
+                refused = refused
+            )
+            .to_string()
+        } else {
+            t_string!(
+                i18n,
+                lead.import.result,
+                imported = imported,
+                refused = refused
+            )
+            .to_string()
+        }
+    };
+    let errors = o
+        .errors
+        .into_iter()
+        .map(|e| {
+            let column = e.column.clone();
+            let (ru, en) = (e.message.clone(), e.message_en.clone());
+            let text = move || match lang.get() {
+                Lang::Ru => ru.clone(),
+                Lang::En => en.clone(),
+            };
+            view! {
+                <li data-testid="import-row-error" data-row=e.line.to_string() data-code=e.code.clone()>
+                    <strong>{move || t_string!(i18n, lead.import.row, line = e.line).to_string()}</strong>
+                    {column.map(|c| view! { " · " <span class="muted">{c}</span> })}
+                    ": "
+                    {text}
+                </li>
+            }
+        })
+        .collect_view();
+    let warnings = o
+        .warnings
+        .into_iter()
+        .map(|w| view! { <li data-testid="import-warning">{w}</li> })
+        .collect_view();
+    let class = if refused == 0 { "success" } else { "notice" };
+    view! {
+        <div class=class role="status" data-testid="import-result" data-imported=imported.to_string()
+            data-refused=refused.to_string() data-dry-run=dry.to_string()>
+            {summary}
+        </div>
+        <ul class="import-errors">{errors}</ul>
+        <ul class="import-warnings muted">{warnings}</ul>
+    }
+}
+
+// --- Add ----------------------------------------------------------------------
+
+#[component]
+fn AddClient(data: Data) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let open = RwSignal::new(false);
+    let company = RwSignal::new(String::new());
+    let segment = RwSignal::new(wire(&Segment::Corporate));
+    let notes = RwSignal::new(String::new());
+    let contact = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let done = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let name = company.get_untracked().trim().to_owned();
+        let contact_name = contact.get_untracked().trim().to_owned();
+        let body = NewClient {
+            company: name.clone(),
+            segment: from_wire(&segment.get_untracked()).unwrap_or(Segment::Corporate),
+            original_rep: None,
+            relationship: None,
+            monopolised: false,
+            contact: (!contact_name.is_empty()).then(|| rapport_api::lead::ContactBody {
+                name: contact_name,
+                ..Default::default()
+            }),
+            notes: notes.get_untracked(),
+        };
+        error.set(None);
+        let path = api(&pid.get_value(), "/clients");
+        spawn_local(async move {
+            match ctx.lead::<NewClientId>("POST", &path, Some(&body)).await {
+                Ok(_) => {
+                    done.set(Some(
+                        t_string!(i18n, lead.clients.added, company = name).to_string(),
+                    ));
+                    company.set(String::new());
+                    notes.set(String::new());
+                    contact.set(String::new());
+                    open.set(false);
+                    data.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    view! {
+        <section class="card">
+            <div class="row">
+                <h2>{t!(i18n, lead.clients.title)}</h2>
+                <span class="spacer"></span>
+                <button class="button" data-testid="client-add" aria-expanded=move || open.get().to_string()
+                    on:click=move |_| { open.update(|o| *o = !*o); done.set(None); }>
+                    {t!(i18n, lead.clients.add)}
+                </button>
+            </div>
+            <Success text=done />
+            <Show when=move || open.get()>
+                <form on:submit=submit class="form-grid">
+                    <div>
+                        <label for="client-company">{t!(i18n, lead.clients.company)}</label>
+                        <input id="client-company" type="text" required data-testid="client-company"
+                            prop:value=move || company.get() on:input=move |ev| company.set(event_target_value(&ev)) />
+                    </div>
+                    <div>
+                        <label for="client-segment">{t!(i18n, lead.clients.segment)}</label>
+                        <select id="client-segment" data-testid="client-segment" prop:value=move || segment.get()
+                            on:change=move |ev| segment.set(event_target_value(&ev))>
+                            {segment_options(i18n)}
+                        </select>
+                    </div>
+                    <div>
+                        <label for="client-contact">{t!(i18n, lead.clients.contact)}</label>
+                        <input id="client-contact" type="text" data-testid="client-contact"
+                            prop:value=move || contact.get() on:input=move |ev| contact.set(event_target_value(&ev)) />
+                    </div>
+                    <div class="wide">
+                        <label for="client-notes">{t!(i18n, lead.clients.notes)}</label>
+                        <textarea id="client-notes" data-testid="client-notes"
+                            prop:value=move || notes.get() on:input=move |ev| notes.set(event_target_value(&ev))></textarea>
+                    </div>
+                    <ErrorBox error=error />
+                    <div class="row form-actions">
+                        <button class="button" type="submit" data-testid="client-save">{t!(i18n, common.save)}</button>
+                        <button class="button ghost" type="button" on:click=move |_| open.set(false)>{t!(i18n, common.cancel)}</button>
+                    </div>
+                </form>
+            </Show>
+        </section>
+    }
+}
+
+// --- Table and editing ----------------------------------------------------------
+
+#[component]
+fn ClientTable(data: Data) -> impl IntoView {
+    let i18n = use_i18n();
+    let search = RwSignal::new(String::new());
+    let rows = move || {
+        // Rows hold texts in the page's language: rebuild them on a switch.
+        let _ = i18n.get_locale();
+        let needle = search.get().trim().to_lowercase();
+        let assignments = data.programme.data.with(|p| {
+            p.as_ref()
+                .map(|p| p.assignments.clone())
+                .unwrap_or_default()
+        });
+        data.clients.data.get().map(|list| {
+            let rows: Vec<_> = list
+                .into_iter()
+                .filter(|c| {
+                    needle.is_empty()
+                        || c.company.to_lowercase().contains(&needle)
+                        || c.current_rep_name.as_deref().is_some_and(|n| n.to_lowercase().contains(&needle))
+                })
+                .collect();
+            if rows.is_empty() {
+                return view! { <p class="muted" data-testid="clients-empty">{t!(i18n, lead.clients.none)}</p> }
+                    .into_any();
+            }
+            let rows = rows
+                .into_iter()
+                .map(|c| {
+                    let assignment = assignments.get(&c.id).cloned();
+                    view! { <ClientRow client=c assignment=assignment data=data /> }
+                })
+                .collect_view();
+            view! {
+                <div class="table-wrap">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th>{t!(i18n, lead.clients.company)}</th>
+                                <th>{t!(i18n, lead.clients.segment)}</th>
+                                <th>{t!(i18n, lead.clients.current_rep)}</th>
+                                <th>{t!(i18n, lead.clients.relationship)}</th>
+                                <th>{t!(i18n, lead.clients.visit)}</th>
+                                <th></th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+            .into_any()
+        })
+    };
+    view! {
+        <section class="card">
+            <label for="client-search">{t!(i18n, lead.clients.search)}</label>
+            <input id="client-search" type="search" data-testid="client-search"
+                placeholder=move || t_string!(i18n, lead.clients.search_placeholder).to_string()
+                prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev)) />
+            <ErrorBox error=data.clients.error />
+            <Show when=move || data.clients.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
+                {rows}
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn ClientRow(client: ClientView, assignment: Option<Assignment>, data: Data) -> impl IntoView {
+    let i18n = use_i18n();
+    let editing = RwSignal::new(false);
+    let c = client;
+    let relationship = assignment.as_ref().map(|a| {
+        let mut text = strength_text(i18n, a.strength);
+        if a.monopolised {
+            text.push_str(" · ");
+            text.push_str(t_string!(i18n, lead.clients.monopolised_short));
+        }
+        text
+    });
+    let visit = {
+        let state = c.last_visit_state;
+        let date = c.last_visit_date.clone();
+        move || match &date {
+            Some(d) => format!("{} · {}", visit_text(i18n, state), day(d)),
+            None => visit_text(i18n, state),
+        }
+    };
+    let segment = c.segment;
+    let edit_client = c.clone();
+    view! {
+        <tr data-testid="client-row" data-client-id=c.id.clone()>
+            <td><strong>{c.company.clone()}</strong></td>
+            <td>{move || segment_text(i18n, segment)}</td>
+            <td>{c.current_rep_name.clone().unwrap_or_else(|| "—".into())}</td>
+            <td>{relationship.unwrap_or_else(|| "—".into())}</td>
+            <td data-testid="client-visit" data-state=c.last_visit_state.map(|s| wire(&s)).unwrap_or_default()>{visit}</td>
+            <td>
+                <button class="button ghost" data-testid="client-edit" aria-expanded=move || editing.get().to_string()
+                    on:click=move |_| editing.update(|e| *e = !*e)>
+                    {t!(i18n, lead.clients.edit)}
+                </button>
+            </td>
+        </tr>
+        <Show when=move || editing.get()>
+            <tr class="edit-row">
+                <td colspan="6">
+                    <EditClient client=edit_client.clone() assignment=assignment.clone() data=data editing=editing />
+                </td>
+            </tr>
+        </Show>
+    }
+}
+
+#[component]
+fn EditClient(
+    client: ClientView,
+    assignment: Option<Assignment>,
+    data: Data,
+    editing: RwSignal<bool>,
+) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let id = StoredValue::new(client.id.clone());
+    let company = RwSignal::new(client.company.clone());
+    let segment = RwSignal::new(wire(&client.segment));
+    let notes = RwSignal::new(String::new());
+    let original = RwSignal::new(
+        assignment
+            .as_ref()
+            .and_then(|a| a.original_rep.clone())
+            .or(client.original_rep.clone())
+            .unwrap_or_default(),
+    );
+    let strength = RwSignal::new(wire(
+        &assignment
+            .as_ref()
+            .map_or(Strength::Unknown, |a| a.strength),
+    ));
+    let monopolised = RwSignal::new(assignment.as_ref().is_some_and(|a| a.monopolised));
+    let error = RwSignal::new(None::<ApiError>);
+    let done = RwSignal::new(None::<String>);
+
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let typed_notes = notes.get_untracked();
+        let body = ClientEdit {
+            company: Some(company.get_untracked().trim().to_owned()),
+            segment: from_wire(&segment.get_untracked()),
+            // Empty means "leave the notes as they are": the list does not show them.
+            notes: (!typed_notes.trim().is_empty()).then_some(typed_notes),
+        };
+        error.set(None);
+        let path = api(
+            &pid.get_value(),
+            &format!("/clients/{}", enc(&id.get_value())),
+        );
+        spawn_local(async move {
+            match ctx.lead::<Client>("PUT", &path, Some(&body)).await {
+                Ok(_) => {
+                    editing.set(false);
+                    data.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    let save_relationship = move |_| {
+        let rep = original.get_untracked();
+        let body = Relationship {
+            original_rep: (!rep.is_empty()).then_some(rep),
+            strength: from_wire(&strength.get_untracked()).unwrap_or(Strength::Unknown),
+            monopolised: monopolised.get_untracked(),
+        };
+        error.set(None);
+        let path = api(
+            &pid.get_value(),
+            &format!("/clients/{}/relationship", enc(&id.get_value())),
+        );
+        spawn_local(async move {
+            match ctx
+                .lead::<Option<Assignment>>("PUT", &path, Some(&body))
+                .await
+            {
+                Ok(_) => {
+                    done.set(Some(
+                        t_string!(i18n, lead.clients.relationship_saved).to_string(),
+                    ));
+                    data.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    let rep_options = move || {
+        let current = original.get_untracked();
+        data.reps
+            .data
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let selected = r.id == current;
+                view! { <option value=r.id.clone() selected=selected>{r.name}</option> }
+            })
+            .collect_view()
+    };
+    let strength_options = [
+        Strength::Excellent,
+        Strength::Good,
+        Strength::Weak,
+        Strength::Unknown,
+    ]
+    .into_iter()
+    .map(|s| view! { <option value=wire(&s)>{move || strength_text(i18n, s)}</option> })
+    .collect_view();
+    view! {
+        <div class="edit-panel">
+            <form on:submit=save class="form-grid">
+                <div>
+                    <label for="edit-company">{t!(i18n, lead.clients.company)}</label>
+                    <input id="edit-company" type="text" required data-testid="client-edit-company"
+                        prop:value=move || company.get() on:input=move |ev| company.set(event_target_value(&ev)) />
+                </div>
+                <div>
+                    <label for="edit-segment">{t!(i18n, lead.clients.segment)}</label>
+                    <select id="edit-segment" data-testid="client-edit-segment" prop:value=move || segment.get()
+                        on:change=move |ev| segment.set(event_target_value(&ev))>
+                        {segment_options(i18n)}
+                    </select>
+                </div>
+                <div class="wide">
+                    <label for="edit-notes">
+                        {t!(i18n, lead.clients.notes)}
+                        <span class="hint">{t!(i18n, lead.clients.notes_hint)}</span>
+                    </label>
+                    <textarea id="edit-notes" data-testid="client-edit-notes"
+                        prop:value=move || notes.get() on:input=move |ev| notes.set(event_target_value(&ev))></textarea>
+                </div>
+                <div class="row form-actions">
+                    <button class="button" type="submit" data-testid="client-edit-save">{t!(i18n, common.save)}</button>
+                    <button class="button ghost" type="button" on:click=move |_| editing.set(false)>{t!(i18n, common.cancel)}</button>
+                </div>
+            </form>
+            <h3>{t!(i18n, lead.clients.relationship_title)}</h3>
+            <div class="form-grid">
+                <div>
+                    <label for="edit-original">{t!(i18n, lead.clients.original_rep)}</label>
+                    <select id="edit-original" data-testid="relationship-rep" prop:value=move || original.get()
+                        on:change=move |ev| original.set(event_target_value(&ev))>
+                        <option value="">{t!(i18n, lead.clients.no_original)}</option>
+                        {rep_options}
+                    </select>
+                </div>
+                <div>
+                    <label for="edit-strength">{t!(i18n, lead.clients.relationship)}</label>
+                    <select id="edit-strength" data-testid="relationship-strength" prop:value=move || strength.get()
+                        on:change=move |ev| strength.set(event_target_value(&ev))>
+                        {strength_options}
+                    </select>
+                </div>
+                <div>
+                    <label class="choice">
+                        <input type="checkbox" data-testid="relationship-monopolised"
+                            prop:checked=move || monopolised.get()
+                            on:change=move |ev| monopolised.set(event_target_checked(&ev)) />
+                        {t!(i18n, lead.clients.monopolised)}
+                    </label>
+                </div>
+            </div>
+            <div class="row form-actions">
+                <button class="button" type="button" data-testid="relationship-save" on:click=save_relationship>
+                    {t!(i18n, lead.clients.relationship_save)}
+                </button>
+            </div>
+            <ErrorBox error=error />
+            <Success text=done />
+        </div>
+    }
+}

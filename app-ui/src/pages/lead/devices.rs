@@ -1,0 +1,283 @@
+//! Devices: one-time pairing codes for reps' tablets, and the paired devices with revoke.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::ApiError;
+use rapport_api::lead::{DeviceView, NewPairingCode, PairingCode, RepView};
+
+use super::{LeadPage, Loaded, Success, Tab, api, enc, use_pid};
+use crate::components::{ErrorBox, Loading};
+use crate::format::date_time;
+use crate::i18n::*;
+use crate::state::use_ctx;
+
+/// Pairing codes and devices.
+#[component]
+pub fn Devices() -> impl IntoView {
+    view! {
+        <LeadPage tab=Tab::Devices>
+            <DevicesBody />
+        </LeadPage>
+    }
+}
+
+#[component]
+fn DevicesBody() -> impl IntoView {
+    let pid = use_pid();
+    let reps = Loaded::<Vec<RepView>>::new(api(&pid, "/reps"));
+    let devices = Loaded::<Vec<DeviceView>>::new(api(&pid, "/devices"));
+    view! {
+        <PairingForm reps=reps devices=devices />
+        <DeviceList reps=reps devices=devices />
+    }
+}
+
+#[component]
+fn PairingForm(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let rep = RwSignal::new(String::new());
+    let label = RwSignal::new(String::new());
+    let code = RwSignal::new(None::<PairingCode>);
+    let error = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let rep_id = rep.get_untracked();
+        let body = NewPairingCode {
+            rep_id: (!rep_id.is_empty()).then_some(rep_id),
+            label: label.get_untracked().trim().to_owned(),
+            expires_in_minutes: None,
+        };
+        busy.set(true);
+        error.set(None);
+        let path = api(&pid.get_value(), "/pairing-codes");
+        spawn_local(async move {
+            match ctx.lead::<PairingCode>("POST", &path, Some(&body)).await {
+                Ok(c) => {
+                    code.set(Some(c));
+                    devices.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+            busy.set(false);
+        });
+    };
+    let options = move || {
+        reps.data
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.active)
+            .map(|r| view! { <option value=r.id.clone()>{r.name}</option> })
+            .collect_view()
+    };
+    let shown = move || {
+        code.get().map(|c| {
+            let rep_name = c
+                .rep_id
+                .as_ref()
+                .and_then(|id| {
+                    reps.data
+                        .with(|l| l.as_ref().and_then(|l| l.iter().find(|r| &r.id == id).map(|r| r.name.clone())))
+                })
+                .unwrap_or_else(|| t_string!(i18n, lead.devices.lead_device).to_string());
+            view! {
+                <div class="pairing-result" role="status">
+                    <p>{t!(i18n, lead.devices.code_for)} " " <strong>{rep_name}</strong></p>
+                    <p class="pairing-code" data-testid="pairing-code" data-code=c.code.clone()>{c.code.clone()}</p>
+                    <p class="muted">
+                        {t!(i18n, lead.devices.expires)} " " {date_time(c.expires_ms)} ". "
+                        {t!(i18n, lead.devices.code_once)}
+                    </p>
+                </div>
+            }
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, lead.devices.pair_title)}</h2>
+            <p class="muted">{t!(i18n, lead.devices.pair_intro)}</p>
+            <form on:submit=submit class="form-grid">
+                <div>
+                    <label for="pairing-rep">{t!(i18n, lead.devices.rep)}</label>
+                    <select
+                        id="pairing-rep"
+                        data-testid="pairing-rep"
+                        prop:value=move || rep.get()
+                        on:change=move |ev| rep.set(event_target_value(&ev))
+                    >
+                        <option value="">{t!(i18n, lead.devices.lead_device)}</option>
+                        {options}
+                    </select>
+                </div>
+                <div>
+                    <label for="pairing-label">{t!(i18n, lead.devices.label)}</label>
+                    <input
+                        id="pairing-label"
+                        type="text"
+                        data-testid="pairing-label"
+                        placeholder=move || t_string!(i18n, lead.devices.label_placeholder).to_string()
+                        prop:value=move || label.get()
+                        on:input=move |ev| label.set(event_target_value(&ev))
+                    />
+                </div>
+                <div class="row form-actions">
+                    <button class="button" type="submit" data-testid="pairing-create" disabled=move || busy.get()>
+                        {t!(i18n, lead.devices.create)}
+                    </button>
+                </div>
+            </form>
+            <ErrorBox error=error />
+            {shown}
+        </section>
+    }
+}
+
+#[component]
+fn DeviceList(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> impl IntoView {
+    let i18n = use_i18n();
+    let done = RwSignal::new(None::<String>);
+    let table = move || {
+        let names: BTreeMap<String, String> = reps
+            .data
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        devices.data.get().map(|list| {
+            if list.is_empty() {
+                return view! { <p class="muted">{t!(i18n, lead.devices.none)}</p> }.into_any();
+            }
+            let rows = list
+                .into_iter()
+                .map(|d| {
+                    let who = d
+                        .rep_id
+                        .as_ref()
+                        .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                        .unwrap_or_else(|| t_string!(i18n, lead.devices.lead_device).to_string());
+                    view! { <DeviceRow device=d who=who devices=devices done=done /> }
+                })
+                .collect_view();
+            view! {
+                <div class="table-wrap">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th>{t!(i18n, lead.devices.rep)}</th>
+                                <th>{t!(i18n, lead.devices.label)}</th>
+                                <th>{t!(i18n, lead.devices.last_sync)}</th>
+                                <th>{t!(i18n, lead.devices.state)}</th>
+                                <th></th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+            .into_any()
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, lead.devices.list_title)}</h2>
+            <ErrorBox error=devices.error />
+            <Success text=done />
+            <Show when=move || devices.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
+                {table}
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn DeviceRow(
+    device: DeviceView,
+    who: String,
+    devices: Loaded<Vec<DeviceView>>,
+    done: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let confirming = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let id = StoredValue::new(device.id.clone());
+    let label = StoredValue::new(device.label.clone());
+    let revoked = device.revoked_ms.is_some();
+    let revoke = move |_| {
+        let path = api(
+            &pid.get_value(),
+            &format!("/devices/{}/revoke", enc(&id.get_value())),
+        );
+        spawn_local(async move {
+            match ctx.lead_raw("POST", &path, None, Vec::new()).await {
+                Ok(_) => {
+                    confirming.set(false);
+                    done.set(Some(
+                        t_string!(i18n, lead.devices.revoked_done, label = label.get_value())
+                            .to_string(),
+                    ));
+                    devices.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    let state = match device.revoked_ms {
+        Some(at) => view! {
+            <span class="pill bad">{t!(i18n, lead.devices.state_revoked)} " " {date_time(at)}</span>
+        }
+        .into_any(),
+        None => {
+            view! { <span class="pill ok">{t!(i18n, lead.devices.state_active)}</span> }.into_any()
+        }
+    };
+    let last = device
+        .last_seen_ms
+        .map(date_time)
+        .unwrap_or_else(|| t_string!(i18n, lead.devices.never).to_string());
+    view! {
+        <tr data-testid="device-row" data-device-id=device.id.clone() data-revoked=revoked.to_string()>
+            <td>{who}</td>
+            <td>{device.label.clone()}</td>
+            <td>{last}</td>
+            <td>{state}</td>
+            <td>
+                {(!revoked)
+                    .then(|| {
+                        view! {
+                            <Show
+                                when=move || confirming.get()
+                                fallback=move || {
+                                    view! {
+                                        <button class="button ghost" data-testid="device-revoke" on:click=move |_| confirming.set(true)>
+                                            {t!(i18n, lead.devices.revoke)}
+                                        </button>
+                                    }
+                                }
+                            >
+                                <div class="confirm" role="alertdialog">
+                                    <p>{t!(i18n, lead.devices.revoke_confirm)}</p>
+                                    <div class="row">
+                                        <button class="button danger" data-testid="device-revoke-confirm" on:click=revoke>
+                                            {t!(i18n, lead.devices.revoke_yes)}
+                                        </button>
+                                        <button class="button ghost" data-testid="device-revoke-cancel" on:click=move |_| confirming.set(false)>
+                                            {t!(i18n, common.cancel)}
+                                        </button>
+                                    </div>
+                                </div>
+                            </Show>
+                        }
+                    })}
+                <ErrorBox error=error />
+            </td>
+        </tr>
+    }
+}

@@ -1,0 +1,264 @@
+//! Reps: who works on the programme and how much of their time it gets.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::ApiError;
+use rapport_api::lead::{Capacity, NewRep, RepInput, RepView};
+
+use super::{LeadPage, Loaded, Success, Tab, api, enc, use_pid};
+use crate::components::{ErrorBox, Loading};
+use crate::i18n::*;
+use crate::state::use_ctx;
+
+/// Reps with capacity.
+#[component]
+pub fn Reps() -> impl IntoView {
+    view! {
+        <LeadPage tab=Tab::Reps>
+            <RepsBody />
+        </LeadPage>
+    }
+}
+
+/// The form's fields, shared by adding and editing.
+#[derive(Clone, Copy)]
+struct RepFields {
+    name: RwSignal<String>,
+    email: RwSignal<String>,
+    /// Percent of the rep's time; 100 means dedicated to the programme.
+    percent: RwSignal<u32>,
+    active: RwSignal<bool>,
+}
+
+impl RepFields {
+    fn new(rep: Option<&RepView>) -> Self {
+        Self {
+            name: RwSignal::new(rep.map(|r| r.name.clone()).unwrap_or_default()),
+            email: RwSignal::new(rep.map(|r| r.email.clone()).unwrap_or_default()),
+            percent: RwSignal::new(rep.map_or(50, |r| r.capacity.percent())),
+            active: RwSignal::new(rep.is_none_or(|r| r.active)),
+        }
+    }
+
+    fn input(self) -> RepInput {
+        let percent = self.percent.get_untracked();
+        RepInput {
+            name: self.name.get_untracked().trim().to_owned(),
+            email: self.email.get_untracked().trim().to_owned(),
+            capacity: if percent >= 100 {
+                Capacity::Dedicated
+            } else {
+                Capacity::Share { percent }
+            },
+            active: self.active.get_untracked(),
+        }
+    }
+}
+
+#[component]
+fn RepFieldsView(fields: RepFields, prefix: &'static str) -> impl IntoView {
+    let i18n = use_i18n();
+    let f = fields;
+    view! {
+        <div>
+            <label for=format!("{prefix}-name")>{t!(i18n, lead.reps.name)}</label>
+            <input id=format!("{prefix}-name") type="text" required data-testid=format!("{prefix}-name")
+                placeholder=move || t_string!(i18n, lead.reps.name_placeholder).to_string()
+                prop:value=move || f.name.get() on:input=move |ev| f.name.set(event_target_value(&ev)) />
+        </div>
+        <div>
+            <label for=format!("{prefix}-email")>{t!(i18n, lead.reps.email)}</label>
+            <input id=format!("{prefix}-email") type="email" data-testid=format!("{prefix}-email")
+                prop:value=move || f.email.get() on:input=move |ev| f.email.set(event_target_value(&ev)) />
+        </div>
+        <div>
+            <label for=format!("{prefix}-capacity")>
+                {t!(i18n, lead.reps.capacity)}
+                <span class="hint">{t!(i18n, lead.reps.capacity_hint)}</span>
+            </label>
+            <input id=format!("{prefix}-capacity") type="number" min="1" max="100" step="5" required
+                data-testid=format!("{prefix}-capacity")
+                prop:value=move || f.percent.get().to_string()
+                on:input=move |ev| {
+                    if let Ok(n) = event_target_value(&ev).trim().parse::<u32>() {
+                        f.percent.set(n.clamp(1, 100));
+                    }
+                } />
+        </div>
+        <div>
+            <label class="choice">
+                <input type="checkbox" data-testid=format!("{prefix}-active")
+                    prop:checked=move || f.active.get() on:change=move |ev| f.active.set(event_target_checked(&ev)) />
+                {t!(i18n, lead.reps.active)}
+            </label>
+        </div>
+    }
+}
+
+#[component]
+fn RepsBody() -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let reps = Loaded::<Vec<RepView>>::new(api(&pid.get_value(), "/reps"));
+    let open = RwSignal::new(false);
+    let fields = RepFields::new(None);
+    let error = RwSignal::new(None::<ApiError>);
+    let done = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = fields.input();
+        error.set(None);
+        let path = api(&pid.get_value(), "/reps");
+        spawn_local(async move {
+            match ctx.lead::<NewRep>("POST", &path, Some(&body)).await {
+                Ok(_) => {
+                    done.set(Some(
+                        t_string!(i18n, lead.reps.added, name = body.name).to_string(),
+                    ));
+                    fields.name.set(String::new());
+                    fields.email.set(String::new());
+                    open.set(false);
+                    reps.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    let table = move || {
+        reps.data.get().map(|list| {
+            if list.is_empty() {
+                return view! { <p class="muted">{t!(i18n, lead.reps.none)}</p> }.into_any();
+            }
+            let rows = list
+                .into_iter()
+                .map(|r| view! { <RepRow rep=r reps=reps done=done /> })
+                .collect_view();
+            view! {
+                <div class="table-wrap">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th>{t!(i18n, lead.reps.name)}</th>
+                                <th>{t!(i18n, lead.reps.email)}</th>
+                                <th class="num">{t!(i18n, lead.reps.capacity)}</th>
+                                <th class="num">{t!(i18n, lead.reps.assigned)}</th>
+                                <th>{t!(i18n, lead.reps.state)}</th>
+                                <th></th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+            .into_any()
+        })
+    };
+    view! {
+        <section class="card">
+            <div class="row">
+                <h2>{t!(i18n, lead.reps.title)}</h2>
+                <span class="spacer"></span>
+                <button class="button" data-testid="rep-add" aria-expanded=move || open.get().to_string()
+                    on:click=move |_| { open.update(|o| *o = !*o); done.set(None); }>
+                    {t!(i18n, lead.reps.add)}
+                </button>
+            </div>
+            <p class="muted">{t!(i18n, lead.reps.intro)}</p>
+            <Success text=done />
+            <Show when=move || open.get()>
+                <form on:submit=submit class="form-grid">
+                    <RepFieldsView fields=fields prefix="rep" />
+                    <ErrorBox error=error />
+                    <div class="row form-actions">
+                        <button class="button" type="submit" data-testid="rep-save">{t!(i18n, common.save)}</button>
+                        <button class="button ghost" type="button" on:click=move |_| open.set(false)>{t!(i18n, common.cancel)}</button>
+                    </div>
+                </form>
+            </Show>
+            <ErrorBox error=reps.error />
+            <Show when=move || reps.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
+                {table}
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn RepRow(
+    rep: RepView,
+    reps: Loaded<Vec<RepView>>,
+    done: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let editing = RwSignal::new(false);
+    let fields = RepFields::new(Some(&rep));
+    let error = RwSignal::new(None::<ApiError>);
+    let id = StoredValue::new(rep.id.clone());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = fields.input();
+        error.set(None);
+        let path = api(&pid.get_value(), &format!("/reps/{}", enc(&id.get_value())));
+        spawn_local(async move {
+            match ctx.lead::<RepView>("PUT", &path, Some(&body)).await {
+                Ok(r) => {
+                    done.set(Some(
+                        t_string!(i18n, lead.reps.saved, name = r.name).to_string(),
+                    ));
+                    editing.set(false);
+                    reps.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    let capacity = match rep.capacity {
+        Capacity::Dedicated => None,
+        Capacity::Share { percent } => Some(percent),
+    };
+    let active = rep.active;
+    view! {
+        <tr data-testid="rep-row" data-rep-id=rep.id.clone() data-active=active.to_string()
+            data-capacity=rep.capacity.percent().to_string()>
+            <td><strong>{rep.name.clone()}</strong></td>
+            <td>{rep.email.clone()}</td>
+            <td class="num">
+                {move || match capacity {
+                    None => t_string!(i18n, lead.reps.dedicated).to_string(),
+                    Some(p) => format!("{p} %"),
+                }}
+            </td>
+            <td class="num">{rep.assigned_clients}</td>
+            <td>
+                {move || if active {
+                    view! { <span class="pill ok">{t!(i18n, lead.reps.is_active)}</span> }.into_any()
+                } else {
+                    view! { <span class="pill warn">{t!(i18n, lead.reps.inactive)}</span> }.into_any()
+                }}
+            </td>
+            <td>
+                <button class="button ghost" data-testid="rep-edit" aria-expanded=move || editing.get().to_string()
+                    on:click=move |_| editing.update(|e| *e = !*e)>
+                    {t!(i18n, lead.reps.edit)}
+                </button>
+            </td>
+        </tr>
+        <Show when=move || editing.get()>
+            <tr class="edit-row">
+                <td colspan="6">
+                    <form on:submit=save class="form-grid">
+                        <RepFieldsView fields=fields prefix="rep-edit" />
+                        <ErrorBox error=error />
+                        <div class="row form-actions">
+                            <button class="button" type="submit" data-testid="rep-edit-save">{t!(i18n, common.save)}</button>
+                            <button class="button ghost" type="button" on:click=move |_| editing.set(false)>{t!(i18n, common.cancel)}</button>
+                        </div>
+                    </form>
+                </td>
+            </tr>
+        </Show>
+    }
+}

@@ -1,0 +1,403 @@
+//! What the visits produced: follow-ups (work to do, with owners and due dates),
+//! referrals, and sales opportunities, each with its export.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::ApiError;
+use rapport_api::lead::{
+    FollowUp, FollowUpPatch, FollowUpState, FollowUpView, OpportunityKind, OpportunityView,
+    ReferralView, RepView,
+};
+
+use super::{ExportLinks, I18n, LeadPage, Loaded, Tab, api, enc, from_wire, use_pid, wire};
+use crate::components::{ErrorBox, Loading};
+use crate::format::{amount, day};
+use crate::i18n::*;
+use crate::state::use_ctx;
+
+// --- Follow-ups -------------------------------------------------------------------
+
+/// Follow-ups.
+#[component]
+pub fn FollowUps() -> impl IntoView {
+    view! {
+        <LeadPage tab=Tab::FollowUps>
+            <FollowUpsBody />
+        </LeadPage>
+    }
+}
+
+fn state_text(i18n: I18n, s: FollowUpState) -> String {
+    match s {
+        FollowUpState::Open => t_string!(i18n, lead.follow_ups.open).to_string(),
+        FollowUpState::InProgress => t_string!(i18n, lead.follow_ups.in_progress).to_string(),
+        FollowUpState::Done => t_string!(i18n, lead.follow_ups.done).to_string(),
+    }
+}
+
+const STATES: [FollowUpState; 3] = [
+    FollowUpState::Open,
+    FollowUpState::InProgress,
+    FollowUpState::Done,
+];
+
+#[component]
+fn FollowUpsBody() -> impl IntoView {
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let list = Loaded::<Vec<FollowUpView>>::new(api(&pid.get_value(), "/follow-ups"));
+    let state = RwSignal::new(String::new());
+    let owner = RwSignal::new(String::new());
+    let overdue_only = RwSignal::new(false);
+    let apply = move || {
+        let mut query = Vec::new();
+        let s = state.get_untracked();
+        if !s.is_empty() {
+            query.push(format!("state={}", enc(&s)));
+        }
+        let o = owner.get_untracked().trim().to_owned();
+        if !o.is_empty() {
+            query.push(format!("owner={}", enc(&o)));
+        }
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        };
+        list.load_path(api(&pid.get_value(), &format!("/follow-ups{q}")));
+    };
+    let rows = move || {
+        let only_overdue = overdue_only.get();
+        list.data.get().map(|items| {
+            let items: Vec<_> = items
+                .into_iter()
+                .filter(|f| !only_overdue || f.overdue)
+                .collect();
+            if items.is_empty() {
+                return view! { <p class="muted">{t!(i18n, lead.follow_ups.none)}</p> }.into_any();
+            }
+            let rows = items
+                .into_iter()
+                .map(|f| view! { <FollowUpRow item=f list=list /> })
+                .collect_view();
+            view! {
+                <div class="table-wrap">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th>{t!(i18n, lead.follow_ups.client)}</th>
+                                <th>{t!(i18n, lead.follow_ups.what)}</th>
+                                <th>{t!(i18n, lead.follow_ups.owner)}</th>
+                                <th>{t!(i18n, lead.follow_ups.due)}</th>
+                                <th>{t!(i18n, lead.follow_ups.state)}</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+            .into_any()
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, lead.follow_ups.title)}</h2>
+            <form class="form-grid filters" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); apply(); }>
+                <div>
+                    <label for="filter-state">{t!(i18n, lead.follow_ups.state)}</label>
+                    <select id="filter-state" data-testid="filter-state" prop:value=move || state.get()
+                        on:change=move |ev| { state.set(event_target_value(&ev)); apply(); }>
+                        <option value="">{t!(i18n, lead.follow_ups.all)}</option>
+                        {STATES.into_iter().map(|s| view! { <option value=wire(&s)>{move || state_text(i18n, s)}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label for="filter-owner">{t!(i18n, lead.follow_ups.owner)}</label>
+                    <input id="filter-owner" type="search" data-testid="filter-owner"
+                        prop:value=move || owner.get() on:input=move |ev| owner.set(event_target_value(&ev)) />
+                </div>
+                <div>
+                    <label class="choice">
+                        <input type="checkbox" data-testid="filter-overdue" prop:checked=move || overdue_only.get()
+                            on:change=move |ev| overdue_only.set(event_target_checked(&ev)) />
+                        {t!(i18n, lead.follow_ups.overdue_only)}
+                    </label>
+                </div>
+                <div class="row form-actions">
+                    <button class="button ghost" type="submit" data-testid="filter-apply">{t!(i18n, lead.follow_ups.apply)}</button>
+                </div>
+            </form>
+            <ErrorBox error=list.error />
+            <Show when=move || list.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
+                {rows}
+            </Show>
+        </section>
+        <ExportLinks files=&["follow-ups.csv", "follow-ups.xlsx"] />
+    }
+}
+
+#[component]
+fn FollowUpRow(item: FollowUpView, list: Loaded<Vec<FollowUpView>>) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let path = StoredValue::new(format!(
+        "/visits/{}/follow-ups/{}",
+        enc(&item.visit_id),
+        enc(&item.id)
+    ));
+    let owner = RwSignal::new(item.owner.clone());
+    let due = RwSignal::new(item.due.clone().unwrap_or_default());
+    let error = RwSignal::new(None::<ApiError>);
+    let patch = move |body: FollowUpPatch| {
+        error.set(None);
+        let path = api(&pid.get_value(), &path.get_value());
+        spawn_local(async move {
+            match ctx.lead::<FollowUp>("PATCH", &path, Some(&body)).await {
+                Ok(_) => list.reload(),
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    let save = move |_| {
+        let d = due.get_untracked();
+        patch(FollowUpPatch {
+            state: None,
+            owner: Some(owner.get_untracked().trim().to_owned()),
+            due: (!d.is_empty()).then_some(d),
+        });
+    };
+    let current = wire(&item.state);
+    let overdue = item.overdue;
+    let options = STATES
+        .into_iter()
+        .map(|s| {
+            let selected = wire(&s) == current;
+            view! { <option value=wire(&s) selected=selected>{move || state_text(i18n, s)}</option> }
+        })
+        .collect_view();
+    let uid = format!("{}-{}", item.visit_id, item.id);
+    view! {
+        <tr data-testid="follow-up-row" data-follow-up-id=item.id.clone() data-state=current.clone()
+            data-overdue=overdue.to_string()>
+            <td><strong>{item.client_company.clone()}</strong></td>
+            <td>
+                {item.description.clone()}
+                {overdue.then(|| view! { " " <span class="pill bad">{t!(i18n, lead.follow_ups.overdue)}</span> })}
+            </td>
+            <td>
+                <label class="sr-only" for=format!("owner-{uid}")>{t!(i18n, lead.follow_ups.owner)}</label>
+                <input id=format!("owner-{uid}") type="text" data-testid="follow-up-owner"
+                    prop:value=move || owner.get() on:input=move |ev| owner.set(event_target_value(&ev)) />
+            </td>
+            <td>
+                <label class="sr-only" for=format!("due-{uid}")>{t!(i18n, lead.follow_ups.due)}</label>
+                <input id=format!("due-{uid}") type="date" data-testid="follow-up-due"
+                    prop:value=move || due.get() on:input=move |ev| due.set(event_target_value(&ev)) />
+                <button class="button small" data-testid="follow-up-save" on:click=save>{t!(i18n, common.save)}</button>
+            </td>
+            <td>
+                <label class="sr-only" for=format!("state-{uid}")>{t!(i18n, lead.follow_ups.state)}</label>
+                <select id=format!("state-{uid}") data-testid="follow-up-state"
+                    on:change=move |ev| patch(FollowUpPatch {
+                        state: from_wire(&event_target_value(&ev)),
+                        ..Default::default()
+                    })>
+                    {options}
+                </select>
+                <ErrorBox error=error />
+            </td>
+        </tr>
+    }
+}
+
+// --- Referrals ----------------------------------------------------------------------
+
+/// Referrals.
+#[component]
+pub fn Referrals() -> impl IntoView {
+    view! {
+        <LeadPage tab=Tab::Referrals>
+            <ReferralsBody />
+        </LeadPage>
+    }
+}
+
+/// Rep names by id, for tables that carry only ids.
+fn rep_names(reps: Loaded<Vec<RepView>>) -> Memo<BTreeMap<String, String>> {
+    Memo::new(move |_| {
+        reps.data
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect()
+    })
+}
+
+#[component]
+fn ReferralsBody() -> impl IntoView {
+    let i18n = use_i18n();
+    let pid = use_pid();
+    let list = Loaded::<Vec<ReferralView>>::new(api(&pid, "/referrals"));
+    let names = rep_names(Loaded::new(api(&pid, "/reps")));
+    let rows = move || {
+        list.data.get().map(|items| {
+            if items.is_empty() {
+                return view! { <p class="muted">{t!(i18n, lead.referrals.none)}</p> }.into_any();
+            }
+            let rows = items
+                .into_iter()
+                .map(|r| {
+                    let rep = names
+                        .with(|n| n.get(&r.rep_id).cloned())
+                        .unwrap_or(r.rep_id.clone());
+                    view! {
+                        <tr data-testid="referral-row" data-referral-id=r.id.clone()>
+                            <td><strong>{r.name}</strong></td>
+                            <td>{r.company}</td>
+                            <td>{r.contact}</td>
+                            <td>{r.note}</td>
+                            <td>{r.client_company}</td>
+                            <td>{rep}</td>
+                            <td>{day(&r.visit_date)}</td>
+                        </tr>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="table-wrap">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th>{t!(i18n, lead.referrals.name)}</th>
+                                <th>{t!(i18n, lead.referrals.company)}</th>
+                                <th>{t!(i18n, lead.referrals.contact)}</th>
+                                <th>{t!(i18n, lead.referrals.note)}</th>
+                                <th>{t!(i18n, lead.referrals.from_client)}</th>
+                                <th>{t!(i18n, lead.referrals.rep)}</th>
+                                <th>{t!(i18n, lead.referrals.date)}</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+            .into_any()
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, lead.referrals.title)}</h2>
+            <ErrorBox error=list.error />
+            <Show when=move || list.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
+                {rows}
+            </Show>
+        </section>
+        <ExportLinks files=&["referrals.csv", "referrals.xlsx"] />
+    }
+}
+
+// --- Opportunities --------------------------------------------------------------------
+
+/// Opportunities.
+#[component]
+pub fn Opportunities() -> impl IntoView {
+    view! {
+        <LeadPage tab=Tab::Opportunities>
+            <OpportunitiesBody />
+        </LeadPage>
+    }
+}
+
+fn kind_text(i18n: I18n, kind: OpportunityKind) -> String {
+    match kind {
+        OpportunityKind::Growth => t_string!(i18n, lead.kind.growth).to_string(),
+        OpportunityKind::CrossSell => t_string!(i18n, lead.kind.cross_sell).to_string(),
+    }
+}
+
+#[component]
+fn OpportunitiesBody() -> impl IntoView {
+    let i18n = use_i18n();
+    let pid = use_pid();
+    let list = Loaded::<Vec<OpportunityView>>::new(api(&pid, "/opportunities"));
+    let names = rep_names(Loaded::new(api(&pid, "/reps")));
+    let totals = move || {
+        let mut by: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+        for o in list.data.get().unwrap_or_default() {
+            let entry = by.entry(o.currency).or_default();
+            entry.0 += o.value;
+            entry.1 += 1;
+        }
+        by.into_iter()
+            .map(|(currency, (total, count))| {
+                view! {
+                    <li data-testid="opportunity-total" data-currency=currency.clone() data-value=total.to_string()>
+                        <strong>{amount(total)} " " {currency.clone()}</strong>
+                        " · "
+                        {move || t_string!(i18n, lead.opportunities.count, count = count).to_string()}
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    let rows = move || {
+        list.data.get().map(|items| {
+            if items.is_empty() {
+                return view! { <p class="muted">{t!(i18n, lead.opportunities.none)}</p> }.into_any();
+            }
+            let rows = items
+                .into_iter()
+                .map(|o| {
+                    let rep = names.with(|n| n.get(&o.rep_id).cloned()).unwrap_or(o.rep_id.clone());
+                    let kind = o.kind;
+                    view! {
+                        <tr data-testid="opportunity-row" data-opportunity-id=o.id.clone() data-kind=wire(&o.kind)>
+                            <td><strong>{o.client_company}</strong></td>
+                            <td>{move || kind_text(i18n, kind)}</td>
+                            <td>{o.description}</td>
+                            <td>{o.product}</td>
+                            <td class="num">{amount(o.value)} " " {o.currency}</td>
+                            <td>{rep}</td>
+                            <td>{day(&o.visit_date)}</td>
+                        </tr>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="table-wrap">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th>{t!(i18n, lead.opportunities.client)}</th>
+                                <th>{t!(i18n, lead.opportunities.kind)}</th>
+                                <th>{t!(i18n, lead.opportunities.what)}</th>
+                                <th>{t!(i18n, lead.opportunities.product)}</th>
+                                <th class="num">{t!(i18n, lead.opportunities.value)}</th>
+                                <th>{t!(i18n, lead.opportunities.rep)}</th>
+                                <th>{t!(i18n, lead.opportunities.date)}</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+            .into_any()
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, lead.opportunities.title)}</h2>
+            <h3>{t!(i18n, lead.opportunities.totals)}</h3>
+            <ul class="totals">{totals}</ul>
+            <ErrorBox error=list.error />
+            <Show when=move || list.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
+                {rows}
+            </Show>
+        </section>
+        <ExportLinks files=&["visits.csv", "visits.xlsx"] />
+    }
+}
