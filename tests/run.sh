@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Rapport test: installs and starts what the tests need (tests/setup.sh),
-# then the whole workspace's tests against real PostgreSQL and SQLite.
+# builds the web UI and the app (tools/build-ui.sh), then runs the whole workspace's
+# tests against real PostgreSQL and SQLite, headless Chromium and the real app.
 #
 #   bash tests/run.sh            # everything
 #   PROPTEST_CASES=10000 bash tests/run.sh -p rapport-tests   # the long convergence run
@@ -20,6 +21,11 @@ stop_started() {
     fi
 }
 trap stop_started EXIT
+
+# The UI's end-to-end tests need the built UI and the built app.
+bash tools/build-ui.sh
+export RAPPORT_UI_DIST="$PWD/app-ui/dist"
+export RAPPORT_APP_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rapport-app"
 
 if [ "$#" -eq 0 ]; then
     set -- --workspace

@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
-# Installs and starts what Rapport's tests need on a fresh Debian 12 machine, and does
-# nothing that is already done (safe to run again). Sourced by tests/run.sh.
+# Installs and starts what Rapport's builds and tests need on a fresh Debian 12 machine,
+# and does nothing that is already done (safe to run again). Sourced by tests/run.sh,
+# tools/demo.sh and .ci/run.
+#
+#   RAPPORT_SETUP=build   what building needs: C libraries, the wasm target, trunk,
+#                         wasm-bindgen, wasm-opt (the UI), WebKitGTK (the app)
+#   RAPPORT_SETUP=deps    that, plus what the tests run: Chromium and chromedriver,
+#                         Xvfb, WebKitWebDriver and tauri-driver, a keyring
+#   (unset)               all of it, and PostgreSQL started
+#
+# Tools built from source go to $RAPPORT_CACHE/tools (outside the clone, so a second
+# run reuses them) and are put on PATH.
 #
 # After it: PostgreSQL 15 runs on 127.0.0.1:5432 with a role `rapport` (password
 # `rapport`, CREATEDB: every test makes and drops its own database) and
@@ -23,6 +33,26 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
+# Installs the Debian packages of "$@" that are not installed yet.
+apt_missing() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt_install "${missing[@]}"
+    fi
+}
+
+RAPPORT_SETUP="${RAPPORT_SETUP:-all}"
+if [ "${RAPPORT_SETUP_DEPS_ONLY:-}" = 1 ]; then
+    RAPPORT_SETUP=deps
+fi
+RAPPORT_CACHE="${RAPPORT_CACHE:-/var/tmp/rapport-cache}"
+export RAPPORT_CACHE
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 # --- Rust -------------------------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1; then
     log "cargo is missing: install Rust with rustup (https://rustup.rs), then run again"
@@ -30,19 +60,57 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # --- Build dependencies -------------------------------------------------------------
-# The device node's database is SQLCipher, which links the system's libcrypto.
-if ! dpkg -s libssl-dev >/dev/null 2>&1; then
-    log "installing libssl-dev (SQLCipher links libcrypto)"
-    apt_install libssl-dev
+# The device node's database is SQLCipher, which links the system's libcrypto; the app
+# is a WebKitGTK window (TOOLCHAIN.md: Tauri 2 on Linux).
+apt_missing libssl-dev pkg-config libwebkit2gtk-4.1-dev
+
+# The UI: Rust to wasm, trunk, wasm-bindgen of exactly the version Cargo.lock holds,
+# and wasm-opt from npm's binaryen 132 (Debian's 108 makes wasm that fails to load).
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown >/dev/null
 fi
+tools="$RAPPORT_CACHE/tools"
+mkdir -p "$tools"
+export PATH="$tools/bin:$PATH"
+# cargo_tool NAME VERSION BINARY [cargo install flags...]: installs NAME at VERSION
+# unless it is there (a marker file per version: not every tool has --version).
+cargo_tool() {
+    local name=$1 version=$2 binary=$3
+    shift 3
+    local marker="$tools/installed/$name-$version"
+    if [ ! -x "$tools/bin/$binary" ] || [ ! -f "$marker" ]; then
+        log "building $name $version (once; kept in $tools)"
+        cargo install "$name" --version "$version" --root "$tools" --force \
+            --target-dir "$RAPPORT_CACHE/tools-build" "$@" >&2
+        mkdir -p "$tools/installed"
+        touch "$marker"
+    fi
+}
+cargo_tool trunk 0.21.14 trunk --locked
+# Without --locked: its own lock file names a crate version the registry lacks.
+wasm_bindgen=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$repo_root/Cargo.lock")
+cargo_tool wasm-bindgen-cli "$wasm_bindgen" wasm-bindgen
+if [ ! -x "$repo_root/app-ui/tools/node_modules/.bin/wasm-opt" ] ||
+    [ "$repo_root/app-ui/tools/package-lock.json" -nt "$repo_root/app-ui/tools/node_modules/.package-lock.json" ]; then
+    log "installing wasm-opt (binaryen from npm, pinned in app-ui/tools)"
+    (cd "$repo_root/app-ui/tools" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+export PATH="$repo_root/app-ui/tools/node_modules/.bin:$PATH"
+
+if [ "$RAPPORT_SETUP" = build ]; then
+    return 0 2>/dev/null || exit 0
+fi
+
+# --- Test dependencies ----------------------------------------------------------------
 # A Secret Service for the device-key tests (crates/node/tests/keychain.rs starts a
-# private session bus and keyring of its own; these are only the programs).
-if ! command -v dbus-daemon >/dev/null 2>&1 || ! command -v gnome-keyring-daemon >/dev/null 2>&1; then
-    log "installing dbus-daemon and gnome-keyring (device key in a real keychain)"
-    apt_install dbus-daemon gnome-keyring
-fi
-if [ "${RAPPORT_SETUP_DEPS_ONLY:-}" = 1 ]; then
-    # Build dependencies only (CI needs them before clippy); no database yet.
+# private session bus and keyring of its own; these are only the programs); a browser,
+# a virtual display and the WebDriver programs for the UI's end-to-end tests.
+apt_missing dbus-daemon gnome-keyring chromium chromium-driver xvfb webkit2gtk-driver
+cargo_tool tauri-driver 2.1.0 tauri-driver --locked
+
+if [ "$RAPPORT_SETUP" = deps ]; then
+    # Build and test programs only (CI needs them before clippy); no database yet.
     return 0 2>/dev/null || exit 0
 fi
 

@@ -35,14 +35,33 @@ pub fn TopBar() -> impl IntoView {
     }
 }
 
-/// Russian / English, on every page.
+const LANG_KEY: &str = "rapport.lang";
+
+/// Russian / English, on every page. Russian unless the person chose English on this
+/// device before (the choice is kept in local storage), whatever the browser says.
 #[component]
 pub fn LangSwitch() -> impl IntoView {
     let i18n = use_i18n();
+    let storage = || web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+    let chosen = storage()
+        .and_then(|s| s.get_item(LANG_KEY).ok().flatten())
+        .and_then(|l| match l.as_str() {
+            "en" => Some(Locale::en),
+            "ru" => Some(Locale::ru),
+            _ => None,
+        })
+        .unwrap_or(Locale::ru);
+    // leptos_i18n sets the browser's language in an effect of its own after mounting;
+    // this one is created after it, so it runs after it and has the last word.
+    Effect::new(move |_| {
+        if i18n.get_locale_untracked() != chosen {
+            i18n.set_locale(chosen);
+        }
+    });
     let pick = move |locale: Locale| {
         i18n.set_locale(locale);
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("lang", locale.as_str());
+        if let Some(s) = storage() {
+            let _ = s.set_item(LANG_KEY, locale.as_str());
         }
     };
     view! {
@@ -144,25 +163,46 @@ pub fn SyncBar() -> impl IntoView {
         )),
         SaveState::Failed(err) => Some((
             "failed",
-            format!("{}: {}", t_string!(i18n, common.sync.not_saved), err.message),
+            format!(
+                "{}: {}",
+                t_string!(i18n, common.sync.not_saved),
+                err.message
+            ),
         )),
     };
     let sync_text = move || {
         if let Some((requests, sent, received)) = ctx.syncing.get() {
+            if requests == 0 {
+                return (
+                    "syncing",
+                    t_string!(i18n, common.sync.syncing_start).to_string(),
+                );
+            }
             return (
                 "syncing",
-                t_string!(i18n, common.sync.syncing, requests = requests, sent = sent, received = received)
-                    .to_string(),
+                t_string!(
+                    i18n,
+                    common.sync.syncing,
+                    requests = requests,
+                    sent = sent,
+                    received = received
+                )
+                .to_string(),
             );
         }
         let Some(status) = ctx.sync.get() else {
             return ("unknown", String::new());
         };
         if !status.paired {
-            return ("unpaired", t_string!(i18n, common.sync.unpaired).to_string());
+            return (
+                "unpaired",
+                t_string!(i18n, common.sync.unpaired).to_string(),
+            );
         }
         if let Some(err) = status.last_error.as_ref() {
-            return ("error", sync_error_text(i18n, err));
+            // No network is the rep's normal day, not a fault: a calm colour for it.
+            let state = if is_offline(err) { "offline" } else { "error" };
+            return (state, sync_error_text(i18n, err));
         }
         if status.pending_docs > 0 {
             return (
@@ -203,8 +243,17 @@ pub fn SyncBar() -> impl IntoView {
             }}
             {move || {
                 let (state, text) = sync_text();
+                // The technical reason, for whoever helps the rep on the phone.
+                let detail = ctx
+                    .sync
+                    .with(|s| s.as_ref().and_then(|s| s.last_error.as_ref().map(|e| e.to_string())));
                 view! {
-                    <span class=format!("pill sync-{state}") data-testid="sync-state" data-state=state>
+                    <span
+                        class=format!("pill sync-{state}")
+                        data-testid="sync-state"
+                        data-state=state
+                        title=detail
+                    >
                         {text}
                     </span>
                 }
@@ -212,7 +261,10 @@ pub fn SyncBar() -> impl IntoView {
             <button
                 class="button small"
                 data-testid="sync-now"
-                disabled=move || ctx.syncing.get().is_some()
+                disabled=move || {
+                    ctx.syncing.get().is_some()
+                        || ctx.sync.with(|s| s.as_ref().is_some_and(|s| !s.paired))
+                }
                 on:click=sync_now
             >
                 {t!(i18n, common.sync.now)}
@@ -229,12 +281,17 @@ fn now_ms() -> f64 {
         .unwrap_or_else(js_sys::Date::now)
 }
 
+fn is_offline(err: &ApiError) -> bool {
+    matches!(
+        err.code.as_str(),
+        "network" | "offline" | "unreachable" | "timeout"
+    )
+}
+
 /// Why sync fails, in the rep's words.
 fn sync_error_text(i18n: leptos_i18n::I18nContext<Locale>, err: &ApiError) -> String {
     match err.code.as_str() {
-        "network" | "offline" | "unreachable" | "timeout" => {
-            t_string!(i18n, common.sync.offline).to_string()
-        }
+        _ if is_offline(err) => t_string!(i18n, common.sync.offline).to_string(),
         "device_revoked" => t_string!(i18n, common.sync.revoked).to_string(),
         _ => format!("{}: {}", t_string!(i18n, common.sync.failed), err.message),
     }

@@ -9,7 +9,12 @@ fn local(ms: i64) -> js_sys::Date {
 /// `15:32:07`, local time.
 pub fn clock(ms: i64) -> String {
     let d = local(ms);
-    format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds())
+    format!(
+        "{:02}:{:02}:{:02}",
+        d.get_hours(),
+        d.get_minutes(),
+        d.get_seconds()
+    )
 }
 
 /// `27.11.2026 15:32`, local time.
@@ -37,7 +42,12 @@ pub fn day(iso: &str) -> String {
 /// Today as `YYYY-MM-DD`, local time.
 pub fn today_iso() -> String {
     let d = local(js_sys::Date::now() as i64);
-    format!("{}-{:02}-{:02}", d.get_full_year(), d.get_month() + 1, d.get_date())
+    format!(
+        "{}-{:02}-{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date()
+    )
 }
 
 /// "just now", "5 min ago", "15:32" today, or the date and time.

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use leptos::prelude::*;
+use rapport_api::lead::{Session, SignIn};
 use rapport_api::{ApiError, Event, Lang, Request, Response, SyncStatus};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -77,9 +78,7 @@ impl Ctx {
                 requests,
                 docs_sent,
                 docs_received,
-            } => ctx
-                .syncing
-                .set(Some((requests, docs_sent, docs_received))),
+            } => ctx.syncing.set(Some((requests, docs_sent, docs_received))),
             Event::SyncFinished(status) => {
                 ctx.syncing.set(None);
                 ctx.sync.set(Some(status));
@@ -128,7 +127,10 @@ impl Ctx {
     ) -> Result<LeadReply, ApiError> {
         let session = self.session.get_untracked();
         let call = LeadCall {
-            server: session.as_ref().map(|s| s.server.clone()).unwrap_or_default(),
+            server: session
+                .as_ref()
+                .map(|s| s.server.clone())
+                .unwrap_or_default(),
             method: method.into(),
             path: path.into(),
             token: session.map(|s| s.token),
@@ -147,6 +149,34 @@ impl Ctx {
             self.set_session(None);
         }
         reply
+    }
+
+    /// Signs the lead in at `server` (empty: this page's origin) and keeps the session.
+    pub async fn sign_in(&self, server: String, body: &SignIn) -> Result<(), ApiError> {
+        let call = LeadCall {
+            server: server.clone(),
+            method: "POST".into(),
+            path: "/api/v1/auth/sign-in".into(),
+            token: None,
+            content_type: Some("application/json".into()),
+            body: serde_json::to_vec(body).map_err(|e| {
+                ApiError::new("ui_encode", format!("could not encode the request: {e}"))
+            })?,
+        };
+        let future = self.transport.with_value(|t| t.lead(call));
+        let reply = future.await?;
+        let session: Session = serde_json::from_slice(&reply.body).map_err(|e| {
+            ApiError::new(
+                "ui_decode",
+                format!("the server's answer could not be read ({e})"),
+            )
+        })?;
+        self.set_session(Some(LeadSession {
+            server,
+            token: session.token,
+            name: session.lead.name,
+        }));
+        Ok(())
     }
 
     /// A call with a JSON body (or none) and a JSON answer.

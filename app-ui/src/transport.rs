@@ -166,8 +166,8 @@ impl Transport for TauriTransport {
     fn listen(&self, on_event: Rc<dyn Fn(Event)>) {
         let handler = Closure::<dyn FnMut(JsValue)>::new(move |message: JsValue| {
             // Tauri delivers `{event, id, payload}`; the payload is our Event.
-            let payload = Reflect::get(&message, &JsValue::from_str("payload"))
-                .unwrap_or(JsValue::NULL);
+            let payload =
+                Reflect::get(&message, &JsValue::from_str("payload")).unwrap_or(JsValue::NULL);
             if let Ok(event) = from_js::<Event>(&payload) {
                 on_event(event);
             }

@@ -84,18 +84,44 @@ fn forward_events(app: tauri::AppHandle, node: &Node) {
     });
 }
 
+/// Logs to `rapport.log` in the data folder (what support asks a rep for: there is no
+/// console on a tablet), or to stderr when the folder cannot be written.
+fn start_logging(app: &tauri::AppHandle) {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG").unwrap_or_else(|_| "info".into())
+    };
+    let file = data_dir(app).ok().and_then(|dir| {
+        let mut folder = std::fs::DirBuilder::new();
+        folder.recursive(true);
+        // Only the user may read the device's files (the node makes it so too).
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder.create(&dir).ok()?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("rapport.log"))
+            .ok()
+    });
+    let _ = match file {
+        Some(file) => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init(),
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .try_init(),
+    };
+}
+
 /// Starts the app (desktop `main`, or the mobile entry point).
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .try_init();
     let app = tauri::Builder::default()
         .setup(|app| {
             let handle = app.handle().clone();
+            start_logging(&handle);
             let node = open_node(&handle);
             match &node {
                 Ok(node) => forward_events(handle, node),

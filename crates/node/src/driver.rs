@@ -45,6 +45,7 @@ pub(crate) async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let result = inner.sync_once().await;
         match result {
             Ok(_) => {
+                tracing::debug!("sync done");
                 failures = 0;
                 offline = false;
                 not_before = Instant::now();

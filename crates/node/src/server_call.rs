@@ -16,7 +16,10 @@ struct ErrorBody {
 }
 
 /// Makes the call; a non-2xx answer becomes the server's own error.
-pub(crate) async fn call(http: &reqwest::Client, call: ServerCall) -> Result<ServerReply, ApiError> {
+pub(crate) async fn call(
+    http: &reqwest::Client,
+    call: ServerCall,
+) -> Result<ServerReply, ApiError> {
     let base = call.server.trim().trim_end_matches('/');
     let url = reqwest::Url::parse(base)
         .ok()
@@ -30,7 +33,10 @@ pub(crate) async fn call(http: &reqwest::Client, call: ServerCall) -> Result<Ser
     if !call.path.starts_with("/api/v1/") || call.path.contains("..") {
         return Err(ApiError::new(
             "bad_path",
-            format!("`{}` is not a path of the server's API (/api/v1/...)", call.path),
+            format!(
+                "`{}` is not a path of the server's API (/api/v1/...)",
+                call.path
+            ),
         ));
     }
     let method = call.method.to_ascii_uppercase();
@@ -73,7 +79,10 @@ pub(crate) async fn call(http: &reqwest::Client, call: ServerCall) -> Result<Ser
     if body.len() > MAX_REPLY {
         return Err(ApiError::new(
             "reply_too_large",
-            format!("the server's answer is {} bytes; at most {MAX_REPLY} are passed on", body.len()),
+            format!(
+                "the server's answer is {} bytes; at most {MAX_REPLY} are passed on",
+                body.len()
+            ),
         ));
     }
     if status.is_success() {

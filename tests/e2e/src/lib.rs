@@ -89,6 +89,16 @@ pub async fn screenshot(client: &Client, name: &str) {
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("screenshot saved");
 }
 
+/// The app's log (through tauri-driver): `app.log` beside the screenshots, appended.
+fn app_log() -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(screenshot_dir().join("app.log"))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -97,10 +107,22 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A program of the test; killed when dropped.
+/// A program of the test, in a process group of its own; the whole group (tauri-driver
+/// starts WebKitWebDriver, which starts the app) is killed when this is dropped.
 pub struct Daemon {
     child: Child,
     name: &'static str,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Daemon {
@@ -124,7 +146,10 @@ async fn wait_for_port(port: u16, daemon: &mut Daemon) {
     let started = Instant::now();
     while started.elapsed() < WAIT {
         daemon.check_alive();
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -145,7 +170,15 @@ impl Display {
         let mut xvfb = Daemon::spawn(
             "Xvfb",
             Command::new("Xvfb")
-                .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .args([
+                    "-displayfd",
+                    "1",
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
         );
@@ -236,6 +269,22 @@ pub struct AppEnv {
     pub data_dir: tempfile::TempDir,
 }
 
+impl Drop for AppEnv {
+    /// Keeps the app's own log beside the screenshots (for a failed run in CI).
+    fn drop(&mut self) {
+        let log = self.data_dir.path().join("rapport.log");
+        if log.is_file() {
+            let name = self
+                .data_dir
+                .path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let _ = std::fs::copy(&log, screenshot_dir().join(format!("app{name}.log")));
+        }
+    }
+}
+
 impl AppEnv {
     /// A new display and an empty data folder.
     pub async fn new() -> Self {
@@ -252,7 +301,12 @@ impl AppEnv {
         let mut driver = Daemon::spawn(
             "tauri-driver",
             Command::new("tauri-driver")
-                .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--native-port",
+                    &native_port.to_string(),
+                ])
                 .env("DISPLAY", &self.display.name)
                 .env("RAPPORT_DATA_DIR", self.data_dir.path())
                 // No keychain in a bare Xvfb session: the key file (0600) is what a
@@ -260,8 +314,9 @@ impl AppEnv {
                 .env("RAPPORT_KEY_STORAGE", "file")
                 .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
                 .env("LANG", "ru_RU.UTF-8")
+                .env("RAPPORT_LOG", "info,rapport_node=debug")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null()),
+                .stderr(app_log()),
         );
         wait_for_port(port, &mut driver).await;
         let mut caps = serde_json::Map::new();
@@ -296,22 +351,41 @@ impl App {
     }
 }
 
+/// Leaves `failed.png` (what the window showed when a test gave up) for people to see.
+pub async fn failure_screenshot(client: &Client) {
+    // Bounded: a driver that no longer answers must not hang the failing test.
+    if let Ok(Ok(png)) = tokio::time::timeout(Duration::from_secs(5), client.screenshot()).await {
+        let _ = std::fs::write(screenshot_dir().join("failed.png"), png);
+    }
+}
+
 /// Waits until an element matching `css` exists and returns it.
 pub async fn wait_for(client: &Client, css: &str) -> Element {
-    client
+    let found = client
         .wait()
         .at_most(WAIT)
         .every(Duration::from_millis(100))
         .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("`{css}` did not appear within {WAIT:?}: {e}"))
+        .await;
+    match found {
+        Ok(el) => el,
+        Err(e) => {
+            failure_screenshot(client).await;
+            panic!("`{css}` did not appear within {WAIT:?}: {e}")
+        }
+    }
 }
 
 /// Waits until `css` matches nothing.
 pub async fn wait_gone(client: &Client, css: &str) {
     let started = Instant::now();
     while started.elapsed() < WAIT {
-        if client.find_all(Locator::Css(css)).await.map(|v| v.is_empty()).unwrap_or(false) {
+        if client
+            .find_all(Locator::Css(css))
+            .await
+            .map(|v| v.is_empty())
+            .unwrap_or(false)
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -329,6 +403,7 @@ pub async fn wait_attr(
 ) -> String {
     let started = Instant::now();
     let mut last = None;
+    let mut text = String::new();
     while started.elapsed() < limit {
         if let Ok(el) = client.find(Locator::Css(css)).await
             && let Ok(Some(value)) = el.attr(attr).await
@@ -337,10 +412,15 @@ pub async fn wait_attr(
                 return value;
             }
             last = Some(value);
+            text = el.text().await.unwrap_or_default();
+            if let Ok(Some(title)) = el.attr("title").await {
+                text = format!("{text} — {title}");
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("`{css}` [{attr}] never became as expected within {limit:?}; last: {last:?}");
+    failure_screenshot(client).await;
+    panic!("`{css}` [{attr}] never became as expected within {limit:?}; last: {last:?} ({text:?})");
 }
 
 /// Waits until the text of `css` contains `needle`; returns the whole text.
@@ -358,16 +438,29 @@ pub async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    failure_screenshot(client).await;
     panic!("`{css}` never showed {needle:?} within {WAIT:?}; it shows {last:?}");
 }
 
 /// Clicks the element `css` (waiting for it first).
 pub async fn click(client: &Client, css: &str) {
-    wait_for(client, css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("could not click `{css}`: {e}"));
+    let el = wait_for(client, css).await;
+    tap(client, &el, css).await;
+}
+
+/// Clicks `el` as a finger would: brought to the middle of the screen first, so the
+/// sticky top bar never covers it.
+pub async fn tap(client: &Client, el: &Element, what: &str) {
+    let _ = client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'center'}); return true;",
+            vec![serde_json::to_value(el).expect("element")],
+        )
+        .await;
+    if let Err(e) = el.click().await {
+        failure_screenshot(client).await;
+        panic!("could not click `{what}`: {e:?}");
+    }
 }
 
 /// Types `text` into the element `css` (waiting for it first).

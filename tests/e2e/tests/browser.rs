@@ -27,13 +27,16 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     let lead = ts.lead().await;
     let programme = ts.programme(&lead).await;
     ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    ts.add_rep(&lead, programme, "petrova", "Мария Петрова").await;
+    ts.add_rep(&lead, programme, "petrova", "Мария Петрова")
+        .await;
 
     let browser = Browser::start().await;
     let c = &browser.client;
 
     // Sign in.
-    c.goto(&format!("{}/lead/sign-in", ts.url())).await.expect("sign-in page");
+    c.goto(&format!("{}/lead/sign-in", ts.url()))
+        .await
+        .expect("sign-in page");
     type_into(c, "[data-testid=signin-email]", &lead.row.email).await;
     type_into(c, "[data-testid=signin-password]", PASSWORD).await;
     click(c, "[data-testid=signin-submit]").await;
@@ -63,7 +66,10 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     click(c, "[data-testid=import-submit]").await;
     wait_for(c, "[data-testid=import-result]").await;
     let bad = wait_for(c, "[data-testid=import-row-error]").await;
-    assert_eq!(bad.attr("data-row").await.expect("attr").as_deref(), Some("4"));
+    assert_eq!(
+        bad.attr("data-row").await.expect("attr").as_deref(),
+        Some("4")
+    );
     let reason = bad.text().await.expect("text");
     assert!(!reason.trim().is_empty(), "the bad row says why");
     assert_eq!(
@@ -165,9 +171,35 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     wait_for(c, "[data-testid=chart-coverage]").await;
     screenshot(c, "lead-dashboard").await;
 
-    // The page speaks English too.
+    // Russian first; English at a touch, remembered on reload.
+    let nav = |c: &fantoccini::Client| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Css("[data-testid=nav-dashboard]"))
+                .await
+                .expect("tab")
+                .text()
+                .await
+                .expect("text")
+        }
+    };
+    let russian = nav(c).await;
+    assert!(
+        russian
+            .chars()
+            .any(|ch| ('а'..='я').contains(&ch.to_lowercase().next().unwrap_or(ch))),
+        "the page starts in Russian: {russian:?}"
+    );
     click(c, "[data-testid=lang-en]").await;
     wait_for(c, "html[lang=en]").await;
+    let english = nav(c).await;
+    assert!(
+        english != russian && english.is_ascii(),
+        "English after the switch: {english:?}"
+    );
+    c.refresh().await.expect("reload");
+    wait_for(c, "[data-testid=dashboard]").await;
+    assert_eq!(nav(c).await, english, "the choice is remembered");
     screenshot(c, "lead-dashboard-en").await;
 
     node.shutdown().await;

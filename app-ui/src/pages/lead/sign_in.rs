@@ -3,12 +3,12 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
-use rapport_api::lead::{Session, SignIn as SignInBody};
+use rapport_api::lead::SignIn as SignInBody;
 use rapport_api::{ApiError, Request, Response};
 
 use crate::components::ErrorBox;
 use crate::i18n::*;
-use crate::state::{LeadSession, use_ctx};
+use crate::state::use_ctx;
 use crate::transport::TransportKind;
 
 /// Sign-in.
@@ -68,35 +68,11 @@ pub fn SignIn() -> impl IntoView {
         error.set(None);
         let navigate = navigate.clone();
         spawn_local(async move {
-            // The transport takes the server's address from the session: hold one without
-            // a token for this call only, and do not store it.
-            if in_app {
-                ctx.session.set(None);
-                ctx.session.set(Some(LeadSession {
-                    server: base.clone(),
-                    token: String::new(),
-                    name: String::new(),
-                }));
-            }
-            let reply = ctx
-                .lead::<Session>("POST", "/api/v1/auth/sign-in", Some(&body))
-                .await;
+            let reply = ctx.sign_in(base, &body).await;
             busy.set(false);
             match reply {
-                Ok(session) => {
-                    ctx.set_session(Some(LeadSession {
-                        server: base,
-                        token: session.token,
-                        name: session.lead.name,
-                    }));
-                    navigate("/lead", Default::default());
-                }
-                Err(err) => {
-                    if in_app {
-                        ctx.session.set(None);
-                    }
-                    error.set(Some(err));
-                }
+                Ok(()) => navigate("/lead", Default::default()),
+                Err(err) => error.set(Some(err)),
             }
         });
     };

@@ -167,13 +167,16 @@ fn VisitPage(id: DocId) -> impl IntoView {
             .detail
             .with(|d| d.as_ref().map(|d| d.template.clone()))
     });
-    let loaded = move || visit.detail.with(|d| d.is_some());
+    // A memo, not a closure over `detail`: the page below must not be rebuilt by every
+    // reload (that would replace the textarea the rep is typing in).
+    let loaded = Memo::new(move |_| visit.detail.with(|d| d.is_some()));
+    let failed = Memo::new(move |_| visit.error.with(|e| e.is_some()));
 
     view! {
         <section class="rep-visit">
             <ErrorBox error=localized(visit.error) />
             {move || {
-                if loaded() {
+                if loaded.get() {
                     view! {
                         <VisitHeader />
                         {move || template.get().map(|t| view! { <Sections template=t /> })}
@@ -181,7 +184,7 @@ fn VisitPage(id: DocId) -> impl IntoView {
                         <Completion />
                     }
                         .into_any()
-                } else if visit.error.with(|e| e.is_none()) {
+                } else if !failed.get() {
                     view! { <Loading /> }.into_any()
                 } else {
                     ().into_any()
