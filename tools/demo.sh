@@ -6,7 +6,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-RAPPORT_SETUP=build source tests/setup.sh
+RAPPORT_SETUP=build
+source tests/setup.sh
 RAPPORT_BUILD_APP=0 bash tools/build-ui.sh
 export RAPPORT_UI_DIR="$root/app-ui/dist"
 exec cargo run --locked --release -p rapport-server -- serve --demo "$@"
