@@ -38,7 +38,12 @@ async fn the_lead_runs_the_programme_in_a_browser() {
         .await
         .expect("sign-in page");
     type_into(c, "[data-testid=signin-email]", &lead.row.email).await;
-    type_into(c, "[data-testid=signin-password]", PASSWORD).await;
+    // A wrong password is refused with a message, and the page stays.
+    type_into(c, "[data-testid=signin-password]", "не тот пароль").await;
+    click(c, "[data-testid=signin-submit]").await;
+    let refusal = wait_for(c, "[data-testid=error]").await;
+    assert!(!refusal.text().await.expect("text").trim().is_empty());
+    fill(c, "[data-testid=signin-password]", PASSWORD).await;
     click(c, "[data-testid=signin-submit]").await;
     click(c, "[data-testid=programme-open]").await;
     wait_for(c, "[data-testid=dashboard]").await;
