@@ -444,8 +444,12 @@ async fn a_conflict_between_two_devices_is_a_card_in_the_app_and_is_resolved() {
     }
     let text = wait_text(c, &card, "Ноутбук").await;
     assert!(
-        text.contains("Иван Иванов"),
-        "the card names the authors: {text}"
+        text.contains("Иван Иванов") && text.contains("это устройство"),
+        "the card names the authors, in Russian: {text}"
+    );
+    assert!(
+        text.contains("Да") && text.contains("Нет") && !text.contains("true"),
+        "the values are in the rep's words: {text}"
     );
     let choices = c
         .find_all(Locator::Css(&format!(

@@ -3,13 +3,52 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use rapport_api::{ApiError, ConflictView, HistoryView, Request, Response, VisitEdit};
+use rapport_api::{ApiError, ConflictView, HistoryView, Lang, Request, Response, VisitEdit};
+use rapport_domain::{Question, QuestionKind};
 
 use super::use_visit;
 use crate::components::ErrorBox;
 use crate::format::date_time;
 use crate::i18n::*;
 use crate::pages::rep::localized;
+use crate::state::use_lang;
+
+/// A value as the node renders it (for logs and the command line), in the rep's words:
+/// yes/no and choices in the page's language.
+fn value_words(
+    i18n: leptos_i18n::I18nContext<Locale>,
+    lang: Lang,
+    question: Option<&Question>,
+    rendered: &str,
+) -> String {
+    match question.map(|q| &q.kind) {
+        Some(QuestionKind::YesNo) if rendered == "true" => {
+            t_string!(i18n, rep.visit.yes).to_string()
+        }
+        Some(QuestionKind::YesNo) if rendered == "false" => {
+            t_string!(i18n, rep.visit.no).to_string()
+        }
+        Some(QuestionKind::Choice { options }) => options
+            .iter()
+            .find(|o| o.id == rendered)
+            .map_or_else(|| rendered.to_owned(), |o| o.label.get(lang).to_owned()),
+        _ => rendered.to_owned(),
+    }
+}
+
+/// An author as the node names it, with its "this device" in the page's language.
+fn author_words(i18n: leptos_i18n::I18nContext<Locale>, author: &str) -> String {
+    author.replace(
+        ", this device)",
+        &format!(", {})", t_string!(i18n, rep.conflict.this_device)),
+    )
+}
+
+/// The question `id` of the open visit's template.
+fn question_of(v: super::VisitCtx, id: &str) -> Option<Question> {
+    v.detail
+        .with_untracked(|d| d.as_ref().and_then(|d| d.template.question(id).cloned()))
+}
 
 /// When `author` last wrote `rendered` to the answer, from its history.
 fn written_at(history: &[HistoryView], author: &str, rendered: &str) -> Option<i64> {
@@ -65,6 +104,8 @@ pub(super) fn ConflictCard(question_id: String) -> impl IntoView {
         });
     }
     let card_qid = question_id.clone();
+    let lang = use_lang();
+    let question = question_of(v, &question_id);
     let choose = move |chosen: rapport_api::AnswerValue| {
         v.edit_and_reload(
             VisitEdit::Resolve {
@@ -86,10 +127,14 @@ pub(super) fn ConflictCard(question_id: String) -> impl IntoView {
                         .map(|(c, at)| {
                             let choose = choose.clone();
                             let value = c.value.clone();
-                            let author = c.author.clone();
+                            let author = author_words(i18n, &c.author);
+                            let rendered = c.rendered.clone();
+                            let question = question.clone();
                             view! {
                                 <li class="rep-conflict-value" data-testid="conflict-value">
-                                    <strong>{c.rendered.clone()}</strong>
+                                    <strong>
+                                        {move || value_words(i18n, lang.get(), question.as_ref(), &rendered)}
+                                    </strong>
                                     <span class="muted">
                                         {move || t_string!(i18n, rep.conflict.by, author = author.clone()).to_string()}
                                         {at.map(|ms| format!(" · {}", date_time(ms)))}
@@ -117,6 +162,7 @@ pub(super) fn ConflictCard(question_id: String) -> impl IntoView {
 pub(super) fn History(question_id: String) -> impl IntoView {
     let v = use_visit();
     let i18n = use_i18n();
+    let qid = question_id.clone();
     let open = RwSignal::new(false);
     let entries = RwSignal::new(None::<Vec<HistoryView>>);
     let error = RwSignal::new(None::<ApiError>);
@@ -159,11 +205,18 @@ pub(super) fn History(question_id: String) -> impl IntoView {
                 }}
             </button>
             {move || {
+                let qid = qid.clone();
                 open.get()
                     .then(|| {
                         view! {
                             <ErrorBox error=localized(error) />
-                            {move || entries.get().map(|list| view! { <HistoryList list /> })}
+                            {move || {
+                                entries
+                                    .get()
+                                    .map(|list| {
+                                        view! { <HistoryList list question=question_of(v, &qid) /> }
+                                    })
+                            }}
                         }
                     })
             }}
@@ -172,8 +225,9 @@ pub(super) fn History(question_id: String) -> impl IntoView {
 }
 
 #[component]
-fn HistoryList(list: Vec<HistoryView>) -> impl IntoView {
+fn HistoryList(list: Vec<HistoryView>, question: Option<Question>) -> impl IntoView {
     let i18n = use_i18n();
+    let lang = use_lang();
     if list.is_empty() {
         return view! { <p class="muted">{t!(i18n, rep.history.empty)}</p> }.into_any();
     }
@@ -183,13 +237,16 @@ fn HistoryList(list: Vec<HistoryView>) -> impl IntoView {
                 .into_iter()
                 .rev()
                 .map(|h| {
+                    let question = question.clone();
                     view! {
                         <li data-testid="history-entry">
                             <span class="rep-history-time">{date_time(h.time_ms)}</span>
                             " · "
-                            <span class="rep-history-author">{h.author}</span>
+                            <span class="rep-history-author">{author_words(i18n, &h.author)}</span>
                             " · "
-                            <span class="rep-history-value">{h.value}</span>
+                            <span class="rep-history-value">
+                                {move || value_words(i18n, lang.get(), question.as_ref(), &h.value)}
+                            </span>
                         </li>
                     }
                 })
