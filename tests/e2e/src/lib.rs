@@ -99,6 +99,25 @@ fn app_log() -> Stdio {
         .unwrap_or_else(|_| Stdio::null())
 }
 
+/// Saves the whole page, not only what fits the window: the window is made as tall as
+/// the page for the shot and put back after (Chromium; the app's window is fixed).
+pub async fn screenshot_page(client: &Client, name: &str) {
+    let (width, height) = client.get_window_size().await.expect("window size");
+    let page = js(client, "return document.documentElement.scrollHeight;")
+        .await
+        .as_u64()
+        .unwrap_or(height);
+    client
+        .set_window_size(width as u32, page.clamp(height, 6000) as u32)
+        .await
+        .expect("window resized");
+    screenshot(client, name).await;
+    client
+        .set_window_size(width as u32, height as u32)
+        .await
+        .expect("window size restored");
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

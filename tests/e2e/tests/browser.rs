@@ -91,7 +91,7 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     // Apply the assignment suggestion as a whole.
     click(c, "[data-testid=nav-assignments]").await;
     wait_for(c, "[data-testid=suggestion-row]").await;
-    screenshot(c, "lead-assignments").await;
+    screenshot_page(c, "lead-assignments").await;
     click(c, "[data-testid=apply-suggestion]").await;
     let mut assigned = 0;
     let mut clients = serde_json::Value::Null;
@@ -174,7 +174,7 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     )
     .await;
     wait_for(c, "[data-testid=chart-coverage]").await;
-    screenshot(c, "lead-dashboard").await;
+    screenshot_page(c, "lead-dashboard").await;
 
     // Russian first; English at a touch, remembered on reload.
     let nav = |c: &fantoccini::Client| {
@@ -205,7 +205,7 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     c.refresh().await.expect("reload");
     wait_for(c, "[data-testid=dashboard]").await;
     assert_eq!(nav(c).await, english, "the choice is remembered");
-    screenshot(c, "lead-dashboard-en").await;
+    screenshot_page(c, "lead-dashboard-en").await;
 
     node.shutdown().await;
     browser.close().await;
