@@ -246,6 +246,9 @@ pub struct ClientCard {
     pub segment: Segment,
     /// The client's latest visit on this device, if any.
     pub visit: Option<VisitCard>,
+    /// Follow-ups not done yet, from all of this client's visits on the device.
+    #[serde(default)]
+    pub open_follow_ups: usize,
     /// Whether the client document still syncs.
     pub sync: DocSync,
 }

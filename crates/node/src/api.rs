@@ -15,8 +15,8 @@ use rapport_domain::visit::{
     set_text_answer, update_follow_up,
 };
 use rapport_domain::{
-    DocId, DomainError, ProgrammeView, Template, VisitInit, answer_conflicts, answer_history,
-    conflicted_answers, resolve_answer, validate_visit_completion,
+    DocId, DomainError, FollowUpState, ProgrammeView, Template, VisitInit, answer_conflicts,
+    answer_history, conflicted_answers, resolve_answer, validate_visit_completion,
 };
 use rapport_store::{DocStore, PeerId};
 
@@ -245,11 +245,18 @@ async fn clients(inner: &Inner) -> Result<Vec<ClientCard>, NodeError> {
     // The latest visit per client (by date, then creation).
     let mut latest: BTreeMap<DocId, VisitCard> = BTreeMap::new();
     let mut order: HashMap<DocId, (String, i64)> = HashMap::new();
+    // Follow-ups not done, from every visit of the client (not only the latest).
+    let mut open: HashMap<DocId, usize> = HashMap::new();
     for (id, loaded) in inner.store.load_many(&visit_ids).await? {
         let Ok(Some(doc)) = loaded else { continue };
         let Ok(visit) = read_visit(&doc) else {
             continue;
         };
+        *open.entry(visit.client_id).or_default() += visit
+            .follow_ups
+            .values()
+            .filter(|f| f.state != FollowUpState::Done)
+            .count();
         let key = (visit.date.clone(), visit.created_ms);
         if order.get(&visit.client_id).is_some_and(|k| *k >= key) {
             continue;
@@ -279,6 +286,7 @@ async fn clients(inner: &Inner) -> Result<Vec<ClientCard>, NodeError> {
             company: client.company,
             segment: client.segment,
             visit: latest.remove(&id),
+            open_follow_ups: open.get(&id).copied().unwrap_or(0),
             sync: sync_of(&id),
         });
     }

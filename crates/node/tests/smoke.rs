@@ -81,3 +81,62 @@ async fn a_paired_device_fills_a_visit_and_the_server_gets_it() {
     assert_eq!(reopened.sync, DocSync::Synced);
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_list_counts_open_follow_ups_until_they_are_done() {
+    let ts = TestServer::start(Backend::Sqlite).await.expect("server");
+    let (lead, programme, client) = world(&ts).await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let node = Node::open(options(dir.path(), false)).await.expect("open");
+    pair_and_sync(&node, &ts, code, "Планшет Иванова").await;
+    let open_of = |node: &Node| {
+        let node = node.clone();
+        async move {
+            let Response::Clients(clients) = node.handle(Request::Clients).await.expect("clients")
+            else {
+                panic!()
+            };
+            clients[0].open_follow_ups
+        }
+    };
+    assert_eq!(open_of(&node).await, 0);
+
+    let visit = start_visit(&node, client).await.visit.id;
+    let mut ids = Vec::new();
+    for what in ["Прислать КП на резервный канал", "Позвонить главбуху"]
+    {
+        let Response::Saved(saved) = node
+            .handle(Request::EditVisit {
+                visit_id: visit,
+                edit: VisitEdit::AddFollowUp {
+                    description: what.into(),
+                    owner: "Иван Иванов".into(),
+                    due: Some("2026-12-01".into()),
+                },
+            })
+            .await
+            .expect("follow-up added")
+        else {
+            panic!()
+        };
+        ids.push(saved.entry_id.expect("the follow-up's id"));
+    }
+    assert_eq!(open_of(&node).await, 2);
+    node.handle(Request::EditVisit {
+        visit_id: visit,
+        edit: VisitEdit::UpdateFollowUp {
+            id: ids[0].clone(),
+            state: Some(rapport_api::FollowUpState::Done),
+            owner: None,
+            due: None,
+        },
+    })
+    .await
+    .expect("follow-up done");
+    assert_eq!(
+        open_of(&node).await,
+        1,
+        "a done follow-up is no longer open"
+    );
+}

@@ -286,7 +286,12 @@ pub struct AppEnv {
     pub display: Display,
     /// The app's data folder (`RAPPORT_DATA_DIR`).
     pub data_dir: tempfile::TempDir,
+    /// One app test at a time: two WebKit apps and their drivers starting together on
+    /// two cores made WebKitWebDriver drop sessions now and then.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+static APP_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl Drop for AppEnv {
     /// Keeps the app's own log beside the screenshots (for a failed run in CI).
@@ -307,14 +312,28 @@ impl Drop for AppEnv {
 impl AppEnv {
     /// A new display and an empty data folder.
     pub async fn new() -> Self {
+        let turn = APP_TURN.lock().await;
         Self {
             display: Display::start().await,
             data_dir: tempfile::tempdir().expect("the app's data folder"),
+            _turn: turn,
         }
     }
 
-    /// Starts tauri-driver and the app; waits until the UI has mounted.
+    /// Starts tauri-driver and the app; waits until the UI has mounted. A start that
+    /// the driver fumbles (no session, or a session whose window never shows the UI)
+    /// is tried once more.
     pub async fn launch(&self) -> App {
+        match self.try_launch().await {
+            Some(app) => app,
+            None => self
+                .try_launch()
+                .await
+                .expect("the app starts and shows its UI (second try)"),
+        }
+    }
+
+    async fn try_launch(&self) -> Option<App> {
         let port = free_port();
         let native_port = free_port();
         let mut driver = Daemon::spawn(
@@ -345,19 +364,35 @@ impl AppEnv {
             json!({ "application": app_binary() }),
         );
         let started = Instant::now();
-        let client = ClientBuilder::native()
+        let client = match ClientBuilder::native()
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .expect("a session with the app");
-        let app = App {
+        {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("no session with the app: {e}");
+                return None;
+            }
+        };
+        let shown = client
+            .wait()
+            .at_most(WAIT)
+            .every(Duration::from_millis(100))
+            .for_element(Locator::Css(".topbar"))
+            .await;
+        if let Err(e) = shown {
+            eprintln!("the app's window did not show the UI: {e}");
+            failure_screenshot(&client).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.close()).await;
+            return None;
+        }
+        Some(App {
             client,
             driver,
             port,
             started,
-        };
-        wait_for(&app.client, ".topbar").await;
-        app
+        })
     }
 }
 

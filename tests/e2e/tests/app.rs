@@ -293,6 +293,15 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
         "app_start_to_client_list_ms",
         app.started.elapsed().as_secs_f64() * 1000.0,
     );
+    // The failed quality check (95 of 100) opened a follow-up on the spot.
+    wait_attr(
+        c,
+        "[data-testid=open-follow-ups]",
+        "data-value",
+        WAIT,
+        |v| v == "1",
+    )
+    .await;
     click(c, "[data-testid=open-visit]").await;
     wait_for(c, &question("carnegie.proud_of")).await;
     for (id, text) in &texts {

@@ -139,11 +139,20 @@ fn ClientRow(card: ClientCard) -> impl IntoView {
         Segment::KeyPrivate => t_string!(i18n, rep.segment.key_private).to_string(),
     };
     let client_id = card.client_id;
+    let open = card.open_follow_ups;
     view! {
         <li class="card rep-client" data-testid="client-row" data-client-id=client_id.to_string()>
             <div class="rep-client-main">
                 <h2 class="rep-company">{card.company.clone()}</h2>
                 <p class="muted">{segment}</p>
+                {(open > 0)
+                    .then(|| {
+                        view! {
+                            <span class="pill warn" data-testid="open-follow-ups" data-value=open.to_string()>
+                                {move || t_string!(i18n, rep.clients.open_follow_ups, count = open).to_string()}
+                            </span>
+                        }
+                    })}
                 <DocSyncPill sync=card.sync.clone() />
             </div>
             <div class="rep-client-visit">
@@ -175,7 +184,14 @@ fn NoVisit(client_id: rapport_api::DocId) -> impl IntoView {
                 client_id,
                 date: today_iso(),
             });
-            match ctx.node(request).await {
+            let mut reply = ctx.node(request.clone()).await;
+            if matches!(&reply, Err(e) if e.code == "no_template") {
+                // The questionnaire has not come down yet: fetch it now if the network
+                // allows, and try once more (offline, the error says what to do).
+                let _ = ctx.node(Request::SyncNow).await;
+                reply = ctx.node(request).await;
+            }
+            match reply {
                 Ok(Response::Visit(detail)) => {
                     navigate(
                         &format!("/rep/visit/{}", detail.visit.id),

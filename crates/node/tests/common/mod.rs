@@ -222,19 +222,29 @@ pub async fn pair_and_sync(node: &Node, ts: &TestServer, code: String, label: &s
     info
 }
 
-/// Starts a visit of `client_id` dated 2026-11-27.
+/// Starts a visit of `client_id` dated 2026-11-27. On PostgreSQL the server's feed
+/// holds back documents while other transactions (parallel tests) are open, so the
+/// programme's questionnaire may arrive a sync or two after pairing: sync until it is
+/// there (bounded).
 pub async fn start_visit(node: &Node, client_id: DocId) -> VisitDetail {
-    match node
-        .handle(Request::StartVisit(StartVisit {
-            client_id,
-            date: "2026-11-27".into(),
-        }))
-        .await
-        .expect("start visit")
-    {
-        Response::Visit(v) => *v,
-        other => panic!("StartVisit answered {other:?}"),
+    for _ in 0..100 {
+        match node
+            .handle(Request::StartVisit(StartVisit {
+                client_id,
+                date: "2026-11-27".into(),
+            }))
+            .await
+        {
+            Ok(Response::Visit(v)) => return *v,
+            Ok(other) => panic!("StartVisit answered {other:?}"),
+            Err(e) if e.code == "no_template" => {
+                let _ = node.handle(Request::SyncNow).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("start visit: {e:?}"),
+        }
     }
+    panic!("the programme's questionnaire never arrived on the device");
 }
 
 /// What one run of the binary gave.
