@@ -76,17 +76,11 @@ fn parse_error(context: &str, err: JsValue) -> ApiError {
         if let Ok(api) = serde_json::from_str::<ApiError>(&text) {
             return api;
         }
-        if let Ok(body) = serde_json::from_str::<ErrorBody>(&text) {
-            return body.error;
+        if let Ok(body) = serde_json::from_str::<rapport_api::lead::ErrorBody>(&text) {
+            return body.error.into();
         }
     }
     js_error(context, err)
-}
-
-/// The server's error body: `{"error": {"code", "message", ...}}`.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ApiError,
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, ApiError> {
@@ -258,18 +252,6 @@ async fn fetch(call: LeadCall) -> Result<LeadReply, ApiError> {
     if response.ok() {
         Ok(LeadReply { content_type, body })
     } else {
-        Err(server_error(response.status(), &body))
+        Err(rapport_api::lead::server_error(response.status(), &body))
     }
-}
-
-/// The server's error from a non-2xx answer, or one that says what status came back.
-pub fn server_error(status: u16, body: &[u8]) -> ApiError {
-    serde_json::from_slice::<ErrorBody>(body)
-        .map(|b| b.error)
-        .unwrap_or_else(|_| {
-            ApiError::new(
-                "http_status",
-                format!("the server answered with status {status}"),
-            )
-        })
 }

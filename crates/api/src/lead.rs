@@ -91,6 +91,25 @@ impl std::fmt::Display for ErrorDetail {
 
 impl std::error::Error for ErrorDetail {}
 
+impl From<ErrorDetail> for crate::ApiError {
+    fn from(e: ErrorDetail) -> Self {
+        crate::ApiError::new(e.code, e.message)
+    }
+}
+
+/// The error of a server answer that is not 2xx: the server's own when the body is an
+/// [`ErrorBody`], otherwise one that names the status (a proxy's page, an empty body).
+pub fn server_error(status: u16, body: &[u8]) -> crate::ApiError {
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.error.into())
+        .unwrap_or_else(|_| {
+            crate::ApiError::new(
+                "http_status",
+                format!("the server answered with status {status}"),
+            )
+        })
+}
+
 // ---------------------------------------------------------------------------------
 // Sign-in and pairing (`/api/v1/auth/...`, `/api/v1/devices/...`)
 
@@ -700,6 +719,20 @@ pub struct Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_error_keeps_its_code_and_words_and_anything_else_names_the_status() {
+        let body = r#"{"error":{"code":"invalid_credentials","message":"неверный пароль"}}"#;
+        let err = server_error(401, body.as_bytes());
+        assert_eq!(
+            (err.code.as_str(), err.message.as_str()),
+            ("invalid_credentials", "неверный пароль")
+        );
+        let proxy = server_error(502, b"<html>Bad Gateway</html>");
+        assert_eq!(proxy.code, "http_status");
+        assert!(proxy.message.contains("502"), "{proxy:?}");
+        assert_eq!(server_error(500, b"").code, "http_status");
+    }
     use serde::de::DeserializeOwned;
 
     fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T) {

@@ -9,12 +9,6 @@ use rapport_api::{ApiError, ServerCall, ServerReply};
 const MAX_REPLY: usize = 64 * 1024 * 1024;
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-/// The server's error body: `{"error": {"code", "message", ...}}`.
-#[derive(serde::Deserialize)]
-struct ErrorBody {
-    error: ApiError,
-}
-
 /// Makes the call; a non-2xx answer becomes the server's own error.
 pub(crate) async fn call(
     http: &reqwest::Client,
@@ -91,13 +85,6 @@ pub(crate) async fn call(
             body: body.to_vec(),
         })
     } else {
-        Err(serde_json::from_slice::<ErrorBody>(&body)
-            .map(|b| b.error)
-            .unwrap_or_else(|_| {
-                ApiError::new(
-                    "http_status",
-                    format!("the server answered with status {}", status.as_u16()),
-                )
-            }))
+        Err(rapport_api::lead::server_error(status.as_u16(), &body))
     }
 }
