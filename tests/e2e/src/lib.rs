@@ -275,7 +275,6 @@ pub struct App {
     /// The WebDriver session (the app's window).
     pub client: Client,
     driver: Daemon,
-    port: u16,
     /// When this session asked the app to start.
     pub started: Instant,
 }
@@ -390,7 +389,6 @@ impl AppEnv {
         Some(App {
             client,
             driver,
-            port,
             started,
         })
     }
@@ -401,7 +399,6 @@ impl App {
     pub async fn quit(mut self) {
         let _ = self.client.close().await;
         self.driver.check_alive();
-        let _ = self.port;
     }
 }
 
