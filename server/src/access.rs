@@ -64,6 +64,11 @@ impl DeviceView {
         })
     }
 
+    /// The programme the device is paired with.
+    pub fn programme(&self) -> DocId {
+        self.programme
+    }
+
     /// The rights over a document of this scope.
     pub fn access(&self, scope: &DocScope) -> Access {
         let lead = self.rep.is_none();

@@ -30,6 +30,33 @@ const FEED_PAGE: usize = 500;
 /// request of a fresh device on a large programme stays short.
 const MAX_SCAN: usize = 10_000;
 
+/// Adds the programme view to the response when `peer` has no sync state for it (it
+/// never acknowledged receiving it).
+async fn push_view_if_missing(
+    state: &AppState,
+    peer: &PeerId,
+    view: &DeviceView,
+    exchange: &mut ServerExchange,
+    handled: &mut HashSet<DocId>,
+) -> ApiResult<()> {
+    let id = rapport_domain::view_id(view.programme());
+    if handled.contains(&id)
+        || state
+            .store
+            .sync_states(peer, &[id])
+            .await?
+            .contains_key(&id)
+    {
+        return Ok(());
+    }
+    if let Some(doc) = state.store.load(id).await?
+        && exchange.feed_doc(id, &doc, None) == FeedResult::Added
+    {
+        handled.insert(id);
+    }
+    Ok(())
+}
+
 /// Handles one sync request body from `device`; the result is the response body.
 pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResult<Vec<u8>> {
     let started = std::time::Instant::now();
@@ -119,8 +146,18 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
         }
     }
 
-    // 2. The feed after the device's cursor.
-    let handled: HashSet<DocId> = requested.iter().copied().collect();
+    // 2. A rep's device that has never acknowledged its programme's view (the
+    // questionnaire, its clients' names) gets it now, not when the feed reaches it: the
+    // view is rewritten at every edit of the programme, and on PostgreSQL the feed holds
+    // a just-committed row back while any older transaction of the cluster is open, so
+    // during a busy setup a fresh tablet could otherwise sync again and again without
+    // the questionnaire.
+    let mut handled: HashSet<DocId> = requested.iter().copied().collect();
+    if device.rep_id.is_some() {
+        push_view_if_missing(state, &peer, &view, &mut exchange, &mut handled).await?;
+    }
+
+    // 3. The feed after the device's cursor.
     let mut next = cursor;
     let mut more = false;
     let mut scanned = 0;
@@ -183,7 +220,7 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
         }
     }
 
-    // 3. Commit, then reply.
+    // 4. Commit, then reply.
     let outcome = exchange.finish(next.to_bytes(), more);
     let mut batch = WriteBatch::new();
     let mut changed = 0;

@@ -635,3 +635,54 @@ async fn a_revoked_device_comes_back_under_its_own_actor_and_nobody_else_takes_i
     assert_eq!(ours.len(), 1, "one row for the device: {devices}");
     assert!(ours[0]["revoked_ms"].is_null(), "active again: {devices}");
 }
+
+/// The programme view is rewritten at every edit of the programme, and PostgreSQL's
+/// feed holds a row back while any older transaction of the cluster is open: a fresh
+/// tablet paired during a busy moment must still get its questionnaire in its first
+/// sync, not runs later (seen as "the questionnaire has not arrived yet" in the app).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_device_gets_the_programme_view_while_the_feed_holds_it_back() {
+    let Some(w) = world(Backend::Postgres).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let url = &ts.pg.as_ref().expect("a PostgreSQL test database").url;
+    // An open transaction with an id: every later commit is held back from the feed.
+    use sqlx::Connection as _;
+    let mut held = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut held)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut held)
+        .await
+        .expect("an xid");
+    // The lead rewords the view (a new rep), then pairs Ivanov's new tablet.
+    ts.add_rep(&w.lead, w.programme, "sidorov", "Сидор Сидоров")
+        .await;
+    let mut tablet = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let run = tablet.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let server_view = ts.load_doc(view_id(w.programme)).await.expect("the view");
+    let view = tablet
+        .doc(&view_id(w.programme))
+        .expect("the view (the questionnaire) arrives in the first sync");
+    assert_eq!(
+        sorted_heads(view),
+        sorted_heads(&server_view),
+        "the latest view, with Сидоров in it"
+    );
+    // Later runs neither fail nor send it again while it stays held back.
+    let again = tablet.sync().await;
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert!(
+        again.bytes_down < 300,
+        "the acknowledged view is not sent again: {} bytes",
+        again.bytes_down
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut held)
+        .await
+        .expect("rollback");
+}
