@@ -91,11 +91,19 @@ cargo_tool trunk 0.21.14 trunk --locked
 # Without --locked: its own lock file names a crate version the registry lacks.
 wasm_bindgen=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$repo_root/Cargo.lock")
 cargo_tool wasm-bindgen-cli "$wasm_bindgen" wasm-bindgen
-if [ ! -x "$repo_root/app-ui/tools/node_modules/.bin/wasm-opt" ] ||
-    [ "$repo_root/app-ui/tools/package-lock.json" -nt "$repo_root/app-ui/tools/node_modules/.package-lock.json" ]; then
-    log "installing wasm-opt (binaryen from npm, pinned in app-ui/tools)"
-    (cd "$repo_root/app-ui/tools" && npm ci --no-audit --no-fund --loglevel=error >&2)
-fi
+# npm_ci DIR WHAT: installs the packages pinned in DIR/package-lock.json unless they are.
+npm_ci() {
+    local dir=$1 what=$2
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_missing nodejs npm
+    fi
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        log "installing $what (npm, pinned in ${dir#"$repo_root"/})"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    fi
+}
+npm_ci "$repo_root/app-ui/tools" "wasm-opt (binaryen 132)"
 export PATH="$repo_root/app-ui/tools/node_modules/.bin:$PATH"
 
 if [ "$RAPPORT_SETUP" = build ]; then
@@ -108,6 +116,8 @@ fi
 # a virtual display and the WebDriver programs for the UI's end-to-end tests.
 apt_missing dbus-daemon gnome-keyring chromium chromium-driver xvfb webkit2gtk-driver
 cargo_tool tauri-driver 2.1.0 tauri-driver --locked
+# The benchmark's JavaScript side (P1: automerge-repo and its sync server).
+npm_ci "$repo_root/crates/bench/js" "automerge-repo for the benchmark"
 
 if [ "$RAPPORT_SETUP" = deps ]; then
     # Build and test programs only (CI needs them before clippy); no database yet.

@@ -1,0 +1,232 @@
+//! P3, load: many simulated devices (the real node library, each with its own
+//! encrypted database, as tokio tasks in this process), each holding 20 documents (the
+//! programme view and 19 visits of its rep), all reconnecting with edits at the same
+//! moment against one server on PostgreSQL.
+//!
+//! Each device is a rep of its own, so that every device holds exactly its 20
+//! documents; reps are spread over programmes of 20 reps (one lead edit per pairing
+//! of a large programme would make the setup, not the measured part, slow).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rapport_api::{Request, VisitEdit};
+use rapport_domain::DocId;
+use rapport_node::Node;
+use rapport_testkit::{Backend, TestServer};
+use tokio::sync::{Barrier, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::Scale;
+use crate::common::{call, fill_programme, ms, paired_node, percentile, start_visit, sync_now};
+use crate::report::Report;
+
+/// Reps (and devices) per programme.
+const REPS_PER_PROGRAMME: usize = 20;
+/// Visits per device (with the programme view: 20 documents).
+const VISITS: usize = 19;
+/// Devices set up at once.
+const SETUP_PARALLEL: usize = 16;
+
+/// A device ready for the reconnect: its node, data folder and visits.
+struct Device {
+    node: Node,
+    _dir: tempfile::TempDir,
+    visits: Vec<DocId>,
+}
+
+/// What one device's reconnect gave.
+struct Outcome {
+    ms: f64,
+    requests: u32,
+    error: Option<String>,
+}
+
+/// Runs P3 and adds it to `report`.
+pub async fn run(report: &mut Report, scale: Scale) {
+    const TITLE: &str = "P3 — load";
+    let devices: usize = if scale.quick { 40 } else { 1_000 };
+    let Some(ts) = TestServer::start(Backend::Postgres).await else {
+        report.skipped(
+            TITLE,
+            "RAPPORT_TEST_DATABASE_URL is not set (tools/bench.sh sets it)",
+        );
+        return;
+    };
+    let ts = Arc::new(ts);
+    let lead = Arc::new(ts.lead().await);
+    let setup = Instant::now();
+    let mut reps = Vec::new();
+    for _ in 0..devices.div_ceil(REPS_PER_PROGRAMME) {
+        let programme = ts.programme(&lead).await;
+        for (rep, clients) in
+            fill_programme(&ts, &lead, programme, REPS_PER_PROGRAMME, VISITS).await
+        {
+            reps.push((programme, rep, clients));
+        }
+    }
+    reps.truncate(devices);
+    eprintln!(
+        "P3: {} programmes ready after {:?}",
+        devices.div_ceil(REPS_PER_PROGRAMME),
+        setup.elapsed()
+    );
+
+    // Each device pairs, starts its visits with a first answer, and uploads them.
+    let gate = Arc::new(Semaphore::new(SETUP_PARALLEL));
+    let mut tasks = JoinSet::new();
+    for (programme, rep, clients) in reps {
+        let (ts, lead, gate) = (ts.clone(), lead.clone(), gate.clone());
+        tasks.spawn(async move {
+            let _slot = gate.acquire().await.expect("the gate stays open");
+            let dir = tempfile::tempdir().expect("dir");
+            let node = paired_node(&ts, &lead, programme, &rep, dir.path()).await;
+            let mut visits = Vec::with_capacity(VISITS);
+            for client in &clients {
+                let visit = start_visit(&node, *client).await.visit.id;
+                call(
+                    &node,
+                    Request::EditVisit {
+                        visit_id: visit,
+                        edit: VisitEdit::Text {
+                            question_id: "carnegie.proud_of".into(),
+                            value: format!("Гордятся командой ({rep})"),
+                        },
+                    },
+                )
+                .await;
+                visits.push(visit);
+            }
+            let status = sync_now(&node).await;
+            assert_eq!(status.pending_docs, 0, "{rep}: every visit uploaded");
+            Device {
+                node,
+                _dir: dir,
+                visits,
+            }
+        });
+    }
+    let mut ready = Vec::with_capacity(devices);
+    while let Some(device) = tasks.join_next().await {
+        ready.push(device.expect("a device is set up"));
+    }
+    let setup_s = setup.elapsed().as_secs_f64();
+    eprintln!("P3: {} devices set up in {setup_s:.0} s", ready.len());
+
+    // Offline edits on every device (1–3 visits each), then all reconnect at once.
+    for (i, d) in ready.iter().enumerate() {
+        for (k, visit) in d.visits.iter().take(1 + i % 3).enumerate() {
+            call(
+                &d.node,
+                Request::EditVisit {
+                    visit_id: *visit,
+                    edit: VisitEdit::Text {
+                        question_id: "carnegie.plans".into(),
+                        value: format!("План №{k}: открыть филиал в Казани 🏢"),
+                    },
+                },
+            )
+            .await;
+        }
+    }
+    let barrier = Arc::new(Barrier::new(ready.len()));
+    let mut tasks = JoinSet::new();
+    let started = Instant::now();
+    for d in ready {
+        let barrier = barrier.clone();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let t = Instant::now();
+            let answer = d.node.handle(Request::SyncNow).await;
+            let took = ms(t.elapsed());
+            let outcome = match answer {
+                Ok(rapport_api::Response::Sync(s)) => Outcome {
+                    ms: took,
+                    requests: s.last_run.as_ref().map_or(0, |r| r.requests),
+                    error: s
+                        .last_error
+                        .map(|e| format!("{}: {}", e.code, e.message))
+                        .or_else(|| {
+                            (s.pending_docs > 0)
+                                .then(|| format!("{} documents still pending", s.pending_docs))
+                        }),
+                },
+                Ok(other) => Outcome {
+                    ms: took,
+                    requests: 0,
+                    error: Some(format!("unexpected answer {other:?}")),
+                },
+                Err(e) => Outcome {
+                    ms: took,
+                    requests: 0,
+                    error: Some(format!("{e:?}")),
+                },
+            };
+            (d, outcome)
+        });
+    }
+    let mut outcomes = Vec::new();
+    let mut done = Vec::new();
+    let deadline = Duration::from_secs(600);
+    while let Some(joined) = tokio::time::timeout(deadline, tasks.join_next())
+        .await
+        .expect("the reconnect finished within 10 minutes")
+    {
+        let (d, o) = joined.expect("a device task");
+        outcomes.push(o);
+        done.push(d);
+    }
+    let total = ms(started.elapsed());
+    for d in done {
+        d.node.shutdown().await;
+    }
+    let errors: Vec<&String> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
+    for e in errors.iter().take(5) {
+        eprintln!("P3 error: {e}");
+    }
+    let times: Vec<f64> = outcomes.iter().map(|o| o.ms).collect();
+    let requests: u32 = outcomes.iter().map(|o| o.requests).sum();
+    let one_request = outcomes.iter().filter(|o| o.requests == 1).count();
+    let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+
+    report.part(
+        TITLE,
+        &format!(
+            "{devices} devices (rapport-node, each with its own SQLCipher database, tokio tasks in one process), \
+             each holding 20 documents (the programme view and 19 visits), each with 1–3 visits edited offline, \
+             all calling `SyncNow` at the same instant against one server (in the same process, sharing the \
+             2 cores) on PostgreSQL. Latency is each device's whole reconnect as the device sees it (request, \
+             server commit, response, local persistence); {one_request} of {devices} reconnects were one request."
+        ),
+    );
+    report.table(&[
+        "devices",
+        "errors",
+        "target",
+        "requests",
+        "p50 (ms)",
+        "p99 (ms)",
+        "target p99 < 300 ms",
+        "all done (ms)",
+        "setup (s)",
+    ]);
+    let errors_ok = report.target("p3_errors", errors.is_empty());
+    let p99_ok = report.target("p3_p99", p99 < 300.0);
+    report.row(&[
+        devices.to_string(),
+        errors.len().to_string(),
+        errors_ok,
+        requests.to_string(),
+        format!("{p50:.0}"),
+        format!("{p99:.0}"),
+        p99_ok,
+        format!("{total:.0}"),
+        format!("{setup_s:.0}"),
+    ]);
+    report.figure("p3_devices", devices);
+    report.figure("p3_errors", errors.len());
+    report.figure("p3_requests", requests);
+    report.figure("p3_p50_ms", format!("{p50:.1}"));
+    report.figure("p3_p99_ms", format!("{p99:.1}"));
+    report.figure("p3_total_ms", format!("{total:.0}"));
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Rapport's benchmark program (crates/bench), in release, with what it needs: PostgreSQL
+# started and the JavaScript automerge-repo packages installed (tests/setup.sh).
+#
+#   bash tools/bench.sh                 # every part: p1 p2 p3 p4 p5 (about 15 minutes)
+#   bash tools/bench.sh p1 p3           # some parts
+#   bash tools/bench.sh --quick         # small scale: checks the program, measures nothing
+#   bash tools/bench.sh --out FILE      # the Markdown table's file (default target/bench.md)
+#
+# Prints the table, then one `name=value` line per figure.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
+
+# shellcheck source=tests/setup.sh
+source tests/setup.sh
+
+stop_started() {
+    if [ -n "${RAPPORT_STARTED_PG:-}" ]; then
+        # shellcheck disable=SC2086
+        pg_ctlcluster $RAPPORT_STARTED_PG stop || true
+    fi
+}
+trap stop_started EXIT
+
+cargo run --release --locked -p rapport-bench -- "$@"
