@@ -40,13 +40,25 @@ pub(crate) fn holds_all(doc: Option<&Automerge>, heads: &[ChangeHash]) -> bool {
 /// so the peer's message-format capabilities are known.
 pub(crate) fn preseed(state: &mut State) {
     let shared = state.shared_heads.clone();
+    let nothing_shared = shared.is_empty();
     state.their_heads = Some(shared.clone());
     state.their_need = Some(Vec::new());
     state.their_have = Some(vec![Have {
         last_sync: shared,
         bloom: BloomFilter::default(),
     }]);
-    state.their_capabilities = Some(vec![Capability::MessageV2, Capability::SyncReset]);
+    // Message v2 lets automerge replace the changes by the whole saved document when
+    // they are over a third of its history: right for a peer that has nothing (empty
+    // shared heads, one compressed document), wrong for an increment of a short
+    // document (a visit a few changes long would be resent whole, ~4× the bytes of
+    // its new change). So v2 only when nothing is shared; the peer's real capabilities
+    // replace these with its first message.
+    let v2_or_v1 = if nothing_shared {
+        Capability::MessageV2
+    } else {
+        Capability::MessageV1
+    };
+    state.their_capabilities = Some(vec![v2_or_v1, Capability::SyncReset]);
 }
 
 /// Heads compared as sets (automerge keeps them sorted, but do not rely on it).

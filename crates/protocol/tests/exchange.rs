@@ -168,6 +168,46 @@ fn reconnect_with_three_changed_costs_about_the_changes() {
     );
 }
 
+/// A visit just started has a history of one or two changes; an edit of it is sent as
+/// that edit's change, not as the whole document again (automerge's message v2 would
+/// send the whole document once the new changes are over a third of its history).
+#[test]
+fn an_edit_of_a_short_document_costs_its_change_not_the_document() {
+    let mut server = MemServer::default();
+    let mut dev = Device::new(8);
+    let docs = ids(3);
+    for d in &docs {
+        dev.write(
+            *d,
+            &"Визит начат: Иван Иванов, ООО «Ромашка» 🌼. ".repeat(8),
+        );
+    }
+    dev.sync_clean(&mut server).unwrap();
+    let mut change_bytes = 0;
+    for d in &docs {
+        let before = dev.doc(d).unwrap().get_heads();
+        dev.write(*d, " Клиент доволен.");
+        change_bytes += dev
+            .doc(d)
+            .unwrap()
+            .get_changes(&before)
+            .iter()
+            .map(|c| c.raw_bytes().len())
+            .sum::<usize>();
+    }
+    let stats = dev.sync_clean(&mut server).unwrap();
+    let limit = change_bytes * 3 / 2 + 200 * docs.len();
+    eprintln!("3 short documents edited: {change_bytes} change bytes, {stats:?}");
+    assert_eq!(stats.requests, 1);
+    assert!(
+        stats.bytes_up <= limit,
+        "{} bytes up, limit {limit}",
+        stats.bytes_up
+    );
+    assert!(stats.bytes_down <= limit, "{} bytes down", stats.bytes_down);
+    assert!(notes(&server.load(&docs[0])).ends_with("Клиент доволен."));
+}
+
 #[test]
 fn others_edits_reach_a_device_within_two_round_trips() {
     let mut server = MemServer::default();
