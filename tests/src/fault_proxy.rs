@@ -8,7 +8,8 @@
 //! of the request body. It works below HTTP, so the device's own HTTP client sees real
 //! cut sockets, short reads and resets, not well-formed error answers.
 //!
-//! The share of faulted connections follows the configured rate closely (a quota keeps
+//! A connection idle between exchanges for [`IDLE`] is closed (a NAT's idle timeout), so
+//! every sync run meets fresh connections. The share of faulted connections follows the configured rate closely (a quota keeps
 //! the running count within one connection of `rate × connections`), so a short run
 //! still faults at least that share. The i-th connection's fate depends only on the seed
 //! and `i`: `RAPPORT_FAULT_SEED` replays a run's schedule (which device opens the i-th
@@ -20,11 +21,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -43,6 +44,11 @@ pub const DELAY_MS: (u64, u64) = (200, 3_000);
 const READ_WAIT: Duration = Duration::from_secs(15);
 /// Most bytes of a request or answer head buffered while looking for its end.
 const HEAD_MAX: usize = 64 * 1024;
+/// A relayed connection with no exchange under way for this long is closed, as a
+/// mobile network's NAT drops an idle mapping (compressed from minutes): a device's
+/// next sync run then opens a new connection and meets a new fate, instead of reusing
+/// one healthy keep-alive connection for the whole test.
+pub const IDLE: Duration = Duration::from_millis(300);
 
 /// What the proxy does to one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -276,10 +282,11 @@ impl FaultProxy {
                 let shared = accept_shared.clone();
                 connections.spawn(async move {
                     let _ = client.set_nodelay(true);
-                    let applied = handle(client, shared.upstream, plan).await;
-                    if applied {
+                    let upstream = shared.upstream;
+                    handle(client, upstream, plan, || {
                         *shared.stats().applied.entry(plan.kind).or_default() += 1;
-                    }
+                    })
+                    .await;
                 });
                 // Reap finished connections so the set does not grow with the run.
                 while connections.try_join_next().is_some() {}
@@ -315,47 +322,112 @@ impl Drop for FaultProxy {
     }
 }
 
-/// Runs one connection to its end; whether its fault really happened.
-async fn handle(mut client: TcpStream, upstream: SocketAddr, plan: Plan) -> bool {
+/// Runs one connection to its end; calls `applied` when its fault happens.
+async fn handle(mut client: TcpStream, upstream: SocketAddr, plan: Plan, applied: impl Fn()) {
     match plan.kind {
-        FaultKind::DropAtOnce => true,
+        FaultKind::DropAtOnce => applied(),
         FaultKind::DropAfterPart => {
             let mut buf = vec![0u8; plan.part];
             let _ = tokio::time::timeout(READ_WAIT, client.read(&mut buf)).await;
-            true
+            applied();
         }
         FaultKind::Pass => {
-            if let Ok(mut server) = TcpStream::connect(upstream).await {
-                let _ = server.set_nodelay(true);
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            if let Ok(server) = TcpStream::connect(upstream).await {
+                relay(client, server, Duration::ZERO, Duration::ZERO, || {}).await;
             }
-            false
         }
         FaultKind::Delay => {
-            let Ok(server) = TcpStream::connect(upstream).await else {
-                return false;
-            };
-            let _ = server.set_nodelay(true);
-            let (cr, cw) = client.into_split();
-            let (sr, sw) = server.into_split();
-            tokio::join!(pump(cr, sw, plan.up), pump(sr, cw, plan.down));
-            true
+            if let Ok(server) = TcpStream::connect(upstream).await {
+                relay(client, server, plan.up, plan.down, applied).await;
+            }
         }
-        FaultKind::Truncate => truncate(client, upstream, plan.cut).await,
-        FaultKind::Reset => reset(client, upstream, plan.cut).await,
+        FaultKind::Truncate => {
+            if truncate(client, upstream, plan.cut).await {
+                applied();
+            }
+        }
+        FaultKind::Reset => {
+            if reset(client, upstream, plan.cut).await {
+                applied();
+            }
+        }
     }
 }
 
-/// Copies `from` to `to`, holding the first bytes for `hold`; closes `to` at the end.
-async fn pump(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, hold: Duration) {
-    let mut buf = vec![0u8; 16 * 1024];
-    if let Ok(n @ 1..) = from.read(&mut buf).await {
-        tokio::time::sleep(hold).await;
-        if to.write_all(&buf[..n]).await.is_ok() {
-            let _ = tokio::io::copy(&mut from, &mut to).await;
+/// Where a relayed connection stands, for closing it when idle.
+struct Link {
+    /// An exchange is under way: a request was seen and its answer not yet delivered.
+    busy: bool,
+    /// The last delivery of an answer's bytes.
+    last: Instant,
+}
+
+/// Relays both ways, holding the first bytes of the request for `up` and of the answer
+/// for `down` (`held` is called when a hold starts). Closes the connection once no
+/// exchange was under way for [`IDLE`].
+async fn relay(client: TcpStream, server: TcpStream, up: Duration, down: Duration, held: impl Fn()) {
+    let _ = server.set_nodelay(true);
+    let link = Mutex::new(Link {
+        busy: false,
+        last: Instant::now(),
+    });
+    // Counted once per connection, though both directions are held.
+    let held_once = AtomicBool::new(false);
+    let held = || {
+        if !held_once.swap(true, Ordering::SeqCst) {
+            held();
         }
+    };
+    let set = |busy: bool| {
+        let mut l = link.lock().unwrap_or_else(|p| p.into_inner());
+        l.busy = busy;
+        l.last = Instant::now();
+    };
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let requests = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut hold = up;
+        while let Ok(n @ 1..) = cr.read(&mut buf).await {
+            set(true);
+            if !hold.is_zero() {
+                held();
+                tokio::time::sleep(std::mem::take(&mut hold)).await;
+            }
+            if sw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = sw.shutdown().await;
+    };
+    let answers = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut hold = down;
+        while let Ok(n @ 1..) = sr.read(&mut buf).await {
+            if !hold.is_zero() {
+                held();
+                tokio::time::sleep(std::mem::take(&mut hold)).await;
+            }
+            if cw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            set(false);
+        }
+        let _ = cw.shutdown().await;
+    };
+    let idle = async {
+        loop {
+            tokio::time::sleep(IDLE / 4).await;
+            let l = link.lock().unwrap_or_else(|p| p.into_inner());
+            if !l.busy && l.last.elapsed() >= IDLE {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = async { tokio::join!(requests, answers) } => {}
+        () = idle => {}
     }
-    let _ = to.shutdown().await;
 }
 
 /// Forwards the request whole and the answer up to a cut point below its length.
