@@ -214,7 +214,10 @@ impl Shared {
         let faulty = if !self.enabled.load(Ordering::SeqCst) {
             false
         } else {
-            let mut planned = self.planned_faults.lock().unwrap_or_else(|p| p.into_inner());
+            let mut planned = self
+                .planned_faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             // Keep the running count within one of rate × connections: a short run then
             // faults the asked share, not just in expectation.
             let target = self.config.rate * (index + 1) as f64;
@@ -365,7 +368,13 @@ struct Link {
 /// Relays both ways, holding the first bytes of the request for `up` and of the answer
 /// for `down` (`held` is called when a hold starts). Closes the connection once no
 /// exchange was under way for [`IDLE`].
-async fn relay(client: TcpStream, server: TcpStream, up: Duration, down: Duration, held: impl Fn()) {
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    up: Duration,
+    down: Duration,
+    held: impl Fn(),
+) {
     let _ = server.set_nodelay(true);
     let link = Mutex::new(Link {
         busy: false,
@@ -535,7 +544,10 @@ async fn read_head(from: &mut (impl AsyncRead + Unpin)) -> Option<(Vec<u8>, usiz
 
 /// Length of the head (through the blank line), once it is complete.
 fn head_len(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
 }
 
 /// The `Content-Length` of a message head.
@@ -554,11 +566,16 @@ mod tests {
 
     #[test]
     fn a_head_is_measured_with_its_body() {
-        let msg = "POST /api/v1/sync HTTP/1.1\r\nhost: x\r\nContent-Length: 12\r\n\r\nтело 🚀".as_bytes();
+        let msg =
+            "POST /api/v1/sync HTTP/1.1\r\nhost: x\r\nContent-Length: 12\r\n\r\nтело 🚀".as_bytes();
         let end = head_len(msg).expect("complete head");
         assert_eq!(&msg[end..], "тело 🚀".as_bytes());
         assert_eq!(msg.len() - end, 13);
-        assert_eq!(content_length(&msg[..end]), Some(12), "the header, not the body, is read");
+        assert_eq!(
+            content_length(&msg[..end]),
+            Some(12),
+            "the header, not the body, is read"
+        );
         assert_eq!(head_len(b"GET / HTTP/1.1\r\nhost: x\r\n"), None);
     }
 

@@ -670,7 +670,11 @@ async fn devices_converge_through_a_faulty_network_losing_and_duplicating_nothin
             let ids = ids.clone();
             async move {
                 for id in ids {
-                    if node.handle(Request::OpenVisit { visit_id: id }).await.is_err() {
+                    if node
+                        .handle(Request::OpenVisit { visit_id: id })
+                        .await
+                        .is_err()
+                    {
                         return false;
                     }
                 }
@@ -702,7 +706,10 @@ async fn devices_converge_through_a_faulty_network_losing_and_duplicating_nothin
     let mut failed_runs = 0usize;
     let mut runs = 0usize;
     for round in 0..rounds {
-        assert!(started.elapsed() < limit, "round {round} starts after {limit:?}");
+        assert!(
+            started.elapsed() < limit,
+            "round {round} starts after {limit:?}"
+        );
         for (d, targets, base) in &plan {
             for visit in targets {
                 // The lead's device gets others' visits only by sync: edit what it has.
@@ -764,12 +771,7 @@ async fn devices_converge_through_a_faulty_network_losing_and_duplicating_nothin
     // the lead's device every visit.
     let ivanov_visits = [shared_i, own_t, own_l];
     let petrov_visits = [shared_p, own_p];
-    let must_hold: [&[DocId]; 4] = [
-        &ivanov_visits,
-        &ivanov_visits,
-        &petrov_visits,
-        &visits,
-    ];
+    let must_hold: [&[DocId]; 4] = [&ivanov_visits, &ivanov_visits, &petrov_visits, &visits];
     for (d, ids) in devs.iter().zip(must_hold) {
         for id in ids {
             let mine = d
@@ -777,7 +779,11 @@ async fn devices_converge_through_a_faulty_network_losing_and_duplicating_nothin
                 .await
                 .unwrap_or_else(|| panic!("{} lacks visit {id}", d.tag));
             let theirs = ts.visit_doc(*id).await;
-            assert_eq!(mine.visit, theirs, "{}: visit {id} differs from the server", d.tag);
+            assert_eq!(
+                mine.visit, theirs,
+                "{}: visit {id} differs from the server",
+                d.tag
+            );
             check_visit(d.tag, &mine.visit, &q, &ledger);
             // Concurrent number writes: exactly the values nobody wrote over, everywhere.
             let numbers = numbers_of(&d.values(*id, &q.number).await);
@@ -811,9 +817,13 @@ async fn devices_converge_through_a_faulty_network_losing_and_duplicating_nothin
             .into_iter()
             .map(|c| (c.actor, c.value))
             .collect();
-        assert_eq!(numbers_of(&values), live_numbers(&ledger, id), "server: {id}");
+        assert_eq!(
+            numbers_of(&values),
+            live_numbers(&ledger, id),
+            "server: {id}"
+        );
     }
-    let conflicts_left: usize = {
+    let number_values: usize = {
         let mut n = 0;
         for id in visits {
             let stored = ts.load_doc(id).await.expect("visit");
@@ -864,9 +874,10 @@ async fn devices_converge_through_a_faulty_network_losing_and_duplicating_nothin
     println!(
         "[{backend:?}] {rounds} edit rounds + {settle_rounds} settling rounds, {} edits reported saved, \
          {runs} sync runs ({failed_runs} failed), {docs_compared} device documents compared \
-         ({} distinct), {conflicts_left} number values left in conflict; set-up {setup:?}, total {elapsed:?}",
+         ({} distinct), {number_values} number values still shown over {} visits (concurrent writes kept); set-up {setup:?}, total {elapsed:?}",
         ledger.edits,
-        all_ids.len()
+        all_ids.len(),
+        visits.len()
     );
     println!("[{backend:?}] proxy: {stats}");
     for kind in FaultKind::FAULTS {
