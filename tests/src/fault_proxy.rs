@@ -187,7 +187,6 @@ struct Plan {
 struct Shared {
     upstream: SocketAddr,
     config: FaultConfig,
-    enabled: AtomicBool,
     stats: Mutex<FaultStats>,
     /// Connections faulted by plan so far (the quota counts these).
     planned_faults: Mutex<u64>,
@@ -211,9 +210,7 @@ impl Shared {
         let up = Duration::from_millis(rng.random_range(DELAY_MS.0..=DELAY_MS.1));
         let down = Duration::from_millis(rng.random_range(DELAY_MS.0..=DELAY_MS.1));
         let which = rng.random_range(0..FaultKind::FAULTS.len());
-        let faulty = if !self.enabled.load(Ordering::SeqCst) {
-            false
-        } else {
+        let faulty = {
             let mut planned = self
                 .planned_faults
                 .lock()
@@ -254,14 +251,13 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// Listens on `127.0.0.1:0` and forwards to `upstream`, faulting from the start.
+    /// Listens on `127.0.0.1:0` and forwards to `upstream`, faulting every connection by its plan.
     pub async fn start(upstream: SocketAddr, config: FaultConfig) -> io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             upstream,
             config,
-            enabled: AtomicBool::new(true),
             stats: Mutex::new(FaultStats::default()),
             planned_faults: Mutex::new(0),
         });
@@ -311,11 +307,6 @@ impl FaultProxy {
     /// The configuration (seed and rate).
     pub fn config(&self) -> FaultConfig {
         self.shared.config
-    }
-
-    /// Turns faulting on or off for connections accepted from now on (off: they pass).
-    pub fn set_enabled(&self, on: bool) {
-        self.shared.enabled.store(on, Ordering::SeqCst);
     }
 }
 
@@ -585,7 +576,6 @@ mod tests {
             let shared = Shared {
                 upstream: "127.0.0.1:9".parse().expect("address"),
                 config: FaultConfig { seed: 7, rate },
-                enabled: AtomicBool::new(true),
                 stats: Mutex::new(FaultStats::default()),
                 planned_faults: Mutex::new(0),
             };
