@@ -158,7 +158,12 @@ impl fmt::Display for FaultStats {
             self.faulted(),
             self.share() * 100.0
         )?;
-        for kind in std::iter::once(FaultKind::Pass).chain(FaultKind::FAULTS) {
+        write!(
+            f,
+            " Pass {}",
+            self.planned.get(&FaultKind::Pass).copied().unwrap_or(0)
+        )?;
+        for kind in FaultKind::FAULTS {
             write!(
                 f,
                 " {kind:?} {}/{}",
@@ -166,7 +171,7 @@ impl fmt::Display for FaultStats {
                 self.planned.get(&kind).copied().unwrap_or(0)
             )?;
         }
-        write!(f, " (applied/picked)")
+        write!(f, " (faults: applied/picked)")
     }
 }
 
