@@ -2,5 +2,8 @@
 //!
 //! The in-memory devices and server live in `rapport_protocol::memory`, beside
 //! the sessions they drive; this crate holds the scenarios that need several
-//! crates at once (domain documents over the protocol, later the store, server
-//! and node).
+//! crates at once (domain documents over the protocol, the store, the server and
+//! device nodes) and [`fault_proxy`], the TCP proxy the network-fault suite puts
+//! between devices and the server.
+
+pub mod fault_proxy;
