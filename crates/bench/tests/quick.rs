@@ -42,11 +42,19 @@ fn every_part_runs_and_prints_its_figures() {
         "p5_status_p95_ms_postgres",
         "p5_export_csv_ms_sqlite",
     ] {
-        let value = figures.get(name).unwrap_or_else(|| panic!("{name} missing: {stdout}\n{stderr}"));
-        let n: f64 = value.parse().unwrap_or_else(|_| panic!("{name}={value} is not a number"));
+        let value = figures
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing: {stdout}\n{stderr}"));
+        let n: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value} is not a number"));
         assert!(n.is_finite() && n >= 0.0, "{name}={value}");
     }
-    assert_eq!(figures.get("p3_errors"), Some(&"0"), "no device failed under load");
+    assert_eq!(
+        figures.get("p3_errors"),
+        Some(&"0"),
+        "no device failed under load"
+    );
     assert_eq!(figures.get("p2_unchanged_requests"), Some(&"1"));
     assert_eq!(figures.get("p2_unchanged_target"), Some(&"met"), "{stdout}");
     let md = std::fs::read_to_string(&md_path).expect("the Markdown file is written");
@@ -64,5 +72,8 @@ fn a_wrong_part_is_refused_with_the_usage() {
         .expect("the benchmark starts");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("\"p7\"") && stderr.contains("usage:"), "{stderr}");
+    assert!(
+        stderr.contains("\"p7\"") && stderr.contains("usage:"),
+        "{stderr}"
+    );
 }
