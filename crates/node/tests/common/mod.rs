@@ -224,8 +224,8 @@ pub async fn pair_and_sync(node: &Node, ts: &TestServer, code: String, label: &s
 
 /// Starts a visit of `client_id` dated 2026-11-27. On PostgreSQL the server's feed
 /// holds back documents while other transactions (parallel tests) are open, so the
-/// programme's questionnaire may arrive a sync or two after pairing: sync until it is
-/// there (bounded).
+/// client (and, on an older server, the questionnaire) may arrive a sync or two after
+/// pairing: sync until both are there (bounded).
 pub async fn start_visit(node: &Node, client_id: DocId) -> VisitDetail {
     for _ in 0..100 {
         match node
@@ -237,7 +237,7 @@ pub async fn start_visit(node: &Node, client_id: DocId) -> VisitDetail {
         {
             Ok(Response::Visit(v)) => return *v,
             Ok(other) => panic!("StartVisit answered {other:?}"),
-            Err(e) if e.code == "no_template" => {
+            Err(e) if e.code == "no_template" || e.code == "not_found" => {
                 let _ = node.handle(Request::SyncNow).await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
