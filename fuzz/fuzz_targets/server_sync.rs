@@ -404,6 +404,19 @@ fuzz_target!(|data: &[u8]| {
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
             .await
             .expect("body");
+        // `RAPPORT_FUZZ_VERBOSE=1 …/server_sync corpus/server_sync -runs=0` shows how deep
+        // the corpus gets (status, error codes per document).
+        if std::env::var_os("RAPPORT_FUZZ_VERBOSE").is_some() {
+            let summary = match SyncResponse::decode(&bytes, &Limits::DEFAULT) {
+                Ok(r) => format!(
+                    "{} docs, errors {:?}",
+                    r.docs.len(),
+                    r.errors.iter().map(|e| e.code.as_str()).collect::<Vec<_>>()
+                ),
+                Err(_) => String::from_utf8_lossy(&bytes).chars().take(120).collect(),
+            };
+            eprintln!("[server_sync] {status} {summary}");
+        }
         assert!(
             !status.is_server_error(),
             "sync answered {status}: {}",
