@@ -664,7 +664,8 @@ proptest! {
     ) {
         let text = format!("Компания;Сегмент\n{body}");
         if let Ok(r) = read_clients(text.as_bytes(), Format::Csv, &Limits::default()) {
-            let last = text.lines().count().max(1);
+            // A lone CR ends a line too (the csv crate splits records there).
+            let last = text.replace("\r\n", "\n").replace('\r', "\n").lines().count().max(1);
             for line in r.rows.iter().map(|c| c.line).chain(r.errors.iter().map(|e| e.line)) {
                 prop_assert!((2..=last).contains(&line), "line {line} of {last}");
             }
