@@ -7,7 +7,8 @@
 #                         wasm-bindgen, wasm-opt (the UI), WebKitGTK (the app)
 #   RAPPORT_SETUP=deps    that, plus what the tests run: Chromium and chromedriver,
 #                         Xvfb, WebKitWebDriver and tauri-driver, a keyring
-#   (unset)               all of it, and PostgreSQL started
+#   RAPPORT_SETUP=fuzz    only what tools/fuzz.sh needs: a nightly toolchain and cargo-fuzz
+#   (unset)               all of it (cargo-fuzz too), and PostgreSQL started
 #
 # Tools built from source go to $RAPPORT_CACHE/tools (outside the clone, so a second
 # run reuses them) and are put on PATH.
@@ -59,17 +60,6 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# --- Build dependencies -------------------------------------------------------------
-# The device node's database is SQLCipher, which links the system's libcrypto; the app
-# is a WebKitGTK window (TOOLCHAIN.md: Tauri 2 on Linux).
-apt_missing libssl-dev pkg-config libwebkit2gtk-4.1-dev
-
-# The UI: Rust to wasm, trunk, wasm-bindgen of exactly the version Cargo.lock holds,
-# and wasm-opt from npm's binaryen 132 (Debian's 108 makes wasm that fails to load).
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-    log "adding the wasm32-unknown-unknown target"
-    rustup target add wasm32-unknown-unknown >/dev/null
-fi
 tools="$RAPPORT_CACHE/tools"
 mkdir -p "$tools"
 export PATH="$tools/bin:$PATH"
@@ -87,6 +77,34 @@ cargo_tool() {
         touch "$marker"
     fi
 }
+
+# The fuzz targets (fuzz/, tools/fuzz.sh): libFuzzer's instrumentation needs nightly
+# rustc (any recent one); cargo-fuzz drives it (≈ 1 min to build once).
+fuzz_tools() {
+    # libfuzzer-sys compiles libFuzzer (C++) in its build script.
+    command -v c++ >/dev/null 2>&1 || apt_missing g++
+    if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+        log "installing the nightly toolchain (for the fuzz targets)"
+        rustup toolchain install nightly --profile minimal >&2
+    fi
+    cargo_tool cargo-fuzz 0.13.2 cargo-fuzz --locked
+}
+if [ "$RAPPORT_SETUP" = fuzz ]; then
+    fuzz_tools
+    return 0 2>/dev/null || exit 0
+fi
+
+# --- Build dependencies -------------------------------------------------------------
+# The device node's database is SQLCipher, which links the system's libcrypto; the app
+# is a WebKitGTK window (TOOLCHAIN.md: Tauri 2 on Linux).
+apt_missing libssl-dev pkg-config libwebkit2gtk-4.1-dev
+
+# The UI: Rust to wasm, trunk, wasm-bindgen of exactly the version Cargo.lock holds,
+# and wasm-opt from npm's binaryen 132 (Debian's 108 makes wasm that fails to load).
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown >/dev/null
+fi
 cargo_tool trunk 0.21.14 trunk --locked
 # Without --locked: its own lock file names a crate version the registry lacks.
 wasm_bindgen=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$repo_root/Cargo.lock")
@@ -123,6 +141,8 @@ if [ "$RAPPORT_SETUP" = deps ]; then
     # Build and test programs only (CI needs them before clippy); no database yet.
     return 0 2>/dev/null || exit 0
 fi
+
+fuzz_tools
 
 # --- PostgreSQL ----------------------------------------------------------------------
 if [ -z "${RAPPORT_TEST_DATABASE_URL:-}" ]; then

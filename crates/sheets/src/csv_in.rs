@@ -44,7 +44,7 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
                 let line = lines
                     .line_at(rec.position().map_or(0, csv::Position::byte))
                     .saturating_sub(embedded_newlines);
-                embedded_newlines += rec.iter().map(|f| f.matches('\n').count()).sum::<usize>();
+                embedded_newlines += rec.iter().map(|f| line_breaks(f.as_bytes())).sum::<usize>();
                 if rec.iter().all(|f| f.trim().is_empty()) {
                     continue;
                 }
@@ -122,6 +122,18 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<RawSheet, SheetError
     })
 }
 
+/// Line breaks in `text` as the csv crate splits records: `\r\n`, `\n`, and a lone `\r`
+/// (Excel for Mac's "CSV (Macintosh)" ends lines with CR alone; counting only `\n`
+/// gave every row of such a file the same line number).
+fn line_breaks(text: &[u8]) -> usize {
+    let lone_cr = text
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\r' && text.get(i + 1) != Some(&b'\n'))
+        .count();
+    text.iter().filter(|&&b| b == b'\n').count() + lone_cr
+}
+
 /// Text line numbers from byte offsets. The csv crate's own `Position::line` lags by
 /// one after each CRLF (it counts the `\n` of "\r\n" into the next record, and the
 /// next record's position points at that `\n`), and Excel's CSVs end lines with CRLF.
@@ -144,7 +156,7 @@ impl LineCounter<'_> {
         }
         if start > self.pos {
             let skipped = self.text.get(self.pos..start).unwrap_or_default();
-            self.line += skipped.iter().filter(|&&b| b == b'\n').count();
+            self.line += line_breaks(skipped);
             self.pos = start;
         }
         self.line

@@ -341,11 +341,33 @@ fn delimiters_are_sniffed_from_the_header(#[case] d: &str) {
 #[rstest]
 #[case::lf("\n")]
 #[case::crlf("\r\n")]
+// Excel for Mac's "CSV (Macintosh)": CR alone (found by fuzz/sheets_import: every row
+// got line 2, so errors pointed at the wrong rows).
+#[case::cr("\r")]
 fn blank_lines_are_skipped_but_still_count_as_excel_rows(#[case] nl: &str) {
     let r = csv(&"Компания;Сегмент\n\nАльфа;\n;\n \nБета;госсектор\n".replace('\n', nl));
     assert_eq!(r.rows.len(), 1);
     assert_eq!(r.rows[0].line, 3);
     assert_eq!((r.errors[0].line, r.errors[0].code), (6, "unknown_segment"));
+}
+
+#[test]
+fn cr_line_endings_give_each_row_its_own_line_also_after_a_multi_line_cell() {
+    let r = csv(
+        "Компания;Примечания\rООО «Ромашка»;\"первая\rвторая\"\rБета 🚀;\rооо  «ромашка»;дубль\r",
+    );
+    let lines: Vec<usize> = r.rows.iter().map(|c| c.line).collect();
+    assert_eq!(lines, [2, 3]);
+    assert_eq!(r.rows[0].notes, "первая\rвторая");
+    assert_eq!(
+        (r.errors[0].line, r.errors[0].code),
+        (4, "duplicate_company")
+    );
+    assert!(
+        r.errors[0].message_en.contains("line 2"),
+        "{}",
+        r.errors[0].message_en
+    );
 }
 
 #[test]
@@ -642,7 +664,8 @@ proptest! {
     ) {
         let text = format!("Компания;Сегмент\n{body}");
         if let Ok(r) = read_clients(text.as_bytes(), Format::Csv, &Limits::default()) {
-            let last = text.lines().count().max(1);
+            // A lone CR ends a line too (the csv crate splits records there).
+            let last = text.replace("\r\n", "\n").replace('\r', "\n").lines().count().max(1);
             for line in r.rows.iter().map(|c| c.line).chain(r.errors.iter().map(|e| e.line)) {
                 prop_assert!((2..=last).contains(&line), "line {line} of {last}");
             }
