@@ -14,12 +14,6 @@ cd "$here/.."
 # shellcheck source=tests/setup.sh
 source tests/setup.sh
 
-stop_started() {
-    if [ -n "${RAPPORT_STARTED_PG:-}" ]; then
-        # shellcheck disable=SC2086
-        pg_ctlcluster $RAPPORT_STARTED_PG stop || true
-    fi
-}
 trap stop_started EXIT
 
 # The UI's end-to-end tests need the built UI and the built app.

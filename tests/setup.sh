@@ -145,6 +145,13 @@ fi
 fuzz_tools
 
 # --- PostgreSQL ----------------------------------------------------------------------
+# stop_started: stops the cluster this script started (callers: `trap stop_started EXIT`).
+stop_started() {
+    if [ -n "${RAPPORT_STARTED_PG:-}" ]; then
+        # shellcheck disable=SC2086
+        pg_ctlcluster $RAPPORT_STARTED_PG stop || true
+    fi
+}
 if [ -z "${RAPPORT_TEST_DATABASE_URL:-}" ]; then
     if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
         log "installing PostgreSQL"

@@ -15,12 +15,6 @@ cd "$here/.."
 # shellcheck source=tests/setup.sh
 source tests/setup.sh
 
-stop_started() {
-    if [ -n "${RAPPORT_STARTED_PG:-}" ]; then
-        # shellcheck disable=SC2086
-        pg_ctlcluster $RAPPORT_STARTED_PG stop || true
-    fi
-}
 trap stop_started EXIT
 
 cargo run --release --locked -p rapport-bench -- "$@"
