@@ -1,15 +1,11 @@
 //! What every part uses: timing helpers, a device node opened for measuring, and a
 //! programme filled in one commit through the server's own write path.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use automerge::Automerge;
 use rapport_api::{PairRequest, Request, Response, StartVisit, SyncStatus, VisitDetail};
-use rapport_domain::client::new_client;
-use rapport_domain::programme::{Membership, add_clients, apply_suggestion, put_rep};
-use rapport_domain::{Capacity, DocId, Reason, Segment, Strength, SuggestedAssignment, Suggestion};
+use rapport_domain::DocId;
 use rapport_node::{DB_FILE, KeyStorage, Node, NodeOptions, keys};
 use rapport_store::SqliteStore;
 use rapport_testkit::{TestLead, TestServer};
@@ -117,9 +113,8 @@ pub async fn device_store(dir: &Path) -> SqliteStore {
         .expect("the device store opens")
 }
 
-/// Reps `rep-0`… of a programme, each with `per_rep` clients of their own: the client
-/// documents in batches and the programme in one commit (assigning client by client
-/// re-reads the programme each time). Returns each rep's id and clients.
+/// Reps `rep-0`… of a programme, each with `per_rep` clients of their own (made in
+/// one commit of the programme). Returns each rep's id and clients.
 pub async fn fill_programme(
     ts: &TestServer,
     lead: &TestLead,
@@ -127,84 +122,11 @@ pub async fn fill_programme(
     reps: usize,
     per_rep: usize,
 ) -> Vec<(String, Vec<DocId>)> {
-    use rapport_server::auth::edit_actor;
-    use rapport_server::edit::{create_docs, edit_doc};
-    let now = rapport_server::now_ms();
-    let world: Vec<(String, Vec<DocId>)> = (0..reps)
-        .map(|r| {
-            (
-                format!("rep-{r}"),
-                (0..per_rep).map(|_| DocId::random()).collect(),
-            )
+    let ids: Vec<String> = (0..reps).map(|r| format!("rep-{r}")).collect();
+    let clients = ts
+        .add_clients_of(lead, programme, &ids, per_rep, |rep, i| {
+            format!("ООО «Ромашка-{i}» ({rep})")
         })
-        .collect();
-    let mut docs: Vec<(DocId, Automerge)> = Vec::new();
-    for (rep, clients) in &world {
-        for (i, id) in clients.iter().enumerate() {
-            let doc = new_client(
-                edit_actor(&lead.row.actor),
-                *id,
-                &format!("ООО «Ромашка-{i}» ({rep})"),
-                Segment::Corporate,
-                Some(rep),
-                now,
-            )
-            .expect("client document");
-            docs.push((*id, doc));
-        }
-    }
-    while !docs.is_empty() {
-        let rest = docs.split_off(docs.len().saturating_sub(1000));
-        create_docs(ts.state(), rest).await.expect("clients stored");
-    }
-    edit_doc(
-        ts.state(),
-        &lead.row.actor,
-        programme,
-        "the programme",
-        |doc| {
-            for (r, (rep, _)) in world.iter().enumerate() {
-                put_rep(
-                    doc,
-                    rep,
-                    &format!("Представитель №{r}"),
-                    "",
-                    Capacity::Dedicated,
-                    true,
-                    now,
-                )?;
-            }
-            let members: Vec<Membership> = world
-                .iter()
-                .flat_map(|(rep, clients)| {
-                    clients.iter().map(move |id| Membership {
-                        client_id: *id,
-                        original_rep: Some(rep.clone()),
-                        strength: Strength::Excellent,
-                        monopolised: false,
-                    })
-                })
-                .collect();
-            add_clients(doc, &members, now)?;
-            let suggestion = Suggestion {
-                assignments: world
-                    .iter()
-                    .flat_map(|(rep, clients)| {
-                        clients.iter().map(move |id| SuggestedAssignment {
-                            client_id: id.to_string(),
-                            rep_id: rep.clone(),
-                            reason: Reason::LeadDecision {
-                                note: "решение руководителя".into(),
-                            },
-                        })
-                    })
-                    .collect(),
-                loads: BTreeMap::new(),
-            };
-            apply_suggestion(doc, &suggestion, &lead.row.id, now)
-        },
-    )
-    .await
-    .expect("clients added and assigned");
-    world
+        .await;
+    ids.into_iter().zip(clients).collect()
 }

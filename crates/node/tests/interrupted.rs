@@ -21,11 +21,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use rapport_api::{AnswerValue, ClientCard, DocSync, PairRequest, Request, Response};
-use rapport_domain::client::new_client;
-use rapport_domain::programme::{Membership, add_clients, apply_suggestion};
-use rapport_domain::{
-    DocId, QuestionKind, Reason, Segment, Strength, SuggestedAssignment, Suggestion,
-};
+use rapport_domain::{DocId, QuestionKind};
 use rapport_node::{DB_FILE, KeyStorage, Node, keys};
 use rapport_store::{DocStore, SqliteStore};
 use rapport_testkit::{Backend, TestLead, TestServer};
@@ -283,63 +279,12 @@ async fn world_with_clients(ts: &TestServer, n: usize) -> (TestLead, DocId, Vec<
     let lead = ts.lead().await;
     let programme = ts.programme(&lead).await;
     ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let now = rapport_server::now_ms();
-    let docs: Vec<(DocId, Automerge)> = (0..n)
-        .map(|i| {
-            let id = DocId::random();
-            let doc = new_client(
-                rapport_server::auth::edit_actor(&lead.row.actor),
-                id,
-                &format!("ООО «Клиент №{i}» 🏢"),
-                Segment::Corporate,
-                Some("ivanov"),
-                now,
-            )
-            .expect("client document");
-            (id, doc)
+    let mut clients = ts
+        .add_clients_of(&lead, programme, &["ivanov".into()], n, |_, i| {
+            format!("ООО «Клиент №{i}» 🏢")
         })
-        .collect();
-    let ids: Vec<DocId> = docs.iter().map(|(id, _)| *id).collect();
-    rapport_server::edit::create_docs(ts.state(), docs)
-        .await
-        .expect("clients stored");
-    let members: Vec<Membership> = ids
-        .iter()
-        .map(|id| Membership {
-            client_id: *id,
-            original_rep: Some("ivanov".into()),
-            strength: Strength::Excellent,
-            monopolised: false,
-        })
-        .collect();
-    rapport_server::edit::edit_doc(
-        ts.state(),
-        &lead.row.actor,
-        programme,
-        "the programme",
-        |doc| {
-            add_clients(doc, &members, now)?;
-            // One commit for all: assigning client by client re-reads the programme
-            // each time (minutes for a thousand clients).
-            let suggestion = Suggestion {
-                assignments: ids
-                    .iter()
-                    .map(|id| SuggestedAssignment {
-                        client_id: id.to_string(),
-                        rep_id: "ivanov".into(),
-                        reason: Reason::LeadDecision {
-                            note: "решение руководителя".into(),
-                        },
-                    })
-                    .collect(),
-                loads: BTreeMap::new(),
-            };
-            apply_suggestion(doc, &suggestion, &lead.row.id, now)
-        },
-    )
-    .await
-    .expect("clients added and assigned");
-    (lead, programme, ids)
+        .await;
+    (lead, programme, clients.remove(0))
 }
 
 /// Pairs `device` through `url` (the proxy).

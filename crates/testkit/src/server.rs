@@ -5,9 +5,14 @@ use std::time::{Duration, Instant};
 
 use automerge::Automerge;
 use rapport_domain::client::new_client;
-use rapport_domain::programme::{add_client, override_assignment, put_rep};
+use rapport_domain::programme::{
+    Membership, add_client, add_clients, apply_suggestion, override_assignment, put_rep,
+    read_members,
+};
 use rapport_domain::visit::read_visit;
-use rapport_domain::{Capacity, DocId, Reason, Segment, Visit};
+use rapport_domain::{
+    Capacity, DocId, Reason, Segment, Strength, SuggestedAssignment, Suggestion, Visit,
+};
 use rapport_server::app::StartError;
 use rapport_server::auth::edit_actor;
 use rapport_server::db::LeadRow;
@@ -238,6 +243,99 @@ impl TestServer {
         .await
         .expect("client added and assigned");
         id
+    }
+
+    /// Many clients at once: for each of `reps` (put into the programme if it is not
+    /// there yet, named `Представитель <id>`), `per_rep` new clients named by
+    /// `company(rep, i)`, stored in batches and added and assigned in one commit of the
+    /// programme (assigning client by client re-reads the programme each time: minutes
+    /// for a thousand clients). Returns each rep's clients, in `reps`' order.
+    pub async fn add_clients_of(
+        &self,
+        lead: &TestLead,
+        programme: DocId,
+        reps: &[String],
+        per_rep: usize,
+        company: impl Fn(&str, usize) -> String,
+    ) -> Vec<Vec<DocId>> {
+        let now = rapport_server::now_ms();
+        let clients: Vec<Vec<DocId>> = reps
+            .iter()
+            .map(|_| (0..per_rep).map(|_| DocId::random()).collect())
+            .collect();
+        let mut docs: Vec<(DocId, Automerge)> = Vec::new();
+        for (rep, ids) in reps.iter().zip(&clients) {
+            for (i, id) in ids.iter().enumerate() {
+                let doc = new_client(
+                    edit_actor(&lead.row.actor),
+                    *id,
+                    &company(rep, i),
+                    Segment::Corporate,
+                    Some(rep),
+                    now,
+                )
+                .expect("client document");
+                docs.push((*id, doc));
+            }
+        }
+        while !docs.is_empty() {
+            let batch = docs.split_off(docs.len().saturating_sub(1000));
+            create_docs(self.state(), batch)
+                .await
+                .expect("clients stored");
+        }
+        edit_doc(
+            self.state(),
+            &lead.row.actor,
+            programme,
+            "the programme",
+            |doc| {
+                let known = read_members(doc)?.reps;
+                for rep in reps.iter().filter(|r| !known.contains_key(*r)) {
+                    put_rep(
+                        doc,
+                        rep,
+                        &format!("Представитель {rep}"),
+                        "",
+                        Capacity::Dedicated,
+                        true,
+                        now,
+                    )?;
+                }
+                let members: Vec<Membership> = reps
+                    .iter()
+                    .zip(&clients)
+                    .flat_map(|(rep, ids)| {
+                        ids.iter().map(move |id| Membership {
+                            client_id: *id,
+                            original_rep: Some(rep.clone()),
+                            strength: Strength::Excellent,
+                            monopolised: false,
+                        })
+                    })
+                    .collect();
+                add_clients(doc, &members, now)?;
+                let assignments = reps
+                    .iter()
+                    .zip(&clients)
+                    .flat_map(|(rep, ids)| {
+                        ids.iter().map(move |id| SuggestedAssignment {
+                            client_id: id.to_string(),
+                            rep_id: rep.clone(),
+                            reason: lead_decision(),
+                        })
+                    })
+                    .collect();
+                let suggestion = Suggestion {
+                    assignments,
+                    loads: std::collections::BTreeMap::new(),
+                };
+                apply_suggestion(doc, &suggestion, &lead.row.id, now)
+            },
+        )
+        .await
+        .expect("clients added and assigned");
+        clients
     }
 
     /// Moves a client to another rep (what the lead's reassignment does).
