@@ -117,16 +117,6 @@ fn schema_check(doc: &Automerge, _new: &[Change]) -> Result<(), Rejection> {
     })
 }
 
-/// Question ids of one kind in the default template, in form order.
-fn ids_of(template: &Template, kind: fn(&QuestionKind) -> bool) -> Vec<String> {
-    template
-        .active()
-        .into_iter()
-        .filter(|q| kind(&q.kind))
-        .map(|q| q.id.clone())
-        .collect()
-}
-
 struct World {
     template: Template,
     text_q: Vec<String>,
@@ -142,9 +132,9 @@ impl World {
     /// Device 0 creates the visit and uploads it; the others download it.
     fn new(n: usize) -> Self {
         let template = default_template();
-        let text_q = ids_of(&template, |k| matches!(k, QuestionKind::Text));
-        let yes_no_q = ids_of(&template, |k| matches!(k, QuestionKind::YesNo));
-        let number_q = ids_of(&template, |k| matches!(k, QuestionKind::Number));
+        let text_q = template.active_ids(|k| matches!(k, QuestionKind::Text));
+        let yes_no_q = template.active_ids(|k| matches!(k, QuestionKind::YesNo));
+        let number_q = template.active_ids(|k| matches!(k, QuestionKind::Number));
         assert!(text_q.len() >= 2 && !yes_no_q.is_empty() && !number_q.is_empty());
         let mut server = MemServer::default();
         server.validate = Some(schema_check);

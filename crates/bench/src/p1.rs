@@ -166,13 +166,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
             panic!("StartVisit answers a visit")
         };
         if questions.is_empty() {
-            questions = detail
-                .template
-                .active()
-                .into_iter()
-                .filter(|q| q.kind == QuestionKind::Text)
-                .map(|q| q.id.clone())
-                .collect();
+            questions = detail.template.active_ids(|k| *k == QuestionKind::Text);
         }
         let visit = detail.visit.id;
         let edits = edits(d, &questions);

@@ -12,7 +12,7 @@ use std::time::Instant;
 use automerge::Automerge;
 use rapport_api::{QualityAnswer, Request, Response, VisitEdit};
 use rapport_domain::visit::{ContactInput, ReferralInput};
-use rapport_domain::{DocId, QuestionKind, ScalarAnswer, Template};
+use rapport_domain::{DocId, QuestionKind, ScalarAnswer};
 use rapport_node::Node;
 use rapport_store::{DocStore, SqliteStore};
 use rapport_testkit::{Backend, TestServer};
@@ -32,15 +32,6 @@ const TYPED: &str = "Гордимся командой инженеров и т�
 /// The first `n` characters of what the rep types (cycled).
 fn typed(n: usize) -> String {
     TYPED.chars().cycle().take(n).collect()
-}
-
-fn questions(template: &Template, kind: impl Fn(&QuestionKind) -> bool) -> Vec<String> {
-    template
-        .active()
-        .into_iter()
-        .filter(|q| kind(&q.kind))
-        .map(|q| q.id.clone())
-        .collect()
 }
 
 /// Times one edit through the node's API.
@@ -124,7 +115,7 @@ async fn edits_and_opens(edits_n: usize, opens_n: usize) -> (Edits, Opens) {
         let detail = start_visit(&node, clients[0]).await;
         let visit = detail.visit.id;
         let text_q = "carnegie.proud_of".to_owned();
-        let yes_no = questions(&detail.template, |k| *k == QuestionKind::YesNo);
+        let yes_no = detail.template.active_ids(|k| *k == QuestionKind::YesNo);
         let yes_no = yes_no.first().expect("a yes/no question").clone();
         // Interleaved with the edits, so both see the same load from other processes on
         // the machine.
@@ -241,7 +232,7 @@ async fn fill_completely(node: &Node, client: DocId) -> DocId {
     let detail = start_visit(node, client).await;
     let visit = detail.visit.id;
     let template = detail.template;
-    let texts = questions(&template, |k| *k == QuestionKind::Text);
+    let texts = template.active_ids(|k| *k == QuestionKind::Text);
     let per_text = KEYSTROKES / texts.len().max(1);
     for q in &texts {
         let mut value = String::new();

@@ -212,6 +212,15 @@ impl Template {
         self.ordered().into_iter().filter(|q| !q.retired).collect()
     }
 
+    /// The ids of the questions still asked whose kind passes `kind`, in form order.
+    pub fn active_ids(&self, kind: impl Fn(&QuestionKind) -> bool) -> Vec<String> {
+        self.active()
+            .into_iter()
+            .filter(|q| kind(&q.kind))
+            .map(|q| q.id.clone())
+            .collect()
+    }
+
     /// The position that puts a question of `section` right after `after`
     /// (or first when `None`): the midpoint between its neighbours.
     fn position_after(&self, section: Section, after: Option<&str>, moving: &str) -> f64 {

@@ -177,3 +177,30 @@ fn moving_a_question_between_two_others_changes_only_its_position() {
         ]
     );
 }
+
+#[test]
+fn active_ids_follow_the_form_order_and_leave_retired_questions_out() {
+    let mut programme = programme_doc();
+    move_question(&mut programme, "carnegie.plans", None, T0 + 1).unwrap();
+    retire_question(&mut programme, "carnegie.proud_of", T0 + 2).unwrap();
+    let template = read_template(&programme).unwrap();
+    let texts = template.active_ids(|k| *k == QuestionKind::Text);
+    let expected: Vec<String> = template
+        .active()
+        .into_iter()
+        .filter(|q| q.kind == QuestionKind::Text)
+        .map(|q| q.id.clone())
+        .collect();
+    assert_eq!(texts, expected);
+    assert!(
+        !texts.iter().any(|id| id == "carnegie.proud_of"),
+        "retired: {texts:?}"
+    );
+    let plans = texts.iter().position(|id| id == "carnegie.plans").unwrap();
+    let story = texts
+        .iter()
+        .position(|id| id == "carnegie.success_story")
+        .unwrap();
+    assert!(plans < story, "moved first in its section: {texts:?}");
+    assert!(template.active_ids(|_| false).is_empty());
+}
