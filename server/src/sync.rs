@@ -30,25 +30,13 @@ const FEED_PAGE: usize = 500;
 /// request of a fresh device on a large programme stays short.
 const MAX_SCAN: usize = 10_000;
 
-/// Adds the programme view to the response when `peer` has no sync state for it (it
-/// never acknowledged receiving it).
-async fn push_view_if_missing(
+/// Adds the programme view `id` to the response (the device never acknowledged it).
+async fn push_view(
     state: &AppState,
-    peer: &PeerId,
-    view: &DeviceView,
+    id: DocId,
     exchange: &mut ServerExchange,
     handled: &mut HashSet<DocId>,
 ) -> ApiResult<()> {
-    let id = rapport_domain::view_id(view.programme());
-    if handled.contains(&id)
-        || state
-            .store
-            .sync_states(peer, &[id])
-            .await?
-            .contains_key(&id)
-    {
-        return Ok(());
-    }
     if let Some(doc) = state.store.load(id).await?
         && exchange.feed_doc(id, &doc, None) == FeedResult::Added
     {
@@ -98,7 +86,16 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
         }
     }
     let stored = state.store.load_many(&allowed).await?;
-    let states = state.store.sync_states(&peer, &allowed).await?;
+    // A rep's device also gets its programme's view until it acknowledges it (step 2);
+    // its state is read with the others, in the same query.
+    let view_doc = rapport_domain::view_id(view.programme());
+    let wants_view = device.rep_id.is_some() && !requested.contains(&view_doc);
+    let mut asked = allowed.clone();
+    if wants_view {
+        asked.push(view_doc);
+    }
+    let states = state.store.sync_states(&peer, &asked).await?;
+    let view_missing = wants_view && !states.contains_key(&view_doc);
     let mut merged: HashMap<DocId, Automerge> = HashMap::new();
     for (id, loaded) in stored {
         let mut doc = match loaded {
@@ -153,8 +150,8 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
     // during a busy setup a fresh tablet could otherwise sync again and again without
     // the questionnaire.
     let mut handled: HashSet<DocId> = requested.iter().copied().collect();
-    if device.rep_id.is_some() {
-        push_view_if_missing(state, &peer, &view, &mut exchange, &mut handled).await?;
+    if view_missing {
+        push_view(state, view_doc, &mut exchange, &mut handled).await?;
     }
 
     // 3. The feed after the device's cursor.
