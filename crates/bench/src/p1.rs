@@ -4,12 +4,10 @@
 //! automerge-repo against its sync server on loopback (`js/p1.mjs`), and the floor of
 //! P1b and P1c: the same exchanges in memory through `rapport-protocol`.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use automerge::Automerge;
 use rapport_api::{Request, Response, VisitEdit};
 use rapport_domain::{DocId, QuestionKind};
 use rapport_protocol::{Fault, MemDevice, MemServer};
@@ -18,7 +16,9 @@ use rapport_testkit::{Backend, TestServer, sorted_heads};
 use serde::{Deserialize, Serialize};
 
 use crate::Scale;
-use crate::common::{call, device_store, fill_programme, ms, pair_node, paired_node, sync_now};
+use crate::common::{
+    call, device_docs, device_store, fill_programme, ms, pair_node, paired_node, sync_now,
+};
 use crate::report::Report;
 
 /// Edits per document.
@@ -115,20 +115,6 @@ async fn run_js(workload: &Path) -> Result<JsFigures, String> {
         .unwrap_or("");
     serde_json::from_str(last)
         .map_err(|e| format!("the JavaScript side printed no figures ({e}): {stdout}"))
-}
-
-/// The device's copies of `ids`.
-async fn device_docs(dir: &Path, ids: &[DocId]) -> HashMap<DocId, Automerge> {
-    let store = device_store(dir).await;
-    let docs = store
-        .load_many(ids)
-        .await
-        .expect("the device's documents load")
-        .into_iter()
-        .map(|(id, d)| (id, d.expect("loads").expect("stored")))
-        .collect();
-    store.pool().close().await;
-    docs
 }
 
 /// Runs P1 and adds it to `report`.
@@ -323,106 +309,102 @@ pub async fn run(report: &mut Report, scale: Scale) {
     report.figure("p1_docs", docs);
     report.figure("p1_edits_per_doc", EDITS);
     report.figure("p1_answers_json_bytes", answers_json);
-    report.figure("p1a_rapport_ms", format!("{p1a:.1}"));
-    report.figure("p1b_rapport_ms", format!("{p1b:.1}"));
-    report.figure("p1c_rapport_ms", format!("{p1c:.1}"));
-    report.figure("p1b_floor_ms", format!("{floor_b:.1}"));
-    report.figure("p1c_floor_ms", format!("{floor_c:.1}"));
     report.figure("p1b_requests", upload_run.requests);
     report.figure("p1b_bytes_sent", upload_run.bytes_sent);
     report.figure("p1c_runs", download_runs);
     report.figure("p1b_floor_requests", up.requests);
     report.figure("p1c_floor_requests", down.requests);
-    let b_floor = p1b / floor_b.max(0.001);
-    let c_floor = p1c / floor_c.max(0.001);
-    report.figure("p1b_ratio_vs_floor", format!("{b_floor:.2}"));
-    report.figure("p1c_ratio_vs_floor", format!("{c_floor:.2}"));
-    let b_floor_ok = report.target("p1b_floor", b_floor <= 3.0);
-    let c_floor_ok = report.target("p1c_floor", c_floor <= 3.0);
+    // One row per phase: Rapport, the JS side (when it ran) with its target, the floor
+    // with its target.
+    let mut phase = |key: &str,
+                     name: &str,
+                     ours: f64,
+                     theirs: Option<f64>,
+                     goal: Option<f64>,
+                     floor: Option<f64>| {
+        let vs_js = match (theirs, goal) {
+            (Some(t), Some(goal)) => {
+                let ratio = t / ours;
+                report.figure(&format!("{key}_automerge_repo_ms"), format!("{t:.1}"));
+                report.figure(
+                    &format!("{key}_ratio_vs_automerge_repo"),
+                    format!("{ratio:.1}"),
+                );
+                let verdict = report.target(&format!("{key}_vs_automerge_repo"), ratio >= goal);
+                [
+                    format!("{t:.0}"),
+                    format!("{ratio:.1}×"),
+                    format!("≥ {goal}×: {verdict}"),
+                ]
+            }
+            (Some(t), None) => {
+                report.figure(&format!("{key}_automerge_repo_ms"), format!("{t:.1}"));
+                report.figure(
+                    &format!("{key}_ratio_vs_automerge_repo"),
+                    format!("{:.2}", t / ours),
+                );
+                [
+                    format!("{t:.0}"),
+                    format!("{:.2}×", t / ours),
+                    "none (Rapport: every edit durable; JS: in memory)".into(),
+                ]
+            }
+            (None, _) => ["—".into(), "—".into(), "not measured".into()],
+        };
+        let vs_floor = match floor {
+            Some(f) => {
+                let ratio = ours / f.max(0.001);
+                report.figure(&format!("{key}_floor_ms"), format!("{f:.1}"));
+                report.figure(&format!("{key}_ratio_vs_floor"), format!("{ratio:.2}"));
+                let verdict = report.target(&format!("{key}_floor"), ratio <= 3.0);
+                [
+                    format!("{f:.1}"),
+                    format!("{ratio:.2}"),
+                    format!("≤ 3: {verdict}"),
+                ]
+            }
+            None => [String::new(), String::new(), String::new()],
+        };
+        report.figure(&format!("{key}_rapport_ms"), format!("{ours:.1}"));
+        let mut cells = vec![name.to_owned(), format!("{ours:.1}")];
+        cells.extend(vs_js);
+        cells.extend(vs_floor);
+        report.row(&cells);
+    };
+    let (js_a, js_b, js_c) = match &js {
+        Ok(j) => (Some(j.p1a_ms), Some(j.p1b_ms), Some(j.p1c_ms)),
+        Err(_) => (None, None, None),
+    };
+    phase("p1a", "P1a local: create and edit", p1a, js_a, None, None);
+    phase(
+        "p1b",
+        "P1b upload to acknowledged",
+        p1b,
+        js_b,
+        Some(20.0),
+        Some(floor_b),
+    );
+    phase(
+        "p1c",
+        "P1c download to a fresh device",
+        p1c,
+        js_c,
+        Some(10.0),
+        Some(floor_c),
+    );
+    let runs = format!(
+        "Rapport's upload: {} request(s), {} bytes sent; download: {download_runs} sync run(s).",
+        upload_run.requests, upload_run.bytes_sent
+    );
     match js {
-        Ok(js) => {
-            let (rb, rc) = (js.p1b_ms / p1b, js.p1c_ms / p1c);
-            report.figure("p1a_automerge_repo_ms", format!("{:.1}", js.p1a_ms));
-            report.figure("p1b_automerge_repo_ms", format!("{:.1}", js.p1b_ms));
-            report.figure("p1c_automerge_repo_ms", format!("{:.1}", js.p1c_ms));
-            report.figure(
-                "p1a_ratio_vs_automerge_repo",
-                format!("{:.2}", js.p1a_ms / p1a),
-            );
-            report.figure("p1b_ratio_vs_automerge_repo", format!("{rb:.1}"));
-            report.figure("p1c_ratio_vs_automerge_repo", format!("{rc:.1}"));
-            let b_ok = report.target("p1b_vs_automerge_repo", rb >= 20.0);
-            let c_ok = report.target("p1c_vs_automerge_repo", rc >= 10.0);
-            report.row(&[
-                "P1a local: create and edit".into(),
-                format!("{p1a:.0}"),
-                format!("{:.0}", js.p1a_ms),
-                format!("{:.2}×", js.p1a_ms / p1a),
-                "none (Rapport: every edit durable; JS: in memory)".into(),
-                "".into(),
-                "".into(),
-                "".into(),
-            ]);
-            report.row(&[
-                "P1b upload to acknowledged".into(),
-                format!("{p1b:.1}"),
-                format!("{:.0}", js.p1b_ms),
-                format!("{rb:.1}×"),
-                format!("≥ 20×: {b_ok}"),
-                format!("{floor_b:.1}"),
-                format!("{b_floor:.2}"),
-                format!("≤ 3: {b_floor_ok}"),
-            ]);
-            report.row(&[
-                "P1c download to a fresh device".into(),
-                format!("{p1c:.1}"),
-                format!("{:.0}", js.p1c_ms),
-                format!("{rc:.1}×"),
-                format!("≥ 10×: {c_ok}"),
-                format!("{floor_c:.1}"),
-                format!("{c_floor:.2}"),
-                format!("≤ 3: {c_floor_ok}"),
-            ]);
-            report.note(&format!(
-                "Versions of the JavaScript side: `{}`. Rapport's upload: {} request(s), {} bytes sent; download: {} sync run(s).",
-                js.versions, upload_run.requests, upload_run.bytes_sent, download_runs
-            ));
-        }
+        Ok(js) => report.note(&format!(
+            "Versions of the JavaScript side: `{}`. {runs}",
+            js.versions
+        )),
         Err(why) => {
             eprintln!("P1: {why}");
-            report.figure("p1_automerge_repo_failed", 1);
             let _ = report.target("p1_automerge_repo_ran", false);
-            report.row(&[
-                "P1a local: create and edit".into(),
-                format!("{p1a:.0}"),
-                "—".into(),
-                "—".into(),
-                "none".into(),
-                "".into(),
-                "".into(),
-                "".into(),
-            ]);
-            report.row(&[
-                "P1b upload to acknowledged".into(),
-                format!("{p1b:.1}"),
-                "—".into(),
-                "—".into(),
-                "not measured".into(),
-                format!("{floor_b:.1}"),
-                format!("{b_floor:.2}"),
-                format!("≤ 3: {b_floor_ok}"),
-            ]);
-            report.row(&[
-                "P1c download to a fresh device".into(),
-                format!("{p1c:.1}"),
-                "—".into(),
-                "—".into(),
-                "not measured".into(),
-                format!("{floor_c:.1}"),
-                format!("{c_floor:.2}"),
-                format!("≤ 3: {c_floor_ok}"),
-            ]);
-            report.note(&format!("The JavaScript side did not run: {why}"));
+            report.note(&format!("The JavaScript side did not run: {why}. {runs}"));
         }
     }
 }
