@@ -32,15 +32,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use automerge::{Automerge, ChangeHash};
+use automerge::Automerge;
 use rapport_api::{
     AnswerValue, ContactInput, FollowUpState, PairRequest, ReferralInput, Request, Response,
     ScalarAnswer, StartVisit, SyncStatus, VisitDetail, VisitEdit,
 };
 use rapport_domain::{DocId, QuestionKind, Template, Visit, answer_conflicts, view_id};
-use rapport_node::{DB_FILE, KeyStorage, Node, NodeOptions, SyncSettings, keys};
-use rapport_store::{DocStore, SqliteStore};
-use rapport_testkit::{Backend, TestServer};
+use rapport_node::{KeyStorage, Node, NodeOptions, SyncSettings, read_device_docs};
+use rapport_testkit::{Backend, TestServer, sorted_heads};
 use rapport_tests::fault_proxy::{FaultConfig, FaultKind, FaultProxy, IDLE};
 use rstest::rstest;
 
@@ -401,31 +400,11 @@ async fn sync_all(devs: &[Dev], runs: usize) -> Vec<SyncStatus> {
 
 /// The device's stored documents, read from its encrypted database after shutdown.
 async fn stored_docs(data_dir: &Path) -> BTreeMap<DocId, Automerge> {
-    let key = keys::load_or_create(data_dir, KeyStorage::File, true).expect("device key");
-    let store = SqliteStore::open_encrypted(data_dir.join(DB_FILE), &key.bytes)
+    read_device_docs(data_dir, KeyStorage::File, None)
         .await
-        .expect("the device database opens");
-    let ids = store.list_docs().await.expect("list documents");
-    let docs = store
-        .load_many(&ids)
-        .await
-        .expect("documents load")
+        .expect("the device database opens and its documents load")
         .into_iter()
-        .map(|(id, doc)| {
-            let doc = doc
-                .expect("a device document loads")
-                .unwrap_or_else(|| panic!("listed document {id} is missing"));
-            (id, doc)
-        })
-        .collect();
-    store.pool().close().await;
-    docs
-}
-
-fn sorted_heads(doc: &Automerge) -> Vec<ChangeHash> {
-    let mut h = doc.get_heads();
-    h.sort();
-    h
+        .collect()
 }
 
 /// Change rows the server's store holds for `doc`.

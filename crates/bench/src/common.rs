@@ -1,12 +1,14 @@
 //! What every part uses: timing helpers, a device node opened for measuring, and a
 //! programme filled in one commit through the server's own write path.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use automerge::Automerge;
 use rapport_api::{PairRequest, Request, Response, StartVisit, SyncStatus, VisitDetail};
 use rapport_domain::DocId;
-use rapport_node::{DB_FILE, KeyStorage, Node, NodeOptions, keys};
+use rapport_node::{DB_FILE, KeyStorage, Node, NodeOptions, keys, read_device_docs};
 use rapport_store::SqliteStore;
 use rapport_testkit::{TestLead, TestServer};
 
@@ -111,6 +113,15 @@ pub async fn device_store(dir: &Path) -> SqliteStore {
     SqliteStore::open_encrypted(dir.join(DB_FILE), &key.bytes)
         .await
         .expect("the device store opens")
+}
+
+/// The device's copies of `ids` (each must be there).
+pub async fn device_docs(dir: &Path, ids: &[DocId]) -> HashMap<DocId, Automerge> {
+    let docs = read_device_docs(dir, KeyStorage::File, Some(ids))
+        .await
+        .expect("the device's documents load");
+    assert_eq!(docs.len(), ids.len(), "every document is on the device");
+    docs
 }
 
 /// Reps `rep-0`… of a programme, each with `per_rep` clients of their own (made in

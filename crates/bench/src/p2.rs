@@ -19,7 +19,9 @@ use rapport_store::{DocStore, PeerId};
 use rapport_testkit::{Backend, TestServer};
 
 use crate::Scale;
-use crate::common::{call, device_store, fill_programme, ms, paired_node, start_visit, sync_now};
+use crate::common::{
+    call, device_docs, device_store, fill_programme, ms, paired_node, start_visit, sync_now,
+};
 use crate::report::Report;
 
 /// Visits changed before the second and third reconnect.
@@ -133,16 +135,6 @@ fn new_change_bytes(before: &Automerge, after: &Automerge) -> usize {
         .sum()
 }
 
-async fn load_from_device(dir: &Path, ids: &[DocId]) -> Vec<Automerge> {
-    let store = device_store(dir).await;
-    let mut out = Vec::new();
-    for id in ids {
-        out.push(store.load(*id).await.expect("load").expect("stored"));
-    }
-    store.pool().close().await;
-    out
-}
-
 /// Runs P2 and adds it to `report`.
 pub async fn run(report: &mut Report, scale: Scale) {
     let clients = if scale.quick { 40 } else { 250 };
@@ -176,7 +168,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
     let mut runs = vec![reconnect_once("nothing changed", 0, &ts, &node, dir.path()).await];
 
     let changed: Vec<DocId> = visits.iter().take(CHANGED).copied().collect();
-    let before = load_from_device(dir.path(), &changed).await;
+    let before = device_docs(dir.path(), &changed).await;
     for (i, visit) in changed.iter().enumerate() {
         call(
             &node,
@@ -190,11 +182,10 @@ pub async fn run(report: &mut Report, scale: Scale) {
         )
         .await;
     }
-    let after = load_from_device(dir.path(), &changed).await;
-    let bytes: usize = before
+    let after = device_docs(dir.path(), &changed).await;
+    let bytes: usize = changed
         .iter()
-        .zip(&after)
-        .map(|(b, a)| new_change_bytes(b, a))
+        .map(|id| new_change_bytes(&before[id], &after[id]))
         .sum();
     runs.push(
         reconnect_once(

@@ -41,6 +41,33 @@ pub use keys::KeyStorage;
 /// File name of the device database in the data folder.
 pub const DB_FILE: &str = "device.db";
 
+/// The documents `ids` (every one for `None`) of the device database in `data_dir`,
+/// opened with its key from `key_storage` beside a running node (WAL lets a second
+/// reader in): what a device holds, for tools and tests that look inside. A document
+/// the database does not have is left out of the map.
+pub async fn read_device_docs(
+    data_dir: &Path,
+    key_storage: KeyStorage,
+    ids: Option<&[DocId]>,
+) -> Result<HashMap<DocId, Automerge>, NodeError> {
+    let db = data_dir.join(DB_FILE);
+    let key = keys::load_or_create(data_dir, key_storage, db.exists())?;
+    let store = SqliteStore::open_encrypted(db, &key.bytes).await?;
+    let ids = match ids {
+        Some(ids) => ids.to_vec(),
+        None => store.list_docs().await?,
+    };
+    let mut docs = HashMap::with_capacity(ids.len());
+    let loaded = store.load_many(&ids).await;
+    store.pool().close().await;
+    for (id, doc) in loaded? {
+        if let Some(doc) = doc? {
+            docs.insert(id, doc);
+        }
+    }
+    Ok(docs)
+}
+
 /// Timing of automatic sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncSettings {

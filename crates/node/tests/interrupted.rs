@@ -6,15 +6,13 @@
 //! is unset). Test 2 prints the bytes a resumed first contact moved next to an
 //! uninterrupted one (`cargo test ... -- --nocapture`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use automerge::Automerge;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
@@ -22,9 +20,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use rapport_api::{AnswerValue, ClientCard, DocSync, PairRequest, Request, Response};
 use rapport_domain::{DocId, QuestionKind};
-use rapport_node::{DB_FILE, KeyStorage, Node, keys};
-use rapport_store::{DocStore, SqliteStore};
-use rapport_testkit::{Backend, TestLead, TestServer};
+use rapport_node::{KeyStorage, Node, read_device_docs};
+use rapport_testkit::{Backend, TestLead, TestServer, sorted_heads};
 use rstest::rstest;
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -306,35 +303,6 @@ async fn clients_of(device: &Device) -> Vec<ClientCard> {
     }
 }
 
-/// The device's stored copies of `ids`, read from its encrypted database after the
-/// node has shut down.
-async fn device_docs(data_dir: &Path, ids: &[DocId]) -> HashMap<DocId, Automerge> {
-    let key = keys::load_or_create(data_dir, KeyStorage::File, true).expect("device key");
-    let store = SqliteStore::open_encrypted(data_dir.join(DB_FILE), &key.bytes)
-        .await
-        .expect("device database opens");
-    let docs = store
-        .load_many(ids)
-        .await
-        .expect("device documents load")
-        .into_iter()
-        .map(|(id, doc)| {
-            let doc = doc
-                .expect("device document loads")
-                .unwrap_or_else(|| panic!("the device has no document {id}"));
-            (id, doc)
-        })
-        .collect();
-    store.pool().close().await;
-    docs
-}
-
-fn sorted_heads(doc: &Automerge) -> Vec<automerge::ChangeHash> {
-    let mut heads = doc.get_heads();
-    heads.sort();
-    heads
-}
-
 /// 1. The first sync request is forwarded and committed, its answer lost: the device
 ///    reports the failure and keeps everything pending; the next run stores nothing
 ///    twice and both sides end equal.
@@ -417,7 +385,9 @@ async fn a_lost_answer_after_commit_is_repaired_without_storing_anything_twice(
     device.node.shutdown().await;
 
     let data_dir = device.dir.path().join(DATA);
-    let on_device = device_docs(&data_dir, &visits).await;
+    let on_device = read_device_docs(&data_dir, KeyStorage::File, Some(&visits))
+        .await
+        .expect("the device documents load");
     for (i, visit) in visits.iter().enumerate() {
         let mine = &on_device[visit];
         let theirs = ts.load_doc(*visit).await.expect("the server has the visit");
@@ -575,7 +545,9 @@ async fn a_first_contact_dropped_mid_run_resumes_without_downloading_again(
         .copied()
         .chain([rapport_domain::view_id(programme)])
         .collect();
-    let on_device = device_docs(&device.dir.path().join(DATA), &ids).await;
+    let on_device = read_device_docs(&device.dir.path().join(DATA), KeyStorage::File, Some(&ids))
+        .await
+        .expect("the device documents load");
     for id in &ids {
         let theirs = ts.load_doc(*id).await.expect("the server has it");
         assert_eq!(
