@@ -2,7 +2,7 @@
 # Rapport's benchmark program (crates/bench), in release, with what it needs: PostgreSQL
 # started and the JavaScript automerge-repo packages installed (tests/setup.sh).
 #
-#   bash tools/bench.sh                 # every part: p1 p2 p3 p4 p5 (about 15 minutes)
+#   bash tools/bench.sh                 # every part: p1 p2 p3 p4 p5 (about 10 minutes)
 #   bash tools/bench.sh p1 p3           # some parts
 #   bash tools/bench.sh --quick         # small scale: checks the program, measures nothing
 #   bash tools/bench.sh --out FILE      # the Markdown table's file (default target/bench.md)

@@ -59,8 +59,6 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
                 out = Some(PathBuf::from(args.next().ok_or("--out needs a file name")?));
             }
             "-h" | "--help" => return Err(USAGE.into()),
-            // `cargo bench` style arguments are not ours.
-            "--bench" => {}
             p => match PARTS.iter().find(|k| k.eq_ignore_ascii_case(p)) {
                 Some(k) => parts.push(*k),
                 None => return Err(format!("unknown part or option {p:?}\n{USAGE}")),

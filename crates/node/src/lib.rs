@@ -180,7 +180,7 @@ const CACHE_DOCS: usize = 64;
 /// Stored changes a document may hold outside its snapshot before the node folds them
 /// in. Every edit is one change, so a visit typed one character per edit holds ~2,000
 /// of them; loading replays each one, which made opening such a visit ~9x slower than
-/// loading its saved bytes (see benches/node.rs).
+/// loading its saved bytes (P4 of `rapport-bench`).
 const COMPACT_AFTER: usize = 128;
 /// Compaction waits until no edit came for this long (ms)...
 const COMPACT_IDLE_MS: i64 = 500;

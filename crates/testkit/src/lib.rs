@@ -17,6 +17,5 @@ pub use server::{
     PASSWORD, RepWorld, TestLead, TestServer, call, error_code, fresh_config, sign_in,
 };
 pub use util::{
-    POLL, bench_parts, decode_request, decode_response, eventually, fill_and_complete, heads_of,
-    sorted_heads,
+    POLL, decode_request, decode_response, eventually, fill_and_complete, heads_of, sorted_heads,
 };

@@ -129,13 +129,3 @@ pub fn decode_response(body: &[u8]) -> SyncResponse {
 pub fn decode_request(body: &[u8]) -> SyncRequest {
     SyncRequest::decode(body, &Limits::DEFAULT).expect("a valid request frame")
 }
-
-/// The parts a benchmark runs, from its command line (`cargo bench … -- sync status`):
-/// a check of one part's name; every part when none is named (flags are ignored).
-pub fn bench_parts() -> impl Fn(&str) -> bool {
-    let parts: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    move |part| parts.is_empty() || parts.iter().any(|p| p == part)
-}
