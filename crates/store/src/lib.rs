@@ -10,10 +10,10 @@ mod rows;
 mod sqlite;
 mod types;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use automerge::Automerge;
+use automerge::{Automerge, ChangeHash};
 pub use rapport_domain::DocId;
 
 pub use error::StoreError;
@@ -94,4 +94,47 @@ pub trait DocStore: Send + Sync {
 
     /// Every stored document id, sorted.
     async fn list_docs(&self) -> Result<Vec<DocId>, StoreError>;
+
+    /// The store's identity: random, set when the store is created and replaced by
+    /// [`Self::new_epoch`] after a restore from a backup. A cursor of another epoch
+    /// points into a feed this store never had.
+    async fn epoch(&self) -> Result<[u8; 16], StoreError>;
+
+    /// Gives the store a new random epoch (after a restore) and returns it.
+    async fn new_epoch(&self) -> Result<[u8; 16], StoreError>;
+
+    /// The newest position of the feed (or the start when nothing is stored). A cursor
+    /// beyond it was handed out by a later state of this store: the store went back in
+    /// time (restored from a copy without a new epoch).
+    async fn feed_head(&self) -> Result<FeedCursor, StoreError>;
+
+    /// Documents committed after `after` that [`Self::feed`] still holds back (on
+    /// PostgreSQL, while a transaction older than their commit is open; never on
+    /// SQLite), at most `limit`. Reading them does not move any cursor: the feed
+    /// hands them out again once it may.
+    async fn feed_held_back(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+    ) -> Result<Vec<DocId>, StoreError>;
+
+    /// Which of the `(document, change)` pairs are stored (folded into a snapshot or
+    /// not): what a device holds that this store lacks is the rest.
+    async fn stored_changes(
+        &self,
+        pairs: &[(DocId, ChangeHash)],
+    ) -> Result<HashSet<(DocId, ChangeHash)>, StoreError>;
+
+    /// Forgets the sync states of `peer` for every document not in `keep`; returns how
+    /// many were removed. A state claims what the peer holds: after the peer went back
+    /// in time, the claims of documents it no longer holds (or no longer holds whole)
+    /// would make the feed skip what it lacks.
+    async fn retain_sync_states(&self, peer: &PeerId, keep: &[DocId]) -> Result<u64, StoreError>;
+}
+
+/// The sync states of `peer` that `store` would [`DocStore::retain_sync_states`] away:
+/// those of documents not in `keep`.
+pub(crate) fn not_kept(held: Vec<DocId>, keep: &[DocId]) -> Vec<DocId> {
+    let keep: HashSet<&DocId> = keep.iter().collect();
+    held.into_iter().filter(|d| !keep.contains(d)).collect()
 }

@@ -1,10 +1,11 @@
 //! [`DocStore`] on PostgreSQL: the server's store, shared by every server replica.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use automerge::ChangeHash;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Uuid;
 use sqlx::{Connection, Row};
@@ -53,7 +54,46 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(migration)?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.renumber_restored_feed().await?;
+        Ok(store)
+    }
+
+    /// After a logical restore (`pg_dump` into another cluster) the documents carry
+    /// the old cluster's transaction ids, which may be far above this cluster's: new
+    /// commits would sort before them and no cursor would reach them. Such a store is
+    /// renumbered (every restored row below any new transaction, in its old order) and
+    /// given a new epoch, so devices reconcile. Returns whether it was renumbered.
+    pub async fn renumber_restored_feed(&self) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // One renumbering at a time (replicas starting together).
+        sqlx::query("LOCK TABLE docs IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let ahead: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM docs
+                 WHERE feed_xid >= pg_snapshot_xmax(pg_current_snapshot()))",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        if !ahead {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE docs SET feed_xid = '1'::xid8")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("UPDATE store_meta SET epoch = gen_random_uuid() WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        tracing::warn!(
+            "the documents' feed positions came from another PostgreSQL cluster (a restored dump): renumbered, and the store has a new epoch so devices reconcile"
+        );
+        Ok(true)
     }
 
     /// The connection pool, for projections that live in the same database.
@@ -383,4 +423,103 @@ impl DocStore for PgStore {
             .map_err(db)?;
         Ok(ids.into_iter().map(DocId::from).collect())
     }
+
+    async fn epoch(&self) -> Result<[u8; 16], StoreError> {
+        let epoch: Uuid = sqlx::query_scalar("SELECT epoch FROM store_meta WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(*epoch.as_bytes())
+    }
+
+    async fn new_epoch(&self) -> Result<[u8; 16], StoreError> {
+        let epoch: Uuid = sqlx::query_scalar(
+            "UPDATE store_meta SET epoch = gen_random_uuid() WHERE id = 1 RETURNING epoch",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(*epoch.as_bytes())
+    }
+
+    async fn feed_head(&self) -> Result<FeedCursor, StoreError> {
+        let head = sqlx::query(
+            "SELECT feed_xid::text, feed_seq FROM docs ORDER BY feed_xid DESC, feed_seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = head else {
+            return Ok(FeedCursor::start());
+        };
+        let xid: String = row.try_get(0).map_err(db)?;
+        Ok(FeedCursor {
+            xid: parse_xid(&xid)?,
+            seq: row.try_get(1).map_err(db)?,
+        })
+    }
+
+    async fn feed_held_back(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+    ) -> Result<Vec<DocId>, StoreError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT doc_id FROM docs
+             WHERE feed_xid >= pg_snapshot_xmin(pg_current_snapshot())
+               AND (feed_xid, feed_seq) > ($1::text::xid8, $2)
+             ORDER BY feed_xid, feed_seq
+             LIMIT $3",
+        )
+        .bind(after.xid.to_string())
+        .bind(after.seq)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(ids.into_iter().map(DocId::from).collect())
+    }
+
+    async fn stored_changes(
+        &self,
+        pairs: &[(DocId, ChangeHash)],
+    ) -> Result<HashSet<(DocId, ChangeHash)>, StoreError> {
+        let docs: Vec<Uuid> = pairs.iter().map(|(d, _)| d.as_uuid()).collect();
+        let hashes: Vec<&[u8]> = pairs.iter().map(|(_, h)| h.as_ref()).collect();
+        let found = sqlx::query(
+            "SELECT c.doc_id, c.hash FROM changes c
+             JOIN UNNEST($1::uuid[], $2::bytea[]) AS p (doc_id, hash)
+               ON c.doc_id = p.doc_id AND c.hash = p.hash",
+        )
+        .bind(&docs)
+        .bind(&hashes)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found
+            .into_iter()
+            .map(|row| {
+                let doc = DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?);
+                Ok((doc, rows::hash(row.try_get::<&[u8], _>(1).map_err(db)?)?))
+            })
+            .collect()
+    }
+
+    async fn retain_sync_states(&self, peer: &PeerId, keep: &[DocId]) -> Result<u64, StoreError> {
+        let keep: Vec<Uuid> = keep.iter().map(DocId::as_uuid).collect();
+        let done = sqlx::query("DELETE FROM sync_states WHERE peer = $1 AND doc_id <> ALL($2)")
+            .bind(peer.as_str())
+            .bind(&keep)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// A transaction id as PostgreSQL prints it.
+fn parse_xid(xid: &str) -> Result<u64, StoreError> {
+    xid.parse().map_err(|_| StoreError::Database {
+        reason: format!("PostgreSQL returned a transaction id {xid:?} that is not a number"),
+    })
 }

@@ -179,3 +179,17 @@ pub(crate) fn doc_id(bytes: &[u8]) -> Result<DocId, StoreError> {
             reason: format!("a stored document id is {} bytes, not 16", bytes.len()),
         })
 }
+
+/// A 32-byte change hash read back from the database.
+pub(crate) fn hash(bytes: &[u8]) -> Result<ChangeHash, StoreError> {
+    ChangeHash::try_from(bytes).map_err(|_| StoreError::Database {
+        reason: format!("a stored change hash is {} bytes, not 32", bytes.len()),
+    })
+}
+
+/// The store's 16-byte epoch read back from the database.
+pub(crate) fn epoch(bytes: &[u8]) -> Result<[u8; 16], StoreError> {
+    <[u8; 16]>::try_from(bytes).map_err(|_| StoreError::Database {
+        reason: format!("the stored epoch is {} bytes, not 16", bytes.len()),
+    })
+}

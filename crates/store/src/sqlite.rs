@@ -1,10 +1,11 @@
 //! [`DocStore`] on a SQLite file: the device node's store and the embedded server default.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use automerge::ChangeHash;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -113,6 +114,25 @@ impl SqliteStore {
     /// The connection pool, for projections that live in the same database.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Writes a consistent copy of the whole database to `path` (which must not exist)
+    /// while the store keeps serving: `VACUUM INTO` reads one snapshot of every table,
+    /// so the copy holds exactly the transactions committed before it started.
+    pub async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
+        let target = path.to_str().ok_or_else(|| StoreError::Open {
+            target: path.display().to_string(),
+            reason: "the backup path is not valid UTF-8".to_owned(),
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::Open {
+                target: path.display().to_string(),
+                reason: format!("the backup could not be written: {e}"),
+            })?;
+        Ok(())
     }
 
     /// Starts a write transaction that holds the write lock from the start, so two
@@ -408,5 +428,89 @@ impl DocStore for SqliteStore {
         rows.iter()
             .map(|row| rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?))
             .collect()
+    }
+
+    async fn epoch(&self) -> Result<[u8; 16], StoreError> {
+        let epoch: Vec<u8> = sqlx::query_scalar("SELECT epoch FROM store_meta WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        rows::epoch(&epoch)
+    }
+
+    async fn new_epoch(&self) -> Result<[u8; 16], StoreError> {
+        let epoch: Vec<u8> = sqlx::query_scalar(
+            "UPDATE store_meta SET epoch = randomblob(16) WHERE id = 1 RETURNING epoch",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        rows::epoch(&epoch)
+    }
+
+    async fn feed_head(&self) -> Result<FeedCursor, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM feed_counter WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(FeedCursor { xid: 0, seq })
+    }
+
+    async fn feed_held_back(
+        &self,
+        _after: &FeedCursor,
+        _limit: usize,
+    ) -> Result<Vec<DocId>, StoreError> {
+        // One writer at a time, positions taken in commit order: nothing is held back.
+        Ok(Vec::new())
+    }
+
+    async fn stored_changes(
+        &self,
+        pairs: &[(DocId, ChangeHash)],
+    ) -> Result<HashSet<(DocId, ChangeHash)>, StoreError> {
+        let mut found = HashSet::new();
+        // Two variables a pair.
+        for chunk in pairs.chunks(IN_CHUNK / 2) {
+            let sql = format!(
+                "SELECT doc_id, hash FROM changes WHERE (doc_id, hash) IN (VALUES {})",
+                vec!["(?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (doc, hash) in chunk {
+                query = query.bind(doc.as_bytes().as_slice()).bind(hash.as_ref());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(db)? {
+                let doc = rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?)?;
+                found.insert((doc, rows::hash(row.try_get::<&[u8], _>(1).map_err(db)?)?));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn retain_sync_states(&self, peer: &PeerId, keep: &[DocId]) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let held: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT doc_id FROM sync_states WHERE peer = ?")
+                .bind(peer.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+        let held = held
+            .iter()
+            .map(|d| rows::doc_id(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut removed = 0;
+        for doc in crate::not_kept(held, keep) {
+            removed += sqlx::query("DELETE FROM sync_states WHERE peer = ? AND doc_id = ?")
+                .bind(peer.as_str())
+                .bind(doc.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(removed)
     }
 }
