@@ -42,7 +42,9 @@ pub use conflicts::{
 pub use error::{DomainError, SchemaError};
 pub use ids::{DocId, ParseDocIdError};
 pub use lang::{Lang, Localized};
-pub use programme::{Assignment, AssignmentChange, Lead, Period, Programme, ProgrammeInit, Rep};
+pub use programme::{
+    ACTOR_PREFIX_HEX, Assignment, AssignmentChange, Lead, Period, Programme, ProgrammeInit, Rep,
+};
 pub use status::{
     ClientSummary, ProgrammeStatus, ProgrammeSummary, RepSummary, VisitSummary, programme_status,
 };

@@ -20,11 +20,20 @@
 //! kind         = u8: 1 = SyncRequest, 2 = SyncResponse
 //!
 //! SyncRequest  body = cursor:bytes  docs:doc_list
-//! SyncResponse body = cursor:bytes  more:u8 (0 | 1)  docs:doc_list  errors:error_list
+//! SyncResponse body = cursor:bytes  flags:u8  docs:doc_list  errors:error_list
+//! HeadsRequest  body = count:varint  count × (doc:docid  n:varint  n × hash)
+//! HeadsResponse body = count:varint  count × doc:docid
 //!
 //! doc_list     = count:varint  count × (doc:docid  message:bytes)
 //! error_list   = count:varint  count × (doc:docid  code:u16le  message:bytes)
+//! hash         = 32 bytes (an Automerge change hash)
+//! flags        = bit 0 (0x01) more: the feed has further pages, ask again
+//!                bit 1 (0x02) reconcile: the server does not know the cursor (see
+//!                *When storage goes back in time*); other bits must be 0
 //! ```
+//!
+//! Kinds 3 and 4 (`POST /api/v1/sync/heads`) list at most 100,000 documents and
+//! 256 heads per document ([`MAX_HEADS_DOCS`], [`MAX_HEADS_PER_DOC`]).
 //!
 //! - `cursor`: opaque to the device, at most 64 bytes, empty = start of the feed.
 //! - `message`: an encoded `automerge::sync::Message` (first byte 0x42 or
@@ -79,9 +88,46 @@
 //! by [`DeviceSession::fail`]: the states of the documents in flight go back to
 //! their persisted forms and are sent again; the server deduplicates, so a
 //! retried upload stores nothing twice.
+//!
+//! # When storage goes back in time
+//!
+//! A server restored from a backup has lost what came after the backup; the devices
+//! still hold it. A device restored from an old image (or a folder copied to a second
+//! machine) holds less than the server believes it does. Both happen to real users, and
+//! neither may lose a change or leave a document stuck. The repair:
+//!
+//! - **The store has an epoch**, a random id that a restore replaces (`rapport-server
+//!   restore`; a PostgreSQL dump restored into another cluster is detected and
+//!   renumbered at start). The server's cursor is `epoch ‖ feed position`.
+//! - **An unknown cursor** (another epoch, or a position beyond the feed's newest: the
+//!   store went back without a new epoch) gets a response with no documents, the
+//!   `reconcile` flag and the start-of-feed cursor. The device then reconciles and runs
+//!   again from the start of the feed (the server re-sends only what the device's
+//!   persisted states do not cover).
+//! - **Reconciling** ([`reconcile`]): the device sends the heads of every document it
+//!   holds in one [`HeadsRequest`]. The server answers which of them it lacks a change
+//!   of ([`HeadsResponse::lacking`], found by hash in its change table, no document is
+//!   loaded), and forgets its sync state for every document whose state does not match
+//!   the device's heads exactly, and for every document the device did not list (a
+//!   state claims what the device holds; after the device went back, such claims would
+//!   make the feed skip what it lacks). The device forgets its own state for every
+//!   lacking document and marks it for sending: the next run uploads it whole, and the
+//!   server stores only the changes new to it.
+//! - A device reconciles after the server asks, and in its first sync run after it
+//!   opens its store: a restored or copied device folder is always opened before it is
+//!   used, and a server restored without a new epoch is caught then too. Costs: one
+//!   request of ~50 bytes per document held, once per start; normal runs do not change.
+//! - **Who may upload**: every change's author must be registered (the device
+//!   register of the programme) to a device or lead that may write the document, but
+//!   the uploading device need not be the author. A device relays what it holds from
+//!   its rep's other devices, which is what puts back what a restored server lost.
+//! - **Actors are never reused**: a device writes under its registered 16-byte actor
+//!   plus 8 random bytes chosen each time it opens its store, so a restored or copied
+//!   folder never mints a second change under a used (actor, sequence number).
 
 pub mod device;
 pub mod memory;
+pub mod reconcile;
 pub mod server;
 mod state;
 pub mod wire;
@@ -90,6 +136,6 @@ pub use device::{DeviceConfig, DeviceSession, DocSet, Outcome, SessionError};
 pub use memory::{Fault, MemDevice, MemDocSet, MemServer, RunStats};
 pub use server::{DocCommit, FeedResult, Rejection, ServerExchange, ServerOutcome};
 pub use wire::{
-    DecodeError, DocError, DocMessage, EncodeError, ErrorCode, Limits, MAX_ERROR_MESSAGE_BYTES,
-    SyncRequest, SyncResponse,
+    DecodeError, DocError, DocMessage, EncodeError, ErrorCode, HeadsRequest, HeadsResponse, Limits,
+    MAX_ERROR_MESSAGE_BYTES, MAX_HEADS_DOCS, MAX_HEADS_PER_DOC, SyncRequest, SyncResponse,
 };

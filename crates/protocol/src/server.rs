@@ -250,6 +250,7 @@ impl ServerExchange {
                 more,
                 docs: self.replies,
                 errors: self.errors,
+                reconcile: false,
             },
         }
     }

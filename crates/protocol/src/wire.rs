@@ -15,6 +15,20 @@ pub const VERSION: u8 = 1;
 pub const KIND_REQUEST: u8 = 1;
 /// Frame kind byte of a [`SyncResponse`].
 pub const KIND_RESPONSE: u8 = 2;
+/// Frame kind byte of a [`HeadsRequest`].
+pub const KIND_HEADS_REQUEST: u8 = 3;
+/// Frame kind byte of a [`HeadsResponse`].
+pub const KIND_HEADS_RESPONSE: u8 = 4;
+/// Most documents in a [`HeadsRequest`] or [`HeadsResponse`]: a device lists everything
+/// it holds in one request. Part of the format, not configurable.
+pub const MAX_HEADS_DOCS: usize = 100_000;
+/// Most heads of one document in a [`HeadsRequest`] (a document has one head per
+/// writer that wrote concurrently; hundreds mean something is wrong).
+pub const MAX_HEADS_PER_DOC: usize = 256;
+/// `flags` bit of a [`SyncResponse`]: the feed has further pages.
+const FLAG_MORE: u8 = 0b01;
+/// `flags` bit of a [`SyncResponse`]: the device must reconcile.
+const FLAG_RECONCILE: u8 = 0b10;
 /// Longest [`DocError::message`] in bytes; part of the format, not configurable.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
 
@@ -87,6 +101,26 @@ pub struct SyncResponse {
     pub docs: Vec<DocMessage>,
     /// Documents the server refused or could not process.
     pub errors: Vec<DocError>,
+    /// The server does not know the cursor the device sent: it was restored from a
+    /// backup (another epoch) or went back in time. The device must reconcile
+    /// ([`HeadsRequest`]) and continue from `cursor` (the start of the feed).
+    pub reconcile: bool,
+}
+
+/// Device → server: the heads of every document the device holds, so the server can
+/// say which of them it lacks changes of (`POST /api/v1/sync/heads`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeadsRequest {
+    /// Every document the device holds, with its heads.
+    pub docs: Vec<(DocId, Vec<automerge::ChangeHash>)>,
+}
+
+/// Server → device: the reply to a [`HeadsRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeadsResponse {
+    /// Documents of the request the server lacks changes of: the device sends them
+    /// whole in its next sync run.
+    pub lacking: Vec<DocId>,
 }
 
 /// Why one document was not synchronised; the rest of the frame is unaffected.
@@ -257,9 +291,19 @@ pub enum DecodeError {
     /// An error message that is not UTF-8.
     #[error("the error message for document {0} is not valid UTF-8")]
     InvalidUtf8(DocId),
-    /// The `more` byte is neither 0 nor 1.
-    #[error("the 'more' flag must be 0 or 1, found {0}")]
+    /// The `flags` byte has a bit this version does not know.
+    #[error(
+        "the flags byte has unknown bits: {0:#04x} (only 0x01 'more' and 0x02 'reconcile' exist)"
+    )]
     BadFlag(u8),
+    /// A document lists more heads than allowed.
+    #[error("document {doc} lists {count} heads, more than the limit of {MAX_HEADS_PER_DOC}")]
+    TooManyHeads {
+        /// The document.
+        doc: DocId,
+        /// Heads declared.
+        count: u64,
+    },
     /// Bytes after the end of the frame.
     #[error("{0} unexpected bytes after the end of the frame")]
     TrailingBytes(usize),
@@ -282,6 +326,7 @@ impl DecodeError {
             Self::DuplicateDoc(_) => "frame_duplicate_doc",
             Self::InvalidUtf8(_) => "frame_invalid_utf8",
             Self::BadFlag(_) => "frame_bad_flag",
+            Self::TooManyHeads { .. } => "frame_too_many_heads",
             Self::TrailingBytes(_) => "frame_trailing_bytes",
         }
     }
@@ -329,6 +374,14 @@ pub enum EncodeError {
     /// The same document twice.
     #[error("document {0} appears more than once")]
     DuplicateDoc(DocId),
+    /// A document with more heads than a frame may carry.
+    #[error("document {doc} has {count} heads, more than the limit of {MAX_HEADS_PER_DOC}")]
+    TooManyHeads {
+        /// The document.
+        doc: DocId,
+        /// Its heads.
+        count: usize,
+    },
     /// The whole frame would be too large.
     #[error("the frame would be {len} bytes, more than the limit of {max}; split it")]
     FrameTooLarge {
@@ -348,6 +401,7 @@ impl EncodeError {
             Self::MessageTooLarge { .. } => "encode_message_too_large",
             Self::ErrorMessageTooLong { .. } => "encode_error_message_too_long",
             Self::DuplicateDoc(_) => "encode_duplicate_doc",
+            Self::TooManyHeads { .. } => "encode_too_many_heads",
             Self::FrameTooLarge { .. } => "encode_frame_too_large",
         }
     }
@@ -493,7 +547,14 @@ impl SyncResponse {
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&[VERSION, KIND_RESPONSE]);
         put_bytes(&mut out, &self.cursor);
-        out.push(u8::from(self.more));
+        let mut flags = 0;
+        if self.more {
+            flags |= FLAG_MORE;
+        }
+        if self.reconcile {
+            flags |= FLAG_RECONCILE;
+        }
+        out.push(flags);
         put_doc_messages(&mut out, &self.docs);
         put_varint(&mut out, self.errors.len() as u64);
         for e in &self.errors {
@@ -508,12 +569,10 @@ impl SyncResponse {
     pub fn decode(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
         let mut r = Reader::new(input, KIND_RESPONSE, limits)?;
         let cursor = r.cursor()?;
-        let more = match r.take(1)? {
-            [0] => false,
-            [1] => true,
-            [b, ..] => return Err(DecodeError::BadFlag(*b)),
-            [] => return Err(DecodeError::Truncated),
-        };
+        let flags = r.take(1)?[0];
+        if flags & !(FLAG_MORE | FLAG_RECONCILE) != 0 {
+            return Err(DecodeError::BadFlag(flags));
+        }
         let mut seen = BTreeSet::new();
         let docs = r.doc_messages(&mut seen)?;
         let count = r.count(MIN_DOC_ERROR_LEN)?;
@@ -535,10 +594,109 @@ impl SyncResponse {
         r.finish()?;
         Ok(Self {
             cursor,
-            more,
+            more: flags & FLAG_MORE != 0,
             docs,
             errors,
+            reconcile: flags & FLAG_RECONCILE != 0,
         })
+    }
+}
+
+fn header(kind: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&[VERSION, kind]);
+    out
+}
+
+fn check_heads_count(count: usize) -> Result<(), EncodeError> {
+    if count > MAX_HEADS_DOCS {
+        return Err(EncodeError::TooManyDocs {
+            count,
+            max: MAX_HEADS_DOCS,
+        });
+    }
+    Ok(())
+}
+
+impl HeadsRequest {
+    /// Encode as a frame, refusing anything the receiver would refuse.
+    pub fn encode(&self, limits: &Limits) -> Result<Vec<u8>, EncodeError> {
+        check_heads_count(self.docs.len())?;
+        let mut seen = BTreeSet::new();
+        let mut out = header(KIND_HEADS_REQUEST);
+        put_varint(&mut out, self.docs.len() as u64);
+        for (doc, heads) in &self.docs {
+            if !seen.insert(*doc) {
+                return Err(EncodeError::DuplicateDoc(*doc));
+            }
+            if heads.len() > MAX_HEADS_PER_DOC {
+                return Err(EncodeError::TooManyHeads {
+                    doc: *doc,
+                    count: heads.len(),
+                });
+            }
+            out.extend_from_slice(doc.as_bytes());
+            put_varint(&mut out, heads.len() as u64);
+            for head in heads {
+                out.extend_from_slice(head.as_ref());
+            }
+        }
+        check_frame(out, limits)
+    }
+
+    /// Decode a frame; any defect is an error, never a panic or a large allocation.
+    pub fn decode(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(input, KIND_HEADS_REQUEST, limits)?;
+        // A document with no heads takes 17 bytes.
+        let count = r.count_up_to(MAX_HEADS_DOCS, 17)?;
+        let mut seen = BTreeSet::new();
+        let mut docs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let doc = r.doc_id(&mut seen)?;
+            let n = r.varint()?;
+            if n > MAX_HEADS_PER_DOC as u64 {
+                return Err(DecodeError::TooManyHeads { doc, count: n });
+            }
+            let mut heads = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let bytes: [u8; 32] = r.take(32)?.try_into().map_err(|_| DecodeError::Truncated)?;
+                heads.push(automerge::ChangeHash(bytes));
+            }
+            docs.push((doc, heads));
+        }
+        r.finish()?;
+        Ok(Self { docs })
+    }
+}
+
+impl HeadsResponse {
+    /// Encode as a frame, refusing anything the receiver would refuse.
+    pub fn encode(&self, limits: &Limits) -> Result<Vec<u8>, EncodeError> {
+        check_heads_count(self.lacking.len())?;
+        let mut seen = BTreeSet::new();
+        let mut out = header(KIND_HEADS_RESPONSE);
+        put_varint(&mut out, self.lacking.len() as u64);
+        for doc in &self.lacking {
+            if !seen.insert(*doc) {
+                return Err(EncodeError::DuplicateDoc(*doc));
+            }
+            out.extend_from_slice(doc.as_bytes());
+        }
+        check_frame(out, limits)
+    }
+
+    /// Decode a frame; any defect is an error, never a panic or a large allocation.
+    pub fn decode(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(input, KIND_HEADS_RESPONSE, limits)?;
+        let count = r.count_up_to(MAX_HEADS_DOCS, 16)?;
+        let mut seen = BTreeSet::new();
+        let mut lacking = Vec::with_capacity(count);
+        for _ in 0..count {
+            lacking.push(r.doc_id(&mut seen)?);
+        }
+        r.finish()?;
+        Ok(Self { lacking })
     }
 }
 
@@ -616,12 +774,14 @@ impl<'a> Reader<'a> {
 
     /// A list count, checked against the limit and against what the input can hold.
     fn count(&mut self, min_item_len: usize) -> Result<usize, DecodeError> {
+        self.count_up_to(self.limits.max_docs, min_item_len)
+    }
+
+    /// A list count of at most `max` items.
+    fn count_up_to(&mut self, max: usize, min_item_len: usize) -> Result<usize, DecodeError> {
         let count = self.varint()?;
-        if count > self.limits.max_docs as u64 {
-            return Err(DecodeError::TooManyDocs {
-                count,
-                max: self.limits.max_docs,
-            });
+        if count > max as u64 {
+            return Err(DecodeError::TooManyDocs { count, max });
         }
         // Both bounds hold, so the cast is lossless and the capacity is small.
         let count = count as usize;

@@ -49,11 +49,11 @@ fn response() -> impl Strategy<Value = SyncResponse> {
     );
     (
         proptest::collection::vec(any::<u8>(), 0..=64),
-        any::<bool>(),
+        any::<(bool, bool)>(),
         proptest::collection::vec(doc_message(), 0..12),
         proptest::collection::vec(error, 0..6),
     )
-        .prop_map(|(cursor, more, docs, errors)| {
+        .prop_map(|(cursor, (more, reconcile), docs, errors)| {
             let docs = dedup(docs, |d| d.doc);
             let taken: std::collections::BTreeSet<_> = docs.iter().map(|d| d.doc).collect();
             let errors = dedup(errors, |e| e.doc)
@@ -65,6 +65,7 @@ fn response() -> impl Strategy<Value = SyncResponse> {
                 more,
                 docs,
                 errors,
+                reconcile,
             }
         })
 }
@@ -134,6 +135,7 @@ fn sample_response() -> Vec<u8> {
             message: vec![0x42, 0, 0],
         }],
         errors: vec![DocError::new(id(2), ErrorCode::Forbidden, "нет доступа")],
+        reconcile: false,
     }
     .encode(&L)
     .unwrap()
@@ -153,7 +155,7 @@ fn response_with(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 #[case::header_only(b"RPS\x01\x02".to_vec(), DecodeError::Truncated)]
 #[case::truncated(sample_response()[..20].to_vec(), DecodeError::Truncated)]
 #[case::trailing(response_with(|b| b.extend([0, 0, 0, 0, 9])), DecodeError::TrailingBytes(1))]
-#[case::bad_more(response_with(|b| b.extend([0, 2, 0, 0])), DecodeError::BadFlag(2))]
+#[case::bad_flags(response_with(|b| b.extend([0, 4, 0, 0])), DecodeError::BadFlag(4))]
 #[case::cursor_too_long(response_with(|b| { b.push(65); b.extend([0; 65]); }), DecodeError::CursorTooLong { len: 65, max: 64 })]
 #[case::too_many_docs(response_with(|b| b.extend([0, 0, 0xE9, 0x07])), DecodeError::TooManyDocs { count: 1001, max: 1000 })]
 #[case::count_beyond_input(response_with(|b| b.extend([0, 0, 5])), DecodeError::Truncated)]
@@ -263,4 +265,74 @@ fn encoding_refuses_oversize_messages_and_frames() {
         req.encode(&limits).unwrap_err().code(),
         "encode_frame_too_large"
     );
+}
+
+#[test]
+fn a_heads_request_and_response_round_trip_and_refuse_what_they_must() {
+    use automerge::ChangeHash;
+    use rapport_protocol::{HeadsRequest, HeadsResponse, MAX_HEADS_PER_DOC};
+    let request = HeadsRequest {
+        docs: vec![
+            (id(1), vec![ChangeHash([1; 32]), ChangeHash([2; 32])]),
+            (id(2), vec![]),
+        ],
+    };
+    let bytes = request.encode(&L).unwrap();
+    assert_eq!(HeadsRequest::decode(&bytes, &L).unwrap(), request);
+    // 5 header + 1 count + (16 + 1 + 64) + (16 + 1)
+    assert_eq!(bytes.len(), 104);
+    // A request is not a response, nor a sync frame.
+    assert!(matches!(
+        HeadsResponse::decode(&bytes, &L),
+        Err(DecodeError::WrongKind { .. })
+    ));
+    assert!(SyncRequest::decode(&bytes, &L).is_err());
+    for cut in 0..bytes.len() {
+        assert!(
+            HeadsRequest::decode(&bytes[..cut], &L).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let twice = HeadsRequest {
+        docs: vec![(id(1), vec![]), (id(1), vec![])],
+    };
+    assert!(twice.encode(&L).is_err());
+    let many_heads = HeadsRequest {
+        docs: vec![(id(3), vec![ChangeHash([9; 32]); MAX_HEADS_PER_DOC + 1])],
+    };
+    assert_eq!(
+        many_heads.encode(&L).unwrap_err().code(),
+        "encode_too_many_heads"
+    );
+    // A decoder meets the same bound before allocating.
+    let mut forged = b"RPS\x01\x03\x01".to_vec();
+    forged.extend_from_slice(&[7; 16]);
+    forged.extend_from_slice(&[0xff, 0x7f]);
+    assert!(matches!(
+        HeadsRequest::decode(&forged, &L),
+        Err(DecodeError::TooManyHeads { .. })
+    ));
+    let response = HeadsResponse {
+        lacking: vec![id(4), id(5)],
+    };
+    let bytes = response.encode(&L).unwrap();
+    assert_eq!(HeadsResponse::decode(&bytes, &L).unwrap(), response);
+    let mut dup = b"RPS\x01\x04\x02".to_vec();
+    dup.extend_from_slice(&[4; 16]);
+    dup.extend_from_slice(&[4; 16]);
+    assert!(matches!(
+        HeadsResponse::decode(&dup, &L),
+        Err(DecodeError::DuplicateDoc(_))
+    ));
+}
+
+#[test]
+fn the_reconcile_flag_survives_the_wire() {
+    let response = SyncResponse {
+        cursor: vec![1, 2],
+        reconcile: true,
+        ..Default::default()
+    };
+    let back = SyncResponse::decode(&response.encode(&L).unwrap(), &L).unwrap();
+    assert!(back.reconcile && !back.more);
 }

@@ -76,6 +76,7 @@ fn frames() -> Vec<(&'static str, Vec<u8>)> {
             DocError::new(id(4), ErrorCode::Forbidden, "Нет доступа к документу 🔒"),
             DocError::new(id(5), ErrorCode::Unknown(999), "неизвестная ошибка"),
         ],
+        reconcile: false,
     }
     .encode(&limits)
     .expect("encode");
