@@ -30,6 +30,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Sync frame limits.
     pub limits: Limits,
+    /// The store's epoch when this process opened it (a restore, which gives a new
+    /// one, happens with the servers stopped): the first part of every feed cursor.
+    pub epoch: [u8; 16],
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The last status computed per programme (see [`crate::results::status_json`]).
@@ -61,6 +64,9 @@ pub enum StartError {
     /// The server tables cannot be opened or migrated.
     #[error("cannot open or migrate the server tables: {0}")]
     Db(#[from] sqlx::Error),
+    /// The projections could not be checked or rebuilt.
+    #[error("cannot check the projections against the store: {0}")]
+    Projections(String),
     /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}; is another server running there?")]
     Bind {
@@ -105,8 +111,20 @@ impl AppState {
                 )
             }
         };
+        // A store that went back in time (restored from an older copy, or renumbered
+        // after a dump was restored into another cluster) may have a projector cursor
+        // beyond its feed: it would never see a new change. Project everything again.
+        let projections = |e: crate::error::ApiError| StartError::Projections(e.to_string());
+        if db.projector_cursor().await.map_err(projections)? > store.feed_head().await? {
+            tracing::warn!(
+                "the projections are ahead of the store's feed (a restored store): rebuilding them"
+            );
+            db.reset_projections().await.map_err(projections)?;
+        }
+        let epoch = store.epoch().await?;
         let projector = Arc::new(Projector::new(store.clone(), db.clone()));
         Ok(Self {
+            epoch,
             store,
             db,
             projector,

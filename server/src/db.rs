@@ -2,7 +2,7 @@
 //! written once for both backends through sqlx's `Any` driver: the SQL below is the
 //! common subset of SQLite and PostgreSQL (`$n` parameters, text ids, bigint times).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use rapport_store::{DocId, FeedCursor};
@@ -528,6 +528,22 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(device_row).collect()
+    }
+
+    /// The actors that may author changes of a programme's documents: every device
+    /// registered to the programme (revoked ones too: what they wrote while active is
+    /// theirs) and every lead account's actor prefix, as hex.
+    pub async fn programme_authors(&self, programme_id: DocId) -> ApiResult<HashSet<String>> {
+        let rows = sqlx::query(
+            "SELECT actor FROM devices WHERE programme_id = $1
+             UNION SELECT actor FROM leads",
+        )
+        .bind(programme_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
     }
 
     /// Revokes a device of a programme; its token stops working at once. `false` when

@@ -12,8 +12,11 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{Automerge, Change};
 use axum::http::StatusCode;
-use rapport_domain::{check_document, doc_scope};
-use rapport_protocol::{ErrorCode, FeedResult, Rejection, ServerExchange, SyncRequest};
+use rapport_domain::{ACTOR_PREFIX_HEX, check_document, doc_scope};
+use rapport_protocol::{
+    ErrorCode, FeedResult, HeadsRequest, Rejection, ServerExchange, SyncRequest, SyncResponse,
+    reconcile,
+};
 use rapport_store::{DocId, FeedCursor, PeerId, WriteBatch};
 
 use crate::access::{Access, DeviceView, READ_ONLY, scope_of};
@@ -29,6 +32,43 @@ const FEED_PAGE: usize = 500;
 /// Feed documents looked at per request at most (the rest come with `more`), so one
 /// request of a fresh device on a large programme stays short.
 const MAX_SCAN: usize = 10_000;
+
+/// The cursor a device keeps: the store's epoch, then the feed position. A restore
+/// gives the store a new epoch, so a device's cursor from before it is recognised.
+pub(crate) fn device_cursor(epoch: &[u8; 16], at: &FeedCursor) -> Vec<u8> {
+    let mut out = epoch.to_vec();
+    out.extend_from_slice(&at.to_bytes());
+    out
+}
+
+/// Where a device's cursor points in this store's feed: `None` when it is not a
+/// position of this store (another epoch, an older format, garbage). An empty cursor
+/// is the start (a device's first contact).
+fn place_cursor(epoch: &[u8; 16], bytes: &[u8]) -> Option<FeedCursor> {
+    if bytes.is_empty() {
+        return Some(FeedCursor::start());
+    }
+    let (theirs, at) = bytes.split_at_checked(16)?;
+    if theirs != epoch {
+        return None;
+    }
+    FeedCursor::from_bytes(at).ok()
+}
+
+/// The answer to a device whose cursor this store does not know: reconcile, then
+/// start over from the beginning of the feed. Nothing of the request is applied: the
+/// device's sync states may claim changes this store lost.
+fn reconcile_response(state: &AppState, device: &DeviceRow, why: &str) -> ApiResult<Vec<u8>> {
+    tracing::warn!(device = %device.id, why, "the device's cursor is unknown here: it reconciles");
+    metrics::counter!("rapport_sync_reconcile_asked_total").increment(1);
+    SyncResponse {
+        cursor: device_cursor(&state.epoch, &FeedCursor::start()),
+        reconcile: true,
+        ..SyncResponse::default()
+    }
+    .encode(&state.limits)
+    .map_err(|e| ApiError::internal("encoding the sync response", e))
+}
 
 /// Adds the programme view `id` to the response (the device never acknowledged it).
 async fn push_view(
@@ -61,19 +101,23 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
             format!("the sync request could not be read: {e}; nothing was stored"),
         )
     })?;
-    let cursor = if request.cursor.is_empty() {
-        FeedCursor::start()
-    } else {
-        FeedCursor::from_bytes(&request.cursor).map_err(|e| {
-            ApiError::bad_request(
-                "bad_feed_cursor",
-                format!("{e}; send an empty cursor to start over"),
-            )
-        })?
+    let Some(cursor) = place_cursor(&state.epoch, &request.cursor) else {
+        return reconcile_response(
+            state,
+            device,
+            "a cursor of another epoch: the store was restored",
+        );
     };
+    let first_contact = cursor == FeedCursor::start();
     let peer = PeerId::new(device.id.clone());
     let view = DeviceView::load(&state.db, device).await?;
     let mut exchange = ServerExchange::new(request, limits);
+    // Who may have written what the device sends (loaded only when it sends documents).
+    let authors = if exchange.requested().is_empty() {
+        HashSet::new()
+    } else {
+        state.db.programme_authors(view.programme()).await?
+    };
 
     // 1. The device's documents.
     let requested = exchange.requested();
@@ -132,7 +176,7 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
             continue;
         }
         let validate = |doc: &Automerge, changes: &[Change]| {
-            validate(&view, &device.actor, id, before.as_ref(), doc, changes)
+            validate(&view, &authors, id, before.as_ref(), doc, changes)
         };
         let state_bytes = states.get(&id).map(Vec::as_slice);
         if exchange
@@ -161,6 +205,15 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
     'feed: loop {
         let page = state.store.feed(&next, FEED_PAGE).await?;
         if page.docs.is_empty() {
+            // Nothing after the cursor: is the cursor beyond anything this store ever
+            // handed out? Then the store went back in time without a new epoch.
+            if scanned == 0 && !first_contact && cursor > state.store.feed_head().await? {
+                return reconcile_response(
+                    state,
+                    device,
+                    "a cursor beyond the feed: the store went back in time",
+                );
+            }
             break;
         }
         let metas = state.db.metas(&page.docs).await?;
@@ -217,8 +270,16 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
         }
     }
 
-    // 4. Commit, then reply.
-    let outcome = exchange.finish(next.to_bytes(), more);
+    // 4. A first contact (a fresh device, or one starting over after a reconcile) gets
+    // every document that existed when it asked, also those PostgreSQL's feed still
+    // holds back behind an older open transaction. The cursor stays before them: the
+    // feed hands them out again later, and the states persisted now make that a skip.
+    if first_contact && !more {
+        offer_held_back(state, &view, &peer, next, &mut exchange, &handled).await?;
+    }
+
+    // 5. Commit, then reply.
+    let outcome = exchange.finish(device_cursor(&state.epoch, &next), more);
     let mut batch = WriteBatch::new();
     let mut changed = 0;
     for commit in outcome.commits {
@@ -257,10 +318,98 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
     Ok(body)
 }
 
+/// Documents committed after `after` that the feed still holds back, offered to a
+/// device in its first contact when it may read them (without moving its cursor).
+async fn offer_held_back(
+    state: &AppState,
+    view: &DeviceView,
+    peer: &PeerId,
+    after: FeedCursor,
+    exchange: &mut ServerExchange,
+    handled: &HashSet<DocId>,
+) -> ApiResult<()> {
+    let held: Vec<DocId> = state
+        .store
+        .feed_held_back(&after, FEED_PAGE)
+        .await?
+        .into_iter()
+        .filter(|id| !handled.contains(id))
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    let states = state.store.sync_states(peer, &held).await?;
+    for (id, doc) in state.store.load_many(&held).await? {
+        let Ok(Some(doc)) = doc else { continue };
+        // Judged by content: the projection may not have seen it yet either.
+        if !doc_scope(&doc).is_ok_and(|s| view.access(&s).readable()) {
+            continue;
+        }
+        if exchange.feed_doc(id, &doc, states.get(&id).map(Vec::as_slice)) == FeedResult::Full {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/sync/heads`: a device lists the heads of every document it holds;
+/// the answer is the documents this store lacks changes of, and every sync state of the
+/// device that may no longer say the truth is forgotten first (see the protocol's
+/// *When storage goes back in time*). Nothing is loaded: hashes are looked up.
+pub async fn heads(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResult<Vec<u8>> {
+    let request = HeadsRequest::decode(body, &state.limits).map_err(|e| {
+        ApiError::bad_request(
+            e.code(),
+            format!("the heads request could not be read: {e}; nothing was changed"),
+        )
+    })?;
+    let peer = PeerId::new(device.id.clone());
+    let docs: Vec<DocId> = request.docs.iter().map(|(d, _)| *d).collect();
+    let stored = state
+        .store
+        .stored_changes(&reconcile::pairs(&request))
+        .await?;
+    let states = state.store.sync_states(&peer, &docs).await?;
+    let answer = reconcile::answer(&request, &stored, &states);
+    let forgotten = state
+        .store
+        .retain_sync_states(&peer, &answer.keep_states)
+        .await?;
+    metrics::counter!("rapport_sync_reconciles_total").increment(1);
+    tracing::info!(
+        device = %device.id,
+        held = docs.len(),
+        lacking = answer.response.lacking.len(),
+        forgotten,
+        "a device reconciled"
+    );
+    answer
+        .response
+        .encode(&state.limits)
+        .map_err(|e| ApiError::internal("encoding the heads response", e))
+}
+
+/// Whether `actor` (hex) is registered in `authors`: itself, or its first 16 bytes for
+/// an actor that adds a suffix per edit or per opening of a device's store.
+fn registered(authors: &HashSet<String>, actor: &str) -> bool {
+    authors.contains(actor)
+        || (actor.len() > ACTOR_PREFIX_HEX
+            && actor
+                .get(..ACTOR_PREFIX_HEX)
+                .is_some_and(|p| authors.contains(p)))
+}
+
 /// The server's check of a document's new changes before they are committed.
+///
+/// Authors: every new change must be written by an actor registered to this
+/// programme (its devices, its leads). The uploading device need not be the author: a
+/// device relays what it holds of its rep's other devices, which is how a server
+/// restored from a backup gets back what it lost. The uploader itself must still be
+/// allowed to write the document. Requiring the author's *current* right to write would
+/// refuse, after a restore, what a rep wrote before the client was reassigned.
 fn validate(
     view: &DeviceView,
-    device_actor: &str,
+    authors: &HashSet<String>,
     id: DocId,
     before: Option<&rapport_domain::DocScope>,
     doc: &Automerge,
@@ -275,12 +424,12 @@ fn validate(
     };
     if let Some(foreign) = changes
         .iter()
-        .find(|c| c.actor_id().to_hex_string() != device_actor)
+        .find(|c| !registered(authors, &c.actor_id().to_hex_string()))
     {
         return Err(Rejection {
             code: ErrorCode::Forbidden,
             message: format!(
-                "a change by another author ({}) cannot be uploaded by this device; nothing was stored",
+                "a change by an author not registered to this programme ({}) cannot be uploaded; nothing was stored",
                 foreign.actor_id()
             ),
         });

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::ActorId;
 use rapport_api::{
     ClientCard, ConflictView, DeviceInfo, DocSync, HistoryView, PairRequest, Request, Response,
     Saved, StartVisit, SyncStatus, VisitCard, VisitDetail, VisitEdit,
@@ -328,8 +327,7 @@ async fn start_visit(inner: &Inner, s: StartVisit) -> Result<VisitDetail, NodeEr
         date: s.date,
         rep_id: d.rep_id.clone().unwrap_or_else(|| "lead".to_owned()),
     };
-    let actor = ActorId::from(hex::decode(&d.actor).unwrap_or_default());
-    let doc = new_visit(actor, &init, &template, now_ms())?;
+    let doc = new_visit(inner.edit_actor(&d)?, &init, &template, now_ms())?;
     // The index row first: a crash after it leaves a row for a missing document
     // (ignored by lists); the other order could hide a saved visit until restart.
     inner.db.index(&[(id, "visit", Some(s.client_id))]).await?;
@@ -486,7 +484,7 @@ async fn complete(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> {
 
 /// A person's name for the device that wrote with `actor`.
 fn author(view: Option<&ProgrammeView>, me: &DeviceRow, actor: &str) -> String {
-    if actor == me.actor {
+    if actor.starts_with(&me.actor) {
         // Name the person too: on a rep's second device, or when the lead reads a
         // conflict on a device a rep also used, the label alone does not say who.
         let name = match &me.rep_id {

@@ -164,6 +164,12 @@ pub(crate) struct Inner {
     last_edit_ms: Arc<AtomicI64>,
     pub(crate) http: reqwest::Client,
     pub(crate) settings: SyncSettings,
+    /// 8 random bytes chosen at this opening of the store: the device writes under its
+    /// registered 16-byte actor followed by them (see [`Inner::edit_actor`]).
+    opening: [u8; 8],
+    /// The next sync run first reconciles with the server (set at open and when the
+    /// server asks; see the protocol's *When storage goes back in time*).
+    pub(crate) reconcile: AtomicBool,
 }
 
 /// A device node. Cheap to clone; all clones share one database and one sync driver.
@@ -226,6 +232,11 @@ impl Node {
                 reason: e.to_string(),
             })?;
         let (events, _) = broadcast::channel(256);
+        let mut opening = [0u8; 8];
+        getrandom::fill(&mut opening).map_err(|e| NodeError::Io {
+            what: "random actor suffix".into(),
+            reason: e.to_string(),
+        })?;
         let mem = Mem {
             dirty: db.dirty().await?.into_iter().collect(),
             ..Mem::default()
@@ -245,6 +256,8 @@ impl Node {
             closing: Arc::new(AtomicBool::new(false)),
             http,
             settings: options.sync,
+            opening,
+            reconcile: AtomicBool::new(true),
         });
         inner.repair_index().await?;
         // Documents stored before compaction existed, or filled by sync since.
@@ -360,6 +373,21 @@ impl Inner {
         Ok(())
     }
 
+    /// Marks stored documents for sending in the next run (a reconciliation found the
+    /// server lacks them, or a stopped document gets another try).
+    pub(crate) async fn mark_for_sending(&self, docs: &[DocId]) -> Result<(), NodeError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        self.db.mark_dirty(docs, now_ms()).await?;
+        let mut mem = self.mem();
+        for id in docs {
+            mem.dirty.insert(*id);
+            *mem.edit_gen.entry(*id).or_default() += 1;
+        }
+        Ok(())
+    }
+
     /// Sync changed these documents: edits reload them from the store.
     pub(crate) async fn forget_cached(&self, docs: &[DocId]) {
         let mut cache = self.cache.lock().await;
@@ -431,6 +459,34 @@ impl Inner {
         Ok(device)
     }
 
+    /// The actor this opening of the store writes with: the device's registered actor
+    /// followed by 8 random bytes chosen at open.
+    ///
+    /// Why: a device's folder can go back in time (a tablet restored from a backup, a
+    /// laptop image rolled back, a folder copied to a second machine). Writing again
+    /// under the registered actor would reuse sequence numbers already used for other
+    /// changes, which Automerge (and the server) cannot accept: the edits would be
+    /// refused for good. A fresh suffix per opening never reuses a (actor, sequence)
+    /// pair, needs no round trip before the first edit (the rep may be offline for
+    /// days), and keeps history naming the person and the device: the server and every
+    /// device find the device by the registered first 16 bytes, as they do for the
+    /// server's per-edit actors of a lead. Changes made under the plain registered
+    /// actor before this scheme merge as they always did.
+    pub(crate) fn edit_actor(&self, device: &local::DeviceRow) -> Result<ActorId, NodeError> {
+        let mut bytes = hex::decode(&device.actor).map_err(|_| {
+            NodeError::invalid(
+                "bad_actor",
+                "the stored device actor is damaged; pair again",
+            )
+        })?;
+        // Only a 16-byte registered actor can be found by its prefix; a longer one
+        // (paired by another client) keeps the old behaviour.
+        if bytes.len() * 2 == rapport_domain::ACTOR_PREFIX_HEX {
+            bytes.extend_from_slice(&self.opening);
+        }
+        Ok(ActorId::from(bytes))
+    }
+
     /// The document `id` in the edit cache (loaded from the store with the device's
     /// actor on a miss).
     async fn cached<'c>(
@@ -440,12 +496,7 @@ impl Inner {
     ) -> Result<&'c mut Automerge, NodeError> {
         if !cache.contains_key(&id) {
             let device = self.device().await?.ok_or(NodeError::NotPaired)?;
-            let actor = ActorId::from(hex::decode(&device.actor).map_err(|_| {
-                NodeError::invalid(
-                    "bad_actor",
-                    "the stored device actor is damaged; pair again",
-                )
-            })?);
+            let actor = self.edit_actor(&device)?;
             let doc = self.store.load(id).await?.ok_or(NodeError::NotFound {
                 what: "document",
                 id,

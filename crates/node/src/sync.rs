@@ -17,8 +17,8 @@ use automerge::ChangeHash;
 use rapport_api::{Event, RunSummary, StoppedDoc};
 use rapport_domain::{DocId, doc_scope};
 use rapport_protocol::{
-    DeviceConfig, DeviceSession, DocError, ErrorCode, Limits, MemDocSet, Outcome, SyncRequest,
-    SyncResponse,
+    DeviceConfig, DeviceSession, DocError, ErrorCode, HeadsRequest, HeadsResponse, Limits,
+    MemDocSet, Outcome, SyncRequest, SyncResponse,
 };
 use rapport_store::{DocStore, PeerId, WriteBatch};
 
@@ -65,14 +65,126 @@ impl RunDocs {
     }
 }
 
+/// How a pass of a run ended.
+enum Pass {
+    /// Quiescent.
+    Done,
+    /// The server does not know our cursor: reconcile, then run again.
+    Reconcile,
+}
+
+/// Most passes of one run: a reconciliation asked for by the server, then the run again.
+const MAX_PASSES: usize = 3;
+
 /// Runs one sync to quiescence; the caller holds the node's sync lock.
+///
+/// The first run after the node opened its store, and a run the server answers with
+/// `reconcile`, first reconcile: see the protocol's *When storage goes back in time*.
 pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
     let device = inner.device().await?.ok_or(NodeError::NotPaired)?;
+    let mut summary = RunSummary::default();
+    let started = Instant::now();
+    for _ in 0..MAX_PASSES {
+        if inner
+            .reconcile
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+            && let Err(e) = reconcile(inner, &device, &mut summary).await
+        {
+            inner
+                .reconcile
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(e);
+        }
+        match pass(inner, &device, &mut summary).await? {
+            Pass::Done => {
+                summary.duration_ms =
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                return Ok(summary);
+            }
+            Pass::Reconcile => {
+                inner
+                    .reconcile
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+    Err(NodeError::Sync {
+        code: "sync_reconcile_loop",
+        message: "the server asked to reconcile again and again; data is kept, sync again later"
+            .into(),
+    })
+}
+
+/// Reconciles with the server: sends the heads of every document this device holds;
+/// forgets the sync state of each the server lacks changes of and marks it for sending
+/// whole; and gives every stopped document another try (its cause may be gone: the
+/// server was repaired, access came back). A refusal that still holds stops it again.
+async fn reconcile(
+    inner: &Inner,
+    device: &DeviceRow,
+    summary: &mut RunSummary,
+) -> Result<(), NodeError> {
+    let ids = inner.store.list_docs().await?;
+    let mut request = HeadsRequest::default();
+    // Loaded in slices: a device may hold thousands of documents.
+    for chunk in ids.chunks(100) {
+        for (id, loaded) in inner.store.load_many(chunk).await? {
+            match loaded {
+                Ok(Some(doc)) => request.docs.push((id, doc.get_heads())),
+                Ok(None) => {}
+                // Listed with no heads: the server forgets its state, so it sends the
+                // document whole, which repairs the local copy.
+                Err(e) => {
+                    tracing::warn!(doc = %id, error = %e, "a local document does not load");
+                    request.docs.push((id, Vec::new()));
+                }
+            }
+        }
+    }
+    let limits = Limits::DEFAULT;
+    let body = request.encode(&limits).map_err(|e| NodeError::Sync {
+        code: e.code(),
+        message: e.to_string(),
+    })?;
+    let bytes = post_bytes(inner, device, "/api/v1/sync/heads", body, summary).await?;
+    let response = HeadsResponse::decode(&bytes, &limits).map_err(|e| NodeError::Sync {
+        code: "bad_response",
+        message: format!("the server's answer cannot be read ({e})"),
+    })?;
+    let lacking: HashSet<DocId> = response.lacking.iter().copied().collect();
+    let keep: Vec<DocId> = ids.into_iter().filter(|id| !lacking.contains(id)).collect();
+    inner
+        .store
+        .retain_sync_states(&PeerId::server(), &keep)
+        .await?;
+    let stopped: Vec<DocId> = inner
+        .db
+        .stopped()
+        .await?
+        .into_iter()
+        .map(|s| s.doc_id)
+        .collect();
+    inner.db.unstop(&stopped).await?;
+    let resend: Vec<DocId> = response.lacking.into_iter().chain(stopped).collect();
+    inner.mark_for_sending(&resend).await?;
+    tracing::info!(
+        held = request.docs.len(),
+        lacking = lacking.len(),
+        "reconciled with the server"
+    );
+    Ok(())
+}
+
+/// One pass of a run: request/response round trips until quiescent.
+async fn pass(
+    inner: &Inner,
+    device: &DeviceRow,
+    summary: &mut RunSummary,
+) -> Result<Pass, NodeError> {
     let row = inner.db.sync_row().await?;
     if row.revoked {
         return Err(NodeError::Revoked);
     }
-    let started = Instant::now();
     let stopped: HashSet<DocId> = inner
         .db
         .stopped()
@@ -101,7 +213,6 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
             .map(|id| (*id, docs.set.states.get(id).cloned())),
     );
     let mut settling = Settling::new(&dirty, session.cursor().to_vec());
-    let mut summary = RunSummary::default();
     let mut sent: HashSet<DocId> = HashSet::new();
     let mut received: HashSet<DocId> = HashSet::new();
     let mut failed: HashSet<DocId> = HashSet::new();
@@ -121,13 +232,20 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
         };
         sent.extend(request.docs.iter().map(|d| d.doc));
         settling.exchanged(request.docs.iter().map(|d| d.doc));
-        let response = match post(inner, &device, &request, &limits, &mut summary).await {
+        let response = match post(inner, device, &request, &limits, summary).await {
             Ok(response) => response,
             Err(e) => {
                 session.fail();
                 return Err(e);
             }
         };
+        if response.reconcile {
+            // Nothing of the request was applied. Start over from the beginning of the
+            // feed, after reconciling; the dirty documents stay dirty.
+            session.fail();
+            inner.db.set_remote_cursor(&response.cursor).await?;
+            return Ok(Pass::Reconcile);
+        }
         let ids: Vec<DocId> = response
             .docs
             .iter()
@@ -166,14 +284,13 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
         .copied()
         .collect();
     inner.clear_dirty(&done, &generations).await?;
-    summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     if transient {
         return Err(NodeError::Sync {
             code: "sync_incomplete",
             message: "the server could not take some documents this time".into(),
         });
     }
-    Ok(summary)
+    Ok(Pass::Done)
 }
 
 /// When the feed cursor of an unfinished run may be persisted.
@@ -258,7 +375,7 @@ fn refusal_message(error: &DocError) -> String {
         _ => "the server refused it",
     };
     format!(
-        "{why}: {}. Your edits are kept on this device and are no longer sent",
+        "{why}: {}. Your edits are kept on this device; it is sent again when the app next starts, or as soon as the server gives it back",
         error.message
     )
 }
@@ -355,9 +472,24 @@ async fn post(
         code: e.code(),
         message: e.to_string(),
     })?;
+    let bytes = post_bytes(inner, device, "/api/v1/sync", body, summary).await?;
+    SyncResponse::decode(&bytes, limits).map_err(|e| NodeError::Sync {
+        code: "bad_response",
+        message: format!("the server's answer cannot be read ({e})"),
+    })
+}
+
+/// POSTs one binary frame to `path`; the body of a successful answer.
+async fn post_bytes(
+    inner: &Inner,
+    device: &DeviceRow,
+    path: &str,
+    body: Vec<u8>,
+    summary: &mut RunSummary,
+) -> Result<Vec<u8>, NodeError> {
     summary.requests += 1;
     summary.bytes_sent += body.len() as u64;
-    let url = format!("{}/api/v1/sync", device.server_url);
+    let url = format!("{}{path}", device.server_url);
     let offline = |e: reqwest::Error| NodeError::Offline {
         url: device.server_url.clone(),
         reason: e.to_string(),
@@ -376,10 +508,7 @@ async fn post(
     let bytes = response.bytes().await.map_err(offline)?;
     summary.bytes_received += bytes.len() as u64;
     if status.is_success() {
-        return SyncResponse::decode(&bytes, limits).map_err(|e| NodeError::Sync {
-            code: "bad_response",
-            message: format!("the server's answer cannot be read ({e})"),
-        });
+        return Ok(bytes.to_vec());
     }
     Err(server_error(status.as_u16(), &bytes))
 }

@@ -14,29 +14,14 @@ use crate::auth::DeviceAuth;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sync))
+    OpenApiRouter::new()
+        .routes(routes!(sync))
+        .routes(routes!(heads))
 }
 
-/// One sync exchange: the device's messages for many documents and its feed cursor in;
-/// the server's messages, per-document errors and the new cursor out. Binary frames of
-/// `rapport-protocol` (`RPS` v1). A change is acknowledged only after it is committed.
-#[utoipa::path(post, path = "/api/v1/sync", tag = "sync",
-    security(("device_token" = [])),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
-        description = "a SyncRequest frame"),
-    responses(
-        (status = 200, content_type = "application/octet-stream", description = "a SyncResponse frame", body = Vec<u8>),
-        (status = 400, description = "malformed frame or cursor; nothing stored", body = ErrorBody),
-        (status = 401, description = "no, unknown or revoked device token", body = ErrorBody),
-        (status = 403, description = "a lead's session token (sync needs a paired device)", body = ErrorBody),
-        (status = 413, description = "body over the limit; nothing stored", body = ErrorBody),
-        (status = 503, description = "database unavailable; retry", body = ErrorBody)))]
-async fn sync(
-    State(state): State<AppState>,
-    auth: DeviceAuth,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<impl IntoResponse> {
-    let body = body.map_err(|e| {
+/// The request body, or the error that says why it cannot be read.
+fn body_or_error(state: &AppState, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -52,7 +37,54 @@ async fn sync(
                 format!("the request body could not be read: {e}"),
             )
         }
-    })?;
+    })
+}
+
+/// One sync exchange: the device's messages for many documents and its feed cursor in;
+/// the server's messages, per-document errors and the new cursor out. Binary frames of
+/// `rapport-protocol` (`RPS` v1). A change is acknowledged only after it is committed.
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync",
+    security(("device_token" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "a SyncRequest frame"),
+    responses(
+        (status = 200, content_type = "application/octet-stream", description = "a SyncResponse frame", body = Vec<u8>),
+        (status = 400, description = "malformed frame; nothing stored", body = ErrorBody),
+        (status = 401, description = "no, unknown or revoked device token", body = ErrorBody),
+        (status = 403, description = "a lead's session token (sync needs a paired device)", body = ErrorBody),
+        (status = 413, description = "body over the limit; nothing stored", body = ErrorBody),
+        (status = 503, description = "database unavailable; retry", body = ErrorBody)))]
+async fn sync(
+    State(state): State<AppState>,
+    auth: DeviceAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let body = body_or_error(&state, body)?;
     let response = crate::sync::sync(&state, &auth.device, &body).await?;
+    Ok(([(CONTENT_TYPE, "application/octet-stream")], response))
+}
+
+/// Reconciliation after storage went back in time: the heads of every document the
+/// device holds in; the documents the server lacks changes of out (binary frames of
+/// `rapport-protocol`, kinds 3 and 4). The server also forgets its sync states of the
+/// device that no longer match what the device holds, so the feed re-sends them.
+#[utoipa::path(post, path = "/api/v1/sync/heads", tag = "sync",
+    security(("device_token" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "a HeadsRequest frame"),
+    responses(
+        (status = 200, content_type = "application/octet-stream", description = "a HeadsResponse frame", body = Vec<u8>),
+        (status = 400, description = "malformed frame; nothing changed", body = ErrorBody),
+        (status = 401, description = "no, unknown or revoked device token", body = ErrorBody),
+        (status = 403, description = "a lead's session token (sync needs a paired device)", body = ErrorBody),
+        (status = 413, description = "body over the limit; nothing changed", body = ErrorBody),
+        (status = 503, description = "database unavailable; retry", body = ErrorBody)))]
+async fn heads(
+    State(state): State<AppState>,
+    auth: DeviceAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let body = body_or_error(&state, body)?;
+    let response = crate::sync::heads(&state, &auth.device, &body).await?;
     Ok(([(CONTENT_TYPE, "application/octet-stream")], response))
 }
