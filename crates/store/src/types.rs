@@ -182,6 +182,9 @@ const CURSOR_V1: u8 = 1;
 const CURSOR_LEN: usize = 17;
 
 impl FeedCursor {
+    /// Length of [`Self::to_bytes`].
+    pub const BYTES: usize = CURSOR_LEN;
+
     /// The start of the feed: every stored document comes after it.
     pub fn start() -> Self {
         Self::default()
