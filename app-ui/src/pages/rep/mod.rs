@@ -64,12 +64,19 @@ fn DocSyncPill(sync: DocSync) -> impl IntoView {
     let text = move || match &sync {
         DocSync::Synced => t_string!(i18n, rep.doc_sync.synced).to_string(),
         DocSync::Pending => t_string!(i18n, rep.doc_sync.pending).to_string(),
-        DocSync::Stopped { message, .. } => {
-            format!("{}: {message}", t_string!(i18n, rep.doc_sync.stopped))
-        }
+        DocSync::Stopped { .. } => format!(
+            "{}. {}",
+            t_string!(i18n, rep.doc_sync.stopped),
+            t_string!(i18n, rep.doc_sync.stopped_why)
+        ),
+    };
+    // The server's own reason, for whoever helps the rep.
+    let title = match &sync {
+        DocSync::Stopped { message, .. } => Some(message.clone()),
+        _ => None,
     };
     view! {
-        <span class=class data-testid="doc-sync" data-state=state>
+        <span class=class data-testid="doc-sync" data-state=state title=title>
             {text}
         </span>
     }
