@@ -10,7 +10,17 @@
 //! - **Automatic sync** ([`driver`]): at start, shortly after edits, periodically, and
 //!   after a failure when a probe finds the server again (exponential backoff with
 //!   jitter). Progress comes out as [`rapport_api::Event`]s ([`Node::subscribe`]).
-//!   Documents the server refuses are kept, not sent again, and reported.
+//!   Documents the server refuses are kept, reported, and tried again at the next
+//!   start (or as soon as the server sends them again): a refusal whose cause is gone
+//!   never leaves a document stuck.
+//! - **Storage that goes back in time** (the protocol crate's docs have the whole
+//!   design). The device writes under its registered 16-byte actor plus 8 random bytes
+//!   chosen each time it opens its store ([`Inner::edit_actor`] says why this over a
+//!   check with the server before the first edit: a rep may be offline for days), so a
+//!   folder restored from an old copy, or copied to a second machine, never reuses an
+//!   (actor, sequence number). Its first sync after opening, and any sync the server
+//!   answers with `reconcile`, first sends the heads of every document it holds; what
+//!   the server lacks is sent whole, and stale sync states on both sides are dropped.
 //!
 //! The Tauri shell embeds a [`Node`]; the `rapport-device` binary runs one headless.
 
