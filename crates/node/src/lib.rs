@@ -15,7 +15,7 @@
 //!   never leaves a document stuck.
 //! - **Storage that goes back in time** (the protocol crate's docs have the whole
 //!   design). The device writes under its registered 16-byte actor plus 8 random bytes
-//!   chosen each time it opens its store ([`Inner::edit_actor`] says why this over a
+//!   chosen each time it opens its store (`Inner::edit_actor` says why this over a
 //!   check with the server before the first edit: a rep may be offline for days), so a
 //!   folder restored from an old copy, or copied to a second machine, never reuses an
 //!   (actor, sequence number). Its first sync after opening, and any sync the server
