@@ -117,7 +117,7 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
 
 /// Reconciles with the server: sends the heads of every document this device holds;
 /// forgets the sync state of each the server lacks changes of and marks it for sending
-/// whole; and gives every stopped document another try (its cause may be gone: the
+/// whole; marks for an exchange each whose record on the server was stale; and gives every stopped document another try (its cause may be gone: the
 /// server was repaired, access came back). A refusal that still holds stops it again.
 async fn reconcile(
     inner: &Inner,
@@ -165,11 +165,18 @@ async fn reconcile(
         .map(|s| s.doc_id)
         .collect();
     inner.db.unstop(&stopped).await?;
-    let resend: Vec<DocId> = response.lacking.into_iter().chain(stopped).collect();
+    let stale = response.stale.len();
+    let resend: Vec<DocId> = response
+        .lacking
+        .into_iter()
+        .chain(response.stale)
+        .chain(stopped)
+        .collect();
     inner.mark_for_sending(&resend).await?;
     tracing::info!(
         held = request.docs.len(),
         lacking = lacking.len(),
+        stale,
         "reconciled with the server"
     );
     Ok(())

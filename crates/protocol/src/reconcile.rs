@@ -57,6 +57,8 @@ pub fn answer(
             .is_some_and(|state| same_heads(&state.shared_heads, heads));
         if matches {
             out.keep_states.push(*doc);
+        } else {
+            out.response.stale.push(*doc);
         }
     }
     out
@@ -134,6 +136,7 @@ mod tests {
         assert_eq!(wanted.len(), 3);
         let out = answer(&request, &stored, &states);
         assert_eq!(out.response.lacking, vec![lost_id]);
+        assert_eq!(out.response.stale, vec![behind_id]);
         assert_eq!(
             out.keep_states,
             vec![same_id],

@@ -118,9 +118,13 @@ pub struct HeadsRequest {
 /// Server → device: the reply to a [`HeadsRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HeadsResponse {
-    /// Documents of the request the server lacks changes of: the device sends them
-    /// whole in its next sync run.
+    /// Documents of the request the server lacks changes of: the device forgets its
+    /// sync state of them and sends them whole in its next sync run.
     pub lacking: Vec<DocId>,
+    /// Documents the server holds whole but whose record of what this device holds it
+    /// forgot (it did not match the device's heads): the device exchanges them in its
+    /// next sync run, which brings it what it lacks of them.
+    pub stale: Vec<DocId>,
 }
 
 /// Why one document was not synchronised; the rest of the frame is unaffected.
@@ -673,15 +677,17 @@ impl HeadsRequest {
 impl HeadsResponse {
     /// Encode as a frame, refusing anything the receiver would refuse.
     pub fn encode(&self, limits: &Limits) -> Result<Vec<u8>, EncodeError> {
-        check_heads_count(self.lacking.len())?;
+        check_heads_count(self.lacking.len() + self.stale.len())?;
         let mut seen = BTreeSet::new();
         let mut out = header(KIND_HEADS_RESPONSE);
-        put_varint(&mut out, self.lacking.len() as u64);
-        for doc in &self.lacking {
-            if !seen.insert(*doc) {
-                return Err(EncodeError::DuplicateDoc(*doc));
+        for list in [&self.lacking, &self.stale] {
+            put_varint(&mut out, list.len() as u64);
+            for doc in list {
+                if !seen.insert(*doc) {
+                    return Err(EncodeError::DuplicateDoc(*doc));
+                }
+                out.extend_from_slice(doc.as_bytes());
             }
-            out.extend_from_slice(doc.as_bytes());
         }
         check_frame(out, limits)
     }
@@ -689,14 +695,18 @@ impl HeadsResponse {
     /// Decode a frame; any defect is an error, never a panic or a large allocation.
     pub fn decode(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
         let mut r = Reader::new(input, KIND_HEADS_RESPONSE, limits)?;
-        let count = r.count_up_to(MAX_HEADS_DOCS, 16)?;
         let mut seen = BTreeSet::new();
-        let mut lacking = Vec::with_capacity(count);
-        for _ in 0..count {
-            lacking.push(r.doc_id(&mut seen)?);
+        let mut lists = [Vec::new(), Vec::new()];
+        for list in &mut lists {
+            let count = r.count_up_to(MAX_HEADS_DOCS - seen.len(), 16)?;
+            list.reserve(count);
+            for _ in 0..count {
+                list.push(r.doc_id(&mut seen)?);
+            }
         }
         r.finish()?;
-        Ok(Self { lacking })
+        let [lacking, stale] = lists;
+        Ok(Self { lacking, stale })
     }
 }
 

@@ -314,11 +314,14 @@ fn a_heads_request_and_response_round_trip_and_refuse_what_they_must() {
     ));
     let response = HeadsResponse {
         lacking: vec![id(4), id(5)],
+        stale: vec![id(6)],
     };
     let bytes = response.encode(&L).unwrap();
     assert_eq!(HeadsResponse::decode(&bytes, &L).unwrap(), response);
-    let mut dup = b"RPS\x01\x04\x02".to_vec();
+    // The same document in both lists.
+    let mut dup = b"RPS\x01\x04\x01".to_vec();
     dup.extend_from_slice(&[4; 16]);
+    dup.push(1);
     dup.extend_from_slice(&[4; 16]);
     assert!(matches!(
         HeadsResponse::decode(&dup, &L),

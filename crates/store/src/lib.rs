@@ -125,11 +125,15 @@ pub trait DocStore: Send + Sync {
         pairs: &[(DocId, ChangeHash)],
     ) -> Result<HashSet<(DocId, ChangeHash)>, StoreError>;
 
-    /// Forgets the sync states of `peer` for every document not in `keep`; returns how
-    /// many were removed. A state claims what the peer holds: after the peer went back
-    /// in time, the claims of documents it no longer holds (or no longer holds whole)
-    /// would make the feed skip what it lacks.
-    async fn retain_sync_states(&self, peer: &PeerId, keep: &[DocId]) -> Result<u64, StoreError>;
+    /// Forgets the sync states of `peer` for every document not in `keep`; returns the
+    /// documents whose state was removed. A state claims what the peer holds: after the
+    /// peer went back in time, the claims of documents it no longer holds (or no
+    /// longer holds whole) would make the feed skip what it lacks.
+    async fn retain_sync_states(
+        &self,
+        peer: &PeerId,
+        keep: &[DocId],
+    ) -> Result<Vec<DocId>, StoreError>;
 }
 
 /// The sync states of `peer` that `store` would [`DocStore::retain_sync_states`] away:

@@ -505,15 +505,21 @@ impl DocStore for PgStore {
             .collect()
     }
 
-    async fn retain_sync_states(&self, peer: &PeerId, keep: &[DocId]) -> Result<u64, StoreError> {
+    async fn retain_sync_states(
+        &self,
+        peer: &PeerId,
+        keep: &[DocId],
+    ) -> Result<Vec<DocId>, StoreError> {
         let keep: Vec<Uuid> = keep.iter().map(DocId::as_uuid).collect();
-        let done = sqlx::query("DELETE FROM sync_states WHERE peer = $1 AND doc_id <> ALL($2)")
-            .bind(peer.as_str())
-            .bind(&keep)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(done.rows_affected())
+        let removed: Vec<Uuid> = sqlx::query_scalar(
+            "DELETE FROM sync_states WHERE peer = $1 AND doc_id <> ALL($2) RETURNING doc_id",
+        )
+        .bind(peer.as_str())
+        .bind(&keep)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(removed.into_iter().map(DocId::from).collect())
     }
 }
 

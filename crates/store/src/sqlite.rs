@@ -488,7 +488,11 @@ impl DocStore for SqliteStore {
         Ok(found)
     }
 
-    async fn retain_sync_states(&self, peer: &PeerId, keep: &[DocId]) -> Result<u64, StoreError> {
+    async fn retain_sync_states(
+        &self,
+        peer: &PeerId,
+        keep: &[DocId],
+    ) -> Result<Vec<DocId>, StoreError> {
         let mut tx = self.begin_write().await?;
         let held: Vec<Vec<u8>> =
             sqlx::query_scalar("SELECT doc_id FROM sync_states WHERE peer = ?")
@@ -500,15 +504,14 @@ impl DocStore for SqliteStore {
             .iter()
             .map(|d| rows::doc_id(d))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut removed = 0;
-        for doc in crate::not_kept(held, keep) {
-            removed += sqlx::query("DELETE FROM sync_states WHERE peer = ? AND doc_id = ?")
+        let removed = crate::not_kept(held, keep);
+        for doc in &removed {
+            sqlx::query("DELETE FROM sync_states WHERE peer = ? AND doc_id = ?")
                 .bind(peer.as_str())
                 .bind(doc.as_bytes().as_slice())
                 .execute(&mut *tx)
                 .await
-                .map_err(db)?
-                .rows_affected();
+                .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
         Ok(removed)
