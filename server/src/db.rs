@@ -84,6 +84,26 @@ pub struct MetaRow {
     pub heads: String,
 }
 
+/// A document the server refused a device for good, for the lead's devices page.
+#[derive(Clone, Debug)]
+pub struct RefusalRow {
+    /// The device it was refused to.
+    pub device_id: String,
+    /// The document.
+    pub doc_id: DocId,
+    /// The protocol's stable code (`forbidden`, `rejected`, …).
+    pub code: String,
+    /// The server's message, as the device got it.
+    pub message: String,
+    /// The last refusal (unix ms).
+    pub at_ms: i64,
+    /// `visit`, `client`, … when the server has a projection of the document (a
+    /// document refused on its first upload has none).
+    pub kind: Option<String>,
+    /// The company of the document's client, when projected.
+    pub client: Option<String>,
+}
+
 /// A document's heads as one comparable string (sorted hex, comma-separated).
 pub fn heads_key(doc: &automerge::Automerge) -> String {
     let mut heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
@@ -575,6 +595,98 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    // ----- refused documents --------------------------------------------------------
+
+    /// Records documents refused to a device for good, `(doc, code, message)`: a
+    /// document refused again gets the new code, message and time.
+    pub async fn record_refusals(
+        &self,
+        device_id: &str,
+        refused: &[(DocId, &str, &str)],
+        now_ms: i64,
+    ) -> ApiResult<()> {
+        // 5 parameters a row; one document once per statement (PostgreSQL refuses to
+        // update a row twice in one INSERT … ON CONFLICT).
+        let mut seen = HashSet::new();
+        let rows: Vec<_> = refused
+            .iter()
+            .rev()
+            .filter(|(doc, _, _)| seen.insert(*doc))
+            .collect();
+        for chunk in rows.chunks(IN_CHUNK / 5) {
+            let values = (0..chunk.len())
+                .map(|i| format!("({})", params(1 + 5 * i, 5)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO device_refusals (device_id, doc_id, code, message, at_ms) VALUES {values}
+                 ON CONFLICT (device_id, doc_id) DO UPDATE SET code = excluded.code,
+                     message = excluded.message, at_ms = excluded.at_ms"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (doc, code, message) in chunk {
+                query = query
+                    .bind(device_id)
+                    .bind(doc.to_string())
+                    .bind(*code)
+                    .bind(*message)
+                    .bind(now_ms);
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the refusals of documents the server accepted from a device.
+    pub async fn clear_refusals(&self, device_id: &str, docs: &[DocId]) -> ApiResult<()> {
+        for chunk in docs.chunks(IN_CHUNK) {
+            let sql = format!(
+                "DELETE FROM device_refusals WHERE device_id = $1 AND doc_id IN ({})",
+                params(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// The refused documents of a programme's devices, by device, latest first; with
+    /// the document's kind and its client's company from the projections, when known.
+    pub async fn refusals(&self, programme_id: DocId) -> ApiResult<Vec<RefusalRow>> {
+        let rows = sqlx::query(
+            "SELECT r.device_id, r.doc_id, r.code, r.message, r.at_ms, m.kind, c.summary AS client
+             FROM device_refusals r JOIN devices d ON d.id = r.device_id
+             LEFT JOIN doc_meta m ON m.doc_id = r.doc_id
+             LEFT JOIN doc_meta c ON c.doc_id = m.client_id AND c.kind = 'client'
+             WHERE d.programme_id = $1
+             ORDER BY r.device_id, r.at_ms DESC, r.doc_id",
+        )
+        .bind(programme_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let client: Option<String> = r.try_get("client")?;
+                Ok(RefusalRow {
+                    device_id: r.try_get("device_id")?,
+                    doc_id: doc_id(&r.try_get::<String, _>("doc_id")?)?,
+                    code: r.try_get("code")?,
+                    message: r.try_get("message")?,
+                    at_ms: r.try_get("at_ms")?,
+                    kind: r.try_get("kind")?,
+                    client: client
+                        .and_then(|s| {
+                            serde_json::from_str::<rapport_domain::ClientSummary>(&s).ok()
+                        })
+                        .map(|c| c.company),
+                })
+            })
+            .collect()
     }
 
     // ----- projections --------------------------------------------------------------

@@ -14,8 +14,8 @@ use automerge::{Automerge, Change};
 use axum::http::StatusCode;
 use rapport_domain::{ACTOR_PREFIX_HEX, check_document, doc_scope};
 use rapport_protocol::{
-    ErrorCode, FeedResult, HeadsRequest, Rejection, ServerExchange, SyncRequest, SyncResponse,
-    reconcile,
+    ErrorCode, FeedResult, HeadsRequest, Rejection, ServerExchange, ServerOutcome, SyncRequest,
+    SyncResponse, reconcile,
 };
 use rapport_store::{DocId, FeedCursor, PeerId, WriteBatch};
 
@@ -280,6 +280,7 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
 
     // 5. Commit, then reply.
     let outcome = exchange.finish(device_cursor(&state.epoch, &next), more);
+    let refusals = Refusals::of(&outcome);
     let mut batch = WriteBatch::new();
     let mut changed = 0;
     for commit in outcome.commits {
@@ -306,6 +307,7 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
     {
         tracing::warn!(error = %e, "could not record the device's last sync");
     }
+    refusals.write(state, device, now).await;
     let errors = outcome.response.errors.len();
     let body = outcome
         .response
@@ -316,6 +318,65 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
     metrics::histogram!("rapport_sync_seconds").record(started.elapsed().as_secs_f64());
     tracing::debug!(device = %device.id, docs = requested.len(), changed, errors, bytes = body.len(), "sync");
     Ok(body)
+}
+
+/// What one request changes in the device's refused documents (the lead's devices
+/// page): every refusal that stops a document on the device, and the documents the
+/// server accepted this time (their earlier refusal is over).
+struct Refusals {
+    refused: Vec<(DocId, &'static str, String)>,
+    accepted: Vec<DocId>,
+}
+
+impl Refusals {
+    fn of(outcome: &ServerOutcome) -> Self {
+        let refused: Vec<(DocId, &'static str, String)> = outcome
+            .response
+            .errors
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.code,
+                    ErrorCode::Forbidden
+                        | ErrorCode::Rejected
+                        | ErrorCode::Invalid
+                        | ErrorCode::TooLarge
+                        | ErrorCode::NotFound
+                )
+            })
+            .map(|e| (e.doc, e.code.as_str(), e.message.clone()))
+            .collect();
+        // A committed document may still be refused (the server's changes too large
+        // to send): the refusal wins.
+        let accepted = outcome
+            .commits
+            .iter()
+            .map(|c| c.doc)
+            .filter(|d| !refused.iter().any(|(r, _, _)| r == d))
+            .collect();
+        Self { refused, accepted }
+    }
+
+    /// Writes them once the commit succeeded. A request without refusals or uploaded
+    /// documents (most of them) does not touch the database. A failure is logged, not
+    /// the request's: the device retries a refused document at each start.
+    async fn write(self, state: &AppState, device: &DeviceRow, now: i64) {
+        if !self.refused.is_empty() {
+            let rows: Vec<(DocId, &str, &str)> = self
+                .refused
+                .iter()
+                .map(|(d, c, m)| (*d, *c, m.as_str()))
+                .collect();
+            if let Err(e) = state.db.record_refusals(&device.id, &rows, now).await {
+                tracing::warn!(error = %e, "could not record the documents refused to the device");
+            }
+        }
+        if !self.accepted.is_empty()
+            && let Err(e) = state.db.clear_refusals(&device.id, &self.accepted).await
+        {
+            tracing::warn!(error = %e, "could not clear the device's accepted documents");
+        }
+    }
 }
 
 /// Documents committed after `after` that the feed still holds back, offered to a

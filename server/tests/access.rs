@@ -1,6 +1,7 @@
 //! Access control: every route of the OpenAPI document against bad credentials, a
 //! rep's device limited to its clients (also after a reassignment), uploads the
-//! device may not make, pairing codes, sign-in and revocation.
+//! device may not make (and the lead seeing them on the devices page), pairing codes,
+//! sign-in and revocation.
 
 use std::collections::BTreeSet;
 
@@ -8,8 +9,8 @@ use rapport_domain::visit::{new_visit, set_text_answer};
 use rapport_domain::{DocId, VisitInit, default_template, view_id};
 use rapport_protocol::ErrorCode;
 use rapport_testkit::{
-    Backend, POLL, SyncFail, TestDevice, TestLead, TestServer, error_code, random_actor,
-    sorted_heads,
+    Backend, POLL, SyncFail, TestDevice, TestLead, TestServer, error_code, eventually,
+    random_actor, sorted_heads,
 };
 use reqwest::Method;
 use rstest::rstest;
@@ -420,6 +421,34 @@ async fn uploads_a_device_may_not_make_are_refused(#[case] backend: Backend) {
         run.errors
     );
     assert_eq!(code_of(good), None, "{:?}", run.errors);
+    // The lead sees what the device keeps and the server refuses, with the device's
+    // own message, and nothing of the accepted visit.
+    let refused = refused_docs(&w, &ivanov.device_id).await;
+    let message_of = |id: DocId| {
+        run.errors
+            .iter()
+            .find(|e| e.doc == id)
+            .map(|e| e.message.clone())
+    };
+    for (id, kind) in [
+        (w.programme, json!("programme")),
+        (view, json!("programme_view")),
+        (forged, Value::Null),
+    ] {
+        let shown = refused
+            .iter()
+            .find(|r| r["doc_id"] == id.to_string())
+            .unwrap_or_else(|| panic!("{id} on the devices page: {refused:?}"));
+        assert_eq!(shown["code"], "forbidden", "{shown}");
+        assert_eq!(shown["kind"], kind, "{shown}");
+        assert_eq!(
+            shown["message"].as_str(),
+            message_of(id).as_deref(),
+            "{shown}"
+        );
+        assert!(shown["at_ms"].as_i64().is_some_and(|t| t > 0), "{shown}");
+    }
+    assert_eq!(refused.len(), 3, "only the refused documents: {refused:?}");
     assert_eq!(
         sorted_heads(&store.load(view).await.expect("load").expect("view")),
         view_before,
@@ -444,6 +473,127 @@ async fn uploads_a_device_may_not_make_are_refused(#[case] backend: Backend) {
         programme_before,
         "the programme is unchanged"
     );
+}
+
+/// The documents the server refuses from a device, as the lead's devices page shows them.
+async fn refused_docs(w: &World, device_id: &str) -> Vec<Value> {
+    let (status, devices) =
+        w.ts.call(
+            Method::GET,
+            &format!("/api/v1/programmes/{}/devices", w.programme),
+            Some(&w.lead.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{devices}");
+    let device = devices
+        .as_array()
+        .expect("a list of devices")
+        .iter()
+        .find(|d| d["id"] == device_id)
+        .unwrap_or_else(|| panic!("device {device_id} in {devices}"));
+    device["refused"].as_array().expect("refused").clone()
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_document_shows_on_the_devices_page_until_the_server_accepts_it(
+    #[case] backend: Backend,
+) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let client = w.ivanov_clients[0];
+    let foreign = w.petrov_clients[0];
+    let mut ivanov = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let mut petrov = ts.device(&w.lead, w.programme, Some("petrov")).await;
+    ivanov.sync_until_has(&[view_id(w.programme), client]).await;
+    let visit = ivanov.new_visit(client);
+    assert!(ivanov.sync().await.errors.is_empty());
+    let db = &ts.state().db;
+    eventually("the visit's projection", || async {
+        db.meta(visit).await.expect("meta").map(|_| ())
+    })
+    .await;
+
+    // The client goes to Petrov; Ivanov's tablet edits the visit offline and starts a
+    // visit of Petrov's client: the server refuses both, the tablet keeps them.
+    ts.reassign(&w.lead, w.programme, client, "petrov").await;
+    ivanov
+        .edit(visit, |doc, t| {
+            set_text_answer(
+                doc,
+                t,
+                "carnegie.plans",
+                "Открыть филиал в Нижнем Новгороде 🏗",
+                rapport_server::now_ms(),
+            )
+        })
+        .expect("offline edit");
+    let started = ivanov.new_visit(foreign);
+    let run = ivanov.sync().await;
+    let error_of = |id: DocId| {
+        run.errors
+            .iter()
+            .find(|e| e.doc == id)
+            .unwrap_or_else(|| panic!("{id} refused: {:?}", run.errors))
+    };
+    assert_eq!(error_of(visit).code, ErrorCode::Forbidden);
+    assert_eq!(error_of(started).code, ErrorCode::Forbidden);
+
+    let refused = refused_docs(&w, &ivanov.device_id).await;
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    let shown = |id: DocId| {
+        refused
+            .iter()
+            .find(|r| r["doc_id"] == id.to_string())
+            .unwrap_or_else(|| panic!("{id} on the devices page: {refused:?}"))
+    };
+    // The stored visit is known to the server: its kind and its client's (Cyrillic) name.
+    assert_eq!(shown(visit)["kind"], "visit");
+    assert_eq!(shown(visit)["client"], "ООО «Иван-0»");
+    assert_eq!(shown(visit)["code"], "forbidden");
+    assert_eq!(shown(visit)["message"], error_of(visit).message.as_str());
+    assert!(
+        shown(visit)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not (or no longer) assigned to you")),
+        "{refused:?}"
+    );
+    // A document refused on its first upload is unknown to the server: no kind.
+    assert_eq!(shown(started)["kind"], Value::Null);
+    assert_eq!(shown(started)["client"], Value::Null);
+    assert_eq!(shown(started)["code"], "forbidden");
+    assert_eq!(
+        shown(started)["message"],
+        error_of(started).message.as_str()
+    );
+    assert!(refused_docs(&w, &petrov.device_id).await.is_empty());
+    // A request without uploads changes nothing.
+    assert!(petrov.sync().await.errors.is_empty());
+    assert_eq!(refused_docs(&w, &ivanov.device_id).await.len(), 2);
+
+    // The lead gives both clients to Ivanov: the tablet's next sync is accepted and the
+    // refusals are gone.
+    ts.reassign(&w.lead, w.programme, client, "ivanov").await;
+    ts.reassign(&w.lead, w.programme, foreign, "ivanov").await;
+    let run = ivanov.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert!(ivanov.dirty.is_empty(), "{:?}", ivanov.dirty);
+    assert!(
+        ts.load_doc(started).await.is_some(),
+        "the started visit is stored"
+    );
+    assert_eq!(
+        sorted_heads(&ts.load_doc(visit).await.expect("visit")),
+        sorted_heads(ivanov.doc(&visit).expect("visit")),
+        "the offline edit is stored"
+    );
+    let refused = refused_docs(&w, &ivanov.device_id).await;
+    assert!(refused.is_empty(), "{refused:?}");
 }
 
 #[rstest]

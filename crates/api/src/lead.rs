@@ -590,6 +590,31 @@ pub struct DeviceView {
     pub last_seen_ms: Option<i64>,
     /// When revoked (unix ms); a revoked device is refused at once.
     pub revoked_ms: Option<i64>,
+    /// Documents the server refuses from this device for good, latest first: the
+    /// device keeps them (stopped, retried at each start) until the server accepts
+    /// them, e.g. once their client is assigned to the device's rep again.
+    #[serde(default)]
+    pub refused: Vec<RefusedDoc>,
+}
+
+/// A document the server refused a device for good (the device keeps it, stopped).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefusedDoc {
+    /// The document id.
+    pub doc_id: String,
+    /// `visit`, `client`, `programme` or `programme_view` when the server knows the
+    /// document (one refused on its first upload is unknown to it).
+    pub kind: Option<String>,
+    /// The company of the document's client, when known.
+    pub client: Option<String>,
+    /// The sync protocol's code: `forbidden`, `rejected`, `invalid`, `too_large` or
+    /// `not_found`.
+    pub code: String,
+    /// Why, as the server told the device (English).
+    pub message: String,
+    /// The last refusal (unix ms).
+    pub at_ms: i64,
 }
 
 // ---------------------------------------------------------------------------------

@@ -1,16 +1,18 @@
 //! Pairing codes and devices, for the lead.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rapport_api::lead::{DeviceView, NewPairingCode, PairingCode};
+use rapport_api::lead::{DeviceView, NewPairingCode, PairingCode, RefusedDoc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::programmes::{load_programme, parse_id};
 use crate::app::AppState;
 use crate::auth::{LeadAuth, hash_secret, new_pairing_code};
-use crate::db::DeviceRow;
+use crate::db::{DeviceRow, RefusalRow};
 use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -98,7 +100,8 @@ async fn create_pairing_code(
     ))
 }
 
-/// The programme's devices, newest first, revoked ones included.
+/// The programme's devices, newest first, revoked ones included, each with the
+/// documents the server refuses from it.
 #[utoipa::path(get, path = "/api/v1/programmes/{id}/devices", tag = "devices",
     security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
     responses((status = 200, body = Vec<DeviceView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -109,7 +112,22 @@ async fn list_devices(
 ) -> ApiResult<Json<Vec<DeviceView>>> {
     let id = parse_id(&id, "programme")?;
     let devices = state.db.devices(id).await?;
-    Ok(Json(devices.into_iter().map(device_view).collect()))
+    let mut refused: HashMap<String, Vec<RefusedDoc>> = HashMap::new();
+    for row in state.db.refusals(id).await? {
+        refused
+            .entry(row.device_id.clone())
+            .or_default()
+            .push(refused_doc(row));
+    }
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| {
+                let refused = refused.remove(&d.id).unwrap_or_default();
+                device_view(d, refused)
+            })
+            .collect(),
+    ))
 }
 
 /// Revokes a device (a lost tablet): its token stops working at once; its data on the
@@ -144,7 +162,7 @@ async fn revoke_device(
 }
 
 /// A device as the lead's list shows it: everything but its token's hash.
-fn device_view(row: DeviceRow) -> DeviceView {
+fn device_view(row: DeviceRow, refused: Vec<RefusedDoc>) -> DeviceView {
     DeviceView {
         id: row.id,
         programme_id: row.programme_id,
@@ -154,5 +172,17 @@ fn device_view(row: DeviceRow) -> DeviceView {
         created_ms: row.created_ms,
         last_seen_ms: row.last_seen_ms,
         revoked_ms: row.revoked_ms,
+        refused,
+    }
+}
+
+fn refused_doc(row: RefusalRow) -> RefusedDoc {
+    RefusedDoc {
+        doc_id: row.doc_id.to_string(),
+        kind: row.kind,
+        client: row.client,
+        code: row.code,
+        message: row.message,
+        at_ms: row.at_ms,
     }
 }
