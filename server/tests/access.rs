@@ -355,6 +355,12 @@ async fn uploads_a_device_may_not_make_are_refused(#[case] backend: Backend) {
         .expect("programme");
     let programme_before = sorted_heads(&programme_doc);
     let view_before = sorted_heads(&store.load(view).await.expect("load").expect("view"));
+    // The devices page names a refused document's kind from its projection.
+    let db = &ts.state().db;
+    eventually("the view's projection", || async {
+        db.meta(view).await.expect("meta").map(|_| ())
+    })
+    .await;
 
     // A rep edits a copy of the programme (the lead's document) and the view (the
     // server publishes it; devices only read it).
