@@ -61,6 +61,11 @@ fn DocSyncPill(sync: DocSync) -> impl IntoView {
         DocSync::Pending => ("pending", "pill warn"),
         DocSync::Stopped { .. } => ("stopped", "pill bad"),
     };
+    // The server's own reason, for whoever helps the rep.
+    let title = match &sync {
+        DocSync::Stopped { message, .. } => Some(message.clone()),
+        _ => None,
+    };
     let text = move || match &sync {
         DocSync::Synced => t_string!(i18n, rep.doc_sync.synced).to_string(),
         DocSync::Pending => t_string!(i18n, rep.doc_sync.pending).to_string(),
@@ -69,11 +74,6 @@ fn DocSyncPill(sync: DocSync) -> impl IntoView {
             t_string!(i18n, rep.doc_sync.stopped),
             t_string!(i18n, rep.doc_sync.stopped_why)
         ),
-    };
-    // The server's own reason, for whoever helps the rep.
-    let title = match &sync {
-        DocSync::Stopped { message, .. } => Some(message.clone()),
-        _ => None,
     };
     view! {
         <span class=class data-testid="doc-sync" data-state=state title=title>
