@@ -7,6 +7,7 @@ pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod compactor;
 pub mod config;
 pub mod db;

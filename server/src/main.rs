@@ -1,4 +1,4 @@
-//! `rapport-server`: serve, create a lead, rebuild projections.
+//! `rapport-server`: serve, create a lead, rebuild projections, back up and restore.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -50,6 +50,24 @@ enum Command {
     },
     /// Rebuild the projections (status, access, exports) from the documents.
     RebuildProjections,
+    /// Write a consistent backup of the store to a new file, while servers keep serving.
+    Backup {
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into the store (servers stopped); devices then reconcile.
+    Restore {
+        /// The backup file (from `rapport-server backup`).
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a store that holds data.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Give the store a new epoch after a restore done by other means (a VM snapshot, a
+    /// file copy, point-in-time recovery), servers stopped: devices then reconcile.
+    NewEpoch,
 }
 
 #[tokio::main]
@@ -105,9 +123,36 @@ async fn main() -> anyhow::Result<()> {
             let n = state.projector.rebuild().await?;
             println!("projections rebuilt from {n} documents");
         }
+        Command::Backup { out } => {
+            let report = rapport_server::backup::backup(&config, &out).await?;
+            println!(
+                "backup of the {} store written to {} ({} bytes)",
+                report.backend,
+                report.path.display(),
+                report.bytes
+            );
+        }
+        Command::Restore { from, force } => {
+            let report = rapport_server::backup::restore(&config, &from, force).await?;
+            println!(
+                "{} restored into the {} store; its new epoch is {}",
+                from.display(),
+                report.backend,
+                report.epoch_hex
+            );
+            println!("{RECONCILE}");
+        }
+        Command::NewEpoch => {
+            let epoch = rapport_server::backup::new_epoch(&config).await?;
+            println!("the store's new epoch is {epoch}");
+            println!("{RECONCILE}");
+        }
     }
     Ok(())
 }
+
+/// What a new epoch means, for whoever ran the command.
+const RECONCILE: &str = "Devices notice the new epoch on their next sync and upload whatever the server lacks; nobody has to do anything.";
 
 /// The password from standard input (one line; the newline is not part of it).
 fn read_password(command: &str, email: &str) -> anyhow::Result<String> {
