@@ -33,26 +33,53 @@ const FEED_PAGE: usize = 500;
 /// request of a fresh device on a large programme stays short.
 const MAX_SCAN: usize = 10_000;
 
-/// The cursor a device keeps: the store's epoch, then the feed position. A restore
-/// gives the store a new epoch, so a device's cursor from before it is recognised.
-pub(crate) fn device_cursor(epoch: &[u8; 16], at: &FeedCursor) -> Vec<u8> {
+/// Where a device is in this store's feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    /// The feed position.
+    at: FeedCursor,
+    /// The device's first contact (a fresh device, or one starting over after a
+    /// reconcile) is still going on: it gets held-back documents at its last page.
+    first_contact: bool,
+}
+
+/// Marks a cursor handed out in the middle of a first contact.
+const FIRST_CONTACT: u8 = 1;
+
+/// The cursor a device keeps: the store's epoch, the feed position, and a marker while
+/// a first contact goes on over several pages. A restore gives the store a new epoch,
+/// so a device's cursor from before it is recognised.
+fn device_cursor(epoch: &[u8; 16], place: Place) -> Vec<u8> {
     let mut out = epoch.to_vec();
-    out.extend_from_slice(&at.to_bytes());
+    out.extend_from_slice(&place.at.to_bytes());
+    if place.first_contact {
+        out.push(FIRST_CONTACT);
+    }
     out
 }
 
 /// Where a device's cursor points in this store's feed: `None` when it is not a
 /// position of this store (another epoch, an older format, garbage). An empty cursor
-/// is the start (a device's first contact).
-fn place_cursor(epoch: &[u8; 16], bytes: &[u8]) -> Option<FeedCursor> {
+/// is the start of a first contact.
+fn place_cursor(epoch: &[u8; 16], bytes: &[u8]) -> Option<Place> {
     if bytes.is_empty() {
-        return Some(FeedCursor::start());
+        return Some(Place {
+            at: FeedCursor::start(),
+            first_contact: true,
+        });
     }
-    let (theirs, at) = bytes.split_at_checked(16)?;
+    let (theirs, rest) = bytes.split_at_checked(16)?;
     if theirs != epoch {
         return None;
     }
-    FeedCursor::from_bytes(at).ok()
+    let (at, first_contact) = match rest.split_at_checked(FeedCursor::BYTES) {
+        Some((at, [FIRST_CONTACT])) => (at, true),
+        _ => (rest, false),
+    };
+    Some(Place {
+        at: FeedCursor::from_bytes(at).ok()?,
+        first_contact,
+    })
 }
 
 /// The answer to a device whose cursor this store does not know: reconcile, then
@@ -62,7 +89,13 @@ fn reconcile_response(state: &AppState, device: &DeviceRow, why: &str) -> ApiRes
     tracing::warn!(device = %device.id, why, "the device's cursor is unknown here: it reconciles");
     metrics::counter!("rapport_sync_reconcile_asked_total").increment(1);
     SyncResponse {
-        cursor: device_cursor(&state.epoch, &FeedCursor::start()),
+        cursor: device_cursor(
+            &state.epoch,
+            Place {
+                at: FeedCursor::start(),
+                first_contact: true,
+            },
+        ),
         reconcile: true,
         ..SyncResponse::default()
     }
@@ -101,14 +134,17 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
             format!("the sync request could not be read: {e}; nothing was stored"),
         )
     })?;
-    let Some(cursor) = place_cursor(&state.epoch, &request.cursor) else {
+    let Some(Place {
+        at: cursor,
+        first_contact,
+    }) = place_cursor(&state.epoch, &request.cursor)
+    else {
         return reconcile_response(
             state,
             device,
             "a cursor of another epoch: the store was restored",
         );
     };
-    let first_contact = cursor == FeedCursor::start();
     let peer = PeerId::new(device.id.clone());
     let view = DeviceView::load(&state.db, device).await?;
     let mut exchange = ServerExchange::new(request, limits);
@@ -279,7 +315,11 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
     }
 
     // 5. Commit, then reply.
-    let outcome = exchange.finish(device_cursor(&state.epoch, &next), more);
+    let place = Place {
+        at: next,
+        first_contact: first_contact && more,
+    };
+    let outcome = exchange.finish(device_cursor(&state.epoch, place), more);
     let refusals = Refusals::of(&outcome);
     let mut batch = WriteBatch::new();
     let mut changed = 0;
@@ -436,12 +476,26 @@ pub async fn heads(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResu
         .store
         .retain_sync_states(&peer, &answer.keep_states)
         .await?;
+    // Documents the server believed the device held but it did not list (it went back
+    // to a copy from before it got them, or another copy of it got them): its cursor may
+    // be past them, so they go to the head of the feed, where it finds them again.
+    let listed: HashSet<DocId> = docs.iter().copied().collect();
+    let unlisted: Vec<DocId> = forgotten
+        .iter()
+        .copied()
+        .filter(|d| !listed.contains(d))
+        .collect();
+    if !unlisted.is_empty() {
+        state.store.touch(&unlisted).await?;
+    }
     metrics::counter!("rapport_sync_reconciles_total").increment(1);
     tracing::info!(
         device = %device.id,
         held = docs.len(),
         lacking = answer.response.lacking.len(),
-        forgotten,
+        stale = answer.response.stale.len(),
+        forgotten = forgotten.len(),
+        moved = unlisted.len(),
         "a device reconciled"
     );
     answer
@@ -452,7 +506,7 @@ pub async fn heads(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResu
 
 /// Whether `actor` (hex) is registered in `authors`: itself, or its first 16 bytes for
 /// an actor that adds a suffix per edit or per opening of a device's store.
-fn registered(authors: &HashSet<String>, actor: &str) -> bool {
+fn registered_author(authors: &HashSet<String>, actor: &str) -> bool {
     authors.contains(actor)
         || (actor.len() > ACTOR_PREFIX_HEX
             && actor
@@ -485,7 +539,7 @@ fn validate(
     };
     if let Some(foreign) = changes
         .iter()
-        .find(|c| !registered(authors, &c.actor_id().to_hex_string()))
+        .find(|c| !registered_author(authors, &c.actor_id().to_hex_string()))
     {
         return Err(Rejection {
             code: ErrorCode::Forbidden,
@@ -522,5 +576,58 @@ fn validate(
             code: ErrorCode::Forbidden,
             message: why.into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_is_placed_only_in_the_epoch_that_handed_it_out() {
+        let epoch = [7u8; 16];
+        let start = place_cursor(&epoch, &[]).expect("empty is the start");
+        assert!(start.first_contact && start.at == FeedCursor::start());
+        for first_contact in [false, true] {
+            let place = Place {
+                at: FeedCursor::start(),
+                first_contact,
+            };
+            let bytes = device_cursor(&epoch, place);
+            assert_eq!(place_cursor(&epoch, &bytes), Some(place));
+            assert_eq!(place_cursor(&[8; 16], &bytes), None, "another epoch");
+        }
+        let plain = device_cursor(
+            &epoch,
+            Place {
+                at: FeedCursor::start(),
+                first_contact: false,
+            },
+        );
+        // The cursor of an older server (the feed position alone), garbage, a wrong marker.
+        for bad in [
+            plain[16..].to_vec(),
+            b"\xd0\xba\xd1\x83\xd1\x80\xd1\x81\xd0\xbe\xd1\x80".to_vec(),
+            [plain.as_slice(), &[9]].concat(),
+            plain[..20].to_vec(),
+        ] {
+            assert_eq!(place_cursor(&epoch, &bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn authors_are_found_by_their_registered_actor_or_its_16_byte_prefix() {
+        let registered = "0123456789abcdef0123456789abcdef".to_owned();
+        let authors: HashSet<String> = [registered.clone()].into();
+        assert!(registered_author(&authors, &registered));
+        assert!(registered_author(
+            &authors,
+            &format!("{registered}a1b2c3d4e5f60718")
+        ));
+        assert!(!registered_author(
+            &authors,
+            "fedcba9876543210fedcba9876543210"
+        ));
+        assert!(!registered_author(&authors, &registered[..30]));
     }
 }
