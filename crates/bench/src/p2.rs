@@ -143,7 +143,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
     } else {
         (Backend::Sqlite, "SQLite")
     };
-    let ts = TestServer::start(backend).await.expect("the server starts");
+    let mut ts = TestServer::start(backend).await.expect("the server starts");
     let lead = ts.lead().await;
     let programme = ts.programme(&lead).await;
     let world = fill_programme(&ts, &lead, programme, 1, clients).await;
@@ -252,6 +252,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
         )),
         "the device has the lead's edit"
     );
+    let repairs = restore_repairs(&mut ts, &node, &visits).await;
     node.shutdown().await;
 
     report.part(
@@ -312,4 +313,108 @@ pub async fn run(report: &mut Report, scale: Scale) {
         report.figure(&format!("p2_{key}_ms"), format!("{:.1}", r.wall_ms));
     }
     report.figure("p2_docs_on_device", docs);
+
+    report.part(
+        "P2b — repair after a server restore",
+        &format!(
+            "The server is restored from a backup (`rapport-server restore`, a new epoch); the same \
+             device holding {docs} documents syncs once: it learns of the restore, sends the heads of \
+             everything it holds, uploads what the restored server lacks and reads the feed again from \
+             the start. Paid once per restore; the reconnects above do not change."
+        ),
+    );
+    report.table(&[
+        "case",
+        "requests",
+        "bytes sent",
+        "bytes received",
+        "SyncNow (ms)",
+    ]);
+    for (key, r) in ["restored_nothing_lost", "restored_3_lost"]
+        .iter()
+        .zip(&repairs)
+    {
+        report.row(&[
+            r.name.into(),
+            r.requests.to_string(),
+            r.sent.to_string(),
+            r.received.to_string(),
+            format!("{:.1}", r.wall_ms),
+        ]);
+        report.figure(&format!("p2_{key}_requests"), r.requests);
+        report.figure(&format!("p2_{key}_bytes_sent"), r.sent);
+        report.figure(&format!("p2_{key}_bytes_received"), r.received);
+        report.figure(&format!("p2_{key}_ms"), format!("{:.1}", r.wall_ms));
+    }
+}
+
+/// One `SyncNow` after the server went back to `backup` (stopped, restored, started on
+/// the same address).
+async fn after_restore(
+    name: &'static str,
+    ts: &mut TestServer,
+    node: &Node,
+    backup: &Path,
+) -> Reconnect {
+    ts.stop().await;
+    rapport_server::backup::restore(&ts.config, backup, true)
+        .await
+        .expect("the restore");
+    ts.restart_on_same_port().await;
+    let started = Instant::now();
+    let status = sync_now(node).await;
+    let wall_ms = ms(started.elapsed());
+    assert!(status.stopped.is_empty(), "nothing stopped: {status:?}");
+    let run = status.last_run.expect("a run summary");
+    Reconnect {
+        name,
+        wall_ms,
+        requests: run.requests,
+        sent: run.bytes_sent,
+        received: run.bytes_received,
+        change_bytes: 0,
+        anchor_messages: 0,
+        anchor_bytes: 0,
+    }
+}
+
+/// The repair's cost when the restored server lacks nothing, and when it lacks the
+/// last edits of `CHANGED` visits (the device puts them back).
+async fn restore_repairs(ts: &mut TestServer, node: &Node, visits: &[DocId]) -> Vec<Reconnect> {
+    let dir = tempfile::tempdir().expect("dir");
+    let first = dir.path().join("копия-1.bak");
+    rapport_server::backup::backup(&ts.config, &first)
+        .await
+        .expect("backup");
+    let mut runs = vec![after_restore("restored, nothing lost", ts, node, &first).await];
+
+    let second = dir.path().join("копия-2.bak");
+    rapport_server::backup::backup(&ts.config, &second)
+        .await
+        .expect("backup");
+    let lost: Vec<DocId> = visits.iter().skip(CHANGED).take(CHANGED).copied().collect();
+    for (i, visit) in lost.iter().enumerate() {
+        call(
+            node,
+            Request::EditVisit {
+                visit_id: *visit,
+                edit: VisitEdit::Text {
+                    question_id: "carnegie.plans".into(),
+                    value: format!("Правка после копии №{i}"),
+                },
+            },
+        )
+        .await;
+    }
+    sync_now(node).await;
+    runs.push(after_restore("restored, 3 visits' last edits lost", ts, node, &second).await);
+    let back = ts.visit_doc(lost[0]).await;
+    assert_eq!(
+        back.answers.get("carnegie.plans"),
+        Some(&rapport_domain::AnswerValue::Text(
+            "Правка после копии №0".into()
+        )),
+        "the device put back what the restore lost"
+    );
+    runs
 }

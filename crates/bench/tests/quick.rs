@@ -36,6 +36,8 @@ fn every_part_runs_and_prints_its_figures() {
         "p1b_ratio_vs_automerge_repo",
         "p1c_ratio_vs_automerge_repo",
         "p2_device_changed_bytes_sent",
+        "p2_restored_nothing_lost_ms",
+        "p2_restored_3_lost_bytes_sent",
         "p3_p99_ms",
         "p4_edit_text_p99_ms",
         "p4_open_cold_median_ms",
@@ -58,7 +60,7 @@ fn every_part_runs_and_prints_its_figures() {
     assert_eq!(figures.get("p2_unchanged_requests"), Some(&"1"));
     assert_eq!(figures.get("p2_unchanged_target"), Some(&"met"), "{stdout}");
     let md = std::fs::read_to_string(&md_path).expect("the Markdown file is written");
-    for part in ["## P1", "## P2", "## P3", "## P4", "## P5"] {
+    for part in ["## P1", "## P2", "## P2b", "## P3", "## P4", "## P5"] {
         assert!(md.contains(part), "{part} in {md}");
     }
     assert!(md.contains("| P1b upload to acknowledged |"), "{md}");
