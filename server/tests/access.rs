@@ -842,3 +842,55 @@ async fn a_fresh_device_gets_the_programme_view_while_the_feed_holds_it_back() {
         .await
         .expect("rollback");
 }
+
+/// The same for every document a fresh device may read: a client assigned and a visit
+/// uploaded while an older transaction holds the feed back arrive in the new tablet's
+/// first sync (a device never needs a second sync for what existed when it asked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_device_gets_every_readable_document_the_feed_still_holds_back() {
+    let Some(w) = world(Backend::Postgres).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let url = &ts.pg.as_ref().expect("a PostgreSQL test database").url;
+    use sqlx::Connection as _;
+    let mut held = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut held)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut held)
+        .await
+        .expect("an xid");
+    // Written after the open transaction began: held back by the feed.
+    let client = ts
+        .add_client(&w.lead, w.programme, "ООО «Поздний клиент»", "ivanov")
+        .await;
+    let mut laptop = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    laptop.sync().await;
+    let visit = laptop.new_visit(client);
+    let run = laptop.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert!(ts.load_doc(visit).await.is_some(), "the laptop uploaded the visit");
+
+    let mut tablet = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let run = tablet.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let mut wanted: Vec<DocId> = w.ivanov_clients.clone();
+    wanted.extend([client, visit, view_id(w.programme)]);
+    for id in wanted {
+        let theirs = ts.load_doc(id).await.expect("on the server");
+        let mine = tablet
+            .doc(&id)
+            .unwrap_or_else(|| panic!("{id} did not arrive in the first sync"));
+        assert_eq!(sorted_heads(mine), sorted_heads(&theirs), "{id}");
+    }
+    for id in &w.petrov_clients {
+        assert!(tablet.doc(id).is_none(), "another rep's client is not sent");
+    }
+    sqlx::query("ROLLBACK")
+        .execute(&mut held)
+        .await
+        .expect("rollback");
+}
