@@ -872,7 +872,10 @@ async fn a_fresh_device_gets_every_readable_document_the_feed_still_holds_back()
     let visit = laptop.new_visit(client);
     let run = laptop.sync().await;
     assert!(run.errors.is_empty(), "{:?}", run.errors);
-    assert!(ts.load_doc(visit).await.is_some(), "the laptop uploaded the visit");
+    assert!(
+        ts.load_doc(visit).await.is_some(),
+        "the laptop uploaded the visit"
+    );
 
     let mut tablet = ts.device(&w.lead, w.programme, Some("ivanov")).await;
     let run = tablet.sync().await;
@@ -893,4 +896,85 @@ async fn a_fresh_device_gets_every_readable_document_the_feed_still_holds_back()
         .execute(&mut held)
         .await
         .expect("rollback");
+}
+
+/// A device may relay changes of others it holds (how a restored server gets back what
+/// it lost): every author registered to the programme is accepted, whichever of its
+/// devices uploads; an author registered nowhere, or to another programme, is refused
+/// and nothing of the document is stored.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_relays_changes_of_authors_registered_to_the_programme(#[case] backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let mut tablet = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let mut laptop = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    tablet.sync().await;
+    laptop.sync().await;
+    // The laptop types a visit; the tablet holds it (as after an earlier sync) and is
+    // the one to upload it. An edit by the laptop under a per-opening actor (its
+    // registered 16 bytes and 8 more) is relayed the same way.
+    let visit = laptop.new_visit(w.ivanov_clients[0]);
+    let mut doc = laptop.doc(&visit).expect("the laptop's visit").clone();
+    let mut suffixed = laptop.actor.to_bytes().to_vec();
+    suffixed.extend_from_slice(&[7; 8]);
+    doc.set_actor(automerge::ActorId::from(suffixed));
+    rapport_domain::visit::set_text_answer(
+        &mut doc,
+        &default_template(),
+        "carnegie.plans",
+        "Планы, набранные на ноутбуке",
+        rapport_server::now_ms(),
+    )
+    .expect("edit");
+    tablet.insert(visit, doc.clone());
+    let run = tablet.sync().await;
+    assert!(run.errors.is_empty(), "relayed: {:?}", run.errors);
+    let stored = ts
+        .load_doc(visit)
+        .await
+        .expect("the relayed visit is stored");
+    assert_eq!(sorted_heads(&stored), sorted_heads(&doc));
+
+    // An author of another programme, and one registered nowhere: refused whole.
+    let other = ts.programme(&w.lead).await;
+    ts.add_rep(&w.lead, other, "ivanov", "Иван Иванов").await;
+    let stranger = ts.device(&w.lead, other, Some("ivanov")).await;
+    for (actor, what) in [
+        (stranger.actor.clone(), "another programme's device"),
+        (random_actor(), "an actor registered nowhere"),
+    ] {
+        let id = DocId::random();
+        let doc = new_visit(
+            actor,
+            &VisitInit {
+                id,
+                programme_id: w.programme,
+                client_id: w.ivanov_clients[1],
+                date: "2026-03-11".into(),
+                rep_id: "ivanov".into(),
+            },
+            &default_template(),
+            rapport_server::now_ms(),
+        )
+        .expect("visit");
+        tablet.insert(id, doc);
+        let run = tablet.sync().await;
+        let refused = run.errors.iter().find(|e| e.doc == id);
+        assert_eq!(
+            refused.map(|e| e.code),
+            Some(ErrorCode::Forbidden),
+            "{what}: {:?}",
+            run.errors
+        );
+        assert!(
+            refused.is_some_and(|e| e.message.contains("not registered")),
+            "{what}: {refused:?}"
+        );
+        assert!(ts.load_doc(id).await.is_none(), "{what}: nothing stored");
+    }
 }
