@@ -82,6 +82,9 @@ const MAX_PASSES: usize = 3;
 /// `reconcile`, first reconcile: see the protocol's *When storage goes back in time*.
 pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
     let device = inner.device().await?.ok_or(NodeError::NotPaired)?;
+    if inner.db.sync_row().await?.revoked {
+        return Err(NodeError::Revoked);
+    }
     let mut summary = RunSummary::default();
     let started = Instant::now();
     for _ in 0..MAX_PASSES {

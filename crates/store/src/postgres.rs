@@ -65,19 +65,27 @@ impl PgStore {
     /// renumbered (every restored row below any new transaction, in its old order) and
     /// given a new epoch, so devices reconcile. Returns whether it was renumbered.
     pub async fn renumber_restored_feed(&self) -> Result<bool, StoreError> {
+        const AHEAD: &str = "SELECT EXISTS (SELECT 1 FROM docs
+                 WHERE feed_xid >= pg_snapshot_xmax(pg_current_snapshot()))";
+        // Checked without a lock first: the common start finds nothing and must not
+        // stop other servers' writers for it.
+        let ahead: bool = sqlx::query_scalar(AHEAD)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        if !ahead {
+            return Ok(false);
+        }
         let mut tx = self.pool.begin().await.map_err(db)?;
-        // One renumbering at a time (replicas starting together).
+        // One renumbering at a time (replicas starting together), then check again.
         sqlx::query("LOCK TABLE docs IN SHARE ROW EXCLUSIVE MODE")
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let ahead: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM docs
-                 WHERE feed_xid >= pg_snapshot_xmax(pg_current_snapshot()))",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
+        let ahead: bool = sqlx::query_scalar(AHEAD)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
         if !ahead {
             return Ok(false);
         }
