@@ -120,8 +120,9 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
 
 /// Reconciles with the server: sends the heads of every document this device holds;
 /// forgets the sync state of each the server lacks changes of and marks it for sending
-/// whole; marks for an exchange each whose record on the server was stale; and gives every stopped document another try (its cause may be gone: the
-/// server was repaired, access came back). A refusal that still holds stops it again.
+/// whole; marks for an exchange each whose record on the server was stale; and gives
+/// every stopped document another try (its cause may be gone: the server was repaired,
+/// access came back). A refusal that still holds stops it again.
 async fn reconcile(
     inner: &Inner,
     device: &DeviceRow,
