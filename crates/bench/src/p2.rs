@@ -126,6 +126,21 @@ async fn reconnect_once(
     }
 }
 
+/// The device types `value` as the visit's plans.
+async fn edit_plans(node: &Node, visit_id: DocId, value: String) {
+    call(
+        node,
+        Request::EditVisit {
+            visit_id,
+            edit: VisitEdit::Text {
+                question_id: "carnegie.plans".into(),
+                value,
+            },
+        },
+    )
+    .await;
+}
+
 /// Raw bytes of the changes in `after` that `before` lacks.
 fn new_change_bytes(before: &Automerge, after: &Automerge) -> usize {
     after
@@ -170,17 +185,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
     let changed: Vec<DocId> = visits.iter().take(CHANGED).copied().collect();
     let before = device_docs(dir.path(), &changed).await;
     for (i, visit) in changed.iter().enumerate() {
-        call(
-            &node,
-            Request::EditVisit {
-                visit_id: *visit,
-                edit: VisitEdit::Text {
-                    question_id: "carnegie.plans".into(),
-                    value: format!("Открыть филиал в Казани №{i} 🏢"),
-                },
-            },
-        )
-        .await;
+        edit_plans(&node, *visit, format!("Открыть филиал в Казани №{i} 🏢")).await;
     }
     let after = device_docs(dir.path(), &changed).await;
     let bytes: usize = changed
@@ -394,17 +399,7 @@ async fn restore_repairs(ts: &mut TestServer, node: &Node, visits: &[DocId]) -> 
         .expect("backup");
     let lost: Vec<DocId> = visits.iter().skip(CHANGED).take(CHANGED).copied().collect();
     for (i, visit) in lost.iter().enumerate() {
-        call(
-            node,
-            Request::EditVisit {
-                visit_id: *visit,
-                edit: VisitEdit::Text {
-                    question_id: "carnegie.plans".into(),
-                    value: format!("Правка после копии №{i}"),
-                },
-            },
-        )
-        .await;
+        edit_plans(node, *visit, format!("Правка после копии №{i}")).await;
     }
     sync_now(node).await;
     runs.push(after_restore("restored, 3 visits' last edits lost", ts, node, &second).await);

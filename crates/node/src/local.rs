@@ -263,6 +263,16 @@ impl LocalDb {
         Ok(())
     }
 
+    /// The ids of the stopped documents.
+    pub async fn stopped_ids(&self) -> Result<Vec<DocId>, NodeError> {
+        Ok(self
+            .stopped()
+            .await?
+            .into_iter()
+            .map(|s| s.doc_id)
+            .collect())
+    }
+
     /// Every stopped document, with its kind from the index.
     pub async fn stopped(&self) -> Result<Vec<StoppedDoc>, NodeError> {
         let rows = sqlx::query(

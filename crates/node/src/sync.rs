@@ -161,13 +161,7 @@ async fn reconcile(
         .store
         .retain_sync_states(&PeerId::server(), &keep)
         .await?;
-    let stopped: Vec<DocId> = inner
-        .db
-        .stopped()
-        .await?
-        .into_iter()
-        .map(|s| s.doc_id)
-        .collect();
+    let stopped: Vec<DocId> = inner.db.stopped_ids().await?;
     inner.db.unstop(&stopped).await?;
     let stale = response.stale.len();
     let resend: Vec<DocId> = response
@@ -196,13 +190,7 @@ async fn pass(
     if row.revoked {
         return Err(NodeError::Revoked);
     }
-    let stopped: HashSet<DocId> = inner
-        .db
-        .stopped()
-        .await?
-        .into_iter()
-        .map(|s| s.doc_id)
-        .collect();
+    let stopped: HashSet<DocId> = inner.db.stopped_ids().await?.into_iter().collect();
     let (dirty, generations) = inner.dirty_snapshot();
     let dirty: Vec<DocId> = dirty.into_iter().filter(|d| !stopped.contains(d)).collect();
 
