@@ -133,7 +133,9 @@ mod state;
 pub mod wire;
 
 pub use device::{DeviceConfig, DeviceSession, DocSet, Outcome, SessionError};
-pub use memory::{Fault, MemDevice, MemDocSet, MemServer, RunStats};
+pub use memory::{
+    Fault, MemDevice, MemDeviceSnapshot, MemDocSet, MemServer, MemServerSnapshot, RunStats,
+};
 pub use server::{DocCommit, FeedResult, Rejection, ServerExchange, ServerOutcome};
 pub use wire::{
     DecodeError, DocError, DocMessage, EncodeError, ErrorCode, HeadsRequest, HeadsResponse, Limits,

@@ -1,17 +1,24 @@
 //! An in-memory device store, device and server, for tests and simulations:
 //! the real sessions and wire frames, with no sockets or databases, and
 //! faults injected per request ([`Fault`]).
+//!
+//! Both sides can go back in time ([`MemServer::restore`], [`MemDevice::restore`]) and
+//! repair it as the real server and node do (see the crate documentation, *When
+//! storage goes back in time*): the server's cursor carries an epoch that a restore
+//! replaces, an unknown cursor gets `reconcile`, and the device then reconciles
+//! ([`MemServer::handle_heads`]) and runs again from the start of the feed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 use rapport_domain::DocId;
 
 use crate::device::{DeviceConfig, DeviceSession, DocSet, Outcome, SessionError};
+use crate::reconcile;
 use crate::server::{FeedResult, Rejection, ServerExchange};
-use crate::wire::SyncResponse;
 use crate::wire::{DecodeError, ErrorCode, Limits, SyncRequest};
+use crate::wire::{HeadsRequest, HeadsResponse, SyncResponse};
 
 /// Documents and persisted sync states held in maps.
 #[derive(Debug, Default)]
@@ -51,7 +58,10 @@ pub type Validator = fn(&Automerge, &[Change]) -> Result<(), Rejection>;
 /// A stateless server in memory: between requests it keeps only saved
 /// documents, encoded sync states and a change feed, as the real one keeps
 /// them in PostgreSQL. For tests and simulations of many devices.
-#[derive(Debug, Default)]
+///
+/// Its cursor is `epoch ‖ feed index` (16 + 8 bytes), as the real server's is
+/// `epoch ‖ feed position`; [`Self::restore`] gives a new epoch.
+#[derive(Debug)]
 pub struct MemServer {
     /// Frame limits used to decode requests and encode responses.
     pub limits: Limits,
@@ -64,7 +74,42 @@ pub struct MemServer {
     /// One entry per commit that stored changes; the cursor is an index into it.
     feed: Vec<DocId>,
     stored: BTreeSet<(DocId, ChangeHash)>,
+    /// Random, replaced by every [`Self::restore`].
+    epoch: [u8; 16],
+    /// Counted over the server's whole life, restores included.
     duplicates: usize,
+    reconciles_asked: usize,
+}
+
+impl Default for MemServer {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            forbidden: BTreeSet::new(),
+            validate: None,
+            docs: BTreeMap::new(),
+            states: BTreeMap::new(),
+            feed: Vec::new(),
+            stored: BTreeSet::new(),
+            epoch: new_epoch(),
+            duplicates: 0,
+            reconciles_asked: 0,
+        }
+    }
+}
+
+/// What a [`MemServer`] stores, as a backup holds it.
+#[derive(Debug, Clone)]
+pub struct MemServerSnapshot {
+    docs: BTreeMap<DocId, Vec<u8>>,
+    states: BTreeMap<(u64, DocId), Vec<u8>>,
+    feed: Vec<DocId>,
+    stored: BTreeSet<(DocId, ChangeHash)>,
+}
+
+/// A fresh random epoch (what the real store draws at creation and at each restore).
+fn new_epoch() -> [u8; 16] {
+    *DocId::random().as_bytes()
 }
 
 impl MemServer {
@@ -76,21 +121,74 @@ impl MemServer {
         }
     }
 
+    /// A copy of what the server stores (documents, sync states, feed, stored changes):
+    /// a backup.
+    pub fn snapshot(&self) -> MemServerSnapshot {
+        MemServerSnapshot {
+            docs: self.docs.clone(),
+            states: self.states.clone(),
+            feed: self.feed.clone(),
+            stored: self.stored.clone(),
+        }
+    }
+
+    /// Puts back a [`Self::snapshot`], as `rapport-server restore` does: whatever came
+    /// after it is lost, and the store gets a new epoch, so every device's cursor is
+    /// unknown and each reconciles at its next sync.
+    pub fn restore(&mut self, snapshot: MemServerSnapshot) {
+        let MemServerSnapshot {
+            docs,
+            states,
+            feed,
+            stored,
+        } = snapshot;
+        self.docs = docs;
+        self.states = states;
+        self.feed = feed;
+        self.stored = stored;
+        self.epoch = new_epoch();
+    }
+
+    /// The cursor of feed index `at` in this epoch.
+    fn cursor_at(&self, at: usize) -> Vec<u8> {
+        let mut out = self.epoch.to_vec();
+        out.extend_from_slice(&(at as u64).to_le_bytes());
+        out
+    }
+
+    /// Where a device's cursor points in the feed: `None` when it is not a position
+    /// of this store (another epoch, beyond the newest entry, garbage). Empty = start.
+    fn place_cursor(&self, bytes: &[u8]) -> Option<usize> {
+        if bytes.is_empty() {
+            return Some(0);
+        }
+        let (theirs, at) = bytes.split_at_checked(16)?;
+        if theirs != self.epoch {
+            return None;
+        }
+        let at = u64::from_le_bytes(at.try_into().ok()?);
+        usize::try_from(at).ok().filter(|at| *at <= self.feed.len())
+    }
+
     /// Handle one request body from `device`; the result is the response body.
     ///
     /// The commit happens before the response is returned: dropping the
     /// returned bytes simulates a response lost after the commit.
     pub fn handle(&mut self, device: u64, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let request = SyncRequest::decode(body, &self.limits)?;
-        let start = request
-            .cursor
-            .as_slice()
-            .try_into()
-            .map(u64::from_le_bytes)
-            .unwrap_or(0);
-        let start = usize::try_from(start)
-            .unwrap_or(usize::MAX)
-            .min(self.feed.len());
+        let Some(start) = self.place_cursor(&request.cursor) else {
+            // Nothing of the request is applied: the device's states may claim
+            // changes this store lost.
+            self.reconciles_asked += 1;
+            let response = SyncResponse {
+                cursor: self.cursor_at(0),
+                reconcile: true,
+                ..SyncResponse::default()
+            };
+            return Ok(response
+                .encode(&self.limits)
+                .unwrap_or_else(|e| panic!("MemServer built an unencodable response: {e}")));
+        };
         let mut exchange = ServerExchange::new(request, self.limits);
         let mut loaded = BTreeMap::new();
         for id in exchange.requested() {
@@ -130,7 +228,7 @@ impl MemServer {
                 break;
             }
         }
-        let outcome = exchange.finish((next as u64).to_le_bytes().to_vec(), more);
+        let outcome = exchange.finish(self.cursor_at(next), more);
         for commit in outcome.commits {
             if !commit.changes.is_empty() {
                 for change in &commit.changes {
@@ -150,6 +248,30 @@ impl MemServer {
             .response
             .encode(&self.limits)
             .unwrap_or_else(|e| panic!("MemServer built an unencodable response: {e}")))
+    }
+
+    /// Handle one heads request body from `device` (`POST /api/v1/sync/heads`); the
+    /// result is the [`HeadsResponse`] body. Before replying, forgets every sync state
+    /// of the device that may no longer say the truth ([`reconcile::answer`]).
+    pub fn handle_heads(&mut self, device: u64, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        let request = HeadsRequest::decode(body, &self.limits)?;
+        let stored: HashSet<(DocId, ChangeHash)> = reconcile::pairs(&request)
+            .into_iter()
+            .filter(|pair| self.stored.contains(pair))
+            .collect();
+        let states: HashMap<DocId, Vec<u8>> = request
+            .docs
+            .iter()
+            .filter_map(|(doc, _)| Some((*doc, self.states.get(&(device, *doc))?.clone())))
+            .collect();
+        let answer = reconcile::answer(&request, &stored, &states);
+        let keep: BTreeSet<DocId> = answer.keep_states.iter().copied().collect();
+        self.states
+            .retain(|(d, doc), _| *d != device || keep.contains(doc));
+        Ok(answer
+            .response
+            .encode(&self.limits)
+            .unwrap_or_else(|e| panic!("MemServer built an unencodable heads response: {e}")))
     }
 
     /// The server's copy of a document (empty if it has none).
@@ -173,6 +295,21 @@ impl MemServer {
     /// Changes that were committed a second time: must stay 0.
     pub fn duplicates(&self) -> usize {
         self.duplicates
+    }
+
+    /// Sync requests answered with `reconcile` (an unknown cursor) so far.
+    pub fn reconciles_asked(&self) -> usize {
+        self.reconciles_asked
+    }
+
+    /// The start-of-feed cursor of the current epoch.
+    pub fn start_cursor(&self) -> Vec<u8> {
+        self.cursor_at(0)
+    }
+
+    /// Whether the server has stored this change of this document.
+    pub fn has_change(&self, doc: &DocId, hash: &ChangeHash) -> bool {
+        self.stored.contains(&(*doc, *hash))
     }
 }
 
@@ -209,6 +346,20 @@ pub struct MemDevice {
     pub stale: Vec<Vec<u8>>,
     /// Settings of its sync runs.
     pub config: DeviceConfig,
+    /// The next run reconciles first (the store was reopened, or the server asked).
+    pub reconcile: bool,
+    /// Times the store was reopened ([`Self::reopen`]); part of the actor.
+    openings: u64,
+}
+
+/// What a [`MemDevice`] stores (documents, sync states, cursor, dirty set), as an
+/// image of its folder holds it.
+#[derive(Debug, Clone)]
+pub struct MemDeviceSnapshot {
+    docs: BTreeMap<DocId, Automerge>,
+    states: BTreeMap<DocId, Vec<u8>>,
+    cursor: Vec<u8>,
+    dirty: BTreeSet<DocId>,
 }
 
 /// Counts from one sync run.
@@ -222,6 +373,21 @@ pub struct RunStats {
     pub bytes_down: usize,
     /// Per-document errors reported by the server.
     pub errors: Vec<(DocId, ErrorCode)>,
+    /// Heads requests answered (reconciliations done); their requests are counted in
+    /// `requests` too.
+    pub reconciles: u32,
+}
+
+/// Most passes of one run: a reconciliation asked for by the server, then the run
+/// again (as the real node's run).
+const MAX_PASSES: usize = 3;
+
+/// How a pass of a run ended.
+enum Pass {
+    /// Quiescent.
+    Done,
+    /// The server does not know the cursor: reconcile, then run again.
+    Reconcile,
 }
 
 impl MemDevice {
@@ -235,12 +401,57 @@ impl MemDevice {
             made: Vec::new(),
             stale: Vec::new(),
             config: DeviceConfig::default(),
+            reconcile: false,
+            openings: 0,
         }
     }
 
-    /// The device's own actor id: every change it makes carries it.
+    /// The device's actor id for its current opening of the store: every change it
+    /// makes carries it. `device-<id>` until the first [`Self::reopen`], then
+    /// `device-<id>` plus 8 bytes numbering the opening. (The real node adds 8 random
+    /// bytes per opening; a count keeps these cases reproducible, and a `MemDevice`
+    /// is never copied, so no (actor, sequence number) is used twice either way.)
     pub fn actor(&self) -> ActorId {
-        ActorId::from(format!("device-{}", self.id).into_bytes())
+        let mut bytes = format!("device-{}", self.id).into_bytes();
+        if self.openings > 0 {
+            bytes.extend_from_slice(&self.openings.to_le_bytes());
+        }
+        ActorId::from(bytes)
+    }
+
+    /// A copy of what the device stores: documents, sync states, cursor, dirty set.
+    pub fn snapshot(&self) -> MemDeviceSnapshot {
+        MemDeviceSnapshot {
+            docs: self.store.docs.clone(),
+            states: self.store.states.clone(),
+            cursor: self.cursor.clone(),
+            dirty: self.dirty.clone(),
+        }
+    }
+
+    /// Puts back a [`Self::snapshot`] (an old image of the device's folder): what the
+    /// device did after it is gone from the device. It counts as opening the store
+    /// ([`Self::reopen`]); `made` keeps its record of every change ever made.
+    pub fn restore(&mut self, snapshot: MemDeviceSnapshot) {
+        let MemDeviceSnapshot {
+            docs,
+            states,
+            cursor,
+            dirty,
+        } = snapshot;
+        self.store.docs = docs;
+        self.store.states = states;
+        self.cursor = cursor;
+        self.dirty = dirty;
+        self.reopen();
+    }
+
+    /// The app opens the store again: responses in flight are gone, the next run
+    /// reconciles first, and the device writes under a fresh actor.
+    pub fn reopen(&mut self) {
+        self.stale.clear();
+        self.reconcile = true;
+        self.openings += 1;
     }
 
     /// The device's copy of a document, if it has one.
@@ -274,19 +485,96 @@ impl MemDevice {
         Some(out)
     }
 
-    /// One sync run; `fault` decides the fate of each request (1-based).
+    /// One sync run; `fault` decides the fate of each request (1-based), heads
+    /// requests included.
+    ///
+    /// As the real node's run: when the store was reopened or the server answers
+    /// `reconcile`, the device reconciles ([`MemServer::handle_heads`]) and runs again.
     pub fn sync(
         &mut self,
         server: &mut MemServer,
         mut fault: impl FnMut(u32) -> Fault,
     ) -> Result<RunStats, SessionError> {
+        let mut stats = RunStats::default();
+        for _ in 0..MAX_PASSES {
+            if self.reconcile {
+                self.reconcile_with(server, &mut fault, &mut stats)?;
+            }
+            match self.pass(server, &mut fault, &mut stats)? {
+                Pass::Done => return Ok(stats),
+                Pass::Reconcile => self.reconcile = true,
+            }
+        }
+        // The server asked again and again: a bug on either side.
+        Err(SessionError::RoundTripLimit(stats.requests))
+    }
+
+    /// Sends the heads of every document held; forgets the state of each the server
+    /// lacks changes of and marks it dirty, so the next pass sends it whole. A lost
+    /// request or response is sent again (bounded by the round-trip cap).
+    fn reconcile_with(
+        &mut self,
+        server: &mut MemServer,
+        fault: &mut impl FnMut(u32) -> Fault,
+        stats: &mut RunStats,
+    ) -> Result<(), SessionError> {
+        let limits = self.config.limits;
+        let request = HeadsRequest {
+            docs: self
+                .store
+                .docs
+                .iter()
+                .map(|(id, doc)| (*id, doc.get_heads()))
+                .collect(),
+        };
+        let body = request
+            .encode(&limits)
+            .expect("a heads request within the limits");
+        for _ in 0..self.config.max_round_trips {
+            stats.requests += 1;
+            stats.bytes_up += body.len();
+            let reply = match fault(stats.requests) {
+                Fault::DropRequest => continue,
+                // A late heads response is of no use: the real node gave up on it.
+                Fault::DropResponse | Fault::Delay => {
+                    server.handle_heads(self.id, &body).expect("a valid frame");
+                    continue;
+                }
+                Fault::Duplicate => {
+                    server.handle_heads(self.id, &body).expect("a valid frame");
+                    server.handle_heads(self.id, &body).expect("a valid frame")
+                }
+                Fault::None => server.handle_heads(self.id, &body).expect("a valid frame"),
+            };
+            stats.bytes_down += reply.len();
+            let response = HeadsResponse::decode(&reply, &limits).expect("a valid response");
+            let lacking: BTreeSet<DocId> = response.lacking.into_iter().collect();
+            let docs = &self.store.docs;
+            self.store
+                .states
+                .retain(|id, _| docs.contains_key(id) && !lacking.contains(id));
+            self.dirty.extend(lacking);
+            self.reconcile = false;
+            stats.reconciles += 1;
+            return Ok(());
+        }
+        Err(SessionError::RoundTripLimit(self.config.max_round_trips))
+    }
+
+    /// One pass of a run: request/response round trips until quiescent, or until the
+    /// server answers `reconcile` (nothing of that request was applied).
+    fn pass(
+        &mut self,
+        server: &mut MemServer,
+        fault: &mut impl FnMut(u32) -> Fault,
+        stats: &mut RunStats,
+    ) -> Result<Pass, SessionError> {
         let limits = self.config.limits;
         let dirty = self
             .dirty
             .iter()
             .map(|id| (*id, self.store.states.get(id).cloned()));
         let mut session = DeviceSession::new(self.config, self.cursor.clone(), dirty);
-        let mut stats = RunStats::default();
         let started = Instant::now();
         while let Some(request) = session.next_request(&mut self.store)? {
             assert!(
@@ -322,9 +610,16 @@ impl MemDevice {
             };
             stats.bytes_down += reply.len();
             let response = SyncResponse::decode(&reply, &limits).expect("a valid response");
+            if response.reconcile {
+                // Start over from the beginning of the feed after reconciling; the
+                // dirty documents stay dirty.
+                session.fail();
+                self.cursor = response.cursor;
+                return Ok(Pass::Reconcile);
+            }
             stats.errors.extend(self.absorb(&mut session, response));
         }
-        Ok(stats)
+        Ok(Pass::Done)
     }
 
     /// Delivers the oldest late response, out of order, to a fresh session.
@@ -336,6 +631,12 @@ impl MemDevice {
         let body = self.stale.remove(0);
         let limits = self.config.limits;
         let response = SyncResponse::decode(&body, &limits).expect("a valid response");
+        if response.reconcile {
+            // As if it had arrived in time.
+            self.cursor = response.cursor;
+            self.reconcile = true;
+            return true;
+        }
         let mut session = DeviceSession::new(self.config, self.cursor.clone(), []);
         self.absorb(&mut session, response);
         true

@@ -612,3 +612,124 @@ fn unreadable_server_message_fails_only_that_document_on_the_device() {
     assert!(outcome.cursor.is_some());
     assert_eq!(session.next_request(&mut dev.store).unwrap(), None);
 }
+
+#[test]
+fn an_unknown_cursor_asks_to_reconcile_and_applies_nothing() {
+    let mut server = MemServer::default();
+    let (mut dev, docs) = device_with_synced_docs(&mut server, 2);
+    let before = server.stored_changes();
+    dev.write(docs[0], " не дошло");
+    let start = server.start_cursor();
+    let mut beyond = start[..16].to_vec();
+    beyond.extend_from_slice(&1_000u64.to_le_bytes());
+    let other_epoch = [[7u8; 16].as_slice(), &start[16..]].concat();
+    for cursor in [beyond, other_epoch, b"garbage".to_vec()] {
+        let mut session = DeviceSession::new(
+            dev.config,
+            cursor,
+            [(docs[0], dev.store.states.get(&docs[0]).cloned())],
+        );
+        let req = session.next_request(&mut dev.store).unwrap().unwrap();
+        let reply = server
+            .handle(dev.id, &req.encode(&Limits::DEFAULT).unwrap())
+            .unwrap();
+        let response = SyncResponse::decode(&reply, &Limits::DEFAULT).unwrap();
+        assert!(response.reconcile);
+        assert_eq!(response.cursor, start, "the start of the feed");
+        assert!(response.docs.is_empty() && response.errors.is_empty());
+        assert_eq!(server.stored_changes(), before, "nothing was applied");
+    }
+    assert_eq!(server.reconciles_asked(), 3);
+}
+
+#[test]
+fn a_restored_server_gets_back_from_the_devices_what_it_lost() {
+    let mut server = MemServer::default();
+    let (mut a, docs) = device_with_synced_docs(&mut server, 3);
+    let mut b = Device::new(8);
+    b.sync_clean(&mut server).unwrap();
+    let backup = server.snapshot();
+    a.write(docs[0], " — после копии");
+    let new_doc = DocId::random();
+    a.write(new_doc, "новая анкета");
+    a.sync_clean(&mut server).unwrap();
+    b.sync_clean(&mut server).unwrap();
+    assert_eq!(b.notes(new_doc), "новая анкета");
+
+    server.restore(backup);
+    assert!(server.load(&new_doc).get_heads().is_empty(), "lost");
+    // B relays what A wrote: the server asks it to reconcile, and it lacks both.
+    let stats = b.sync_clean(&mut server).unwrap();
+    assert_eq!(stats.reconciles, 1);
+    assert!(stats.errors.is_empty());
+    assert_eq!(notes(&server.load(&new_doc)), "новая анкета");
+    assert_eq!(notes(&server.load(&docs[0])), a.notes(docs[0]));
+    // A reconciles too; nothing is stored twice, and both hold the same.
+    let stats = a.sync_clean(&mut server).unwrap();
+    assert_eq!(stats.reconciles, 1);
+    assert_eq!(server.duplicates(), 0);
+    assert!(a.dirty.is_empty() && b.dirty.is_empty());
+    for d in docs.iter().chain([&new_doc]) {
+        assert_eq!(a.doc(d).unwrap().get_heads(), server.load(d).get_heads());
+        assert_eq!(b.doc(d).unwrap().get_heads(), server.load(d).get_heads());
+    }
+    // Then normal runs: one request each, no reconcile.
+    let stats = a.sync_clean(&mut server).unwrap();
+    assert_eq!((stats.requests, stats.reconciles), (1, 0));
+}
+
+#[test]
+fn a_device_restored_from_an_old_image_gets_back_what_it_sent_and_writes_as_a_new_actor() {
+    let mut server = MemServer::default();
+    let (mut dev, docs) = device_with_synced_docs(&mut server, 2);
+    let image = dev.snapshot();
+    let old_actor = dev.actor();
+    dev.write(docs[0], " — отправлено");
+    dev.sync_clean(&mut server).unwrap();
+    dev.write(docs[1], " — не отправлено");
+    let sent = dev.notes(docs[0]);
+
+    dev.restore(image);
+    assert_ne!(dev.actor(), old_actor, "a fresh actor per opening");
+    let stats = dev.sync_clean(&mut server).unwrap();
+    assert_eq!(
+        stats.reconciles, 1,
+        "reconciles at the first run after opening"
+    );
+    assert_eq!(
+        dev.notes(docs[0]),
+        sent,
+        "what reached the server came back"
+    );
+    assert_eq!(dev.notes(docs[1]), notes(&server.load(&docs[1])));
+    // Writing again reuses no (actor, sequence number): the server takes it.
+    dev.write(docs[0], " — снова");
+    let stats = dev.sync_clean(&mut server).unwrap();
+    assert!(stats.errors.is_empty());
+    assert_eq!(stats.reconciles, 0);
+    assert_eq!(notes(&server.load(&docs[0])), format!("{sent} — снова"));
+    let mut other = Device::new(9);
+    other.sync_clean(&mut server).unwrap();
+    assert_eq!(other.notes(docs[0]), format!("{sent} — снова"));
+    assert_eq!(server.duplicates(), 0);
+}
+
+#[test]
+fn lost_heads_requests_and_responses_are_sent_again() {
+    let mut server = MemServer::default();
+    let (mut a, docs) = device_with_synced_docs(&mut server, 2);
+    let backup = server.snapshot();
+    a.write(docs[1], " — потеряно сервером");
+    a.sync_clean(&mut server).unwrap();
+    server.restore(backup);
+    // 1: the sync request (reconcile), 2 and 3: heads requests lost both ways.
+    let stats = MemDevice::sync(&mut a, &mut server, |n| match n {
+        2 => Fault::DropRequest,
+        3 => Fault::DropResponse,
+        _ => Fault::None,
+    })
+    .unwrap();
+    assert_eq!(stats.reconciles, 1);
+    assert_eq!(notes(&server.load(&docs[1])), a.notes(docs[1]));
+    assert!(a.dirty.is_empty());
+}
