@@ -252,7 +252,8 @@ impl MemServer {
 
     /// Handle one heads request body from `device` (`POST /api/v1/sync/heads`); the
     /// result is the [`HeadsResponse`] body. Before replying, forgets every sync state
-    /// of the device that may no longer say the truth ([`reconcile::answer`]).
+    /// of the device that may no longer say the truth ([`reconcile::answer`]), and moves
+    /// to the head of the feed the documents of those states the device did not list.
     pub fn handle_heads(&mut self, device: u64, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let request = HeadsRequest::decode(body, &self.limits)?;
         let stored: HashSet<(DocId, ChangeHash)> = reconcile::pairs(&request)
@@ -266,8 +267,19 @@ impl MemServer {
             .collect();
         let answer = reconcile::answer(&request, &stored, &states);
         let keep: BTreeSet<DocId> = answer.keep_states.iter().copied().collect();
-        self.states
-            .retain(|(d, doc), _| *d != device || keep.contains(doc));
+        let listed: BTreeSet<DocId> = request.docs.iter().map(|(doc, _)| *doc).collect();
+        let mut unlisted = Vec::new();
+        self.states.retain(|(d, doc), _| {
+            let forget = *d == device && !keep.contains(doc);
+            if forget && !listed.contains(doc) {
+                unlisted.push(*doc);
+            }
+            !forget
+        });
+        // Documents the server believed the device held but it did not list: its cursor
+        // may be past them, so they go to the head of the feed (as the real store's
+        // `touch`), where it finds them again.
+        self.feed.extend(unlisted);
         Ok(answer
             .response
             .encode(&self.limits)
@@ -348,8 +360,8 @@ pub struct MemDevice {
     pub config: DeviceConfig,
     /// The next run reconciles first (the store was reopened, or the server asked).
     pub reconcile: bool,
-    /// Times the store was reopened ([`Self::reopen`]); part of the actor.
-    openings: u64,
+    /// 8 random bytes chosen at the last [`Self::reopen`], added to the actor.
+    opening: Option<[u8; 8]>,
 }
 
 /// What a [`MemDevice`] stores (documents, sync states, cursor, dirty set), as an
@@ -402,19 +414,19 @@ impl MemDevice {
             stale: Vec::new(),
             config: DeviceConfig::default(),
             reconcile: false,
-            openings: 0,
+            opening: None,
         }
     }
 
     /// The device's actor id for its current opening of the store: every change it
     /// makes carries it. `device-<id>` until the first [`Self::reopen`], then
-    /// `device-<id>` plus 8 bytes numbering the opening. (The real node adds 8 random
-    /// bytes per opening; a count keeps these cases reproducible, and a `MemDevice`
-    /// is never copied, so no (actor, sequence number) is used twice either way.)
+    /// `device-<id>` plus 8 random bytes chosen at each opening, as the real node
+    /// writes: a restored image, or a copy of the device used beside it, never makes a
+    /// second change under a used (actor, sequence number).
     pub fn actor(&self) -> ActorId {
         let mut bytes = format!("device-{}", self.id).into_bytes();
-        if self.openings > 0 {
-            bytes.extend_from_slice(&self.openings.to_le_bytes());
+        if let Some(opening) = &self.opening {
+            bytes.extend_from_slice(opening);
         }
         ActorId::from(bytes)
     }
@@ -429,9 +441,10 @@ impl MemDevice {
         }
     }
 
-    /// Puts back a [`Self::snapshot`] (an old image of the device's folder): what the
-    /// device did after it is gone from the device. It counts as opening the store
-    /// ([`Self::reopen`]); `made` keeps its record of every change ever made.
+    /// Puts back a [`Self::snapshot`] (an old image of the device's folder, or a copy of
+    /// another device's folder under the same id): what the device did after it is gone
+    /// from the device. It counts as opening the store ([`Self::reopen`]); `made` keeps
+    /// its record of every change ever made.
     pub fn restore(&mut self, snapshot: MemDeviceSnapshot) {
         let MemDeviceSnapshot {
             docs,
@@ -451,7 +464,10 @@ impl MemDevice {
     pub fn reopen(&mut self) {
         self.stale.clear();
         self.reconcile = true;
-        self.openings += 1;
+        let random = DocId::random();
+        let mut opening = [0; 8];
+        opening.copy_from_slice(&random.as_bytes()[..8]);
+        self.opening = Some(opening);
     }
 
     /// The device's copy of a document, if it has one.
@@ -510,7 +526,8 @@ impl MemDevice {
     }
 
     /// Sends the heads of every document held; forgets the state of each the server
-    /// lacks changes of and marks it dirty, so the next pass sends it whole. A lost
+    /// lacks changes of and marks it dirty, so the next pass sends it whole; marks dirty
+    /// each whose record on the server was stale, so the next pass exchanges it. A lost
     /// request or response is sent again (bounded by the round-trip cap).
     fn reconcile_with(
         &mut self,
@@ -554,6 +571,7 @@ impl MemDevice {
                 .states
                 .retain(|id, _| docs.contains_key(id) && !lacking.contains(id));
             self.dirty.extend(lacking);
+            self.dirty.extend(response.stale);
             self.reconcile = false;
             stats.reconciles += 1;
             return Ok(());
