@@ -22,7 +22,8 @@
 //! SyncRequest  body = cursor:bytes  docs:doc_list
 //! SyncResponse body = cursor:bytes  flags:u8  docs:doc_list  errors:error_list
 //! HeadsRequest  body = count:varint  count × (doc:docid  n:varint  n × hash)
-//! HeadsResponse body = count:varint  count × doc:docid
+//! HeadsResponse body = lacking:id_list  stale:id_list
+//! id_list      = count:varint  count × doc:docid
 //!
 //! doc_list     = count:varint  count × (doc:docid  message:bytes)
 //! error_list   = count:varint  count × (doc:docid  code:u16le  message:bytes)
@@ -108,19 +109,30 @@
 //!   holds in one [`HeadsRequest`]. The server answers which of them it lacks a change
 //!   of ([`HeadsResponse::lacking`], found by hash in its change table, no document is
 //!   loaded), and forgets its sync state for every document whose state does not match
-//!   the device's heads exactly, and for every document the device did not list (a
-//!   state claims what the device holds; after the device went back, such claims would
-//!   make the feed skip what it lacks). The device forgets its own state for every
-//!   lacking document and marks it for sending: the next run uploads it whole, and the
-//!   server stores only the changes new to it.
+//!   the device's heads exactly ([`HeadsResponse::stale`]), and for every document the
+//!   device did not list (a state claims what the device holds; after the device went
+//!   back, such claims would make the feed skip what it lacks); the unlisted ones move
+//!   to the head of the feed, since the device's cursor may be past them. The device
+//!   forgets its own state for every lacking document and marks every lacking and
+//!   stale document for sending: the next run uploads the lacking ones whole (the
+//!   server stores only the changes new to it) and exchanges the stale ones, which
+//!   brings the device what it lacks of them even when its cursor is past them.
 //! - A device reconciles after the server asks, and in its first sync run after it
 //!   opens its store: a restored or copied device folder is always opened before it is
-//!   used, and a server restored without a new epoch is caught then too. Costs: one
-//!   request of ~50 bytes per document held, once per start; normal runs do not change.
-//! - **Who may upload**: every change's author must be registered (the device
-//!   register of the programme) to a device or lead that may write the document, but
-//!   the uploading device need not be the author. A device relays what it holds from
-//!   its rep's other devices, which is what puts back what a restored server lost.
+//!   used. A server that went back without a new epoch gets back, at each device's
+//!   next start, everything that device holds; but a device whose cursor the feed has
+//!   passed again meanwhile would not see documents new to it that were written below
+//!   its cursor: after a restore not made with `rapport-server restore`, run
+//!   `rapport-server new-epoch`. Costs: one request of ~50 bytes per document held,
+//!   once per start; normal runs do not change.
+//! - **Who may upload**: every change's author must be an actor registered to the
+//!   document's programme (its devices, any lead account), and the uploading device
+//!   must itself be allowed to write the document; the uploader need not be the
+//!   author. A device relays what it holds from its rep's other devices, which is what
+//!   puts back what a restored server lost. (The author's *current* right to write is
+//!   not required: after a restore it would refuse what a rep wrote before the client
+//!   was reassigned. Automerge changes are not signed, so no rule can prove who wrote a
+//!   change; the register keeps unknown and other programmes' actors out.)
 //! - **Actors are never reused**: a device writes under its registered 16-byte actor
 //!   plus 8 random bytes chosen each time it opens its store, so a restored or copied
 //!   folder never mints a second change under a used (actor, sequence number).
