@@ -122,6 +122,9 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     // A pairing code for Ivanov's tablet.
     click(c, "[data-testid=nav-devices]").await;
     let rep_select = wait_for(c, "[data-testid=pairing-rep]").await;
+    // The select is there before the reps are loaded into it: wait for Ivanov's option
+    // (selecting at once failed when the page's data came a moment later).
+    wait_for(c, "[data-testid=pairing-rep] option[value='ivanov']").await;
     rep_select
         .select_by_value("ivanov")
         .await
