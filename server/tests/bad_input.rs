@@ -305,3 +305,92 @@ async fn bad_json_to_lead_endpoints_gets_a_json_error(#[case] backend: Backend) 
     error_code(&json);
     assert_healthy(&ts).await;
 }
+
+/// The reconcile endpoint refuses what is not a heads request with a code and changes
+/// nothing: the device's sync states on the server stay (a later sync of a document it
+/// already acknowledged sends nothing again), and a valid request still works.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_heads_requests_get_400_with_a_code_and_change_nothing(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let RepWorld {
+        client, mut tablet, ..
+    } = ts.rep_with_client("ООО «Ромашка»").await;
+    let visit = tablet.new_visit(client);
+    tablet.sync().await;
+    let peer = rapport_store::PeerId::new(tablet.device_id.clone());
+    let states_before = ts
+        .state()
+        .store
+        .sync_states(&peer, &[visit])
+        .await
+        .expect("states");
+    assert_eq!(states_before.len(), 1);
+    let sync_body = tablet.request_body();
+    let token = tablet.token.clone();
+    let post = |body: Vec<u8>| {
+        let ts = &ts;
+        let token = token.clone();
+        async move {
+            let resp = ts
+                .http
+                .post(format!("{}/api/v1/sync/heads", ts.url()))
+                .bearer_auth(token)
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.bytes().await.expect("body").to_vec())
+        }
+    };
+    let mut too_many_heads = b"RPS\x01\x03\x01".to_vec();
+    too_many_heads.extend_from_slice(visit.as_bytes());
+    too_many_heads.extend_from_slice(&[0xff, 0x7f]);
+    for (what, body, code) in [
+        ("empty", Vec::new(), "frame_bad_magic"),
+        (
+            "garbage",
+            "это не список голов 🙃".as_bytes().to_vec(),
+            "frame_bad_magic",
+        ),
+        ("a sync request", sync_body, "frame_wrong_kind"),
+        ("too many heads", too_many_heads, "frame_too_many_heads"),
+        ("truncated", b"RPS\x01\x03\x05".to_vec(), "frame_truncated"),
+    ] {
+        let (status, body) = post(body).await;
+        assert_eq!(status, 400, "{what}");
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error");
+        assert_eq!(error_code(&json), code, "{what}: {json}");
+        assert_healthy(&ts).await;
+    }
+    assert_eq!(
+        ts.state()
+            .store
+            .sync_states(&peer, &[visit])
+            .await
+            .expect("states"),
+        states_before,
+        "nothing forgotten"
+    );
+    let doc = ts
+        .state()
+        .store
+        .load(visit)
+        .await
+        .expect("load")
+        .expect("visit");
+    let request = rapport_protocol::HeadsRequest {
+        docs: vec![(visit, doc.get_heads())],
+    };
+    let (status, body) = post(request.encode(&Default::default()).expect("encode")).await;
+    assert_eq!(status, 200);
+    let answer = rapport_protocol::HeadsResponse::decode(&body, &Default::default())
+        .expect("a heads response");
+    assert!(answer.lacking.is_empty(), "{answer:?}");
+}
