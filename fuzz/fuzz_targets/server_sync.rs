@@ -48,6 +48,8 @@ struct World {
     visit_id: DocId,
     visit: Automerge,
     tablet: ActorId,
+    /// The store's epoch: the first 16 bytes of every cursor the server hands out.
+    epoch: [u8; 16],
     /// Keeps the data folder alive for the process.
     _dir: tempfile::TempDir,
 }
@@ -212,6 +214,7 @@ async fn set_up() -> World {
         visit_id,
         visit,
         tablet,
+        epoch: state.epoch,
         _dir: dir,
     }
 }
@@ -275,9 +278,14 @@ struct Entry {
 enum Cursor {
     /// Empty: first contact, the whole feed.
     Empty,
-    /// The store's layout (version 1, transaction id, sequence, big endian) with any
-    /// numbers: a negative or huge position must be refused or served, never a 500.
-    Feed { xid: u64, seq: i64 },
+    /// The server's layout (the store's epoch, then version 1, transaction id,
+    /// sequence, big endian, and a first-contact marker) with any numbers: a negative or
+    /// huge position must be answered (served, or asked to reconcile), never a 500.
+    Feed {
+        xid: u64,
+        seq: i64,
+        first_contact: bool,
+    },
     /// Any bytes (cut to the frame's 64-byte limit).
     Raw(Vec<u8>),
 }
@@ -362,10 +370,18 @@ fn build(w: &World, frame: Frame) -> Vec<u8> {
     }
     let cursor = match frame.cursor {
         Cursor::Empty => Vec::new(),
-        Cursor::Feed { xid, seq } => {
-            let mut c = vec![1];
+        Cursor::Feed {
+            xid,
+            seq,
+            first_contact,
+        } => {
+            let mut c = w.epoch.to_vec();
+            c.push(1);
             c.extend_from_slice(&xid.to_be_bytes());
             c.extend_from_slice(&seq.to_be_bytes());
+            if first_contact {
+                c.push(1);
+            }
             c
         }
         Cursor::Raw(mut c) => {
