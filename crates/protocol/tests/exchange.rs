@@ -767,8 +767,14 @@ fn a_copy_of_a_device_gets_what_its_twin_synced_past_its_cursor_once_it_reopens(
         let stats = d.sync_clean(&mut server).unwrap();
         assert!(stats.errors.is_empty());
     }
-    let both = "новая анкета от руководителя — A — B";
-    assert_eq!(notes(&server.load(&x)), both);
+    // Two inserts at one place: Automerge orders them by actor, and the actors are
+    // random per opening, so either order is right; every replica must agree on it.
+    let both = notes(&server.load(&x));
+    assert!(
+        both == "новая анкета от руководителя — A — B"
+            || both == "новая анкета от руководителя — B — A",
+        "{both}"
+    );
     // The twins share one record on the server of what "device 7" holds: B's exchange
     // made it claim B's edit, so A's next runs skip X until A reconciles, at its next
     // opening (a limit of using a copied folder beside its original, not a loss).
