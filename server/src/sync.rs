@@ -374,16 +374,7 @@ impl Refusals {
             .response
             .errors
             .iter()
-            .filter(|e| {
-                matches!(
-                    e.code,
-                    ErrorCode::Forbidden
-                        | ErrorCode::Rejected
-                        | ErrorCode::Invalid
-                        | ErrorCode::TooLarge
-                        | ErrorCode::NotFound
-                )
-            })
+            .filter(|e| e.code.stops())
             .map(|e| (e.doc, e.code.as_str(), e.message.clone()))
             .collect();
         // A committed document may still be refused (the server's changes too large

@@ -256,7 +256,7 @@ async fn pass(
         let outcome = session.handle_response(&mut docs.set, response);
         for error in &outcome.errors {
             failed.insert(error.doc);
-            transient |= !stops(error.code);
+            transient |= !error.code.stops();
         }
         received.extend(outcome.changed.iter().copied());
         // A document the server could not answer this time (internal error, retry) may
@@ -349,18 +349,6 @@ impl Settling {
     }
 }
 
-/// Whether a refusal stops the document (retrying would be refused again).
-fn stops(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::Forbidden
-            | ErrorCode::Rejected
-            | ErrorCode::Invalid
-            | ErrorCode::TooLarge
-            | ErrorCode::NotFound
-    )
-}
-
 /// The message a person reads for a refused document.
 fn refusal_message(error: &DocError) -> String {
     let why = match error.code {
@@ -414,7 +402,7 @@ async fn persist(
     let refused: Vec<StoppedDoc> = outcome
         .errors
         .iter()
-        .filter(|e| stops(e.code))
+        .filter(|e| e.code.stops())
         .map(|e| StoppedDoc {
             doc_id: e.doc,
             kind: String::new(),

@@ -203,6 +203,16 @@ impl ErrorCode {
         }
     }
 
+    /// Whether the refusal stops the document on the device: sending it again in this
+    /// run would be refused again (the device retries it at its next start, or when the
+    /// server sends it back). The others are transient.
+    pub fn stops(self) -> bool {
+        matches!(
+            self,
+            Self::Forbidden | Self::Rejected | Self::Invalid | Self::TooLarge | Self::NotFound
+        )
+    }
+
     /// A stable name for logs and UIs.
     pub fn as_str(self) -> &'static str {
         match self {
