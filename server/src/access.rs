@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use rapport_domain::{DocKind, DocScope};
 use rapport_store::DocId;
 
-use crate::db::{Db, DeviceRow, MetaRow};
-use crate::error::{ApiError, ApiResult};
+use crate::db::{Db, DeviceRecord, MetaRow};
+use crate::error::{HttpError, HttpResult};
 
 /// What a device may do with one document.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl Access {
 
 /// The rights of one device, loaded once per request.
 #[derive(Clone, Debug)]
-pub struct DeviceView {
+pub struct DeviceAccess {
     programme: DocId,
     /// The rep (None: the lead's device).
     rep: Option<String>,
@@ -47,13 +47,13 @@ const OTHER_PROGRAMME: &str =
 pub(crate) const READ_ONLY: &str = "the programme view (template, reps) is published by the server from the programme; devices cannot change it — the programme lead changes the programme";
 const LEAD_ONLY: &str = "the programme document (assessments, assignments) is for the programme lead only; a rep's device receives the programme view";
 
-impl DeviceView {
+impl DeviceAccess {
     /// Loads the device's rights from the projections.
-    pub async fn load(db: &Db, device: &DeviceRow) -> ApiResult<Self> {
+    pub async fn load(db: &Db, device: &DeviceRecord) -> HttpResult<Self> {
         let programme: DocId = device
             .programme_id
             .parse()
-            .map_err(|e| ApiError::internal("device programme id", e))?;
+            .map_err(|e| HttpError::internal("device programme id", e))?;
         let clients = db
             .programme_clients(programme, device.rep_id.as_deref())
             .await?;
@@ -122,10 +122,10 @@ pub fn scope_of(meta: &MetaRow) -> Option<DocScope> {
 mod tests {
     use super::*;
 
-    fn view(rep: Option<&str>, clients: &[(DocId, Option<&str>)]) -> (DeviceView, DocId) {
+    fn view(rep: Option<&str>, clients: &[(DocId, Option<&str>)]) -> (DeviceAccess, DocId) {
         let programme = DocId::random();
         (
-            DeviceView {
+            DeviceAccess {
                 programme,
                 rep: rep.map(str::to_owned),
                 clients: clients

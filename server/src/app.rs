@@ -114,7 +114,7 @@ impl AppState {
         // A store that went back in time (restored from an older copy, or renumbered
         // after a dump was restored into another cluster) may have a projector cursor
         // beyond its feed: it would never see a new change. Project everything again.
-        let projections = |e: crate::error::ApiError| StartError::Projections(e.to_string());
+        let projections = |e: crate::error::HttpError| StartError::Projections(e.to_string());
         if db.projector_cursor().await.map_err(projections)? > store.feed_head().await? {
             tracing::warn!(
                 "the projections are ahead of the store's feed (a restored store): rebuilding them"
@@ -246,7 +246,7 @@ async fn record_request(
 /// Every route, with the body limit and request tracing.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
-    let (api, _openapi) = crate::api::routes().split_for_parts();
+    let (api, _openapi) = crate::routes::routes().split_for_parts();
     let app = api
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::map_response(crate::error::json_errors))
@@ -254,7 +254,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());
     let app = app.method_not_allowed_fallback(|| async {
-        crate::error::ApiError::new(
+        crate::error::HttpError::new(
             axum::http::StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "this route does not take that method; see /api/v1/openapi.json",
@@ -266,7 +266,7 @@ pub fn router(state: AppState) -> Router {
                 .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
         ),
         None => app.fallback(|| async {
-            crate::error::ApiError::new(
+            crate::error::HttpError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "no_such_route",
                 "there is no such route; see /api/v1/openapi.json",

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
-use crate::db::{DeviceRow, LeadRow};
-use crate::error::ApiError;
+use crate::db::{DeviceRecord, LeadRow};
+use crate::error::HttpError;
 
 /// Prefix of a lead's session token.
 pub const SESSION_PREFIX: &str = "rps_";
@@ -52,11 +52,11 @@ pub fn secret_matches(stored: &str, secret: &str) -> bool {
 
 /// Argon2id hash (PHC string) of a password. Slow on purpose: call it off the async
 /// threads ([`tokio::task::spawn_blocking`]).
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
+pub fn hash_password(password: &str) -> Result<String, HttpError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal("password hashing", e))
+        .map_err(|e| HttpError::internal("password hashing", e))
 }
 
 /// A hash of no real password, verified against when the e-mail is unknown, so an
@@ -78,16 +78,16 @@ pub fn verify_password(stored: Option<&str>, password: &str) -> bool {
 }
 
 /// The rules a new password must meet; the message says what to change.
-pub fn check_new_password(password: &str) -> Result<(), ApiError> {
+pub fn check_new_password(password: &str) -> Result<(), HttpError> {
     let chars = password.chars().count();
     if chars < 10 {
-        return Err(ApiError::invalid(
+        return Err(HttpError::invalid(
             "weak_password",
             format!("the password has {chars} characters; use at least 10"),
         ));
     }
     if chars > 1024 {
-        return Err(ApiError::invalid(
+        return Err(HttpError::invalid(
             "weak_password",
             "the password is longer than 1024 characters",
         ));
@@ -127,9 +127,9 @@ pub fn normalise_pairing_code(code: &str) -> String {
     }
 }
 
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+fn bearer(parts: &Parts) -> Result<&str, HttpError> {
     let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-        ApiError::unauthorized(
+        HttpError::unauthorized(
             "missing_token",
             "sign in (lead) or pair the device, then send `Authorization: Bearer <token>`",
         )
@@ -141,13 +141,13 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
-            ApiError::unauthorized(
+            HttpError::unauthorized(
                 "malformed_token",
                 "the Authorization header must be `Bearer <token>`",
             )
         })?;
     if value.len() > 200 {
-        return Err(ApiError::unauthorized(
+        return Err(HttpError::unauthorized(
             "malformed_token",
             "the token is too long",
         ));
@@ -186,17 +186,17 @@ pub fn registered_actor(hex_actor: &str) -> automerge::ActorId {
 }
 
 impl FromRequestParts<AppState> for LeadAuth {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
         let token = bearer(parts)?;
         if token.starts_with(DEVICE_PREFIX) {
-            return Err(ApiError::forbidden(
+            return Err(HttpError::forbidden(
                 "a device token cannot be used on the lead's pages; sign in as the lead",
             ));
         }
         if !token.starts_with(SESSION_PREFIX) {
-            return Err(ApiError::unauthorized(
+            return Err(HttpError::unauthorized(
                 "malformed_token",
                 "this is not a Rapport session token; sign in again",
             ));
@@ -207,7 +207,7 @@ impl FromRequestParts<AppState> for LeadAuth {
                 lead,
                 token_hash: stored,
             }),
-            _ => Err(ApiError::unauthorized(
+            _ => Err(HttpError::unauthorized(
                 "session_expired",
                 "the session has ended or the token is unknown; sign in again",
             )),
@@ -219,21 +219,21 @@ impl FromRequestParts<AppState> for LeadAuth {
 #[derive(Clone, Debug)]
 pub struct DeviceAuth {
     /// The device.
-    pub device: DeviceRow,
+    pub device: DeviceRecord,
 }
 
 impl FromRequestParts<AppState> for DeviceAuth {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
         let token = bearer(parts)?;
         if token.starts_with(SESSION_PREFIX) {
-            return Err(ApiError::forbidden(
+            return Err(HttpError::forbidden(
                 "a lead's session cannot sync; pair a device with a pairing code",
             ));
         }
         if !token.starts_with(DEVICE_PREFIX) {
-            return Err(ApiError::unauthorized(
+            return Err(HttpError::unauthorized(
                 "malformed_token",
                 "this is not a Rapport device token; pair the device again",
             ));
@@ -242,14 +242,14 @@ impl FromRequestParts<AppState> for DeviceAuth {
         match state.db.device_by_token(&hash).await? {
             Some(device) if secret_matches(&device.token_hash, token) => {
                 if device.revoked_ms.is_some() {
-                    return Err(ApiError::unauthorized(
+                    return Err(HttpError::unauthorized(
                         "device_revoked",
                         "this device was revoked by the programme lead; its data stays on the device — ask the lead for a new pairing code",
                     ));
                 }
                 Ok(Self { device })
             }
-            _ => Err(ApiError::unauthorized(
+            _ => Err(HttpError::unauthorized(
                 "unknown_device",
                 "the device token is unknown; pair the device again",
             )),

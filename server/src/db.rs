@@ -9,7 +9,7 @@ use rapport_store::{DocId, FeedCursor};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{HttpError, HttpResult};
 
 /// Which database the server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct LeadRow {
 /// A paired device, as stored (the lead's API shows it as `rapport_api::lead::DeviceView`,
 /// without the token's hash).
 #[derive(Clone, Debug)]
-pub struct DeviceRow {
+pub struct DeviceRecord {
     /// Device id.
     pub id: String,
     /// The programme it syncs.
@@ -122,16 +122,16 @@ pub struct Projection {
     pub view: Option<rapport_domain::ProgrammeView>,
 }
 
-fn doc_id(s: &str) -> ApiResult<DocId> {
+fn doc_id(s: &str) -> HttpResult<DocId> {
     s.parse()
-        .map_err(|e| ApiError::internal("bad document id in the database", e))
+        .map_err(|e| HttpError::internal("bad document id in the database", e))
 }
 
-fn opt_doc_id(s: Option<String>) -> ApiResult<Option<DocId>> {
+fn opt_doc_id(s: Option<String>) -> HttpResult<Option<DocId>> {
     s.as_deref().map(doc_id).transpose()
 }
 
-fn meta_row(row: &AnyRow) -> ApiResult<MetaRow> {
+fn meta_row(row: &AnyRow) -> HttpResult<MetaRow> {
     Ok(MetaRow {
         doc_id: doc_id(&row.try_get::<String, _>("doc_id")?)?,
         kind: row.try_get("kind")?,
@@ -143,8 +143,8 @@ fn meta_row(row: &AnyRow) -> ApiResult<MetaRow> {
     })
 }
 
-fn device_row(row: &AnyRow) -> ApiResult<DeviceRow> {
-    Ok(DeviceRow {
+fn device_row(row: &AnyRow) -> HttpResult<DeviceRecord> {
+    Ok(DeviceRecord {
         id: row.try_get("id")?,
         programme_id: row.try_get("programme_id")?,
         rep_id: row.try_get("rep_id")?,
@@ -207,7 +207,7 @@ impl Db {
     }
 
     /// Answers when the database answers (for `/healthz`).
-    pub async fn ping(&self) -> ApiResult<()> {
+    pub async fn ping(&self) -> HttpResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
@@ -215,7 +215,7 @@ impl Db {
     // ----- leads and sessions -------------------------------------------------------
 
     /// Stores a new lead; `Err` with code `lead_exists` when the e-mail is taken.
-    pub async fn insert_lead(&self, lead: &LeadRow, now_ms: i64) -> ApiResult<()> {
+    pub async fn insert_lead(&self, lead: &LeadRow, now_ms: i64) -> HttpResult<()> {
         let inserted = sqlx::query(
             "INSERT INTO leads (id, email, name, password_hash, actor, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
@@ -230,7 +230,7 @@ impl Db {
         .await?
         .rows_affected();
         if inserted == 0 {
-            return Err(ApiError::invalid(
+            return Err(HttpError::invalid(
                 "lead_exists",
                 format!("a lead with the e-mail {} exists already", lead.email),
             ));
@@ -240,7 +240,7 @@ impl Db {
 
     /// Sets a lead's password hash and ends the lead's sessions; false when there is
     /// no such lead.
-    pub async fn set_password(&self, email: &str, password_hash: &str) -> ApiResult<bool> {
+    pub async fn set_password(&self, email: &str, password_hash: &str) -> HttpResult<bool> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE leads SET password_hash = $1 WHERE email = $2")
             .bind(password_hash)
@@ -259,23 +259,23 @@ impl Db {
     }
 
     /// How many leads exist.
-    pub async fn count_leads(&self) -> ApiResult<i64> {
+    pub async fn count_leads(&self) -> HttpResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM leads")
             .fetch_one(&self.pool)
             .await?)
     }
 
     /// The lead with this e-mail.
-    pub async fn lead_by_email(&self, email: &str) -> ApiResult<Option<LeadRow>> {
+    pub async fn lead_by_email(&self, email: &str) -> HttpResult<Option<LeadRow>> {
         self.lead_where("email = $1", email).await
     }
 
     /// The lead with this id.
-    pub async fn lead_by_id(&self, id: &str) -> ApiResult<Option<LeadRow>> {
+    pub async fn lead_by_id(&self, id: &str) -> HttpResult<Option<LeadRow>> {
         self.lead_where("id = $1", id).await
     }
 
-    async fn lead_where(&self, condition: &str, value: &str) -> ApiResult<Option<LeadRow>> {
+    async fn lead_where(&self, condition: &str, value: &str) -> HttpResult<Option<LeadRow>> {
         let sql =
             format!("SELECT id, email, name, password_hash, actor FROM leads WHERE {condition}");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -295,7 +295,7 @@ impl Db {
     }
 
     /// Failed sign-ins of `email` in the window that started after `since_ms`.
-    pub async fn sign_in_failures(&self, email: &str, since_ms: i64) -> ApiResult<i64> {
+    pub async fn sign_in_failures(&self, email: &str, since_ms: i64) -> HttpResult<i64> {
         let n: Option<i64> = sqlx::query_scalar(
             "SELECT failures FROM sign_in_failures WHERE email = $1 AND window_start > $2",
         )
@@ -312,7 +312,7 @@ impl Db {
         email: &str,
         now_ms: i64,
         since_ms: i64,
-    ) -> ApiResult<()> {
+    ) -> HttpResult<()> {
         sqlx::query(
             "INSERT INTO sign_in_failures (email, window_start, failures) VALUES ($1, $2, 1)
              ON CONFLICT (email) DO UPDATE SET
@@ -330,7 +330,7 @@ impl Db {
     }
 
     /// Forgets failed sign-ins after a successful one.
-    pub async fn clear_sign_in_failures(&self, email: &str) -> ApiResult<()> {
+    pub async fn clear_sign_in_failures(&self, email: &str) -> HttpResult<()> {
         sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
             .bind(email)
             .execute(&self.pool)
@@ -345,7 +345,7 @@ impl Db {
         lead_id: &str,
         now_ms: i64,
         expires_ms: i64,
-    ) -> ApiResult<()> {
+    ) -> HttpResult<()> {
         // Expired sessions are of no use; sign-ins are rare enough to sweep them here.
         sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
             .bind(now_ms)
@@ -369,7 +369,7 @@ impl Db {
         &self,
         token_hash: &str,
         now_ms: i64,
-    ) -> ApiResult<Option<(LeadRow, String)>> {
+    ) -> HttpResult<Option<(LeadRow, String)>> {
         let row = sqlx::query(
             "SELECT s.token_hash, l.id, l.email, l.name, l.password_hash, l.actor
              FROM sessions s JOIN leads l ON l.id = s.lead_id
@@ -395,7 +395,7 @@ impl Db {
     }
 
     /// Ends a session (and any expired ones).
-    pub async fn delete_session(&self, token_hash: &str, now_ms: i64) -> ApiResult<()> {
+    pub async fn delete_session(&self, token_hash: &str, now_ms: i64) -> HttpResult<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1 OR expires_ms <= $2")
             .bind(token_hash)
             .bind(now_ms)
@@ -417,7 +417,7 @@ impl Db {
         lead_id: &str,
         now_ms: i64,
         expires_ms: i64,
-    ) -> ApiResult<()> {
+    ) -> HttpResult<()> {
         sqlx::query(
             "INSERT INTO pairing_codes
                  (code_hash, programme_id, rep_id, label, created_by, created_ms, expires_ms)
@@ -441,9 +441,9 @@ impl Db {
     pub async fn redeem_pairing_code(
         &self,
         code_hash: &str,
-        device: &DeviceRow,
+        device: &DeviceRecord,
         now_ms: i64,
-    ) -> ApiResult<Option<(DeviceRow, String)>> {
+    ) -> HttpResult<Option<(DeviceRecord, String)>> {
         let mut tx = self.pool.begin().await?;
         // The UPDATE comes first so that SQLite takes its write lock at once.
         let used = sqlx::query(
@@ -459,7 +459,7 @@ impl Db {
         let Some(used) = used else {
             return Ok(None);
         };
-        let paired = DeviceRow {
+        let paired = DeviceRecord {
             programme_id: used.try_get("programme_id")?,
             rep_id: used.try_get("rep_id")?,
             label: if device.label.trim().is_empty() {
@@ -506,7 +506,7 @@ impl Db {
             .await?;
             let Some(revived) = revived else {
                 // Dropping `tx` rolls back: the code stays usable.
-                return Err(ApiError::invalid(
+                return Err(HttpError::invalid(
                     "actor_taken",
                     "this device's actor id is registered to a device that is active or belongs to another rep or programme; pair with a new actor",
                 ));
@@ -517,7 +517,7 @@ impl Db {
                 .bind(code_hash)
                 .execute(&mut *tx)
                 .await?;
-            DeviceRow {
+            DeviceRecord {
                 id,
                 created_ms: revived.try_get("created_ms")?,
                 ..paired
@@ -529,7 +529,7 @@ impl Db {
     }
 
     /// The device holding this token hash (revoked ones too: the caller tells why).
-    pub async fn device_by_token(&self, token_hash: &str) -> ApiResult<Option<DeviceRow>> {
+    pub async fn device_by_token(&self, token_hash: &str) -> HttpResult<Option<DeviceRecord>> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(token_hash)
@@ -539,7 +539,7 @@ impl Db {
     }
 
     /// Devices of a programme, newest first.
-    pub async fn devices(&self, programme_id: DocId) -> ApiResult<Vec<DeviceRow>> {
+    pub async fn devices(&self, programme_id: DocId) -> HttpResult<Vec<DeviceRecord>> {
         let sql = format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE programme_id = $1 ORDER BY created_ms DESC, id"
         );
@@ -553,7 +553,7 @@ impl Db {
     /// The actors that may author changes of a programme's documents: every device
     /// registered to the programme (revoked ones too: what they wrote while active is
     /// theirs) and every lead account's actor prefix, as hex.
-    pub async fn programme_authors(&self, programme_id: DocId) -> ApiResult<HashSet<String>> {
+    pub async fn programme_authors(&self, programme_id: DocId) -> HttpResult<HashSet<String>> {
         let rows = sqlx::query(
             "SELECT actor FROM devices WHERE programme_id = $1
              UNION SELECT actor FROM leads",
@@ -573,7 +573,7 @@ impl Db {
         programme_id: DocId,
         id: &str,
         now_ms: i64,
-    ) -> ApiResult<bool> {
+    ) -> HttpResult<bool> {
         let n = sqlx::query(
             "UPDATE devices SET revoked_ms = COALESCE(revoked_ms, $1)
              WHERE id = $2 AND programme_id = $3",
@@ -588,7 +588,7 @@ impl Db {
     }
 
     /// Records a device's last sync.
-    pub async fn touch_device(&self, id: &str, now_ms: i64) -> ApiResult<()> {
+    pub async fn touch_device(&self, id: &str, now_ms: i64) -> HttpResult<()> {
         sqlx::query("UPDATE devices SET last_seen_ms = $1 WHERE id = $2")
             .bind(now_ms)
             .bind(id)
@@ -606,7 +606,7 @@ impl Db {
         device_id: &str,
         refused: &[(DocId, &str, &str)],
         now_ms: i64,
-    ) -> ApiResult<()> {
+    ) -> HttpResult<()> {
         // 5 parameters a row; one document once per statement (PostgreSQL refuses to
         // update a row twice in one INSERT … ON CONFLICT).
         let mut seen = HashSet::new();
@@ -640,7 +640,7 @@ impl Db {
     }
 
     /// Forgets the refusals of documents the server accepted from a device.
-    pub async fn clear_refusals(&self, device_id: &str, docs: &[DocId]) -> ApiResult<()> {
+    pub async fn clear_refusals(&self, device_id: &str, docs: &[DocId]) -> HttpResult<()> {
         for chunk in docs.chunks(IN_CHUNK) {
             let sql = format!(
                 "DELETE FROM device_refusals WHERE device_id = $1 AND doc_id IN ({})",
@@ -657,7 +657,7 @@ impl Db {
 
     /// The refused documents of a programme's devices, by device, latest first; with
     /// the document's kind and its client's company from the projections, when known.
-    pub async fn refusals(&self, programme_id: DocId) -> ApiResult<Vec<RefusalRow>> {
+    pub async fn refusals(&self, programme_id: DocId) -> HttpResult<Vec<RefusalRow>> {
         let rows = sqlx::query(
             "SELECT r.device_id, r.doc_id, r.code, r.message, r.at_ms, m.kind, c.summary AS client
              FROM device_refusals r JOIN devices d ON d.id = r.device_id
@@ -693,7 +693,7 @@ impl Db {
 
     /// The projection rows of those of `docs` that have one: scope only, with empty
     /// `body` and `summary` (access control reads many; see [`Self::meta`] for a body).
-    pub async fn metas(&self, docs: &[DocId]) -> ApiResult<HashMap<DocId, MetaRow>> {
+    pub async fn metas(&self, docs: &[DocId]) -> HttpResult<HashMap<DocId, MetaRow>> {
         let mut out = HashMap::with_capacity(docs.len());
         for chunk in docs.chunks(IN_CHUNK) {
             let sql = format!(
@@ -714,7 +714,7 @@ impl Db {
     }
 
     /// One document's projection with its body.
-    pub async fn meta(&self, doc: DocId) -> ApiResult<Option<MetaRow>> {
+    pub async fn meta(&self, doc: DocId) -> HttpResult<Option<MetaRow>> {
         let row = sqlx::query(
             "SELECT doc_id, kind, programme_id, client_id, body, summary, heads FROM doc_meta WHERE doc_id = $1",
         )
@@ -726,7 +726,11 @@ impl Db {
 
     /// Projections of a programme's documents of one kind, with bodies: `visit` by
     /// programme, `client` through the programme's client list.
-    pub async fn programme_docs(&self, programme_id: DocId, kind: &str) -> ApiResult<Vec<MetaRow>> {
+    pub async fn programme_docs(
+        &self,
+        programme_id: DocId,
+        kind: &str,
+    ) -> HttpResult<Vec<MetaRow>> {
         let rows = if kind == "client" {
             sqlx::query(
                 "SELECT m.doc_id, m.kind, m.programme_id, m.client_id, m.body, m.summary, m.heads
@@ -750,7 +754,7 @@ impl Db {
     }
 
     /// The status summaries of a programme's visits (JSON each).
-    pub async fn visit_summaries(&self, programme_id: DocId) -> ApiResult<Vec<String>> {
+    pub async fn visit_summaries(&self, programme_id: DocId) -> HttpResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT summary FROM doc_meta WHERE programme_id = $1 AND kind = 'visit'",
         )
@@ -760,7 +764,7 @@ impl Db {
     }
 
     /// The status summaries of these documents (those that have a projection).
-    pub async fn summaries(&self, docs: &[DocId]) -> ApiResult<Vec<String>> {
+    pub async fn summaries(&self, docs: &[DocId]) -> HttpResult<Vec<String>> {
         let mut out = Vec::with_capacity(docs.len());
         for chunk in docs.chunks(IN_CHUNK) {
             let sql = format!(
@@ -777,7 +781,7 @@ impl Db {
     }
 
     /// The version of a programme's projections (0 before the first).
-    pub async fn programme_version(&self, programme_id: DocId) -> ApiResult<i64> {
+    pub async fn programme_version(&self, programme_id: DocId) -> HttpResult<i64> {
         let v: Option<i64> =
             sqlx::query_scalar("SELECT version FROM programme_versions WHERE programme_id = $1")
                 .bind(programme_id.to_string())
@@ -787,7 +791,7 @@ impl Db {
     }
 
     /// Every programme's projection.
-    pub async fn programmes(&self) -> ApiResult<Vec<MetaRow>> {
+    pub async fn programmes(&self) -> HttpResult<Vec<MetaRow>> {
         let rows = sqlx::query(
             "SELECT doc_id, kind, programme_id, client_id, body, summary, heads FROM doc_meta
              WHERE kind = 'programme' ORDER BY doc_id",
@@ -802,7 +806,7 @@ impl Db {
         &self,
         programme_id: DocId,
         rep: Option<&str>,
-    ) -> ApiResult<HashMap<DocId, Option<String>>> {
+    ) -> HttpResult<HashMap<DocId, Option<String>>> {
         let rows = match rep {
             Some(rep) => {
                 sqlx::query(
@@ -834,7 +838,7 @@ impl Db {
     }
 
     /// Documents about these clients (the client documents and their visits).
-    pub async fn docs_of_clients(&self, clients: &[DocId]) -> ApiResult<Vec<DocId>> {
+    pub async fn docs_of_clients(&self, clients: &[DocId]) -> HttpResult<Vec<DocId>> {
         let mut out = Vec::new();
         for chunk in clients.chunks(IN_CHUNK) {
             let sql = format!(
@@ -853,7 +857,7 @@ impl Db {
     }
 
     /// Where the projector is in the feed.
-    pub async fn projector_cursor(&self) -> ApiResult<FeedCursor> {
+    pub async fn projector_cursor(&self) -> HttpResult<FeedCursor> {
         let hex: String = sqlx::query_scalar("SELECT cursor FROM projector WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
@@ -869,7 +873,7 @@ impl Db {
         to: FeedCursor,
         projections: &[Projection],
         now_ms: i64,
-    ) -> ApiResult<bool> {
+    ) -> HttpResult<bool> {
         let mut tx = self.pool.begin().await?;
         // Compare-and-swap first: it serialises projectors of several processes (and
         // takes SQLite's write lock before any read).
@@ -974,7 +978,7 @@ impl Db {
     }
 
     /// Clients whose documents wait to be moved to the head of the feed.
-    pub async fn touch_queue(&self) -> ApiResult<Vec<DocId>> {
+    pub async fn touch_queue(&self) -> HttpResult<Vec<DocId>> {
         let ids: Vec<String> = sqlx::query_scalar("SELECT client_id FROM touch_queue")
             .fetch_all(&self.pool)
             .await?;
@@ -982,7 +986,7 @@ impl Db {
     }
 
     /// Removes clients from the touch queue once their documents were moved.
-    pub async fn clear_touch_queue(&self, clients: &[DocId]) -> ApiResult<()> {
+    pub async fn clear_touch_queue(&self, clients: &[DocId]) -> HttpResult<()> {
         for chunk in clients.chunks(IN_CHUNK) {
             let sql = format!(
                 "DELETE FROM touch_queue WHERE client_id IN ({})",
@@ -998,7 +1002,7 @@ impl Db {
     }
 
     /// Forgets every projection and rewinds the projector to the start of the feed.
-    pub async fn reset_projections(&self) -> ApiResult<()> {
+    pub async fn reset_projections(&self) -> HttpResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE projector SET cursor = '' WHERE id = 1")
             .execute(&mut *tx)
@@ -1020,10 +1024,10 @@ fn cursor_hex(cursor: &FeedCursor) -> String {
     hex::encode(cursor.to_bytes())
 }
 
-fn cursor_from_hex(hex: &str) -> ApiResult<FeedCursor> {
+fn cursor_from_hex(hex: &str) -> HttpResult<FeedCursor> {
     if hex.is_empty() {
         return Ok(FeedCursor::start());
     }
-    let bytes = hex::decode(hex).map_err(|e| ApiError::internal("projector cursor", e))?;
-    FeedCursor::from_bytes(&bytes).map_err(|e| ApiError::internal("projector cursor", e))
+    let bytes = hex::decode(hex).map_err(|e| HttpError::internal("projector cursor", e))?;
+    FeedCursor::from_bytes(&bytes).map_err(|e| HttpError::internal("projector cursor", e))
 }

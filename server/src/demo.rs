@@ -12,11 +12,11 @@ use rapport_domain::{
     default_template, suggest_assignments,
 };
 
-use crate::api::auth::create_lead;
 use crate::app::AppState;
 use crate::auth::edit_actor;
 use crate::edit::create_docs;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{HttpError, HttpResult};
+use crate::routes::auth::create_lead;
 
 /// The demo lead's sign-in name.
 pub const DEMO_EMAIL: &str = "lead@demo.rapport";
@@ -158,7 +158,7 @@ const CLIENTS: [DemoClient; 12] = [
 
 /// Creates the demo programme and lead when the store has no lead yet. Returns the
 /// text to print once (with the lead's password), or `None` when there was data.
-pub async fn seed_if_empty(state: &AppState) -> ApiResult<Option<String>> {
+pub async fn seed_if_empty(state: &AppState) -> HttpResult<Option<String>> {
     if state.db.count_leads().await? > 0 {
         return Ok(None);
     }
@@ -166,7 +166,7 @@ pub async fn seed_if_empty(state: &AppState) -> ApiResult<Option<String>> {
     let lead = create_lead(state, DEMO_EMAIL, "Елена Руководитель", &password).await?;
     let now = crate::now_ms();
     let actor = || edit_actor(&lead.actor);
-    let domain = |e: rapport_domain::DomainError| ApiError::from(e);
+    let domain = |e: rapport_domain::DomainError| HttpError::from(e);
 
     let programme_id = DocId::random();
     let year = crate::today()[..4].parse::<i32>().unwrap_or(2026);
@@ -252,7 +252,7 @@ pub async fn seed_if_empty(state: &AppState) -> ApiResult<Option<String>> {
     }
     let read = read_programme(&programme).map_err(domain)?;
     let suggestion = suggest_assignments(&read.rep_capacities(), &read.clients_for_assignment())
-        .map_err(|e| ApiError::internal("demo assignment", e))?;
+        .map_err(|e| HttpError::internal("demo assignment", e))?;
     apply_suggestion(&mut programme, &suggestion, "lead", now).map_err(domain)?;
     docs.push((programme_id, programme));
     create_docs(state, docs).await?;

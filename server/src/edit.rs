@@ -9,7 +9,7 @@ use rapport_store::{DocId, WriteBatch};
 
 use crate::app::AppState;
 use crate::auth::edit_actor;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{HttpError, HttpResult};
 
 /// Loads `id`, applies `edit` as the writer with actor prefix `actor_prefix`, commits
 /// the new changes, and projects them. Nothing is stored when `edit` fails.
@@ -19,12 +19,12 @@ pub async fn edit_doc<T>(
     id: DocId,
     what: &str,
     edit: impl FnOnce(&mut Automerge) -> Result<T, DomainError>,
-) -> ApiResult<T> {
+) -> HttpResult<T> {
     let mut doc = state
         .store
         .load(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(what))?;
+        .ok_or_else(|| HttpError::not_found(what))?;
     doc.set_actor(edit_actor(actor_prefix));
     let before = doc.get_heads();
     let out = edit(&mut doc)?;
@@ -40,7 +40,7 @@ pub async fn edit_doc<T>(
 }
 
 /// Stores new documents (all their changes) in one transaction and projects them.
-pub async fn create_docs(state: &AppState, docs: Vec<(DocId, Automerge)>) -> ApiResult<()> {
+pub async fn create_docs(state: &AppState, docs: Vec<(DocId, Automerge)>) -> HttpResult<()> {
     let mut batch = WriteBatch::new();
     let ids: Vec<DocId> = docs.iter().map(|(id, _)| *id).collect();
     for (id, doc) in docs {

@@ -11,7 +11,7 @@ use rapport_store::StoreError;
 /// An error on its way to the client.
 #[derive(Debug, thiserror::Error)]
 #[error("{status} {code}: {message}")]
-pub struct ApiError {
+pub struct HttpError {
     /// The HTTP status.
     pub status: StatusCode,
     /// The stable code.
@@ -20,7 +20,7 @@ pub struct ApiError {
     pub message: String,
 }
 
-impl ApiError {
+impl HttpError {
     /// An error with any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -70,7 +70,7 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
@@ -82,7 +82,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for HttpError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => {
@@ -102,7 +102,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<DomainError> for ApiError {
+impl From<DomainError> for HttpError {
     fn from(e: DomainError) -> Self {
         match &e {
             DomainError::NotFound { .. } => {
@@ -113,7 +113,7 @@ impl From<DomainError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
+impl From<sqlx::Error> for HttpError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
@@ -169,13 +169,13 @@ pub async fn json_errors(response: Response) -> Response {
         ),
         (false, _) => format!("{text}; check the request against /api/v1/openapi.json"),
     };
-    ApiError::new(status, code, message).into_response()
+    HttpError::new(status, code, message).into_response()
 }
 
 /// Results of handlers.
-pub type ApiResult<T> = Result<T, ApiError>;
+pub type HttpResult<T> = Result<T, HttpError>;
 
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
+impl From<axum::extract::rejection::JsonRejection> for HttpError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         use axum::extract::rejection::JsonRejection as R;
         let (status, code) = match &e {
@@ -198,13 +198,13 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
-/// A JSON request body whose rejections are [`ApiError`]s (a JSON error body with a
+/// A JSON request body whose rejections are [`HttpError`]s (a JSON error body with a
 /// stable code instead of axum's plain text).
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+#[from_request(via(axum::Json), rejection(HttpError))]
 pub struct JsonBody<T>(pub T);
 
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
+impl From<axum::extract::rejection::QueryRejection> for HttpError {
     fn from(e: axum::extract::rejection::QueryRejection) -> Self {
         Self::bad_request(
             "invalid_query",
@@ -216,7 +216,7 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
     }
 }
 
-/// Query parameters whose rejections are [`ApiError`]s.
+/// Query parameters whose rejections are [`HttpError`]s.
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+#[from_request(via(axum::extract::Query), rejection(HttpError))]
 pub struct QueryParams<T>(pub T);

@@ -15,7 +15,7 @@ use rapport_sheets::{Format, ImportReport, ImportedClient, Limits, RowError, rea
 
 use crate::app::AppState;
 use crate::edit::{create_docs, edit_doc};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{HttpError, HttpResult};
 
 /// The refused rows as the API reports them (the sheet reader's codes are static
 /// strings; the API's are owned, so the UI can parse them).
@@ -33,12 +33,12 @@ fn row_errors(errors: Vec<RowError>) -> Vec<ImportRowError> {
 }
 
 /// Turns a file-level spreadsheet error into a 422 (413 when the file is too large).
-pub fn sheet_error(e: &rapport_sheets::SheetError) -> ApiError {
+pub fn sheet_error(e: &rapport_sheets::SheetError) -> HttpError {
     let status = match e {
         rapport_sheets::SheetError::TooLarge { .. } => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
         _ => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
     };
-    ApiError::new(status, e.code(), format!("{e} / {}", e.message_ru()))
+    HttpError::new(status, e.code(), format!("{e} / {}", e.message_ru()))
 }
 
 /// A filename hint from the upload's content type, for when no `?filename=` is given
@@ -132,12 +132,12 @@ pub fn client_doc(
 pub async fn current_companies(
     state: &AppState,
     programme_id: DocId,
-) -> ApiResult<(BTreeMap<String, Rep>, Vec<String>)> {
+) -> HttpResult<(BTreeMap<String, Rep>, Vec<String>)> {
     let doc = state
         .store
         .load(programme_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("the programme"))?;
+        .ok_or_else(|| HttpError::not_found("the programme"))?;
     let Members { reps, clients: ids } = read_members(&doc)?;
     // The client summaries carry the company name (a few dozen bytes each).
     let projected: std::collections::HashMap<DocId, String> = state
@@ -174,7 +174,7 @@ pub async fn import_clients(
     bytes: &[u8],
     filename: Option<&str>,
     dry_run: bool,
-) -> ApiResult<ImportOutcome> {
+) -> HttpResult<ImportOutcome> {
     let (reps, existing) = current_companies(state, programme_id).await?;
     if bytes.len() > state.config.max_import_bytes {
         return Err(sheet_error(&rapport_sheets::SheetError::TooLarge {
@@ -242,7 +242,7 @@ pub async fn add_one_client(
     actor_prefix: &str,
     programme_id: DocId,
     row: ImportedClient,
-) -> ApiResult<DocId> {
+) -> HttpResult<DocId> {
     let (reps, existing) = current_companies(state, programme_id).await?;
     let (good, report) = plan(
         ImportReport {
@@ -256,7 +256,7 @@ pub async fn add_one_client(
             .errors
             .first()
             .map_or_else(String::new, |e| e.message_en.clone());
-        return Err(ApiError::new(
+        return Err(HttpError::new(
             axum::http::StatusCode::CONFLICT,
             "duplicate_company",
             message,

@@ -4,7 +4,6 @@
 //! embedded SQLite file), so several processes can serve one PostgreSQL.
 
 pub mod access;
-pub mod api;
 pub mod app;
 pub mod auth;
 pub mod backup;
@@ -18,11 +17,12 @@ pub mod exports;
 pub mod import;
 pub mod projector;
 pub mod results;
+pub mod routes;
 pub mod sync;
 
 pub use app::{AppState, Server};
 pub use config::{Config, Overrides, Secret};
-pub use error::{ApiError, ApiResult};
+pub use error::{HttpError, HttpResult};
 
 /// Now, in unix milliseconds.
 pub fn now_ms() -> i64 {

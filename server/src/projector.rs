@@ -17,7 +17,7 @@ use rapport_domain::client::read_client;
 use rapport_domain::programme::read_programme;
 use rapport_domain::visit::read_visit;
 use rapport_domain::{
-    ClientSummary, DocKind, ProgrammeSummary, ProgrammeView, VisitSummary, doc_scope, publish_view,
+    ClientSummary, DocKind, ProgrammeRoster, ProgrammeView, VisitSummary, doc_scope, publish_view,
     read_view,
 };
 use rapport_store::{DocId, DocStore, WriteBatch};
@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{Db, MetaRow, Projection};
-use crate::error::ApiResult;
+use crate::error::HttpResult;
 
 /// Feed documents projected per transaction.
 const PAGE: usize = 200;
@@ -60,7 +60,7 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
                     c.parse::<DocId>().ok().map(|c| (c, rep))
                 })
                 .collect();
-            let summary = serde_json::to_string(&ProgrammeSummary::of(&p));
+            let summary = serde_json::to_string(&ProgrammeRoster::of(&p));
             view = Some(ProgrammeView::of(&p));
             (
                 "programme",
@@ -118,7 +118,7 @@ impl Projector {
     }
 
     /// Projects everything committed so far; returns how many documents it projected.
-    pub async fn catch_up(&self) -> ApiResult<usize> {
+    pub async fn catch_up(&self) -> HttpResult<usize> {
         let _one = self.running.lock().await;
         let mut total = 0;
         // Bounded: a feed that keeps growing is finished by the next pass.
@@ -140,7 +140,7 @@ impl Projector {
     /// then make a pairing code for it). Written at the current cursor (which it does
     /// not move), so projectors of other processes stay fenced; the feed projects the
     /// documents again later, which is harmless.
-    pub async fn project_docs(&self, ids: &[DocId]) -> ApiResult<()> {
+    pub async fn project_docs(&self, ids: &[DocId]) -> HttpResult<()> {
         let _one = self.running.lock().await;
         let projections = self.load_and_project(ids).await?;
         if projections.is_empty() {
@@ -169,7 +169,7 @@ impl Projector {
     /// The projections of those of `ids` that are stored and readable and not projected
     /// at their current heads already (the feed brings back a document projected
     /// directly after a lead's edit; reading a large programme again costs a second).
-    async fn load_and_project(&self, ids: &[DocId]) -> ApiResult<Vec<Projection>> {
+    async fn load_and_project(&self, ids: &[DocId]) -> HttpResult<Vec<Projection>> {
         let projected = self.db.metas(ids).await?;
         let mut projections = Vec::with_capacity(ids.len());
         for (id, loaded) in self.store.load_many(ids).await? {
@@ -194,7 +194,7 @@ impl Projector {
     }
 
     /// One page of the feed; 0 when caught up.
-    async fn page(&self) -> ApiResult<usize> {
+    async fn page(&self) -> HttpResult<usize> {
         let from = self.db.projector_cursor().await?;
         let page = self.store.feed(&from, PAGE).await?;
         if page.docs.is_empty() {
@@ -216,7 +216,7 @@ impl Projector {
 
     /// Publishes the view of each projected programme (what reps' devices receive),
     /// writing only what changed. Its commit enters the feed and is projected next.
-    async fn publish_views(&self, projections: &[Projection]) -> ApiResult<()> {
+    async fn publish_views(&self, projections: &[Projection]) -> HttpResult<()> {
         let views: Vec<&ProgrammeView> =
             projections.iter().filter_map(|p| p.view.as_ref()).collect();
         if views.is_empty() {
@@ -249,7 +249,7 @@ impl Projector {
 
     /// Moves the documents of clients whose rep changed to the head of the feed, so
     /// the new rep's devices receive them although their cursors are past them.
-    async fn drain_touch_queue(&self) -> ApiResult<()> {
+    async fn drain_touch_queue(&self) -> HttpResult<()> {
         let clients = self.db.touch_queue().await?;
         if clients.is_empty() {
             return Ok(());
@@ -266,7 +266,7 @@ impl Projector {
     }
 
     /// Forgets all projections and projects every document again.
-    pub async fn rebuild(&self) -> ApiResult<usize> {
+    pub async fn rebuild(&self) -> HttpResult<usize> {
         self.db.reset_projections().await?;
         self.catch_up().await
     }

@@ -8,13 +8,13 @@ use axum::body::Bytes;
 use rapport_api::lead::{ClientView, FollowUpView, OpportunityView, ReferralView, RepView};
 
 use rapport_domain::{
-    Client, ClientSummary, DocId, FollowUpState, Programme, ProgrammeStatus, ProgrammeSummary,
+    Client, ClientSummary, DocId, FollowUpState, Programme, ProgrammeRoster, ProgrammeStatus,
     Visit, VisitSummary, programme_status,
 };
 
-use crate::api::programmes::load_programme;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{HttpError, HttpResult};
+use crate::routes::programmes::load_programme;
 
 /// A programme with its clients and visits, read from the projections.
 #[derive(Clone, Debug)]
@@ -28,7 +28,7 @@ pub struct ProgrammeData {
 }
 
 /// Loads a programme with its clients and visits.
-pub async fn programme_data(state: &AppState, id: DocId) -> ApiResult<ProgrammeData> {
+pub async fn programme_data(state: &AppState, id: DocId) -> HttpResult<ProgrammeData> {
     let programme = load_programme(state, id).await?;
     let clients = parse_all(state.db.programme_docs(id, "client").await?)?;
     let visits = parse_all(state.db.programme_docs(id, "visit").await?)?;
@@ -39,11 +39,11 @@ pub async fn programme_data(state: &AppState, id: DocId) -> ApiResult<ProgrammeD
     })
 }
 
-fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<crate::db::MetaRow>) -> ApiResult<Vec<T>> {
+fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<crate::db::MetaRow>) -> HttpResult<Vec<T>> {
     rows.iter()
         .map(|m| {
             serde_json::from_str(&m.body).map_err(|e| {
-                ApiError::internal(
+                HttpError::internal(
                     "projection body",
                     format!(
                         "{} ({}): {e}; run `rapport-server rebuild-projections`",
@@ -57,10 +57,10 @@ fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<crate::db::MetaRow>) -> A
 
 /// The merged status of a programme as of today, computed from the status summaries
 /// kept in the projections.
-pub async fn compute_status(state: &AppState, id: DocId) -> ApiResult<ProgrammeStatus> {
-    let programme: ProgrammeSummary = match state.db.meta(id).await? {
+pub async fn compute_status(state: &AppState, id: DocId) -> HttpResult<ProgrammeStatus> {
+    let programme: ProgrammeRoster = match state.db.meta(id).await? {
         Some(m) if m.kind == "programme" => parse_summary(&m.summary)?,
-        _ => return Err(ApiError::not_found("the programme")),
+        _ => return Err(HttpError::not_found("the programme")),
     };
     let visits: Vec<VisitSummary> = parse_summaries(state.db.visit_summaries(id).await?)?;
     // Company names appear only next to failing quality checks: read just those clients.
@@ -79,13 +79,13 @@ pub async fn compute_status(state: &AppState, id: DocId) -> ApiResult<ProgrammeS
     ))
 }
 
-fn parse_summaries<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> ApiResult<Vec<T>> {
+fn parse_summaries<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> HttpResult<Vec<T>> {
     rows.iter().map(|s| parse_summary(s)).collect()
 }
 
-fn parse_summary<T: serde::de::DeserializeOwned>(summary: &str) -> ApiResult<T> {
+fn parse_summary<T: serde::de::DeserializeOwned>(summary: &str) -> HttpResult<T> {
     serde_json::from_str(summary).map_err(|e| {
-        ApiError::internal(
+        HttpError::internal(
             "projection summary",
             format!("{e}; run `rapport-server rebuild-projections`"),
         )
@@ -95,7 +95,7 @@ fn parse_summary<T: serde::de::DeserializeOwned>(summary: &str) -> ApiResult<T> 
 /// The status as JSON, computed once per version of the programme's projections and
 /// day (each process keeps the last one per programme: a cache, rebuilt on demand,
 /// never the only copy of anything).
-pub async fn status_json(state: &AppState, id: DocId) -> ApiResult<Bytes> {
+pub async fn status_json(state: &AppState, id: DocId) -> HttpResult<Bytes> {
     let version = state.db.programme_version(id).await?;
     let today = crate::today();
     if let Some(hit) = state.status_cache.get(id, version, &today) {
@@ -103,8 +103,9 @@ pub async fn status_json(state: &AppState, id: DocId) -> ApiResult<Bytes> {
     }
     // Read after the version: what is cached is at least as new as the version says.
     let status = compute_status(state, id).await?;
-    let json =
-        Bytes::from(serde_json::to_vec(&status).map_err(|e| ApiError::internal("status JSON", e))?);
+    let json = Bytes::from(
+        serde_json::to_vec(&status).map_err(|e| HttpError::internal("status JSON", e))?,
+    );
     state.status_cache.put(id, version, today, json.clone());
     Ok(json)
 }

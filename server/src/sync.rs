@@ -19,10 +19,10 @@ use rapport_protocol::{
 };
 use rapport_store::{DocId, FeedCursor, PeerId, WriteBatch};
 
-use crate::access::{Access, DeviceView, READ_ONLY, scope_of};
+use crate::access::{Access, DeviceAccess, READ_ONLY, scope_of};
 use crate::app::AppState;
-use crate::db::DeviceRow;
-use crate::error::{ApiError, ApiResult};
+use crate::db::DeviceRecord;
+use crate::error::{HttpError, HttpResult};
 
 /// How stale a device's "last seen" may get before a sync records it again.
 const LAST_SEEN_PRECISION_MS: i64 = 60_000;
@@ -85,7 +85,7 @@ fn place_cursor(epoch: &[u8; 16], bytes: &[u8]) -> Option<Place> {
 /// The answer to a device whose cursor this store does not know: reconcile, then
 /// start over from the beginning of the feed. Nothing of the request is applied: the
 /// device's sync states may claim changes this store lost.
-fn reconcile_response(state: &AppState, device: &DeviceRow, why: &str) -> ApiResult<Vec<u8>> {
+fn reconcile_response(state: &AppState, device: &DeviceRecord, why: &str) -> HttpResult<Vec<u8>> {
     tracing::warn!(device = %device.id, why, "the device's cursor is unknown here: it reconciles");
     metrics::counter!("rapport_sync_reconcile_asked_total").increment(1);
     SyncResponse {
@@ -100,7 +100,7 @@ fn reconcile_response(state: &AppState, device: &DeviceRow, why: &str) -> ApiRes
         ..SyncResponse::default()
     }
     .encode(&state.limits)
-    .map_err(|e| ApiError::internal("encoding the sync response", e))
+    .map_err(|e| HttpError::internal("encoding the sync response", e))
 }
 
 /// Adds the programme view `id` to the response (the device never acknowledged it).
@@ -109,7 +109,7 @@ async fn push_view(
     id: DocId,
     exchange: &mut ServerExchange,
     handled: &mut HashSet<DocId>,
-) -> ApiResult<()> {
+) -> HttpResult<()> {
     if let Some(doc) = state.store.load(id).await?
         && exchange.feed_doc(id, &doc, None) == FeedResult::Added
     {
@@ -119,7 +119,7 @@ async fn push_view(
 }
 
 /// Handles one sync request body from `device`; the result is the response body.
-pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub async fn sync(state: &AppState, device: &DeviceRecord, body: &[u8]) -> HttpResult<Vec<u8>> {
     let started = std::time::Instant::now();
     let limits = state.limits;
     let request = SyncRequest::decode(body, &limits).map_err(|e| {
@@ -128,7 +128,7 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
         } else {
             StatusCode::BAD_REQUEST
         };
-        ApiError::new(
+        HttpError::new(
             status,
             e.code(),
             format!("the sync request could not be read: {e}; nothing was stored"),
@@ -146,7 +146,7 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
         );
     };
     let peer = PeerId::new(device.id.clone());
-    let view = DeviceView::load(&state.db, device).await?;
+    let view = DeviceAccess::load(&state.db, device).await?;
     let mut exchange = ServerExchange::new(request, limits);
     // Who may have written what the device sends (loaded only when it sends documents).
     let authors = if exchange.requested().is_empty() {
@@ -352,7 +352,7 @@ pub async fn sync(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResul
     let body = outcome
         .response
         .encode(&limits)
-        .map_err(|e| ApiError::internal("encoding the sync response", e))?;
+        .map_err(|e| HttpError::internal("encoding the sync response", e))?;
     metrics::counter!("rapport_sync_requests_total").increment(1);
     metrics::counter!("rapport_sync_doc_errors_total").increment(errors as u64);
     metrics::histogram!("rapport_sync_seconds").record(started.elapsed().as_secs_f64());
@@ -391,7 +391,7 @@ impl Refusals {
     /// Writes them once the commit succeeded. A request without refusals or uploaded
     /// documents (most of them) does not touch the database. A failure is logged, not
     /// the request's: the device retries a refused document at each start.
-    async fn write(self, state: &AppState, device: &DeviceRow, now: i64) {
+    async fn write(self, state: &AppState, device: &DeviceRecord, now: i64) {
         if !self.refused.is_empty() {
             let rows: Vec<(DocId, &str, &str)> = self
                 .refused
@@ -414,12 +414,12 @@ impl Refusals {
 /// device in its first contact when it may read them (without moving its cursor).
 async fn offer_held_back(
     state: &AppState,
-    view: &DeviceView,
+    view: &DeviceAccess,
     peer: &PeerId,
     after: FeedCursor,
     exchange: &mut ServerExchange,
     handled: &HashSet<DocId>,
-) -> ApiResult<()> {
+) -> HttpResult<()> {
     let held: Vec<DocId> = state
         .store
         .feed_held_back(&after, FEED_PAGE)
@@ -448,9 +448,9 @@ async fn offer_held_back(
 /// the answer is the documents this store lacks changes of, and every sync state of the
 /// device that may no longer say the truth is forgotten first (see the protocol's
 /// *When storage goes back in time*). Nothing is loaded: hashes are looked up.
-pub async fn heads(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub async fn heads(state: &AppState, device: &DeviceRecord, body: &[u8]) -> HttpResult<Vec<u8>> {
     let request = HeadsRequest::decode(body, &state.limits).map_err(|e| {
-        ApiError::bad_request(
+        HttpError::bad_request(
             e.code(),
             format!("the heads request could not be read: {e}; nothing was changed"),
         )
@@ -492,7 +492,7 @@ pub async fn heads(state: &AppState, device: &DeviceRow, body: &[u8]) -> ApiResu
     answer
         .response
         .encode(&state.limits)
-        .map_err(|e| ApiError::internal("encoding the heads response", e))
+        .map_err(|e| HttpError::internal("encoding the heads response", e))
 }
 
 /// Whether `actor` (hex) is registered in `authors`: itself, or its first 16 bytes for
@@ -514,7 +514,7 @@ fn registered_author(authors: &HashSet<String>, actor: &str) -> bool {
 /// allowed to write the document. Requiring the author's *current* right to write would
 /// refuse, after a restore, what a rep wrote before the client was reassigned.
 fn validate(
-    view: &DeviceView,
+    view: &DeviceAccess,
     authors: &HashSet<String>,
     id: DocId,
     before: Option<&rapport_domain::DocScope>,

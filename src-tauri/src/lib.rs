@@ -36,16 +36,16 @@ async fn lead(call: ServerCall, app: tauri::State<'_, AppNode>) -> Result<Server
     app.get()?.call_server(call).await
 }
 
-/// Where the device keeps its data: `RAPPORT_DATA_DIR` if set (tests, several
+/// Where the device keeps its data: `RAPPORT_DEVICE_DIR` if set (tests, several
 /// profiles on one machine), else the platform's app data folder.
 fn data_dir(app: &tauri::AppHandle) -> Result<PathBuf, ApiError> {
-    if let Some(dir) = std::env::var_os("RAPPORT_DATA_DIR") {
+    if let Some(dir) = std::env::var_os("RAPPORT_DEVICE_DIR") {
         return Ok(PathBuf::from(dir));
     }
     app.path().app_data_dir().map_err(|e| {
         ApiError::new(
             "no_data_dir",
-            format!("the app found no folder for its data ({e}); set RAPPORT_DATA_DIR"),
+            format!("the app found no folder for its data ({e}); set RAPPORT_DEVICE_DIR"),
         )
     })
 }

@@ -46,7 +46,7 @@ pub use programme::{
     ACTOR_PREFIX_HEX, Assignment, AssignmentChange, Lead, Period, Programme, ProgrammeInit, Rep,
 };
 pub use status::{
-    ClientSummary, ProgrammeStatus, ProgrammeSummary, RepSummary, VisitSummary, programme_status,
+    ClientSummary, ProgrammeRoster, ProgrammeStatus, RepSummary, VisitSummary, programme_status,
 };
 pub use template::{ChoiceOption, Question, QuestionKind, Section, Template, default_template};
 pub use view::{ProgrammeView, RepCard, publish_view, read_view, view_id};

@@ -26,7 +26,7 @@ pub struct RepSummary {
 /// What the status needs of a programme: its reps and each client's current rep, a
 /// fraction of the programme document (no template, history or assessments).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProgrammeSummary {
+pub struct ProgrammeRoster {
     /// The programme.
     pub id: DocId,
     /// Reps by id.
@@ -35,7 +35,7 @@ pub struct ProgrammeSummary {
     pub clients: BTreeMap<String, Option<String>>,
 }
 
-impl ProgrammeSummary {
+impl ProgrammeRoster {
     /// The summary of a programme.
     pub fn of(p: &Programme) -> Self {
         Self {
@@ -285,7 +285,7 @@ fn count(n: usize) -> u32 {
 /// Derives the status from the documents. Visits of other programmes are
 /// ignored; `today` (YYYY-MM-DD) decides which follow-ups are overdue.
 pub fn programme_status(
-    programme: &ProgrammeSummary,
+    programme: &ProgrammeRoster,
     clients: &[ClientSummary],
     visits: &[VisitSummary],
     today: &str,

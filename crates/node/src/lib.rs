@@ -24,11 +24,11 @@
 //!
 //! The Tauri shell embeds a [`Node`]; the `rapport-device` binary runs one headless.
 
-mod api;
 mod driver;
 pub mod error;
 pub mod keys;
 mod local;
+mod requests;
 mod server_call;
 mod sync;
 
@@ -148,7 +148,7 @@ struct Mem {
     /// The programme view (questionnaire, names), once read.
     view: Option<Arc<ProgrammeView>>,
     /// The paired device, once read.
-    device: Option<local::DeviceRow>,
+    device: Option<local::Pairing>,
     /// Changes committed per document by edits since its last compaction was started.
     uncompacted: HashMap<DocId, usize>,
 }
@@ -287,7 +287,9 @@ impl Node {
 
     /// Answers one API request.
     pub async fn handle(&self, request: Request) -> Result<Response, ApiError> {
-        api::handle(self, request).await.map_err(ApiError::from)
+        requests::handle(self, request)
+            .await
+            .map_err(ApiError::from)
     }
 
     /// A call to the server's API for the lead's pages in the app (see `server_call`).
@@ -424,7 +426,7 @@ impl Inner {
         if let Err(e) = self.db.record_run(now_ms(), result.as_ref()).await {
             tracing::warn!(error = %e, "cannot record the sync run");
         }
-        let status = api::sync_status(self).await;
+        let status = requests::sync_status(self).await;
         if let Ok(status) = status {
             self.emit(Event::SyncFinished(status));
         }
@@ -460,7 +462,7 @@ impl Inner {
     }
 
     /// This device as paired (kept in memory: it changes only when pairing).
-    pub(crate) async fn device(&self) -> Result<Option<local::DeviceRow>, NodeError> {
+    pub(crate) async fn device(&self) -> Result<Option<local::Pairing>, NodeError> {
         if let Some(d) = self.mem().device.clone() {
             return Ok(Some(d));
         }
@@ -482,7 +484,7 @@ impl Inner {
     /// device find the device by the registered first 16 bytes, as they do for the
     /// server's per-edit actors of a lead. Changes made under the plain registered
     /// actor before this scheme merge as they always did.
-    pub(crate) fn edit_actor(&self, device: &local::DeviceRow) -> Result<ActorId, NodeError> {
+    pub(crate) fn edit_actor(&self, device: &local::Pairing) -> Result<ActorId, NodeError> {
         let mut bytes = hex::decode(&device.actor).map_err(|_| {
             NodeError::invalid(
                 "bad_actor",
@@ -677,7 +679,7 @@ mod tests {
     use automerge::{ObjType, ROOT, ReadDoc};
 
     use super::*;
-    use crate::local::DeviceRow;
+    use crate::local::Pairing;
 
     /// Loose change rows of `id` (not folded into its snapshot).
     async fn loose(inner: &Inner, id: DocId) -> i64 {
@@ -700,7 +702,7 @@ mod tests {
         inner
             .db
             .set_device(
-                &DeviceRow {
+                &Pairing {
                     server_url: "http://127.0.0.1:9".into(),
                     device_id: "d1".into(),
                     token: "t".into(),

@@ -9,7 +9,7 @@ use crate::error::{NodeError, sql};
 
 /// This device as paired.
 #[derive(Clone, Debug)]
-pub struct DeviceRow {
+pub struct Pairing {
     /// The server's base URL, without a trailing slash.
     pub server_url: String,
     /// The device id the server gave.
@@ -73,7 +73,7 @@ impl LocalDb {
     }
 
     /// The paired device, if any.
-    pub async fn device(&self) -> Result<Option<DeviceRow>, NodeError> {
+    pub async fn device(&self) -> Result<Option<Pairing>, NodeError> {
         let row = sqlx::query(
             "SELECT server_url, device_id, token, programme_id, rep_id, label, actor FROM node_device WHERE id = 1",
         )
@@ -81,7 +81,7 @@ impl LocalDb {
         .await
         .map_err(sql)?;
         row.map(|r| {
-            Ok(DeviceRow {
+            Ok(Pairing {
                 server_url: r.get(0),
                 device_id: r.get(1),
                 token: r.get(2),
@@ -95,7 +95,7 @@ impl LocalDb {
     }
 
     /// Records the pairing (replacing a revoked one) and starts sync from scratch.
-    pub async fn set_device(&self, d: &DeviceRow, now_ms: i64) -> Result<(), NodeError> {
+    pub async fn set_device(&self, d: &Pairing, now_ms: i64) -> Result<(), NodeError> {
         let mut tx = self.pool.begin().await.map_err(sql)?;
         sqlx::query(
             "INSERT OR REPLACE INTO node_device (id, server_url, device_id, token, programme_id, rep_id, label, actor, paired_ms) \

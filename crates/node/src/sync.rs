@@ -23,7 +23,7 @@ use rapport_protocol::{
 use rapport_store::{DocStore, PeerId, WriteBatch};
 
 use crate::error::NodeError;
-use crate::local::DeviceRow;
+use crate::local::Pairing;
 use crate::{Inner, now_ms};
 
 /// The documents of one run: loaded from the store (committed state only, so nothing
@@ -125,7 +125,7 @@ pub(crate) async fn run(inner: &Inner) -> Result<RunSummary, NodeError> {
 /// access came back). A refusal that still holds stops it again.
 async fn reconcile(
     inner: &Inner,
-    device: &DeviceRow,
+    device: &Pairing,
     summary: &mut RunSummary,
 ) -> Result<(), NodeError> {
     let ids = inner.store.list_docs().await?;
@@ -183,7 +183,7 @@ async fn reconcile(
 /// One pass of a run: request/response round trips until quiescent.
 async fn pass(
     inner: &Inner,
-    device: &DeviceRow,
+    device: &Pairing,
     summary: &mut RunSummary,
 ) -> Result<Pass, NodeError> {
     let row = inner.db.sync_row().await?;
@@ -450,7 +450,7 @@ async fn persist(
 /// [`NodeError::Revoked`]; other refusals [`NodeError::Server`].
 async fn post(
     inner: &Inner,
-    device: &DeviceRow,
+    device: &Pairing,
     request: &SyncRequest,
     limits: &Limits,
     summary: &mut RunSummary,
@@ -469,7 +469,7 @@ async fn post(
 /// POSTs one binary frame to `path`; the body of a successful answer.
 async fn post_bytes(
     inner: &Inner,
-    device: &DeviceRow,
+    device: &Pairing,
     path: &str,
     body: Vec<u8>,
     summary: &mut RunSummary,

@@ -283,7 +283,7 @@ pub struct App {
 pub struct AppEnv {
     /// The display.
     pub display: Display,
-    /// The app's data folder (`RAPPORT_DATA_DIR`).
+    /// The app's data folder (`RAPPORT_DEVICE_DIR`).
     pub data_dir: tempfile::TempDir,
     /// One app test at a time: two WebKit apps and their drivers starting together on
     /// two cores made WebKitWebDriver drop sessions now and then.
@@ -345,7 +345,7 @@ impl AppEnv {
                     &native_port.to_string(),
                 ])
                 .env("DISPLAY", &self.display.name)
-                .env("RAPPORT_DATA_DIR", self.data_dir.path())
+                .env("RAPPORT_DEVICE_DIR", self.data_dir.path())
                 // No keychain in a bare Xvfb session: the key file (0600) is what a
                 // desktop without a keyring gets too.
                 .env("RAPPORT_KEY_STORAGE", "file")

@@ -6,7 +6,7 @@ use rapport_domain::client::new_client;
 use rapport_domain::programme::{
     add_client, apply_suggestion, override_assignment, put_rep, read_programme, set_relationship,
 };
-use rapport_domain::status::{ClientSummary, OpportunityTotal, ProgrammeSummary, VisitSummary};
+use rapport_domain::status::{ClientSummary, OpportunityTotal, ProgrammeRoster, VisitSummary};
 use rapport_domain::template::read_template;
 use rapport_domain::visit::{
     OpportunityInput, ReferralInput, add_follow_up, complete_visit, put_contact_update,
@@ -222,7 +222,7 @@ fn status_of_a_small_programme_has_exact_numbers() {
         .collect();
     let clients: Vec<_> = clients.iter().map(ClientSummary::of).collect();
     let visits: Vec<_> = visits.iter().map(VisitSummary::of).collect();
-    let programme = ProgrammeSummary::of(&programme);
+    let programme = ProgrammeRoster::of(&programme);
     let s = programme_status(&programme, &clients, &visits, "2026-03-20");
 
     let reps: Vec<(&str, u32, u32, u32, u32, u32, f64)> = s

@@ -11,11 +11,11 @@ use rapport_domain::{Localized, Question, Template};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::programmes::parse_id;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiResult, ErrorBody, JsonBody};
+use crate::error::{ErrorBody, HttpResult, JsonBody};
+use crate::routes::programmes::parse_id;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,7 +35,7 @@ async fn add(
     auth: LeadAuth,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<NewQuestion>,
-) -> ApiResult<(StatusCode, Json<Template>)> {
+) -> HttpResult<(StatusCode, Json<Template>)> {
     let id = parse_id(&id, "programme")?;
     let question = Question {
         id: body.id.trim().to_owned(),
@@ -67,7 +67,7 @@ async fn change(
     auth: LeadAuth,
     Path((id, qid)): Path<(String, String)>,
     JsonBody(body): JsonBody<QuestionChange>,
-) -> ApiResult<Json<Template>> {
+) -> HttpResult<Json<Template>> {
     let id = parse_id(&id, "programme")?;
     let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
         let now = crate::now_ms();
@@ -109,7 +109,7 @@ async fn retire(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path((id, qid)): Path<(String, String)>,
-) -> ApiResult<Json<Template>> {
+) -> HttpResult<Json<Template>> {
     let id = parse_id(&id, "programme")?;
     let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
         retire_question(doc, &qid, crate::now_ms())?;

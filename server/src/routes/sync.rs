@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::DeviceAuth;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ErrorBody, HttpError, HttpResult};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -20,10 +20,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The request body, or the error that says why it cannot be read.
-fn body_or_error(state: &AppState, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+fn body_or_error(state: &AppState, body: Result<Bytes, BytesRejection>) -> HttpResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
+            HttpError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 format!(
@@ -32,7 +32,7 @@ fn body_or_error(state: &AppState, body: Result<Bytes, BytesRejection>) -> ApiRe
                 ),
             )
         } else {
-            ApiError::bad_request(
+            HttpError::bad_request(
                 "bad_body",
                 format!("the request body could not be read: {e}"),
             )
@@ -58,7 +58,7 @@ async fn sync(
     State(state): State<AppState>,
     auth: DeviceAuth,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<impl IntoResponse> {
+) -> HttpResult<impl IntoResponse> {
     let body = body_or_error(&state, body)?;
     let response = crate::sync::sync(&state, &auth.device, &body).await?;
     Ok(([(CONTENT_TYPE, "application/octet-stream")], response))
@@ -83,7 +83,7 @@ async fn heads(
     State(state): State<AppState>,
     auth: DeviceAuth,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<impl IntoResponse> {
+) -> HttpResult<impl IntoResponse> {
     let body = body_or_error(&state, body)?;
     let response = crate::sync::heads(&state, &auth.device, &body).await?;
     Ok(([(CONTENT_TYPE, "application/octet-stream")], response))

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use super::programmes::{load_programme, parse_id};
 use crate::app::AppState;
 use crate::auth::{LeadAuth, hash_secret, new_pairing_code};
-use crate::db::{DeviceRow, RefusalRow};
-use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
+use crate::db::{DeviceRecord, RefusalRow};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,7 +33,7 @@ async fn create_pairing_code(
     auth: LeadAuth,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<NewPairingCode>,
-) -> ApiResult<(StatusCode, Json<PairingCode>)> {
+) -> HttpResult<(StatusCode, Json<PairingCode>)> {
     let id = parse_id(&id, "programme")?;
     let programme = load_programme(&state, id).await?;
     let rep_id = body
@@ -52,13 +52,13 @@ async fn create_pairing_code(
     if let Some(rep) = &rep_id {
         match programme.reps.get(rep) {
             None => {
-                return Err(ApiError::invalid(
+                return Err(HttpError::invalid(
                     "unknown_rep",
                     format!("there is no rep {rep:?} in this programme; add the rep first"),
                 ));
             }
             Some(r) if !r.active => {
-                return Err(ApiError::invalid(
+                return Err(HttpError::invalid(
                     "inactive_rep",
                     format!("the rep {} is not active in this programme", r.name),
                 ));
@@ -70,7 +70,7 @@ async fn create_pairing_code(
         .expires_in_minutes
         .unwrap_or(state.config.pairing_minutes);
     if minutes == 0 || minutes > 7 * 24 * 60 {
-        return Err(ApiError::invalid(
+        return Err(HttpError::invalid(
             "bad_expiry",
             "a pairing code lasts 1 minute to 7 days",
         ));
@@ -109,7 +109,7 @@ async fn list_devices(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<DeviceView>>> {
+) -> HttpResult<Json<Vec<DeviceView>>> {
     let id = parse_id(&id, "programme")?;
     let devices = state.db.devices(id).await?;
     let mut refused: HashMap<String, Vec<RefusedDoc>> = HashMap::new();
@@ -140,14 +140,14 @@ async fn revoke_device(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path((id, device_id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     let id = parse_id(&id, "programme")?;
     if !state
         .db
         .revoke_device(id, &device_id, crate::now_ms())
         .await?
     {
-        return Err(ApiError::not_found("the device"));
+        return Err(HttpError::not_found("the device"));
     }
     // Its sync states are of no use any more.
     if let Err(e) = state
@@ -162,7 +162,7 @@ async fn revoke_device(
 }
 
 /// A device as the lead's list shows it: everything but its token's hash.
-fn device_view(row: DeviceRow, refused: Vec<RefusedDoc>) -> DeviceView {
+fn device_view(row: DeviceRecord, refused: Vec<RefusedDoc>) -> DeviceView {
     DeviceView {
         id: row.id,
         programme_id: row.programme_id,

@@ -14,11 +14,11 @@ use rapport_sheets::ImportedClient;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::programmes::parse_id;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, QueryParams};
+use crate::routes::programmes::parse_id;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,7 +37,7 @@ async fn list_clients(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<ClientView>>> {
+) -> HttpResult<Json<Vec<ClientView>>> {
     let id = parse_id(&id, "programme")?;
     let data = crate::results::programme_data(&state, id).await?;
     Ok(Json(crate::results::clients(&data)))
@@ -54,7 +54,7 @@ async fn add_client(
     auth: LeadAuth,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<NewClient>,
-) -> ApiResult<(StatusCode, Json<NewClientId>)> {
+) -> HttpResult<(StatusCode, Json<NewClientId>)> {
     let id = parse_id(&id, "programme")?;
     let row = ImportedClient {
         line: 0,
@@ -85,7 +85,7 @@ async fn add_client(
 }
 
 /// The client id from the path, checked to be in the programme.
-async fn programme_client(state: &AppState, id: &str, client: &str) -> ApiResult<(DocId, DocId)> {
+async fn programme_client(state: &AppState, id: &str, client: &str) -> HttpResult<(DocId, DocId)> {
     let id = parse_id(id, "programme")?;
     let client_id = parse_id(client, "client")?;
     // From the document: the projection may trail a client added a moment ago.
@@ -93,12 +93,12 @@ async fn programme_client(state: &AppState, id: &str, client: &str) -> ApiResult
         .store
         .load(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("the programme"))?;
+        .ok_or_else(|| HttpError::not_found("the programme"))?;
     if !read_programme(&doc)?
         .clients
         .contains_key(&client_id.to_string())
     {
-        return Err(ApiError::not_found("the client in this programme"));
+        return Err(HttpError::not_found("the client in this programme"));
     }
     Ok((id, client_id))
 }
@@ -116,7 +116,7 @@ async fn edit_client(
     auth: LeadAuth,
     Path((id, client)): Path<(String, String)>,
     JsonBody(body): JsonBody<ClientEdit>,
-) -> ApiResult<Json<rapport_domain::Client>> {
+) -> HttpResult<Json<rapport_domain::Client>> {
     let (_, client_id) = programme_client(&state, &id, &client).await?;
     let now = crate::now_ms();
     let client = edit_doc(&state, &auth.lead.actor, client_id, "the client", |doc| {
@@ -151,7 +151,7 @@ async fn import_clients(
     QueryParams(query): QueryParams<ImportQuery>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<ImportOutcome>> {
+) -> HttpResult<Json<ImportOutcome>> {
     let id = parse_id(&id, "programme")?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -182,7 +182,7 @@ async fn relationship(
     auth: LeadAuth,
     Path((id, client)): Path<(String, String)>,
     JsonBody(body): JsonBody<Relationship>,
-) -> ApiResult<Json<Option<rapport_domain::Assignment>>> {
+) -> HttpResult<Json<Option<rapport_domain::Assignment>>> {
     let (id, client_id) = programme_client(&state, &id, &client).await?;
     let original = body
         .original_rep

@@ -12,11 +12,11 @@ use rapport_domain::visit::{read_visit, update_follow_up};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::programmes::parse_id;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, QueryParams};
+use crate::routes::programmes::parse_id;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,7 +38,7 @@ async fn follow_ups(
     _auth: LeadAuth,
     Path(id): Path<String>,
     QueryParams(filter): QueryParams<FollowUpFilter>,
-) -> ApiResult<Json<Vec<FollowUpView>>> {
+) -> HttpResult<Json<Vec<FollowUpView>>> {
     let id = parse_id(&id, "programme")?;
     let data = crate::results::programme_data(&state, id).await?;
     Ok(Json(crate::results::follow_ups(
@@ -63,7 +63,7 @@ async fn patch_follow_up(
     auth: LeadAuth,
     Path((id, visit, follow_up)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<FollowUpPatch>,
-) -> ApiResult<Json<rapport_domain::FollowUp>> {
+) -> HttpResult<Json<rapport_domain::FollowUp>> {
     let id = parse_id(&id, "programme")?;
     let visit_id = parse_id(&visit, "visit")?;
     // The visit must belong to this programme: the lead's URL names both.
@@ -73,7 +73,7 @@ async fn patch_follow_up(
         .await?
         .is_some_and(|m| m.kind == "visit" && m.programme_id == Some(id));
     if !in_programme {
-        return Err(ApiError::not_found("the visit in this programme"));
+        return Err(HttpError::not_found("the visit in this programme"));
     }
     let updated = edit_doc(&state, &auth.lead.actor, visit_id, "the visit", |doc| {
         update_follow_up(
@@ -89,7 +89,7 @@ async fn patch_follow_up(
     .await?;
     updated
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("the follow-up"))
+        .ok_or_else(|| HttpError::not_found("the follow-up"))
 }
 
 /// Every referral collected on the programme's visits.
@@ -101,7 +101,7 @@ async fn referrals(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<ReferralView>>> {
+) -> HttpResult<Json<Vec<ReferralView>>> {
     let id = parse_id(&id, "programme")?;
     let data = crate::results::programme_data(&state, id).await?;
     Ok(Json(crate::results::referrals(&data)))
@@ -116,7 +116,7 @@ async fn opportunities(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<OpportunityView>>> {
+) -> HttpResult<Json<Vec<OpportunityView>>> {
     let id = parse_id(&id, "programme")?;
     let data = crate::results::programme_data(&state, id).await?;
     Ok(Json(crate::results::opportunities(&data)))
@@ -133,10 +133,10 @@ async fn export(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path((id, file)): Path<(String, String)>,
-) -> ApiResult<impl IntoResponse> {
+) -> HttpResult<impl IntoResponse> {
     let id = parse_id(&id, "programme")?;
     let (kind, format) = crate::exports::parse_file(&file).ok_or_else(|| {
-        ApiError::not_found(&format!(
+        HttpError::not_found(&format!(
             "the export {file:?} (use visits, follow-ups or referrals with .csv or .xlsx)"
         ))
     })?;

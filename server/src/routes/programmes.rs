@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::{create_docs, edit_doc};
-use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -22,9 +22,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Parses a document id from a path, with a message that says what is wrong.
-pub fn parse_id(raw: &str, what: &str) -> ApiResult<DocId> {
+pub fn parse_id(raw: &str, what: &str) -> HttpResult<DocId> {
     raw.parse().map_err(|_| {
-        ApiError::bad_request(
+        HttpError::bad_request(
             "bad_id",
             format!("{raw:?} is not a valid {what} id (a UUID such as 0b5f…-…)"),
         )
@@ -32,14 +32,14 @@ pub fn parse_id(raw: &str, what: &str) -> ApiResult<DocId> {
 }
 
 /// Reads a programme from its projection (404 when there is none).
-pub async fn load_programme(state: &AppState, id: DocId) -> ApiResult<Programme> {
+pub async fn load_programme(state: &AppState, id: DocId) -> HttpResult<Programme> {
     let meta = state
         .db
         .meta(id)
         .await?
         .filter(|m| m.kind == "programme")
-        .ok_or_else(|| ApiError::not_found("the programme"))?;
-    serde_json::from_str(&meta.body).map_err(|e| ApiError::internal("programme projection", e))
+        .ok_or_else(|| HttpError::not_found("the programme"))?;
+    serde_json::from_str(&meta.body).map_err(|e| HttpError::internal("programme projection", e))
 }
 
 /// Every programme on this server.
@@ -49,11 +49,11 @@ pub async fn load_programme(state: &AppState, id: DocId) -> ApiResult<Programme>
 async fn list_programmes(
     State(state): State<AppState>,
     _auth: LeadAuth,
-) -> ApiResult<Json<Vec<ProgrammeSummary>>> {
+) -> HttpResult<Json<Vec<ProgrammeSummary>>> {
     let mut out = Vec::new();
     for meta in state.db.programmes().await? {
         let p: Programme = serde_json::from_str(&meta.body)
-            .map_err(|e| ApiError::internal("programme projection", e))?;
+            .map_err(|e| HttpError::internal("programme projection", e))?;
         out.push(ProgrammeSummary {
             id: p.id.to_string(),
             name: p.name,
@@ -75,7 +75,7 @@ async fn create_programme(
     State(state): State<AppState>,
     auth: LeadAuth,
     JsonBody(body): JsonBody<NewProgramme>,
-) -> ApiResult<(StatusCode, Json<Programme>)> {
+) -> HttpResult<(StatusCode, Json<Programme>)> {
     let id = DocId::random();
     let now = crate::now_ms();
     let init = ProgrammeInit {
@@ -107,7 +107,7 @@ async fn get_programme(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Programme>> {
+) -> HttpResult<Json<Programme>> {
     let id = parse_id(&id, "programme")?;
     Ok(Json(load_programme(&state, id).await?))
 }
@@ -123,7 +123,7 @@ async fn update_settings(
     auth: LeadAuth,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Settings>,
-) -> ApiResult<Json<Programme>> {
+) -> HttpResult<Json<Programme>> {
     let id = parse_id(&id, "programme")?;
     let period = Period {
         start: body.start.trim().to_owned(),
@@ -151,7 +151,7 @@ async fn status(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<impl axum::response::IntoResponse> {
+) -> HttpResult<impl axum::response::IntoResponse> {
     let id = parse_id(&id, "programme")?;
     let json = crate::results::status_json(&state, id).await?;
     Ok((

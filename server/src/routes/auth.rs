@@ -13,9 +13,9 @@ use crate::auth::{
     DEVICE_PREFIX, DeviceAuth, LeadAuth, SESSION_PREFIX, hash_secret, new_token,
     normalise_pairing_code, verify_password,
 };
-use crate::db::DeviceRow;
+use crate::db::DeviceRecord;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,12 +39,12 @@ pub const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
 async fn sign_in(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SignIn>,
-) -> ApiResult<Json<Session>> {
+) -> HttpResult<Json<Session>> {
     let email = body.email.trim().to_lowercase();
     let now = crate::now_ms();
     let since = now - FAILURE_WINDOW_MS;
     if state.db.sign_in_failures(&email, since).await? >= MAX_FAILURES {
-        return Err(ApiError::new(
+        return Err(HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             "too many failed sign-ins for this e-mail; wait 15 minutes, or have the administrator set a new password (rapport-server set-password)",
@@ -55,10 +55,10 @@ async fn sign_in(
     let password = body.password;
     let ok = tokio::task::spawn_blocking(move || verify_password(stored.as_deref(), &password))
         .await
-        .map_err(|e| ApiError::internal("password check", e))?;
+        .map_err(|e| HttpError::internal("password check", e))?;
     let Some(lead) = lead.filter(|_| ok) else {
         state.db.record_sign_in_failure(&email, now, since).await?;
-        return Err(ApiError::unauthorized(
+        return Err(HttpError::unauthorized(
             "invalid_credentials",
             "the e-mail or the password is wrong",
         ));
@@ -86,7 +86,7 @@ async fn sign_in(
 #[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth",
     security(("lead_session" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
-async fn sign_out(State(state): State<AppState>, auth: LeadAuth) -> ApiResult<StatusCode> {
+async fn sign_out(State(state): State<AppState>, auth: LeadAuth) -> HttpResult<StatusCode> {
     state
         .db
         .delete_session(&auth.token_hash, crate::now_ms())
@@ -113,20 +113,20 @@ async fn whoami(auth: LeadAuth) -> Json<LeadInfo> {
 async fn pair(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<DevicePairRequest>,
-) -> ApiResult<Json<Paired>> {
+) -> HttpResult<Json<Paired>> {
     let actor = body.actor.trim().to_lowercase();
     if actor.len() < 32
         || actor.len() > 128
         || actor.len() % 2 != 0
         || !actor.bytes().all(|b| b.is_ascii_hexdigit())
     {
-        return Err(ApiError::bad_request(
+        return Err(HttpError::bad_request(
             "bad_actor",
             "the actor must be 16 to 64 random bytes written as hex",
         ));
     }
     if body.label.chars().count() > 100 {
-        return Err(ApiError::bad_request(
+        return Err(HttpError::bad_request(
             "bad_label",
             "the label must be at most 100 characters",
         ));
@@ -134,7 +134,7 @@ async fn pair(
     let code = normalise_pairing_code(&body.code);
     let token = new_token(DEVICE_PREFIX);
     let now = crate::now_ms();
-    let candidate = DeviceRow {
+    let candidate = DeviceRecord {
         id: uuid::Uuid::new_v4().to_string(),
         programme_id: String::new(),
         rep_id: None,
@@ -150,7 +150,7 @@ async fn pair(
         .redeem_pairing_code(&hash_secret(&code), &candidate, now)
         .await?
     else {
-        return Err(ApiError::unauthorized(
+        return Err(HttpError::unauthorized(
             "invalid_pairing_code",
             "the pairing code is unknown, used already or expired; ask the programme lead for a new one",
         ));
@@ -160,11 +160,11 @@ async fn pair(
         .db
         .lead_by_id(&lead_id)
         .await?
-        .ok_or_else(|| ApiError::internal("pairing", "the code's lead is gone"))?;
+        .ok_or_else(|| HttpError::internal("pairing", "the code's lead is gone"))?;
     let programme = device
         .programme_id
         .parse()
-        .map_err(|e| ApiError::internal("device programme id", e))?;
+        .map_err(|e| HttpError::internal("device programme id", e))?;
     let actor_id = crate::auth::registered_actor(&actor);
     let who = device.rep_id.clone().unwrap_or_else(|| "lead".to_owned());
     let label = device.label.clone();
@@ -202,10 +202,10 @@ pub async fn create_lead(
     email: &str,
     name: &str,
     password: &str,
-) -> ApiResult<crate::db::LeadRow> {
+) -> HttpResult<crate::db::LeadRow> {
     let email = email.trim().to_lowercase();
     if !email.contains('@') || email.len() > 254 {
-        return Err(ApiError::invalid(
+        return Err(HttpError::invalid(
             "bad_email",
             format!("{email:?} is not an e-mail address"),
         ));
@@ -214,7 +214,7 @@ pub async fn create_lead(
     let password = password.to_owned();
     let password_hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
         .await
-        .map_err(|e| ApiError::internal("password hashing", e))??;
+        .map_err(|e| HttpError::internal("password hashing", e))??;
     let name = if name.trim().is_empty() {
         email.clone()
     } else {
@@ -234,15 +234,15 @@ pub async fn create_lead(
 
 /// Sets a lead's password (the CLI's `set-password`): ends the lead's sessions and
 /// clears failed sign-ins. `Err(not_found)` when there is no such lead.
-pub async fn set_password(state: &AppState, email: &str, password: &str) -> ApiResult<()> {
+pub async fn set_password(state: &AppState, email: &str, password: &str) -> HttpResult<()> {
     let email = email.trim().to_lowercase();
     crate::auth::check_new_password(password)?;
     let password = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
         .await
-        .map_err(|e| ApiError::internal("password hashing", e))??;
+        .map_err(|e| HttpError::internal("password hashing", e))??;
     if !state.db.set_password(&email, &hash).await? {
-        return Err(ApiError::not_found(&format!("the lead {email}")));
+        return Err(HttpError::not_found(&format!("the lead {email}")));
     }
     state.db.clear_sign_in_failures(&email).await?;
     Ok(())

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::HttpResult;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -21,7 +21,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 /// Health: 200 when the server and its database answer, 503 otherwise.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = crate::error::ErrorBody)))]
-async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+async fn healthz(State(state): State<AppState>) -> HttpResult<Json<Health>> {
     state.db.ping().await?;
     Ok(Json(Health {
         status: "ok".into(),

@@ -8,11 +8,11 @@ use rapport_domain::programme::put_rep;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::programmes::{load_programme, parse_id};
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
+use crate::routes::programmes::{load_programme, parse_id};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,7 +29,7 @@ async fn list_reps(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<RepView>>> {
+) -> HttpResult<Json<Vec<RepView>>> {
     let id = parse_id(&id, "programme")?;
     Ok(Json(crate::results::reps(
         &load_programme(&state, id).await?,
@@ -47,7 +47,7 @@ async fn add_rep(
     auth: LeadAuth,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RepInput>,
-) -> ApiResult<(StatusCode, Json<NewRep>)> {
+) -> HttpResult<(StatusCode, Json<NewRep>)> {
     let id = parse_id(&id, "programme")?;
     let rep_id = new_rep_id();
     edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
@@ -84,7 +84,7 @@ async fn edit_rep(
     auth: LeadAuth,
     Path((id, rep_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<RepInput>,
-) -> ApiResult<Json<RepView>> {
+) -> HttpResult<Json<RepView>> {
     let id = parse_id(&id, "programme")?;
     let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
         // put_rep adds as well as edits: refuse unknown ids so a typo does not add a
@@ -114,5 +114,5 @@ async fn edit_rep(
         .into_iter()
         .find(|r| r.id == rep_id)
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("the rep"))
+        .ok_or_else(|| HttpError::not_found("the rep"))
 }

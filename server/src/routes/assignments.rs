@@ -9,11 +9,11 @@ use rapport_domain::{AssignError, Lang, Programme, Reason, Suggestion, suggest_a
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::programmes::{load_programme, parse_id};
 use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ApiError, ApiResult, ErrorBody, JsonBody};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
+use crate::routes::programmes::{load_programme, parse_id};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -22,12 +22,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(override_one))
 }
 
-fn assign_error(e: &AssignError) -> ApiError {
-    ApiError::invalid(e.code(), e.to_string())
+fn assign_error(e: &AssignError) -> HttpError {
+    HttpError::invalid(e.code(), e.to_string())
 }
 
 /// The suggestion for a programme as it stands.
-pub fn suggest(programme: &Programme) -> ApiResult<Suggestion> {
+pub fn suggest(programme: &Programme) -> HttpResult<Suggestion> {
     suggest_assignments(
         &programme.rep_capacities(),
         &programme.clients_for_assignment(),
@@ -39,7 +39,7 @@ pub fn suggest(programme: &Programme) -> ApiResult<Suggestion> {
 pub fn suggestion_view(
     programme: &Programme,
     companies: &[(String, String)],
-) -> ApiResult<SuggestionView> {
+) -> HttpResult<SuggestionView> {
     let s = suggest(programme)?;
     let assignments = s
         .assignments
@@ -86,7 +86,7 @@ async fn suggestion(
     State(state): State<AppState>,
     _auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<SuggestionView>> {
+) -> HttpResult<Json<SuggestionView>> {
     let id = parse_id(&id, "programme")?;
     let data = crate::results::programme_data(&state, id).await?;
     let companies: Vec<(String, String)> = data
@@ -107,7 +107,7 @@ async fn apply(
     State(state): State<AppState>,
     auth: LeadAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Programme>> {
+) -> HttpResult<Json<Programme>> {
     let id = parse_id(&id, "programme")?;
     // Suggest from the document being edited, not the projection, so a rep added a
     // moment ago by another edit is seen.
@@ -140,7 +140,7 @@ async fn override_one(
     auth: LeadAuth,
     Path((id, client)): Path<(String, String)>,
     JsonBody(body): JsonBody<Override>,
-) -> ApiResult<Json<Option<rapport_domain::Assignment>>> {
+) -> HttpResult<Json<Option<rapport_domain::Assignment>>> {
     let id = parse_id(&id, "programme")?;
     let client_id = parse_id(&client, "client")?;
     load_programme(&state, id).await?;

@@ -20,7 +20,7 @@ use rapport_domain::{
 use rapport_store::{DocStore, PeerId};
 
 use crate::error::NodeError;
-use crate::local::DeviceRow;
+use crate::local::Pairing;
 use crate::sync::server_error;
 use crate::{Inner, Node, now_ms};
 
@@ -160,7 +160,7 @@ async fn pair(inner: &Inner, p: PairRequest) -> Result<DeviceInfo, NodeError> {
         code: "bad_pair_response".into(),
         message: format!("the server's pairing answer cannot be read: {e}"),
     })?;
-    let row = DeviceRow {
+    let row = Pairing {
         server_url,
         device_id: paired.device_id,
         token: paired.token,
@@ -183,7 +183,7 @@ async fn pair(inner: &Inner, p: PairRequest) -> Result<DeviceInfo, NodeError> {
     device_info(inner).await
 }
 
-async fn device(inner: &Inner) -> Result<DeviceRow, NodeError> {
+async fn device(inner: &Inner) -> Result<Pairing, NodeError> {
     inner.device().await?.ok_or(NodeError::NotPaired)
 }
 
@@ -483,7 +483,7 @@ async fn complete(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> {
 }
 
 /// A person's name for the device that wrote with `actor`.
-fn author(view: Option<&ProgrammeView>, me: &DeviceRow, actor: &str) -> String {
+fn author(view: Option<&ProgrammeView>, me: &Pairing, actor: &str) -> String {
     if actor.starts_with(&me.actor) {
         // Name the person too: on a rep's second device, or when the lead reads a
         // conflict on a device a rep also used, the label alone does not say who.
