@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::Inner;
 use crate::error::NodeError;
-use crate::sync::backoff;
+use crate::http::backoff;
 
 /// Runs until `stop` turns true.
 pub(crate) async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
