@@ -1,90 +1,14 @@
 //! The schema check the server runs before committing a device's changes.
+//!
+//! It reads every kind of document, so it stands above them all; the header it
+//! checks (kind tag, schema version) is defined in `doc`, where every kind uses it.
 
-use automerge::{Automerge, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{Automerge, ROOT};
 use serde::{Deserialize, Serialize};
 
+use crate::doc::kind_of;
+pub use crate::doc::{DocKind, SCHEMA_VERSION};
 use crate::error::{DomainError, SchemaError};
-
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
-
-/// The three kinds of documents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DocKind {
-    /// A programme document.
-    Programme,
-    /// A client document.
-    Client,
-    /// A visit (questionnaire) document.
-    Visit,
-    /// The part of a programme reps' devices receive (see [`crate::view`]).
-    ProgrammeView,
-}
-
-impl DocKind {
-    /// The root `"type"` tag.
-    pub fn tag(self) -> &'static str {
-        match self {
-            DocKind::Programme => "programme",
-            DocKind::Client => "client",
-            DocKind::Visit => "visit",
-            DocKind::ProgrammeView => "programme_view",
-        }
-    }
-}
-
-/// The kind named by the root tags, after checking the schema version.
-fn kind_of(doc: &Automerge) -> Result<DocKind, SchemaError> {
-    let tag = match doc.get(ROOT, "type") {
-        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-            ScalarValue::Str(t) => t.to_string(),
-            _ => return Err(SchemaError::MissingType),
-        },
-        _ => return Err(SchemaError::MissingType),
-    };
-    let kind = match tag.as_str() {
-        "programme" => DocKind::Programme,
-        "client" => DocKind::Client,
-        "visit" => DocKind::Visit,
-        "programme_view" => DocKind::ProgrammeView,
-        _ => {
-            return Err(SchemaError::WrongType {
-                expected: "programme, client, visit or programme_view",
-                found: tag,
-            });
-        }
-    };
-    let version = match doc.get(ROOT, "schema") {
-        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-            ScalarValue::Int(i) => Some(*i),
-            ScalarValue::Uint(u) => i64::try_from(*u).ok(),
-            _ => None,
-        },
-        _ => None,
-    };
-    if version != Some(SCHEMA_VERSION) {
-        return Err(SchemaError::UnsupportedSchema {
-            expected: SCHEMA_VERSION,
-            found: version,
-        });
-    }
-    Ok(kind)
-}
-
-/// Fails unless `doc` is a current-schema document of `kind`.
-pub(crate) fn expect_kind(doc: &Automerge, kind: DocKind) -> Result<(), DomainError> {
-    let found = kind_of(doc)?;
-    if found == kind {
-        Ok(())
-    } else {
-        Err(SchemaError::WrongType {
-            expected: kind.tag(),
-            found: found.tag().to_owned(),
-        }
-        .into())
-    }
-}
 
 /// Checks that `doc` is a programme, client or visit of the current schema
 /// that reads into its typed form; returns its kind. Never panics, whatever

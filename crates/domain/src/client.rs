@@ -7,9 +7,9 @@ use automerge::{Automerge, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::{Hydrate, Reconcile, hydrate_prop, reconcile_prop};
 use serde::{Deserialize, Serialize};
 
-use crate::check::{DocKind, expect_kind};
 use crate::doc::{
-    check_date, commit, has, hydrate_text_string, new_id, non_empty, obj, put_text, write_header,
+    DocKind, check_date, commit, expect_kind, has, hydrate_text_string, new_id, non_empty, obj,
+    put_text, write_header,
 };
 use crate::error::{DomainError, SchemaError};
 use crate::ids::DocId;

@@ -9,8 +9,7 @@ use automerge::{Automerge, ChangeHash, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::reconcile_prop;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{DocKind, expect_kind};
-use crate::doc::{check_date, check_finite, commit, put_text};
+use crate::doc::{DocKind, check_date, check_finite, commit, expect_kind, put_text};
 use crate::error::DomainError;
 use crate::template::{QuestionKind, Template};
 use crate::visit::AnswerValue;

@@ -1,12 +1,101 @@
-//! Small helpers shared by the document modules: one commit per edit, input
-//! checks, object lookup.
+//! What every document module stands on: the header (kind tag and schema
+//! version) each document carries, one commit per edit, input checks, object
+//! lookup.
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{Automerge, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use autosurgeon::HydrateError;
+use serde::{Deserialize, Serialize};
 
-use crate::check::{DocKind, SCHEMA_VERSION};
 use crate::error::{DomainError, SchemaError};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The kinds of documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    /// A programme document.
+    Programme,
+    /// A client document.
+    Client,
+    /// A visit (questionnaire) document.
+    Visit,
+    /// The part of a programme reps' devices receive (see [`crate::view`]).
+    ProgrammeView,
+}
+
+impl DocKind {
+    /// The root `"type"` tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            DocKind::Programme => "programme",
+            DocKind::Client => "client",
+            DocKind::Visit => "visit",
+            DocKind::ProgrammeView => "programme_view",
+        }
+    }
+}
+
+/// The kind named by the root tags, after checking the schema version.
+pub(crate) fn kind_of(doc: &Automerge) -> Result<DocKind, SchemaError> {
+    let tag = match doc.get(ROOT, "type") {
+        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+            ScalarValue::Str(t) => t.to_string(),
+            _ => return Err(SchemaError::MissingType),
+        },
+        _ => return Err(SchemaError::MissingType),
+    };
+    let kind = match tag.as_str() {
+        "programme" => DocKind::Programme,
+        "client" => DocKind::Client,
+        "visit" => DocKind::Visit,
+        "programme_view" => DocKind::ProgrammeView,
+        _ => {
+            return Err(SchemaError::WrongType {
+                expected: "programme, client, visit or programme_view",
+                found: tag,
+            });
+        }
+    };
+    let version = match doc.get(ROOT, "schema") {
+        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+            ScalarValue::Int(i) => Some(*i),
+            ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    if version != Some(SCHEMA_VERSION) {
+        return Err(SchemaError::UnsupportedSchema {
+            expected: SCHEMA_VERSION,
+            found: version,
+        });
+    }
+    Ok(kind)
+}
+
+/// Fails unless `doc` is a current-schema document of `kind`.
+pub(crate) fn expect_kind(doc: &Automerge, kind: DocKind) -> Result<(), DomainError> {
+    let found = kind_of(doc)?;
+    if found == kind {
+        Ok(())
+    } else {
+        Err(SchemaError::WrongType {
+            expected: kind.tag(),
+            found: found.tag().to_owned(),
+        }
+        .into())
+    }
+}
+
+/// Writes the root tags every document carries.
+pub(crate) fn write_header(tx: &mut Transaction<'_>, kind: DocKind) -> Result<(), DomainError> {
+    tx.put(ROOT, "type", kind.tag())?;
+    tx.put(ROOT, "schema", SCHEMA_VERSION)?;
+    Ok(())
+}
 
 /// Runs `f` as one transaction committed with `now_ms` as its time and `msg`
 /// as its message. On error everything `f` wrote is rolled back.
@@ -26,13 +115,6 @@ pub(crate) fn commit<O>(
     )
     .map(|ok| ok.result)
     .map_err(|failure| failure.error)
-}
-
-/// Writes the root tags every document carries.
-pub(crate) fn write_header(tx: &mut Transaction<'_>, kind: DocKind) -> Result<(), DomainError> {
-    tx.put(ROOT, "type", kind.tag())?;
-    tx.put(ROOT, "schema", SCHEMA_VERSION)?;
-    Ok(())
 }
 
 /// The object (map, list or text) under `key` of `parent`; `NotFound` naming

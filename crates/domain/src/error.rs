@@ -1,6 +1,8 @@
 //! Errors of the domain crate: typed, each with a stable code for clients.
 
-use crate::visit::MissingAnswer;
+use serde::{Deserialize, Serialize};
+
+use crate::lang::Localized;
 
 /// Why an edit was refused. Nothing is written to the document when an edit
 /// returns an error (validation happens first, and the transaction is rolled
@@ -141,6 +143,16 @@ impl DomainError {
             Self::Reconcile(_) => "reconcile_error",
         }
     }
+}
+
+/// A required question without an answer: why a visit cannot be completed
+/// ([`DomainError::Incomplete`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MissingAnswer {
+    /// The question id.
+    pub question_id: String,
+    /// The question's wording, in both languages.
+    pub wording: Localized,
 }
 
 /// Why a document does not pass the schema check.

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assign::Suggestion;
 pub use crate::assign::{Capacity, Reason, Strength};
-use crate::check::{DocKind, expect_kind};
-use crate::doc::{check_date, commit, has, non_empty, obj, write_header};
+use crate::doc::{DocKind, check_date, commit, expect_kind, has, non_empty, obj, write_header};
 use crate::error::{DomainError, SchemaError};
 use crate::ids::DocId;
 use crate::template::Template;

@@ -16,8 +16,7 @@ use automerge::{Automerge, ROOT};
 use autosurgeon::{Hydrate, Reconcile, reconcile_prop};
 use serde::{Deserialize, Serialize};
 
-use crate::check::{DocKind, expect_kind};
-use crate::doc::{commit, write_header};
+use crate::doc::{DocKind, commit, expect_kind, write_header};
 use crate::error::{DomainError, SchemaError};
 use crate::ids::DocId;
 use crate::programme::{Device, Period, Programme};

@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use encoding_rs::{Encoding, WINDOWS_1251};
 
-use crate::import::{RawRow, RawSheet, RowError, looks_like_text};
-use crate::{Limits, SheetError};
+use crate::error::SheetError;
+use crate::raw::{Limits, RawRow, RawSheet, RowError, looks_like_text};
 
 /// Excel's widest sheet (column XFD); a wider header is not a client list.
 const MAX_COLUMNS: usize = 16_384;

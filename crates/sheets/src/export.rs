@@ -3,8 +3,8 @@
 use rust_xlsxwriter::{ExcelDateTime, Format as XlsxFormat, Workbook};
 use serde::Serialize;
 
-use crate::SheetError;
-use crate::xlsx_in::number_text;
+use crate::error::SheetError;
+use crate::raw::number_text;
 
 /// One exported cell.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -18,10 +18,10 @@ mod csv_in;
 mod error;
 mod export;
 mod import;
+mod raw;
 mod xlsx_in;
 
 pub use error::SheetError;
 pub use export::{Cell, Table, write_csv, write_xlsx};
-pub use import::{
-    Format, ImportReport, ImportedClient, Limits, MAX_FIELD_CHARS, RowError, read_clients,
-};
+pub use import::{Format, ImportReport, ImportedClient, MAX_FIELD_CHARS, read_clients};
+pub use raw::{Limits, RowError};

@@ -5,8 +5,8 @@ use std::io::{Cursor, Read};
 
 use calamine::{DataRef, Reader, Xlsx};
 
-use crate::import::{RawRow, RawSheet};
-use crate::{Limits, SheetError};
+use crate::error::SheetError;
+use crate::raw::{Limits, RawRow, RawSheet, number_text};
 
 /// Excel's widest sheet (column XFD): no real header lies beyond it.
 const MAX_COLUMNS: u32 = 16_384;
@@ -164,16 +164,6 @@ fn cell_text(v: &DataRef<'_>) -> Option<CellText> {
     Some(Ok(text))
 }
 
-/// Whole numbers without ".0": a phone typed as 79161234567 must not become
-/// "79161234567.0" or "7.9e10".
-pub(crate) fn number_text(f: f64) -> String {
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{f:.0}")
-    } else {
-        f.to_string()
-    }
-}
-
 /// An Excel serial date (1900 system) as `YYYY-MM-DD`, or `YYYY-MM-DD HH:MM` when it has
 /// a time. Workbooks in the rare 1904 system come out four years early; calamine does
 /// not expose the flag without its chrono feature.
@@ -214,12 +204,5 @@ mod tests {
         assert_eq!(excel_date_text(45_306.0), "2024-01-15");
         assert_eq!(excel_date_text(45_306.5), "2024-01-15 12:00");
         assert_eq!(excel_date_text(61.0), "1900-03-01");
-    }
-
-    #[test]
-    fn whole_numbers_have_no_fraction() {
-        assert_eq!(number_text(79_161_234_567.0), "79161234567");
-        assert_eq!(number_text(2.5), "2.5");
-        assert_eq!(number_text(f64::NAN), "NaN");
     }
 }
