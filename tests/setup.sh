@@ -8,7 +8,8 @@
 #   RAPPORT_SETUP=deps    that, plus what the tests run: Chromium and chromedriver,
 #                         Xvfb, WebKitWebDriver and tauri-driver, a keyring
 #   RAPPORT_SETUP=fuzz    only what tools/fuzz.sh needs: a nightly toolchain and cargo-fuzz
-#   (unset)               all of it (cargo-fuzz too), and PostgreSQL started
+#   (unset)               what deps installs, and PostgreSQL started (the tests replay the
+#                         fuzz corpora on stable: no nightly, no cargo-fuzz)
 #
 # Tools built from source go to $RAPPORT_CACHE/tools (outside the clone, so a second
 # run reuses them) and are put on PATH.
@@ -141,8 +142,6 @@ if [ "$RAPPORT_SETUP" = deps ]; then
     # Build and test programs only (CI needs them before clippy); no database yet.
     return 0 2>/dev/null || exit 0
 fi
-
-fuzz_tools
 
 # --- PostgreSQL ----------------------------------------------------------------------
 # stop_started: stops the cluster this script started (callers: `trap stop_started EXIT`).

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs Rapport's fuzz targets (fuzz/: cargo-fuzz, libFuzzer, nightly rustc).
+# Runs Rapport's fuzz targets (fuzz/: cargo-fuzz, libFuzzer, nightly rustc) to find new
+# inputs. Not part of CI: the ordinary test run replays every committed corpus input
+# through the same checks on stable (tests/fuzz-checks, `cargo test -p rapport-fuzz-checks`).
 #
 #   bash tools/fuzz.sh smoke           every target for RAPPORT_FUZZ_SECONDS (default 20)
 #                                      seconds on its committed corpus; new inputs go

@@ -1,30 +1,8 @@
-//! Arbitrary bytes as a `SyncRequest` and as a `SyncResponse` frame with the default
-//! limits: decoding never panics, and whatever decodes re-encodes to bytes that decode
-//! to the same value (the encoder accepts everything the decoder accepts).
+//! Arbitrary bytes as a `SyncRequest` and as a `SyncResponse` frame: decoding never
+//! panics and whatever decodes round-trips. The check is
+//! `rapport_fuzz_checks::protocol_decode` (stable; the tests replay this corpus through it).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rapport_protocol::{Limits, SyncRequest, SyncResponse};
 
-fuzz_target!(|data: &[u8]| {
-    let limits = Limits::DEFAULT;
-    if let Ok(request) = SyncRequest::decode(data, &limits) {
-        let bytes = request
-            .encode(&limits)
-            .expect("a decoded request re-encodes");
-        // The format has one encoding per value (minimal varints aside): the decoder
-        // accepts non-minimal LEB128, so compare values, not bytes.
-        let again = SyncRequest::decode(&bytes, &limits).expect("a re-encoded request decodes");
-        assert_eq!(again, request, "request round trip");
-        assert!(bytes.len() <= data.len(), "re-encoding never grows a frame");
-    }
-    if let Ok(response) = SyncResponse::decode(data, &limits) {
-        let bytes = response
-            .encode(&limits)
-            .expect("a decoded response re-encodes");
-        let again =
-            SyncResponse::decode(&bytes, &limits).expect("a re-encoded response decodes");
-        assert_eq!(again, response, "response round trip");
-        assert!(bytes.len() <= data.len(), "re-encoding never grows a frame");
-    }
-});
+fuzz_target!(|data: &[u8]| rapport_fuzz_checks::protocol_decode::check(data));

@@ -113,6 +113,7 @@ impl StoreError {
 }
 
 /// Maps a driver error into our variants at the store boundary.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound {
@@ -126,7 +127,10 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
             reason: e.to_string(),
         },
         sqlx::Error::Database(d) => {
+            #[cfg(feature = "sqlite")]
             let sqlite = d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+            #[cfg(not(feature = "sqlite"))]
+            let sqlite = false;
             let code = d.code();
             match code.as_deref() {
                 // PostgreSQL: serialization failure, deadlock, unique violation.
@@ -153,10 +157,12 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
 }
 
 /// SQLite reports numeric result codes; the low byte is the primary code.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn is_sqlite_busy(code: &str) -> bool {
     code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn migration(e: sqlx::migrate::MigrateError) -> StoreError {
     StoreError::Migration {
         reason: e.to_string(),

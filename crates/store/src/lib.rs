@@ -1,12 +1,19 @@
 //! Document storage: the [`DocStore`] trait and its SQLite and PostgreSQL implementations.
 //!
+//! Each backend is a cargo feature, off by default: `sqlite` (`SqliteStore`: the device
+//! node and the embedded server) and `postgres` (`PgStore`: server replicas). A user
+//! asks for the backends it runs on, so the device links no PostgreSQL driver.
+//!
 //! Documents are stored as append-only Automerge changes keyed by change hash, folded
 //! into snapshots by compaction. Every commit that adds changes to a document moves it
 //! to the head of a change feed that devices follow with a [`FeedCursor`].
 
 mod error;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod types;
 
@@ -17,7 +24,9 @@ use automerge::{Automerge, ChangeHash};
 pub use rapport_domain::DocId;
 
 pub use error::StoreError;
+#[cfg(feature = "postgres")]
 pub use postgres::PgStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use types::{
     CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId, WriteBatch,
@@ -28,8 +37,9 @@ pub type LoadResult = Result<Option<Automerge>, StoreError>;
 
 /// Where documents, their changes and per-peer sync states live.
 ///
-/// Implementations: [`SqliteStore`] (device node, embedded server) and [`PgStore`]
-/// (server replicas on one PostgreSQL). Both pass the same conformance suite.
+/// Implementations: `SqliteStore` (device node, embedded server; feature `sqlite`) and
+/// `PgStore` (server replicas on one PostgreSQL; feature `postgres`). Both pass the same
+/// conformance suite.
 #[async_trait]
 pub trait DocStore: Send + Sync {
     /// Stores the changes of many documents and the sync states, all or nothing, durably
@@ -138,6 +148,7 @@ pub trait DocStore: Send + Sync {
 
 /// The sync states of `peer` that `store` would [`DocStore::retain_sync_states`] away:
 /// those of documents not in `keep`.
+#[cfg(feature = "sqlite")]
 pub(crate) fn not_kept(held: Vec<DocId>, keep: &[DocId]) -> Vec<DocId> {
     let keep: HashSet<&DocId> = keep.iter().collect();
     held.into_iter().filter(|d| !keep.contains(d)).collect()

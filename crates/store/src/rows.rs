@@ -172,6 +172,7 @@ pub(crate) fn plan(doc: DocId, stored: Option<StoredDoc>) -> Result<CompactionPl
 }
 
 /// A 16-byte id read back from the database.
+#[cfg(feature = "sqlite")]
 pub(crate) fn doc_id(bytes: &[u8]) -> Result<DocId, StoreError> {
     <[u8; 16]>::try_from(bytes)
         .map(DocId::from_bytes)
@@ -188,6 +189,7 @@ pub(crate) fn hash(bytes: &[u8]) -> Result<ChangeHash, StoreError> {
 }
 
 /// The store's 16-byte epoch read back from the database.
+#[cfg(feature = "sqlite")]
 pub(crate) fn epoch(bytes: &[u8]) -> Result<[u8; 16], StoreError> {
     <[u8; 16]>::try_from(bytes).map_err(|_| StoreError::Database {
         reason: format!("the stored epoch is {} bytes, not 16", bytes.len()),

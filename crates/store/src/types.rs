@@ -105,6 +105,8 @@ pub struct CompactionPlan {
     pub(crate) snapshot: Vec<u8>,
     /// The changes whose bytes the snapshot makes redundant.
     pub(crate) folded: Vec<ChangeHash>,
+    // Read by the backends only (a build with none leaves it unread).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) bytes_before: u64,
 }
 
@@ -120,6 +122,7 @@ impl CompactionPlan {
     }
 
     /// What applying the plan does (nothing when it folds no change).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn report(&self) -> CompactReport {
         CompactReport {
             doc: self.doc,
@@ -134,6 +137,7 @@ impl CompactionPlan {
     }
 
     /// The error when another compaction of the document got in first.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn raced(&self) -> StoreError {
         StoreError::Conflict {
             reason: format!(
