@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use rapport_api::{Request, Response, VisitEdit};
 use rapport_domain::{DocId, QuestionKind};
-use rapport_protocol::{Fault, MemDevice, MemServer};
 use rapport_store::DocStore;
-use rapport_testkit::{Backend, TestServer, sorted_heads};
+use rapport_testkit::{Backend, Fault, MemDevice, MemServer, TestServer, sorted_heads};
 use serde::{Deserialize, Serialize};
 
 use crate::Scale;

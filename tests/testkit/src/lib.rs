@@ -7,11 +7,15 @@
 //! panic is the failure report.
 
 mod device;
+mod mem_device;
+mod mem_server;
 mod pg;
 mod server;
 mod util;
 
 pub use device::{RunReport, SyncFail, TestDevice, random_actor};
+pub use mem_device::{Fault, MemDevice, MemDeviceSnapshot, RunStats};
+pub use mem_server::{MemServer, MemServerSnapshot, Validator};
 pub use pg::{Backend, PG_ENV, PgDb};
 pub use server::{
     PASSWORD, RepWorld, TestLead, TestServer, call, error_code, fresh_config, sign_in,
