@@ -136,7 +136,7 @@ fi
 apt_missing dbus-daemon gnome-keyring chromium chromium-driver xvfb webkit2gtk-driver
 cargo_tool tauri-driver 2.1.0 tauri-driver --locked
 # The benchmark's JavaScript side (P1: automerge-repo and its sync server).
-npm_ci "$repo_root/crates/bench/js" "automerge-repo for the benchmark"
+npm_ci "$repo_root/tests/bench/js" "automerge-repo for the benchmark"
 
 if [ "$RAPPORT_SETUP" = deps ]; then
     # Build and test programs only (CI needs them before clippy); no database yet.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rapport's benchmark program (crates/bench), in release, with what it needs: PostgreSQL
+# Rapport's benchmark program (tests/bench), in release, with what it needs: PostgreSQL
 # started and the JavaScript automerge-repo packages installed (tests/setup.sh).
 #
 #   bash tools/bench.sh                 # every part: p1 p2 p3 p4 p5 (about 10 minutes)

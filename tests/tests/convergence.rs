@@ -22,8 +22,8 @@ use rapport_domain::visit::{
     self, AnswerValue, ContactInput, ReferralInput, ScalarAnswer, VisitInit,
 };
 use rapport_domain::{DocId, QuestionKind, Template, check_document, default_template};
-use rapport_protocol::{ErrorCode, MemServer, MemServerSnapshot, Rejection};
-use rapport_protocol::{Fault, MemDevice, MemDeviceSnapshot};
+use rapport_protocol::{ErrorCode, Rejection};
+use rapport_testkit::{Fault, MemDevice, MemDeviceSnapshot, MemServer, MemServerSnapshot};
 
 /// Cyrillic, emoji and punctuation: every text path is exercised with
 /// multi-byte characters (a byte/character mix-up would corrupt them).

@@ -4,6 +4,9 @@
 //! No IO, no async, no clock: the device node and the server feed bytes and
 //! documents in and persist what comes out.
 //!
+//! An in-memory server and device that run these sessions with injected faults, for
+//! tests and simulations, are in the test harness (`rapport-testkit`).
+//!
 //! # Wire format, version 1
 //!
 //! One HTTP request body is one `SyncRequest` frame; the response body is one
@@ -75,7 +78,8 @@
 //!   documents the device holds.
 //! - Device changed k documents, nobody else did: one round trip carrying the
 //!   new changes plus ~150 B per document; the server's answer (~100 B per
-//!   document) acknowledges. (Measured in `tests/exchange.rs`.)
+//!   document) acknowledges. (Measured in the test harness's `exchange` tests,
+//!   `tests/testkit/tests/exchange.rs`.)
 //! - Others changed documents too: round trip 1 carries the changes both ways,
 //!   round trip 2 is a small acknowledgement so the server's persisted state
 //!   records what the device now holds (next time nothing is resent).
@@ -138,16 +142,14 @@
 //!   folder never mints a second change under a used (actor, sequence number).
 
 pub mod device;
-pub mod memory;
+pub mod doc_set;
 pub mod reconcile;
 pub mod server;
 mod state;
 pub mod wire;
 
 pub use device::{DeviceConfig, DeviceSession, DocSet, Outcome, SessionError};
-pub use memory::{
-    Fault, MemDevice, MemDeviceSnapshot, MemDocSet, MemServer, MemServerSnapshot, RunStats,
-};
+pub use doc_set::MemDocSet;
 pub use server::{DocCommit, FeedResult, Rejection, ServerExchange, ServerOutcome};
 pub use wire::{
     DecodeError, DocError, DocMessage, EncodeError, ErrorCode, HeadsRequest, HeadsResponse, Limits,

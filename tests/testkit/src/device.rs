@@ -11,7 +11,7 @@ use rapport_domain::{DocId, DomainError, Template, VisitInit, default_template};
 use rapport_protocol::{DeviceConfig, DeviceSession, DocError, Limits, MemDocSet, SyncResponse};
 use serde_json::{Value, json};
 
-use crate::server::call;
+use crate::http::call;
 use crate::util::{POLL, fill_and_complete};
 
 /// Why an HTTP sync request failed.

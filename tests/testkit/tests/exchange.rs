@@ -4,9 +4,9 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ROOT, ReadDoc};
 use rapport_domain::DocId;
 use rapport_protocol::{
-    DeviceSession, DocSet, ErrorCode, Fault, Limits, MemDevice, MemServer, RunStats, SessionError,
-    SyncRequest, SyncResponse,
+    DeviceSession, DocSet, ErrorCode, Limits, SessionError, SyncRequest, SyncResponse,
 };
+use rapport_testkit::{Fault, MemDevice, MemServer, RunStats};
 use rstest::rstest;
 
 /// What to do to the n-th request (1-based) of a run.
@@ -17,7 +17,7 @@ enum Nth {
     DropResponse(u32),
 }
 
-/// The in-memory device of `rapport_protocol::memory`, with what these tests add.
+/// The in-memory device of `rapport_testkit`, with what these tests add.
 type Device = MemDevice;
 
 trait DeviceExt {

@@ -1,21 +1,27 @@
 //! The shared test harness of Rapport: the server in this process on SQLite or on a
 //! fresh PostgreSQL database, a lead, a programme with reps and clients, and devices
-//! that pair and sync over HTTP with the real protocol sessions.
+//! that pair and sync over HTTP with the real protocol sessions; and, for simulations
+//! of many devices with no sockets or databases, a sync server and devices in memory
+//! ([`MemServer`], [`MemDevice`]) with faults injected per request ([`Fault`]).
 //!
 //! Everything is re-exported here: `use rapport_testkit::*;` or named imports.
 //! The helpers panic with a message on anything unexpected: they serve tests, where a
 //! panic is the failure report.
 
 mod device;
+mod http;
+mod mem_device;
+mod mem_server;
 mod pg;
 mod server;
 mod util;
 
 pub use device::{RunReport, SyncFail, TestDevice, random_actor};
+pub use http::{call, error_code, sign_in};
+pub use mem_device::{Fault, MemDevice, MemDeviceSnapshot, RunStats};
+pub use mem_server::{MemServer, MemServerSnapshot, Validator};
 pub use pg::{Backend, PG_ENV, PgDb};
-pub use server::{
-    PASSWORD, RepWorld, TestLead, TestServer, call, error_code, fresh_config, sign_in,
-};
+pub use server::{PASSWORD, RepWorld, TestLead, TestServer, fresh_config};
 pub use util::{
     POLL, decode_request, decode_response, eventually, fill_and_complete, heads_of, sorted_heads,
 };

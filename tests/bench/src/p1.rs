@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use rapport_api::{Request, Response, VisitEdit};
 use rapport_domain::{DocId, QuestionKind};
-use rapport_protocol::{Fault, MemDevice, MemServer};
 use rapport_store::DocStore;
-use rapport_testkit::{Backend, TestServer, sorted_heads};
+use rapport_testkit::{Backend, Fault, MemDevice, MemServer, TestServer, sorted_heads};
 use serde::{Deserialize, Serialize};
 
 use crate::Scale;
@@ -289,7 +288,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
              the answers of one visit are {answers_json} bytes as JSON). Rapport: the device node (SQLCipher, each \
              edit durable before it is answered) and the server in this process on PostgreSQL; the upload ends \
              when the server has answered, i.e. committed every document; the download is a second device of the \
-             same rep, paired, until every visit is on it. JavaScript: `crates/bench/js/p1.mjs`, the writer repo in \
+             same rep, paired, until every visit is on it. JavaScript: `tests/bench/js/p1.mjs`, the writer repo in \
              memory, `@automerge/automerge-repo-sync-server` as a separate Node.js process on loopback; the upload \
              ends when the server's acknowledged heads of every document equal the writer's; the download is a \
              fresh repo until every document is ready with those heads. Floor: the same exchanges through \
