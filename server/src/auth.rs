@@ -15,9 +15,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
 use crate::db::{DeviceRecord, LeadRow};
 use crate::error::HttpError;
+use crate::state::AppState;
 
 /// Prefix of a lead's session token.
 pub const SESSION_PREFIX: &str = "rps_";

@@ -12,11 +12,11 @@ use rapport_domain::{
     default_template, suggest_assignments,
 };
 
-use crate::app::AppState;
+use crate::accounts::create_lead;
 use crate::auth::edit_actor;
 use crate::edit::create_docs;
 use crate::error::{HttpError, HttpResult};
-use crate::routes::auth::create_lead;
+use crate::state::AppState;
 
 /// The demo lead's sign-in name.
 pub const DEMO_EMAIL: &str = "lead@demo.rapport";

@@ -13,9 +13,9 @@ use rapport_domain::programme::{Members, Membership, Rep, add_clients, read_memb
 use rapport_domain::{DocId, DomainError};
 use rapport_sheets::{Format, ImportReport, ImportedClient, Limits, RowError, read_clients};
 
-use crate::app::AppState;
 use crate::edit::{create_docs, edit_doc};
 use crate::error::{HttpError, HttpResult};
+use crate::state::AppState;
 
 /// The refused rows as the API reports them (the sheet reader's codes are static
 /// strings; the API's are owned, so the UI can parse them).

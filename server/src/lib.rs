@@ -4,6 +4,7 @@
 //! embedded SQLite file), so several processes can serve one PostgreSQL.
 
 pub mod access;
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod backup;
@@ -15,14 +16,17 @@ pub mod edit;
 pub mod error;
 pub mod exports;
 pub mod import;
+pub mod programmes;
 pub mod projector;
 pub mod results;
 pub mod routes;
+pub mod state;
 pub mod sync;
 
-pub use app::{AppState, Server};
+pub use app::Server;
 pub use config::{Config, Overrides, Secret};
 pub use error::{HttpError, HttpResult};
+pub use state::AppState;
 
 /// Now, in unix milliseconds.
 pub fn now_ms() -> i64 {

@@ -20,9 +20,9 @@ use rapport_protocol::{
 use rapport_store::{DocId, FeedCursor, PeerId, WriteBatch};
 
 use crate::access::{Access, DeviceAccess, READ_ONLY, scope_of};
-use crate::app::AppState;
 use crate::db::DeviceRecord;
 use crate::error::{HttpError, HttpResult};
+use crate::state::AppState;
 
 /// How stale a device's "last seen" may get before a sync records it again.
 const LAST_SEEN_PRECISION_MS: i64 = 60_000;

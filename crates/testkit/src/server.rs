@@ -145,7 +145,7 @@ impl TestServer {
     /// A lead account, signed in over HTTP.
     pub async fn lead(&self) -> TestLead {
         let email = format!("olga.{}@example.ru", DocId::random().as_uuid().simple());
-        let row = rapport_server::routes::auth::create_lead(
+        let row = rapport_server::accounts::create_lead(
             self.state(),
             &email,
             "Ольга Смирнова",

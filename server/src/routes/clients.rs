@@ -14,11 +14,10 @@ use rapport_sheets::ImportedClient;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, QueryParams};
-use crate::routes::programmes::parse_id;
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, QueryParams, parse_id};
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,7 +38,7 @@ async fn list_clients(
     Path(id): Path<String>,
 ) -> HttpResult<Json<Vec<ClientView>>> {
     let id = parse_id(&id, "programme")?;
-    let data = crate::results::programme_data(&state, id).await?;
+    let data = crate::programmes::programme_data(&state, id).await?;
     Ok(Json(crate::results::clients(&data)))
 }
 

@@ -9,11 +9,11 @@ use rapport_api::lead::{DeviceView, NewPairingCode, PairingCode, RefusedDoc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::programmes::{load_programme, parse_id};
-use crate::app::AppState;
 use crate::auth::{LeadAuth, hash_secret, new_pairing_code};
 use crate::db::{DeviceRecord, RefusalRow};
-use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, parse_id};
+use crate::programmes::load_programme;
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,11 +11,10 @@ use rapport_domain::{Localized, Question, Template};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ErrorBody, HttpResult, JsonBody};
-use crate::routes::programmes::parse_id;
+use crate::error::{ErrorBody, HttpResult, JsonBody, parse_id};
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
