@@ -203,7 +203,7 @@ impl Db {
 
     /// Writes projections and moves the projector from `from` to `to`, in one
     /// transaction; `Ok(false)` (nothing written) when another process moved it first.
-    /// Clients whose rep changed are queued for [`Self::take_touch_queue`].
+    /// Clients whose rep changed are queued for [`Self::touch_queue`].
     pub async fn apply_projections(
         &self,
         from: FeedCursor,
