@@ -38,7 +38,7 @@ pub async fn create_lead(
         password_hash,
         actor,
     };
-    state.db.insert_lead(&lead, crate::now_ms()).await?;
+    state.db.insert_lead(&lead, crate::clock::now_ms()).await?;
     Ok(lead)
 }
 

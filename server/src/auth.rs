@@ -202,7 +202,7 @@ impl FromRequestParts<AppState> for LeadAuth {
             ));
         }
         let hash = hash_secret(token);
-        match state.db.session(&hash, crate::now_ms()).await? {
+        match state.db.session(&hash, crate::clock::now_ms()).await? {
             Some((lead, stored)) if secret_matches(&stored, token) => Ok(Self {
                 lead,
                 token_hash: stored,

@@ -164,12 +164,12 @@ pub async fn seed_if_empty(state: &AppState) -> HttpResult<Option<String>> {
     }
     let password = crate::auth::new_token("")[..16].to_owned();
     let lead = create_lead(state, DEMO_EMAIL, "Елена Руководитель", &password).await?;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let actor = || edit_actor(&lead.actor);
     let domain = |e: rapport_domain::DomainError| HttpError::from(e);
 
     let programme_id = DocId::random();
-    let year = crate::today()[..4].parse::<i32>().unwrap_or(2026);
+    let year = crate::clock::today()[..4].parse::<i32>().unwrap_or(2026);
     let mut programme = new_programme(
         actor(),
         &ProgrammeInit {

@@ -199,7 +199,7 @@ pub async fn import_clients(
             warnings: report.warnings,
         });
     }
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let actor = crate::auth::edit_actor(actor_prefix);
     let mut docs = Vec::with_capacity(good.len());
     let mut members = Vec::with_capacity(good.len());
@@ -262,7 +262,7 @@ pub async fn add_one_client(
             message,
         ));
     };
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let id = DocId::random();
     let original_rep = row.original_rep.as_deref().map(|r| resolve_rep(&reps, r));
     let doc = client_doc(

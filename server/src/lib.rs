@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod backup;
+pub mod clock;
 pub mod compactor;
 pub mod config;
 pub mod db;
@@ -24,18 +25,7 @@ pub mod state;
 pub mod sync;
 
 pub use app::Server;
+pub use clock::{now_ms, today};
 pub use config::{Config, Overrides, Secret};
 pub use error::{HttpError, HttpResult};
 pub use state::AppState;
-
-/// Now, in unix milliseconds.
-pub fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-/// Today (UTC), `YYYY-MM-DD`.
-pub fn today() -> String {
-    let d = time::OffsetDateTime::now_utc().date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}

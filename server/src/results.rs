@@ -36,7 +36,7 @@ pub async fn compute_status(state: &AppState, id: DocId) -> HttpResult<Programme
         &programme,
         &clients,
         &visits,
-        &crate::today(),
+        &crate::clock::today(),
     ))
 }
 
@@ -58,7 +58,7 @@ fn parse_summary<T: serde::de::DeserializeOwned>(summary: &str) -> HttpResult<T>
 /// never the only copy of anything).
 pub async fn status_json(state: &AppState, id: DocId) -> HttpResult<Bytes> {
     let version = state.db.programme_version(id).await?;
-    let today = crate::today();
+    let today = crate::clock::today();
     if let Some(hit) = state.status_cache.get(id, version, &today) {
         return Ok(hit);
     }

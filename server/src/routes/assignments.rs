@@ -115,7 +115,7 @@ async fn apply(
     let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
         let current = read_programme(doc)?;
         match suggest_assignments(&current.rep_capacities(), &current.clients_for_assignment()) {
-            Ok(s) => apply_suggestion(doc, &s, "lead", crate::now_ms())?,
+            Ok(s) => apply_suggestion(doc, &s, "lead", crate::clock::now_ms())?,
             Err(e) => refused = Some(e),
         }
         read_programme(doc)
@@ -154,7 +154,7 @@ async fn override_one(
             body.rep_id.trim(),
             reason,
             "lead",
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         Ok(read_programme(doc)?
             .assignments

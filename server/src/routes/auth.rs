@@ -41,7 +41,7 @@ async fn sign_in(
     JsonBody(body): JsonBody<SignIn>,
 ) -> HttpResult<Json<Session>> {
     let email = body.email.trim().to_lowercase();
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let since = now - FAILURE_WINDOW_MS;
     if state.db.sign_in_failures(&email, since).await? >= MAX_FAILURES {
         return Err(HttpError::new(
@@ -89,7 +89,7 @@ async fn sign_in(
 async fn sign_out(State(state): State<AppState>, auth: LeadAuth) -> HttpResult<StatusCode> {
     state
         .db
-        .delete_session(&auth.token_hash, crate::now_ms())
+        .delete_session(&auth.token_hash, crate::clock::now_ms())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -133,7 +133,7 @@ async fn pair(
     }
     let code = normalise_pairing_code(&body.code);
     let token = new_token(DEVICE_PREFIX);
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let candidate = DeviceRecord {
         id: uuid::Uuid::new_v4().to_string(),
         programme_id: String::new(),
@@ -192,6 +192,6 @@ async fn device_me(auth: DeviceAuth) -> Json<ServerDeviceInfo> {
         programme_id: auth.device.programme_id,
         rep_id: auth.device.rep_id,
         label: auth.device.label,
-        server_time_ms: crate::now_ms(),
+        server_time_ms: crate::clock::now_ms(),
     })
 }

@@ -117,7 +117,7 @@ async fn edit_client(
     JsonBody(body): JsonBody<ClientEdit>,
 ) -> HttpResult<Json<rapport_domain::Client>> {
     let (_, client_id) = programme_client(&state, &id, &client).await?;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let client = edit_doc(&state, &auth.lead.actor, client_id, "the client", |doc| {
         if let Some(company) = &body.company {
             set_company(doc, company.trim(), now)?;
@@ -195,7 +195,7 @@ async fn relationship(
             original,
             body.strength,
             body.monopolised,
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         Ok(read_programme(doc)?
             .assignments

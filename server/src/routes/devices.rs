@@ -76,7 +76,7 @@ async fn create_pairing_code(
         ));
     }
     let code = new_pairing_code();
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let expires_ms = now + i64::from(minutes) * 60_000;
     state
         .db
@@ -144,7 +144,7 @@ async fn revoke_device(
     let id = parse_id(&id, "programme")?;
     if !state
         .db
-        .revoke_device(id, &device_id, crate::now_ms())
+        .revoke_device(id, &device_id, crate::clock::now_ms())
         .await?
     {
         return Err(HttpError::not_found("the device"));

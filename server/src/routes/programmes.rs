@@ -57,7 +57,7 @@ async fn create_programme(
     JsonBody(body): JsonBody<NewProgramme>,
 ) -> HttpResult<(StatusCode, Json<Programme>)> {
     let id = DocId::random();
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let init = ProgrammeInit {
         id,
         name: body.name.trim().to_owned(),
@@ -114,7 +114,13 @@ async fn update_settings(
         email: body.lead_email.trim().to_owned(),
     };
     let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
-        set_settings(doc, body.name.trim(), &period, &lead, crate::now_ms())?;
+        set_settings(
+            doc,
+            body.name.trim(),
+            &period,
+            &lead,
+            crate::clock::now_ms(),
+        )?;
         read_programme(doc)
     })
     .await?;

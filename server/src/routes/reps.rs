@@ -58,7 +58,7 @@ async fn add_rep(
             body.email.trim(),
             body.capacity,
             body.active,
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )
     })
     .await?;
@@ -105,7 +105,7 @@ async fn edit_rep(
             body.email.trim(),
             body.capacity,
             body.active,
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         rapport_domain::programme::read_programme(doc)
     })

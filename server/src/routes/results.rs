@@ -44,7 +44,7 @@ async fn follow_ups(
         &data,
         filter.state,
         filter.owner.as_deref(),
-        &crate::today(),
+        &crate::clock::today(),
     )))
 }
 
@@ -81,7 +81,7 @@ async fn patch_follow_up(
             body.state,
             body.owner.as_deref().map(str::trim),
             body.due.as_deref().map(str::trim),
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         Ok(read_visit(doc)?.follow_ups.get(&follow_up).cloned())
     })
@@ -140,7 +140,7 @@ async fn export(
         ))
     })?;
     let data = crate::programmes::programme_data(&state, id).await?;
-    let out = crate::exports::export(&data, kind, format, &crate::today())
+    let out = crate::exports::export(&data, kind, format, &crate::clock::today())
         .map_err(|e| crate::import::sheet_error(&e))?;
     Ok((
         [

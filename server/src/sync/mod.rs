@@ -393,7 +393,7 @@ impl<'a> Round<'a> {
         }
         // "Last seen" is for the lead's device list: a minute's precision is enough, and
         // a write on every request would load the database for nothing.
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         if device
             .last_seen_ms
             .is_none_or(|seen| now - seen >= LAST_SEEN_PRECISION_MS)
