@@ -1,140 +1,18 @@
-//! The server: state shared by handlers, the router, start and graceful shutdown.
+//! The server: the router over every route, start and graceful shutdown.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use rapport_protocol::Limits;
-use rapport_store::{DocStore, PgStore, SqliteStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::db::Db;
-use crate::projector::Projector;
-
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The documents.
-    pub store: Arc<dyn DocStore>,
-    /// Accounts, devices, projections.
-    pub db: Db,
-    /// Keeps projections current.
-    pub projector: Arc<Projector>,
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// Sync frame limits.
-    pub limits: Limits,
-    /// The store's epoch when this process opened it (a restore, which gives a new
-    /// one, happens with the servers stopped): the first part of every feed cursor.
-    pub epoch: [u8; 16],
-    /// Renders `/metrics`.
-    pub metrics: PrometheusHandle,
-    /// The last status computed per programme (see [`crate::results::status_json`]).
-    pub status_cache: Arc<crate::results::StatusCache>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The data folder cannot be made.
-    #[error("cannot create the data folder {path}: {source}")]
-    DataDir {
-        /// The folder.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The document store cannot be opened.
-    #[error(transparent)]
-    Store(#[from] rapport_store::StoreError),
-    /// The server tables cannot be opened or migrated.
-    #[error("cannot open or migrate the server tables: {0}")]
-    Db(#[from] sqlx::Error),
-    /// The projections could not be checked or rebuilt.
-    #[error("cannot check the projections against the store: {0}")]
-    Projections(String),
-    /// The address cannot be bound.
-    #[error("cannot listen on {addr}: {source}; is another server running there?")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-fn metrics_handle() -> PrometheusHandle {
-    // One recorder per process: tests start many servers in one process.
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            // Fails only if another recorder was installed first; then this one stays empty.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
-}
-
-impl AppState {
-    /// Opens the store and the server tables (migrating both) as configured.
-    pub async fn open(config: Config) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
-        let (store, db): (Arc<dyn DocStore>, Db) = match &config.database_url {
-            Some(url) => (
-                Arc::new(PgStore::connect(url.expose()).await?),
-                Db::open_postgres(url.expose()).await?,
-            ),
-            None => {
-                let path = config.sqlite_path();
-                (
-                    Arc::new(SqliteStore::open(&path).await?),
-                    Db::open_sqlite(&path).await?,
-                )
-            }
-        };
-        // A store that went back in time (restored from an older copy, or renumbered
-        // after a dump was restored into another cluster) may have a projector cursor
-        // beyond its feed: it would never see a new change. Project everything again.
-        let projections = |e: crate::error::HttpError| StartError::Projections(e.to_string());
-        if db.projector_cursor().await.map_err(projections)? > store.feed_head().await? {
-            tracing::warn!(
-                "the projections are ahead of the store's feed (a restored store): rebuilding them"
-            );
-            db.reset_projections().await.map_err(projections)?;
-        }
-        let epoch = store.epoch().await?;
-        let projector = Arc::new(Projector::new(store.clone(), db.clone()));
-        Ok(Self {
-            epoch,
-            store,
-            db,
-            projector,
-            config: Arc::new(config),
-            limits: Limits::DEFAULT,
-            metrics: metrics_handle(),
-            status_cache: Arc::default(),
-        })
-    }
-}
+use crate::state::AppState;
+/// Why the server could not start (opening its state, or binding its address).
+pub use crate::state::StartError;
 
 /// A running server.
 #[derive(Debug)]

@@ -15,9 +15,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
 use crate::db::{DeviceRecord, LeadRow};
 use crate::error::HttpError;
+use crate::state::AppState;
 
 /// Prefix of a lead's session token.
 pub const SESSION_PREFIX: &str = "rps_";
@@ -202,7 +202,7 @@ impl FromRequestParts<AppState> for LeadAuth {
             ));
         }
         let hash = hash_secret(token);
-        match state.db.session(&hash, crate::now_ms()).await? {
+        match state.db.session(&hash, crate::clock::now_ms()).await? {
             Some((lead, stored)) if secret_matches(&stored, token) => Ok(Self {
                 lead,
                 token_hash: stored,

@@ -12,11 +12,11 @@ use rapport_domain::{
     default_template, suggest_assignments,
 };
 
-use crate::app::AppState;
+use crate::accounts::create_lead;
 use crate::auth::edit_actor;
 use crate::edit::create_docs;
 use crate::error::{HttpError, HttpResult};
-use crate::routes::auth::create_lead;
+use crate::state::AppState;
 
 /// The demo lead's sign-in name.
 pub const DEMO_EMAIL: &str = "lead@demo.rapport";
@@ -164,12 +164,12 @@ pub async fn seed_if_empty(state: &AppState) -> HttpResult<Option<String>> {
     }
     let password = crate::auth::new_token("")[..16].to_owned();
     let lead = create_lead(state, DEMO_EMAIL, "Елена Руководитель", &password).await?;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let actor = || edit_actor(&lead.actor);
     let domain = |e: rapport_domain::DomainError| HttpError::from(e);
 
     let programme_id = DocId::random();
-    let year = crate::today()[..4].parse::<i32>().unwrap_or(2026);
+    let year = crate::clock::today()[..4].parse::<i32>().unwrap_or(2026);
     let mut programme = new_programme(
         actor(),
         &ProgrammeInit {

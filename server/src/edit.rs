@@ -7,9 +7,9 @@ use automerge::Automerge;
 use rapport_domain::DomainError;
 use rapport_store::{DocId, WriteBatch};
 
-use crate::app::AppState;
 use crate::auth::edit_actor;
 use crate::error::{HttpError, HttpResult};
+use crate::state::AppState;
 
 /// Loads `id`, applies `edit` as the writer with actor prefix `actor_prefix`, commits
 /// the new changes, and projects them. Nothing is stored when `edit` fails.

@@ -1,4 +1,6 @@
-//! Errors that reach a client: an HTTP status, a stable code and a message a person can act on.
+//! Errors that reach a client: an HTTP status, a stable code and a message a person can
+//! act on; and the parts of a request (a JSON body, query parameters, an id in the
+//! path) read so that what is wrong with them comes back as such an error.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -6,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 /// The error body, shared with the UI through `rapport_api`.
 pub use rapport_api::lead::{ErrorBody, ErrorDetail};
 use rapport_domain::DomainError;
-use rapport_store::StoreError;
+use rapport_store::{DocId, StoreError};
 
 /// An error on its way to the client.
 #[derive(Debug, thiserror::Error)]
@@ -220,3 +222,13 @@ impl From<axum::extract::rejection::QueryRejection> for HttpError {
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(HttpError))]
 pub struct QueryParams<T>(pub T);
+
+/// Parses a document id from a path, with a message that says what is wrong.
+pub fn parse_id(raw: &str, what: &str) -> HttpResult<DocId> {
+    raw.parse().map_err(|_| {
+        HttpError::bad_request(
+            "bad_id",
+            format!("{raw:?} is not a valid {what} id (a UUID such as 0b5f…-…)"),
+        )
+    })
+}

@@ -4,7 +4,7 @@
 use rapport_domain::{AnswerValue, FollowUpState, QuestionKind, VisitState};
 use rapport_sheets::{Cell, SheetError, Table, write_csv, write_xlsx};
 
-use crate::results::ProgrammeData;
+use crate::programmes::ProgrammeData;
 
 /// What can be exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

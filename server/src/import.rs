@@ -13,9 +13,9 @@ use rapport_domain::programme::{Members, Membership, Rep, add_clients, read_memb
 use rapport_domain::{DocId, DomainError};
 use rapport_sheets::{Format, ImportReport, ImportedClient, Limits, RowError, read_clients};
 
-use crate::app::AppState;
 use crate::edit::{create_docs, edit_doc};
 use crate::error::{HttpError, HttpResult};
+use crate::state::AppState;
 
 /// The refused rows as the API reports them (the sheet reader's codes are static
 /// strings; the API's are owned, so the UI can parse them).
@@ -199,7 +199,7 @@ pub async fn import_clients(
             warnings: report.warnings,
         });
     }
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let actor = crate::auth::edit_actor(actor_prefix);
     let mut docs = Vec::with_capacity(good.len());
     let mut members = Vec::with_capacity(good.len());
@@ -262,7 +262,7 @@ pub async fn add_one_client(
             message,
         ));
     };
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let id = DocId::random();
     let original_rep = row.original_rep.as_deref().map(|r| resolve_rep(&reps, r));
     let doc = client_doc(

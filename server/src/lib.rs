@@ -4,9 +4,11 @@
 //! embedded SQLite file), so several processes can serve one PostgreSQL.
 
 pub mod access;
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod backup;
+pub mod clock;
 pub mod compactor;
 pub mod config;
 pub mod db;
@@ -15,23 +17,15 @@ pub mod edit;
 pub mod error;
 pub mod exports;
 pub mod import;
+pub mod programmes;
 pub mod projector;
 pub mod results;
 pub mod routes;
+pub mod state;
 pub mod sync;
 
-pub use app::{AppState, Server};
+pub use app::Server;
+pub use clock::{now_ms, today};
 pub use config::{Config, Overrides, Secret};
 pub use error::{HttpError, HttpResult};
-
-/// Now, in unix milliseconds.
-pub fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-/// Today (UTC), `YYYY-MM-DD`.
-pub fn today() -> String {
-    let d = time::OffsetDateTime::now_utc().date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
+pub use state::AppState;

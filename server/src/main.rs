@@ -109,13 +109,13 @@ async fn main() -> anyhow::Result<()> {
             let password = read_password("create-lead", &email)?;
             let state = AppState::open(config).await?;
             let lead =
-                rapport_server::routes::auth::create_lead(&state, &email, &name, &password).await?;
+                rapport_server::accounts::create_lead(&state, &email, &name, &password).await?;
             println!("lead {} created ({})", lead.email, lead.id);
         }
         Command::SetPassword { email } => {
             let password = read_password("set-password", &email)?;
             let state = AppState::open(config).await?;
-            rapport_server::routes::auth::set_password(&state, &email, &password).await?;
+            rapport_server::accounts::set_password(&state, &email, &password).await?;
             println!("password of {email} set; its sessions ended");
         }
         Command::RebuildProjections => {

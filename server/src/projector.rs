@@ -154,7 +154,7 @@ impl Projector {
             let at = self.db.projector_cursor().await?;
             if self
                 .db
-                .apply_projections(at, at, &projections, crate::now_ms())
+                .apply_projections(at, at, &projections, crate::clock::now_ms())
                 .await?
             {
                 return Ok(());
@@ -205,7 +205,7 @@ impl Projector {
         let n = page.docs.len();
         if !self
             .db
-            .apply_projections(from, page.cursor, &projections, crate::now_ms())
+            .apply_projections(from, page.cursor, &projections, crate::clock::now_ms())
             .await?
         {
             // Another process projected this page first: continue from where it is.
@@ -235,7 +235,7 @@ impl Projector {
             // A fresh actor per publication: server processes publish concurrently.
             doc.set_actor(automerge::ActorId::random());
             let before = doc.get_heads();
-            match publish_view(&mut doc, view, crate::now_ms()) {
+            match publish_view(&mut doc, view, crate::clock::now_ms()) {
                 Ok(true) => batch = batch.with_changes(id, doc.get_changes(&before)),
                 Ok(false) => {}
                 Err(e) => tracing::error!(doc = %id, error = %e, "programme view not published"),

@@ -1,59 +1,20 @@
-//! What the lead reads about a programme, from the projections: status, and the
-//! typed clients and visits that lists and exports are made of.
+//! What the lead reads about a programme, from the projections: its status, and the
+//! lists (reps, clients, follow-ups, referrals, opportunities) that the API and the
+//! exports show.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
 use axum::body::Bytes;
 use rapport_api::lead::{ClientView, FollowUpView, OpportunityView, ReferralView, RepView};
 
 use rapport_domain::{
-    Client, ClientSummary, DocId, FollowUpState, Programme, ProgrammeRoster, ProgrammeStatus,
-    Visit, VisitSummary, programme_status,
+    ClientSummary, DocId, FollowUpState, Programme, ProgrammeRoster, ProgrammeStatus, Visit,
+    VisitSummary, programme_status,
 };
 
-use crate::app::AppState;
 use crate::error::{HttpError, HttpResult};
-use crate::routes::programmes::load_programme;
-
-/// A programme with its clients and visits, read from the projections.
-#[derive(Clone, Debug)]
-pub struct ProgrammeData {
-    /// The programme.
-    pub programme: Programme,
-    /// Its clients.
-    pub clients: Vec<Client>,
-    /// Its visits.
-    pub visits: Vec<Visit>,
-}
-
-/// Loads a programme with its clients and visits.
-pub async fn programme_data(state: &AppState, id: DocId) -> HttpResult<ProgrammeData> {
-    let programme = load_programme(state, id).await?;
-    let clients = parse_all(state.db.programme_docs(id, "client").await?)?;
-    let visits = parse_all(state.db.programme_docs(id, "visit").await?)?;
-    Ok(ProgrammeData {
-        programme,
-        clients,
-        visits,
-    })
-}
-
-fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<crate::db::MetaRow>) -> HttpResult<Vec<T>> {
-    rows.iter()
-        .map(|m| {
-            serde_json::from_str(&m.body).map_err(|e| {
-                HttpError::internal(
-                    "projection body",
-                    format!(
-                        "{} ({}): {e}; run `rapport-server rebuild-projections`",
-                        m.doc_id, m.kind
-                    ),
-                )
-            })
-        })
-        .collect()
-}
+use crate::programmes::ProgrammeData;
+use crate::state::AppState;
 
 /// The merged status of a programme as of today, computed from the status summaries
 /// kept in the projections.
@@ -75,7 +36,7 @@ pub async fn compute_status(state: &AppState, id: DocId) -> HttpResult<Programme
         &programme,
         &clients,
         &visits,
-        &crate::today(),
+        &crate::clock::today(),
     ))
 }
 
@@ -97,7 +58,7 @@ fn parse_summary<T: serde::de::DeserializeOwned>(summary: &str) -> HttpResult<T>
 /// never the only copy of anything).
 pub async fn status_json(state: &AppState, id: DocId) -> HttpResult<Bytes> {
     let version = state.db.programme_version(id).await?;
-    let today = crate::today();
+    let today = crate::clock::today();
     if let Some(hit) = state.status_cache.get(id, version, &today) {
         return Ok(hit);
     }
@@ -108,39 +69,6 @@ pub async fn status_json(state: &AppState, id: DocId) -> HttpResult<Bytes> {
     );
     state.status_cache.put(id, version, today, json.clone());
     Ok(json)
-}
-
-/// A computed status: the projection version and day it is for, and its JSON.
-#[derive(Debug)]
-struct CachedStatus {
-    version: i64,
-    today: String,
-    json: Bytes,
-}
-
-/// The last computed status per programme, by projection version and day.
-#[derive(Debug, Default)]
-pub struct StatusCache(Mutex<HashMap<DocId, CachedStatus>>);
-
-impl StatusCache {
-    fn get(&self, id: DocId, version: i64, today: &str) -> Option<Bytes> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&id)
-            .filter(|c| c.version == version && c.today == today)
-            .map(|c| c.json.clone())
-    }
-
-    fn put(&self, id: DocId, version: i64, today: String, json: Bytes) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(
-            id,
-            CachedStatus {
-                version,
-                today,
-                json,
-            },
-        );
-    }
 }
 
 /// The programme's reps, by id, with how many clients each has now.

@@ -37,7 +37,7 @@ impl Lead {
         let (mut config, dir, pg) = fresh_config(backend).await?;
         config.max_import_bytes = 64 * 1024;
         let server = Server::start(config).await.expect("server starts");
-        rapport_server::routes::auth::create_lead(
+        rapport_server::accounts::create_lead(
             &server.state,
             "Руководитель@example.ru",
             "Ольга Смирнова",

@@ -9,11 +9,11 @@ use rapport_domain::{AssignError, Lang, Programme, Reason, Suggestion, suggest_a
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
-use crate::routes::programmes::{load_programme, parse_id};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, parse_id};
+use crate::programmes::load_programme;
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -88,7 +88,7 @@ async fn suggestion(
     Path(id): Path<String>,
 ) -> HttpResult<Json<SuggestionView>> {
     let id = parse_id(&id, "programme")?;
-    let data = crate::results::programme_data(&state, id).await?;
+    let data = crate::programmes::programme_data(&state, id).await?;
     let companies: Vec<(String, String)> = data
         .clients
         .iter()
@@ -115,7 +115,7 @@ async fn apply(
     let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
         let current = read_programme(doc)?;
         match suggest_assignments(&current.rep_capacities(), &current.clients_for_assignment()) {
-            Ok(s) => apply_suggestion(doc, &s, "lead", crate::now_ms())?,
+            Ok(s) => apply_suggestion(doc, &s, "lead", crate::clock::now_ms())?,
             Err(e) => refused = Some(e),
         }
         read_programme(doc)
@@ -154,7 +154,7 @@ async fn override_one(
             body.rep_id.trim(),
             reason,
             "lead",
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         Ok(read_programme(doc)?
             .assignments

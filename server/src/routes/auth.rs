@@ -8,7 +8,6 @@ use rapport_domain::programme::register_device;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{
     DEVICE_PREFIX, DeviceAuth, LeadAuth, SESSION_PREFIX, hash_secret, new_token,
     normalise_pairing_code, verify_password,
@@ -16,6 +15,7 @@ use crate::auth::{
 use crate::db::DeviceRecord;
 use crate::edit::edit_doc;
 use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,7 +41,7 @@ async fn sign_in(
     JsonBody(body): JsonBody<SignIn>,
 ) -> HttpResult<Json<Session>> {
     let email = body.email.trim().to_lowercase();
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let since = now - FAILURE_WINDOW_MS;
     if state.db.sign_in_failures(&email, since).await? >= MAX_FAILURES {
         return Err(HttpError::new(
@@ -89,7 +89,7 @@ async fn sign_in(
 async fn sign_out(State(state): State<AppState>, auth: LeadAuth) -> HttpResult<StatusCode> {
     state
         .db
-        .delete_session(&auth.token_hash, crate::now_ms())
+        .delete_session(&auth.token_hash, crate::clock::now_ms())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -133,7 +133,7 @@ async fn pair(
     }
     let code = normalise_pairing_code(&body.code);
     let token = new_token(DEVICE_PREFIX);
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let candidate = DeviceRecord {
         id: uuid::Uuid::new_v4().to_string(),
         programme_id: String::new(),
@@ -192,58 +192,6 @@ async fn device_me(auth: DeviceAuth) -> Json<ServerDeviceInfo> {
         programme_id: auth.device.programme_id,
         rep_id: auth.device.rep_id,
         label: auth.device.label,
-        server_time_ms: crate::now_ms(),
+        server_time_ms: crate::clock::now_ms(),
     })
-}
-
-/// Creates a lead account (the CLI's `create-lead`, and the demo).
-pub async fn create_lead(
-    state: &AppState,
-    email: &str,
-    name: &str,
-    password: &str,
-) -> HttpResult<crate::db::LeadRow> {
-    let email = email.trim().to_lowercase();
-    if !email.contains('@') || email.len() > 254 {
-        return Err(HttpError::invalid(
-            "bad_email",
-            format!("{email:?} is not an e-mail address"),
-        ));
-    }
-    crate::auth::check_new_password(password)?;
-    let password = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-        .await
-        .map_err(|e| HttpError::internal("password hashing", e))??;
-    let name = if name.trim().is_empty() {
-        email.clone()
-    } else {
-        name.trim().to_owned()
-    };
-    let actor = hex::encode(crate::auth::random_bytes::<16>());
-    let lead = crate::db::LeadRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        email,
-        name,
-        password_hash,
-        actor,
-    };
-    state.db.insert_lead(&lead, crate::now_ms()).await?;
-    Ok(lead)
-}
-
-/// Sets a lead's password (the CLI's `set-password`): ends the lead's sessions and
-/// clears failed sign-ins. `Err(not_found)` when there is no such lead.
-pub async fn set_password(state: &AppState, email: &str, password: &str) -> HttpResult<()> {
-    let email = email.trim().to_lowercase();
-    crate::auth::check_new_password(password)?;
-    let password = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-        .await
-        .map_err(|e| HttpError::internal("password hashing", e))??;
-    if !state.db.set_password(&email, &hash).await? {
-        return Err(HttpError::not_found(&format!("the lead {email}")));
-    }
-    state.db.clear_sign_in_failures(&email).await?;
-    Ok(())
 }

@@ -14,11 +14,10 @@ use rapport_sheets::ImportedClient;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, QueryParams};
-use crate::routes::programmes::parse_id;
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, QueryParams, parse_id};
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,7 +38,7 @@ async fn list_clients(
     Path(id): Path<String>,
 ) -> HttpResult<Json<Vec<ClientView>>> {
     let id = parse_id(&id, "programme")?;
-    let data = crate::results::programme_data(&state, id).await?;
+    let data = crate::programmes::programme_data(&state, id).await?;
     Ok(Json(crate::results::clients(&data)))
 }
 
@@ -118,7 +117,7 @@ async fn edit_client(
     JsonBody(body): JsonBody<ClientEdit>,
 ) -> HttpResult<Json<rapport_domain::Client>> {
     let (_, client_id) = programme_client(&state, &id, &client).await?;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let client = edit_doc(&state, &auth.lead.actor, client_id, "the client", |doc| {
         if let Some(company) = &body.company {
             set_company(doc, company.trim(), now)?;
@@ -196,7 +195,7 @@ async fn relationship(
             original,
             body.strength,
             body.monopolised,
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         Ok(read_programme(doc)?
             .assignments

@@ -9,11 +9,11 @@ use rapport_api::lead::{DeviceView, NewPairingCode, PairingCode, RefusedDoc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::programmes::{load_programme, parse_id};
-use crate::app::AppState;
 use crate::auth::{LeadAuth, hash_secret, new_pairing_code};
 use crate::db::{DeviceRecord, RefusalRow};
-use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, parse_id};
+use crate::programmes::load_programme;
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -76,7 +76,7 @@ async fn create_pairing_code(
         ));
     }
     let code = new_pairing_code();
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let expires_ms = now + i64::from(minutes) * 60_000;
     state
         .db
@@ -144,7 +144,7 @@ async fn revoke_device(
     let id = parse_id(&id, "programme")?;
     if !state
         .db
-        .revoke_device(id, &device_id, crate::now_ms())
+        .revoke_device(id, &device_id, crate::clock::now_ms())
         .await?
     {
         return Err(HttpError::not_found("the device"));

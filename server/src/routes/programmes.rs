@@ -9,37 +9,17 @@ use rapport_domain::{DocId, Lead, Period, Programme, ProgrammeInit, default_temp
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::{create_docs, edit_doc};
-use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, parse_id};
+use crate::programmes::load_programme;
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_programmes, create_programme))
         .routes(routes!(get_programme, update_settings))
         .routes(routes!(status))
-}
-
-/// Parses a document id from a path, with a message that says what is wrong.
-pub fn parse_id(raw: &str, what: &str) -> HttpResult<DocId> {
-    raw.parse().map_err(|_| {
-        HttpError::bad_request(
-            "bad_id",
-            format!("{raw:?} is not a valid {what} id (a UUID such as 0b5f…-…)"),
-        )
-    })
-}
-
-/// Reads a programme from its projection (404 when there is none).
-pub async fn load_programme(state: &AppState, id: DocId) -> HttpResult<Programme> {
-    let meta = state
-        .db
-        .meta(id)
-        .await?
-        .filter(|m| m.kind == "programme")
-        .ok_or_else(|| HttpError::not_found("the programme"))?;
-    serde_json::from_str(&meta.body).map_err(|e| HttpError::internal("programme projection", e))
 }
 
 /// Every programme on this server.
@@ -77,7 +57,7 @@ async fn create_programme(
     JsonBody(body): JsonBody<NewProgramme>,
 ) -> HttpResult<(StatusCode, Json<Programme>)> {
     let id = DocId::random();
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let init = ProgrammeInit {
         id,
         name: body.name.trim().to_owned(),
@@ -134,7 +114,13 @@ async fn update_settings(
         email: body.lead_email.trim().to_owned(),
     };
     let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
-        set_settings(doc, body.name.trim(), &period, &lead, crate::now_ms())?;
+        set_settings(
+            doc,
+            body.name.trim(),
+            &period,
+            &lead,
+            crate::clock::now_ms(),
+        )?;
         read_programme(doc)
     })
     .await?;

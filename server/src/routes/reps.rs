@@ -8,11 +8,11 @@ use rapport_domain::programme::put_rep;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody};
-use crate::routes::programmes::{load_programme, parse_id};
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, parse_id};
+use crate::programmes::load_programme;
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,7 +58,7 @@ async fn add_rep(
             body.email.trim(),
             body.capacity,
             body.active,
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )
     })
     .await?;
@@ -105,7 +105,7 @@ async fn edit_rep(
             body.email.trim(),
             body.capacity,
             body.active,
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         rapport_domain::programme::read_programme(doc)
     })

@@ -12,11 +12,10 @@ use rapport_domain::visit::{read_visit, update_follow_up};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, QueryParams};
-use crate::routes::programmes::parse_id;
+use crate::error::{ErrorBody, HttpError, HttpResult, JsonBody, QueryParams, parse_id};
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -40,12 +39,12 @@ async fn follow_ups(
     QueryParams(filter): QueryParams<FollowUpFilter>,
 ) -> HttpResult<Json<Vec<FollowUpView>>> {
     let id = parse_id(&id, "programme")?;
-    let data = crate::results::programme_data(&state, id).await?;
+    let data = crate::programmes::programme_data(&state, id).await?;
     Ok(Json(crate::results::follow_ups(
         &data,
         filter.state,
         filter.owner.as_deref(),
-        &crate::today(),
+        &crate::clock::today(),
     )))
 }
 
@@ -82,7 +81,7 @@ async fn patch_follow_up(
             body.state,
             body.owner.as_deref().map(str::trim),
             body.due.as_deref().map(str::trim),
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         Ok(read_visit(doc)?.follow_ups.get(&follow_up).cloned())
     })
@@ -103,7 +102,7 @@ async fn referrals(
     Path(id): Path<String>,
 ) -> HttpResult<Json<Vec<ReferralView>>> {
     let id = parse_id(&id, "programme")?;
-    let data = crate::results::programme_data(&state, id).await?;
+    let data = crate::programmes::programme_data(&state, id).await?;
     Ok(Json(crate::results::referrals(&data)))
 }
 
@@ -118,7 +117,7 @@ async fn opportunities(
     Path(id): Path<String>,
 ) -> HttpResult<Json<Vec<OpportunityView>>> {
     let id = parse_id(&id, "programme")?;
-    let data = crate::results::programme_data(&state, id).await?;
+    let data = crate::programmes::programme_data(&state, id).await?;
     Ok(Json(crate::results::opportunities(&data)))
 }
 
@@ -140,8 +139,8 @@ async fn export(
             "the export {file:?} (use visits, follow-ups or referrals with .csv or .xlsx)"
         ))
     })?;
-    let data = crate::results::programme_data(&state, id).await?;
-    let out = crate::exports::export(&data, kind, format, &crate::today())
+    let data = crate::programmes::programme_data(&state, id).await?;
+    let out = crate::exports::export(&data, kind, format, &crate::clock::today())
         .map_err(|e| crate::import::sheet_error(&e))?;
     Ok((
         [

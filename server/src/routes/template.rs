@@ -11,11 +11,10 @@ use rapport_domain::{Localized, Question, Template};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::LeadAuth;
 use crate::edit::edit_doc;
-use crate::error::{ErrorBody, HttpResult, JsonBody};
-use crate::routes::programmes::parse_id;
+use crate::error::{ErrorBody, HttpResult, JsonBody, parse_id};
+use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,7 +46,7 @@ async fn add(
         retired: false,
     };
     let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
-        add_question(doc, question, body.after.as_deref(), crate::now_ms())?;
+        add_question(doc, question, body.after.as_deref(), crate::clock::now_ms())?;
         read_template(doc)
     })
     .await?;
@@ -70,7 +69,7 @@ async fn change(
 ) -> HttpResult<Json<Template>> {
     let id = parse_id(&id, "programme")?;
     let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         if body.wording_ru.is_some() || body.wording_en.is_some() {
             let current = read_template(doc)?
                 .question(&qid)
@@ -112,7 +111,7 @@ async fn retire(
 ) -> HttpResult<Json<Template>> {
     let id = parse_id(&id, "programme")?;
     let template = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
-        retire_question(doc, &qid, crate::now_ms())?;
+        retire_question(doc, &qid, crate::clock::now_ms())?;
         read_template(doc)
     })
     .await?;

@@ -114,7 +114,7 @@ async fn set_up() -> World {
 
     let email = "olga@example.ru";
     let password = "пароль-руководителя-2026";
-    let lead = rapport_server::routes::auth::create_lead(&state, email, "Ольга Смирнова", password)
+    let lead = rapport_server::accounts::create_lead(&state, email, "Ольга Смирнова", password)
         .await
         .expect("lead");
     let (status, body) = call(

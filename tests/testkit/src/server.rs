@@ -146,14 +146,10 @@ impl TestServer {
     /// A lead account, signed in over HTTP.
     pub async fn lead(&self) -> TestLead {
         let email = format!("olga.{}@example.ru", DocId::random().as_uuid().simple());
-        let row = rapport_server::routes::auth::create_lead(
-            self.state(),
-            &email,
-            "Ольга Смирнова",
-            PASSWORD,
-        )
-        .await
-        .expect("lead created");
+        let row =
+            rapport_server::accounts::create_lead(self.state(), &email, "Ольга Смирнова", PASSWORD)
+                .await
+                .expect("lead created");
         let token = sign_in(&self.http, &self.url, &email, PASSWORD).await;
         TestLead { row, token }
     }

@@ -1,0 +1,190 @@
+//! The server's own tables (accounts, devices, projections) beside the document store,
+//! written once for both backends through sqlx's `Any` driver: the SQL in these files is
+//! the common subset of SQLite and PostgreSQL (`$n` parameters, text ids, bigint times).
+//!
+//! Here: the `Db` type (opening and migrating), the rows it reads and writes, and
+//! what the queries share; the queries themselves, by table group, in `accounts`
+//! (leads, sessions, failed sign-ins), `devices` (pairing codes, devices, the
+//! documents refused to them) and `projections` (what the projector derives from the
+//! documents).
+
+mod accounts;
+mod devices;
+mod projections;
+
+use std::path::Path;
+
+use rapport_store::DocId;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+use crate::error::{HttpError, HttpResult};
+
+/// Which database the server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The server's tables.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A lead account.
+#[derive(Clone, Debug)]
+pub struct LeadRow {
+    /// Id.
+    pub id: String,
+    /// E-mail.
+    pub email: String,
+    /// Name.
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// 16-byte actor prefix, hex.
+    pub actor: String,
+}
+
+/// A paired device, as stored (the lead's API shows it as `rapport_api::lead::DeviceView`,
+/// without the token's hash).
+#[derive(Clone, Debug)]
+pub struct DeviceRecord {
+    /// Device id.
+    pub id: String,
+    /// The programme it syncs.
+    pub programme_id: String,
+    /// The rep it belongs to (none: a device of the lead).
+    pub rep_id: Option<String>,
+    /// Its Automerge actor (hex).
+    pub actor: String,
+    /// A label, e.g. "Планшет Иванова".
+    pub label: String,
+    /// When paired (unix ms).
+    pub created_ms: i64,
+    /// Last sync (unix ms).
+    pub last_seen_ms: Option<i64>,
+    /// When revoked (unix ms); a revoked device is refused at once.
+    pub revoked_ms: Option<i64>,
+    pub(crate) token_hash: String,
+}
+
+/// A document's projection row.
+#[derive(Clone, Debug)]
+pub struct MetaRow {
+    /// The document.
+    pub doc_id: DocId,
+    /// `programme`, `client` or `visit`.
+    pub kind: String,
+    /// For a visit: its programme.
+    pub programme_id: Option<DocId>,
+    /// For a visit: its client; for a client: itself.
+    pub client_id: Option<DocId>,
+    /// The typed document as JSON.
+    pub body: String,
+    /// What the programme status needs of it, as JSON.
+    pub summary: String,
+    /// The document's heads when projected ([`heads_key`]).
+    pub heads: String,
+}
+
+/// A document the server refused a device for good, for the lead's devices page.
+#[derive(Clone, Debug)]
+pub struct RefusalRow {
+    /// The device it was refused to.
+    pub device_id: String,
+    /// The document.
+    pub doc_id: DocId,
+    /// The protocol's stable code (`forbidden`, `rejected`, …).
+    pub code: String,
+    /// The server's message, as the device got it.
+    pub message: String,
+    /// The last refusal (unix ms).
+    pub at_ms: i64,
+    /// `visit`, `client`, … when the server has a projection of the document (a
+    /// document refused on its first upload has none).
+    pub kind: Option<String>,
+    /// The company of the document's client, when projected.
+    pub client: Option<String>,
+}
+
+/// A document's heads as one comparable string (sorted hex, comma-separated).
+pub fn heads_key(doc: &automerge::Automerge) -> String {
+    let mut heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
+    heads.sort_unstable();
+    heads.join(",")
+}
+
+/// The projection of one document, ready to write.
+#[derive(Clone, Debug)]
+pub struct Projection {
+    /// The document's row.
+    pub meta: MetaRow,
+    /// For a programme: every client and its current rep.
+    pub clients: Option<Vec<(DocId, Option<String>)>>,
+    /// For a programme: the view its reps' devices receive (published, not stored here).
+    pub view: Option<rapport_domain::ProgrammeView>,
+}
+
+fn doc_id(s: &str) -> HttpResult<DocId> {
+    s.parse()
+        .map_err(|e| HttpError::internal("bad document id in the database", e))
+}
+
+/// Builds `$first, $first+1, …` for an IN list.
+fn params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Ids per IN list: below SQLite's and PostgreSQL's parameter limits.
+const IN_CHUNK: usize = 500;
+
+impl Db {
+    /// Opens the server tables next to the store and migrates them.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, sqlx::Error> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::open(&url, Backend::Sqlite, 4).await
+    }
+
+    /// Connects to PostgreSQL and migrates the server tables.
+    pub async fn open_postgres(url: &str) -> Result<Self, sqlx::Error> {
+        Self::open(url, Backend::Postgres, 16).await
+    }
+
+    async fn open(url: &str, backend: Backend, max: u32) -> Result<Self, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        // A migrations table of our own: the document store keeps its own in the same
+        // database, and each migrator would take the other's rows for missing migrations.
+        let mut migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.dangerous_set_table_name("_rapport_server_migrations");
+        migrator.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Answers when the database answers (for `/healthz`).
+    pub async fn ping(&self) -> HttpResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

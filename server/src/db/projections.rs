@@ -1,0 +1,370 @@
+//! Projections: each document's row (scope, typed body, status summary), each
+//! programme's clients and their reps, the versions that date the status, the queue of
+//! reassigned clients, and the projector's place in the feed.
+
+use std::collections::HashMap;
+
+use rapport_store::{DocId, FeedCursor};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, IN_CHUNK, MetaRow, Projection, doc_id, params};
+use crate::error::{HttpError, HttpResult};
+
+fn opt_doc_id(s: Option<String>) -> HttpResult<Option<DocId>> {
+    s.as_deref().map(doc_id).transpose()
+}
+
+fn meta_row(row: &AnyRow) -> HttpResult<MetaRow> {
+    Ok(MetaRow {
+        doc_id: doc_id(&row.try_get::<String, _>("doc_id")?)?,
+        kind: row.try_get("kind")?,
+        programme_id: opt_doc_id(row.try_get("programme_id")?)?,
+        client_id: opt_doc_id(row.try_get("client_id")?)?,
+        body: row.try_get("body")?,
+        summary: row.try_get("summary")?,
+        heads: row.try_get("heads")?,
+    })
+}
+
+impl Db {
+    /// The projection rows of those of `docs` that have one: scope only, with empty
+    /// `body` and `summary` (access control reads many; see [`Self::meta`] for a body).
+    pub async fn metas(&self, docs: &[DocId]) -> HttpResult<HashMap<DocId, MetaRow>> {
+        let mut out = HashMap::with_capacity(docs.len());
+        for chunk in docs.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT doc_id, kind, programme_id, client_id, '' AS body, '' AS summary, heads FROM doc_meta
+                 WHERE doc_id IN ({})",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let meta = meta_row(&row)?;
+                out.insert(meta.doc_id, meta);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One document's projection with its body.
+    pub async fn meta(&self, doc: DocId) -> HttpResult<Option<MetaRow>> {
+        let row = sqlx::query(
+            "SELECT doc_id, kind, programme_id, client_id, body, summary, heads FROM doc_meta WHERE doc_id = $1",
+        )
+        .bind(doc.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(meta_row).transpose()
+    }
+
+    /// Projections of a programme's documents of one kind, with bodies: `visit` by
+    /// programme, `client` through the programme's client list.
+    pub async fn programme_docs(
+        &self,
+        programme_id: DocId,
+        kind: &str,
+    ) -> HttpResult<Vec<MetaRow>> {
+        let rows = if kind == "client" {
+            sqlx::query(
+                "SELECT m.doc_id, m.kind, m.programme_id, m.client_id, m.body, m.summary, m.heads
+                 FROM programme_clients p JOIN doc_meta m ON m.doc_id = p.client_id
+                 WHERE p.programme_id = $1 ORDER BY m.doc_id",
+            )
+            .bind(programme_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlx::query(
+                "SELECT doc_id, kind, programme_id, client_id, body, summary, heads FROM doc_meta
+                 WHERE programme_id = $1 AND kind = $2 ORDER BY doc_id",
+            )
+            .bind(programme_id.to_string())
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        rows.iter().map(meta_row).collect()
+    }
+
+    /// The status summaries of a programme's visits (JSON each).
+    pub async fn visit_summaries(&self, programme_id: DocId) -> HttpResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT summary FROM doc_meta WHERE programme_id = $1 AND kind = 'visit'",
+        )
+        .bind(programme_id.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The status summaries of these documents (those that have a projection).
+    pub async fn summaries(&self, docs: &[DocId]) -> HttpResult<Vec<String>> {
+        let mut out = Vec::with_capacity(docs.len());
+        for chunk in docs.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT summary FROM doc_meta WHERE doc_id IN ({})",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            out.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(out)
+    }
+
+    /// The version of a programme's projections (0 before the first).
+    pub async fn programme_version(&self, programme_id: DocId) -> HttpResult<i64> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM programme_versions WHERE programme_id = $1")
+                .bind(programme_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Every programme's projection.
+    pub async fn programmes(&self) -> HttpResult<Vec<MetaRow>> {
+        let rows = sqlx::query(
+            "SELECT doc_id, kind, programme_id, client_id, body, summary, heads FROM doc_meta
+             WHERE kind = 'programme' ORDER BY doc_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(meta_row).collect()
+    }
+
+    /// The clients of a programme and their reps (all of them, or one rep's).
+    pub async fn programme_clients(
+        &self,
+        programme_id: DocId,
+        rep: Option<&str>,
+    ) -> HttpResult<HashMap<DocId, Option<String>>> {
+        let rows = match rep {
+            Some(rep) => {
+                sqlx::query(
+                    "SELECT client_id, rep_id FROM programme_clients
+                     WHERE programme_id = $1 AND rep_id = $2",
+                )
+                .bind(programme_id.to_string())
+                .bind(rep)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT client_id, rep_id FROM programme_clients WHERE programme_id = $1",
+                )
+                .bind(programme_id.to_string())
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    doc_id(&r.try_get::<String, _>("client_id")?)?,
+                    r.try_get("rep_id")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Documents about these clients (the client documents and their visits).
+    pub async fn docs_of_clients(&self, clients: &[DocId]) -> HttpResult<Vec<DocId>> {
+        let mut out = Vec::new();
+        for chunk in clients.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT doc_id FROM doc_meta WHERE client_id IN ({})",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for id in query.fetch_all(&self.pool).await? {
+                out.push(doc_id(&id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where the projector is in the feed.
+    pub async fn projector_cursor(&self) -> HttpResult<FeedCursor> {
+        let hex: String = sqlx::query_scalar("SELECT cursor FROM projector WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        cursor_from_hex(&hex)
+    }
+
+    /// Writes projections and moves the projector from `from` to `to`, in one
+    /// transaction; `Ok(false)` (nothing written) when another process moved it first.
+    /// Clients whose rep changed are queued for [`Self::touch_queue`].
+    pub async fn apply_projections(
+        &self,
+        from: FeedCursor,
+        to: FeedCursor,
+        projections: &[Projection],
+        now_ms: i64,
+    ) -> HttpResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Compare-and-swap first: it serialises projectors of several processes (and
+        // takes SQLite's write lock before any read).
+        let moved = sqlx::query("UPDATE projector SET cursor = $1 WHERE id = 1 AND cursor = $2")
+            .bind(cursor_hex(&to))
+            .bind(cursor_hex(&from))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if moved == 0 {
+            return Ok(false);
+        }
+        for p in projections {
+            let m = &p.meta;
+            sqlx::query(
+                "INSERT INTO doc_meta
+                     (doc_id, kind, programme_id, client_id, body, summary, heads, projected_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
+                     programme_id = excluded.programme_id, client_id = excluded.client_id,
+                     body = excluded.body, summary = excluded.summary, heads = excluded.heads,
+                     projected_ms = excluded.projected_ms",
+            )
+            .bind(m.doc_id.to_string())
+            .bind(&m.kind)
+            .bind(m.programme_id.map(|d| d.to_string()))
+            .bind(m.client_id.map(|d| d.to_string()))
+            .bind(&m.body)
+            .bind(&m.summary)
+            .bind(&m.heads)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            // The status of every programme this document counts in is out of date.
+            let programmes: Vec<String> = match m.kind.as_str() {
+                "programme" => vec![m.doc_id.to_string()],
+                "client" => {
+                    sqlx::query_scalar(
+                        "SELECT programme_id FROM programme_clients WHERE client_id = $1",
+                    )
+                    .bind(m.doc_id.to_string())
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+                _ => m.programme_id.iter().map(DocId::to_string).collect(),
+            };
+            for programme in programmes {
+                sqlx::query(
+                    "INSERT INTO programme_versions (programme_id, version) VALUES ($1, 1)
+                     ON CONFLICT (programme_id) DO UPDATE
+                         SET version = programme_versions.version + 1",
+                )
+                .bind(programme)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let Some(clients) = &p.clients else { continue };
+            let old = sqlx::query(
+                "SELECT client_id, rep_id FROM programme_clients WHERE programme_id = $1",
+            )
+            .bind(m.doc_id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut old: HashMap<String, Option<String>> = old
+                .iter()
+                .map(|r| Ok((r.try_get("client_id")?, r.try_get("rep_id")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            for (client, rep) in clients {
+                let key = client.to_string();
+                match old.remove(&key) {
+                    Some(was) if was == *rep => continue,
+                    _ => {}
+                }
+                sqlx::query(
+                    "INSERT INTO programme_clients (programme_id, client_id, rep_id) VALUES ($1, $2, $3)
+                     ON CONFLICT (programme_id, client_id) DO UPDATE SET rep_id = excluded.rep_id",
+                )
+                .bind(m.doc_id.to_string())
+                .bind(&key)
+                .bind(rep)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO touch_queue (client_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                )
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for gone in old.keys() {
+                sqlx::query(
+                    "DELETE FROM programme_clients WHERE programme_id = $1 AND client_id = $2",
+                )
+                .bind(m.doc_id.to_string())
+                .bind(gone)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Clients whose documents wait to be moved to the head of the feed.
+    pub async fn touch_queue(&self) -> HttpResult<Vec<DocId>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT client_id FROM touch_queue")
+            .fetch_all(&self.pool)
+            .await?;
+        ids.iter().map(|s| doc_id(s)).collect()
+    }
+
+    /// Removes clients from the touch queue once their documents were moved.
+    pub async fn clear_touch_queue(&self, clients: &[DocId]) -> HttpResult<()> {
+        for chunk in clients.chunks(IN_CHUNK) {
+            let sql = format!(
+                "DELETE FROM touch_queue WHERE client_id IN ({})",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets every projection and rewinds the projector to the start of the feed.
+    pub async fn reset_projections(&self) -> HttpResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE projector SET cursor = '' WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        for table in ["doc_meta", "programme_clients", "touch_queue"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn cursor_hex(cursor: &FeedCursor) -> String {
+    if *cursor == FeedCursor::start() {
+        return String::new();
+    }
+    hex::encode(cursor.to_bytes())
+}
+
+fn cursor_from_hex(hex: &str) -> HttpResult<FeedCursor> {
+    if hex.is_empty() {
+        return Ok(FeedCursor::start());
+    }
+    let bytes = hex::decode(hex).map_err(|e| HttpError::internal("projector cursor", e))?;
+    FeedCursor::from_bytes(&bytes).map_err(|e| HttpError::internal("projector cursor", e))
+}

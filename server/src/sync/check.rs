@@ -1,0 +1,107 @@
+//! The server's check of a document's new changes before they are committed: their
+//! authors, the questionnaire's schema, the document's scope, and the device's rights.
+
+use std::collections::HashSet;
+
+use automerge::{Automerge, Change};
+use rapport_domain::{ACTOR_PREFIX_HEX, DocScope, check_document, doc_scope};
+use rapport_protocol::{ErrorCode, Rejection};
+use rapport_store::DocId;
+
+use crate::access::{Access, DeviceAccess, READ_ONLY};
+
+/// Whether `actor` (hex) is registered in `authors`: itself, or its first 16 bytes for
+/// an actor that adds a suffix per edit or per opening of a device's store.
+fn registered_author(authors: &HashSet<String>, actor: &str) -> bool {
+    authors.contains(actor)
+        || (actor.len() > ACTOR_PREFIX_HEX
+            && actor
+                .get(..ACTOR_PREFIX_HEX)
+                .is_some_and(|p| authors.contains(p)))
+}
+
+/// The server's check of a document's new changes before they are committed.
+///
+/// Authors: every new change must be written by an actor registered to this
+/// programme (its devices, its leads). The uploading device need not be the author: a
+/// device relays what it holds of its rep's other devices, which is how a server
+/// restored from a backup gets back what it lost. The uploader itself must still be
+/// allowed to write the document. Requiring the author's *current* right to write would
+/// refuse, after a restore, what a rep wrote before the client was reassigned.
+pub(super) fn validate(
+    view: &DeviceAccess,
+    authors: &HashSet<String>,
+    id: DocId,
+    before: Option<&DocScope>,
+    doc: &Automerge,
+    changes: &[Change],
+) -> Result<(), Rejection> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let rejected = |message: String| Rejection {
+        code: ErrorCode::Rejected,
+        message,
+    };
+    if let Some(foreign) = changes
+        .iter()
+        .find(|c| !registered_author(authors, &c.actor_id().to_hex_string()))
+    {
+        return Err(Rejection {
+            code: ErrorCode::Forbidden,
+            message: format!(
+                "a change by an author not registered to this programme ({}) cannot be uploaded; nothing was stored",
+                foreign.actor_id()
+            ),
+        });
+    }
+    check_document(doc).map_err(|e| {
+        rejected(format!(
+            "the document does not match the questionnaire's schema ({e}); nothing was stored — update the app"
+        ))
+    })?;
+    let scope = doc_scope(doc).map_err(|e| rejected(format!("{e}; nothing was stored")))?;
+    if scope.id != id {
+        return Err(rejected(format!(
+            "the document says its id is {}, but it was sent as {id}; nothing was stored",
+            scope.id
+        )));
+    }
+    if before.is_some_and(|b| *b != scope) {
+        return Err(rejected(
+            "a document cannot change its kind, programme or client; nothing was stored".into(),
+        ));
+    }
+    match view.access(&scope) {
+        Access::Write => Ok(()),
+        Access::Read => Err(Rejection {
+            code: ErrorCode::Forbidden,
+            message: READ_ONLY.into(),
+        }),
+        Access::Forbidden(why) => Err(Rejection {
+            code: ErrorCode::Forbidden,
+            message: why.into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authors_are_found_by_their_registered_actor_or_its_16_byte_prefix() {
+        let registered = "0123456789abcdef0123456789abcdef".to_owned();
+        let authors: HashSet<String> = [registered.clone()].into();
+        assert!(registered_author(&authors, &registered));
+        assert!(registered_author(
+            &authors,
+            &format!("{registered}a1b2c3d4e5f60718")
+        ));
+        assert!(!registered_author(
+            &authors,
+            "fedcba9876543210fedcba9876543210"
+        ));
+        assert!(!registered_author(&authors, &registered[..30]));
+    }
+}
