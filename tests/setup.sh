@@ -97,7 +97,7 @@ fi
 
 # --- Build dependencies -------------------------------------------------------------
 # The device node's database is SQLCipher, which links the system's libcrypto; the app
-# is a WebKitGTK window (TOOLCHAIN.md: Tauri 2 on Linux).
+# is a WebKitGTK window (Tauri 2 on Linux).
 apt_missing libssl-dev pkg-config libwebkit2gtk-4.1-dev
 
 # The UI: Rust to wasm, trunk, wasm-bindgen of exactly the version Cargo.lock holds,

@@ -1,5 +1,5 @@
 //! Assignment suggestion: splitting the client list into one list per rep
-//! (DOMAIN.md, "How the programme is run", step 4). Pure and deterministic.
+//! (docs/domain.md, "How the programme is run", step 4). Pure and deterministic.
 
 use std::collections::BTreeMap;
 
@@ -286,7 +286,7 @@ impl AssignError {
 
 /// Suggests a rep for every client.
 ///
-/// Rules (DOMAIN.md): a client stays with its original rep only if the
+/// Rules (docs/domain.md): a client stays with its original rep only if the
 /// relationship is excellent, it is not monopolised and that rep is active; a
 /// monopolised client always goes to someone else (if nobody else exists it
 /// is kept with an explicit reason); everyone else is balanced by capacity,

@@ -1,4 +1,4 @@
-//! The VIP programme of DOMAIN.md as typed Rust, mapped to Automerge documents.
+//! The VIP programme of docs/domain.md as typed Rust, mapped to Automerge documents.
 //!
 //! Pure: no IO, no async, no clock. Time is always a parameter (`now_ms`, unix
 //! milliseconds) and becomes the change time of the commit. The server, the

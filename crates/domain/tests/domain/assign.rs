@@ -1,4 +1,4 @@
-//! Assignment suggestion rules (DOMAIN.md step 4): table tests of rep and reason.
+//! Assignment suggestion rules (docs/domain.md, step 4): table tests of rep and reason.
 
 use rapport_domain::assign::{AssignError, RepLoad};
 use rapport_domain::{
