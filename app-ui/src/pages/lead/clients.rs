@@ -5,16 +5,16 @@ use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use rapport_api::lead::{
-    Assignment, Client, ClientEdit, ClientView, ImportOutcome, NewClient, NewClientId, Programme,
+    Assignment, ClientEdit, ClientView, ImportOutcome, ImportQuery, NewClient, Programme,
     Relationship, RepView, Segment, Strength, VisitState,
 };
+use rapport_api::routes;
 use rapport_api::{ApiError, Lang};
 use wasm_bindgen_futures::JsFuture;
 
-use super::{
-    ExportLinks, I18n, LeadPage, Loaded, Success, Tab, api, enc, from_wire, use_pid, wire,
-};
-use crate::components::{ErrorBox, Loading};
+use super::{ExportLinks, I18n, LeadPage, Loaded, Success, Tab, from_wire, use_pid, wire};
+use crate::col;
+use crate::components::{Actions, Check, Col, ErrorBox, Field, Select, loaded, table};
 use crate::format::day;
 use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
@@ -48,9 +48,9 @@ impl Data {
 fn ClientsBody() -> impl IntoView {
     let pid = use_pid();
     let data = Data {
-        clients: Loaded::new(api(&pid, "/clients")),
-        programme: Loaded::new(api(&pid, "")),
-        reps: Loaded::new(api(&pid, "/reps")),
+        clients: Loaded::new(routes::clients(&pid)),
+        programme: Loaded::new(routes::programme(&pid)),
+        reps: Loaded::new(routes::reps(&pid)),
     };
     view! {
         <ImportForm data=data />
@@ -130,11 +130,11 @@ fn ImportForm(data: Data) -> impl IntoView {
         error.set(None);
         outcome.set(None);
         let name = file.name();
-        let dry = dry_run.get_untracked();
-        let path = api(
-            &pid.get_value(),
-            &format!("/clients/import?dry_run={dry}&filename={}", enc(&name)),
-        );
+        let query = ImportQuery {
+            dry_run: dry_run.get_untracked(),
+            filename: Some(name.clone()),
+        };
+        let route = routes::import_clients(&pid.get_value(), &query);
         spawn_local(async move {
             let bytes = match JsFuture::from(file.array_buffer()).await {
                 Ok(buffer) => js_sys::Uint8Array::new(&buffer).to_vec(),
@@ -147,22 +147,13 @@ fn ImportForm(data: Data) -> impl IntoView {
                     return;
                 }
             };
-            match ctx
-                .lead_raw("POST", &path, Some(content_type(&name)), bytes)
-                .await
-            {
-                Ok(reply) => match serde_json::from_slice::<ImportOutcome>(&reply.body) {
-                    Ok(o) => {
-                        if !o.dry_run {
-                            data.reload();
-                        }
-                        outcome.set(Some(o));
+            match ctx.upload(route, content_type(&name), bytes).await {
+                Ok(o) => {
+                    if !o.dry_run {
+                        data.reload();
                     }
-                    Err(e) => error.set(Some(ApiError::new(
-                        "ui_decode",
-                        format!("the server's answer could not be read ({e})"),
-                    ))),
-                },
+                    outcome.set(Some(o));
+                }
                 Err(err) => error.set(Some(err)),
             }
             busy.set(false);
@@ -175,12 +166,7 @@ fn ImportForm(data: Data) -> impl IntoView {
             <form on:submit=submit>
                 <label for="import-file">{t!(i18n, lead.import.file)}</label>
                 <input id="import-file" type="file" accept=".csv,.xlsx" data-testid="import-file" node_ref=file_input />
-                <label class="choice">
-                    <input type="checkbox" data-testid="import-dry-run"
-                        prop:checked=move || dry_run.get()
-                        on:change=move |ev| dry_run.set(event_target_checked(&ev)) />
-                    {t!(i18n, lead.import.dry_run)}
-                </label>
+                <Check testid="import-dry-run" value=dry_run>{t!(i18n, lead.import.dry_run)}</Check>
                 <div class="row form-actions">
                     <button class="button" type="submit" data-testid="import-submit" disabled=move || busy.get()>
                         {t!(i18n, lead.import.submit)}
@@ -285,9 +271,9 @@ fn AddClient(data: Data) -> impl IntoView {
             notes: notes.get_untracked(),
         };
         error.set(None);
-        let path = api(&pid.get_value(), "/clients");
+        let route = routes::create_client(&pid.get_value());
         spawn_local(async move {
-            match ctx.lead::<NewClientId>("POST", &path, Some(&body)).await {
+            match ctx.send(route, &body).await {
                 Ok(_) => {
                     done.set(Some(
                         t_string!(i18n, lead.clients.added, company = name).to_string(),
@@ -315,33 +301,14 @@ fn AddClient(data: Data) -> impl IntoView {
             <Success text=done />
             <Show when=move || open.get()>
                 <form on:submit=submit class="form-grid">
-                    <div>
-                        <label for="client-company">{t!(i18n, lead.clients.company)}</label>
-                        <input id="client-company" type="text" required data-testid="client-company"
-                            prop:value=move || company.get() on:input=move |ev| company.set(event_target_value(&ev)) />
-                    </div>
-                    <div>
-                        <label for="client-segment">{t!(i18n, lead.clients.segment)}</label>
-                        <select id="client-segment" data-testid="client-segment" prop:value=move || segment.get()
-                            on:change=move |ev| segment.set(event_target_value(&ev))>
-                            {segment_options(i18n)}
-                        </select>
-                    </div>
-                    <div>
-                        <label for="client-contact">{t!(i18n, lead.clients.contact)}</label>
-                        <input id="client-contact" type="text" data-testid="client-contact"
-                            prop:value=move || contact.get() on:input=move |ev| contact.set(event_target_value(&ev)) />
-                    </div>
-                    <div class="wide">
-                        <label for="client-notes">{t!(i18n, lead.clients.notes)}</label>
-                        <textarea id="client-notes" data-testid="client-notes"
-                            prop:value=move || notes.get() on:input=move |ev| notes.set(event_target_value(&ev))></textarea>
-                    </div>
+                    <Field id="client-company" value=company required=true>{t!(i18n, lead.clients.company)}</Field>
+                    <Select id="client-segment" value=segment options=move || segment_options(i18n)>
+                        {t!(i18n, lead.clients.segment)}
+                    </Select>
+                    <Field id="client-contact" value=contact>{t!(i18n, lead.clients.contact)}</Field>
+                    <Field id="client-notes" value=notes kind="textarea" class="wide">{t!(i18n, lead.clients.notes)}</Field>
                     <ErrorBox error=error />
-                    <div class="row form-actions">
-                        <button class="button" type="submit" data-testid="client-save">{t!(i18n, common.save)}</button>
-                        <button class="button ghost" type="button" on:click=move |_| open.set(false)>{t!(i18n, common.cancel)}</button>
-                    </div>
+                    <Actions testid="client-save" cancel=move |()| open.set(false) />
                 </form>
             </Show>
         </section>
@@ -354,7 +321,7 @@ fn AddClient(data: Data) -> impl IntoView {
 fn ClientTable(data: Data) -> impl IntoView {
     let i18n = use_i18n();
     let search = RwSignal::new(String::new());
-    let rows = move || {
+    let rows = move |list: Vec<ClientView>| {
         // Rows hold texts in the page's language: rebuild them on a switch.
         let _ = i18n.get_locale();
         let needle = search.get().trim().to_lowercase();
@@ -363,45 +330,34 @@ fn ClientTable(data: Data) -> impl IntoView {
                 .map(|p| p.assignments.clone())
                 .unwrap_or_default()
         });
-        data.clients.data.get().map(|list| {
-            let rows: Vec<_> = list
-                .into_iter()
-                .filter(|c| {
-                    needle.is_empty()
-                        || c.company.to_lowercase().contains(&needle)
-                        || c.current_rep_name.as_deref().is_some_and(|n| n.to_lowercase().contains(&needle))
-                })
-                .collect();
-            if rows.is_empty() {
-                return view! { <p class="muted" data-testid="clients-empty">{t!(i18n, lead.clients.none)}</p> }
-                    .into_any();
-            }
-            let rows = rows
-                .into_iter()
-                .map(|c| {
-                    let assignment = assignments.get(&c.id).cloned();
-                    view! { <ClientRow client=c assignment=assignment data=data /> }
-                })
-                .collect_view();
-            view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th>{t!(i18n, lead.clients.company)}</th>
-                                <th>{t!(i18n, lead.clients.segment)}</th>
-                                <th>{t!(i18n, lead.clients.current_rep)}</th>
-                                <th>{t!(i18n, lead.clients.relationship)}</th>
-                                <th>{t!(i18n, lead.clients.visit)}</th>
-                                <th></th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
-            }
-            .into_any()
-        })
+        let rows = list
+            .into_iter()
+            .filter(|c| {
+                needle.is_empty()
+                    || c.company.to_lowercase().contains(&needle)
+                    || c.current_rep_name
+                        .as_deref()
+                        .is_some_and(|n| n.to_lowercase().contains(&needle))
+            })
+            .map(|c| {
+                let assignment = assignments.get(&c.id).cloned();
+                view! { <ClientRow client=c assignment=assignment data=data /> }
+            })
+            .collect();
+        let cols = vec![
+            col!(i18n, lead.clients.company),
+            col!(i18n, lead.clients.segment),
+            col!(i18n, lead.clients.current_rep),
+            col!(i18n, lead.clients.relationship),
+            col!(i18n, lead.clients.visit),
+            Col::blank(),
+        ];
+        table(
+            cols,
+            rows,
+            t!(i18n, lead.clients.none),
+            Some("clients-empty"),
+        )
     };
     view! {
         <section class="card">
@@ -409,10 +365,7 @@ fn ClientTable(data: Data) -> impl IntoView {
             <input id="client-search" type="search" data-testid="client-search"
                 placeholder=move || t_string!(i18n, lead.clients.search_placeholder).to_string()
                 prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev)) />
-            <ErrorBox error=data.clients.error />
-            <Show when=move || data.clients.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
-                {rows}
-            </Show>
+            {loaded(data.clients, rows)}
         </section>
     }
 }
@@ -504,12 +457,9 @@ fn EditClient(
             notes: (!typed_notes.trim().is_empty()).then_some(typed_notes),
         };
         error.set(None);
-        let path = api(
-            &pid.get_value(),
-            &format!("/clients/{}", enc(&id.get_value())),
-        );
+        let route = routes::edit_client(&pid.get_value(), &id.get_value());
         spawn_local(async move {
-            match ctx.lead::<Client>("PUT", &path, Some(&body)).await {
+            match ctx.send(route, &body).await {
                 Ok(_) => {
                     editing.set(false);
                     data.reload();
@@ -526,15 +476,9 @@ fn EditClient(
             monopolised: monopolised.get_untracked(),
         };
         error.set(None);
-        let path = api(
-            &pid.get_value(),
-            &format!("/clients/{}/relationship", enc(&id.get_value())),
-        );
+        let route = routes::set_relationship(&pid.get_value(), &id.get_value());
         spawn_local(async move {
-            match ctx
-                .lead::<Option<Assignment>>("PUT", &path, Some(&body))
-                .await
-            {
+            match ctx.send(route, &body).await {
                 Ok(_) => {
                     done.set(Some(
                         t_string!(i18n, lead.clients.relationship_saved).to_string(),
@@ -547,7 +491,8 @@ fn EditClient(
     };
     let rep_options = move || {
         let current = original.get_untracked();
-        data.reps
+        let reps = data
+            .reps
             .data
             .get()
             .unwrap_or_default()
@@ -555,70 +500,48 @@ fn EditClient(
             .map(|r| {
                 let selected = r.id == current;
                 view! { <option value=r.id.clone() selected=selected>{r.name}</option> }
-            })
-            .collect_view()
+            });
+        view! {
+            <option value="">{t!(i18n, lead.clients.no_original)}</option>
+            {reps.collect_view()}
+        }
     };
-    let strength_options = [
-        Strength::Excellent,
-        Strength::Good,
-        Strength::Weak,
-        Strength::Unknown,
-    ]
-    .into_iter()
-    .map(|s| view! { <option value=wire(&s)>{move || strength_text(i18n, s)}</option> })
-    .collect_view();
+    let strength_options = move || {
+        [
+            Strength::Excellent,
+            Strength::Good,
+            Strength::Weak,
+            Strength::Unknown,
+        ]
+        .into_iter()
+        .map(|s| view! { <option value=wire(&s)>{move || strength_text(i18n, s)}</option> })
+        .collect_view()
+    };
     view! {
         <div class="edit-panel">
             <form on:submit=save class="form-grid">
-                <div>
-                    <label for="edit-company">{t!(i18n, lead.clients.company)}</label>
-                    <input id="edit-company" type="text" required data-testid="client-edit-company"
-                        prop:value=move || company.get() on:input=move |ev| company.set(event_target_value(&ev)) />
-                </div>
-                <div>
-                    <label for="edit-segment">{t!(i18n, lead.clients.segment)}</label>
-                    <select id="edit-segment" data-testid="client-edit-segment" prop:value=move || segment.get()
-                        on:change=move |ev| segment.set(event_target_value(&ev))>
-                        {segment_options(i18n)}
-                    </select>
-                </div>
-                <div class="wide">
-                    <label for="edit-notes">
-                        {t!(i18n, lead.clients.notes)}
-                        <span class="hint">{t!(i18n, lead.clients.notes_hint)}</span>
-                    </label>
-                    <textarea id="edit-notes" data-testid="client-edit-notes"
-                        prop:value=move || notes.get() on:input=move |ev| notes.set(event_target_value(&ev))></textarea>
-                </div>
-                <div class="row form-actions">
-                    <button class="button" type="submit" data-testid="client-edit-save">{t!(i18n, common.save)}</button>
-                    <button class="button ghost" type="button" on:click=move |_| editing.set(false)>{t!(i18n, common.cancel)}</button>
-                </div>
+                <Field id="edit-company" testid="client-edit-company" value=company required=true>
+                    {t!(i18n, lead.clients.company)}
+                </Field>
+                <Select id="edit-segment" testid="client-edit-segment" value=segment options=move || segment_options(i18n)>
+                    {t!(i18n, lead.clients.segment)}
+                </Select>
+                <Field id="edit-notes" testid="client-edit-notes" value=notes kind="textarea" class="wide">
+                    {t!(i18n, lead.clients.notes)}
+                    <span class="hint">{t!(i18n, lead.clients.notes_hint)}</span>
+                </Field>
+                <Actions testid="client-edit-save" cancel=move |()| editing.set(false) />
             </form>
             <h3>{t!(i18n, lead.clients.relationship_title)}</h3>
             <div class="form-grid">
+                <Select id="edit-original" testid="relationship-rep" value=original options=rep_options>
+                    {t!(i18n, lead.clients.original_rep)}
+                </Select>
+                <Select id="edit-strength" testid="relationship-strength" value=strength options=strength_options>
+                    {t!(i18n, lead.clients.relationship)}
+                </Select>
                 <div>
-                    <label for="edit-original">{t!(i18n, lead.clients.original_rep)}</label>
-                    <select id="edit-original" data-testid="relationship-rep" prop:value=move || original.get()
-                        on:change=move |ev| original.set(event_target_value(&ev))>
-                        <option value="">{t!(i18n, lead.clients.no_original)}</option>
-                        {rep_options}
-                    </select>
-                </div>
-                <div>
-                    <label for="edit-strength">{t!(i18n, lead.clients.relationship)}</label>
-                    <select id="edit-strength" data-testid="relationship-strength" prop:value=move || strength.get()
-                        on:change=move |ev| strength.set(event_target_value(&ev))>
-                        {strength_options}
-                    </select>
-                </div>
-                <div>
-                    <label class="choice">
-                        <input type="checkbox" data-testid="relationship-monopolised"
-                            prop:checked=move || monopolised.get()
-                            on:change=move |ev| monopolised.set(event_target_checked(&ev)) />
-                        {t!(i18n, lead.clients.monopolised)}
-                    </label>
+                    <Check testid="relationship-monopolised" value=monopolised>{t!(i18n, lead.clients.monopolised)}</Check>
                 </div>
             </div>
             <div class="row form-actions">

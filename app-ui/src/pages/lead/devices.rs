@@ -7,9 +7,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use rapport_api::ApiError;
 use rapport_api::lead::{DeviceView, NewPairingCode, PairingCode, RefusedDoc, RepView};
+use rapport_api::routes;
 
-use super::{LeadPage, Loaded, Success, Tab, api, enc, use_pid};
-use crate::components::{ErrorBox, Loading};
+use super::{LeadPage, Loaded, Success, Tab, use_pid};
+use crate::col;
+use crate::components::{Col, ErrorBox, Field, Select, loaded, table};
 use crate::format::date_time;
 use crate::i18n::*;
 use crate::state::use_ctx;
@@ -27,8 +29,8 @@ pub fn Devices() -> impl IntoView {
 #[component]
 fn DevicesBody() -> impl IntoView {
     let pid = use_pid();
-    let reps = Loaded::<Vec<RepView>>::new(api(&pid, "/reps"));
-    let devices = Loaded::<Vec<DeviceView>>::new(api(&pid, "/devices"));
+    let reps = Loaded::new(routes::reps(&pid));
+    let devices = Loaded::new(routes::devices(&pid));
     view! {
         <PairingForm reps=reps devices=devices />
         <DeviceList reps=reps devices=devices />
@@ -55,9 +57,9 @@ fn PairingForm(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> 
         };
         busy.set(true);
         error.set(None);
-        let path = api(&pid.get_value(), "/pairing-codes");
+        let route = routes::create_pairing_code(&pid.get_value());
         spawn_local(async move {
-            match ctx.lead::<PairingCode>("POST", &path, Some(&body)).await {
+            match ctx.send(route, &body).await {
                 Ok(c) => {
                     code.set(Some(c));
                     devices.reload();
@@ -68,13 +70,16 @@ fn PairingForm(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> 
         });
     };
     let options = move || {
-        reps.data
+        let reps = reps
+            .data
             .get()
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| r.active)
-            .map(|r| view! { <option value=r.id.clone()>{r.name}</option> })
-            .collect_view()
+            .filter(|r| r.active);
+        view! {
+            <option value="">{t!(i18n, lead.devices.lead_device)}</option>
+            {reps.map(|r| view! { <option value=r.id.clone()>{r.name}</option> }).collect_view()}
+        }
     };
     let shown = move || {
         code.get().map(|c| {
@@ -103,29 +108,11 @@ fn PairingForm(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> 
             <h2>{t!(i18n, lead.devices.pair_title)}</h2>
             <p class="muted">{t!(i18n, lead.devices.pair_intro)}</p>
             <form on:submit=submit class="form-grid">
-                <div>
-                    <label for="pairing-rep">{t!(i18n, lead.devices.rep)}</label>
-                    <select
-                        id="pairing-rep"
-                        data-testid="pairing-rep"
-                        prop:value=move || rep.get()
-                        on:change=move |ev| rep.set(event_target_value(&ev))
-                    >
-                        <option value="">{t!(i18n, lead.devices.lead_device)}</option>
-                        {options}
-                    </select>
-                </div>
-                <div>
-                    <label for="pairing-label">{t!(i18n, lead.devices.label)}</label>
-                    <input
-                        id="pairing-label"
-                        type="text"
-                        data-testid="pairing-label"
-                        placeholder=move || t_string!(i18n, lead.devices.label_placeholder).to_string()
-                        prop:value=move || label.get()
-                        on:input=move |ev| label.set(event_target_value(&ev))
-                    />
-                </div>
+                <Select id="pairing-rep" value=rep options=options>{t!(i18n, lead.devices.rep)}</Select>
+                <Field id="pairing-label" value=label
+                    placeholder=move || t_string!(i18n, lead.devices.label_placeholder).to_string()>
+                    {t!(i18n, lead.devices.label)}
+                </Field>
                 <div class="row form-actions">
                     <button class="button" type="submit" data-testid="pairing-create" disabled=move || busy.get()>
                         {t!(i18n, lead.devices.create)}
@@ -142,7 +129,7 @@ fn PairingForm(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> 
 fn DeviceList(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> impl IntoView {
     let i18n = use_i18n();
     let done = RwSignal::new(None::<String>);
-    let table = move || {
+    let list = move |list: Vec<DeviceView>| {
         let names: BTreeMap<String, String> = reps
             .data
             .get()
@@ -150,48 +137,31 @@ fn DeviceList(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> i
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
-        devices.data.get().map(|list| {
-            if list.is_empty() {
-                return view! { <p class="muted">{t!(i18n, lead.devices.none)}</p> }.into_any();
-            }
-            let rows = list
-                .into_iter()
-                .map(|d| {
-                    let who = d
-                        .rep_id
-                        .as_ref()
-                        .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
-                        .unwrap_or_else(|| t_string!(i18n, lead.devices.lead_device).to_string());
-                    view! { <DeviceRow device=d who=who devices=devices done=done /> }
-                })
-                .collect_view();
-            view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th>{t!(i18n, lead.devices.rep)}</th>
-                                <th>{t!(i18n, lead.devices.label)}</th>
-                                <th>{t!(i18n, lead.devices.last_sync)}</th>
-                                <th>{t!(i18n, lead.devices.state)}</th>
-                                <th></th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
-            }
-            .into_any()
-        })
+        let rows = list
+            .into_iter()
+            .map(|d| {
+                let who = d
+                    .rep_id
+                    .as_ref()
+                    .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                    .unwrap_or_else(|| t_string!(i18n, lead.devices.lead_device).to_string());
+                view! { <DeviceRow device=d who=who devices=devices done=done /> }
+            })
+            .collect();
+        let cols = vec![
+            col!(i18n, lead.devices.rep),
+            col!(i18n, lead.devices.label),
+            col!(i18n, lead.devices.last_sync),
+            col!(i18n, lead.devices.state),
+            Col::blank(),
+        ];
+        table(cols, rows, t!(i18n, lead.devices.none), None)
     };
     view! {
         <section class="card">
             <h2>{t!(i18n, lead.devices.list_title)}</h2>
-            <ErrorBox error=devices.error />
             <Success text=done />
-            <Show when=move || devices.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
-                {table}
-            </Show>
+            {loaded(devices, list)}
         </section>
     }
 }
@@ -212,12 +182,9 @@ fn DeviceRow(
     let label = StoredValue::new(device.label.clone());
     let revoked = device.revoked_ms.is_some();
     let revoke = move |_| {
-        let path = api(
-            &pid.get_value(),
-            &format!("/devices/{}/revoke", enc(&id.get_value())),
-        );
+        let route = routes::revoke_device(&pid.get_value(), &id.get_value());
         spawn_local(async move {
-            match ctx.lead_raw("POST", &path, None, Vec::new()).await {
+            match ctx.fetch(route).await {
                 Ok(_) => {
                     confirming.set(false);
                     done.set(Some(

@@ -7,6 +7,7 @@
 //! no request goes out without a token.
 
 mod assignments;
+mod blank;
 mod clients;
 mod dashboard;
 mod devices;
@@ -18,6 +19,7 @@ mod sign_in;
 mod template;
 
 pub use assignments::Assignments;
+pub use blank::BlankForm;
 pub use clients::Clients;
 pub use dashboard::Dashboard;
 pub use devices::Devices;
@@ -26,20 +28,21 @@ pub use reps::Reps;
 pub use results::{FollowUps, Opportunities, Referrals};
 pub use settings::Settings;
 pub use sign_in::SignIn;
-pub use template::{BlankForm, TemplateEditor};
+pub use template::TemplateEditor;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_params_map;
 use rapport_api::ApiError;
-use rapport_api::lead::Programme;
+use rapport_api::routes;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::components::ErrorBox;
+pub(crate) use crate::components::Loaded;
 use crate::i18n::*;
-use crate::state::{Ctx, use_ctx};
+use crate::state::use_ctx;
 
 /// The translations handle, for helpers that turn values into words.
 pub(crate) type I18n = leptos_i18n::I18nContext<Locale>;
@@ -47,11 +50,6 @@ pub(crate) type I18n = leptos_i18n::I18nContext<Locale>;
 /// A value as a URL path segment or query value.
 pub(crate) fn enc(s: &str) -> String {
     String::from(js_sys::encode_uri_component(s))
-}
-
-/// The API path of programme `pid` followed by `rest` (which starts with `/` or is empty).
-pub(crate) fn api(pid: &str, rest: &str) -> String {
-    format!("/api/v1/programmes/{}{rest}", enc(pid))
 }
 
 /// The programme id of the current route (`/lead/:pid/...`).
@@ -73,65 +71,6 @@ pub(crate) fn wire<T: serde::Serialize>(value: &T) -> String {
 /// The unit enum value whose wire name is `name`.
 pub(crate) fn from_wire<T: DeserializeOwned>(name: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
-}
-
-/// Data a page shows: loaded from the server, reloaded after every change the page makes.
-pub(crate) struct Loaded<T: Send + Sync + 'static> {
-    /// The last answer; `None` until the first one arrives.
-    pub data: RwSignal<Option<T>>,
-    /// Why the last load failed.
-    pub error: RwSignal<Option<ApiError>>,
-    path: StoredValue<String>,
-    ctx: Ctx,
-}
-
-impl<T: Send + Sync + 'static> Clone for Loaded<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T: Send + Sync + 'static> Copy for Loaded<T> {}
-
-impl<T: DeserializeOwned + PartialEq + Send + Sync + 'static> Loaded<T> {
-    /// Starts loading `path` (a GET with a JSON answer).
-    pub fn new(path: String) -> Self {
-        let this = Self {
-            data: RwSignal::new(None),
-            error: RwSignal::new(None),
-            path: StoredValue::new(path),
-            ctx: use_ctx(),
-        };
-        this.reload();
-        this
-    }
-
-    /// Loads the same path with another query (filters).
-    pub fn load_path(&self, path: String) {
-        self.path.set_value(path);
-        self.reload();
-    }
-
-    /// Loads again; what is on screen stays until the new answer arrives.
-    pub fn reload(&self) {
-        let this = *self;
-        let Some(path) = this.path.try_get_value() else {
-            return;
-        };
-        spawn_local(async move {
-            match this.ctx.lead_get::<T>(&path).await {
-                Ok(value) => {
-                    // An unchanged answer leaves the page alone (polling must not
-                    // rebuild the view under the lead's finger).
-                    if this.data.with_untracked(|d| d.as_ref() != Some(&value)) {
-                        this.data.set(Some(value));
-                    }
-                    this.error.set(None);
-                }
-                Err(err) => this.error.set(Some(err)),
-            }
-        });
-    }
 }
 
 /// Shows its children only to a signed-in lead; sends anyone else to the sign-in page.
@@ -157,9 +96,7 @@ fn SessionBar() -> impl IntoView {
         spawn_local(async move {
             // The session ends here whatever the server says: a lost network must not
             // keep someone signed in on a shared tablet.
-            let _ = ctx
-                .lead_raw("POST", "/api/v1/auth/sign-out", None, Vec::new())
-                .await;
+            let _ = ctx.fetch(routes::sign_out()).await;
             ctx.set_session(None);
         });
     };
@@ -249,7 +186,7 @@ pub(crate) fn LeadPage(tab: Tab, children: ChildrenFn) -> impl IntoView {
 fn ProgrammeFrame(tab: Tab, body: ChildrenFn) -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
-    let programme = Loaded::<Programme>::new(api(&pid, ""));
+    let programme = Loaded::new(routes::programme(&pid));
     let name = move || programme.data.with(|p| p.as_ref().map(|p| p.name.clone()));
     let tabs = Tab::ALL
         .iter()
@@ -298,9 +235,9 @@ pub(crate) fn ExportLinks(files: &'static [&'static str]) -> impl IntoView {
             let get = move |_| {
                 busy.set(true);
                 error.set(None);
-                let path = api(&pid.get_value(), &format!("/exports/{file}"));
+                let route = routes::export(&pid.get_value(), file);
                 spawn_local(async move {
-                    match ctx.lead_raw("GET", &path, None, Vec::new()).await {
+                    match ctx.download(route).await {
                         Ok(reply) => {
                             if let Err(err) = save_file(file, &reply.content_type, &reply.body) {
                                 error.set(Some(err));

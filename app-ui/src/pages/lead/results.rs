@@ -7,12 +7,14 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use rapport_api::ApiError;
 use rapport_api::lead::{
-    FollowUp, FollowUpPatch, FollowUpState, FollowUpView, OpportunityKind, OpportunityView,
+    FollowUpFilter, FollowUpPatch, FollowUpState, FollowUpView, OpportunityKind, OpportunityView,
     ReferralView, RepView,
 };
+use rapport_api::routes;
 
-use super::{ExportLinks, I18n, LeadPage, Loaded, Tab, api, enc, from_wire, use_pid, wire};
-use crate::components::{ErrorBox, Loading};
+use super::{ExportLinks, I18n, LeadPage, Loaded, Tab, from_wire, use_pid, wire};
+use crate::col;
+use crate::components::{Check, ErrorBox, Field, loaded, table};
 use crate::format::{amount, day};
 use crate::i18n::*;
 use crate::state::use_ctx;
@@ -47,59 +49,36 @@ const STATES: [FollowUpState; 3] = [
 fn FollowUpsBody() -> impl IntoView {
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
-    let list = Loaded::<Vec<FollowUpView>>::new(api(&pid.get_value(), "/follow-ups"));
+    let list = Loaded::new(routes::follow_ups(
+        &pid.get_value(),
+        &FollowUpFilter::default(),
+    ));
     let state = RwSignal::new(String::new());
     let owner = RwSignal::new(String::new());
     let overdue_only = RwSignal::new(false);
     let apply = move || {
-        let mut query = Vec::new();
-        let s = state.get_untracked();
-        if !s.is_empty() {
-            query.push(format!("state={}", enc(&s)));
-        }
         let o = owner.get_untracked().trim().to_owned();
-        if !o.is_empty() {
-            query.push(format!("owner={}", enc(&o)));
-        }
-        let q = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", query.join("&"))
+        let filter = FollowUpFilter {
+            state: from_wire(&state.get_untracked()),
+            owner: (!o.is_empty()).then_some(o),
         };
-        list.load_path(api(&pid.get_value(), &format!("/follow-ups{q}")));
+        list.load(routes::follow_ups(&pid.get_value(), &filter));
     };
-    let rows = move || {
+    let rows = move |items: Vec<FollowUpView>| {
         let only_overdue = overdue_only.get();
-        list.data.get().map(|items| {
-            let items: Vec<_> = items
-                .into_iter()
-                .filter(|f| !only_overdue || f.overdue)
-                .collect();
-            if items.is_empty() {
-                return view! { <p class="muted">{t!(i18n, lead.follow_ups.none)}</p> }.into_any();
-            }
-            let rows = items
-                .into_iter()
-                .map(|f| view! { <FollowUpRow item=f list=list /> })
-                .collect_view();
-            view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th>{t!(i18n, lead.follow_ups.client)}</th>
-                                <th>{t!(i18n, lead.follow_ups.what)}</th>
-                                <th>{t!(i18n, lead.follow_ups.owner)}</th>
-                                <th>{t!(i18n, lead.follow_ups.due)}</th>
-                                <th>{t!(i18n, lead.follow_ups.state)}</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
-            }
-            .into_any()
-        })
+        let rows = items
+            .into_iter()
+            .filter(|f| !only_overdue || f.overdue)
+            .map(|f| view! { <FollowUpRow item=f list=list /> })
+            .collect();
+        let cols = vec![
+            col!(i18n, lead.follow_ups.client),
+            col!(i18n, lead.follow_ups.what),
+            col!(i18n, lead.follow_ups.owner),
+            col!(i18n, lead.follow_ups.due),
+            col!(i18n, lead.follow_ups.state),
+        ];
+        table(cols, rows, t!(i18n, lead.follow_ups.none), None)
     };
     view! {
         <section class="card">
@@ -113,26 +92,15 @@ fn FollowUpsBody() -> impl IntoView {
                         {STATES.into_iter().map(|s| view! { <option value=wire(&s)>{move || state_text(i18n, s)}</option> }).collect_view()}
                     </select>
                 </div>
+                <Field id="filter-owner" value=owner kind="search">{t!(i18n, lead.follow_ups.owner)}</Field>
                 <div>
-                    <label for="filter-owner">{t!(i18n, lead.follow_ups.owner)}</label>
-                    <input id="filter-owner" type="search" data-testid="filter-owner"
-                        prop:value=move || owner.get() on:input=move |ev| owner.set(event_target_value(&ev)) />
-                </div>
-                <div>
-                    <label class="choice">
-                        <input type="checkbox" data-testid="filter-overdue" prop:checked=move || overdue_only.get()
-                            on:change=move |ev| overdue_only.set(event_target_checked(&ev)) />
-                        {t!(i18n, lead.follow_ups.overdue_only)}
-                    </label>
+                    <Check testid="filter-overdue" value=overdue_only>{t!(i18n, lead.follow_ups.overdue_only)}</Check>
                 </div>
                 <div class="row form-actions">
                     <button class="button ghost" type="submit" data-testid="filter-apply">{t!(i18n, lead.follow_ups.apply)}</button>
                 </div>
             </form>
-            <ErrorBox error=list.error />
-            <Show when=move || list.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
-                {rows}
-            </Show>
+            {loaded(list, rows)}
         </section>
         <ExportLinks files=&["follow-ups.csv", "follow-ups.xlsx"] />
     }
@@ -143,19 +111,16 @@ fn FollowUpRow(item: FollowUpView, list: Loaded<Vec<FollowUpView>>) -> impl Into
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
-    let path = StoredValue::new(format!(
-        "/visits/{}/follow-ups/{}",
-        enc(&item.visit_id),
-        enc(&item.id)
-    ));
+    let ids = StoredValue::new((item.visit_id.clone(), item.id.clone()));
     let owner = RwSignal::new(item.owner.clone());
     let due = RwSignal::new(item.due.clone().unwrap_or_default());
     let error = RwSignal::new(None::<ApiError>);
     let patch = move |body: FollowUpPatch| {
         error.set(None);
-        let path = api(&pid.get_value(), &path.get_value());
+        let route =
+            ids.with_value(|(visit, id)| routes::patch_follow_up(&pid.get_value(), visit, id));
         spawn_local(async move {
-            match ctx.lead::<FollowUp>("PATCH", &path, Some(&body)).await {
+            match ctx.send(route, &body).await {
                 Ok(_) => list.reload(),
                 Err(err) => error.set(Some(err)),
             }
@@ -241,60 +206,43 @@ fn rep_names(reps: Loaded<Vec<RepView>>) -> Memo<BTreeMap<String, String>> {
 fn ReferralsBody() -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
-    let list = Loaded::<Vec<ReferralView>>::new(api(&pid, "/referrals"));
-    let names = rep_names(Loaded::new(api(&pid, "/reps")));
-    let rows = move || {
-        list.data.get().map(|items| {
-            if items.is_empty() {
-                return view! { <p class="muted">{t!(i18n, lead.referrals.none)}</p> }.into_any();
-            }
-            let rows = items
-                .into_iter()
-                .map(|r| {
-                    let rep = names
-                        .with(|n| n.get(&r.rep_id).cloned())
-                        .unwrap_or(r.rep_id.clone());
-                    view! {
-                        <tr data-testid="referral-row" data-referral-id=r.id.clone()>
-                            <td><strong>{r.name}</strong></td>
-                            <td>{r.company}</td>
-                            <td>{r.contact}</td>
-                            <td>{r.note}</td>
-                            <td>{r.client_company}</td>
-                            <td>{rep}</td>
-                            <td>{day(&r.visit_date)}</td>
-                        </tr>
-                    }
-                })
-                .collect_view();
-            view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th>{t!(i18n, lead.referrals.name)}</th>
-                                <th>{t!(i18n, lead.referrals.company)}</th>
-                                <th>{t!(i18n, lead.referrals.contact)}</th>
-                                <th>{t!(i18n, lead.referrals.note)}</th>
-                                <th>{t!(i18n, lead.referrals.from_client)}</th>
-                                <th>{t!(i18n, lead.referrals.rep)}</th>
-                                <th>{t!(i18n, lead.referrals.date)}</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
-            }
-            .into_any()
-        })
+    let list = Loaded::new(routes::referrals(&pid));
+    let names = rep_names(Loaded::new(routes::reps(&pid)));
+    let rows = move |items: Vec<ReferralView>| {
+        let rows = items
+            .into_iter()
+            .map(|r| {
+                let rep = names
+                    .with(|n| n.get(&r.rep_id).cloned())
+                    .unwrap_or(r.rep_id.clone());
+                view! {
+                    <tr data-testid="referral-row" data-referral-id=r.id.clone()>
+                        <td><strong>{r.name}</strong></td>
+                        <td>{r.company}</td>
+                        <td>{r.contact}</td>
+                        <td>{r.note}</td>
+                        <td>{r.client_company}</td>
+                        <td>{rep}</td>
+                        <td>{day(&r.visit_date)}</td>
+                    </tr>
+                }
+            })
+            .collect();
+        let cols = vec![
+            col!(i18n, lead.referrals.name),
+            col!(i18n, lead.referrals.company),
+            col!(i18n, lead.referrals.contact),
+            col!(i18n, lead.referrals.note),
+            col!(i18n, lead.referrals.from_client),
+            col!(i18n, lead.referrals.rep),
+            col!(i18n, lead.referrals.date),
+        ];
+        table(cols, rows, t!(i18n, lead.referrals.none), None)
     };
     view! {
         <section class="card">
             <h2>{t!(i18n, lead.referrals.title)}</h2>
-            <ErrorBox error=list.error />
-            <Show when=move || list.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
-                {rows}
-            </Show>
+            {loaded(list, rows)}
         </section>
         <ExportLinks files=&["referrals.csv", "referrals.xlsx"] />
     }
@@ -323,8 +271,8 @@ fn kind_text(i18n: I18n, kind: OpportunityKind) -> String {
 fn OpportunitiesBody() -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
-    let list = Loaded::<Vec<OpportunityView>>::new(api(&pid, "/opportunities"));
-    let names = rep_names(Loaded::new(api(&pid, "/reps")));
+    let list = Loaded::new(routes::opportunities(&pid));
+    let names = rep_names(Loaded::new(routes::reps(&pid)));
     let totals = move || {
         let mut by: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         for o in list.data.get().unwrap_or_default() {
@@ -344,59 +292,42 @@ fn OpportunitiesBody() -> impl IntoView {
             })
             .collect_view()
     };
-    let rows = move || {
-        list.data.get().map(|items| {
-            if items.is_empty() {
-                return view! { <p class="muted">{t!(i18n, lead.opportunities.none)}</p> }.into_any();
-            }
-            let rows = items
-                .into_iter()
-                .map(|o| {
-                    let rep = names.with(|n| n.get(&o.rep_id).cloned()).unwrap_or(o.rep_id.clone());
-                    let kind = o.kind;
-                    view! {
-                        <tr data-testid="opportunity-row" data-opportunity-id=o.id.clone() data-kind=wire(&o.kind)>
-                            <td><strong>{o.client_company}</strong></td>
-                            <td>{move || kind_text(i18n, kind)}</td>
-                            <td>{o.description}</td>
-                            <td>{o.product}</td>
-                            <td class="num">{amount(o.value)} " " {o.currency}</td>
-                            <td>{rep}</td>
-                            <td>{day(&o.visit_date)}</td>
-                        </tr>
-                    }
-                })
-                .collect_view();
-            view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th>{t!(i18n, lead.opportunities.client)}</th>
-                                <th>{t!(i18n, lead.opportunities.kind)}</th>
-                                <th>{t!(i18n, lead.opportunities.what)}</th>
-                                <th>{t!(i18n, lead.opportunities.product)}</th>
-                                <th class="num">{t!(i18n, lead.opportunities.value)}</th>
-                                <th>{t!(i18n, lead.opportunities.rep)}</th>
-                                <th>{t!(i18n, lead.opportunities.date)}</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
-            }
-            .into_any()
-        })
+    let rows = move |items: Vec<OpportunityView>| {
+        let rows = items
+            .into_iter()
+            .map(|o| {
+                let rep = names.with(|n| n.get(&o.rep_id).cloned()).unwrap_or(o.rep_id.clone());
+                let kind = o.kind;
+                view! {
+                    <tr data-testid="opportunity-row" data-opportunity-id=o.id.clone() data-kind=wire(&o.kind)>
+                        <td><strong>{o.client_company}</strong></td>
+                        <td>{move || kind_text(i18n, kind)}</td>
+                        <td>{o.description}</td>
+                        <td>{o.product}</td>
+                        <td class="num">{amount(o.value)} " " {o.currency}</td>
+                        <td>{rep}</td>
+                        <td>{day(&o.visit_date)}</td>
+                    </tr>
+                }
+            })
+            .collect();
+        let cols = vec![
+            col!(i18n, lead.opportunities.client),
+            col!(i18n, lead.opportunities.kind),
+            col!(i18n, lead.opportunities.what),
+            col!(i18n, lead.opportunities.product),
+            col!(i18n, num lead.opportunities.value),
+            col!(i18n, lead.opportunities.rep),
+            col!(i18n, lead.opportunities.date),
+        ];
+        table(cols, rows, t!(i18n, lead.opportunities.none), None)
     };
     view! {
         <section class="card">
             <h2>{t!(i18n, lead.opportunities.title)}</h2>
             <h3>{t!(i18n, lead.opportunities.totals)}</h3>
             <ul class="totals">{totals}</ul>
-            <ErrorBox error=list.error />
-            <Show when=move || list.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
-                {rows}
-            </Show>
+            {loaded(list, rows)}
         </section>
         <ExportLinks files=&["visits.csv", "visits.xlsx"] />
     }

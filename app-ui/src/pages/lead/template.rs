@@ -1,31 +1,30 @@
-//! The questionnaire (VIP-анкета): the editor (add, reword, reorder, retire) and the
-//! blank form for print.
+//! The questionnaire (VIP-анкета) editor: add, reword, reorder, retire. The blank
+//! form for print is [`super::blank`].
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use rapport_api::lead::{NewQuestion, Programme, QuestionChange, QuestionKind, Section, Template};
+use rapport_api::lead::{NewQuestion, QuestionChange, QuestionKind, Section, Template};
+use rapport_api::routes;
 use rapport_api::{ApiError, Lang};
 
-use super::{
-    I18n, LeadPage, Loaded, RequireSession, Success, Tab, api, enc, from_wire, use_pid, wire,
-};
-use crate::components::{ErrorBox, Loading};
+use super::{I18n, LeadPage, Loaded, Success, Tab, enc, from_wire, use_pid, wire};
+use crate::components::{Actions, Check, ErrorBox, Field, Loading, Select};
 use crate::i18n::*;
-use crate::state::{Ctx, use_ctx, use_lang};
+use crate::state::{use_ctx, use_lang};
 
-/// One question as the editor shows it (the domain's `Question`, not re-exported by the API).
+/// One question as the editor (and the blank form) shows it (the domain's `Question`, not re-exported by the API).
 #[derive(Clone, Debug, PartialEq)]
-struct Q {
-    id: String,
+pub(super) struct Q {
+    pub(super) id: String,
     section: Section,
-    kind: QuestionKind,
-    required: bool,
-    ru: String,
-    en: String,
+    pub(super) kind: QuestionKind,
+    pub(super) required: bool,
+    pub(super) ru: String,
+    pub(super) en: String,
 }
 
 /// The questions still asked, section by section in the paper form's order.
-fn sections(template: &Template) -> Vec<(Section, Vec<Q>)> {
+pub(super) fn sections(template: &Template) -> Vec<(Section, Vec<Q>)> {
     let active = template.active();
     Section::ALL
         .into_iter()
@@ -47,7 +46,7 @@ fn sections(template: &Template) -> Vec<(Section, Vec<Q>)> {
         .collect()
 }
 
-fn kind_text(i18n: I18n, kind: &QuestionKind) -> String {
+pub(super) fn kind_text(i18n: I18n, kind: &QuestionKind) -> String {
     match kind {
         QuestionKind::Text => t_string!(i18n, lead.template.kind_text).to_string(),
         QuestionKind::YesNo => t_string!(i18n, lead.template.kind_yes_no).to_string(),
@@ -78,7 +77,7 @@ pub fn TemplateEditor() -> impl IntoView {
 fn EditorBody() -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
-    let programme = Loaded::<Programme>::new(api(&pid, ""));
+    let programme = Loaded::new(routes::programme(&pid));
     // Every change answers with the whole template: show it at once.
     let template = RwSignal::new(None::<Template>);
     Effect::new(move |_| {
@@ -151,19 +150,16 @@ fn SectionBlock(
     }
 }
 
-/// Sends a template change and shows the template the server answers with.
+/// Sends a template change (`call`) and shows the template the server answers with.
 fn change_template(
-    ctx: Ctx,
-    method: &'static str,
-    path: String,
-    body: Option<serde_json::Value>,
+    call: impl Future<Output = Result<Template, ApiError>> + 'static,
     template: RwSignal<Option<Template>>,
     error: RwSignal<Option<ApiError>>,
     then: impl FnOnce() + 'static,
 ) {
     error.set(None);
     spawn_local(async move {
-        match ctx.lead::<Template>(method, &path, body.as_ref()).await {
+        match call.await {
             Ok(t) => {
                 template.set(Some(t));
                 then();
@@ -191,18 +187,10 @@ fn QuestionRow(
     let confirming = RwSignal::new(false);
     let ru = RwSignal::new(q.ru.clone());
     let en = RwSignal::new(q.en.clone());
-    let path = move || {
-        api(
-            &pid.get_value(),
-            &format!("/template/questions/{}", enc(&id.get_value())),
-        )
-    };
     let change = move |body: QuestionChange, then: Box<dyn FnOnce()>| {
+        let route = routes::change_question(&pid.get_value(), &id.get_value());
         change_template(
-            ctx,
-            "PUT",
-            path(),
-            serde_json::to_value(&body).ok(),
+            async move { ctx.send(route, &body).await },
             template,
             error,
             then,
@@ -245,9 +233,15 @@ fn QuestionRow(
         );
     };
     let retire = move |_| {
-        change_template(ctx, "DELETE", path(), None, template, error, move || {
-            done.set(Some(t_string!(i18n, lead.template.retired).to_string()));
-        });
+        let route = routes::delete_question(&pid.get_value(), &id.get_value());
+        change_template(
+            async move { ctx.fetch(route).await },
+            template,
+            error,
+            move || {
+                done.set(Some(t_string!(i18n, lead.template.retired).to_string()));
+            },
+        );
     };
     let wording = {
         let (r, e) = (q.ru.clone(), q.en.clone());
@@ -294,21 +288,16 @@ fn QuestionRow(
             <Show when=move || editing.get()>
                 <form class="form-grid" on:submit=reword>
                     <div>
-                        <label>{t!(i18n, lead.template.wording_ru)}
-                            <textarea data-testid="question-reword-ru" required
-                                prop:value=move || ru.get() on:input=move |ev| ru.set(event_target_value(&ev))></textarea>
-                        </label>
+                        <Field inline=true testid="question-reword-ru" value=ru kind="textarea" required=true>
+                            {t!(i18n, lead.template.wording_ru)}
+                        </Field>
                     </div>
                     <div>
-                        <label>{t!(i18n, lead.template.wording_en)}
-                            <textarea data-testid="question-reword-en" required
-                                prop:value=move || en.get() on:input=move |ev| en.set(event_target_value(&ev))></textarea>
-                        </label>
+                        <Field inline=true testid="question-reword-en" value=en kind="textarea" required=true>
+                            {t!(i18n, lead.template.wording_en)}
+                        </Field>
                     </div>
-                    <div class="row form-actions">
-                        <button class="button" type="submit" data-testid="question-reword-save">{t!(i18n, common.save)}</button>
-                        <button class="button ghost" type="button" on:click=move |_| editing.set(false)>{t!(i18n, common.cancel)}</button>
-                    </div>
+                    <Actions testid="question-reword-save" cancel=move |()| editing.set(false) />
                 </form>
             </Show>
             <ErrorBox error=error />
@@ -452,12 +441,9 @@ fn AddQuestion(
             required: required.get_untracked(),
             after,
         };
-        let path = api(&pid.get_value(), "/template/questions");
+        let route = routes::add_question(&pid.get_value());
         change_template(
-            ctx,
-            "POST",
-            path,
-            serde_json::to_value(&body).ok(),
+            async move { ctx.send(route, &body).await },
             template,
             error,
             move || {
@@ -469,14 +455,18 @@ fn AddQuestion(
             },
         );
     };
-    let section_options = Section::ALL
-        .into_iter()
-        .map(|s| view! { <option value=wire(&s)>{move || s.title(lang.get())}</option> })
-        .collect_view();
-    let kind_options = KINDS
-        .into_iter()
-        .map(|k| view! { <option value=k>{move || kind_name_text(i18n, k)}</option> })
-        .collect_view();
+    let section_options = move || {
+        Section::ALL
+            .into_iter()
+            .map(|s| view! { <option value=wire(&s)>{move || s.title(lang.get())}</option> })
+            .collect_view()
+    };
+    let kind_options = move || {
+        KINDS
+            .into_iter()
+            .map(|k| view! { <option value=k>{move || kind_name_text(i18n, k)}</option> })
+            .collect_view()
+    };
     let quality_labels: [(&str, Words); 5] = [
         ("q-service-ru", |i| {
             t_string!(i, lead.template.service_ru).to_string()
@@ -496,13 +486,7 @@ fn AddQuestion(
         .into_iter()
         .zip(quality)
         .map(|((id, label), value)| {
-            view! {
-                <div>
-                    <label for=id>{move || label(i18n)}</label>
-                    <input id=id type="text" data-testid=id
-                        prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
-                </div>
-            }
+            view! { <Field id=id value=value>{move || label(i18n)}</Field> }
         })
         .collect_view();
     view! {
@@ -517,37 +501,19 @@ fn AddQuestion(
             </div>
             <div class:hidden=move || !open.get()>
                 <form class="form-grid" on:submit=submit>
+                    <Select id="question-section" value=section options=section_options>
+                        {t!(i18n, lead.template.section)}
+                    </Select>
+                    <Select id="question-kind" value=kind options=kind_options>{t!(i18n, lead.template.kind)}</Select>
                     <div>
-                        <label for="question-section">{t!(i18n, lead.template.section)}</label>
-                        <select id="question-section" data-testid="question-section" prop:value=move || section.get()
-                            on:change=move |ev| section.set(event_target_value(&ev))>
-                            {section_options}
-                        </select>
+                        <Check testid="question-required" value=required>{t!(i18n, lead.template.required)}</Check>
                     </div>
-                    <div>
-                        <label for="question-kind">{t!(i18n, lead.template.kind)}</label>
-                        <select id="question-kind" data-testid="question-kind" prop:value=move || kind.get()
-                            on:change=move |ev| kind.set(event_target_value(&ev))>
-                            {kind_options}
-                        </select>
-                    </div>
-                    <div>
-                        <label class="choice">
-                            <input type="checkbox" data-testid="question-required" prop:checked=move || required.get()
-                                on:change=move |ev| required.set(event_target_checked(&ev)) />
-                            {t!(i18n, lead.template.required)}
-                        </label>
-                    </div>
-                    <div class="wide">
-                        <label for="question-ru">{t!(i18n, lead.template.wording_ru)}</label>
-                        <textarea id="question-ru" data-testid="question-ru" required
-                            prop:value=move || ru.get() on:input=move |ev| ru.set(event_target_value(&ev))></textarea>
-                    </div>
-                    <div class="wide">
-                        <label for="question-en">{t!(i18n, lead.template.wording_en)}</label>
-                        <textarea id="question-en" data-testid="question-en" required
-                            prop:value=move || en.get() on:input=move |ev| en.set(event_target_value(&ev))></textarea>
-                    </div>
+                    <Field id="question-ru" value=ru kind="textarea" required=true class="wide">
+                        {t!(i18n, lead.template.wording_ru)}
+                    </Field>
+                    <Field id="question-en" value=en kind="textarea" required=true class="wide">
+                        {t!(i18n, lead.template.wording_en)}
+                    </Field>
                     <div class="wide" class:hidden=move || kind.get() != "choice">
                         <label for="question-options">
                             {t!(i18n, lead.template.options)}
@@ -560,170 +526,9 @@ fn AddQuestion(
                         {quality_fields}
                     </div>
                     <ErrorBox error=error />
-                    <div class="row form-actions">
-                        <button class="button" type="submit" data-testid="question-save">{t!(i18n, common.save)}</button>
-                    </div>
+                    <Actions testid="question-save" />
                 </form>
             </div>
         </section>
     }
-}
-
-// --- Blank form for print --------------------------------------------------------------
-
-/// The blank questionnaire for print.
-#[component]
-pub fn BlankForm() -> impl IntoView {
-    view! {
-        <RequireSession>
-            <BlankBody />
-        </RequireSession>
-    }
-}
-
-#[component]
-fn BlankBody() -> impl IntoView {
-    let i18n = use_i18n();
-    let pid = use_pid();
-    let programme = Loaded::<Programme>::new(api(&pid, ""));
-    let back = format!("/lead/{}/template", enc(&pid));
-    let print = move |_| {
-        let _ = window().print();
-    };
-    view! {
-        <div class="print-view" data-testid="print-view">
-            <div class="row no-print">
-                <a class="button ghost" href=back>{t!(i18n, lead.template.back)}</a>
-                <button class="button" data-testid="print-now" on:click=print>{t!(i18n, lead.template.print_now)}</button>
-            </div>
-            <ErrorBox error=programme.error />
-            {move || {
-                let _ = i18n.get_locale();
-                match programme.data.get() {
-                None => view! { <Loading /> }.into_any(),
-                Some(p) => view! { <BlankSheet programme=p /> }.into_any(),
-                }
-            }}
-        </div>
-    }
-}
-
-#[component]
-fn BlankSheet(programme: Programme) -> impl IntoView {
-    let i18n = use_i18n();
-    let lang = use_lang();
-    let blocks = sections(&programme.template)
-        .into_iter()
-        .filter(|(_, qs)| !qs.is_empty())
-        .map(|(section, qs)| {
-            let items = qs
-                .into_iter()
-                .map(|q| {
-                    let wording = {
-                        let (r, e) = (q.ru.clone(), q.en.clone());
-                        move || match lang.get() {
-                            Lang::Ru => r.clone(),
-                            Lang::En => e.clone(),
-                        }
-                    };
-                    let mark = q.required.then_some(" *");
-                    view! {
-                        <li class="print-q" data-question-id=q.id.clone()>
-                            <p class="print-wording">{wording}{mark}</p>
-                            {blank_answer(i18n, lang, q.kind)}
-                        </li>
-                    }
-                })
-                .collect_view();
-            view! {
-                <section class="print-section">
-                    <h2>{move || section.title(lang.get())}</h2>
-                    <ol>{items}</ol>
-                </section>
-            }
-        })
-        .collect_view();
-    view! {
-        <article class="print-sheet">
-            <header class="print-header">
-                <h1>{t!(i18n, lead.template.sheet_title)}</h1>
-                <p class="muted">{programme.name.clone()}</p>
-            </header>
-            {blocks}
-            <p class="muted small">{t!(i18n, lead.template.required_note)}</p>
-        </article>
-    }
-}
-
-/// Empty lines (or boxes) where the answer is written by hand.
-fn blank_answer(i18n: I18n, lang: Signal<Lang>, kind: QuestionKind) -> AnyView {
-    let lines = |n: usize| {
-        (0..n)
-            .map(|_| view! { <div class="write-line"></div> })
-            .collect_view()
-    };
-    match kind {
-        QuestionKind::Text => lines(3).into_any(),
-        QuestionKind::Number | QuestionKind::Date => lines(1).into_any(),
-        QuestionKind::YesNo => view! {
-            <p class="boxes">"☐ " {t!(i18n, lead.template.yes)} "    ☐ " {t!(i18n, lead.template.no)}</p>
-        }
-        .into_any(),
-        QuestionKind::Choice { options } => {
-            let items = options
-                .into_iter()
-                .map(|o| {
-                    let label = o.label.clone();
-                    view! { <span class="box-option">"☐ " {move || label.get(lang.get()).to_owned()}</span> }
-                })
-                .collect_view();
-            view! { <p class="boxes">{items}</p> }.into_any()
-        }
-        QuestionKind::Contacts => grid(
-            [
-                t_string!(i18n, lead.template.col_name).to_string(),
-                t_string!(i18n, lead.template.col_role).to_string(),
-                t_string!(i18n, lead.template.col_phone).to_string(),
-                t_string!(i18n, lead.template.col_email).to_string(),
-            ],
-            3,
-        ),
-        QuestionKind::Referrals => grid(
-            [
-                t_string!(i18n, lead.template.col_name).to_string(),
-                t_string!(i18n, lead.template.col_company).to_string(),
-                t_string!(i18n, lead.template.col_contact).to_string(),
-                t_string!(i18n, lead.template.col_note).to_string(),
-            ],
-            3,
-        ),
-        QuestionKind::QualityCheck { service, metric, unit } => view! {
-            <p class="quality-blank">
-                {move || format!("{} — {}", service.get(lang.get()), metric.get(lang.get()))}
-                <br />
-                {t!(i18n, lead.template.target)} " ________ " {unit.clone()}
-                "    " {t!(i18n, lead.template.actual)} " ________ " {unit.clone()}
-                <br />
-                {t!(i18n, lead.template.outage)} "  ☐ " {t!(i18n, lead.template.yes)} "  ☐ " {t!(i18n, lead.template.no)}
-            </p>
-        }
-        .into_any(),
-    }
-}
-
-fn grid(headers: [String; 4], rows: usize) -> AnyView {
-    let head = headers
-        .into_iter()
-        .map(|h| view! { <th>{h}</th> })
-        .collect_view();
-    let body = (0..rows)
-        .map(|_| view! { <tr><td></td><td></td><td></td><td></td></tr> })
-        .collect_view();
-    view! {
-        <table class="blank-grid">
-            <thead><tr>{head}</tr></thead>
-            <tbody>{body}</tbody>
-        </table>
-    }
-    .into_any()
 }

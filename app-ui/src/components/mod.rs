@@ -1,0 +1,14 @@
+//! Building blocks the pages are made of: the page frame ([`chrome`]), data tables
+//! ([`table`]), sections that load their data ([`section`]), labelled fields
+//! ([`field`]) and the visit's editable entry lists ([`entries`]).
+
+pub mod chrome;
+
+pub mod field;
+pub mod section;
+pub mod table;
+
+pub use chrome::{ErrorBox, Loading, TopBar};
+pub use field::{Actions, Check, Field, Select};
+pub use section::{Loaded, loaded};
+pub use table::{Col, table};
