@@ -3,12 +3,13 @@
 //! ([`field`]) and the visit's editable entry lists ([`entries`]).
 
 pub mod chrome;
-
+pub mod entries;
 pub mod field;
 pub mod section;
 pub mod table;
 
 pub use chrome::{ErrorBox, Loading, TopBar};
+pub use entries::{EntryForm, EntryList, entry_list};
 pub use field::{Actions, Check, Field, Select};
 pub use section::{Loaded, loaded};
 pub use table::{Col, table};
