@@ -11,7 +11,7 @@ use rapport_api::routes;
 
 use super::{LeadPage, Loaded, Success, Tab, use_pid};
 use crate::col;
-use crate::components::{Col, ErrorBox, Field, Select, loaded, table};
+use crate::components::{Col, Confirm, ErrorBox, Field, Select, loaded, table};
 use crate::format::date_time;
 use crate::i18n::*;
 use crate::state::use_ctx;
@@ -181,7 +181,7 @@ fn DeviceRow(
     let id = StoredValue::new(device.id.clone());
     let label = StoredValue::new(device.label.clone());
     let revoked = device.revoked_ms.is_some();
-    let revoke = move |_| {
+    let revoke = move |()| {
         let route = routes::revoke_device(&pid.get_value(), &id.get_value());
         spawn_local(async move {
             match ctx.fetch(route).await {
@@ -236,33 +236,17 @@ fn DeviceRow(
             <td>{last}</td>
             <td>{state}</td>
             <td>
-                {(!revoked)
-                    .then(|| {
-                        view! {
-                            <Show
-                                when=move || confirming.get()
-                                fallback=move || {
-                                    view! {
-                                        <button class="button ghost" data-testid="device-revoke" on:click=move |_| confirming.set(true)>
-                                            {t!(i18n, lead.devices.revoke)}
-                                        </button>
-                                    }
-                                }
-                            >
-                                <div class="confirm" role="alertdialog">
-                                    <p>{t!(i18n, lead.devices.revoke_confirm)}</p>
-                                    <div class="row">
-                                        <button class="button danger" data-testid="device-revoke-confirm" on:click=revoke>
-                                            {t!(i18n, lead.devices.revoke_yes)}
-                                        </button>
-                                        <button class="button ghost" data-testid="device-revoke-cancel" on:click=move |_| confirming.set(false)>
-                                            {t!(i18n, common.cancel)}
-                                        </button>
-                                    </div>
-                                </div>
-                            </Show>
-                        }
+                {(!revoked).then(|| view! {
+                    {move || (!confirming.get()).then(|| view! {
+                        <button class="button ghost" data-testid="device-revoke" on:click=move |_| confirming.set(true)>
+                            {t!(i18n, lead.devices.revoke)}
+                        </button>
                     })}
+                    <Confirm open=confirming yes_testid="device-revoke-confirm" cancel_testid="device-revoke-cancel"
+                        yes_label=move || t_string!(i18n, lead.devices.revoke_yes).to_string() on_yes=revoke>
+                        {t!(i18n, lead.devices.revoke_confirm)}
+                    </Confirm>
+                })}
                 <ErrorBox error=error />
             </td>
         </tr>
