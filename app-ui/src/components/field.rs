@@ -33,6 +33,9 @@ pub fn Field(
     /// The class of the wrapping `<div>` (`wide`).
     #[prop(optional)]
     class: Option<&'static str>,
+    /// The keyboard a phone shows (`decimal`).
+    #[prop(optional)]
+    inputmode: Option<&'static str>,
     /// The input inside its label, without a wrapping `<div>`.
     #[prop(optional)]
     inline: bool,
@@ -50,7 +53,7 @@ pub fn Field(
         .into_any()
     } else {
         view! {
-            <input id=id.clone() type=kind required=required data-testid=testid
+            <input id=id.clone() type=kind required=required data-testid=testid inputmode=inputmode
                 placeholder=placeholder.clone().map(|p| move || p.get())
                 prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
         }
