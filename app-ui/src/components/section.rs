@@ -1,6 +1,6 @@
 //! Data a lead page shows, loaded from the server ([`Loaded`]), and the section that
 //! shows it: the error box, "Loading…" until the first answer, then the content
-//! ([`loaded`]).
+//! ([`loaded`]); a card's heading with the button that opens its form ([`CardHead`]).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -105,5 +105,40 @@ where
                 move || data.data.get().map(|value| content(value))
             }
         </Show>
+    }
+}
+
+/// A card's heading with the button that opens and closes its form (`open`);
+/// `on_toggle` runs on each click too.
+#[component]
+pub fn CardHead(
+    /// The heading.
+    #[prop(into)]
+    title: TextProp,
+    /// The button's test id.
+    testid: &'static str,
+    /// The button's words.
+    #[prop(into)]
+    label: TextProp,
+    /// Whether the form is open.
+    open: RwSignal<bool>,
+    /// Also runs on each click (clears the last success line).
+    #[prop(into, optional)]
+    on_toggle: Option<Callback<()>>,
+) -> impl IntoView {
+    let toggle = move |_| {
+        open.update(|o| *o = !*o);
+        if let Some(f) = on_toggle {
+            f.run(());
+        }
+    };
+    view! {
+        <div class="row">
+            <h2>{move || title.get()}</h2>
+            <span class="spacer"></span>
+            <button class="button" data-testid=testid aria-expanded=move || open.get().to_string() on:click=toggle>
+                {move || label.get()}
+            </button>
+        </div>
     }
 }

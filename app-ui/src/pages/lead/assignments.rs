@@ -9,7 +9,7 @@ use rapport_api::lead::{Override, RepView, SuggestionRow, SuggestionView};
 use rapport_api::routes;
 use rapport_api::{ApiError, Lang};
 
-use super::{LeadPage, Loaded, Success, Tab, use_pid};
+use super::{Loaded, Success, use_pid};
 use crate::col;
 use crate::components::{ErrorBox, loaded, table};
 use crate::i18n::*;
@@ -18,15 +18,6 @@ use crate::state::{use_ctx, use_lang};
 /// The assignment suggestion.
 #[component]
 pub fn Assignments() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Assignments>
-            <AssignmentsBody />
-        </LeadPage>
-    }
-}
-
-#[component]
-fn AssignmentsBody() -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());

@@ -9,7 +9,7 @@ use rapport_api::lead::{OpportunityKind, ProgrammeStatus, ReferralView};
 
 use rapport_api::routes;
 
-use super::{I18n, LeadPage, Loaded, Tab, use_pid};
+use super::{I18n, Loaded, use_pid};
 use crate::components::{ErrorBox, Loading};
 use crate::format::amount;
 use crate::i18n::*;
@@ -20,15 +20,6 @@ const POLL: Duration = Duration::from_secs(5);
 /// The programme status dashboard.
 #[component]
 pub fn Dashboard() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Dashboard>
-            <DashboardBody />
-        </LeadPage>
-    }
-}
-
-#[component]
-fn DashboardBody() -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
     let status = Loaded::new(routes::status(&pid));

@@ -9,7 +9,7 @@ use rapport_api::ApiError;
 use rapport_api::lead::{DeviceView, NewPairingCode, PairingCode, RefusedDoc, RepView};
 use rapport_api::routes;
 
-use super::{LeadPage, Loaded, Success, Tab, use_pid};
+use super::{Loaded, Success, use_pid};
 use crate::col;
 use crate::components::{Col, Confirm, ErrorBox, Field, Select, loaded, table};
 use crate::format::date_time;
@@ -19,15 +19,6 @@ use crate::state::use_ctx;
 /// Pairing codes and devices.
 #[component]
 pub fn Devices() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Devices>
-            <DevicesBody />
-        </LeadPage>
-    }
-}
-
-#[component]
-fn DevicesBody() -> impl IntoView {
     let pid = use_pid();
     let reps = Loaded::new(routes::reps(&pid));
     let devices = Loaded::new(routes::devices(&pid));

@@ -110,6 +110,18 @@ impl Tab {
     }
 }
 
+/// The route view of a programme's page: `body` in [`LeadPage`] with `tab` current.
+pub(crate) fn page<B, V>(tab: Tab, body: B) -> impl Fn() -> AnyView + Clone + Send + 'static
+where
+    B: Fn() -> V + Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    move || {
+        let body = body.clone();
+        view! { <LeadPage tab=tab>{body()}</LeadPage> }.into_any()
+    }
+}
+
 /// A programme's page: signed in, with the programme's name and its tabs.
 #[component]
 pub(crate) fn LeadPage(tab: Tab, children: ChildrenFn) -> impl IntoView {

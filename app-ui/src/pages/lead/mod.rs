@@ -3,7 +3,7 @@
 //! devices) and results (follow-ups, referrals, opportunities).
 //!
 //! Every page but sign-in sits in [`RequireSession`]; the programme's pages also in
-//! [`LeadPage`] (programme name, tabs; [`frame`]). Page bodies are built only once
+//! [`frame::LeadPage`] (programme name, tabs). Page bodies are built only once
 //! signed in, so no request goes out without a token. This module keeps the helpers
 //! the pages share.
 
@@ -34,7 +34,7 @@ pub use sign_in::SignIn;
 pub use template::TemplateEditor;
 
 pub(crate) use export::ExportLinks;
-pub(crate) use frame::{LeadPage, RequireSession, SessionBar, Success, Tab};
+pub(crate) use frame::{RequireSession, SessionBar, Success, Tab, page};
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;

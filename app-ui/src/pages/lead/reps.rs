@@ -6,21 +6,11 @@ use rapport_api::ApiError;
 use rapport_api::lead::{Capacity, RepInput, RepView};
 use rapport_api::routes;
 
-use super::{LeadPage, Loaded, Success, Tab, use_pid};
+use super::{Loaded, Success, use_pid};
 use crate::col;
-use crate::components::{Actions, Check, Col, ErrorBox, Field, loaded, table};
+use crate::components::{Actions, CardHead, Check, Col, ErrorBox, Field, loaded, table};
 use crate::i18n::*;
 use crate::state::use_ctx;
-
-/// Reps with capacity.
-#[component]
-pub fn Reps() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Reps>
-            <RepsBody />
-        </LeadPage>
-    }
-}
 
 /// The form's fields, shared by adding and editing.
 #[derive(Clone, Copy)]
@@ -87,8 +77,9 @@ fn RepFieldsView(fields: RepFields, prefix: &'static str) -> impl IntoView {
     }
 }
 
+/// Reps with capacity.
 #[component]
-fn RepsBody() -> impl IntoView {
+pub fn Reps() -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
@@ -134,14 +125,8 @@ fn RepsBody() -> impl IntoView {
     };
     view! {
         <section class="card">
-            <div class="row">
-                <h2>{t!(i18n, lead.reps.title)}</h2>
-                <span class="spacer"></span>
-                <button class="button" data-testid="rep-add" aria-expanded=move || open.get().to_string()
-                    on:click=move |_| { open.update(|o| *o = !*o); done.set(None); }>
-                    {t!(i18n, lead.reps.add)}
-                </button>
-            </div>
+            <CardHead title=move || t_string!(i18n, lead.reps.title).to_string() testid="rep-add"
+                label=move || t_string!(i18n, lead.reps.add).to_string() open=open on_toggle=move |()| done.set(None) />
             <p class="muted">{t!(i18n, lead.reps.intro)}</p>
             <Success text=done />
             <Show when=move || open.get()>

@@ -12,7 +12,7 @@ use rapport_api::lead::{
 };
 use rapport_api::routes;
 
-use super::{ExportLinks, I18n, LeadPage, Loaded, Tab, from_wire, use_pid, wire};
+use super::{ExportLinks, I18n, Loaded, from_wire, use_pid, wire};
 use crate::col;
 use crate::components::{Check, ErrorBox, Field, loaded, table};
 use crate::format::{amount, day};
@@ -20,16 +20,6 @@ use crate::i18n::*;
 use crate::state::use_ctx;
 
 // --- Follow-ups -------------------------------------------------------------------
-
-/// Follow-ups.
-#[component]
-pub fn FollowUps() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::FollowUps>
-            <FollowUpsBody />
-        </LeadPage>
-    }
-}
 
 fn state_text(i18n: I18n, s: FollowUpState) -> String {
     match s {
@@ -45,8 +35,9 @@ const STATES: [FollowUpState; 3] = [
     FollowUpState::Done,
 ];
 
+/// Follow-ups.
 #[component]
-fn FollowUpsBody() -> impl IntoView {
+pub fn FollowUps() -> impl IntoView {
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
     let list = Loaded::new(routes::follow_ups(
@@ -180,16 +171,6 @@ fn FollowUpRow(item: FollowUpView, list: Loaded<Vec<FollowUpView>>) -> impl Into
 
 // --- Referrals ----------------------------------------------------------------------
 
-/// Referrals.
-#[component]
-pub fn Referrals() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Referrals>
-            <ReferralsBody />
-        </LeadPage>
-    }
-}
-
 /// Rep names by id, for tables that carry only ids.
 fn rep_names(reps: Loaded<Vec<RepView>>) -> Memo<BTreeMap<String, String>> {
     Memo::new(move |_| {
@@ -202,8 +183,9 @@ fn rep_names(reps: Loaded<Vec<RepView>>) -> Memo<BTreeMap<String, String>> {
     })
 }
 
+/// Referrals.
 #[component]
-fn ReferralsBody() -> impl IntoView {
+pub fn Referrals() -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
     let list = Loaded::new(routes::referrals(&pid));
@@ -250,16 +232,6 @@ fn ReferralsBody() -> impl IntoView {
 
 // --- Opportunities --------------------------------------------------------------------
 
-/// Opportunities.
-#[component]
-pub fn Opportunities() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Opportunities>
-            <OpportunitiesBody />
-        </LeadPage>
-    }
-}
-
 fn kind_text(i18n: I18n, kind: OpportunityKind) -> String {
     match kind {
         OpportunityKind::Growth => t_string!(i18n, lead.kind.growth).to_string(),
@@ -267,8 +239,9 @@ fn kind_text(i18n: I18n, kind: OpportunityKind) -> String {
     }
 }
 
+/// Opportunities.
 #[component]
-fn OpportunitiesBody() -> impl IntoView {
+pub fn Opportunities() -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
     let list = Loaded::new(routes::opportunities(&pid));

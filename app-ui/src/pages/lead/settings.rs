@@ -7,7 +7,7 @@ use rapport_api::lead::{Programme, Settings as SettingsBody};
 
 use rapport_api::routes;
 
-use super::{LeadPage, Loaded, Success, Tab, use_pid};
+use super::{Loaded, Success, use_pid};
 use crate::components::{Actions, ErrorBox, Field, Loading};
 use crate::i18n::*;
 use crate::state::use_ctx;
@@ -15,15 +15,6 @@ use crate::state::use_ctx;
 /// Programme settings.
 #[component]
 pub fn Settings() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Settings>
-            <SettingsBodyView />
-        </LeadPage>
-    }
-}
-
-#[component]
-fn SettingsBodyView() -> impl IntoView {
     let pid = use_pid();
     let programme = Loaded::new(routes::programme(&pid));
     // The form is filled once from the first answer; later reloads must not overwrite

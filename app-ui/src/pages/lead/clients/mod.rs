@@ -13,22 +13,12 @@ use rapport_api::lead::{
 };
 use rapport_api::routes;
 
-use super::{ExportLinks, I18n, LeadPage, Loaded, Success, Tab, from_wire, use_pid, wire};
+use super::{ExportLinks, I18n, Loaded, Success, from_wire, use_pid, wire};
 use crate::col;
-use crate::components::{Actions, Col, ErrorBox, Field, Select, loaded, table};
+use crate::components::{Actions, CardHead, Col, ErrorBox, Field, Select, loaded, table};
 use crate::format::day;
 use crate::i18n::*;
 use crate::state::use_ctx;
-
-/// Clients: import and editing.
-#[component]
-pub fn Clients() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Clients>
-            <ClientsBody />
-        </LeadPage>
-    }
-}
 
 /// What the page keeps loaded: the client list, the programme (relationships) and reps.
 #[derive(Clone, Copy)]
@@ -45,8 +35,9 @@ impl Data {
     }
 }
 
+/// Clients: import and editing.
 #[component]
-fn ClientsBody() -> impl IntoView {
+pub fn Clients() -> impl IntoView {
     let pid = use_pid();
     let data = Data {
         clients: Loaded::new(routes::clients(&pid)),
@@ -143,14 +134,8 @@ fn AddClient(data: Data) -> impl IntoView {
     };
     view! {
         <section class="card">
-            <div class="row">
-                <h2>{t!(i18n, lead.clients.title)}</h2>
-                <span class="spacer"></span>
-                <button class="button" data-testid="client-add" aria-expanded=move || open.get().to_string()
-                    on:click=move |_| { open.update(|o| *o = !*o); done.set(None); }>
-                    {t!(i18n, lead.clients.add)}
-                </button>
-            </div>
+            <CardHead title=move || t_string!(i18n, lead.clients.title).to_string() testid="client-add"
+                label=move || t_string!(i18n, lead.clients.add).to_string() open=open on_toggle=move |()| done.set(None) />
             <Success text=done />
             <Show when=move || open.get()>
                 <form on:submit=submit class="form-grid">

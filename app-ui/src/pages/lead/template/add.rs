@@ -8,7 +8,7 @@ use rapport_api::routes;
 
 use super::super::{I18n, from_wire, use_pid, wire};
 use super::{change_template, kind_text};
-use crate::components::{Actions, Check, ErrorBox, Field, Select};
+use crate::components::{Actions, CardHead, Check, ErrorBox, Field, Select};
 use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
 
@@ -198,14 +198,8 @@ pub(super) fn AddQuestion(
         .collect_view();
     view! {
         <section class="card">
-            <div class="row">
-                <h2>{t!(i18n, lead.template.add_title)}</h2>
-                <span class="spacer"></span>
-                <button class="button" data-testid="question-add" aria-expanded=move || open.get().to_string()
-                    on:click=move |_| open.update(|o| *o = !*o)>
-                    {t!(i18n, lead.template.add)}
-                </button>
-            </div>
+            <CardHead title=move || t_string!(i18n, lead.template.add_title).to_string() testid="question-add"
+                label=move || t_string!(i18n, lead.template.add).to_string() open=open />
             <div class:hidden=move || !open.get()>
                 <form class="form-grid" on:submit=submit>
                     <Select id="question-section" value=section options=section_options>

@@ -9,7 +9,7 @@ use rapport_api::lead::{QuestionChange, QuestionKind, Section, Template};
 use rapport_api::routes;
 use rapport_api::{ApiError, Lang};
 
-use super::{I18n, LeadPage, Loaded, Success, Tab, enc, use_pid, wire};
+use super::{I18n, Loaded, Success, enc, use_pid, wire};
 use crate::components::{Actions, Confirm, ErrorBox, Field, Loading};
 use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
@@ -68,15 +68,6 @@ pub(super) fn kind_text(i18n: I18n, kind: &QuestionKind) -> String {
 /// The template editor.
 #[component]
 pub fn TemplateEditor() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Template>
-            <EditorBody />
-        </LeadPage>
-    }
-}
-
-#[component]
-fn EditorBody() -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
     let programme = Loaded::new(routes::programme(&pid));
