@@ -6,6 +6,7 @@ use leptos_router::path;
 
 use crate::components::TopBar;
 use crate::i18n::*;
+use crate::pages::lead::Tab;
 use crate::pages::{lead, rep};
 use crate::state::Ctx;
 use crate::transport::{self, TransportKind};
@@ -31,17 +32,17 @@ pub fn App() -> impl IntoView {
                         // The lead's pages: the server.
                         <Route path=path!("/lead/sign-in") view=lead::SignIn />
                         <Route path=path!("/lead") view=lead::Programmes />
-                        <Route path=path!("/lead/:pid") view=lead::Dashboard />
-                        <Route path=path!("/lead/:pid/settings") view=lead::Settings />
-                        <Route path=path!("/lead/:pid/template") view=lead::TemplateEditor />
+                        <Route path=path!("/lead/:pid") view=lead::page(Tab::Dashboard, lead::Dashboard) />
+                        <Route path=path!("/lead/:pid/settings") view=lead::page(Tab::Settings, lead::Settings) />
+                        <Route path=path!("/lead/:pid/template") view=lead::page(Tab::Template, lead::TemplateEditor) />
                         <Route path=path!("/lead/:pid/print") view=lead::BlankForm />
-                        <Route path=path!("/lead/:pid/clients") view=lead::Clients />
-                        <Route path=path!("/lead/:pid/reps") view=lead::Reps />
-                        <Route path=path!("/lead/:pid/assignments") view=lead::Assignments />
-                        <Route path=path!("/lead/:pid/devices") view=lead::Devices />
-                        <Route path=path!("/lead/:pid/follow-ups") view=lead::FollowUps />
-                        <Route path=path!("/lead/:pid/referrals") view=lead::Referrals />
-                        <Route path=path!("/lead/:pid/opportunities") view=lead::Opportunities />
+                        <Route path=path!("/lead/:pid/clients") view=lead::page(Tab::Clients, lead::Clients) />
+                        <Route path=path!("/lead/:pid/reps") view=lead::page(Tab::Reps, lead::Reps) />
+                        <Route path=path!("/lead/:pid/assignments") view=lead::page(Tab::Assignments, lead::Assignments) />
+                        <Route path=path!("/lead/:pid/devices") view=lead::page(Tab::Devices, lead::Devices) />
+                        <Route path=path!("/lead/:pid/follow-ups") view=lead::page(Tab::FollowUps, lead::FollowUps) />
+                        <Route path=path!("/lead/:pid/referrals") view=lead::page(Tab::Referrals, lead::Referrals) />
+                        <Route path=path!("/lead/:pid/opportunities") view=lead::page(Tab::Opportunities, lead::Opportunities) />
                     </Routes>
                 </main>
             </Router>

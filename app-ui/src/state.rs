@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use rapport_api::lead::{Session, SignIn};
+use rapport_api::routes::{self, FileBytes, Route, Upload};
 use rapport_api::{ApiError, Event, Lang, Request, Response, SyncStatus};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -118,10 +119,9 @@ impl Ctx {
     }
 
     /// A raw call to the server's API with the lead's session.
-    pub async fn lead_raw(
+    async fn lead_raw<B, A>(
         &self,
-        method: &str,
-        path: &str,
+        route: Route<B, A>,
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<LeadReply, ApiError> {
@@ -131,8 +131,8 @@ impl Ctx {
                 .as_ref()
                 .map(|s| s.server.clone())
                 .unwrap_or_default(),
-            method: method.into(),
-            path: path.into(),
+            method: route.method.as_str().into(),
+            path: route.path,
             token: session.map(|s| s.token),
             content_type: content_type.map(str::to_owned),
             body,
@@ -156,21 +156,14 @@ impl Ctx {
         let call = LeadCall {
             server: server.clone(),
             method: "POST".into(),
-            path: "/api/v1/auth/sign-in".into(),
+            path: routes::sign_in().path,
             token: None,
             content_type: Some("application/json".into()),
-            body: serde_json::to_vec(body).map_err(|e| {
-                ApiError::new("ui_encode", format!("could not encode the request: {e}"))
-            })?,
+            body: encode(body)?,
         };
         let future = self.transport.with_value(|t| t.lead(call));
         let reply = future.await?;
-        let session: Session = serde_json::from_slice(&reply.body).map_err(|e| {
-            ApiError::new(
-                "ui_decode",
-                format!("the server's answer could not be read ({e})"),
-            )
-        })?;
+        let session: Session = decode(&reply.body)?;
         self.set_session(Some(LeadSession {
             server,
             token: session.token,
@@ -179,40 +172,60 @@ impl Ctx {
         Ok(())
     }
 
-    /// A call with a JSON body (or none) and a JSON answer.
-    pub async fn lead<T: DeserializeOwned>(
+    /// A call with a JSON body and a JSON answer (POST, PUT, PATCH).
+    pub async fn send<B: Serialize, A: DeserializeOwned>(
         &self,
-        method: &str,
-        path: &str,
-        body: Option<&impl Serialize>,
-    ) -> Result<T, ApiError> {
-        let (content_type, bytes) = match body {
-            Some(b) => (
-                Some("application/json"),
-                serde_json::to_vec(b).map_err(|e| {
-                    ApiError::new("ui_encode", format!("could not encode the request: {e}"))
-                })?,
-            ),
-            None => (None, Vec::new()),
-        };
-        let reply = self.lead_raw(method, path, content_type, bytes).await?;
-        let body = if reply.body.is_empty() {
-            b"null".as_slice()
-        } else {
-            reply.body.as_slice()
-        };
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::new(
-                "ui_decode",
-                format!("the server's answer could not be read ({e})"),
-            )
-        })
+        route: Route<B, A>,
+        body: &B,
+    ) -> Result<A, ApiError> {
+        let reply = self
+            .lead_raw(route, Some("application/json"), encode(body)?)
+            .await?;
+        decode(&reply.body)
     }
 
-    /// A GET with a JSON answer.
-    pub async fn lead_get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
-        self.lead::<T>("GET", path, None::<&()>).await
+    /// A call without a body and with a JSON answer (GET, DELETE, a bare POST).
+    pub async fn fetch<A: DeserializeOwned>(&self, route: Route<(), A>) -> Result<A, ApiError> {
+        let reply = self.lead_raw(route, None, Vec::new()).await?;
+        decode(&reply.body)
     }
+
+    /// A file sent as it is (`content_type`), with a JSON answer.
+    pub async fn upload<A: DeserializeOwned>(
+        &self,
+        route: Route<Upload, A>,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<A, ApiError> {
+        let reply = self.lead_raw(route, Some(content_type), bytes).await?;
+        decode(&reply.body)
+    }
+
+    /// A file fetched as it is (bytes and content type).
+    pub async fn download(&self, route: Route<(), FileBytes>) -> Result<LeadReply, ApiError> {
+        self.lead_raw(route, None, Vec::new()).await
+    }
+}
+
+/// A request body as JSON.
+fn encode(body: &impl Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(body)
+        .map_err(|e| ApiError::new("ui_encode", format!("could not encode the request: {e}")))
+}
+
+/// A JSON answer; an empty one (204) reads as `null`.
+fn decode<A: DeserializeOwned>(body: &[u8]) -> Result<A, ApiError> {
+    let body = if body.is_empty() {
+        b"null".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            "ui_decode",
+            format!("the server's answer could not be read ({e})"),
+        )
+    })
 }
 
 /// The shared state.

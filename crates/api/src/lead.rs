@@ -8,7 +8,7 @@
 //!
 //! Every lead route needs `Authorization: Bearer <token>` from [`Session`]; a device
 //! route the device token from [`Paired`]. Every error is an [`ErrorBody`].
-//! `{id}` is a programme id.
+//! `{id}` is a programme id. [`crate::routes`] has one typed function per row below.
 //!
 //! | Route | Body | Answer |
 //! |---|---|---|

@@ -11,9 +11,11 @@
 //!
 //! [`lead`] holds the server's lead API (`/api/v1/...`): the requests the lead's UI
 //! sends to the server over HTTP and the answers it reads, the same types the server
-//! handles.
+//! handles; [`routes`] gives each of its routes as a typed function (path, body,
+//! answer).
 
 pub mod lead;
+pub mod routes;
 
 /// Domain types that appear in requests and responses.
 pub use rapport_domain::{

@@ -5,32 +5,24 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use rapport_api::lead::{Assignment, Override, Programme, RepView, SuggestionRow, SuggestionView};
+use rapport_api::lead::{Override, RepView, SuggestionRow, SuggestionView};
+use rapport_api::routes;
 use rapport_api::{ApiError, Lang};
 
-use super::{LeadPage, Loaded, Success, Tab, api, enc, use_pid};
-use crate::components::{ErrorBox, Loading};
+use super::{Loaded, Success, use_pid};
+use crate::col;
+use crate::components::{ErrorBox, loaded, table};
 use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
 
 /// The assignment suggestion.
 #[component]
 pub fn Assignments() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Assignments>
-            <AssignmentsBody />
-        </LeadPage>
-    }
-}
-
-#[component]
-fn AssignmentsBody() -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
-    let suggestion =
-        Loaded::<SuggestionView>::new(api(&pid.get_value(), "/assignments/suggestion"));
-    let reps = Loaded::<Vec<RepView>>::new(api(&pid.get_value(), "/reps"));
+    let suggestion = Loaded::new(routes::suggestion(&pid.get_value()));
+    let reps = Loaded::new(routes::reps(&pid.get_value()));
     let done = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
@@ -38,9 +30,9 @@ fn AssignmentsBody() -> impl IntoView {
         busy.set(true);
         error.set(None);
         done.set(None);
-        let path = api(&pid.get_value(), "/assignments/apply");
+        let route = routes::apply_suggestion(&pid.get_value());
         spawn_local(async move {
-            match ctx.lead::<Programme>("POST", &path, None::<&()>).await {
+            match ctx.fetch(route).await {
                 Ok(_) => {
                     done.set(Some(t_string!(i18n, lead.assignments.applied).to_string()));
                     suggestion.reload();
@@ -80,17 +72,10 @@ fn AssignmentsBody() -> impl IntoView {
             <ErrorBox error=error />
             <Success text=done />
         </section>
-        <ErrorBox error=suggestion.error />
-        {move || match suggestion.data.get() {
-            None => view! { <Loading /> }.into_any(),
-            Some(s) => {
-                view! {
-                    <Loads loads=s.loads.clone() names=names />
-                    <SuggestionTable rows=s.assignments reps=reps names=names suggestion=suggestion done=done />
-                }
-                    .into_any()
-            }
-        }}
+        {loaded(suggestion, move |s: SuggestionView| view! {
+            <Loads loads=s.loads names=names />
+            <SuggestionTable rows=s.assignments reps=reps names=names suggestion=suggestion done=done />
+        })}
     }
 }
 
@@ -112,22 +97,16 @@ fn Loads(
                 </tr>
             }
         })
-        .collect_view();
+        .collect();
+    let cols = vec![
+        col!(i18n, lead.assignments.rep),
+        col!(i18n, num lead.assignments.clients),
+        col!(i18n, num lead.assignments.capacity),
+    ];
     view! {
         <section class="card">
             <h2>{t!(i18n, lead.assignments.loads)}</h2>
-            <div class="table-wrap">
-                <table>
-                    <thead>
-                        <tr>
-                            <th>{t!(i18n, lead.assignments.rep)}</th>
-                            <th class="num">{t!(i18n, lead.assignments.clients)}</th>
-                            <th class="num">{t!(i18n, lead.assignments.capacity)}</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
+            {table(cols, rows, "", None)}
         </section>
     }
 }
@@ -147,26 +126,15 @@ fn SuggestionTable(
     let rows = rows
         .into_iter()
         .map(|row| view! { <SuggestionLine row=row reps=reps names=names suggestion=suggestion done=done /> })
-        .collect_view();
-    view! {
-        <section class="card">
-            <div class="table-wrap">
-                <table>
-                    <thead>
-                        <tr>
-                            <th>{t!(i18n, lead.assignments.client)}</th>
-                            <th>{t!(i18n, lead.assignments.current)}</th>
-                            <th>{t!(i18n, lead.assignments.suggested)}</th>
-                            <th>{t!(i18n, lead.assignments.reason)}</th>
-                            <th>{t!(i18n, lead.assignments.override_title)}</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
-        </section>
-    }
-    .into_any()
+        .collect();
+    let cols = vec![
+        col!(i18n, lead.assignments.client),
+        col!(i18n, lead.assignments.current),
+        col!(i18n, lead.assignments.suggested),
+        col!(i18n, lead.assignments.reason),
+        col!(i18n, lead.assignments.override_title),
+    ];
+    view! { <section class="card">{table(cols, rows, "", None)}</section> }.into_any()
 }
 
 #[component]
@@ -199,15 +167,9 @@ fn SuggestionLine(
             rep_id: rep.get_untracked(),
             reason: note,
         };
-        let path = api(
-            &pid.get_value(),
-            &format!("/assignments/{}", enc(&client.get_value())),
-        );
+        let route = routes::override_assignment(&pid.get_value(), &client.get_value());
         spawn_local(async move {
-            match ctx
-                .lead::<Option<Assignment>>("PUT", &path, Some(&body))
-                .await
-            {
+            match ctx.send(route, &body).await {
                 Ok(_) => {
                     let rep_name = names
                         .with_untracked(|n| n.get(&body.rep_id).cloned())

@@ -7,7 +7,9 @@ use std::time::Duration;
 use leptos::prelude::*;
 use rapport_api::lead::{OpportunityKind, ProgrammeStatus, ReferralView};
 
-use super::{I18n, LeadPage, Loaded, Tab, api, use_pid};
+use rapport_api::routes;
+
+use super::{I18n, Loaded, use_pid};
 use crate::components::{ErrorBox, Loading};
 use crate::format::amount;
 use crate::i18n::*;
@@ -18,32 +20,13 @@ const POLL: Duration = Duration::from_secs(5);
 /// The programme status dashboard.
 #[component]
 pub fn Dashboard() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Dashboard>
-            <DashboardBody />
-        </LeadPage>
-    }
-}
-
-#[component]
-fn DashboardBody() -> impl IntoView {
     let i18n = use_i18n();
     let pid = use_pid();
-    let status = Loaded::<ProgrammeStatus>::new(api(&pid, "/status"));
+    let status = Loaded::new(routes::status(&pid));
     // Referrals per rep are not in the status: count them from the referral list.
-    let referrals = Loaded::<Vec<ReferralView>>::new(api(&pid, "/referrals"));
-    let poll = set_interval_with_handle(
-        move || {
-            status.reload();
-            referrals.reload();
-        },
-        POLL,
-    );
-    on_cleanup(move || {
-        if let Ok(handle) = poll {
-            handle.clear();
-        }
-    });
+    let referrals = Loaded::new(routes::referrals(&pid));
+    status.poll(POLL);
+    referrals.poll(POLL);
     view! {
         <div data-testid="dashboard" class="dashboard">
             <ErrorBox error=status.error />

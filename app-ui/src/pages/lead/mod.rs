@@ -3,13 +3,17 @@
 //! devices) and results (follow-ups, referrals, opportunities).
 //!
 //! Every page but sign-in sits in [`RequireSession`]; the programme's pages also in
-//! [`LeadPage`] (programme name, tabs). Page bodies are built only once signed in, so
-//! no request goes out without a token.
+//! [`frame::LeadPage`] (programme name, tabs). Page bodies are built only once
+//! signed in, so no request goes out without a token. This module keeps the helpers
+//! the pages share.
 
 mod assignments;
+mod blank;
 mod clients;
 mod dashboard;
 mod devices;
+mod export;
+mod frame;
 mod programmes;
 mod reps;
 mod results;
@@ -18,6 +22,7 @@ mod sign_in;
 mod template;
 
 pub use assignments::Assignments;
+pub use blank::BlankForm;
 pub use clients::Clients;
 pub use dashboard::Dashboard;
 pub use devices::Devices;
@@ -26,20 +31,17 @@ pub use reps::Reps;
 pub use results::{FollowUps, Opportunities, Referrals};
 pub use settings::Settings;
 pub use sign_in::SignIn;
-pub use template::{BlankForm, TemplateEditor};
+pub use template::TemplateEditor;
+
+pub(crate) use export::ExportLinks;
+pub(crate) use frame::{RequireSession, SessionBar, Success, Tab, page};
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use leptos_router::components::Redirect;
 use leptos_router::hooks::use_params_map;
-use rapport_api::ApiError;
-use rapport_api::lead::Programme;
 use serde::de::DeserializeOwned;
-use wasm_bindgen::{JsCast, JsValue};
 
-use crate::components::ErrorBox;
+pub(crate) use crate::components::Loaded;
 use crate::i18n::*;
-use crate::state::{Ctx, use_ctx};
 
 /// The translations handle, for helpers that turn values into words.
 pub(crate) type I18n = leptos_i18n::I18nContext<Locale>;
@@ -47,11 +49,6 @@ pub(crate) type I18n = leptos_i18n::I18nContext<Locale>;
 /// A value as a URL path segment or query value.
 pub(crate) fn enc(s: &str) -> String {
     String::from(js_sys::encode_uri_component(s))
-}
-
-/// The API path of programme `pid` followed by `rest` (which starts with `/` or is empty).
-pub(crate) fn api(pid: &str, rest: &str) -> String {
-    format!("/api/v1/programmes/{}{rest}", enc(pid))
 }
 
 /// The programme id of the current route (`/lead/:pid/...`).
@@ -73,307 +70,4 @@ pub(crate) fn wire<T: serde::Serialize>(value: &T) -> String {
 /// The unit enum value whose wire name is `name`.
 pub(crate) fn from_wire<T: DeserializeOwned>(name: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
-}
-
-/// Data a page shows: loaded from the server, reloaded after every change the page makes.
-pub(crate) struct Loaded<T: Send + Sync + 'static> {
-    /// The last answer; `None` until the first one arrives.
-    pub data: RwSignal<Option<T>>,
-    /// Why the last load failed.
-    pub error: RwSignal<Option<ApiError>>,
-    path: StoredValue<String>,
-    ctx: Ctx,
-}
-
-impl<T: Send + Sync + 'static> Clone for Loaded<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T: Send + Sync + 'static> Copy for Loaded<T> {}
-
-impl<T: DeserializeOwned + PartialEq + Send + Sync + 'static> Loaded<T> {
-    /// Starts loading `path` (a GET with a JSON answer).
-    pub fn new(path: String) -> Self {
-        let this = Self {
-            data: RwSignal::new(None),
-            error: RwSignal::new(None),
-            path: StoredValue::new(path),
-            ctx: use_ctx(),
-        };
-        this.reload();
-        this
-    }
-
-    /// Loads the same path with another query (filters).
-    pub fn load_path(&self, path: String) {
-        self.path.set_value(path);
-        self.reload();
-    }
-
-    /// Loads again; what is on screen stays until the new answer arrives.
-    pub fn reload(&self) {
-        let this = *self;
-        let Some(path) = this.path.try_get_value() else {
-            return;
-        };
-        spawn_local(async move {
-            match this.ctx.lead_get::<T>(&path).await {
-                Ok(value) => {
-                    // An unchanged answer leaves the page alone (polling must not
-                    // rebuild the view under the lead's finger).
-                    if this.data.with_untracked(|d| d.as_ref() != Some(&value)) {
-                        this.data.set(Some(value));
-                    }
-                    this.error.set(None);
-                }
-                Err(err) => this.error.set(Some(err)),
-            }
-        });
-    }
-}
-
-/// Shows its children only to a signed-in lead; sends anyone else to the sign-in page.
-#[component]
-pub fn RequireSession(children: ChildrenFn) -> impl IntoView {
-    let ctx = use_ctx();
-    let signed_in = Memo::new(move |_| ctx.session.with(Option::is_some));
-    move || {
-        if signed_in.get() {
-            children().into_any()
-        } else {
-            view! { <Redirect path="/lead/sign-in" /> }.into_any()
-        }
-    }
-}
-
-/// Who is signed in, and the sign-out button.
-#[component]
-fn SessionBar() -> impl IntoView {
-    let ctx = use_ctx();
-    let i18n = use_i18n();
-    let sign_out = move |_| {
-        spawn_local(async move {
-            // The session ends here whatever the server says: a lost network must not
-            // keep someone signed in on a shared tablet.
-            let _ = ctx
-                .lead_raw("POST", "/api/v1/auth/sign-out", None, Vec::new())
-                .await;
-            ctx.set_session(None);
-        });
-    };
-    let name = move || ctx.session.with(|s| s.as_ref().map(|s| s.name.clone()));
-    view! {
-        <div class="session-bar no-print">
-            <span class="muted">{t!(i18n, lead.session.signed_in_as)} " " <strong>{name}</strong></span>
-            <button class="button ghost" data-testid="signout" on:click=sign_out>
-                {t!(i18n, lead.session.sign_out)}
-            </button>
-        </div>
-    }
-}
-
-/// The tabs of a programme's pages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tab {
-    Dashboard,
-    Clients,
-    Reps,
-    Assignments,
-    Devices,
-    Template,
-    Settings,
-    FollowUps,
-    Referrals,
-    Opportunities,
-}
-
-impl Tab {
-    const ALL: [Tab; 10] = [
-        Tab::Dashboard,
-        Tab::Clients,
-        Tab::Reps,
-        Tab::Assignments,
-        Tab::Devices,
-        Tab::Template,
-        Tab::Settings,
-        Tab::FollowUps,
-        Tab::Referrals,
-        Tab::Opportunities,
-    ];
-
-    /// The route suffix and the test id's name.
-    fn slug(self) -> (&'static str, &'static str) {
-        match self {
-            Tab::Dashboard => ("", "dashboard"),
-            Tab::Clients => ("/clients", "clients"),
-            Tab::Reps => ("/reps", "reps"),
-            Tab::Assignments => ("/assignments", "assignments"),
-            Tab::Devices => ("/devices", "devices"),
-            Tab::Template => ("/template", "template"),
-            Tab::Settings => ("/settings", "settings"),
-            Tab::FollowUps => ("/follow-ups", "follow-ups"),
-            Tab::Referrals => ("/referrals", "referrals"),
-            Tab::Opportunities => ("/opportunities", "opportunities"),
-        }
-    }
-
-    fn label(self, i18n: I18n) -> String {
-        match self {
-            Tab::Dashboard => t_string!(i18n, lead.nav.dashboard).to_string(),
-            Tab::Clients => t_string!(i18n, lead.nav.clients).to_string(),
-            Tab::Reps => t_string!(i18n, lead.nav.reps).to_string(),
-            Tab::Assignments => t_string!(i18n, lead.nav.assignments).to_string(),
-            Tab::Devices => t_string!(i18n, lead.nav.devices).to_string(),
-            Tab::Template => t_string!(i18n, lead.nav.template).to_string(),
-            Tab::Settings => t_string!(i18n, lead.nav.settings).to_string(),
-            Tab::FollowUps => t_string!(i18n, lead.nav.follow_ups).to_string(),
-            Tab::Referrals => t_string!(i18n, lead.nav.referrals).to_string(),
-            Tab::Opportunities => t_string!(i18n, lead.nav.opportunities).to_string(),
-        }
-    }
-}
-
-/// A programme's page: signed in, with the programme's name and its tabs.
-#[component]
-pub(crate) fn LeadPage(tab: Tab, children: ChildrenFn) -> impl IntoView {
-    view! {
-        <RequireSession>
-            <ProgrammeFrame tab=tab body=children.clone() />
-        </RequireSession>
-    }
-}
-
-#[component]
-fn ProgrammeFrame(tab: Tab, body: ChildrenFn) -> impl IntoView {
-    let i18n = use_i18n();
-    let pid = use_pid();
-    let programme = Loaded::<Programme>::new(api(&pid, ""));
-    let name = move || programme.data.with(|p| p.as_ref().map(|p| p.name.clone()));
-    let tabs = Tab::ALL
-        .iter()
-        .map(|&t| {
-            let (suffix, id) = t.slug();
-            let href = format!("/lead/{}{suffix}", enc(&pid));
-            view! {
-                <a
-                    href=href
-                    data-testid=format!("nav-{id}")
-                    aria-current=(t == tab).then_some("page")
-                >
-                    {move || t.label(i18n)}
-                </a>
-            }
-        })
-        .collect_view();
-    view! {
-        <div class="lead-head no-print">
-            <div class="row">
-                <a class="button ghost" href="/lead">{t!(i18n, lead.nav.programmes)}</a>
-                <h1 class="programme-name" data-testid="programme-name">{name}</h1>
-                <span class="spacer"></span>
-                <SessionBar />
-            </div>
-            <nav class="tabs" aria-label=move || t_string!(i18n, lead.nav.label).to_string()>
-                {tabs}
-            </nav>
-            <ErrorBox error=programme.error />
-        </div>
-        {body()}
-    }
-}
-
-/// Export buttons: each downloads one file of `/api/v1/programmes/{id}/exports/{file}`.
-#[component]
-pub(crate) fn ExportLinks(files: &'static [&'static str]) -> impl IntoView {
-    let ctx = use_ctx();
-    let i18n = use_i18n();
-    let pid = StoredValue::new(use_pid());
-    let error = RwSignal::new(None::<ApiError>);
-    let busy = RwSignal::new(false);
-    let buttons = files
-        .iter()
-        .map(|&file| {
-            let get = move |_| {
-                busy.set(true);
-                error.set(None);
-                let path = api(&pid.get_value(), &format!("/exports/{file}"));
-                spawn_local(async move {
-                    match ctx.lead_raw("GET", &path, None, Vec::new()).await {
-                        Ok(reply) => {
-                            if let Err(err) = save_file(file, &reply.content_type, &reply.body) {
-                                error.set(Some(err));
-                            }
-                        }
-                        Err(err) => error.set(Some(err)),
-                    }
-                    busy.set(false);
-                });
-            };
-            view! {
-                <button
-                    class="button ghost"
-                    data-testid="export-link"
-                    data-file=file
-                    disabled=move || busy.get()
-                    on:click=get
-                >
-                    {t!(i18n, lead.export.download)}
-                    " "
-                    {file}
-                </button>
-            }
-        })
-        .collect_view();
-    view! {
-        <div class="exports row no-print" role="group" aria-label=move || t_string!(i18n, lead.export.label).to_string()>
-            <span class="muted">{t!(i18n, lead.export.label)}</span>
-            {buttons}
-        </div>
-        <ErrorBox error=error />
-    }
-}
-
-/// Hands `bytes` to the browser as a download named `name`: a Blob behind an object URL
-/// and a temporary `<a download>` (the token is a header, so a plain link cannot work).
-fn save_file(name: &str, content_type: &str, bytes: &[u8]) -> Result<(), ApiError> {
-    let failed =
-        |e: JsValue| ApiError::new("ui_download", format!("the file could not be saved: {e:?}"));
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(content_type);
-    let blob =
-        web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(failed)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(failed)?;
-    let link: web_sys::HtmlAnchorElement = document()
-        .create_element("a")
-        .map_err(failed)?
-        .dyn_into()
-        .map_err(|_| ApiError::new("ui_download", "the file could not be saved"))?;
-    link.set_href(&url);
-    link.set_download(name);
-    // `click()` lives on HtmlElement; calling it through JS keeps web-sys features as they are.
-    let click = js_sys::Reflect::get(&link, &JsValue::from_str("click")).map_err(failed)?;
-    if let Some(click) = click.dyn_ref::<js_sys::Function>() {
-        click.call0(&link).map_err(failed)?;
-    }
-    // Some browsers read the URL after `click()` returns: free it a little later.
-    set_timeout(
-        move || {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        },
-        std::time::Duration::from_secs(30),
-    );
-    Ok(())
-}
-
-/// A success message that says what was done; nothing when there is none.
-#[component]
-pub(crate) fn Success(#[prop(into)] text: Signal<Option<String>>) -> impl IntoView {
-    move || {
-        text.get().map(|text| {
-            view! { <div class="success" role="status" data-testid="success">{text}</div> }
-        })
-    }
 }

@@ -4,10 +4,12 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 use rapport_api::ApiError;
-use rapport_api::lead::{NewProgramme, Programme, ProgrammeSummary};
+use rapport_api::lead::{NewProgramme, ProgrammeSummary};
+use rapport_api::routes;
 
 use super::{Loaded, RequireSession, SessionBar, enc};
-use crate::components::{ErrorBox, Loading};
+use crate::col;
+use crate::components::{ErrorBox, Field, loaded, table};
 use crate::format::{day, today_iso};
 use crate::i18n::*;
 use crate::state::use_ctx;
@@ -25,46 +27,36 @@ pub fn Programmes() -> impl IntoView {
 #[component]
 fn ProgrammesBody() -> impl IntoView {
     let i18n = use_i18n();
-    let list = Loaded::<Vec<ProgrammeSummary>>::new("/api/v1/programmes".into());
-    let rows = move || {
-        list.data.get().map(|items| {
-            if items.is_empty() {
-                return view! { <p class="muted" data-testid="programmes-empty">{t!(i18n, lead.programmes.empty)}</p> }
-                    .into_any();
-            }
-            let rows = items
-                .into_iter()
-                .map(|p| {
-                    let href = format!("/lead/{}", enc(&p.id));
-                    view! {
-                        <tr data-testid="programme-row" data-programme-id=p.id.clone()>
-                            <td>
-                                <a class="button ghost" href=href data-testid="programme-open">{p.name}</a>
-                            </td>
-                            <td>{day(&p.start)} " – " {day(&p.end)}</td>
-                            <td class="num">{p.clients}</td>
-                            <td class="num">{p.reps}</td>
-                        </tr>
-                    }
-                })
-                .collect_view();
-            view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th>{t!(i18n, lead.programmes.name)}</th>
-                                <th>{t!(i18n, lead.programmes.period)}</th>
-                                <th class="num">{t!(i18n, lead.programmes.clients)}</th>
-                                <th class="num">{t!(i18n, lead.programmes.reps)}</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
-            }
-            .into_any()
-        })
+    let list = Loaded::new(routes::programmes());
+    let rows = move |items: Vec<ProgrammeSummary>| {
+        let rows = items
+            .into_iter()
+            .map(|p| {
+                let href = format!("/lead/{}", enc(&p.id));
+                view! {
+                    <tr data-testid="programme-row" data-programme-id=p.id.clone()>
+                        <td>
+                            <a class="button ghost" href=href data-testid="programme-open">{p.name}</a>
+                        </td>
+                        <td>{day(&p.start)} " – " {day(&p.end)}</td>
+                        <td class="num">{p.clients}</td>
+                        <td class="num">{p.reps}</td>
+                    </tr>
+                }
+            })
+            .collect();
+        let cols = vec![
+            col!(i18n, lead.programmes.name),
+            col!(i18n, lead.programmes.period),
+            col!(i18n, num lead.programmes.clients),
+            col!(i18n, num lead.programmes.reps),
+        ];
+        table(
+            cols,
+            rows,
+            t!(i18n, lead.programmes.empty),
+            Some("programmes-empty"),
+        )
     };
     view! {
         <div class="row lead-head">
@@ -73,10 +65,7 @@ fn ProgrammesBody() -> impl IntoView {
             <SessionBar />
         </div>
         <section class="card" data-testid="programmes">
-            <ErrorBox error=list.error />
-            <Show when=move || list.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
-                {rows}
-            </Show>
+            {loaded(list, rows)}
         </section>
         <NewProgrammeForm />
     }
@@ -104,9 +93,7 @@ fn NewProgrammeForm() -> impl IntoView {
         error.set(None);
         let navigate = navigate.clone();
         spawn_local(async move {
-            let reply = ctx
-                .lead::<Programme>("POST", "/api/v1/programmes", Some(&body))
-                .await;
+            let reply = ctx.send(routes::create_programme(), &body).await;
             busy.set(false);
             match reply {
                 Ok(p) => navigate(
@@ -121,40 +108,12 @@ fn NewProgrammeForm() -> impl IntoView {
         <section class="card">
             <h2>{t!(i18n, lead.programmes.new_title)}</h2>
             <form on:submit=submit class="form-grid">
-                <div>
-                    <label for="programme-name">{t!(i18n, lead.programmes.name)}</label>
-                    <input
-                        id="programme-name"
-                        type="text"
-                        data-testid="programme-name-input"
-                        required
-                        placeholder=move || t_string!(i18n, lead.programmes.name_placeholder).to_string()
-                        prop:value=move || name.get()
-                        on:input=move |ev| name.set(event_target_value(&ev))
-                    />
-                </div>
-                <div>
-                    <label for="programme-start">{t!(i18n, lead.programmes.start)}</label>
-                    <input
-                        id="programme-start"
-                        type="date"
-                        data-testid="programme-start"
-                        required
-                        prop:value=move || start.get()
-                        on:input=move |ev| start.set(event_target_value(&ev))
-                    />
-                </div>
-                <div>
-                    <label for="programme-end">{t!(i18n, lead.programmes.end)}</label>
-                    <input
-                        id="programme-end"
-                        type="date"
-                        data-testid="programme-end"
-                        required
-                        prop:value=move || end.get()
-                        on:input=move |ev| end.set(event_target_value(&ev))
-                    />
-                </div>
+                <Field id="programme-name" testid="programme-name-input" value=name required=true
+                    placeholder=move || t_string!(i18n, lead.programmes.name_placeholder).to_string()>
+                    {t!(i18n, lead.programmes.name)}
+                </Field>
+                <Field id="programme-start" value=start required=true kind="date">{t!(i18n, lead.programmes.start)}</Field>
+                <Field id="programme-end" value=end required=true kind="date">{t!(i18n, lead.programmes.end)}</Field>
                 <ErrorBox error=error />
                 <div class="row form-actions">
                     <button class="button" type="submit" data-testid="programme-create" disabled=move || busy.get()>

@@ -3,22 +3,14 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use rapport_api::ApiError;
-use rapport_api::lead::{Capacity, NewRep, RepInput, RepView};
+use rapport_api::lead::{Capacity, RepInput, RepView};
+use rapport_api::routes;
 
-use super::{LeadPage, Loaded, Success, Tab, api, enc, use_pid};
-use crate::components::{ErrorBox, Loading};
+use super::{Loaded, Success, use_pid};
+use crate::col;
+use crate::components::{Actions, CardHead, Check, Col, ErrorBox, Field, loaded, table};
 use crate::i18n::*;
 use crate::state::use_ctx;
-
-/// Reps with capacity.
-#[component]
-pub fn Reps() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Reps>
-            <RepsBody />
-        </LeadPage>
-    }
-}
 
 /// The form's fields, shared by adding and editing.
 #[derive(Clone, Copy)]
@@ -60,17 +52,11 @@ fn RepFieldsView(fields: RepFields, prefix: &'static str) -> impl IntoView {
     let i18n = use_i18n();
     let f = fields;
     view! {
-        <div>
-            <label for=format!("{prefix}-name")>{t!(i18n, lead.reps.name)}</label>
-            <input id=format!("{prefix}-name") type="text" required data-testid=format!("{prefix}-name")
-                placeholder=move || t_string!(i18n, lead.reps.name_placeholder).to_string()
-                prop:value=move || f.name.get() on:input=move |ev| f.name.set(event_target_value(&ev)) />
-        </div>
-        <div>
-            <label for=format!("{prefix}-email")>{t!(i18n, lead.reps.email)}</label>
-            <input id=format!("{prefix}-email") type="email" data-testid=format!("{prefix}-email")
-                prop:value=move || f.email.get() on:input=move |ev| f.email.set(event_target_value(&ev)) />
-        </div>
+        <Field id=format!("{prefix}-name") value=f.name required=true
+            placeholder=move || t_string!(i18n, lead.reps.name_placeholder).to_string()>
+            {t!(i18n, lead.reps.name)}
+        </Field>
+        <Field id=format!("{prefix}-email") value=f.email kind="email">{t!(i18n, lead.reps.email)}</Field>
         <div>
             <label for=format!("{prefix}-capacity")>
                 {t!(i18n, lead.reps.capacity)}
@@ -86,21 +72,18 @@ fn RepFieldsView(fields: RepFields, prefix: &'static str) -> impl IntoView {
                 } />
         </div>
         <div>
-            <label class="choice">
-                <input type="checkbox" data-testid=format!("{prefix}-active")
-                    prop:checked=move || f.active.get() on:change=move |ev| f.active.set(event_target_checked(&ev)) />
-                {t!(i18n, lead.reps.active)}
-            </label>
+            <Check testid=format!("{prefix}-active") value=f.active>{t!(i18n, lead.reps.active)}</Check>
         </div>
     }
 }
 
+/// Reps with capacity.
 #[component]
-fn RepsBody() -> impl IntoView {
+pub fn Reps() -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
-    let reps = Loaded::<Vec<RepView>>::new(api(&pid.get_value(), "/reps"));
+    let reps = Loaded::new(routes::reps(&pid.get_value()));
     let open = RwSignal::new(false);
     let fields = RepFields::new(None);
     let error = RwSignal::new(None::<ApiError>);
@@ -109,9 +92,9 @@ fn RepsBody() -> impl IntoView {
         ev.prevent_default();
         let body = fields.input();
         error.set(None);
-        let path = api(&pid.get_value(), "/reps");
+        let route = routes::create_rep(&pid.get_value());
         spawn_local(async move {
-            match ctx.lead::<NewRep>("POST", &path, Some(&body)).await {
+            match ctx.send(route, &body).await {
                 Ok(_) => {
                     done.set(Some(
                         t_string!(i18n, lead.reps.added, name = body.name).to_string(),
@@ -125,61 +108,35 @@ fn RepsBody() -> impl IntoView {
             }
         });
     };
-    let table = move || {
-        reps.data.get().map(|list| {
-            if list.is_empty() {
-                return view! { <p class="muted">{t!(i18n, lead.reps.none)}</p> }.into_any();
-            }
-            let rows = list
-                .into_iter()
-                .map(|r| view! { <RepRow rep=r reps=reps done=done /> })
-                .collect_view();
-            view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th>{t!(i18n, lead.reps.name)}</th>
-                                <th>{t!(i18n, lead.reps.email)}</th>
-                                <th class="num">{t!(i18n, lead.reps.capacity)}</th>
-                                <th class="num">{t!(i18n, lead.reps.assigned)}</th>
-                                <th>{t!(i18n, lead.reps.state)}</th>
-                                <th></th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
-            }
-            .into_any()
-        })
+    let list = move |list: Vec<RepView>| {
+        let rows = list
+            .into_iter()
+            .map(|r| view! { <RepRow rep=r reps=reps done=done /> })
+            .collect();
+        let cols = vec![
+            col!(i18n, lead.reps.name),
+            col!(i18n, lead.reps.email),
+            col!(i18n, num lead.reps.capacity),
+            col!(i18n, num lead.reps.assigned),
+            col!(i18n, lead.reps.state),
+            Col::blank(),
+        ];
+        table(cols, rows, t!(i18n, lead.reps.none), None)
     };
     view! {
         <section class="card">
-            <div class="row">
-                <h2>{t!(i18n, lead.reps.title)}</h2>
-                <span class="spacer"></span>
-                <button class="button" data-testid="rep-add" aria-expanded=move || open.get().to_string()
-                    on:click=move |_| { open.update(|o| *o = !*o); done.set(None); }>
-                    {t!(i18n, lead.reps.add)}
-                </button>
-            </div>
+            <CardHead title=move || t_string!(i18n, lead.reps.title).to_string() testid="rep-add"
+                label=move || t_string!(i18n, lead.reps.add).to_string() open=open on_toggle=move |()| done.set(None) />
             <p class="muted">{t!(i18n, lead.reps.intro)}</p>
             <Success text=done />
             <Show when=move || open.get()>
                 <form on:submit=submit class="form-grid">
                     <RepFieldsView fields=fields prefix="rep" />
                     <ErrorBox error=error />
-                    <div class="row form-actions">
-                        <button class="button" type="submit" data-testid="rep-save">{t!(i18n, common.save)}</button>
-                        <button class="button ghost" type="button" on:click=move |_| open.set(false)>{t!(i18n, common.cancel)}</button>
-                    </div>
+                    <Actions testid="rep-save" cancel=move |()| open.set(false) />
                 </form>
             </Show>
-            <ErrorBox error=reps.error />
-            <Show when=move || reps.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
-                {table}
-            </Show>
+            {loaded(reps, list)}
         </section>
     }
 }
@@ -201,9 +158,9 @@ fn RepRow(
         ev.prevent_default();
         let body = fields.input();
         error.set(None);
-        let path = api(&pid.get_value(), &format!("/reps/{}", enc(&id.get_value())));
+        let route = routes::edit_rep(&pid.get_value(), &id.get_value());
         spawn_local(async move {
-            match ctx.lead::<RepView>("PUT", &path, Some(&body)).await {
+            match ctx.send(route, &body).await {
                 Ok(r) => {
                     done.set(Some(
                         t_string!(i18n, lead.reps.saved, name = r.name).to_string(),
@@ -252,10 +209,7 @@ fn RepRow(
                     <form on:submit=save class="form-grid">
                         <RepFieldsView fields=fields prefix="rep-edit" />
                         <ErrorBox error=error />
-                        <div class="row form-actions">
-                            <button class="button" type="submit" data-testid="rep-edit-save">{t!(i18n, common.save)}</button>
-                            <button class="button ghost" type="button" on:click=move |_| editing.set(false)>{t!(i18n, common.cancel)}</button>
-                        </div>
+                        <Actions testid="rep-edit-save" cancel=move |()| editing.set(false) />
                     </form>
                 </td>
             </tr>

@@ -5,25 +5,18 @@ use leptos::task::spawn_local;
 use rapport_api::ApiError;
 use rapport_api::lead::{Programme, Settings as SettingsBody};
 
-use super::{LeadPage, Loaded, Success, Tab, api, use_pid};
-use crate::components::{ErrorBox, Loading};
+use rapport_api::routes;
+
+use super::{Loaded, Success, use_pid};
+use crate::components::{Actions, ErrorBox, Field, Loading};
 use crate::i18n::*;
 use crate::state::use_ctx;
 
 /// Programme settings.
 #[component]
 pub fn Settings() -> impl IntoView {
-    view! {
-        <LeadPage tab=Tab::Settings>
-            <SettingsBodyView />
-        </LeadPage>
-    }
-}
-
-#[component]
-fn SettingsBodyView() -> impl IntoView {
     let pid = use_pid();
-    let programme = Loaded::<Programme>::new(api(&pid, ""));
+    let programme = Loaded::new(routes::programme(&pid));
     // The form is filled once from the first answer; later reloads must not overwrite
     // what the lead is typing.
     let first = Memo::new(move |_| programme.data.with(Option::is_some));
@@ -67,9 +60,9 @@ fn SettingsForm(programme: Programme, loaded: Loaded<Programme>) -> impl IntoVie
         busy.set(true);
         error.set(None);
         done.set(None);
-        let path = api(&pid.get_value(), "");
+        let route = routes::update_programme(&pid.get_value());
         spawn_local(async move {
-            match ctx.lead::<Programme>("PUT", &path, Some(&body)).await {
+            match ctx.send(route, &body).await {
                 Ok(_) => {
                     done.set(Some(t_string!(i18n, lead.settings.saved).to_string()));
                     loaded.reload();
@@ -79,43 +72,20 @@ fn SettingsForm(programme: Programme, loaded: Loaded<Programme>) -> impl IntoVie
             busy.set(false);
         });
     };
-    let field = move |id: &'static str, kind: &'static str, value: RwSignal<String>| {
-        view! {
-            <input id=id type=kind required data-testid=id
-                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
-        }
-    };
     view! {
         <section class="card">
             <h2>{t!(i18n, lead.settings.title)}</h2>
             <form on:submit=submit class="form-grid">
-                <div class="wide">
-                    <label for="settings-name">{t!(i18n, lead.settings.name)}</label>
-                    {field("settings-name", "text", name)}
-                </div>
-                <div>
-                    <label for="settings-start">{t!(i18n, lead.settings.start)}</label>
-                    {field("settings-start", "date", start)}
-                </div>
-                <div>
-                    <label for="settings-end">{t!(i18n, lead.settings.end)}</label>
-                    {field("settings-end", "date", end)}
-                </div>
-                <div>
-                    <label for="settings-lead-name">{t!(i18n, lead.settings.lead_name)}</label>
-                    {field("settings-lead-name", "text", lead_name)}
-                </div>
-                <div>
-                    <label for="settings-lead-email">{t!(i18n, lead.settings.lead_email)}</label>
-                    {field("settings-lead-email", "email", lead_email)}
-                </div>
+                <Field id="settings-name" value=name required=true class="wide">{t!(i18n, lead.settings.name)}</Field>
+                <Field id="settings-start" value=start required=true kind="date">{t!(i18n, lead.settings.start)}</Field>
+                <Field id="settings-end" value=end required=true kind="date">{t!(i18n, lead.settings.end)}</Field>
+                <Field id="settings-lead-name" value=lead_name required=true>{t!(i18n, lead.settings.lead_name)}</Field>
+                <Field id="settings-lead-email" value=lead_email required=true kind="email">
+                    {t!(i18n, lead.settings.lead_email)}
+                </Field>
                 <ErrorBox error=error />
                 <Success text=done />
-                <div class="row form-actions">
-                    <button class="button" type="submit" data-testid="settings-save" disabled=move || busy.get()>
-                        {t!(i18n, common.save)}
-                    </button>
-                </div>
+                <Actions testid="settings-save" busy=busy />
             </form>
         </section>
     }

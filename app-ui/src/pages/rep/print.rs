@@ -8,7 +8,7 @@ use rapport_api::{AnswerValue, ApiError, DocId, Request, Response, VisitDetail};
 use rapport_domain::{OpportunityKind, Question, QuestionKind, Section};
 
 use super::localized;
-use super::visit::entries::people_of;
+use super::visit::contacts::people_of;
 use super::visit::section_key;
 use crate::components::{ErrorBox, Loading};
 use crate::format::{amount, day};

@@ -1,11 +1,13 @@
-//! One question of the questionnaire and the input for its kind of answer.
+//! One question of the questionnaire and the input for its kind of answer (the
+//! quality check's is [`super::quality`]).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use rapport_api::{AnswerValue, ApiError, QualityAnswer, ScalarAnswer, VisitEdit};
+use rapport_api::{AnswerValue, ApiError, ScalarAnswer, VisitEdit};
 use rapport_domain::{ChoiceOption, Question, QuestionKind};
 
-use super::{entries, is_entry_kind, review, use_visit};
+use super::quality::QualityCheck;
+use super::{contacts, entries, is_entry_kind, review, use_visit};
 use crate::components::ErrorBox;
 use crate::i18n::*;
 use crate::pages::rep::localized;
@@ -95,7 +97,7 @@ fn answer_input(question: &Question) -> AnyView {
         QuestionKind::QualityCheck { unit, .. } => {
             view! { <QualityCheck qid unit=unit.clone() /> }.into_any()
         }
-        QuestionKind::Contacts => view! { <entries::Contacts /> }.into_any(),
+        QuestionKind::Contacts => view! { <contacts::Contacts /> }.into_any(),
         QuestionKind::Referrals => view! { <entries::Referrals /> }.into_any(),
     }
 }
@@ -183,6 +185,23 @@ fn TextAnswer(qid: String) -> impl IntoView {
     }
 }
 
+/// Saves a scalar answer to `qid` and shows the visit again; a refusal goes to `error`.
+fn scalar_saver(
+    qid: String,
+    error: RwSignal<Option<ApiError>>,
+) -> impl Fn(ScalarAnswer) + Clone + 'static {
+    let v = use_visit();
+    move |value| {
+        v.edit_and_reload(
+            VisitEdit::Scalar {
+                question_id: qid.clone(),
+                value,
+            },
+            error,
+        )
+    }
+}
+
 /// Yes / No, two big buttons.
 #[component]
 fn YesNoAnswer(qid: String) -> impl IntoView {
@@ -190,15 +209,8 @@ fn YesNoAnswer(qid: String) -> impl IntoView {
     let i18n = use_i18n();
     let answer = v.answer(qid.clone());
     let error = RwSignal::new(None::<ApiError>);
-    let set = move |value: bool| {
-        v.edit_and_reload(
-            VisitEdit::Scalar {
-                question_id: qid.clone(),
-                value: ScalarAnswer::YesNo(value),
-            },
-            error,
-        );
-    };
+    let save = scalar_saver(qid, error);
+    let set = move |value: bool| save(ScalarAnswer::YesNo(value));
     let set_no = set.clone();
     let is = move |b: bool| answer.with(|a| matches!(a, Some(AnswerValue::Bool(x)) if *x == b));
     view! {
@@ -225,7 +237,7 @@ fn YesNoAnswer(qid: String) -> impl IntoView {
 }
 
 /// A number as the rep types it: "2,5" and "2.5" both, spaces between thousands allowed.
-fn parse_number(text: &str) -> Option<f64> {
+pub(super) fn parse_number(text: &str) -> Option<f64> {
     let cleaned: String = text
         .trim()
         .chars()
@@ -247,19 +259,14 @@ fn NumberAnswer(qid: String) -> impl IntoView {
         Some(AnswerValue::Number(n)) => n.to_string(),
         _ => String::new(),
     };
+    let save = scalar_saver(qid, error);
     let change = move |ev: leptos::ev::Event| {
         let text = event_target_value(&ev);
         if text.trim().is_empty() {
             return;
         }
         match parse_number(&text) {
-            Some(n) => v.edit_and_reload(
-                VisitEdit::Scalar {
-                    question_id: qid.clone(),
-                    value: ScalarAnswer::Number(n),
-                },
-                error,
-            ),
+            Some(n) => save(ScalarAnswer::Number(n)),
             None => error.set(Some(ApiError::new(
                 "ui_not_a_number",
                 t_string!(i18n, rep.visit.not_a_number).to_string(),
@@ -283,18 +290,13 @@ fn DateAnswer(qid: String) -> impl IntoView {
         Some(AnswerValue::Str(s)) => s,
         _ => String::new(),
     };
+    let save = scalar_saver(qid, error);
     let change = move |ev: leptos::ev::Event| {
         let value = event_target_value(&ev);
         if value.is_empty() {
             return;
         }
-        v.edit_and_reload(
-            VisitEdit::Scalar {
-                question_id: qid.clone(),
-                value: ScalarAnswer::Date(value),
-            },
-            error,
-        );
+        save(ScalarAnswer::Date(value));
     };
     view! {
         <input type="date" data-testid="answer-date" aria-labelledby=label_id prop:value=shown on:change=change />
@@ -310,6 +312,7 @@ fn ChoiceAnswer(qid: String, options: Vec<ChoiceOption>) -> impl IntoView {
     let answer = v.answer(qid.clone());
     let error = RwSignal::new(None::<ApiError>);
     let name = format!("choice-{qid}");
+    let save = scalar_saver(qid.clone(), error);
     let choices = options
         .into_iter()
         .map(|option| {
@@ -319,7 +322,7 @@ fn ChoiceAnswer(qid: String, options: Vec<ChoiceOption>) -> impl IntoView {
                 let id = id.clone();
                 move || answer.with(|a| matches!(a, Some(AnswerValue::Str(s)) if *s == id))
             };
-            let qid = qid.clone();
+            let save = save.clone();
             let chosen = id.clone();
             view! {
                 <label class="choice">
@@ -330,15 +333,7 @@ fn ChoiceAnswer(qid: String, options: Vec<ChoiceOption>) -> impl IntoView {
                         data-testid="answer-choice"
                         data-value=id.clone()
                         prop:checked=checked
-                        on:change=move |_| {
-                            v.edit_and_reload(
-                                VisitEdit::Scalar {
-                                    question_id: qid.clone(),
-                                    value: ScalarAnswer::Choice(chosen.clone()),
-                                },
-                                error,
-                            )
-                        }
+                        on:change=move |_| save(ScalarAnswer::Choice(chosen.clone()))
                     />
                     {move || label.get(lang.get()).to_owned()}
                 </label>
@@ -348,128 +343,5 @@ fn ChoiceAnswer(qid: String, options: Vec<ChoiceOption>) -> impl IntoView {
     view! {
         <div class="rep-choices" role="radiogroup">{choices}</div>
         <ErrorBox error=localized(error) />
-    }
-}
-
-/// The objective quality check: contracted vs measured, and an outage remembered.
-/// Failing it opens a technical follow-up on the spot (the node does it).
-#[component]
-fn QualityCheck(qid: String, unit: String) -> impl IntoView {
-    let v = use_visit();
-    let i18n = use_i18n();
-    let answer = v.answer(qid.clone());
-    let saved = answer.get_untracked().and_then(|a| match a {
-        AnswerValue::Quality(q) => Some(q),
-        _ => None,
-    });
-    let target = RwSignal::new(
-        saved
-            .as_ref()
-            .map(|q| q.target.to_string())
-            .unwrap_or_default(),
-    );
-    let actual = RwSignal::new(
-        saved
-            .as_ref()
-            .map(|q| q.actual.to_string())
-            .unwrap_or_default(),
-    );
-    let outage = RwSignal::new(saved.as_ref().is_some_and(|q| q.outage_last_month));
-    let note = RwSignal::new(saved.map(|q| q.note).unwrap_or_default());
-    let error = RwSignal::new(None::<ApiError>);
-    let opened = RwSignal::new(false);
-    let busy = RwSignal::new(false);
-
-    let save = move |_| {
-        let (Some(t), Some(a)) = (
-            parse_number(&target.get_untracked()),
-            parse_number(&actual.get_untracked()),
-        ) else {
-            error.set(Some(ApiError::new(
-                "ui_not_a_number",
-                t_string!(i18n, rep.quality.need_numbers).to_string(),
-            )));
-            return;
-        };
-        let edit = VisitEdit::Quality {
-            question_id: qid.clone(),
-            answer: QualityAnswer {
-                target: t,
-                actual: a,
-                outage_last_month: outage.get_untracked(),
-                note: note.get_untracked().trim().to_owned(),
-            },
-        };
-        busy.set(true);
-        spawn_local(async move {
-            match v.edit(edit).await {
-                Ok(saved) => {
-                    error.set(None);
-                    opened.set(saved.follow_up_opened);
-                    v.reload();
-                }
-                Err(err) => error.set(Some(err)),
-            }
-            busy.set(false);
-        });
-    };
-    let verdict = move || match answer.get() {
-        Some(AnswerValue::Quality(q)) if q.fails() => Some((
-            "fails",
-            "error",
-            t_string!(i18n, rep.quality.fails).to_string(),
-        )),
-        Some(AnswerValue::Quality(_)) => Some((
-            "passes",
-            "success",
-            t_string!(i18n, rep.quality.passes).to_string(),
-        )),
-        _ => None,
-    };
-    let unit_target = unit.clone();
-    view! {
-        <div class="rep-quality">
-            <div class="rep-quality-numbers">
-                <label>
-                    {move || t_string!(i18n, rep.quality.target, unit = unit_target.clone()).to_string()}
-                    <input type="text" inputmode="decimal" data-testid="quality-target" bind:value=target />
-                </label>
-                <label>
-                    {move || t_string!(i18n, rep.quality.actual, unit = unit.clone()).to_string()}
-                    <input type="text" inputmode="decimal" data-testid="quality-actual" bind:value=actual />
-                </label>
-            </div>
-            <label class="choice">
-                <input type="checkbox" data-testid="quality-outage" bind:checked=outage />
-                {t!(i18n, rep.quality.outage)}
-            </label>
-            <label>
-                {t!(i18n, rep.quality.note)}
-                <input type="text" data-testid="quality-note" bind:value=note />
-            </label>
-            <button class="button" data-testid="quality-save" disabled=move || busy.get() on:click=save>
-                {t!(i18n, rep.quality.save)}
-            </button>
-            <ErrorBox error=localized(error) />
-            {move || {
-                verdict()
-                    .map(|(state, class, text)| {
-                        view! {
-                            <p class=class data-testid="quality-verdict" data-state=state>{text}</p>
-                        }
-                    })
-            }}
-            {move || {
-                opened
-                    .get()
-                    .then(|| {
-                        view! {
-                            <p class="notice" data-testid="quality-follow-up">
-                                {t!(i18n, rep.quality.follow_up_opened)}
-                            </p>
-                        }
-                    })
-            }}
-        </div>
     }
 }

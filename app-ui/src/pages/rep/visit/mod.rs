@@ -2,7 +2,9 @@
 //! answer saved on the device as it is given, conflicts and history per question.
 
 mod answers;
-pub(super) mod entries;
+pub(super) mod contacts;
+mod entries;
+mod quality;
 mod review;
 
 use leptos::prelude::*;

@@ -1,5 +1,5 @@
-//! Pieces every page uses: the top bar with the language switch and the device's
-//! save and sync state, and the error box that says what to fix.
+//! The frame of every page: the top bar with the language switch and the device's
+//! save and sync state, the error box that says what to fix, and "Loading…".
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;

@@ -1,0 +1,18 @@
+//! Building blocks the pages are made of: the page frame ([`chrome`]), "are you
+//! sure?" ([`confirm`]), data tables
+//! ([`table`]), sections that load their data ([`section`]), labelled fields
+//! ([`field`]) and the visit's editable entry lists ([`entries`]).
+
+pub mod chrome;
+pub mod confirm;
+pub mod entries;
+pub mod field;
+pub mod section;
+pub mod table;
+
+pub use chrome::{ErrorBox, Loading, TopBar};
+pub use confirm::Confirm;
+pub use entries::{EntryForm, EntryList, entry_list};
+pub use field::{Actions, Check, Field, Select};
+pub use section::{CardHead, Loaded, loaded};
+pub use table::{Col, table};

@@ -1,0 +1,144 @@
+//! Data a lead page shows, loaded from the server ([`Loaded`]), and the section that
+//! shows it: the error box, "Loading…" until the first answer, then the content
+//! ([`loaded`]); a card's heading with the button that opens its form ([`CardHead`]).
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::ApiError;
+use rapport_api::routes::Route;
+use serde::de::DeserializeOwned;
+
+use super::{ErrorBox, Loading};
+use crate::state::{Ctx, use_ctx};
+
+/// Data a page shows: loaded from the server, reloaded after every change the page
+/// makes and by polling.
+///
+/// Not a Leptos `Resource`: an answer equal to what is on screen is dropped here, so
+/// a poll that finds nothing new re-renders nothing (a resource would hand every
+/// answer to the view and rebuild the rows under the lead's finger).
+pub struct Loaded<T: Send + Sync + 'static> {
+    /// The last answer; `None` until the first one arrives.
+    pub data: RwSignal<Option<T>>,
+    /// Why the last load failed.
+    pub error: RwSignal<Option<ApiError>>,
+    route: StoredValue<Route<(), T>>,
+    ctx: Ctx,
+}
+
+impl<T: Send + Sync + 'static> Clone for Loaded<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for Loaded<T> {}
+
+impl<T: DeserializeOwned + PartialEq + Send + Sync + 'static> Loaded<T> {
+    /// Starts loading `route` (a GET with a JSON answer).
+    pub fn new(route: Route<(), T>) -> Self {
+        let this = Self {
+            data: RwSignal::new(None),
+            error: RwSignal::new(None),
+            route: StoredValue::new(route),
+            ctx: use_ctx(),
+        };
+        this.reload();
+        this
+    }
+
+    /// Loads another route of the same data (other filters).
+    pub fn load(&self, route: Route<(), T>) {
+        self.route.set_value(route);
+        self.reload();
+    }
+
+    /// Loads again; what is on screen stays until the new answer arrives.
+    pub fn reload(&self) {
+        let this = *self;
+        let Some(route) = this.route.try_get_value() else {
+            return;
+        };
+        spawn_local(async move {
+            match this.ctx.fetch(route).await {
+                Ok(value) => {
+                    // An unchanged answer leaves the page alone (polling must not
+                    // rebuild the view under the lead's finger).
+                    if this.data.with_untracked(|d| d.as_ref() != Some(&value)) {
+                        this.data.set(Some(value));
+                    }
+                    this.error.set(None);
+                }
+                Err(err) => this.error.set(Some(err)),
+            }
+        });
+    }
+
+    /// Reloads every `every` while the page is shown.
+    pub fn poll(&self, every: std::time::Duration) {
+        let this = *self;
+        let handle = set_interval_with_handle(move || this.reload(), every);
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    }
+}
+
+/// The error box of `data`, "Loading…" until its first answer, then `content` of
+/// the answer (built again only when the answer changes).
+pub fn loaded<T, V>(
+    data: Loaded<T>,
+    content: impl Fn(T) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let content = std::sync::Arc::new(content);
+    view! {
+        <ErrorBox error=data.error />
+        <Show when=move || data.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
+            {
+                let content = content.clone();
+                move || data.data.get().map(|value| content(value))
+            }
+        </Show>
+    }
+}
+
+/// A card's heading with the button that opens and closes its form (`open`);
+/// `on_toggle` runs on each click too.
+#[component]
+pub fn CardHead(
+    /// The heading.
+    #[prop(into)]
+    title: TextProp,
+    /// The button's test id.
+    testid: &'static str,
+    /// The button's words.
+    #[prop(into)]
+    label: TextProp,
+    /// Whether the form is open.
+    open: RwSignal<bool>,
+    /// Also runs on each click (clears the last success line).
+    #[prop(into, optional)]
+    on_toggle: Option<Callback<()>>,
+) -> impl IntoView {
+    let toggle = move |_| {
+        open.update(|o| *o = !*o);
+        if let Some(f) = on_toggle {
+            f.run(());
+        }
+    };
+    view! {
+        <div class="row">
+            <h2>{move || title.get()}</h2>
+            <span class="spacer"></span>
+            <button class="button" data-testid=testid aria-expanded=move || open.get().to_string() on:click=toggle>
+                {move || label.get()}
+            </button>
+        </div>
+    }
+}

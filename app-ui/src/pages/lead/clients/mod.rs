@@ -1,0 +1,256 @@
+//! Clients: import a list (CSV or XLSX, with a dry run), add one, edit one, record the
+//! original rep's relationship, and the client table with search. The import is
+//! [`import`], the edit panel [`edit`].
+
+mod edit;
+mod import;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use rapport_api::ApiError;
+use rapport_api::lead::{
+    Assignment, ClientView, NewClient, Programme, RepView, Segment, Strength, VisitState,
+};
+use rapport_api::routes;
+
+use super::{ExportLinks, I18n, Loaded, Success, from_wire, use_pid, wire};
+use crate::col;
+use crate::components::{Actions, CardHead, Col, ErrorBox, Field, Select, loaded, table};
+use crate::format::day;
+use crate::i18n::*;
+use crate::state::use_ctx;
+
+/// What the page keeps loaded: the client list, the programme (relationships) and reps.
+#[derive(Clone, Copy)]
+struct Data {
+    clients: Loaded<Vec<ClientView>>,
+    programme: Loaded<Programme>,
+    reps: Loaded<Vec<RepView>>,
+}
+
+impl Data {
+    fn reload(self) {
+        self.clients.reload();
+        self.programme.reload();
+    }
+}
+
+/// Clients: import and editing.
+#[component]
+pub fn Clients() -> impl IntoView {
+    let pid = use_pid();
+    let data = Data {
+        clients: Loaded::new(routes::clients(&pid)),
+        programme: Loaded::new(routes::programme(&pid)),
+        reps: Loaded::new(routes::reps(&pid)),
+    };
+    view! {
+        <import::ImportForm data=data />
+        <AddClient data=data />
+        <ClientTable data=data />
+        <ExportLinks files=&["visits.csv", "visits.xlsx"] />
+    }
+}
+
+pub(crate) fn segment_text(i18n: I18n, s: Segment) -> String {
+    match s {
+        Segment::Corporate => t_string!(i18n, lead.clients.corporate).to_string(),
+        Segment::KeyPrivate => t_string!(i18n, lead.clients.key_private).to_string(),
+    }
+}
+
+fn strength_text(i18n: I18n, s: Strength) -> String {
+    match s {
+        Strength::Excellent => t_string!(i18n, lead.clients.excellent).to_string(),
+        Strength::Good => t_string!(i18n, lead.clients.good).to_string(),
+        Strength::Weak => t_string!(i18n, lead.clients.weak).to_string(),
+        Strength::Unknown => t_string!(i18n, lead.clients.unknown).to_string(),
+    }
+}
+
+fn visit_text(i18n: I18n, s: Option<VisitState>) -> String {
+    match s {
+        Some(VisitState::Completed) => t_string!(i18n, lead.clients.visit_completed).to_string(),
+        Some(VisitState::Draft) => t_string!(i18n, lead.clients.visit_draft).to_string(),
+        None => t_string!(i18n, lead.clients.visit_none).to_string(),
+    }
+}
+
+/// The segment select's options.
+fn segment_options(i18n: I18n) -> impl IntoView {
+    [Segment::Corporate, Segment::KeyPrivate]
+        .into_iter()
+        .map(|s| view! { <option value=wire(&s)>{move || segment_text(i18n, s)}</option> })
+        .collect_view()
+}
+
+// --- Add ----------------------------------------------------------------------
+
+#[component]
+fn AddClient(data: Data) -> impl IntoView {
+    let ctx = use_ctx();
+    let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
+    let open = RwSignal::new(false);
+    let company = RwSignal::new(String::new());
+    let segment = RwSignal::new(wire(&Segment::Corporate));
+    let notes = RwSignal::new(String::new());
+    let contact = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let done = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let name = company.get_untracked().trim().to_owned();
+        let contact_name = contact.get_untracked().trim().to_owned();
+        let body = NewClient {
+            company: name.clone(),
+            segment: from_wire(&segment.get_untracked()).unwrap_or(Segment::Corporate),
+            original_rep: None,
+            relationship: None,
+            monopolised: false,
+            contact: (!contact_name.is_empty()).then(|| rapport_api::lead::ContactBody {
+                name: contact_name,
+                ..Default::default()
+            }),
+            notes: notes.get_untracked(),
+        };
+        error.set(None);
+        let route = routes::create_client(&pid.get_value());
+        spawn_local(async move {
+            match ctx.send(route, &body).await {
+                Ok(_) => {
+                    done.set(Some(
+                        t_string!(i18n, lead.clients.added, company = name).to_string(),
+                    ));
+                    company.set(String::new());
+                    notes.set(String::new());
+                    contact.set(String::new());
+                    open.set(false);
+                    data.reload();
+                }
+                Err(err) => error.set(Some(err)),
+            }
+        });
+    };
+    view! {
+        <section class="card">
+            <CardHead title=move || t_string!(i18n, lead.clients.title).to_string() testid="client-add"
+                label=move || t_string!(i18n, lead.clients.add).to_string() open=open on_toggle=move |()| done.set(None) />
+            <Success text=done />
+            <Show when=move || open.get()>
+                <form on:submit=submit class="form-grid">
+                    <Field id="client-company" value=company required=true>{t!(i18n, lead.clients.company)}</Field>
+                    <Select id="client-segment" value=segment options=move || segment_options(i18n)>
+                        {t!(i18n, lead.clients.segment)}
+                    </Select>
+                    <Field id="client-contact" value=contact>{t!(i18n, lead.clients.contact)}</Field>
+                    <Field id="client-notes" value=notes kind="textarea" class="wide">{t!(i18n, lead.clients.notes)}</Field>
+                    <ErrorBox error=error />
+                    <Actions testid="client-save" cancel=move |()| open.set(false) />
+                </form>
+            </Show>
+        </section>
+    }
+}
+
+// --- Table and editing ----------------------------------------------------------
+
+#[component]
+fn ClientTable(data: Data) -> impl IntoView {
+    let i18n = use_i18n();
+    let search = RwSignal::new(String::new());
+    let rows = move |list: Vec<ClientView>| {
+        // Rows hold texts in the page's language: rebuild them on a switch.
+        let _ = i18n.get_locale();
+        let needle = search.get().trim().to_lowercase();
+        let assignments = data.programme.data.with(|p| {
+            p.as_ref()
+                .map(|p| p.assignments.clone())
+                .unwrap_or_default()
+        });
+        let rows = list
+            .into_iter()
+            .filter(|c| {
+                needle.is_empty()
+                    || c.company.to_lowercase().contains(&needle)
+                    || c.current_rep_name
+                        .as_deref()
+                        .is_some_and(|n| n.to_lowercase().contains(&needle))
+            })
+            .map(|c| {
+                let assignment = assignments.get(&c.id).cloned();
+                view! { <ClientRow client=c assignment=assignment data=data /> }
+            })
+            .collect();
+        let cols = vec![
+            col!(i18n, lead.clients.company),
+            col!(i18n, lead.clients.segment),
+            col!(i18n, lead.clients.current_rep),
+            col!(i18n, lead.clients.relationship),
+            col!(i18n, lead.clients.visit),
+            Col::blank(),
+        ];
+        table(
+            cols,
+            rows,
+            t!(i18n, lead.clients.none),
+            Some("clients-empty"),
+        )
+    };
+    view! {
+        <section class="card">
+            <label for="client-search">{t!(i18n, lead.clients.search)}</label>
+            <input id="client-search" type="search" data-testid="client-search"
+                placeholder=move || t_string!(i18n, lead.clients.search_placeholder).to_string()
+                prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev)) />
+            {loaded(data.clients, rows)}
+        </section>
+    }
+}
+
+#[component]
+fn ClientRow(client: ClientView, assignment: Option<Assignment>, data: Data) -> impl IntoView {
+    let i18n = use_i18n();
+    let editing = RwSignal::new(false);
+    let c = client;
+    let relationship = assignment.as_ref().map(|a| {
+        let mut text = strength_text(i18n, a.strength);
+        if a.monopolised {
+            text.push_str(" · ");
+            text.push_str(t_string!(i18n, lead.clients.monopolised_short));
+        }
+        text
+    });
+    let visit = {
+        let state = c.last_visit_state;
+        let date = c.last_visit_date.clone();
+        move || match &date {
+            Some(d) => format!("{} · {}", visit_text(i18n, state), day(d)),
+            None => visit_text(i18n, state),
+        }
+    };
+    let segment = c.segment;
+    let edit_client = c.clone();
+    view! {
+        <tr data-testid="client-row" data-client-id=c.id.clone()>
+            <td><strong>{c.company.clone()}</strong></td>
+            <td>{move || segment_text(i18n, segment)}</td>
+            <td>{c.current_rep_name.clone().unwrap_or_else(|| "—".into())}</td>
+            <td>{relationship.unwrap_or_else(|| "—".into())}</td>
+            <td data-testid="client-visit" data-state=c.last_visit_state.map(|s| wire(&s)).unwrap_or_default()>{visit}</td>
+            <td>
+                <button class="button ghost" data-testid="client-edit" aria-expanded=move || editing.get().to_string()
+                    on:click=move |_| editing.update(|e| *e = !*e)>
+                    {t!(i18n, lead.clients.edit)}
+                </button>
+            </td>
+        </tr>
+        <Show when=move || editing.get()>
+            <tr class="edit-row">
+                <td colspan="6">
+                    <edit::EditClient client=edit_client.clone() assignment=assignment.clone() data=data editing=editing />
+                </td>
+            </tr>
+        </Show>
+    }
+}
