@@ -6,7 +6,8 @@
 #   bash tests/run.sh            # everything
 #   PROPTEST_CASES=10000 bash tests/run.sh -p rapport-tests   # the long convergence run
 #
-# Extra arguments go to `cargo test` (default: --workspace).
+# With no arguments, every test program of the workspace (tests/lanes.sh: two at a
+# time); arguments go to `cargo test` instead, e.g. `-p rapport-server --test sync`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
@@ -22,6 +23,8 @@ export RAPPORT_UI_DIST="$PWD/app-ui/dist"
 export RAPPORT_APP_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rapport-app"
 
 if [ "$#" -eq 0 ]; then
-    set -- --workspace
+    # The whole workspace, two test programs at a time (tests/lanes.sh says how).
+    bash tests/lanes.sh
+else
+    cargo test --locked "$@"
 fi
-cargo test --locked "$@"

@@ -99,6 +99,8 @@ fi
 # The device node's database is SQLCipher, which links the system's libcrypto; the app
 # is a WebKitGTK window (Tauri 2 on Linux).
 apt_missing libssl-dev pkg-config libwebkit2gtk-4.1-dev
+# CI's check for import circles between the files of a crate (tools/import-circles.py).
+apt_missing python3
 
 # The UI: Rust to wasm, trunk, wasm-bindgen of exactly the version Cargo.lock holds,
 # and wasm-opt from npm's binaryen 132 (Debian's 108 makes wasm that fails to load).

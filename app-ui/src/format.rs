@@ -78,3 +78,14 @@ pub fn amount(value: f64) -> String {
     }
     if negative { format!("−{out}") } else { out }
 }
+
+/// A number as the rep types it: "2,5" and "2.5" both, spaces between thousands allowed.
+pub fn parse_number(text: &str) -> Option<f64> {
+    let cleaned: String = text
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| if c == ',' { '.' } else { c })
+        .collect();
+    cleaned.parse::<f64>().ok().filter(|n| n.is_finite())
+}

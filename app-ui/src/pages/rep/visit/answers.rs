@@ -9,6 +9,7 @@ use rapport_domain::{ChoiceOption, Question, QuestionKind};
 use super::quality::QualityCheck;
 use super::{contacts, entries, is_entry_kind, review, use_visit};
 use crate::components::ErrorBox;
+use crate::format::parse_number;
 use crate::i18n::*;
 use crate::pages::rep::localized;
 use crate::state::use_lang;
@@ -234,17 +235,6 @@ fn YesNoAnswer(qid: String) -> impl IntoView {
         </div>
         <ErrorBox error=localized(error) />
     }
-}
-
-/// A number as the rep types it: "2,5" and "2.5" both, spaces between thousands allowed.
-pub(super) fn parse_number(text: &str) -> Option<f64> {
-    let cleaned: String = text
-        .trim()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| if c == ',' { '.' } else { c })
-        .collect();
-    cleaned.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 /// A number, saved when the rep leaves the field.

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use rapport_api::{AnswerValue, ApiError, QualityAnswer, VisitEdit};
 
-use super::answers::parse_number;
+use crate::format::parse_number;
 use super::use_visit;
 use crate::components::{Check, ErrorBox, Field};
 use crate::i18n::*;
