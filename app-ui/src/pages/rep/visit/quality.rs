@@ -5,9 +5,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use rapport_api::{AnswerValue, ApiError, QualityAnswer, VisitEdit};
 
-use crate::format::parse_number;
 use super::use_visit;
 use crate::components::{Check, ErrorBox, Field};
+use crate::format::parse_number;
 use crate::i18n::*;
 use crate::pages::rep::localized;
 
