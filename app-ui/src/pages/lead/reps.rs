@@ -70,7 +70,7 @@ fn RepFieldsView(fields: RepFields, prefix: &'static str) -> impl IntoView {
                 {t!(i18n, lead.reps.capacity)}
                 <span class="hint">{t!(i18n, lead.reps.capacity_hint)}</span>
             </label>
-            <input id=format!("{prefix}-capacity") type="number" min="1" max="100" step="5" required
+            <input id=format!("{prefix}-capacity") type="number" min="1" max="100" required
                 data-testid=format!("{prefix}-capacity")
                 prop:value=move || f.percent.get().to_string()
                 on:input=move |ev| {
