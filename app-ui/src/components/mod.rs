@@ -15,4 +15,4 @@ pub use confirm::Confirm;
 pub use entries::{EntryForm, EntryList, entry_list};
 pub use field::{Actions, Check, Field, Select};
 pub use section::{CardHead, Loaded, loaded, loaded_live};
-pub use table::{Col, keyed_table, table};
+pub use table::{Col, follow, keyed_table, table};

@@ -134,8 +134,9 @@ where
 }
 
 /// The row of `rows` with the key of `item`, as it changes; its last value once it
-/// has left the list (until its view is dropped).
-fn follow<T, K>(
+/// has left the list (until its view is dropped). For `<For>` children that must
+/// show a row's new data without being built again.
+pub fn follow<T, K>(
     rows: Signal<Vec<T>>,
     key: impl Fn(&T) -> K + Send + Sync + 'static,
     item: T,
