@@ -198,6 +198,8 @@ async fn the_lead_runs_the_programme_in_a_browser() {
         "the edit row stays open with its text through the reload"
     );
     screenshot_page(c, "lead-reps-editing").await;
+    click(c, "[data-testid=nav-dashboard]").await;
+    wait_for(c, "[data-testid=dashboard]").await;
 
     // Russian first; English at a touch, remembered on reload.
     let nav = |c: &fantoccini::Client| {
