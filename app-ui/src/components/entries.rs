@@ -2,8 +2,12 @@
 //! follow-ups): the entries, or a muted sentence when there are none; under them the
 //! add button, or the form while one is open ([`entry_list`], [`EntryForm`]).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use rapport_api::ApiError;
+use serde::Serialize;
 
 use super::ErrorBox;
 use crate::i18n::*;
@@ -26,9 +30,12 @@ pub struct EntryList<T: Send + Sync + 'static, E: Clone + Send + Sync + 'static>
 
 /// The list `list` with each entry drawn by `row`, then the add button or the form
 /// drawn by `form` for the open draft.
+///
+/// Rows are keyed by their content (`<For>`): when the visit changes (an entry saved,
+/// a sync) only the entries that changed are drawn again.
 pub fn entry_list<T, E, R, F, RV, FV>(list: EntryList<T, E>, row: R, form: F) -> impl IntoView
 where
-    T: Clone + PartialEq + Send + Sync + 'static,
+    T: Clone + PartialEq + Serialize + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
     R: Fn(T) -> RV + Send + Sync + 'static,
     RV: IntoView + 'static,
@@ -43,14 +50,21 @@ where
         add_testid,
         add_label,
     } = list;
+    let row = Arc::new(row);
+    let none = Memo::new(move |_| rows.with(Vec::is_empty));
     let entries = move || {
-        let list = rows.get();
-        if list.is_empty() {
+        if none.get() {
             let empty = empty.clone();
             return view! { <p class="muted">{move || empty.get()}</p> }.into_any();
         }
-        let items = list.into_iter().map(&row).collect_view();
-        view! { <ul class="rep-entry-list">{items}</ul> }.into_any()
+        let row = row.clone();
+        view! {
+            <ul class="rep-entry-list">
+                <For each=move || keyed(&rows.get()) key=|(k, _)| k.clone()
+                    children=move |(_, entry)| row(entry) />
+            </ul>
+        }
+        .into_any()
     };
     let add_or_form = move || match open.get() {
         Some(draft) => form(draft).into_any(),
@@ -69,6 +83,20 @@ where
         {entries}
         {add_or_form}
     }
+}
+
+/// Each entry with its key: its content as JSON, and a count when equal entries
+/// repeat (keys must differ).
+fn keyed<T: Clone + Serialize>(list: &[T]) -> Vec<(String, T)> {
+    let mut seen = HashMap::<String, usize>::new();
+    list.iter()
+        .map(|entry| {
+            let json = serde_json::to_string(entry).unwrap_or_default();
+            let n = seen.entry(json.clone()).or_default();
+            *n += 1;
+            (format!("{json}#{n}"), entry.clone())
+        })
+        .collect()
 }
 
 /// An entry's form: the fields (children), the error, "Save" (`save_label`, test id

@@ -14,5 +14,5 @@ pub use chrome::{ErrorBox, Loading, TopBar};
 pub use confirm::Confirm;
 pub use entries::{EntryForm, EntryList, entry_list};
 pub use field::{Actions, Check, Field, Select};
-pub use section::{CardHead, Loaded, loaded};
-pub use table::{Col, table};
+pub use section::{CardHead, Loaded, loaded, loaded_live};
+pub use table::{Col, follow, keyed_table, table};

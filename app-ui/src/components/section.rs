@@ -108,6 +108,31 @@ where
     }
 }
 
+/// Like [`loaded`], but `content` is built once, on the first answer, and gets the
+/// answer as a signal: a changed answer updates what reads it instead of rebuilding
+/// the content (for keyed rows, [`super::keyed_table`], whose open editors must
+/// survive a reload).
+pub fn loaded_live<T, V>(
+    data: Loaded<T>,
+    content: impl Fn(Signal<T>) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Default + PartialEq + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let content = std::sync::Arc::new(content);
+    let live = Memo::new(move |_| data.data.get().unwrap_or_default()).into();
+    view! {
+        <ErrorBox error=data.error />
+        <Show when=move || data.data.with(Option::is_some) fallback=|| view! { <Loading /> }>
+            {
+                let content = content.clone();
+                content(live)
+            }
+        </Show>
+    }
+}
+
 /// A card's heading with the button that opens and closes its form (`open`);
 /// `on_toggle` runs on each click too.
 #[component]

@@ -1,5 +1,10 @@
 //! A data table: column headings in the page's language, one row per item, and a
-//! muted sentence instead of the table when there is nothing to show.
+//! muted sentence instead of the table when there is nothing to show. [`table`] takes
+//! rows built once; [`keyed_table`] keeps each row (and what is open or typed in it)
+//! across changes of the list.
+
+use std::hash::Hash;
+use std::sync::Arc;
 
 use leptos::prelude::*;
 
@@ -59,13 +64,7 @@ pub fn table<V: IntoView + 'static>(
     if rows.is_empty() {
         return view! { <p class="muted" data-testid=empty_id>{empty}</p> }.into_any();
     }
-    let head = cols
-        .into_iter()
-        .map(|c| {
-            let text = c.text.map(|t| move || t());
-            view! { <th class=c.num.then_some("num")>{text}</th> }
-        })
-        .collect_view();
+    let head = heading(Arc::new(cols));
     view! {
         <div class="table-wrap">
             <table>
@@ -77,4 +76,80 @@ pub fn table<V: IntoView + 'static>(
         </div>
     }
     .into_any()
+}
+
+/// The heading row's cells for `cols`.
+fn heading(cols: Arc<Vec<Col>>) -> impl IntoView {
+    (0..cols.len())
+        .map(|i| {
+            let num = cols[i].num;
+            let cols = cols.clone();
+            let text = move || cols[i].text.as_ref().map(|t| t());
+            view! { <th class=num.then_some("num")>{text}</th> }
+        })
+        .collect_view()
+}
+
+/// Like [`table`], for rows with identity: the rows of `rows` under the headings
+/// `cols`, one per `key` (a stable id), each drawn once by `row`.
+///
+/// A row is not rebuilt when the list changes: `row` gets the row as a signal that
+/// follows the list, so an edit row open under it (and what is typed there) stays
+/// open while the list reloads; rows come and go with their keys.
+pub fn keyed_table<T, K, V>(
+    cols: Vec<Col>,
+    rows: Signal<Vec<T>>,
+    key: impl Fn(&T) -> K + Clone + Send + Sync + 'static,
+    row: impl Fn(Signal<T>) -> V + Clone + Send + Sync + 'static,
+    empty: impl IntoView + Clone + Sync + 'static,
+    empty_id: Option<&'static str>,
+) -> impl IntoView
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let cols = Arc::new(cols);
+    view! {
+        <Show
+            when=move || rows.with(|r| !r.is_empty())
+            fallback=move || view! { <p class="muted" data-testid=empty_id>{empty.clone()}</p> }
+        >
+            <div class="table-wrap">
+                <table>
+                    <thead>
+                        <tr>{heading(cols.clone())}</tr>
+                    </thead>
+                    <tbody>
+                        <For each=move || rows.get() key=key.clone() children={
+                            let key = key.clone();
+                            let row = row.clone();
+                            move |item| row(follow(rows, key.clone(), item))
+                        } />
+                    </tbody>
+                </table>
+            </div>
+        </Show>
+    }
+}
+
+/// The row of `rows` with the key of `item`, as it changes; its last value once it
+/// has left the list (until its view is dropped). For `<For>` children that must
+/// show a row's new data without being built again.
+pub fn follow<T, K>(
+    rows: Signal<Vec<T>>,
+    key: impl Fn(&T) -> K + Send + Sync + 'static,
+    item: T,
+) -> Signal<T>
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+    K: Eq + Send + Sync + 'static,
+{
+    let id = key(&item);
+    Memo::new(move |last: Option<&T>| {
+        rows.with(|list| list.iter().find(|r| key(r) == id).cloned())
+            .or_else(|| last.cloned())
+            .unwrap_or_else(|| item.clone())
+    })
+    .into()
 }

@@ -179,6 +179,28 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     wait_for(c, "[data-testid=chart-coverage]").await;
     screenshot_page(c, "lead-dashboard").await;
 
+    // The reps' list reloads without closing an open edit row or losing what is typed
+    // there: Ivanov's row is being edited while another rep is added.
+    click(c, "[data-testid=nav-reps]").await;
+    click(
+        c,
+        "[data-testid=rep-row][data-rep-id=ivanov] [data-testid=rep-edit]",
+    )
+    .await;
+    fill(c, "[data-testid=rep-edit-name]", "Иван Петрович Иванов").await;
+    click(c, "[data-testid=rep-add]").await;
+    type_into(c, "[data-testid=rep-name]", "Пётр Сидоров").await;
+    click(c, "[data-testid=rep-save]").await;
+    wait_text(c, "tbody", "Пётр Сидоров").await;
+    assert_eq!(
+        value_of(c, "[data-testid=rep-edit-name]").await,
+        "Иван Петрович Иванов",
+        "the edit row stays open with its text through the reload"
+    );
+    screenshot_page(c, "lead-reps-editing").await;
+    click(c, "[data-testid=nav-dashboard]").await;
+    wait_for(c, "[data-testid=dashboard]").await;
+
     // Russian first; English at a touch, remembered on reload.
     let nav = |c: &fantoccini::Client| {
         let c = c.clone();

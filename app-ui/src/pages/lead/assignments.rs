@@ -11,7 +11,7 @@ use rapport_api::{ApiError, Lang};
 
 use super::{Loaded, Success, use_pid};
 use crate::col;
-use crate::components::{ErrorBox, loaded, table};
+use crate::components::{ErrorBox, keyed_table, loaded, table};
 use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
 
@@ -72,10 +72,10 @@ pub fn Assignments() -> impl IntoView {
             <ErrorBox error=error />
             <Success text=done />
         </section>
-        {loaded(suggestion, move |s: SuggestionView| view! {
-            <Loads loads=s.loads names=names />
-            <SuggestionTable rows=s.assignments reps=reps names=names suggestion=suggestion done=done />
-        })}
+        {loaded(suggestion, move |s: SuggestionView| view! { <Loads loads=s.loads names=names /> })}
+        <Show when=move || suggestion.data.with(Option::is_some)>
+            <SuggestionTable reps names suggestion done />
+        </Show>
     }
 }
 
@@ -111,30 +111,56 @@ fn Loads(
     }
 }
 
+/// The suggested assignments, keyed by client and content: saving one override
+/// reloads the suggestion without clearing a reason typed in another row.
 #[component]
 fn SuggestionTable(
-    rows: Vec<SuggestionRow>,
     reps: Loaded<Vec<RepView>>,
     names: Memo<BTreeMap<String, String>>,
     suggestion: Loaded<SuggestionView>,
     done: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let i18n = use_i18n();
-    if rows.is_empty() {
-        return view! { <p class="card muted">{t!(i18n, lead.assignments.empty)}</p> }.into_any();
+    let rows: Signal<Vec<SuggestionRow>> = Memo::new(move |_| {
+        suggestion.data.with(|s| {
+            s.as_ref()
+                .map(|s| s.assignments.clone())
+                .unwrap_or_default()
+        })
+    })
+    .into();
+    let table = move || {
+        let cols = vec![
+            col!(i18n, lead.assignments.client),
+            col!(i18n, lead.assignments.current),
+            col!(i18n, lead.assignments.suggested),
+            col!(i18n, lead.assignments.reason),
+            col!(i18n, lead.assignments.override_title),
+        ];
+        keyed_table(
+            cols,
+            rows,
+            |r: &SuggestionRow| {
+                (
+                    r.client_id.clone(),
+                    serde_json::to_string(r).unwrap_or_default(),
+                )
+            },
+            move |row| {
+                view! { <SuggestionLine row=row.get_untracked() reps names suggestion done /> }
+            },
+            "",
+            None,
+        )
+    };
+    view! {
+        <Show
+            when=move || rows.with(|r| !r.is_empty())
+            fallback=move || view! { <p class="card muted">{t!(i18n, lead.assignments.empty)}</p> }
+        >
+            <section class="card">{table()}</section>
+        </Show>
     }
-    let rows = rows
-        .into_iter()
-        .map(|row| view! { <SuggestionLine row=row reps=reps names=names suggestion=suggestion done=done /> })
-        .collect();
-    let cols = vec![
-        col!(i18n, lead.assignments.client),
-        col!(i18n, lead.assignments.current),
-        col!(i18n, lead.assignments.suggested),
-        col!(i18n, lead.assignments.reason),
-        col!(i18n, lead.assignments.override_title),
-    ];
-    view! { <section class="card">{table(cols, rows, "", None)}</section> }.into_any()
 }
 
 #[component]

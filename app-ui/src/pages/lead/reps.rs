@@ -8,7 +8,7 @@ use rapport_api::routes;
 
 use super::{Loaded, Success, use_pid};
 use crate::col;
-use crate::components::{Actions, CardHead, Check, Col, ErrorBox, Field, loaded, table};
+use crate::components::{Actions, CardHead, Check, Col, ErrorBox, Field, keyed_table, loaded_live};
 use crate::i18n::*;
 use crate::state::use_ctx;
 
@@ -30,6 +30,14 @@ impl RepFields {
             percent: RwSignal::new(rep.map_or(50, |r| r.capacity.percent())),
             active: RwSignal::new(rep.is_none_or(|r| r.active)),
         }
+    }
+
+    /// Puts `rep` as it is now into the fields (an edit row opening again).
+    fn fill(self, rep: &RepView) {
+        self.name.set(rep.name.clone());
+        self.email.set(rep.email.clone());
+        self.percent.set(rep.capacity.percent());
+        self.active.set(rep.active);
     }
 
     fn input(self) -> RepInput {
@@ -62,7 +70,7 @@ fn RepFieldsView(fields: RepFields, prefix: &'static str) -> impl IntoView {
                 {t!(i18n, lead.reps.capacity)}
                 <span class="hint">{t!(i18n, lead.reps.capacity_hint)}</span>
             </label>
-            <input id=format!("{prefix}-capacity") type="number" min="1" max="100" step="5" required
+            <input id=format!("{prefix}-capacity") type="number" min="1" max="100" required
                 data-testid=format!("{prefix}-capacity")
                 prop:value=move || f.percent.get().to_string()
                 on:input=move |ev| {
@@ -108,11 +116,8 @@ pub fn Reps() -> impl IntoView {
             }
         });
     };
-    let list = move |list: Vec<RepView>| {
-        let rows = list
-            .into_iter()
-            .map(|r| view! { <RepRow rep=r reps=reps done=done /> })
-            .collect();
+    // Keyed by id: a reload (after adding a rep, say) keeps an open edit row open.
+    let list = move |list: Signal<Vec<RepView>>| {
         let cols = vec![
             col!(i18n, lead.reps.name),
             col!(i18n, lead.reps.email),
@@ -121,7 +126,14 @@ pub fn Reps() -> impl IntoView {
             col!(i18n, lead.reps.state),
             Col::blank(),
         ];
-        table(cols, rows, t!(i18n, lead.reps.none), None)
+        keyed_table(
+            cols,
+            list,
+            |r: &RepView| r.id.clone(),
+            move |rep| view! { <RepRow rep reps done /> },
+            t!(i18n, lead.reps.none),
+            None,
+        )
     };
     view! {
         <section class="card">
@@ -136,14 +148,14 @@ pub fn Reps() -> impl IntoView {
                     <Actions testid="rep-save" cancel=move |()| open.set(false) />
                 </form>
             </Show>
-            {loaded(reps, list)}
+            {loaded_live(reps, list)}
         </section>
     }
 }
 
 #[component]
 fn RepRow(
-    rep: RepView,
+    rep: Signal<RepView>,
     reps: Loaded<Vec<RepView>>,
     done: RwSignal<Option<String>>,
 ) -> impl IntoView {
@@ -151,9 +163,15 @@ fn RepRow(
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
     let editing = RwSignal::new(false);
-    let fields = RepFields::new(Some(&rep));
+    let fields = RepFields::new(Some(&rep.get_untracked()));
     let error = RwSignal::new(None::<ApiError>);
-    let id = StoredValue::new(rep.id.clone());
+    let id = StoredValue::new(rep.with_untracked(|r| r.id.clone()));
+    let toggle = move |_| {
+        if !editing.get_untracked() {
+            rep.with_untracked(|r| fields.fill(r));
+        }
+        editing.update(|e| *e = !*e);
+    };
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = fields.input();
@@ -172,25 +190,21 @@ fn RepRow(
             }
         });
     };
-    let capacity = match rep.capacity {
-        Capacity::Dedicated => None,
-        Capacity::Share { percent } => Some(percent),
-    };
-    let active = rep.active;
+    let active = move || rep.with(|r| r.active);
     view! {
-        <tr data-testid="rep-row" data-rep-id=rep.id.clone() data-active=active.to_string()
-            data-capacity=rep.capacity.percent().to_string()>
-            <td><strong>{rep.name.clone()}</strong></td>
-            <td>{rep.email.clone()}</td>
+        <tr data-testid="rep-row" data-rep-id=id.get_value() data-active=move || active().to_string()
+            data-capacity=move || rep.with(|r| r.capacity.percent().to_string())>
+            <td><strong>{move || rep.with(|r| r.name.clone())}</strong></td>
+            <td>{move || rep.with(|r| r.email.clone())}</td>
             <td class="num">
-                {move || match capacity {
-                    None => t_string!(i18n, lead.reps.dedicated).to_string(),
-                    Some(p) => format!("{p} %"),
+                {move || match rep.with(|r| r.capacity) {
+                    Capacity::Dedicated => t_string!(i18n, lead.reps.dedicated).to_string(),
+                    Capacity::Share { percent } => format!("{percent} %"),
                 }}
             </td>
-            <td class="num">{rep.assigned_clients}</td>
+            <td class="num">{move || rep.with(|r| r.assigned_clients)}</td>
             <td>
-                {move || if active {
+                {move || if active() {
                     view! { <span class="pill ok">{t!(i18n, lead.reps.is_active)}</span> }.into_any()
                 } else {
                     view! { <span class="pill warn">{t!(i18n, lead.reps.inactive)}</span> }.into_any()
@@ -198,7 +212,7 @@ fn RepRow(
             </td>
             <td>
                 <button class="button ghost" data-testid="rep-edit" aria-expanded=move || editing.get().to_string()
-                    on:click=move |_| editing.update(|e| *e = !*e)>
+                    on:click=toggle>
                     {t!(i18n, lead.reps.edit)}
                 </button>
             </td>

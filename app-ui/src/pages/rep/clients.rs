@@ -63,7 +63,7 @@ pub fn Clients() -> impl IntoView {
         load(Box::new(move |to: &str| navigate(to, Default::default())));
     });
 
-    let shown = move || {
+    let shown = Memo::new(move |_| {
         let q = query.get();
         clients.with(|list| {
             list.as_ref().map(|list| {
@@ -73,7 +73,12 @@ pub fn Clients() -> impl IntoView {
                     .collect::<Vec<_>>()
             })
         })
-    };
+    });
+    // Loading (`None`), nothing to show (`Some(true)`) or the list: the list itself is
+    // built once and keyed, so a sync or a letter typed in the search rebuilds only
+    // the rows that changed (and a visit being started keeps its busy button).
+    let state = Memo::new(move |_| shown.with(|s| s.as_ref().map(Vec::is_empty)));
+    let key = |c: &ClientCard| (c.client_id, serde_json::to_string(c).unwrap_or_default());
 
     view! {
         <section class="rep-clients">
@@ -106,21 +111,22 @@ pub fn Clients() -> impl IntoView {
                 bind:value=query
             />
             <ErrorBox error=localized(error) />
-            {move || match shown() {
+            {move || match state.get() {
                 None if error.get().is_none() => view! { <Loading /> }.into_any(),
                 None => ().into_any(),
-                Some(list) if list.is_empty() => {
-                    let text = if clients.with(|c| c.as_ref().is_some_and(|c| c.is_empty())) {
+                Some(true) => {
+                    let text = move || if clients.with(|c| c.as_ref().is_some_and(|c| c.is_empty())) {
                         t_string!(i18n, rep.clients.none).to_string()
                     } else {
                         t_string!(i18n, rep.clients.no_match).to_string()
                     };
                     view! { <p class="card muted" data-testid="clients-empty">{text}</p> }.into_any()
                 }
-                Some(list) => {
+                Some(false) => {
                     view! {
                         <ul class="rep-client-list">
-                            {list.into_iter().map(|card| view! { <ClientRow card /> }).collect_view()}
+                            <For each=move || shown.get().unwrap_or_default() key=key
+                                children=|card| view! { <ClientRow card /> } />
                         </ul>
                     }
                         .into_any()

@@ -47,8 +47,9 @@ fn localize(i18n: leptos_i18n::I18nContext<Locale>, err: ApiError) -> ApiError {
 }
 
 /// An error signal in the rep's words, for `ErrorBox`.
-fn localized(error: RwSignal<Option<ApiError>>) -> Signal<Option<ApiError>> {
+fn localized(error: impl Into<Signal<Option<ApiError>>>) -> Signal<Option<ApiError>> {
     let i18n = use_i18n();
+    let error = error.into();
     Signal::derive(move || error.get().map(|e| localize(i18n, e)))
 }
 

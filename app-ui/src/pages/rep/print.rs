@@ -2,7 +2,6 @@
 //! for a visit where a tablet is not welcome, or for the client's file.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use rapport_api::{AnswerValue, ApiError, DocId, Request, Response, VisitDetail};
 use rapport_domain::{OpportunityKind, Question, QuestionKind, Section};
@@ -28,33 +27,39 @@ pub fn Print() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let blank = Memo::new(move |_| query.with(|q| q.get("blank").is_some_and(|b| b == "1")));
-    let detail = RwSignal::new(None::<VisitDetail>);
-    let rep_name = RwSignal::new(None::<String>);
-    let error = RwSignal::new(None::<ApiError>);
     let i18n = use_i18n();
 
-    Effect::new(move |_| {
+    // The visit and the rep's name, asked of the device node once per visit id.
+    let sheet = LocalResource::new(move || {
         let id = params
             .with(|p| p.get("id"))
             .and_then(|s| s.parse::<DocId>().ok());
-        let Some(visit_id) = id else {
-            error.set(Some(ApiError::new(
-                "not_found",
-                t_string!(i18n, rep.errors.not_found).to_string(),
-            )));
-            return;
-        };
-        spawn_local(async move {
-            match ctx.node(Request::OpenVisit { visit_id }).await {
-                Ok(Response::Visit(d)) => detail.set(Some(*d)),
-                Ok(_) => {}
-                Err(err) => error.set(Some(err)),
-            }
-            if let Ok(Response::Device(info)) = ctx.node(Request::Device).await {
-                rep_name.set(info.rep_name);
-            }
-        });
+        async move {
+            let not_found = || {
+                ApiError::new(
+                    "not_found",
+                    t_string!(i18n, rep.errors.not_found).to_string(),
+                )
+            };
+            let visit_id = id.ok_or_else(not_found)?;
+            let Response::Visit(detail) = ctx.node(Request::OpenVisit { visit_id }).await? else {
+                return Err(not_found());
+            };
+            let rep = match ctx.node(Request::Device).await {
+                Ok(Response::Device(info)) => info.rep_name,
+                _ => None,
+            };
+            Ok::<_, ApiError>((*detail, rep))
+        }
     });
+    let error = Signal::derive(move || sheet.with(|r| r.as_ref().and_then(|r| r.clone().err())));
+    let visit_id = move || {
+        sheet.with(|r| {
+            r.as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .map(|(d, _)| d.visit.id)
+        })
+    };
 
     let print_now = move |_| {
         if let Some(window) = web_sys::window() {
@@ -66,8 +71,7 @@ pub fn Print() -> impl IntoView {
         <article class="rep-print" data-testid="print-view" data-blank=move || blank.get().to_string()>
             <div class="row no-print rep-print-tools">
                 {move || {
-                    detail
-                        .with(|d| d.as_ref().map(|d| d.visit.id))
+                    visit_id()
                         .map(|id| {
                             view! {
                                 <a class="button ghost" href=format!("/rep/visit/{id}")>{t!(i18n, rep.print.back)}</a>
@@ -80,11 +84,14 @@ pub fn Print() -> impl IntoView {
                 </button>
             </div>
             <ErrorBox error=localized(error) />
-            {move || match detail.get() {
-                Some(d) => view! { <Sheet detail=d blank=blank.get() rep=rep_name.get() /> }.into_any(),
-                None if error.with(|e| e.is_none()) => view! { <Loading /> }.into_any(),
-                None => ().into_any(),
-            }}
+            <Suspense fallback=|| view! { <Loading /> }>
+                {move || {
+                    let blank = blank.get();
+                    Suspend::new(async move {
+                        sheet.await.ok().map(|(detail, rep)| view! { <Sheet detail blank rep /> })
+                    })
+                }}
+            </Suspense>
         </article>
     }
 }

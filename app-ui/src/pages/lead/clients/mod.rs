@@ -15,7 +15,9 @@ use rapport_api::routes;
 
 use super::{ExportLinks, I18n, Loaded, Success, from_wire, use_pid, wire};
 use crate::col;
-use crate::components::{Actions, CardHead, Col, ErrorBox, Field, Select, loaded, table};
+use crate::components::{
+    Actions, CardHead, Col, ErrorBox, Field, Select, keyed_table, loaded_live,
+};
 use crate::format::day;
 use crate::i18n::*;
 use crate::state::use_ctx;
@@ -159,29 +161,29 @@ fn AddClient(data: Data) -> impl IntoView {
 fn ClientTable(data: Data) -> impl IntoView {
     let i18n = use_i18n();
     let search = RwSignal::new(String::new());
-    let rows = move |list: Vec<ClientView>| {
-        // Rows hold texts in the page's language: rebuild them on a switch.
-        let _ = i18n.get_locale();
-        let needle = search.get().trim().to_lowercase();
-        let assignments = data.programme.data.with(|p| {
-            p.as_ref()
-                .map(|p| p.assignments.clone())
-                .unwrap_or_default()
+    // Keyed by client id: a reload, a search or a change of relationships keeps an open
+    // edit panel (and what is typed in it) on the rows still shown.
+    let rows = move |list: Signal<Vec<ClientView>>| {
+        let shown = Memo::new(move |_| {
+            let needle = search.get().trim().to_lowercase();
+            let assignments = data.programme.data.with(|p| {
+                p.as_ref()
+                    .map(|p| p.assignments.clone())
+                    .unwrap_or_default()
+            });
+            list.with(|list| {
+                list.iter()
+                    .filter(|c| {
+                        needle.is_empty()
+                            || c.company.to_lowercase().contains(&needle)
+                            || c.current_rep_name
+                                .as_deref()
+                                .is_some_and(|n| n.to_lowercase().contains(&needle))
+                    })
+                    .map(|c| (c.clone(), assignments.get(&c.id).cloned()))
+                    .collect::<Vec<_>>()
+            })
         });
-        let rows = list
-            .into_iter()
-            .filter(|c| {
-                needle.is_empty()
-                    || c.company.to_lowercase().contains(&needle)
-                    || c.current_rep_name
-                        .as_deref()
-                        .is_some_and(|n| n.to_lowercase().contains(&needle))
-            })
-            .map(|c| {
-                let assignment = assignments.get(&c.id).cloned();
-                view! { <ClientRow client=c assignment=assignment data=data /> }
-            })
-            .collect();
         let cols = vec![
             col!(i18n, lead.clients.company),
             col!(i18n, lead.clients.segment),
@@ -190,9 +192,11 @@ fn ClientTable(data: Data) -> impl IntoView {
             col!(i18n, lead.clients.visit),
             Col::blank(),
         ];
-        table(
+        keyed_table(
             cols,
-            rows,
+            shown.into(),
+            |(c, _): &Shown| c.id.clone(),
+            move |row| view! { <ClientRow row data /> },
             t!(i18n, lead.clients.none),
             Some("clients-empty"),
         )
@@ -203,41 +207,50 @@ fn ClientTable(data: Data) -> impl IntoView {
             <input id="client-search" type="search" data-testid="client-search"
                 placeholder=move || t_string!(i18n, lead.clients.search_placeholder).to_string()
                 prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev)) />
-            {loaded(data.clients, rows)}
+            {loaded_live(data.clients, rows)}
         </section>
     }
 }
 
+/// A client as its row shows it: the client and the original rep's relationship.
+type Shown = (ClientView, Option<Assignment>);
+
 #[component]
-fn ClientRow(client: ClientView, assignment: Option<Assignment>, data: Data) -> impl IntoView {
+fn ClientRow(row: Signal<Shown>, data: Data) -> impl IntoView {
     let i18n = use_i18n();
     let editing = RwSignal::new(false);
-    let c = client;
-    let relationship = assignment.as_ref().map(|a| {
-        let mut text = strength_text(i18n, a.strength);
-        if a.monopolised {
-            text.push_str(" · ");
-            text.push_str(t_string!(i18n, lead.clients.monopolised_short));
-        }
-        text
-    });
-    let visit = {
-        let state = c.last_visit_state;
-        let date = c.last_visit_date.clone();
-        move || match &date {
-            Some(d) => format!("{} · {}", visit_text(i18n, state), day(d)),
-            None => visit_text(i18n, state),
-        }
+    let id = row.with_untracked(|(c, _)| c.id.clone());
+    let relationship = move || {
+        row.with(|(_, a)| {
+            a.as_ref().map_or_else(
+                || "—".to_owned(),
+                |a| {
+                    let mut text = strength_text(i18n, a.strength);
+                    if a.monopolised {
+                        text.push_str(" · ");
+                        text.push_str(t_string!(i18n, lead.clients.monopolised_short));
+                    }
+                    text
+                },
+            )
+        })
     };
-    let segment = c.segment;
-    let edit_client = c.clone();
+    let visit = move || {
+        row.with(|(c, _)| match &c.last_visit_date {
+            Some(d) => format!("{} · {}", visit_text(i18n, c.last_visit_state), day(d)),
+            None => visit_text(i18n, c.last_visit_state),
+        })
+    };
     view! {
-        <tr data-testid="client-row" data-client-id=c.id.clone()>
-            <td><strong>{c.company.clone()}</strong></td>
-            <td>{move || segment_text(i18n, segment)}</td>
-            <td>{c.current_rep_name.clone().unwrap_or_else(|| "—".into())}</td>
-            <td>{relationship.unwrap_or_else(|| "—".into())}</td>
-            <td data-testid="client-visit" data-state=c.last_visit_state.map(|s| wire(&s)).unwrap_or_default()>{visit}</td>
+        <tr data-testid="client-row" data-client-id=id>
+            <td><strong>{move || row.with(|(c, _)| c.company.clone())}</strong></td>
+            <td>{move || segment_text(i18n, row.with(|(c, _)| c.segment))}</td>
+            <td>{move || row.with(|(c, _)| c.current_rep_name.clone().unwrap_or_else(|| "—".into()))}</td>
+            <td>{relationship}</td>
+            <td data-testid="client-visit"
+                data-state=move || row.with(|(c, _)| c.last_visit_state.map(|s| wire(&s)).unwrap_or_default())>
+                {visit}
+            </td>
             <td>
                 <button class="button ghost" data-testid="client-edit" aria-expanded=move || editing.get().to_string()
                     on:click=move |_| editing.update(|e| *e = !*e)>
@@ -245,12 +258,18 @@ fn ClientRow(client: ClientView, assignment: Option<Assignment>, data: Data) -> 
                 </button>
             </td>
         </tr>
+        // Built each time it opens, from the row as it is then; not rebuilt while open.
         <Show when=move || editing.get()>
-            <tr class="edit-row">
-                <td colspan="6">
-                    <edit::EditClient client=edit_client.clone() assignment=assignment.clone() data=data editing=editing />
-                </td>
-            </tr>
+            {
+                let (client, assignment) = row.get_untracked();
+                view! {
+                    <tr class="edit-row">
+                        <td colspan="6">
+                            <edit::EditClient client assignment data editing />
+                        </td>
+                    </tr>
+                }
+            }
         </Show>
     }
 }

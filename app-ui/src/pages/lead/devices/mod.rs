@@ -4,8 +4,6 @@
 
 mod refused;
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use rapport_api::ApiError;
@@ -14,7 +12,7 @@ use rapport_api::routes;
 
 use super::{Loaded, Success, use_pid};
 use crate::col;
-use crate::components::{Col, Confirm, ErrorBox, Field, Select, loaded, table};
+use crate::components::{Col, Confirm, ErrorBox, Field, Select, keyed_table, loaded_live};
 use crate::format::date_time;
 use crate::i18n::*;
 use crate::state::use_ctx;
@@ -123,25 +121,9 @@ fn PairingForm(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> 
 fn DeviceList(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> impl IntoView {
     let i18n = use_i18n();
     let done = RwSignal::new(None::<String>);
-    let list = move |list: Vec<DeviceView>| {
-        let names: BTreeMap<String, String> = reps
-            .data
-            .get()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| (r.id, r.name))
-            .collect();
-        let rows = list
-            .into_iter()
-            .map(|d| {
-                let who = d
-                    .rep_id
-                    .as_ref()
-                    .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
-                    .unwrap_or_else(|| t_string!(i18n, lead.devices.lead_device).to_string());
-                view! { <DeviceRow device=d who=who devices=devices done=done /> }
-            })
-            .collect();
+    // Keyed by id and content: a reload rebuilds only the rows that changed, so a
+    // revoke question open on one device stays open when another is revoked.
+    let list = move |list: Signal<Vec<DeviceView>>| {
         let cols = vec![
             col!(i18n, lead.devices.rep),
             col!(i18n, lead.devices.label),
@@ -149,13 +131,22 @@ fn DeviceList(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> i
             col!(i18n, lead.devices.state),
             Col::blank(),
         ];
-        table(cols, rows, t!(i18n, lead.devices.none), None)
+        keyed_table(
+            cols,
+            list,
+            |d: &DeviceView| (d.id.clone(), serde_json::to_string(d).unwrap_or_default()),
+            move |device| {
+                view! { <DeviceRow device=device.get_untracked() reps devices done /> }
+            },
+            t!(i18n, lead.devices.none),
+            None,
+        )
     };
     view! {
         <section class="card">
             <h2>{t!(i18n, lead.devices.list_title)}</h2>
             <Success text=done />
-            {loaded(devices, list)}
+            {loaded_live(devices, list)}
         </section>
     }
 }
@@ -163,7 +154,7 @@ fn DeviceList(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> i
 #[component]
 fn DeviceRow(
     device: DeviceView,
-    who: String,
+    reps: Loaded<Vec<RepView>>,
     devices: Loaded<Vec<DeviceView>>,
     done: RwSignal<Option<String>>,
 ) -> impl IntoView {
@@ -175,6 +166,16 @@ fn DeviceRow(
     let id = StoredValue::new(device.id.clone());
     let label = StoredValue::new(device.label.clone());
     let revoked = device.revoked_ms.is_some();
+    let rep_id = device.rep_id.clone();
+    let who = move || match &rep_id {
+        Some(id) => reps.data.with(|r| {
+            r.iter()
+                .flatten()
+                .find(|r| &r.id == id)
+                .map_or_else(|| id.clone(), |r| r.name.clone())
+        }),
+        None => t_string!(i18n, lead.devices.lead_device).to_string(),
+    };
     let revoke = move |()| {
         let route = routes::revoke_device(&pid.get_value(), &id.get_value());
         spawn_local(async move {

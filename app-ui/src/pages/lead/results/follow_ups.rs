@@ -9,7 +9,7 @@ use rapport_api::routes;
 
 use super::super::{ExportLinks, I18n, Loaded, from_wire, use_pid, wire};
 use crate::col;
-use crate::components::{Check, ErrorBox, Field, loaded, table};
+use crate::components::{Check, ErrorBox, Field, keyed_table, loaded_live};
 use crate::i18n::*;
 use crate::state::use_ctx;
 
@@ -47,13 +47,19 @@ pub fn FollowUps() -> impl IntoView {
         };
         list.load(routes::follow_ups(&pid.get_value(), &filter));
     };
-    let rows = move |items: Vec<FollowUpView>| {
-        let only_overdue = overdue_only.get();
-        let rows = items
-            .into_iter()
-            .filter(|f| !only_overdue || f.overdue)
-            .map(|f| view! { <FollowUpRow item=f list=list /> })
-            .collect();
+    // Keyed by follow-up: changing one row's state reloads the list without losing
+    // an owner or due date typed but not yet saved in another row.
+    let rows = move |items: Signal<Vec<FollowUpView>>| {
+        let shown = Memo::new(move |_| {
+            let only_overdue = overdue_only.get();
+            items.with(|items| {
+                items
+                    .iter()
+                    .filter(|f| !only_overdue || f.overdue)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+        });
         let cols = vec![
             col!(i18n, lead.follow_ups.client),
             col!(i18n, lead.follow_ups.what),
@@ -61,7 +67,14 @@ pub fn FollowUps() -> impl IntoView {
             col!(i18n, lead.follow_ups.due),
             col!(i18n, lead.follow_ups.state),
         ];
-        table(cols, rows, t!(i18n, lead.follow_ups.none), None)
+        keyed_table(
+            cols,
+            shown.into(),
+            |f: &FollowUpView| (f.visit_id.clone(), f.id.clone()),
+            move |item| view! { <FollowUpRow item list /> },
+            t!(i18n, lead.follow_ups.none),
+            None,
+        )
     };
     view! {
         <section class="card">
@@ -83,20 +96,34 @@ pub fn FollowUps() -> impl IntoView {
                     <button class="button ghost" type="submit" data-testid="filter-apply">{t!(i18n, lead.follow_ups.apply)}</button>
                 </div>
             </form>
-            {loaded(list, rows)}
+            {loaded_live(list, rows)}
         </section>
         <ExportLinks files=&["follow-ups.csv", "follow-ups.xlsx"] />
     }
 }
 
 #[component]
-fn FollowUpRow(item: FollowUpView, list: Loaded<Vec<FollowUpView>>) -> impl IntoView {
+fn FollowUpRow(item: Signal<FollowUpView>, list: Loaded<Vec<FollowUpView>>) -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
-    let ids = StoredValue::new((item.visit_id.clone(), item.id.clone()));
-    let owner = RwSignal::new(item.owner.clone());
-    let due = RwSignal::new(item.due.clone().unwrap_or_default());
+    let first = item.get_untracked();
+    let ids = StoredValue::new((first.visit_id.clone(), first.id.clone()));
+    let owner = RwSignal::new(first.owner.clone());
+    let due = RwSignal::new(first.due.clone().unwrap_or_default());
+    // What is typed stays until the saved value itself changes.
+    let saved_owner = Memo::new(move |_| item.with(|f| f.owner.clone()));
+    let saved_due = Memo::new(move |_| item.with(|f| f.due.clone().unwrap_or_default()));
+    Effect::watch(
+        move || saved_owner.get(),
+        move |o, _, _| owner.set(o.clone()),
+        false,
+    );
+    Effect::watch(
+        move || saved_due.get(),
+        move |d, _, _| due.set(d.clone()),
+        false,
+    );
     let error = RwSignal::new(None::<ApiError>);
     let patch = move |body: FollowUpPatch| {
         error.set(None);
@@ -117,23 +144,23 @@ fn FollowUpRow(item: FollowUpView, list: Loaded<Vec<FollowUpView>>) -> impl Into
             due: (!d.is_empty()).then_some(d),
         });
     };
-    let current = wire(&item.state);
-    let overdue = item.overdue;
+    let current = move || item.with(|f| wire(&f.state));
+    let overdue = move || item.with(|f| f.overdue);
     let options = STATES
         .into_iter()
         .map(|s| {
-            let selected = wire(&s) == current;
-            view! { <option value=wire(&s) selected=selected>{move || state_text(i18n, s)}</option> }
+            let selected = move || wire(&s) == current();
+            view! { <option value=wire(&s) prop:selected=selected>{move || state_text(i18n, s)}</option> }
         })
         .collect_view();
-    let uid = format!("{}-{}", item.visit_id, item.id);
+    let uid = format!("{}-{}", first.visit_id, first.id);
     view! {
-        <tr data-testid="follow-up-row" data-follow-up-id=item.id.clone() data-state=current.clone()
-            data-overdue=overdue.to_string()>
-            <td><strong>{item.client_company.clone()}</strong></td>
+        <tr data-testid="follow-up-row" data-follow-up-id=first.id.clone() data-state=current
+            data-overdue=move || overdue().to_string()>
+            <td><strong>{move || item.with(|f| f.client_company.clone())}</strong></td>
             <td>
-                {item.description.clone()}
-                {overdue.then(|| view! { " " <span class="pill bad">{t!(i18n, lead.follow_ups.overdue)}</span> })}
+                {move || item.with(|f| f.description.clone())}
+                {move || overdue().then(|| view! { " " <span class="pill bad">{t!(i18n, lead.follow_ups.overdue)}</span> })}
             </td>
             <td>
                 <label class="sr-only" for=format!("owner-{uid}")>{t!(i18n, lead.follow_ups.owner)}</label>

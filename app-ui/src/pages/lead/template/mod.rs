@@ -10,7 +10,7 @@ use rapport_api::routes;
 use rapport_api::{ApiError, Lang};
 
 use super::{I18n, Loaded, Success, enc, use_pid, wire};
-use crate::components::{Actions, Confirm, ErrorBox, Field, Loading};
+use crate::components::{Actions, Confirm, ErrorBox, Field, Loading, follow};
 use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
 
@@ -80,13 +80,13 @@ pub fn TemplateEditor() -> impl IntoView {
     });
     let done = RwSignal::new(None::<String>);
     let print_href = format!("/lead/{}/print", enc(&pid));
+    // Built once: each section follows the template itself, so a change (a reword, a
+    // move) leaves the other questions' open editors alone.
     let body = move || {
-        template.get().map(|t| {
-            sections(&t)
-                .into_iter()
-                .map(|(section, qs)| view! { <SectionBlock section=section questions=qs template=template done=done /> })
-                .collect_view()
-        })
+        Section::ALL
+            .into_iter()
+            .map(|section| view! { <SectionBlock section template done /> })
+            .collect_view()
     };
     view! {
         <section class="card">
@@ -106,39 +106,63 @@ pub fn TemplateEditor() -> impl IntoView {
     }
 }
 
-#[component]
-fn SectionBlock(
-    section: Section,
-    questions: Vec<Q>,
-    template: RwSignal<Option<Template>>,
-    done: RwSignal<Option<String>>,
-) -> impl IntoView {
-    let i18n = use_i18n();
-    let lang = use_lang();
-    let ids: Vec<String> = questions.iter().map(|q| q.id.clone()).collect();
-    let count = questions.len();
-    let rows = questions
+/// A question in its place: the ids its up and down buttons put it after (`None`: no
+/// button; empty: first).
+#[derive(Clone, Debug, PartialEq)]
+struct Placed {
+    q: Q,
+    up: Option<String>,
+    down: Option<String>,
+}
+
+/// The questions of `section` in `template`, each with its moves.
+fn placed(template: &Template, section: Section) -> Vec<Placed> {
+    let qs = sections(template)
         .into_iter()
+        .find(|(s, _)| *s == section)
+        .map(|(_, qs)| qs)
+        .unwrap_or_default();
+    let ids: Vec<String> = qs.iter().map(|q| q.id.clone()).collect();
+    qs.into_iter()
         .enumerate()
-        .map(|(i, q)| {
+        .map(|(i, q)| Placed {
+            q,
             // Moving up puts it after the question two above (first: after nothing);
             // moving down puts it after the one below.
-            let up = (i > 0).then(|| {
+            up: (i > 0).then(|| {
                 if i >= 2 {
                     ids[i - 2].clone()
                 } else {
                     String::new()
                 }
-            });
-            let down = ids.get(i + 1).cloned();
-            view! { <QuestionRow q=q up=up down=down template=template done=done /> }
+            }),
+            down: ids.get(i + 1).cloned(),
         })
-        .collect_view();
+        .collect()
+}
+
+#[component]
+fn SectionBlock(
+    section: Section,
+    template: RwSignal<Option<Template>>,
+    done: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let lang = use_lang();
+    let rows: Signal<Vec<Placed>> = Memo::new(move |_| {
+        template.with(|t| t.as_ref().map(|t| placed(t, section)).unwrap_or_default())
+    })
+    .into();
+    // Keyed by question id: rows move with their question, and keep an open editor.
+    let key = |p: &Placed| p.q.id.clone();
     view! {
         <section class="card template-section" data-testid="template-section" data-section=wire(&section)>
             <h3>{move || section.title(lang.get())}</h3>
-            {(count == 0).then(|| view! { <p class="muted">{t!(i18n, lead.template.section_empty)}</p> })}
-            <ol class="questions">{rows}</ol>
+            {move || rows.with(Vec::is_empty).then(|| view! { <p class="muted">{t!(i18n, lead.template.section_empty)}</p> })}
+            <ol class="questions">
+                <For each=move || rows.get() key=key
+                    children=move |p| view! { <QuestionRow row=follow(rows, key, p) template done /> } />
+            </ol>
         </section>
     }
 }
@@ -164,9 +188,7 @@ pub(super) fn change_template(
 
 #[component]
 fn QuestionRow(
-    q: Q,
-    up: Option<String>,
-    down: Option<String>,
+    row: Signal<Placed>,
     template: RwSignal<Option<Template>>,
     done: RwSignal<Option<String>>,
 ) -> impl IntoView {
@@ -174,12 +196,22 @@ fn QuestionRow(
     let i18n = use_i18n();
     let lang = use_lang();
     let pid = StoredValue::new(use_pid());
-    let id = StoredValue::new(q.id.clone());
+    let id = StoredValue::new(row.with_untracked(|p| p.q.id.clone()));
     let error = RwSignal::new(None::<ApiError>);
     let editing = RwSignal::new(false);
     let confirming = RwSignal::new(false);
-    let ru = RwSignal::new(q.ru.clone());
-    let en = RwSignal::new(q.en.clone());
+    let ru = RwSignal::new(row.with_untracked(|p| p.q.ru.clone()));
+    let en = RwSignal::new(row.with_untracked(|p| p.q.en.clone()));
+    let toggle = move |_| {
+        // Opening starts from the wording as it is now.
+        if !editing.get_untracked() {
+            row.with_untracked(|p| {
+                ru.set(p.q.ru.clone());
+                en.set(p.q.en.clone());
+            });
+        }
+        editing.update(|e| *e = !*e);
+    };
     let change = move |body: QuestionChange, then: Box<dyn FnOnce()>| {
         let route = routes::change_question(&pid.get_value(), &id.get_value());
         change_template(
@@ -199,18 +231,18 @@ fn QuestionRow(
             Box::new(|| {}),
         );
     };
-    let up_btn = up.clone().map(|after| {
-        view! {
+    let up_btn = move || {
+        row.with(|p| p.up.clone()).map(|after| view! {
             <button class="button ghost" data-testid="question-up" on:click=move |_| move_after(after.clone())
                 aria-label=move || t_string!(i18n, lead.template.up).to_string()>"↑"</button>
-        }
-    });
-    let down_btn = down.clone().map(|after| {
-        view! {
+        })
+    };
+    let down_btn = move || {
+        row.with(|p| p.down.clone()).map(|after| view! {
             <button class="button ghost" data-testid="question-down" on:click=move |_| move_after(after.clone())
                 aria-label=move || t_string!(i18n, lead.template.down).to_string()>"↓"</button>
-        }
-    });
+        })
+    };
     let reword = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         change(
@@ -236,29 +268,29 @@ fn QuestionRow(
             },
         );
     };
-    let wording = {
-        let (r, e) = (q.ru.clone(), q.en.clone());
-        move || match lang.get() {
-            Lang::Ru => r.clone(),
-            Lang::En => e.clone(),
-        }
+    let wording = move || {
+        let lang = lang.get();
+        row.with(|p| match lang {
+            Lang::Ru => p.q.ru.clone(),
+            Lang::En => p.q.en.clone(),
+        })
     };
-    let kind = q.kind.clone();
-    let required = q.required;
+    let kind = move || row.with(|p| kind_text(i18n, &p.q.kind));
+    let required = move || row.with(|p| p.q.required);
     view! {
-        <li class="question" data-testid="question-row" data-question-id=q.id.clone()>
+        <li class="question" data-testid="question-row" data-question-id=id.get_value()>
             <div class="row">
                 <div class="question-text">
                     <span>{wording}</span>
                     <span class="muted small">
-                        " · " {move || kind_text(i18n, &kind)}
-                        {move || required.then(|| format!(" · {}", t_string!(i18n, lead.template.required_mark)))}
+                        " · " {kind}
+                        {move || required().then(|| format!(" · {}", t_string!(i18n, lead.template.required_mark)))}
                     </span>
                 </div>
                 <span class="spacer"></span>
                 {up_btn}
                 {down_btn}
-                <button class="button ghost" data-testid="question-edit" on:click=move |_| editing.update(|e| *e = !*e)>
+                <button class="button ghost" data-testid="question-edit" on:click=toggle>
                     {t!(i18n, lead.template.reword)}
                 </button>
                 <button class="button ghost" data-testid="question-retire" on:click=move |_| confirming.set(true)>

@@ -13,7 +13,7 @@ use crate::pages::rep::localized;
 
 /// A key person as shown: the client's contact with this visit's update over it, or a
 /// person first recorded on this visit.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub(in crate::pages::rep) struct PersonRow {
     client_contact_id: Option<String>,
     update_id: Option<String>,
