@@ -9,8 +9,11 @@
 #
 # Two things stay as they were under `cargo test`:
 # - the tests inside one program run together as before (same process, same locks);
-# - the end-to-end programs (the real app under Xvfb and headless Chromium) run alone,
-#   before the others start: WebKitWebDriver drops sessions when the CPU is busy.
+# - some programs run alone, before the others start: the end-to-end ones (the real app
+#   under Xvfb and headless Chromium: WebKitWebDriver drops sessions when the CPU is
+#   busy), and the network-fault suite, which once did not settle within its bound
+#   while other programs' PostgreSQL tests shared the cluster (every open transaction
+#   of the cluster holds the change feed back; the cause is not yet pinned down).
 # Programs start longest first (the figures below are seconds on 2 cores; unknown
 # programs count 5), so the two lanes end close together.
 #
@@ -90,11 +93,13 @@ export -f run_one
 export LANES_WORK="$work"
 : >"$work/outcomes"
 
-echo "[tests] $count test programs; the end-to-end ones alone, then $lanes at a time"
-awk -F'\t' '$2 ~ /^rapport-e2e\//' "$work/programs" | while IFS=$'\t' read -r _ name dir exe; do
+# The programs that run alone (see above).
+alone='^(rapport-e2e/|rapport-tests/faults$)'
+echo "[tests] $count test programs; the end-to-end and fault suites alone, then $lanes at a time"
+awk -F'\t' -v re="$alone" '$2 ~ re' "$work/programs" | while IFS=$'\t' read -r _ name dir exe; do
     run_one "$name" "$dir" "$exe"
 done
-awk -F'\t' '$2 !~ /^rapport-e2e\//' "$work/programs" | cut -f2- |
+awk -F'\t' -v re="$alone" '$2 !~ re' "$work/programs" | cut -f2- |
     xargs -d '\n' -P "$lanes" -n 1 bash -c 'IFS=$'"'"'\t'"'"' read -r name dir exe <<<"$1"; run_one "$name" "$dir" "$exe"' _ ||
     true
 
