@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Runs the workspace's test programs the way `cargo test --workspace` does (each
-# program from its package's folder, its tests on the usual threads), but two programs
-# at a time: most of them wait on disks, PostgreSQL, browsers and child processes
-# rather than on the CPU, so two lanes take about half the time on 2 cores.
+# program from its package's folder, its tests on the usual threads), but several
+# programs at a time: most of them wait on disks, PostgreSQL, browsers and child
+# processes rather than on the CPU, so two lanes cut the run from ~330 s to ~200 s on
+# 2 cores.
 #
-#   bash tests/lanes.sh          # called by tests/run.sh when it is given no arguments
-#   RAPPORT_TEST_LANES=1 …       # one program at a time (what `cargo test` does)
+#   RAPPORT_TEST_LANES=2 bash tests/run.sh    # how to call it (run.sh sets things up)
+#
+# Not the default yet: two programs whose PostgreSQL tests pass one program at a time
+# have each failed once with another program beside them (the network-fault suite did
+# not settle within its bound; the node's automatic-sync retry test on PostgreSQL).
+# Both point at the change feed, which any open transaction of the cluster holds back;
+# until that is understood, CI runs one program at a time.
 #
 # Two things stay as they were under `cargo test`:
 # - the tests inside one program run together as before (same process, same locks);

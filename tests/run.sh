@@ -6,8 +6,8 @@
 #   bash tests/run.sh            # everything
 #   PROPTEST_CASES=10000 bash tests/run.sh -p rapport-tests   # the long convergence run
 #
-# With no arguments, every test program of the workspace (tests/lanes.sh: two at a
-# time); arguments go to `cargo test` instead, e.g. `-p rapport-server --test sync`.
+# Extra arguments go to `cargo test` (default: --workspace). RAPPORT_TEST_LANES=2 runs
+# the workspace's test programs two at a time instead (tests/lanes.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
@@ -22,9 +22,13 @@ bash tools/build-ui.sh
 export RAPPORT_UI_DIST="$PWD/app-ui/dist"
 export RAPPORT_APP_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rapport-app"
 
-if [ "$#" -eq 0 ]; then
-    # The whole workspace, two test programs at a time (tests/lanes.sh says how).
+if [ "$#" -eq 0 ] && [ "${RAPPORT_TEST_LANES:-1}" -gt 1 ]; then
+    # Several test programs at a time (tests/lanes.sh says how, and why it is not the
+    # default yet).
     bash tests/lanes.sh
 else
+    if [ "$#" -eq 0 ]; then
+        set -- --workspace
+    fi
     cargo test --locked "$@"
 fi
