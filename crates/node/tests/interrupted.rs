@@ -113,12 +113,16 @@ impl Proxy {
     }
 
     /// Applies `fault` to the next `count` sync requests.
-    fn fail_next_syncs(&self, count: u64, fault: Fault) {
+    /// Fails the next `count` sync requests; the number of the first one. Read under
+    /// the same lock as the faults are set: a background sync counted in between would
+    /// otherwise take a fault that the caller does not count as its own.
+    fn fail_next_syncs(&self, count: u64, fault: Fault) -> u64 {
         let mut plan = self.plan();
         let first = plan.syncs + 1;
         for n in first..first + count {
             plan.faults.insert(n, fault);
         }
+        first
     }
 
     fn set_down(&self, down: bool) {
@@ -346,8 +350,7 @@ async fn a_lost_answer_after_commit_is_repaired_without_storing_anything_twice(
     }
     assert_eq!(device.status().await.pending_docs, VISITS);
 
-    let first = proxy.syncs() + 1;
-    proxy.fail_next_syncs(1, fault);
+    let first = proxy.fail_next_syncs(1, fault);
     let failed = device.sync_any().await;
     let error = failed
         .last_error
@@ -581,7 +584,7 @@ async fn automatic_sync_retries_through_errors_and_ends_synced(#[case] backend: 
     let device = Device { node, dir };
 
     // The server fails the first contact FAILURES times.
-    proxy.fail_next_syncs(FAILURES, Fault::Error500);
+    let _ = proxy.fail_next_syncs(FAILURES, Fault::Error500);
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
     pair_via(&device, &proxy.url, code, "Планшет Иванова").await;
     wait_for("the first contact after the errors", limit, || async {
@@ -609,8 +612,9 @@ async fn automatic_sync_retries_through_errors_and_ends_synced(#[case] backend: 
     let detail = device.start(client).await;
     let visit = detail.visit.id;
     let text_q = question(&detail.template, &QuestionKind::Text);
-    proxy.fail_next_syncs(FAILURES, Fault::Error500);
-    let from = proxy.syncs() + 1;
+    // From the first failed request on, whatever started it (the visit's own
+    // automatic sync may be on its way already).
+    let from = proxy.fail_next_syncs(FAILURES, Fault::Error500);
     let typed = "Клиент просит скидку 10 % 🚀";
     device.text(visit, &text_q, typed).await;
     wait_for("the visit arrives after the errors", limit, || async {
