@@ -7,11 +7,11 @@
 #
 #   RAPPORT_TEST_LANES=2 bash tests/run.sh    # how to call it (run.sh sets things up)
 #
-# Not the default yet: two programs whose PostgreSQL tests pass one program at a time
-# have each failed once with another program beside them (the network-fault suite did
-# not settle within its bound; the node's automatic-sync retry test on PostgreSQL).
-# Both point at the change feed, which any open transaction of the cluster holds back;
-# until that is understood, CI runs one program at a time.
+# Not the default yet: with another program beside it, the network-fault suite once
+# did not settle within its bound on PostgreSQL (whose change feed any open transaction
+# of the cluster holds back); until that is understood, CI runs one program at a time.
+# (The node's automatic-sync retry test also failed once this way: a race in the test's
+# own counting, since fixed.)
 #
 # Two things stay as they were under `cargo test`:
 # - the tests inside one program run together as before (same process, same locks);
