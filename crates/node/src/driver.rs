@@ -8,9 +8,27 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::Inner;
-use crate::error::NodeError;
-use crate::http::backoff;
+use rapport_core::NodeError;
+use rapport_core::schedule;
+
+use crate::{Inner, now_ms};
+
+/// The wait before the next attempt after `failures` failures in a row (see
+/// [`schedule::backoff`]), with jitter from the OS's randomness.
+fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
+    let mut r = [0u8; 2];
+    let _ = getrandom::fill(&mut r);
+    schedule::backoff(failures, min, max, u16::from_le_bytes(r))
+}
+
+impl Inner {
+    /// When the next attempt is planned, for the status.
+    fn set_next_attempt(&self, after: Option<Duration>) {
+        self.core.set_next_attempt(
+            after.map(|d| now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(0))),
+        );
+    }
+}
 
 /// Runs until `stop` turns true.
 pub(crate) async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
@@ -78,7 +96,7 @@ pub(crate) async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
 
 /// A cheap check that the server answers (no documents, no database work).
 async fn probe(inner: &Inner) -> bool {
-    let Ok(Some(device)) = inner.device().await else {
+    let Ok(Some(device)) = inner.core.device().await else {
         return false;
     };
     let url = format!("{}/healthz", device.server_url);

@@ -1,4 +1,6 @@
-//! The rep's device node: everything a device does, without a UI.
+//! The rep's device node: everything a device does, without a UI — the device core
+//! (`rapport-core`, which decides everything and does no IO) in a native shell: the
+//! encrypted SQLite store, reqwest, and a tokio driver.
 //!
 //! - **Local store**: the document store of `rapport-store` in one SQLite file in the
 //!   data folder, encrypted with SQLCipher under a key kept in the OS keychain (or a
@@ -15,7 +17,7 @@
 //!   never leaves a document stuck.
 //! - **Storage that goes back in time** (the protocol crate's docs have the whole
 //!   design). The device writes under its registered 16-byte actor plus 8 random bytes
-//!   chosen each time it opens its store (`Inner::edit_actor` says why this over a
+//!   chosen each time it opens its store (`DeviceCore::edit_actor` says why this over a
 //!   check with the server before the first edit: a rep may be offline for days), so a
 //!   folder restored from an old copy, or copied to a second machine, never reuses an
 //!   (actor, sequence number). Its first sync after opening, and any sync the server
@@ -25,31 +27,27 @@
 //! The Tauri shell embeds a [`Node`]; the `rapport-device` binary runs one headless.
 
 mod driver;
-mod edits;
-pub mod error;
 mod http;
 pub mod keys;
-mod local;
-mod pairing;
-mod requests;
 mod server_call;
-mod sync;
+mod store;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use automerge::{ActorId, Automerge};
+use automerge::Automerge;
 use rapport_api::{ApiError, Event, Request, Response, ServerCall, ServerReply};
-use rapport_domain::template::read_template;
-use rapport_domain::{DocId, ProgrammeView, Template, read_view, view_id};
+use rapport_core::{DeviceCore, Host, PairNext};
+use rapport_domain::DocId;
 use rapport_store::{DocStore, SqliteStore};
 use tokio::sync::{Notify, broadcast, watch};
 
-pub use error::NodeError;
 pub use keys::KeyStorage;
+pub use rapport_core::error;
+pub use rapport_core::error::NodeError;
+pub use store::SqlDeviceStore;
 
 /// File name of the device database in the data folder.
 pub const DB_FILE: &str = "device.db";
@@ -136,53 +134,56 @@ impl NodeOptions {
     }
 }
 
-/// What the node keeps in memory (rebuilt from the database at open).
-#[derive(Default)]
-struct Mem {
-    /// Documents with changes the server may not have (mirror of `node_dirty`).
-    dirty: HashSet<DocId>,
-    /// Edits per document since open: a sync run clears a dirty mark only if no edit
-    /// came in after the run took the document.
-    edit_gen: HashMap<DocId, u64>,
-    /// When the driver plans the next attempt (unix ms).
-    next_attempt_ms: Option<i64>,
-    /// A run is going on.
-    running: bool,
-    /// The programme view (questionnaire, names), once read.
-    view: Option<Arc<ProgrammeView>>,
-    /// The paired device, once read.
-    device: Option<local::Pairing>,
-    /// Changes committed per document by edits since its last compaction was started.
-    uncompacted: HashMap<DocId, usize>,
+/// Compaction waits at most this many times for a pause in typing (every half of
+/// [`rapport_core::COMPACT_IDLE_MS`]: 30 s in all), so it happens anyway.
+const COMPACT_IDLE_CHECKS: usize = 120;
+
+/// The node's [`Host`]: the system clock and randomness, events on a broadcast channel,
+/// edits kick the sync driver, compaction runs on a tokio task.
+struct NodeHost {
+    events: broadcast::Sender<Event>,
+    kick: Arc<Notify>,
+    /// The node, to compact on (set once it exists).
+    node: OnceLock<Weak<Inner>>,
 }
 
-/// The node's shared state.
+impl Host for NodeHost {
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        // The OS's randomness; without it the device cannot make unique actors or ids.
+        if let Err(e) = getrandom::fill(buf) {
+            panic!("the operating system gave no random bytes: {e}");
+        }
+    }
+
+    fn emit(&self, event: Event) {
+        // No subscriber is fine.
+        let _ = self.events.send(event);
+    }
+
+    fn edited(&self) {
+        self.kick.notify_one();
+    }
+
+    fn compaction_due(&self, docs: Vec<DocId>) {
+        if let Some(inner) = self.node.get().and_then(Weak::upgrade) {
+            inner.compact_in_background(Some(docs));
+        }
+    }
+}
+
+/// The node's shared state: the core over the encrypted store, and the native parts.
 pub(crate) struct Inner {
     data_dir: PathBuf,
-    pub(crate) store: SqliteStore,
-    pub(crate) db: local::LocalDb,
+    pub(crate) core: DeviceCore<SqlDeviceStore>,
     key_warning: Option<String>,
-    /// Documents being edited, with the device's actor; evicted when sync changes them.
-    cache: tokio::sync::Mutex<HashMap<DocId, Automerge>>,
-    mem: Mutex<Mem>,
     events: broadcast::Sender<Event>,
-    pub(crate) kick: Notify,
-    /// One sync run at a time.
-    sync_lock: tokio::sync::Mutex<()>,
-    /// One compaction pass at a time; shutdown takes it to wait for the pass in progress.
-    compact_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Shutdown began: a compaction pass stops before its next document.
-    closing: Arc<AtomicBool>,
-    /// When the last edit was saved (unix ms): compaction waits for a pause in typing.
-    last_edit_ms: Arc<AtomicI64>,
+    pub(crate) kick: Arc<Notify>,
     pub(crate) http: reqwest::Client,
     pub(crate) settings: SyncSettings,
-    /// 8 random bytes chosen at this opening of the store: the device writes under its
-    /// registered 16-byte actor followed by them (see [`Inner::edit_actor`]).
-    opening: [u8; 8],
-    /// The next sync run first reconciles with the server (set at open and when the
-    /// server asks; see the protocol's *When storage goes back in time*).
-    pub(crate) reconcile: AtomicBool,
 }
 
 /// A device node. Cheap to clone; all clones share one database and one sync driver.
@@ -221,8 +222,8 @@ impl Node {
         }
         let db_path = dir.join(DB_FILE);
         let key = keys::load_or_create(dir, options.key_storage, db_path.exists())?;
-        let store = SqliteStore::open_encrypted(&db_path, &key.bytes).await?;
-        let db = local::LocalDb::open(store.pool().clone()).await?;
+        let docs = SqliteStore::open_encrypted(&db_path, &key.bytes).await?;
+        let store = SqlDeviceStore::open(docs).await?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("rapport-device/", env!("CARGO_PKG_VERSION")))
@@ -232,34 +233,23 @@ impl Node {
                 reason: e.to_string(),
             })?;
         let (events, _) = broadcast::channel(256);
-        let mut opening = [0u8; 8];
-        getrandom::fill(&mut opening).map_err(|e| NodeError::Io {
-            what: "random actor suffix".into(),
-            reason: e.to_string(),
-        })?;
-        let mem = Mem {
-            dirty: db.dirty().await?.into_iter().collect(),
-            ..Mem::default()
-        };
+        let kick = Arc::new(Notify::new());
+        let host = Arc::new(NodeHost {
+            events: events.clone(),
+            kick: kick.clone(),
+            node: OnceLock::new(),
+        });
+        let core = DeviceCore::open(store, host.clone()).await?;
         let inner = Arc::new(Inner {
             data_dir: dir.clone(),
-            store,
-            db,
+            core,
             key_warning: key.warning,
-            cache: tokio::sync::Mutex::new(HashMap::new()),
-            mem: Mutex::new(mem),
             events,
-            kick: Notify::new(),
-            sync_lock: tokio::sync::Mutex::new(()),
-            compact_lock: Arc::new(tokio::sync::Mutex::new(())),
-            last_edit_ms: Arc::new(AtomicI64::new(0)),
-            closing: Arc::new(AtomicBool::new(false)),
+            kick,
             http,
             settings: options.sync,
-            opening,
-            reconcile: AtomicBool::new(true),
         });
-        inner.repair_index().await?;
+        let _ = host.node.set(Arc::downgrade(&inner));
         // Documents stored before compaction existed, or filled by sync since.
         inner.compact_in_background(None);
         let (stop, stop_rx) = watch::channel(false);
@@ -277,9 +267,17 @@ impl Node {
 
     /// Answers one API request.
     pub async fn handle(&self, request: Request) -> Result<Response, ApiError> {
-        requests::handle(self, request)
-            .await
-            .map_err(ApiError::from)
+        let inner = &self.inner;
+        let answer = match request {
+            Request::Pair(p) => inner.pair(&p).await.map(Response::Device),
+            Request::SyncNow => {
+                // The run's own error is in the status (last_error); a status is the answer.
+                let _ = inner.sync_once().await;
+                inner.core.sync_status().await.map(Response::Sync)
+            }
+            other => inner.core.handle(other).await,
+        };
+        answer.map_err(ApiError::from)
     }
 
     /// A call to the server's API for the lead's pages in the app (see `server_call`).
@@ -310,182 +308,72 @@ impl Node {
         if let Some(handle) = handle {
             let _ = handle.await;
         }
-        self.inner.closing.store(true, Ordering::SeqCst);
         // A compaction is one transaction, so stopping mid-pass is safe; waiting for the
         // document in progress only keeps its work from being thrown away.
-        let _compacting = self.inner.compact_lock.lock().await;
-        self.inner.store.pool().close().await;
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
+        self.inner.core.close().await;
+        self.inner.core.store().docs().pool().close().await;
     }
 }
 
 impl Inner {
-    pub(crate) fn emit(&self, event: Event) {
-        // No subscriber is fine.
-        let _ = self.events.send(event);
+    /// Folds stored changes into snapshots off the caller's path (see
+    /// [`DeviceCore::compact`]), once the rep paused typing.
+    pub(crate) fn compact_in_background(self: &Arc<Self>, docs: Option<Vec<DocId>>) {
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let wait = Duration::from_millis(rapport_core::COMPACT_IDLE_MS.unsigned_abs() / 2);
+            for _ in 0..COMPACT_IDLE_CHECKS {
+                if inner.core.idle_for_compaction() {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+            }
+            inner.core.compact(docs).await;
+        });
     }
 
-    fn mem(&self) -> std::sync::MutexGuard<'_, Mem> {
-        self.mem.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn set_next_attempt(&self, after: Option<Duration>) {
-        self.mem().next_attempt_ms =
-            after.map(|d| now_ms() + i64::try_from(d.as_millis()).unwrap_or(0));
-    }
-
-    /// The dirty documents and their edit generations, as a run takes them.
-    pub(crate) fn dirty_snapshot(&self) -> (Vec<DocId>, HashMap<DocId, u64>) {
-        let mem = self.mem();
-        let mut dirty: Vec<DocId> = mem.dirty.iter().copied().collect();
-        dirty.sort();
-        let generations = dirty
-            .iter()
-            .map(|id| (*id, mem.edit_gen.get(id).copied().unwrap_or(0)))
-            .collect();
-        (dirty, generations)
-    }
-
-    /// Clears the dirty mark of `docs` that were not edited since `generations` was taken.
-    pub(crate) async fn clear_dirty(
-        &self,
-        docs: &[DocId],
-        generations: &HashMap<DocId, u64>,
-    ) -> Result<(), NodeError> {
-        // Under the edit lock: no edit can slip in between the check and the delete.
-        let _cache = self.cache.lock().await;
-        let clean: Vec<DocId> = {
-            let mem = self.mem();
-            docs.iter()
-                .filter(|id| {
-                    mem.edit_gen.get(id).copied().unwrap_or(0)
-                        == generations.get(id).copied().unwrap_or(0)
-                })
-                .copied()
-                .collect()
+    /// One sync run now (waits for a run in progress first): the core's run, driven over
+    /// the encrypted store and HTTP.
+    pub(crate) async fn sync_once(self: &Arc<Self>) -> Result<rapport_api::RunSummary, NodeError> {
+        let result = {
+            let _guard = self.core.sync_lock().await;
+            let run = self.core.begin_run();
+            run.drive(self.core.store(), |post| http::post(&self.http, &self.settings, post))
+                .await
         };
-        self.db.clear_dirty(&clean).await?;
-        let mut mem = self.mem();
-        for id in &clean {
-            mem.dirty.remove(id);
-        }
-        Ok(())
-    }
-
-    /// Marks stored documents for sending in the next run (a reconciliation found the
-    /// server lacks them, or a stopped document gets another try).
-    pub(crate) async fn mark_for_sending(&self, docs: &[DocId]) -> Result<(), NodeError> {
-        if docs.is_empty() {
-            return Ok(());
-        }
-        self.db.mark_dirty(docs, now_ms()).await?;
-        let mut mem = self.mem();
-        for id in docs {
-            mem.dirty.insert(*id);
-            *mem.edit_gen.entry(*id).or_default() += 1;
-        }
-        Ok(())
-    }
-
-    /// Sync changed these documents: edits reload them from the store.
-    pub(crate) async fn forget_cached(&self, docs: &[DocId]) {
-        let mut cache = self.cache.lock().await;
-        for id in docs {
-            cache.remove(id);
-        }
-        let mut mem = self.mem();
-        if mem.view.as_ref().is_some_and(|v| docs.contains(&v.id)) {
-            mem.view = None;
-        }
-    }
-
-    /// One sync run now (waits for a run in progress first).
-    pub(crate) async fn sync_once(&self) -> Result<rapport_api::RunSummary, NodeError> {
-        let _guard = self.sync_lock.lock().await;
-        self.mem().running = true;
-        let result = sync::run(self).await;
-        self.mem().running = false;
         // The server's changes are stored one row each (a first sync of a long-typed
         // visit brings thousands): fold them in.
         if result.as_ref().is_ok_and(|r| r.docs_received > 0) {
             self.compact_in_background(None);
         }
-        if let Err(e) = self.db.record_run(now_ms(), result.as_ref()).await {
-            tracing::warn!(error = %e, "cannot record the sync run");
-        }
-        let status = requests::sync_status(self).await;
-        if let Ok(status) = status {
-            self.emit(Event::SyncFinished(status));
+        if let Ok(status) = self.core.sync_status().await {
+            let _ = self.events.send(Event::SyncFinished(status));
         }
         result
     }
 
-    /// The programme view (questionnaire, names) of the paired programme.
-    pub(crate) async fn view(&self) -> Result<Option<Arc<ProgrammeView>>, NodeError> {
-        if let Some(v) = self.mem().view.clone() {
-            return Ok(Some(v));
+    /// Pairs with a programme: the core decides, the node posts.
+    async fn pair(&self, p: &rapport_api::PairRequest) -> Result<rapport_api::DeviceInfo, NodeError> {
+        let mut flow = self.core.begin_pairing(p).await?;
+        // At most one retry: a revoked device's old actor refused, a new one drawn.
+        for _ in 0..2 {
+            let (status, body) = http::post_json(&self.http, &self.settings, &flow).await?;
+            let fresh = || {
+                let mut bytes = [0u8; 16];
+                Host::fill_random(&*self.core.host().clone(), &mut bytes);
+                bytes
+            };
+            match flow.answer(status, &body, fresh)? {
+                PairNext::Again => continue,
+                PairNext::Paired(pairing) => {
+                    self.core.set_pairing(pairing).await?;
+                    return self.core.device_info().await;
+                }
+            }
         }
-        let Some(device) = self.device().await? else {
-            return Err(NodeError::NotPaired);
-        };
-        let Some(doc) = self.store.load(view_id(device.programme_id)).await? else {
-            return Ok(None);
-        };
-        let view = Arc::new(read_view(&doc)?);
-        self.mem().view = Some(view.clone());
-        Ok(Some(view))
-    }
-
-    /// The questionnaire: from the programme view, or (a lead's device) the programme.
-    pub(crate) async fn template(&self) -> Result<Template, NodeError> {
-        if let Some(view) = self.view().await? {
-            return Ok(view.template.clone());
-        }
-        let device = self.device().await?.ok_or(NodeError::NotPaired)?;
-        match self.store.load(device.programme_id).await? {
-            Some(doc) => Ok(read_template(&doc)?),
-            None => Err(NodeError::NoTemplate),
-        }
-    }
-
-    /// This device as paired (kept in memory: it changes only when pairing).
-    pub(crate) async fn device(&self) -> Result<Option<local::Pairing>, NodeError> {
-        if let Some(d) = self.mem().device.clone() {
-            return Ok(Some(d));
-        }
-        let device = self.db.device().await?;
-        self.mem().device.clone_from(&device);
-        Ok(device)
-    }
-
-    /// The actor this opening of the store writes with: the device's registered actor
-    /// followed by 8 random bytes chosen at open.
-    ///
-    /// Why: a device's folder can go back in time (a tablet restored from a backup, a
-    /// laptop image rolled back, a folder copied to a second machine). Writing again
-    /// under the registered actor would reuse sequence numbers already used for other
-    /// changes, which Automerge (and the server) cannot accept: the edits would be
-    /// refused for good. A fresh suffix per opening never reuses a (actor, sequence)
-    /// pair, needs no round trip before the first edit (the rep may be offline for
-    /// days), and keeps history naming the person and the device: the server and every
-    /// device find the device by the registered first 16 bytes, as they do for the
-    /// server's per-edit actors of a lead. Changes made under the plain registered
-    /// actor before this scheme merge as they always did.
-    pub(crate) fn edit_actor(&self, device: &local::Pairing) -> Result<ActorId, NodeError> {
-        let mut bytes = hex::decode(&device.actor).map_err(|_| {
-            NodeError::invalid(
-                "bad_actor",
-                "the stored device actor is damaged; pair again",
-            )
-        })?;
-        // Only a 16-byte registered actor can be found by its prefix; a longer one
-        // (paired by another client) keeps the old behaviour.
-        if bytes.len() * 2 == rapport_domain::ACTOR_PREFIX_HEX {
-            bytes.extend_from_slice(&self.opening);
-        }
-        Ok(ActorId::from(bytes))
+        Err(NodeError::invalid(
+            "pairing_refused",
+            "the server refused this device's actor twice; pair again",
+        ))
     }
 }

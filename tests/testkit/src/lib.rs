@@ -13,12 +13,15 @@ mod http;
 mod mem_device;
 mod mem_server;
 mod pg;
+mod ready;
 mod server;
 mod util;
 
 pub use device::{RunReport, SyncFail, TestDevice, random_actor};
 pub use http::{call, error_code, sign_in};
-pub use mem_device::{Fault, MemDevice, MemDeviceSnapshot, RunStats};
+pub use mem_device::{Fault, MemDevice, MemHost, RunStats};
+pub use rapport_core::MemDeviceSnapshot;
+pub use ready::now_or_never;
 pub use mem_server::{MemServer, MemServerSnapshot, Validator};
 pub use pg::{Backend, PG_ENV, PgDb};
 pub use server::{PASSWORD, RepWorld, TestLead, TestServer, fresh_config};

@@ -1,23 +1,24 @@
-//! An in-memory device for tests and simulations ([`MemDevice`]): the real device
-//! sessions of `rapport_protocol` and the real wire frames against a [`MemServer`],
-//! with faults injected per request ([`Fault`]).
+//! An in-memory device for tests and simulations ([`MemDevice`]): the shipped device
+//! core (`rapport-core`) over its in-memory store, syncing with a [`MemServer`] through
+//! the real wire frames, with faults injected per request ([`Fault`]).
 //!
-//! It can go back in time ([`MemDevice::restore`]) and repair it as the real node does
-//! (see the `rapport_protocol` crate documentation, *When storage goes back in time*):
-//! when the server answers `reconcile`, or after the store was reopened, it reconciles
-//! ([`MemServer::handle_heads`]) and runs again from the start of the feed.
+//! It can go back in time ([`MemDevice::restore`]) and repair it as the real node does:
+//! the core reconciles after the store was reopened or when the server asks.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use automerge::{ActorId, Automerge, ChangeHash};
-use rapport_domain::DocId;
-use rapport_protocol::{
-    DeviceConfig, DeviceSession, DocSet, ErrorCode, HeadsRequest, HeadsResponse, MemDocSet,
-    SessionError, SyncResponse,
+use rapport_api::Event;
+use rapport_core::{
+    Answer, DeviceCore, Host, MemDeviceSnapshot, MemDeviceStore, NodeError, Pairing, Step,
 };
+use rapport_domain::DocId;
+use rapport_protocol::{DeviceConfig, ErrorCode, MemDocSet, SessionError, SyncResponse};
 
 use crate::mem_server::MemServer;
+use crate::now_or_never;
 
 /// What happens to one request of a sync run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,39 +34,6 @@ pub enum Fault {
     /// The response arrives late: the run gives up on it, and it is delivered
     /// later, after other exchanges (see [`MemDevice::deliver_stale`]).
     Delay,
-}
-
-/// A device: its documents, persisted sync states, feed cursor and dirty set.
-#[derive(Debug)]
-pub struct MemDevice {
-    /// The device id the server knows it by.
-    pub id: u64,
-    /// Documents and persisted sync states.
-    pub store: MemDocSet,
-    /// The persisted cursor into the server's feed.
-    pub cursor: Vec<u8>,
-    /// Documents edited since their last successful sync.
-    pub dirty: BTreeSet<DocId>,
-    /// Every change this device made, to prove none is ever lost.
-    pub made: Vec<(DocId, ChangeHash)>,
-    /// Responses that arrived late, not yet delivered.
-    pub stale: Vec<Vec<u8>>,
-    /// Settings of its sync runs.
-    pub config: DeviceConfig,
-    /// The next run reconciles first (the store was reopened, or the server asked).
-    pub reconcile: bool,
-    /// 8 random bytes chosen at the last [`Self::reopen`], added to the actor.
-    opening: Option<[u8; 8]>,
-}
-
-/// What a [`MemDevice`] stores (documents, sync states, cursor, dirty set), as an
-/// image of its folder holds it.
-#[derive(Debug, Clone)]
-pub struct MemDeviceSnapshot {
-    docs: BTreeMap<DocId, Automerge>,
-    states: BTreeMap<DocId, Vec<u8>>,
-    cursor: Vec<u8>,
-    dirty: BTreeSet<DocId>,
 }
 
 /// Counts from one sync run.
@@ -84,55 +52,161 @@ pub struct RunStats {
     pub reconciles: u32,
 }
 
-/// Most passes of one run: a reconciliation asked for by the server, then the run
-/// again (as the real node's run).
-const MAX_PASSES: usize = 3;
-
-/// How a pass of a run ended.
-enum Pass {
-    /// Quiescent.
-    Done,
-    /// The server does not know the cursor: reconcile, then run again.
-    Reconcile,
+/// The host of an in-memory device: a clock the test sets, randomness from a seed (a
+/// run replays exactly), events counted.
+#[derive(Debug)]
+pub struct MemHost {
+    now: AtomicI64,
+    random: AtomicU64,
+    /// Events emitted so far.
+    pub events: AtomicU64,
 }
 
-impl MemDevice {
-    /// A device with no documents yet.
-    pub fn new(id: u64) -> Self {
+impl MemHost {
+    /// A host whose randomness starts from `seed` and whose clock reads `now_ms`.
+    pub fn new(seed: u64, now_ms: i64) -> Self {
         Self {
+            now: AtomicI64::new(now_ms),
+            random: AtomicU64::new(seed),
+            events: AtomicU64::new(0),
+        }
+    }
+
+    /// Sets the clock.
+    pub fn set_now(&self, now_ms: i64) {
+        self.now.store(now_ms, Ordering::SeqCst);
+    }
+
+    /// The next 64 random bits (SplitMix64).
+    pub fn next_u64(&self) -> u64 {
+        let mut z = self
+            .random
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Host for MemHost {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+
+    fn emit(&self, _event: Event) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn edited(&self) {}
+
+    fn compaction_due(&self, _docs: Vec<DocId>) {}
+}
+
+/// A device: the device core over an in-memory store, paired with a [`MemServer`].
+pub struct MemDevice {
+    /// The device id the server knows it by.
+    pub id: u64,
+    /// The core.
+    core: DeviceCore<MemDeviceStore>,
+    /// Its host (clock, randomness).
+    pub host: Arc<MemHost>,
+    /// Documents edited since their last successful sync (the store's dirty set, as of
+    /// the last call).
+    pub dirty: BTreeSet<DocId>,
+    /// The persisted cursor into the server's feed (as of the last call).
+    pub cursor: Vec<u8>,
+    /// Every change this device made, to prove none is ever lost.
+    pub made: Vec<(DocId, ChangeHash)>,
+    /// Responses that arrived late, not yet delivered.
+    pub stale: Vec<Vec<u8>>,
+    /// Settings of its sync runs.
+    pub config: DeviceConfig,
+}
+
+impl std::fmt::Debug for MemDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemDevice")
+            .field("id", &self.id)
+            .field("dirty", &self.dirty)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pairing of in-memory device `id`: its registered actor is 16 bytes, so the core
+/// writes under it plus a suffix per opening, as the real node does.
+fn pairing(id: u64) -> Pairing {
+    let mut actor = format!("device-{id}").into_bytes();
+    actor.resize(16, 0);
+    Pairing {
+        server_url: "mem://server".into(),
+        device_id: id.to_string(),
+        token: format!("token-{id}"),
+        programme_id: DocId::from_bytes([0; 16]),
+        rep_id: Some(format!("rep-{id}")),
+        label: format!("Планшет {id}"),
+        actor: actor.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// Most sync runs one [`MemDevice::sync`] makes: a run that lost a request ends, and
+/// the next one starts from what was persisted (as the node's driver retries).
+const MAX_RUNS: u32 = 64;
+
+impl MemDevice {
+    /// A freshly paired device with no documents yet.
+    pub fn new(id: u64) -> Self {
+        let host = Arc::new(MemHost::new(id, 1_700_000_000_000));
+        let core = now_or_never(DeviceCore::open(MemDeviceStore::new(), host.clone()))
+            .expect("open an in-memory core");
+        now_or_never(core.set_pairing(pairing(id))).expect("pair");
+        let mut device = Self {
             id,
-            store: MemDocSet::default(),
-            cursor: Vec::new(),
+            core,
+            host,
             dirty: BTreeSet::new(),
+            cursor: Vec::new(),
             made: Vec::new(),
             stale: Vec::new(),
             config: DeviceConfig::default(),
-            reconcile: false,
-            opening: None,
-        }
+        };
+        device.refresh();
+        device
     }
 
-    /// The device's actor id for its current opening of the store: every change it
-    /// makes carries it. `device-<id>` until the first [`Self::reopen`], then
-    /// `device-<id>` plus 8 random bytes chosen at each opening, as the real node
-    /// writes: a restored image, or a copy of the device used beside it, never makes a
-    /// second change under a used (actor, sequence number).
+    /// The core (to call the rep's requests on it).
+    pub fn core(&self) -> &DeviceCore<MemDeviceStore> {
+        &self.core
+    }
+
+    /// Reads `dirty` and `cursor` back from the store.
+    fn refresh(&mut self) {
+        let store = self.core.store();
+        self.dirty = now_or_never(rapport_core::DeviceStore::dirty(store))
+            .expect("dirty")
+            .into_iter()
+            .collect();
+        self.cursor = now_or_never(rapport_core::DeviceStore::sync_row(store))
+            .expect("sync row")
+            .remote_cursor;
+    }
+
+    /// The device's actor for its current opening of the store: every change it makes
+    /// carries it (its registered 16 bytes plus 8 drawn at each opening).
     pub fn actor(&self) -> ActorId {
-        let mut bytes = format!("device-{}", self.id).into_bytes();
-        if let Some(opening) = &self.opening {
-            bytes.extend_from_slice(opening);
-        }
-        ActorId::from(bytes)
+        self.core.edit_actor(&pairing(self.id)).expect("a valid actor")
     }
 
-    /// A copy of what the device stores: documents, sync states, cursor, dirty set.
+    /// A copy of what the device stores (an image of its folder).
     pub fn snapshot(&self) -> MemDeviceSnapshot {
-        MemDeviceSnapshot {
-            docs: self.store.docs.clone(),
-            states: self.store.states.clone(),
-            cursor: self.cursor.clone(),
-            dirty: self.dirty.clone(),
-        }
+        self.core.store().snapshot()
     }
 
     /// Puts back a [`Self::snapshot`] (an old image of the device's folder, or a copy of
@@ -140,33 +214,43 @@ impl MemDevice {
     /// from the device. It counts as opening the store ([`Self::reopen`]); `made` keeps
     /// its record of every change ever made.
     pub fn restore(&mut self, snapshot: MemDeviceSnapshot) {
-        let MemDeviceSnapshot {
-            docs,
-            states,
-            cursor,
-            dirty,
-        } = snapshot;
-        self.store.docs = docs;
-        self.store.states = states;
-        self.cursor = cursor;
-        self.dirty = dirty;
-        self.reopen();
+        self.open(MemDeviceStore::from_snapshot(snapshot));
     }
 
-    /// The app opens the store again: responses in flight are gone, the next run
-    /// reconciles first, and the device writes under a fresh actor.
+    /// The app opens the store again: responses in flight are gone, what was only in
+    /// memory is gone, the next run reconciles first, and the device writes under a
+    /// fresh actor.
     pub fn reopen(&mut self) {
+        let durable = self.core.store().snapshot();
+        self.open(MemDeviceStore::from_snapshot(durable));
+    }
+
+    fn open(&mut self, store: MemDeviceStore) {
         self.stale.clear();
-        self.reconcile = true;
-        let random = DocId::random();
-        let mut opening = [0; 8];
-        opening.copy_from_slice(&random.as_bytes()[..8]);
-        self.opening = Some(opening);
+        self.core = now_or_never(DeviceCore::open(store, self.host.clone())).expect("reopen");
+        self.refresh();
     }
 
     /// The device's copy of a document, if it has one.
-    pub fn doc(&self, id: &DocId) -> Option<&Automerge> {
-        self.store.get(id)
+    pub fn doc(&self, id: &DocId) -> Option<Automerge> {
+        now_or_never(self.core.load(*id)).expect("a stored document loads")
+    }
+
+    /// The device's documents and sync states, as a protocol session reads them (a copy).
+    pub fn doc_set(&self) -> MemDocSet {
+        let store = self.core.store();
+        let ids = now_or_never(rapport_core::DeviceStore::list_docs(store)).expect("list");
+        let mut set = MemDocSet::default();
+        for id in &ids {
+            if let Some(doc) = self.doc(id) {
+                set.docs.insert(*id, doc);
+            }
+        }
+        set.states = now_or_never(rapport_core::DeviceStore::sync_states(store, &ids))
+            .expect("states")
+            .into_iter()
+            .collect();
+        set
     }
 
     /// Adds a document created on this device (its actor must be this device's).
@@ -174,204 +258,164 @@ impl MemDevice {
         for change in doc.get_changes(&[]) {
             self.made.push((id, change.hash()));
         }
-        self.store.docs.insert(id, doc);
-        self.dirty.insert(id);
+        now_or_never(self.core.save_new(id, &doc, None)).expect("save a new document");
+        self.refresh();
     }
 
-    /// Runs `edit` on the device's copy of `id` with the device's actor, records
-    /// the changes it made and marks the document dirty. `None` if the device
-    /// does not have the document.
+    /// Runs `edit` on the device's copy of `id` (a new empty document when it has none)
+    /// with the device's actor through the core's durable edit, and records the changes
+    /// it made.
     pub fn edit<T>(&mut self, id: DocId, edit: impl FnOnce(&mut Automerge) -> T) -> Option<T> {
-        let actor = self.actor();
-        let doc = self.store.docs.get_mut(&id)?;
-        doc.set_actor(actor);
-        let before = doc.get_heads();
-        let out = edit(doc);
-        let new: Vec<ChangeHash> = doc.get_changes(&before).iter().map(|c| c.hash()).collect();
-        if !new.is_empty() {
-            self.dirty.insert(id);
-        }
-        self.made.extend(new.into_iter().map(|h| (id, h)));
+        let mut before = Vec::new();
+        let out = if self.doc(&id).is_some() {
+            now_or_never(self.core.edit(id, |doc| {
+                before = doc.get_heads();
+                Ok(edit(doc))
+            }))
+            .expect("a durable edit")
+        } else {
+            let mut doc = Automerge::new().with_actor(self.actor());
+            let out = edit(&mut doc);
+            now_or_never(self.core.save_new(id, &doc, None)).expect("save a new document");
+            out
+        };
+        let doc = self.doc(&id)?;
+        self.made
+            .extend(doc.get_changes(&before).iter().map(|c| (id, c.hash())));
+        self.refresh();
         Some(out)
     }
 
-    /// One sync run; `fault` decides the fate of each request (1-based), heads
-    /// requests included.
-    ///
-    /// As the real node's run: when the store was reopened or the server answers
-    /// `reconcile`, the device reconciles ([`MemServer::handle_heads`]) and runs again.
+    /// Sync runs until one completes; `fault` decides the fate of each request
+    /// (1-based, heads requests included, counted across the runs). A run that lost a
+    /// request ends, and the next one starts from what was persisted, as the node's
+    /// driver retries.
     pub fn sync(
         &mut self,
         server: &mut MemServer,
         mut fault: impl FnMut(u32) -> Fault,
     ) -> Result<RunStats, SessionError> {
+        self.core.set_sync_config(self.config);
         let mut stats = RunStats::default();
-        for _ in 0..MAX_PASSES {
-            if self.reconcile {
-                self.reconcile_with(server, &mut fault, &mut stats)?;
-            }
-            match self.pass(server, &mut fault, &mut stats)? {
-                Pass::Done => return Ok(stats),
-                Pass::Reconcile => self.reconcile = true,
+        for _ in 0..MAX_RUNS {
+            let result = self.run(server, &mut fault, &mut stats);
+            self.refresh();
+            match result {
+                Ok(()) => return Ok(stats),
+                Err(NodeError::Sync { code, .. }) if code == "sync_round_trip_limit" => {
+                    return Err(SessionError::RoundTripLimit(stats.requests));
+                }
+                Err(e) if e.is_transient() => {}
+                Err(e) => panic!("a sync run of device {} failed: {e}", self.id),
             }
         }
-        // The server asked again and again: a bug on either side.
         Err(SessionError::RoundTripLimit(stats.requests))
     }
 
-    /// Sends the heads of every document held; forgets the state of each the server
-    /// lacks changes of and marks it dirty, so the next pass sends it whole; marks dirty
-    /// each whose record on the server was stale, so the next pass exchanges it. A lost
-    /// request or response is sent again (bounded by the round-trip cap).
-    fn reconcile_with(
+    /// One run of the core, its requests answered by `server` through `fault`.
+    fn run(
         &mut self,
         server: &mut MemServer,
         fault: &mut impl FnMut(u32) -> Fault,
         stats: &mut RunStats,
-    ) -> Result<(), SessionError> {
-        let limits = self.config.limits;
-        let request = HeadsRequest {
-            docs: self
-                .store
-                .docs
-                .iter()
-                .map(|(id, doc)| (*id, doc.get_heads()))
-                .collect(),
-        };
-        let body = request
-            .encode(&limits)
-            .expect("a heads request within the limits");
-        for _ in 0..self.config.max_round_trips {
-            stats.requests += 1;
-            stats.bytes_up += body.len();
-            let reply = match fault(stats.requests) {
-                Fault::DropRequest => continue,
-                // A late heads response is of no use: the real node gave up on it.
-                Fault::DropResponse | Fault::Delay => {
-                    server.handle_heads(self.id, &body).expect("a valid frame");
-                    continue;
+    ) -> Result<(), NodeError> {
+        let mut run = self.core.begin_run();
+        let mut answer = None;
+        loop {
+            match run.step(answer.take()) {
+                Step::Store(call) => {
+                    answer = Some(Answer::Store(now_or_never(call.run(self.core.store()))));
                 }
-                Fault::Duplicate => {
-                    server.handle_heads(self.id, &body).expect("a valid frame");
-                    server.handle_heads(self.id, &body).expect("a valid frame")
+                Step::Post(post) => {
+                    stats.requests += 1;
+                    stats.bytes_up += post.body.len();
+                    let heads = post.url.ends_with("/heads");
+                    let handle = |server: &mut MemServer| {
+                        if heads {
+                            server.handle_heads(self.id, &post.body)
+                        } else {
+                            server.handle(self.id, &post.body)
+                        }
+                        .expect("the core sends valid frames")
+                    };
+                    let reply = match fault(stats.requests) {
+                        Fault::DropRequest => None,
+                        Fault::DropResponse => {
+                            handle(server);
+                            None
+                        }
+                        Fault::Delay => {
+                            let late = handle(server);
+                            // A late heads response is of no use: the node gave up on it.
+                            if !heads {
+                                self.stale.push(late);
+                            }
+                            None
+                        }
+                        Fault::Duplicate => {
+                            handle(server);
+                            Some(handle(server))
+                        }
+                        Fault::None => Some(handle(server)),
+                    };
+                    answer = Some(Answer::Reply(match reply {
+                        Some(body) => {
+                            stats.bytes_down += body.len();
+                            if heads {
+                                stats.reconciles += 1;
+                            } else {
+                                stats.errors.extend(errors_of(&body, &self.config));
+                            }
+                            Ok((200, body))
+                        }
+                        None => Err("the request or its answer was lost".into()),
+                    }));
                 }
-                Fault::None => server.handle_heads(self.id, &body).expect("a valid frame"),
-            };
-            stats.bytes_down += reply.len();
-            let response = HeadsResponse::decode(&reply, &limits).expect("a valid response");
-            let lacking: BTreeSet<DocId> = response.lacking.into_iter().collect();
-            let docs = &self.store.docs;
-            self.store
-                .states
-                .retain(|id, _| docs.contains_key(id) && !lacking.contains(id));
-            self.dirty.extend(lacking);
-            self.dirty.extend(response.stale);
-            self.reconcile = false;
-            stats.reconciles += 1;
-            return Ok(());
-        }
-        Err(SessionError::RoundTripLimit(self.config.max_round_trips))
-    }
-
-    /// One pass of a run: request/response round trips until quiescent, or until the
-    /// server answers `reconcile` (nothing of that request was applied).
-    fn pass(
-        &mut self,
-        server: &mut MemServer,
-        fault: &mut impl FnMut(u32) -> Fault,
-        stats: &mut RunStats,
-    ) -> Result<Pass, SessionError> {
-        let limits = self.config.limits;
-        let dirty = self
-            .dirty
-            .iter()
-            .map(|id| (*id, self.store.states.get(id).cloned()));
-        let mut session = DeviceSession::new(self.config, self.cursor.clone(), dirty);
-        let started = Instant::now();
-        while let Some(request) = session.next_request(&mut self.store)? {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "a sync run took over 30 s"
-            );
-            stats.requests += 1;
-            let body = request
-                .encode(&limits)
-                .expect("the session builds frames within its limits");
-            stats.bytes_up += body.len();
-            let reply = match fault(stats.requests) {
-                Fault::DropRequest => {
-                    session.fail();
-                    continue;
-                }
-                Fault::DropResponse => {
-                    server.handle(self.id, &body).expect("a valid frame");
-                    session.fail();
-                    continue;
-                }
-                Fault::Delay => {
-                    let late = server.handle(self.id, &body).expect("a valid frame");
-                    self.stale.push(late);
-                    session.fail();
-                    continue;
-                }
-                Fault::Duplicate => {
-                    server.handle(self.id, &body).expect("a valid frame");
-                    server.handle(self.id, &body).expect("a valid frame")
-                }
-                Fault::None => server.handle(self.id, &body).expect("a valid frame"),
-            };
-            stats.bytes_down += reply.len();
-            let response = SyncResponse::decode(&reply, &limits).expect("a valid response");
-            if response.reconcile {
-                // Start over from the beginning of the feed after reconciling; the
-                // dirty documents stay dirty.
-                session.fail();
-                self.cursor = response.cursor;
-                return Ok(Pass::Reconcile);
+                Step::Done(result) => return result.map(|_| ()),
             }
-            stats.errors.extend(self.absorb(&mut session, response));
         }
-        Ok(Pass::Done)
     }
 
-    /// Delivers the oldest late response, out of order, to a fresh session.
-    /// Returns false when none is waiting.
+    /// Delivers the oldest late response, out of order: a new run reads it as the
+    /// answer to its first sync request, persists what it says, and ends (nothing else
+    /// gets through). Returns false when none is waiting.
     pub fn deliver_stale(&mut self) -> bool {
         if self.stale.is_empty() {
             return false;
         }
-        let body = self.stale.remove(0);
-        let limits = self.config.limits;
-        let response = SyncResponse::decode(&body, &limits).expect("a valid response");
-        if response.reconcile {
-            // As if it had arrived in time.
-            self.cursor = response.cursor;
-            self.reconcile = true;
-            return true;
+        let late = self.stale.remove(0);
+        let mut late = Some(late);
+        let mut run = self.core.begin_run();
+        let mut answer = None;
+        loop {
+            match run.step(answer.take()) {
+                Step::Store(call) => {
+                    answer = Some(Answer::Store(now_or_never(call.run(self.core.store()))));
+                }
+                Step::Post(post) => {
+                    let reply = match late.take() {
+                        Some(body) if !post.url.ends_with("/heads") => Ok((200, body)),
+                        _ => Err("offline".to_owned()),
+                    };
+                    answer = Some(Answer::Reply(reply));
+                }
+                Step::Done(_) => break,
+            }
         }
-        let mut session = DeviceSession::new(self.config, self.cursor.clone(), []);
-        self.absorb(&mut session, response);
+        self.refresh();
         true
     }
+}
 
-    /// Applies a response: persists states, the dirty set and the cursor as a
-    /// real node would. Returns the per-document errors.
-    fn absorb(
-        &mut self,
-        session: &mut DeviceSession,
-        response: SyncResponse,
-    ) -> Vec<(DocId, ErrorCode)> {
-        let outcome = session.handle_response(&mut self.store, response);
-        self.store.apply(&outcome);
-        for id in &outcome.synced {
-            self.dirty.remove(id);
-        }
-        for e in &outcome.errors {
-            self.dirty.insert(e.doc);
-        }
-        if let Some(cursor) = outcome.cursor {
-            self.cursor = cursor;
-        }
-        outcome.errors.iter().map(|e| (e.doc, e.code)).collect()
-    }
+/// The per-document errors of a sync response (those the device gives up on this run).
+fn errors_of(body: &[u8], config: &DeviceConfig) -> Vec<(DocId, ErrorCode)> {
+    SyncResponse::decode(body, &config.limits)
+        .map(|r| {
+            r.errors
+                .into_iter()
+                .filter(|e| e.code != ErrorCode::Retry)
+                .map(|e| (e.doc, e.code))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -1,79 +1,184 @@
-//! The node's own tables (device identity, sync bookkeeping, dirty and stopped
-//! documents, the document index) in the same encrypted SQLite file as the documents.
+//! The device's store on the native node: the document store of `rapport-store` and the
+//! node's own tables (device identity, sync bookkeeping, dirty and stopped documents,
+//! the document index) in one encrypted SQLite file, as the core's [`DeviceStore`].
+//!
+//! Durability: WAL with `synchronous=FULL`, so every write is on disk when its call
+//! returns. An edit writes its dirty mark (when the document has none yet) in a
+//! transaction before the one of its changes: the dirty mark is never later than them.
 
-use rapport_api::{ApiError, RunSummary, StoppedDoc};
+use std::collections::HashMap;
+
+use automerge::Change;
+use rapport_api::{ApiError, StoppedDoc};
+use rapport_core::{DeviceStore, IndexEntry, Loaded, Pairing, RunRecord, SyncRow};
 use rapport_domain::DocId;
+use rapport_store::{DocStore, PeerId, SqliteStore, StoreError, WriteBatch};
 use sqlx::{Row, SqlitePool};
 
-use crate::error::{NodeError, sql};
-
-/// This device as paired.
-#[derive(Clone, Debug)]
-pub struct Pairing {
-    /// The server's base URL, without a trailing slash.
-    pub server_url: String,
-    /// The device id the server gave.
-    pub device_id: String,
-    /// The device token (secret).
-    pub token: String,
-    /// The programme.
-    pub programme_id: DocId,
-    /// The rep (none: the lead's device).
-    pub rep_id: Option<String>,
-    /// The label.
-    pub label: String,
-    /// The actor (hex).
-    pub actor: String,
+/// A database error, said as the store says it.
+fn sql(e: sqlx::Error) -> StoreError {
+    StoreError::Database {
+        reason: e.to_string(),
+    }
 }
 
-/// The sync bookkeeping row.
-#[derive(Clone, Debug, Default)]
-pub struct SyncRow {
-    /// The server's feed cursor.
-    pub remote_cursor: Vec<u8>,
-    /// Last run without error.
-    pub last_success_ms: Option<i64>,
-    /// Last run end.
-    pub last_attempt_ms: Option<i64>,
-    /// Last run's error.
-    pub last_error: Option<ApiError>,
-    /// Last run's totals.
-    pub last_run: Option<RunSummary>,
-    /// The device was revoked.
-    pub revoked: bool,
+/// The device's store: documents and the node's tables in one encrypted SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqlDeviceStore {
+    docs: SqliteStore,
+    db: LocalDb,
+}
+
+impl SqlDeviceStore {
+    /// Opens the node's tables beside `docs` (migrating them).
+    pub async fn open(docs: SqliteStore) -> Result<Self, StoreError> {
+        let db = LocalDb::open(docs.pool().clone()).await?;
+        Ok(Self { docs, db })
+    }
+
+    /// The document store.
+    pub fn docs(&self) -> &SqliteStore {
+        &self.docs
+    }
+}
+
+#[async_trait::async_trait]
+impl DeviceStore for SqlDeviceStore {
+    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, Loaded)>, StoreError> {
+        self.docs.load_many(docs).await
+    }
+
+    async fn list_docs(&self) -> Result<Vec<DocId>, StoreError> {
+        self.docs.list_docs().await
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.docs.commit(batch).await.map(|_| ())
+    }
+
+    async fn save_edit(
+        &self,
+        doc: DocId,
+        changes: Vec<Change>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        // A document typed into is dirty already: the read spares every keystroke but
+        // the first one flush of the disk.
+        if !self.db.is_dirty(doc).await? {
+            self.db.mark_dirty(&[doc], now_ms).await?;
+        }
+        self.docs
+            .commit(WriteBatch::new().with_changes(doc, changes))
+            .await
+            .map(|_| ())
+    }
+
+    async fn sync_states(&self, docs: &[DocId]) -> Result<HashMap<DocId, Vec<u8>>, StoreError> {
+        self.docs.sync_states(&PeerId::server(), docs).await
+    }
+
+    async fn retain_sync_states(&self, keep: &[DocId]) -> Result<(), StoreError> {
+        self.docs
+            .retain_sync_states(&PeerId::server(), keep)
+            .await
+            .map(|_| ())
+    }
+
+    async fn compaction_candidates(
+        &self,
+        min_changes: usize,
+        limit: usize,
+    ) -> Result<Vec<DocId>, StoreError> {
+        self.docs.compaction_candidates(min_changes, limit).await
+    }
+
+    async fn compact(&self, doc: DocId) -> Result<(), StoreError> {
+        self.docs.compact(doc).await.map(|_| ())
+    }
+
+    async fn pairing(&self) -> Result<Option<Pairing>, StoreError> {
+        self.db.device().await
+    }
+
+    async fn set_pairing(&self, pairing: &Pairing, now_ms: i64) -> Result<(), StoreError> {
+        self.db.set_device(pairing, now_ms).await
+    }
+
+    async fn sync_row(&self) -> Result<SyncRow, StoreError> {
+        self.db.sync_row().await
+    }
+
+    async fn set_remote_cursor(&self, cursor: &[u8]) -> Result<(), StoreError> {
+        self.db.set_remote_cursor(cursor).await
+    }
+
+    async fn record_run(&self, now_ms: i64, record: &RunRecord) -> Result<(), StoreError> {
+        self.db.record_run(now_ms, record).await
+    }
+
+    async fn dirty(&self) -> Result<Vec<DocId>, StoreError> {
+        self.db.dirty().await
+    }
+
+    async fn mark_dirty(&self, docs: &[DocId], now_ms: i64) -> Result<(), StoreError> {
+        self.db.mark_dirty(docs, now_ms).await
+    }
+
+    async fn clear_dirty(&self, docs: &[DocId]) -> Result<(), StoreError> {
+        self.db.clear_dirty(docs).await
+    }
+
+    async fn stop(&self, stopped: &[StoppedDoc]) -> Result<(), StoreError> {
+        self.db.stop(stopped).await
+    }
+
+    async fn unstop(&self, docs: &[DocId]) -> Result<(), StoreError> {
+        self.db.unstop(docs).await
+    }
+
+    async fn stopped(&self) -> Result<Vec<StoppedDoc>, StoreError> {
+        self.db.stopped().await
+    }
+
+    async fn index(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        self.db.index(entries).await
+    }
+
+    async fn indexed(&self) -> Result<Vec<IndexEntry>, StoreError> {
+        self.db.indexed().await
+    }
 }
 
 /// The node's tables.
 #[derive(Clone, Debug)]
-pub struct LocalDb {
+struct LocalDb {
     pool: SqlitePool,
 }
 
-fn id_of(bytes: &[u8]) -> Result<DocId, NodeError> {
+fn id_of(bytes: &[u8]) -> Result<DocId, StoreError> {
     <[u8; 16]>::try_from(bytes)
         .map(DocId::from_bytes)
-        .map_err(|_| {
-            NodeError::Store(rapport_store::StoreError::Database {
-                reason: format!("a stored document id has {} bytes, not 16", bytes.len()),
-            })
+        .map_err(|_| StoreError::Database {
+            reason: format!("a stored document id has {} bytes, not 16", bytes.len()),
         })
 }
 
 impl LocalDb {
     /// Migrates the node's tables (own migrations table: the store keeps its own).
-    pub async fn open(pool: SqlitePool) -> Result<Self, NodeError> {
+    async fn open(pool: SqlitePool) -> Result<Self, StoreError> {
         let mut migrator = sqlx::migrate!("./migrations");
         migrator.dangerous_set_table_name("_rapport_node_migrations");
-        migrator.run(&pool).await.map_err(|e| {
-            NodeError::Store(rapport_store::StoreError::Migration {
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration {
                 reason: e.to_string(),
-            })
-        })?;
+            })?;
         Ok(Self { pool })
     }
 
     /// The paired device, if any.
-    pub async fn device(&self) -> Result<Option<Pairing>, NodeError> {
+    async fn device(&self) -> Result<Option<Pairing>, StoreError> {
         let row = sqlx::query(
             "SELECT server_url, device_id, token, programme_id, rep_id, label, actor FROM node_device WHERE id = 1",
         )
@@ -95,7 +200,7 @@ impl LocalDb {
     }
 
     /// Records the pairing (replacing a revoked one) and starts sync from scratch.
-    pub async fn set_device(&self, d: &Pairing, now_ms: i64) -> Result<(), NodeError> {
+    async fn set_device(&self, d: &Pairing, now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(sql)?;
         sqlx::query(
             "INSERT OR REPLACE INTO node_device (id, server_url, device_id, token, programme_id, rep_id, label, actor, paired_ms) \
@@ -122,7 +227,7 @@ impl LocalDb {
     }
 
     /// The sync bookkeeping.
-    pub async fn sync_row(&self) -> Result<SyncRow, NodeError> {
+    async fn sync_row(&self) -> Result<SyncRow, StoreError> {
         let r = sqlx::query(
             "SELECT remote_cursor, last_success_ms, last_attempt_ms, last_error_code, last_error_msg, last_run, revoked FROM node_sync WHERE id = 1",
         )
@@ -143,7 +248,7 @@ impl LocalDb {
     }
 
     /// Persists the server's cursor (only after what it covers is stored).
-    pub async fn set_remote_cursor(&self, cursor: &[u8]) -> Result<(), NodeError> {
+    async fn set_remote_cursor(&self, cursor: &[u8]) -> Result<(), StoreError> {
         sqlx::query("UPDATE node_sync SET remote_cursor = ? WHERE id = 1")
             .bind(cursor)
             .execute(&self.pool)
@@ -153,25 +258,21 @@ impl LocalDb {
     }
 
     /// Records how a run ended.
-    pub async fn record_run(
-        &self,
-        now_ms: i64,
-        result: Result<&RunSummary, &NodeError>,
-    ) -> Result<(), NodeError> {
-        let (code, message, summary, success, revoked) = match result {
-            Ok(summary) => (
+    async fn record_run(&self, now_ms: i64, record: &RunRecord) -> Result<(), StoreError> {
+        let (code, message, summary, success, revoked) = match record {
+            RunRecord::Done(summary) => (
                 None,
                 None,
                 serde_json::to_string(summary).ok(),
                 Some(now_ms),
                 false,
             ),
-            Err(e) => (
-                Some(e.reported_code().to_owned()),
-                Some(e.to_string()),
+            RunRecord::Failed { error, revoked } => (
+                Some(error.code.clone()),
+                Some(error.message.clone()),
                 None,
                 None,
-                matches!(e, NodeError::Revoked),
+                *revoked,
             ),
         };
         sqlx::query(
@@ -192,7 +293,7 @@ impl LocalDb {
     }
 
     /// Marks documents dirty (before their changes are committed).
-    pub async fn mark_dirty(&self, docs: &[DocId], now_ms: i64) -> Result<(), NodeError> {
+    async fn mark_dirty(&self, docs: &[DocId], now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(sql)?;
         for doc in docs {
             sqlx::query("INSERT OR IGNORE INTO node_dirty (doc_id, since_ms) VALUES (?, ?)")
@@ -206,7 +307,7 @@ impl LocalDb {
     }
 
     /// Takes documents out of the dirty set (the server has all of them).
-    pub async fn clear_dirty(&self, docs: &[DocId]) -> Result<(), NodeError> {
+    async fn clear_dirty(&self, docs: &[DocId]) -> Result<(), StoreError> {
         if docs.is_empty() {
             return Ok(());
         }
@@ -222,7 +323,7 @@ impl LocalDb {
     }
 
     /// Every dirty document.
-    pub async fn dirty(&self) -> Result<Vec<DocId>, NodeError> {
+    async fn dirty(&self) -> Result<Vec<DocId>, StoreError> {
         let rows = sqlx::query("SELECT doc_id FROM node_dirty ORDER BY since_ms, doc_id")
             .fetch_all(&self.pool)
             .await
@@ -231,7 +332,7 @@ impl LocalDb {
     }
 
     /// Records refusals: these documents are not sent again.
-    pub async fn stop(&self, stopped: &[StoppedDoc]) -> Result<(), NodeError> {
+    async fn stop(&self, stopped: &[StoppedDoc]) -> Result<(), StoreError> {
         if stopped.is_empty() {
             return Ok(());
         }
@@ -252,7 +353,7 @@ impl LocalDb {
     }
 
     /// The server sent these documents again: they sync again.
-    pub async fn unstop(&self, docs: &[DocId]) -> Result<(), NodeError> {
+    async fn unstop(&self, docs: &[DocId]) -> Result<(), StoreError> {
         for doc in docs {
             sqlx::query("DELETE FROM node_stopped WHERE doc_id = ?")
                 .bind(doc.as_bytes().as_slice())
@@ -263,18 +364,8 @@ impl LocalDb {
         Ok(())
     }
 
-    /// The ids of the stopped documents.
-    pub async fn stopped_ids(&self) -> Result<Vec<DocId>, NodeError> {
-        Ok(self
-            .stopped()
-            .await?
-            .into_iter()
-            .map(|s| s.doc_id)
-            .collect())
-    }
-
     /// Every stopped document, with its kind from the index.
-    pub async fn stopped(&self) -> Result<Vec<StoppedDoc>, NodeError> {
+    async fn stopped(&self) -> Result<Vec<StoppedDoc>, StoreError> {
         let rows = sqlx::query(
             "SELECT s.doc_id, COALESCE(i.kind, 'document'), s.code, s.message, s.at_ms \
              FROM node_stopped s LEFT JOIN node_index i ON i.doc_id = s.doc_id ORDER BY s.at_ms, s.doc_id",
@@ -296,18 +387,18 @@ impl LocalDb {
     }
 
     /// Records what documents are (idempotent).
-    pub async fn index(&self, entries: &[(DocId, &str, Option<DocId>)]) -> Result<(), NodeError> {
+    async fn index(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(sql)?;
-        for (doc, kind, client) in entries {
+        for e in entries {
             sqlx::query(
                 "INSERT OR REPLACE INTO node_index (doc_id, kind, client_id) VALUES (?, ?, ?)",
             )
-            .bind(doc.as_bytes().as_slice())
-            .bind(*kind)
-            .bind(client.map(|c| c.as_bytes().to_vec()))
+            .bind(e.doc.as_bytes().as_slice())
+            .bind(&e.kind)
+            .bind(e.client.map(|c| c.as_bytes().to_vec()))
             .execute(&mut *tx)
             .await
             .map_err(sql)?;
@@ -315,8 +406,8 @@ impl LocalDb {
         tx.commit().await.map_err(sql)
     }
 
-    /// Every indexed document: (id, kind, client).
-    pub async fn indexed(&self) -> Result<Vec<(DocId, String, Option<DocId>)>, NodeError> {
+    /// Every indexed document.
+    async fn indexed(&self) -> Result<Vec<IndexEntry>, StoreError> {
         let rows = sqlx::query("SELECT doc_id, kind, client_id FROM node_index")
             .fetch_all(&self.pool)
             .await
@@ -324,12 +415,22 @@ impl LocalDb {
         rows.iter()
             .map(|r| {
                 let client: Option<Vec<u8>> = r.get(2);
-                Ok((
-                    id_of(r.get::<&[u8], _>(0))?,
-                    r.get(1),
-                    client.map(|c| id_of(&c)).transpose()?,
-                ))
+                Ok(IndexEntry {
+                    doc: id_of(r.get::<&[u8], _>(0))?,
+                    kind: r.get(1),
+                    client: client.map(|c| id_of(&c)).transpose()?,
+                })
             })
             .collect()
+    }
+
+    /// Whether `doc` has a dirty mark.
+    async fn is_dirty(&self, doc: DocId) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM node_dirty WHERE doc_id = ?")
+            .bind(doc.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(sql)?;
+        Ok(found.is_some())
     }
 }

@@ -1,5 +1,6 @@
-//! The node's one error type; every variant has a stable code and a message a person
-//! can act on, and turns into the API's [`ApiError`].
+//! The device's one error type; every variant has a stable code and a message a person
+//! can act on, and turns into the API's [`ApiError`]. The native node and the web app
+//! report the same codes.
 
 use rapport_api::ApiError;
 use rapport_domain::{DocId, DomainError, MissingAnswer};
@@ -166,7 +167,8 @@ impl NodeError {
         }
     }
 
-    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    /// A request argument is wrong: `code` is stable, `message` says what to fix.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {
             code,
             message: message.into(),
@@ -184,8 +186,37 @@ impl From<NodeError> for ApiError {
     }
 }
 
-pub(crate) fn sql(e: sqlx::Error) -> NodeError {
-    NodeError::Store(StoreError::Database {
-        reason: e.to_string(),
-    })
+/// The server's JSON error as a [`NodeError`].
+pub fn server_error(status: u16, body: &[u8]) -> NodeError {
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        code: String,
+        message: String,
+    }
+    // The server answers `{"error": {"code", "message"}}`; a bare `{"code", "message"}`
+    // (a proxy, an older server) is read too. Reading only the bare shape once turned
+    // every refusal into `http_<status>` and a revoked device into a generic error.
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Body {
+        Wrapped { error: Detail },
+        Bare(Detail),
+    }
+    let parsed: Option<Detail> = serde_json::from_slice::<Body>(body).ok().map(|b| match b {
+        Body::Wrapped { error } => error,
+        Body::Bare(detail) => detail,
+    });
+    match parsed {
+        Some(b) if b.code == "device_revoked" => NodeError::Revoked,
+        Some(b) => NodeError::Server {
+            status,
+            code: b.code,
+            message: b.message,
+        },
+        None => NodeError::Server {
+            status,
+            code: format!("http_{status}"),
+            message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        },
+    }
 }

@@ -17,18 +17,38 @@ use rapport_domain::{
     DocId, DomainError, FollowUpState, ProgrammeView, Template, VisitInit, answer_conflicts,
     answer_history, conflicted_answers, resolve_answer, validate_visit_completion,
 };
-use rapport_store::{DocStore, PeerId};
 
+use crate::device::DeviceCore;
 use crate::error::NodeError;
-use crate::local::Pairing;
-use crate::pairing::{device, device_info, pair};
-use crate::{Inner, Node, now_ms};
+use crate::host::random_id;
+use crate::store::{DeviceStore, IndexEntry, Pairing};
 
-pub(crate) async fn handle(node: &Node, request: Request) -> Result<Response, NodeError> {
-    let inner = node.inner();
+impl<S: DeviceStore> DeviceCore<S> {
+    /// Answers one API request of the rep's pages. Pairing and "sync now" need the
+    /// network: the shell answers them ([`crate::pairing`], [`Self::begin_run`]); here
+    /// they are refused with `shell_request`.
+    pub async fn handle(&self, request: Request) -> Result<Response, NodeError> {
+        handle(self, request).await
+    }
+
+    /// The sync status: pending documents and bytes, the last run, what is stopped.
+    pub async fn sync_status(&self) -> Result<SyncStatus, NodeError> {
+        sync_status(self).await
+    }
+}
+
+async fn handle<S: DeviceStore>(
+    inner: &DeviceCore<S>,
+    request: Request,
+) -> Result<Response, NodeError> {
     Ok(match request {
-        Request::Pair(p) => Response::Device(pair(inner, p).await?),
-        Request::Device => Response::Device(device_info(inner).await?),
+        Request::Pair(_) | Request::SyncNow => {
+            return Err(NodeError::invalid(
+                "shell_request",
+                "pairing and syncing need the network: the app answers them, not the device core",
+            ));
+        }
+        Request::Device => Response::Device(inner.device_info().await?),
         Request::Clients => Response::Clients(clients(inner).await?),
         Request::StartVisit(s) => Response::Visit(Box::new(start_visit(inner, s).await?)),
         Request::OpenVisit { visit_id } => {
@@ -49,24 +69,19 @@ pub(crate) async fn handle(node: &Node, request: Request) -> Result<Response, No
             question_id,
         } => Response::History(history(inner, visit_id, &question_id).await?),
         Request::SyncStatus => Response::Sync(sync_status(inner).await?),
-        Request::SyncNow => {
-            // The run's own error is in the status (last_error); a status is the answer.
-            let _ = inner.sync_once().await;
-            Response::Sync(sync_status(inner).await?)
-        }
     })
 }
 
 /// A lookup of each document's sync state (stopped, pending or synced), read once per call.
-async fn doc_syncs(inner: &Inner) -> Result<impl Fn(&DocId) -> DocSync, NodeError> {
+async fn doc_syncs<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<impl Fn(&DocId) -> DocSync, NodeError> {
     let stopped: HashMap<DocId, (String, String)> = inner
-        .db
+        .store
         .stopped()
         .await?
         .into_iter()
         .map(|s| (s.doc_id, (s.code, s.message)))
         .collect();
-    let dirty: HashSet<DocId> = inner.mem().dirty.clone();
+    let dirty: HashSet<DocId> = inner.shared.mem().dirty.clone();
     Ok(move |id: &DocId| match stopped.get(id) {
         Some((code, message)) => DocSync::Stopped {
             code: code.clone(),
@@ -77,20 +92,18 @@ async fn doc_syncs(inner: &Inner) -> Result<impl Fn(&DocId) -> DocSync, NodeErro
     })
 }
 
-async fn clients(inner: &Inner) -> Result<Vec<ClientCard>, NodeError> {
-    device(inner).await?;
+async fn clients<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<Vec<ClientCard>, NodeError> {
+    inner.paired().await?;
     let template = inner.template().await.ok();
-    let indexed = inner.db.indexed().await?;
-    let client_ids: Vec<DocId> = indexed
-        .iter()
-        .filter(|(_, kind, _)| kind == "client")
-        .map(|(id, _, _)| *id)
-        .collect();
-    let visit_ids: Vec<DocId> = indexed
-        .iter()
-        .filter(|(_, kind, _)| kind == "visit")
-        .map(|(id, _, _)| *id)
-        .collect();
+    let indexed = inner.store.indexed().await?;
+    let of_kind = |kind: &str| -> Vec<DocId> {
+        indexed
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.doc)
+            .collect()
+    };
+    let (client_ids, visit_ids) = (of_kind("client"), of_kind("visit"));
     let sync_of = doc_syncs(inner).await?;
     // The latest visit per client (by date, then creation).
     let mut latest: BTreeMap<DocId, VisitCard> = BTreeMap::new();
@@ -154,15 +167,15 @@ fn check_date(date: &str) -> Result<(), NodeError> {
     })
 }
 
-async fn start_visit(inner: &Inner, s: StartVisit) -> Result<VisitDetail, NodeError> {
-    let d = device(inner).await?;
+async fn start_visit<S: DeviceStore>(inner: &DeviceCore<S>, s: StartVisit) -> Result<VisitDetail, NodeError> {
+    let d = inner.paired().await?;
     check_date(&s.date)?;
     let is_client = inner
-        .db
+        .store
         .indexed()
         .await?
         .iter()
-        .any(|(id, kind, _)| *id == s.client_id && kind == "client");
+        .any(|e| e.doc == s.client_id && e.kind == "client");
     if !is_client {
         return Err(NodeError::NotFound {
             what: "client",
@@ -170,7 +183,7 @@ async fn start_visit(inner: &Inner, s: StartVisit) -> Result<VisitDetail, NodeEr
         });
     }
     let template = inner.template().await?;
-    let id = DocId::random();
+    let id = random_id(inner.host().as_ref());
     let init = VisitInit {
         id,
         programme_id: d.programme_id,
@@ -178,39 +191,24 @@ async fn start_visit(inner: &Inner, s: StartVisit) -> Result<VisitDetail, NodeEr
         date: s.date,
         rep_id: d.rep_id.clone().unwrap_or_else(|| "lead".to_owned()),
     };
-    let doc = new_visit(inner.edit_actor(&d)?, &init, &template, now_ms())?;
-    // The index row first: a crash after it leaves a row for a missing document
-    // (ignored by lists); the other order could hide a saved visit until restart.
-    inner.db.index(&[(id, "visit", Some(s.client_id))]).await?;
-    save_new(inner, id, &doc).await?;
+    let now = inner.shared.now_ms();
+    let doc = new_visit(inner.edit_actor(&d)?, &init, &template, now)?;
+    let entry = IndexEntry {
+        doc: id,
+        kind: "visit".to_owned(),
+        client: Some(s.client_id),
+    };
+    inner.save_new(id, &doc, Some(entry)).await?;
     open_visit(inner, id).await
 }
 
-/// Saves a whole new document (all its changes), marked dirty first. Edits load it
-/// from the store afterwards (with the device's actor).
-async fn save_new(inner: &Inner, id: DocId, doc: &automerge::Automerge) -> Result<(), NodeError> {
-    inner.db.mark_dirty(&[id], now_ms()).await?;
-    let changes: Vec<_> = doc.get_changes(&[]);
-    inner
-        .store
-        .commit(rapport_store::WriteBatch::new().with_changes(id, changes))
-        .await?;
-    {
-        let mut mem = inner.mem();
-        mem.dirty.insert(id);
-        *mem.edit_gen.entry(id).or_default() += 1;
-    }
-    inner.kick.notify_one();
-    Ok(())
-}
-
-async fn open_visit(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> {
+async fn open_visit<S: DeviceStore>(inner: &DeviceCore<S>, id: DocId) -> Result<VisitDetail, NodeError> {
     let template = inner.template().await?;
     let (visit, conflicts) = inner
         .read(id, |doc| Ok((read_visit(doc)?, conflicted_answers(doc)?)))
         .await
         .map_err(|e| not_a_visit(e, id))?;
-    let client = match inner.store.load(visit.client_id).await? {
+    let client = match inner.load(visit.client_id).await? {
         Some(c) => read_client(&c).ok(),
         None => None,
     };
@@ -233,18 +231,19 @@ fn not_a_visit(e: NodeError, id: DocId) -> NodeError {
     }
 }
 
-async fn edit_visit(inner: &Inner, id: DocId, edit: VisitEdit) -> Result<Saved, NodeError> {
+async fn edit_visit<S: DeviceStore>(inner: &DeviceCore<S>, id: DocId, edit: VisitEdit) -> Result<Saved, NodeError> {
     let template = inner.template().await?;
+    let now = inner.shared.now_ms();
     let (entry_id, follow_up_opened) = inner
         .edit(id, |doc| {
-            apply(doc, &template, edit, now_ms()).map_err(NodeError::from)
+            apply(doc, &template, edit, now).map_err(NodeError::from)
         })
         .await?;
     Ok(Saved {
         visit_id: id,
         entry_id,
         follow_up_opened,
-        saved_ms: now_ms(),
+        saved_ms: inner.shared.now_ms(),
     })
 }
 
@@ -322,10 +321,11 @@ fn apply(
     })
 }
 
-async fn complete(inner: &Inner, id: DocId) -> Result<VisitDetail, NodeError> {
+async fn complete<S: DeviceStore>(inner: &DeviceCore<S>, id: DocId) -> Result<VisitDetail, NodeError> {
     let template = inner.template().await?;
+    let now = inner.shared.now_ms();
     inner
-        .edit(id, |doc| match complete_visit(doc, &template, now_ms()) {
+        .edit(id, |doc| match complete_visit(doc, &template, now) {
             Err(DomainError::Incomplete { missing }) => Err(NodeError::Incomplete { missing }),
             other => other.map_err(NodeError::from),
         })
@@ -359,12 +359,12 @@ fn author(view: Option<&ProgrammeView>, me: &Pairing, actor: &str) -> String {
     }
 }
 
-async fn conflicts(
-    inner: &Inner,
+async fn conflicts<S: DeviceStore>(
+    inner: &DeviceCore<S>,
     id: DocId,
     question_id: &str,
 ) -> Result<Vec<ConflictView>, NodeError> {
-    let me = device(inner).await?;
+    let me = inner.paired().await?;
     let values = inner
         .read(id, |doc| Ok(answer_conflicts(doc, question_id)?))
         .await
@@ -381,12 +381,12 @@ async fn conflicts(
         .collect())
 }
 
-async fn history(
-    inner: &Inner,
+async fn history<S: DeviceStore>(
+    inner: &DeviceCore<S>,
     id: DocId,
     question_id: &str,
 ) -> Result<Vec<HistoryView>, NodeError> {
-    let me = device(inner).await?;
+    let me = inner.paired().await?;
     let entries = inner
         .read(id, |doc| Ok(answer_history(doc, question_id)?))
         .await
@@ -405,13 +405,13 @@ async fn history(
 /// Most dirty documents whose unsent bytes are counted exactly (the rest estimated).
 const PENDING_EXACT: usize = 200;
 
-pub(crate) async fn sync_status(inner: &Inner) -> Result<SyncStatus, NodeError> {
+async fn sync_status<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<SyncStatus, NodeError> {
     let paired = inner.device().await?.is_some();
-    let row = inner.db.sync_row().await?;
-    let stopped = inner.db.stopped().await?;
+    let row = inner.store.sync_row().await?;
+    let stopped = inner.store.stopped().await?;
     let stopped_ids: HashSet<DocId> = stopped.iter().map(|s| s.doc_id).collect();
     let (running, next_attempt_ms, mut pending): (bool, Option<i64>, Vec<DocId>) = {
-        let mem = inner.mem();
+        let mem = inner.shared.mem();
         (
             mem.running,
             mem.next_attempt_ms,
@@ -424,7 +424,7 @@ pub(crate) async fn sync_status(inner: &Inner) -> Result<SyncStatus, NodeError> 
     };
     pending.sort();
     let counted = &pending[..pending.len().min(PENDING_EXACT)];
-    let states = inner.store.sync_states(&PeerId::server(), counted).await?;
+    let states = inner.store.sync_states(counted).await?;
     let mut bytes = 0u64;
     for (id, loaded) in inner.store.load_many(counted).await? {
         let Ok(Some(doc)) = loaded else { continue };
