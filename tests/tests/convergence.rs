@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use proptest::prelude::*;
 use rapport_domain::visit::{
     self, AnswerValue, ContactInput, ReferralInput, ScalarAnswer, VisitInit,
@@ -326,7 +326,7 @@ impl World {
     fn held_anywhere(&self) -> BTreeSet<ChangeHash> {
         let mut held: BTreeSet<ChangeHash> = changes_of(&self.server.load(&self.visit));
         for d in &self.devices {
-            held.extend(changes_of(d.doc(&self.visit).expect("the visit")));
+            held.extend(changes_of(&d.doc(&self.visit).expect("the visit")));
         }
         held
     }
@@ -361,7 +361,7 @@ impl World {
         let server = sorted_heads(&self.server.load(&self.visit));
         self.devices
             .iter()
-            .all(|d| d.dirty.is_empty() && sorted_heads(d.doc(&self.visit).unwrap()) == server)
+            .all(|d| d.dirty.is_empty() && sorted_heads(&d.doc(&self.visit).unwrap()) == server)
     }
 }
 
@@ -413,8 +413,8 @@ proptest! {
         }
         for (i, d) in world.devices.iter().enumerate() {
             let doc = d.doc(&world.visit).unwrap();
-            prop_assert_eq!(sorted_heads(doc), sorted_heads(&server_doc));
-            prop_assert_eq!(&visit::read_visit(doc).unwrap(), &merged);
+            prop_assert_eq!(sorted_heads(&doc), sorted_heads(&server_doc));
+            prop_assert_eq!(&visit::read_visit(&doc).unwrap(), &merged);
             for hash in &held {
                 prop_assert!(
                     doc.get_change_by_hash(hash).is_some(),
@@ -487,8 +487,8 @@ fn two_offline_devices_merge_text_and_keep_both_yes_no_values() {
     let mut authors: Vec<String> = values.iter().map(|v| v.actor.clone()).collect();
     authors.sort();
     let mut expected = vec![
-        ActorId::from(b"device-1".to_vec()).to_hex_string(),
-        ActorId::from(b"device-2".to_vec()).to_hex_string(),
+        w.devices[0].actor().to_hex_string(),
+        w.devices[1].actor().to_hex_string(),
     ];
     expected.sort();
     assert_eq!(
@@ -497,7 +497,7 @@ fn two_offline_devices_merge_text_and_keep_both_yes_no_values() {
     );
     // The third device, which never edited, sees the same.
     assert_eq!(
-        visit::read_visit(w.devices[2].doc(&visit).unwrap()).unwrap(),
+        visit::read_visit(&w.devices[2].doc(&visit).unwrap()).unwrap(),
         merged
     );
 }

@@ -4,7 +4,7 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ROOT, ReadDoc};
 use rapport_domain::DocId;
 use rapport_protocol::{
-    DeviceSession, DocSet, ErrorCode, Limits, SessionError, SyncRequest, SyncResponse,
+    DeviceSession, ErrorCode, Limits, SessionError, SyncRequest, SyncResponse,
 };
 use rapport_testkit::{Fault, MemDevice, MemServer, RunStats};
 use rstest::rstest;
@@ -30,9 +30,6 @@ trait DeviceExt {
 impl DeviceExt for MemDevice {
     /// Append `text` to the document's `notes` text (creating both if needed).
     fn write(&mut self, doc: DocId, text: &str) {
-        if self.doc(&doc).is_none() {
-            self.store.get_or_create(&doc);
-        }
         self.edit(doc, |d| {
             let mut tx = d.transaction();
             let notes = match tx.get(ROOT, "notes").unwrap() {
@@ -46,7 +43,7 @@ impl DeviceExt for MemDevice {
     }
 
     fn notes(&self, doc: DocId) -> String {
-        notes(self.doc(&doc).expect("device has the document"))
+        notes(&self.doc(&doc).expect("device has the document"))
     }
 
     fn sync_clean(&mut self, server: &mut MemServer) -> Result<RunStats, SessionError> {
@@ -256,12 +253,13 @@ fn a_run_that_dies_midway_is_repaired_by_the_next_run() {
     dev.write(docs[0], " изменено");
     // Response lost and no retry in this run: the app was closed.
     let limits = dev.config.limits;
+    let mut set = dev.doc_set();
     let mut session = DeviceSession::new(
         dev.config,
         dev.cursor.clone(),
-        [(docs[0], dev.store.states.get(&docs[0]).cloned())],
+        [(docs[0], set.states.get(&docs[0]).cloned())],
     );
-    let req = session.next_request(&mut dev.store).unwrap().unwrap();
+    let req = session.next_request(&mut set).unwrap().unwrap();
     server
         .handle(dev.id, &req.encode(&limits).unwrap())
         .unwrap();
@@ -299,7 +297,7 @@ fn undecodable_message_is_a_per_document_error_and_nothing_is_stored() {
         (d, id)
     };
     let mut session = DeviceSession::new(good_dev.config, vec![], [(good, None)]);
-    let mut store = good_dev.store;
+    let mut store = good_dev.doc_set();
     let mut req = session.next_request(&mut store).unwrap().unwrap();
     let bad = DocId::random();
     req.docs.push(rapport_protocol::DocMessage {
@@ -383,7 +381,7 @@ fn three_devices_editing_one_document_offline_converge(#[case] order: [usize; 3]
     for (i, d) in devs.iter().enumerate() {
         assert!(text.contains(&format!("правка {i} ✓;")), "{text}");
         assert_eq!(
-            d.store.get(&doc).unwrap().get_heads(),
+            d.doc(&doc).unwrap().get_heads(),
             server_doc.get_heads()
         );
         assert_eq!(d.notes(doc), text);
@@ -399,7 +397,7 @@ fn a_request_survives_the_wire_and_back() {
     let doc = DocId::random();
     dev.write(doc, "проверка");
     let mut s = DeviceSession::new(dev.config, vec![], [(doc, None)]);
-    let req = s.next_request(&mut dev.store).unwrap().unwrap();
+    let req = s.next_request(&mut dev.doc_set()).unwrap().unwrap();
     let back =
         SyncRequest::decode(&req.encode(&Limits::DEFAULT).unwrap(), &Limits::DEFAULT).unwrap();
     assert_eq!(back, req);
@@ -526,7 +524,7 @@ mod convergence {
             for id in server.doc_ids() {
                 let heads = server.load(&id).get_heads();
                 for d in &devs {
-                    prop_assert_eq!(d.store.get(&id).map(|x| x.get_heads()), Some(heads.clone()));
+                    prop_assert_eq!(d.doc(&id).map(|x| x.get_heads()), Some(heads.clone()));
                     prop_assert!(d.dirty.is_empty());
                 }
             }
@@ -589,8 +587,9 @@ fn unreadable_server_message_fails_only_that_document_on_the_device() {
     let mut dev = Device::new(6);
     let (a, b) = (DocId::random(), DocId::random());
     dev.write(a, "своё");
+    let mut set = dev.doc_set();
     let mut session = DeviceSession::new(dev.config, vec![], [(a, None)]);
-    let req = session.next_request(&mut dev.store).unwrap().unwrap();
+    let req = session.next_request(&mut set).unwrap().unwrap();
     let mut server = MemServer::default();
     let reply = server
         .handle(dev.id, &req.encode(&Limits::DEFAULT).unwrap())
@@ -600,7 +599,7 @@ fn unreadable_server_message_fails_only_that_document_on_the_device() {
         doc: b,
         message: vec![0x99],
     });
-    let outcome = session.handle_response(&mut dev.store, response);
+    let outcome = session.handle_response(&mut set, response);
     assert_eq!(outcome.errors.len(), 1);
     assert_eq!(
         (outcome.errors[0].doc, outcome.errors[0].code),
@@ -610,7 +609,7 @@ fn unreadable_server_message_fails_only_that_document_on_the_device() {
     assert_eq!(dev.notes(a), "своё");
     assert!(!outcome.more);
     assert!(outcome.cursor.is_some());
-    assert_eq!(session.next_request(&mut dev.store).unwrap(), None);
+    assert_eq!(session.next_request(&mut set).unwrap(), None);
 }
 
 #[test]
@@ -624,12 +623,13 @@ fn an_unknown_cursor_asks_to_reconcile_and_applies_nothing() {
     beyond.extend_from_slice(&1_000u64.to_le_bytes());
     let other_epoch = [[7u8; 16].as_slice(), &start[16..]].concat();
     for cursor in [beyond, other_epoch, b"garbage".to_vec()] {
+        let mut set = dev.doc_set();
         let mut session = DeviceSession::new(
             dev.config,
             cursor,
-            [(docs[0], dev.store.states.get(&docs[0]).cloned())],
+            [(docs[0], set.states.get(&docs[0]).cloned())],
         );
-        let req = session.next_request(&mut dev.store).unwrap().unwrap();
+        let req = session.next_request(&mut set).unwrap().unwrap();
         let reply = server
             .handle(dev.id, &req.encode(&Limits::DEFAULT).unwrap())
             .unwrap();
