@@ -93,7 +93,11 @@ pub async fn documents_read_back_and_survive_a_reopen<H: Harness>(h: &mut H) {
             h.reopen().await;
         }
         let store = h.store();
-        assert_eq!(store.list_docs().await.expect("list"), vec![id(1), id(2)], "{round}");
+        assert_eq!(
+            store.list_docs().await.expect("list"),
+            vec![id(1), id(2)],
+            "{round}"
+        );
         let loaded = store
             .load_many(&[id(2), id(9), id(1)])
             .await
@@ -129,7 +133,10 @@ pub async fn a_commit_is_idempotent_and_all_or_nothing<H: Harness>(h: &mut H) {
                 .with_changes(id(4), orphan),
         )
         .await;
-    assert!(refused.is_err(), "a change without its dependency is refused");
+    assert!(
+        refused.is_err(),
+        "a change without its dependency is refused"
+    );
     h.reopen().await;
     let store = h.store();
     assert_eq!(stored_text(store, id(3)).await, None, "all or nothing");
@@ -143,7 +150,11 @@ pub async fn a_commit_is_idempotent_and_all_or_nothing<H: Harness>(h: &mut H) {
 pub async fn sync_states_are_kept_replaced_and_retained<H: Harness>(h: &mut H) {
     let peer = rapport_store::PeerId::server();
     let batch = WriteBatch::new()
-        .with_sync_state(peer.clone(), id(1), b"\xd1\x81\xd0\xbe\xd1\x81\xd1\x82".to_vec())
+        .with_sync_state(
+            peer.clone(),
+            id(1),
+            b"\xd1\x81\xd0\xbe\xd1\x81\xd1\x82".to_vec(),
+        )
         .with_sync_state(peer.clone(), id(2), vec![2])
         .with_sync_state(peer.clone(), id(3), vec![3]);
     h.store().commit(batch).await.expect("commit states");
@@ -151,7 +162,11 @@ pub async fn sync_states_are_kept_replaced_and_retained<H: Harness>(h: &mut H) {
         .commit(WriteBatch::new().with_sync_state(peer, id(2), vec![22]))
         .await
         .expect("replace");
-    let states = h.store().sync_states(&[id(1), id(2), id(9)]).await.expect("states");
+    let states = h
+        .store()
+        .sync_states(&[id(1), id(2), id(9)])
+        .await
+        .expect("states");
     assert_eq!(states.len(), 2, "only those that have one");
     assert_eq!(states[&id(2)], vec![22], "replaced");
     h.store()
@@ -203,7 +218,11 @@ pub async fn a_dirty_mark_is_never_later_than_its_changes<H: Harness>(h: &mut H)
     h.fail_change_writes(false).await;
     assert!(saved.is_err(), "the changes' failure fails the edit");
     h.reopen().await;
-    assert_eq!(stored_text(h.store(), id(2)).await, None, "nothing half-way");
+    assert_eq!(
+        stored_text(h.store(), id(2)).await,
+        None,
+        "nothing half-way"
+    );
 
     h.store()
         .save_edit(id(2), all_changes(&doc), 3_000)
@@ -223,7 +242,10 @@ pub async fn the_dirty_set_keeps_its_order_and_clears<H: Harness>(h: &mut H) {
     store.mark_dirty(&[id(3), id(1)], 10).await.expect("mark");
     store.mark_dirty(&[id(2)], 20).await.expect("mark");
     store.mark_dirty(&[id(3)], 30).await.expect("mark again");
-    assert_eq!(store.dirty().await.expect("dirty"), vec![id(1), id(3), id(2)]);
+    assert_eq!(
+        store.dirty().await.expect("dirty"),
+        vec![id(1), id(3), id(2)]
+    );
     store.clear_dirty(&[id(3), id(9)]).await.expect("clear");
     store.clear_dirty(&[]).await.expect("clear nothing");
     h.reopen().await;
@@ -245,7 +267,10 @@ pub async fn pairing_and_sync_bookkeeping<H: Harness>(h: &mut H) {
     let row = h.store().sync_row().await.expect("row");
     assert!(row.remote_cursor.is_empty() && !row.revoked && row.last_run.is_none());
     h.store().set_pairing(&pairing, 5).await.expect("pair");
-    h.store().set_remote_cursor(b"cursor-1").await.expect("cursor");
+    h.store()
+        .set_remote_cursor(b"cursor-1")
+        .await
+        .expect("cursor");
     let summary = RunSummary {
         requests: 3,
         bytes_sent: 100,
@@ -261,7 +286,10 @@ pub async fn pairing_and_sync_bookkeeping<H: Harness>(h: &mut H) {
     };
     h.store().record_run(20, &failed).await.expect("failed");
     h.reopen().await;
-    assert_eq!(h.store().pairing().await.expect("pairing"), Some(pairing.clone()));
+    assert_eq!(
+        h.store().pairing().await.expect("pairing"),
+        Some(pairing.clone())
+    );
     let row = h.store().sync_row().await.expect("row");
     assert_eq!(row.remote_cursor, b"cursor-1");
     assert_eq!(row.last_success_ms, Some(10));
@@ -312,7 +340,10 @@ pub async fn stopped_documents_and_the_index<H: Harness>(h: &mut H) {
     store.unstop(&[id(3)]).await.expect("unstop");
     h.reopen().await;
     let stopped = h.store().stopped().await.expect("stopped");
-    let seen: Vec<(DocId, &str)> = stopped.iter().map(|s| (s.doc_id, s.kind.as_str())).collect();
+    let seen: Vec<(DocId, &str)> = stopped
+        .iter()
+        .map(|s| (s.doc_id, s.kind.as_str()))
+        .collect();
     assert_eq!(seen, vec![(id(1), "visit"), (id(2), "document")]);
     assert_eq!(stopped[0].message, "клиент передан другому");
     let mut indexed = h.store().indexed().await.expect("indexed");
@@ -347,7 +378,10 @@ pub async fn compaction_keeps_every_change<H: Harness>(h: &mut H) {
     }
     let store = h.store();
     assert_eq!(
-        store.compaction_candidates(128, 10).await.expect("candidates"),
+        store
+            .compaction_candidates(128, 10)
+            .await
+            .expect("candidates"),
         vec![id(1)]
     );
     store.compact(id(1)).await.expect("compact");
@@ -360,7 +394,13 @@ pub async fn compaction_keeps_every_change<H: Harness>(h: &mut H) {
             .is_empty()
     );
     h.reopen().await;
-    let loaded = h.store().load_many(&[id(1)]).await.expect("load").remove(0).1;
+    let loaded = h
+        .store()
+        .load_many(&[id(1)])
+        .await
+        .expect("load")
+        .remove(0)
+        .1;
     let loaded = loaded.expect("loads").expect("stored");
     assert_eq!(loaded.get_changes(&[]).len(), 151, "the whole history");
     let (_, obj) = loaded.get(ROOT, "текст").expect("get").expect("text");

@@ -88,11 +88,16 @@ impl Shared {
 
     /// After the store's marks of `cleared` were removed: forgets them in memory, and
     /// returns those an edit reached meanwhile (their mark must go back).
-    pub(crate) fn cleared(&self, cleared: &[DocId], generations: &HashMap<DocId, u64>) -> Vec<DocId> {
+    pub(crate) fn cleared(
+        &self,
+        cleared: &[DocId],
+        generations: &HashMap<DocId, u64>,
+    ) -> Vec<DocId> {
         let mut mem = self.mem();
         let mut back = Vec::new();
         for id in cleared {
-            if mem.edit_gen.get(id).copied().unwrap_or(0) == generations.get(id).copied().unwrap_or(0)
+            if mem.edit_gen.get(id).copied().unwrap_or(0)
+                == generations.get(id).copied().unwrap_or(0)
             {
                 mem.dirty.remove(id);
             } else {

@@ -168,7 +168,11 @@ impl<S: DeviceStore> DeviceCore<S> {
         }
         let docs = match docs {
             Some(docs) => docs,
-            None => match self.store.compaction_candidates(COMPACT_AFTER, 10_000).await {
+            None => match self
+                .store
+                .compaction_candidates(COMPACT_AFTER, 10_000)
+                .await
+            {
                 Ok(docs) => docs,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot list documents to compact");

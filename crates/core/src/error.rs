@@ -220,3 +220,32 @@ pub fn server_error(status: u16, body: &[u8]) -> NodeError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_errors_become_clear_node_errors() {
+        let revoked = server_error(
+            401,
+            r#"{"error":{"code":"device_revoked","message":"устройство отозвано"}}"#.as_bytes(),
+        );
+        assert_eq!(revoked.code(), "device_revoked");
+        let bare = server_error(401, br#"{"code":"device_revoked","message":"revoked"}"#);
+        assert_eq!(bare.code(), "device_revoked");
+        let refused = server_error(
+            401,
+            r#"{"error":{"code":"invalid_pairing_code","message":"код не найден"}}"#.as_bytes(),
+        );
+        assert!(refused.to_string().contains("код не найден"), "{refused}");
+        assert_eq!(
+            ApiError::from(refused).code,
+            "invalid_pairing_code",
+            "a client sees the server's own code"
+        );
+        let other = server_error(413, b"<html>too big</html>");
+        assert_eq!(other.code(), "server_error");
+        assert!(other.to_string().contains("too big"), "{other}");
+    }
+}

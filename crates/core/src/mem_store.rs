@@ -262,8 +262,7 @@ impl DeviceStore for MemDeviceStore {
         let mut data = self.lock();
         if let Some(entry) = data.docs.get_mut(&doc) {
             // Changes committed since the load stay loose.
-            let folded: HashSet<ChangeHash> =
-                stored.loose.iter().map(Change::hash).collect();
+            let folded: HashSet<ChangeHash> = stored.loose.iter().map(Change::hash).collect();
             entry.loose.retain(|c| !folded.contains(&c.hash()));
             entry.snapshot = Some(loaded.save());
         }

@@ -73,7 +73,9 @@ async fn handle<S: DeviceStore>(
 }
 
 /// A lookup of each document's sync state (stopped, pending or synced), read once per call.
-async fn doc_syncs<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<impl Fn(&DocId) -> DocSync, NodeError> {
+async fn doc_syncs<S: DeviceStore>(
+    inner: &DeviceCore<S>,
+) -> Result<impl Fn(&DocId) -> DocSync, NodeError> {
     let stopped: HashMap<DocId, (String, String)> = inner
         .store
         .stopped()
@@ -167,7 +169,10 @@ fn check_date(date: &str) -> Result<(), NodeError> {
     })
 }
 
-async fn start_visit<S: DeviceStore>(inner: &DeviceCore<S>, s: StartVisit) -> Result<VisitDetail, NodeError> {
+async fn start_visit<S: DeviceStore>(
+    inner: &DeviceCore<S>,
+    s: StartVisit,
+) -> Result<VisitDetail, NodeError> {
     let d = inner.paired().await?;
     check_date(&s.date)?;
     let is_client = inner
@@ -202,7 +207,10 @@ async fn start_visit<S: DeviceStore>(inner: &DeviceCore<S>, s: StartVisit) -> Re
     open_visit(inner, id).await
 }
 
-async fn open_visit<S: DeviceStore>(inner: &DeviceCore<S>, id: DocId) -> Result<VisitDetail, NodeError> {
+async fn open_visit<S: DeviceStore>(
+    inner: &DeviceCore<S>,
+    id: DocId,
+) -> Result<VisitDetail, NodeError> {
     let template = inner.template().await?;
     let (visit, conflicts) = inner
         .read(id, |doc| Ok((read_visit(doc)?, conflicted_answers(doc)?)))
@@ -231,7 +239,11 @@ fn not_a_visit(e: NodeError, id: DocId) -> NodeError {
     }
 }
 
-async fn edit_visit<S: DeviceStore>(inner: &DeviceCore<S>, id: DocId, edit: VisitEdit) -> Result<Saved, NodeError> {
+async fn edit_visit<S: DeviceStore>(
+    inner: &DeviceCore<S>,
+    id: DocId,
+    edit: VisitEdit,
+) -> Result<Saved, NodeError> {
     let template = inner.template().await?;
     let now = inner.shared.now_ms();
     let (entry_id, follow_up_opened) = inner
@@ -321,7 +333,10 @@ fn apply(
     })
 }
 
-async fn complete<S: DeviceStore>(inner: &DeviceCore<S>, id: DocId) -> Result<VisitDetail, NodeError> {
+async fn complete<S: DeviceStore>(
+    inner: &DeviceCore<S>,
+    id: DocId,
+) -> Result<VisitDetail, NodeError> {
     let template = inner.template().await?;
     let now = inner.shared.now_ms();
     inner

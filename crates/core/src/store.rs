@@ -123,8 +123,12 @@ pub trait DeviceStore: MaybeSendSync {
 
     /// An edit: marks `doc` dirty and stores its new `changes`, the dirty mark durable
     /// no later than the changes (see the module documentation).
-    async fn save_edit(&self, doc: DocId, changes: Vec<Change>, now_ms: i64)
-    -> Result<(), StoreError>;
+    async fn save_edit(
+        &self,
+        doc: DocId,
+        changes: Vec<Change>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
 
     /// The persisted sync states (with the server) of those of `docs` that have one.
     async fn sync_states(&self, docs: &[DocId]) -> Result<HashMap<DocId, Vec<u8>>, StoreError>;

@@ -338,8 +338,10 @@ impl Inner {
         let result = {
             let _guard = self.core.sync_lock().await;
             let run = self.core.begin_run();
-            run.drive(self.core.store(), |post| http::post(&self.http, &self.settings, post))
-                .await
+            run.drive(self.core.store(), |post| {
+                http::post(&self.http, &self.settings, post)
+            })
+            .await
         };
         // The server's changes are stored one row each (a first sync of a long-typed
         // visit brings thousands): fold them in.
@@ -353,7 +355,10 @@ impl Inner {
     }
 
     /// Pairs with a programme: the core decides, the node posts.
-    async fn pair(&self, p: &rapport_api::PairRequest) -> Result<rapport_api::DeviceInfo, NodeError> {
+    async fn pair(
+        &self,
+        p: &rapport_api::PairRequest,
+    ) -> Result<rapport_api::DeviceInfo, NodeError> {
         let mut flow = self.core.begin_pairing(p).await?;
         // At most one retry: a revoked device's old actor refused, a new one drawn.
         for _ in 0..2 {
@@ -375,5 +380,109 @@ impl Inner {
             "pairing_refused",
             "the server refused this device's actor twice; pair again",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+
+    use std::time::Duration;
+
+    use automerge::ActorId;
+
+    use rapport_core::{COMPACT_AFTER, DeviceStore, Pairing};
+    use rapport_store::WriteBatch;
+
+    use super::*;
+
+    /// Loose change rows of `id` (not folded into its snapshot).
+    async fn loose(inner: &Inner, id: DocId) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL")
+            .bind(id.as_bytes().as_slice())
+            .fetch_one(inner.core.store().docs().pool())
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_document_typed_one_character_per_edit_is_compacted_and_keeps_every_keystroke() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut options = NodeOptions::new(dir.path());
+        options.key_storage = KeyStorage::File;
+        options.auto_sync = false;
+        let node = Node::open(options.clone()).await.expect("open");
+        let inner = &node.inner;
+        let actor = ActorId::random();
+        inner
+            .core
+            .set_pairing(Pairing {
+                server_url: "http://127.0.0.1:9".into(),
+                device_id: "d1".into(),
+                token: "t".into(),
+                programme_id: DocId::random(),
+                rep_id: Some("ivanov".into()),
+                label: "Планшет Иванова".into(),
+                actor: hex::encode(actor.to_bytes()),
+            })
+            .await
+            .expect("device");
+        let id = DocId::random();
+        let mut doc = Automerge::new().with_actor(actor);
+        let mut tx = doc.transaction();
+        tx.put_object(ROOT, "text", ObjType::Text).expect("text");
+        tx.commit();
+        inner
+            .core
+            .store()
+            .commit(WriteBatch::new().with_changes(id, doc.get_changes(&[])))
+            .await
+            .expect("stored");
+
+        let typed: String = "Привет, мир 🚀 ".chars().cycle().take(300).collect();
+        for c in typed.chars() {
+            inner
+                .core
+                .edit(id, |doc| {
+                    let mut tx = doc.transaction();
+                    let (_, text) = tx
+                        .get(ROOT, "text")
+                        .ok()
+                        .flatten()
+                        .ok_or_else(|| NodeError::invalid("no_text", "no text"))?;
+                    let end = tx.length(&text);
+                    tx.splice_text(&text, end, 0, &c.to_string())
+                        .map_err(|e| NodeError::invalid("splice", e.to_string()))?;
+                    tx.commit();
+                    Ok(())
+                })
+                .await
+                .expect("edit");
+        }
+        // Compactions run in the background after 128 and 256 edits.
+        let started = Instant::now();
+        while loose(inner, id).await >= COMPACT_AFTER as i64 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "still {} loose changes",
+                loose(inner, id).await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        node.shutdown().await;
+
+        let node = Node::open(options).await.expect("reopen");
+        let doc = node.inner.core.load(id).await.expect("load").expect("doc");
+        let (_, text) = doc.get(ROOT, "text").expect("get").expect("text");
+        assert_eq!(
+            doc.text(&text).expect("text"),
+            typed,
+            "every keystroke kept"
+        );
+        assert_eq!(doc.get_changes(&[]).len(), 301, "the whole history kept");
+        node.shutdown().await;
     }
 }

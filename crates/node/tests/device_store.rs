@@ -22,7 +22,7 @@ impl Sqlite {
     }
 
     async fn exec(&self, sql: &str) {
-        sqlx::query(sql)
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(self.store.docs().pool())
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));

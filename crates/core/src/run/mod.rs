@@ -67,7 +67,10 @@ async fn run(shared: Arc<Shared>, io: Io) -> Result<RunSummary, NodeError> {
             revoked: matches!(e, NodeError::Revoked),
         },
     };
-    if let Err(e) = io.write(StoreCall::RecordRun(shared.now_ms(), record)).await {
+    if let Err(e) = io
+        .write(StoreCall::RecordRun(shared.now_ms(), record))
+        .await
+    {
         tracing::warn!(error = %e, "cannot record the sync run");
     }
     result
@@ -191,7 +194,11 @@ async fn reconcile(
             }
         }
     }
-    let limits = shared.config.lock().unwrap_or_else(|p| p.into_inner()).limits;
+    let limits = shared
+        .config
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .limits;
     let body = request.encode(&limits).map_err(|e| NodeError::Sync {
         code: e.code(),
         message: e.to_string(),
@@ -246,7 +253,8 @@ async fn clear_dirty(
     // mark and written none).
     let back = shared.cleared(&clean, generations);
     if !back.is_empty() {
-        io.write(StoreCall::MarkDirty(back, shared.now_ms())).await?;
+        io.write(StoreCall::MarkDirty(back, shared.now_ms()))
+            .await?;
     }
     Ok(())
 }
@@ -314,7 +322,8 @@ async fn pass(
             // Nothing of the request was applied. Start over from the beginning of the
             // feed, after reconciling; the dirty documents stay dirty.
             session.fail();
-            io.write(StoreCall::SetRemoteCursor(response.cursor)).await?;
+            io.write(StoreCall::SetRemoteCursor(response.cursor))
+                .await?;
             return Ok(Pass::Reconcile);
         }
         let ids: Vec<DocId> = response

@@ -92,7 +92,11 @@ impl Settling {
 
     /// The cursor to persist now, after `outcome` was persisted; `latest` is the
     /// session's cursor.
-    pub(super) fn mid_run_cursor<'a>(&mut self, outcome: &Outcome, latest: &'a [u8]) -> Option<&'a [u8]> {
+    pub(super) fn mid_run_cursor<'a>(
+        &mut self,
+        outcome: &Outcome,
+        latest: &'a [u8],
+    ) -> Option<&'a [u8]> {
         for id in &outcome.synced {
             self.unsettled.remove(id);
         }
@@ -208,8 +212,7 @@ pub(super) async fn persist(
     if let Some(cursor) = &outcome.cursor
         && keep_cursor
     {
-        io.write(StoreCall::SetRemoteCursor(cursor.clone()))
-            .await?;
+        io.write(StoreCall::SetRemoteCursor(cursor.clone())).await?;
     }
     Ok(())
 }
