@@ -1,17 +1,21 @@
-//! Document storage: the [`DocStore`] trait and its SQLite and PostgreSQL implementations.
+//! Document storage: the [`DocStore`] trait, its in-memory implementation
+//! ([`MemStore`]) and its SQLite and PostgreSQL implementations.
 //!
-//! Each backend is a cargo feature, off by default: `sqlite` (`SqliteStore`: the device
-//! node and the embedded server) and `postgres` (`PgStore`: server replicas). A user
-//! asks for the backends it runs on, so the device links no PostgreSQL driver.
+//! Each database backend is a cargo feature, off by default: `sqlite` (`SqliteStore`:
+//! the device node and the embedded server) and `postgres` (`PgStore`: server
+//! replicas). A user asks for the backends it runs on, so the device links no
+//! PostgreSQL driver. Without either, the crate is the trait, its types and
+//! [`MemStore`]: no database driver, no async runtime, and it builds for the browser
+//! (`wasm32-unknown-unknown`).
 //!
 //! Documents are stored as append-only Automerge changes keyed by change hash, folded
 //! into snapshots by compaction. Every commit that adds changes to a document moves it
 //! to the head of a change feed that devices follow with a [`FeedCursor`].
 
 mod error;
+mod mem;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -24,6 +28,9 @@ use automerge::{Automerge, ChangeHash};
 pub use rapport_domain::DocId;
 
 pub use error::StoreError;
+#[doc(hidden)]
+pub use mem::Damage;
+pub use mem::{Footprint, MemStore, MemStoreSnapshot};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 #[cfg(feature = "sqlite")]
@@ -37,9 +44,9 @@ pub type LoadResult = Result<Option<Automerge>, StoreError>;
 
 /// Where documents, their changes and per-peer sync states live.
 ///
-/// Implementations: `SqliteStore` (device node, embedded server; feature `sqlite`) and
-/// `PgStore` (server replicas on one PostgreSQL; feature `postgres`). Both pass the same
-/// conformance suite.
+/// Implementations: [`MemStore`] (in memory: simulations and tests), `SqliteStore`
+/// (device node, embedded server; feature `sqlite`) and `PgStore` (server replicas on
+/// one PostgreSQL; feature `postgres`). All three pass the same conformance suite.
 #[async_trait]
 pub trait DocStore: Send + Sync {
     /// Stores the changes of many documents and the sync states, all or nothing, durably
@@ -120,7 +127,7 @@ pub trait DocStore: Send + Sync {
 
     /// Documents committed after `after` that [`Self::feed`] still holds back (on
     /// PostgreSQL, while a transaction older than their commit is open; never on
-    /// SQLite), at most `limit`. Reading them does not move any cursor: the feed
+    /// SQLite or in memory), at most `limit`. Reading them does not move any cursor: the feed
     /// hands them out again once it may.
     async fn feed_held_back(
         &self,
@@ -148,7 +155,6 @@ pub trait DocStore: Send + Sync {
 
 /// The sync states of `peer` that `store` would [`DocStore::retain_sync_states`] away:
 /// those of documents not in `keep`.
-#[cfg(feature = "sqlite")]
 pub(crate) fn not_kept(held: Vec<DocId>, keep: &[DocId]) -> Vec<DocId> {
     let keep: HashSet<&DocId> = keep.iter().collect();
     held.into_iter().filter(|d| !keep.contains(d)).collect()

@@ -182,6 +182,7 @@ pub(crate) fn doc_id(bytes: &[u8]) -> Result<DocId, StoreError> {
 }
 
 /// A 32-byte change hash read back from the database.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn hash(bytes: &[u8]) -> Result<ChangeHash, StoreError> {
     ChangeHash::try_from(bytes).map_err(|_| StoreError::Database {
         reason: format!("a stored change hash is {} bytes, not 32", bytes.len()),

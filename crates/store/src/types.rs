@@ -105,8 +105,6 @@ pub struct CompactionPlan {
     pub(crate) snapshot: Vec<u8>,
     /// The changes whose bytes the snapshot makes redundant.
     pub(crate) folded: Vec<ChangeHash>,
-    // Read by the backends only (a build with none leaves it unread).
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) bytes_before: u64,
 }
 
@@ -122,7 +120,6 @@ impl CompactionPlan {
     }
 
     /// What applying the plan does (nothing when it folds no change).
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn report(&self) -> CompactReport {
         CompactReport {
             doc: self.doc,
@@ -137,7 +134,6 @@ impl CompactionPlan {
     }
 
     /// The error when another compaction of the document got in first.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn raced(&self) -> StoreError {
         StoreError::Conflict {
             reason: format!(
@@ -175,7 +171,7 @@ pub struct CompactReport {
 /// A position in a store's change feed. Opaque: devices keep it as bytes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct FeedCursor {
-    /// PostgreSQL: the writer's transaction id (xid8); SQLite: always 0.
+    /// PostgreSQL: the writer's transaction id (xid8); SQLite and memory: always 0.
     pub(crate) xid: u64,
     /// The feed sequence value of the last document seen.
     pub(crate) seq: i64,

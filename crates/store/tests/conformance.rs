@@ -1,5 +1,5 @@
-//! One conformance suite, run against every store: SQLite in a temp dir and a real
-//! PostgreSQL (a fresh database per test, dropped at the end).
+//! One conformance suite, run against every store: in memory, SQLite in a temp dir and
+//! a real PostgreSQL (a fresh database per test, dropped at the end).
 //!
 //! PostgreSQL: `RAPPORT_TEST_DATABASE_URL` (the role needs CREATEDB), through
 //! `rapport_testkit::PgDb`; without the variable the PostgreSQL cases are skipped and
@@ -13,12 +13,14 @@ use async_trait::async_trait;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, Change, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use rapport_store::{
-    DocId, DocStore, FeedCursor, PeerId, PgStore, SqliteStore, StoreError, WriteBatch,
+    Damage, DocId, DocStore, FeedCursor, MemStore, PeerId, PgStore, SqliteStore, StoreError,
+    WriteBatch,
 };
 use rapport_testkit::PgDb;
 
 // ---------------------------------------------------------------------------------------
-// Harnesses: a store plus raw SQL access to damage or measure what it stored.
+// Harnesses: a store plus raw access (SQL, or the memory store's own) to damage or
+// measure what it stored.
 
 #[async_trait]
 trait Harness: Send + Sync {
@@ -31,6 +33,50 @@ trait Harness: Send + Sync {
     async fn stored_bytes(&self, doc: DocId) -> i64;
     /// Change rows (with or without bytes) of the document.
     async fn change_rows(&self, doc: DocId) -> i64;
+}
+
+/// A [`MemStore`]: damaged through its test hook, measured by its footprint.
+struct MemHarness {
+    store: Arc<MemStore>,
+}
+
+impl MemHarness {
+    fn new() -> Self {
+        Self {
+            store: Arc::new(MemStore::new()),
+        }
+    }
+
+    fn footprint(&self, doc: DocId) -> rapport_store::Footprint {
+        self.store
+            .footprint(doc)
+            .unwrap_or_else(|| panic!("document {doc} is not in the memory store"))
+    }
+}
+
+#[async_trait]
+impl Harness for MemHarness {
+    fn store(&self) -> Arc<dyn DocStore> {
+        self.store.clone()
+    }
+    async fn corrupt_snapshot(&self, doc: DocId) {
+        assert!(
+            self.store.damage_for_tests(doc, Damage::Snapshot),
+            "no snapshot of {doc} to damage"
+        );
+    }
+    async fn corrupt_changes(&self, doc: DocId) {
+        assert!(
+            self.store.damage_for_tests(doc, Damage::Changes),
+            "no change of {doc} to damage"
+        );
+    }
+    async fn stored_bytes(&self, doc: DocId) -> i64 {
+        i64::try_from(self.footprint(doc).bytes).expect("a size that fits")
+    }
+    async fn change_rows(&self, doc: DocId) -> i64 {
+        i64::try_from(self.footprint(doc).changes).expect("a count that fits")
+    }
 }
 
 struct SqliteHarness {
@@ -901,6 +947,15 @@ mod cases {
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let h = crate::MemHarness::new();
+                    crate::cases::$case(&h).await;
+                }
+            )*
+        }
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1101,6 +1156,75 @@ async fn postgres_feed_never_skips_out_of_order_commits() {
 async fn sqlite_feed_sees_every_commit_of_concurrent_writers() {
     let h = SqliteHarness::new().await;
     feed_sees_every_commit_of_concurrent_writers(h.store.clone(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_feed_sees_every_commit_of_concurrent_writers() {
+    let h = MemHarness::new();
+    feed_sees_every_commit_of_concurrent_writers(h.store.clone(), None).await;
+}
+
+/// A backup put back: everything after it is gone; `rapport-server restore` gives the
+/// store a new epoch, a copy put back by hand keeps the one it had.
+#[tokio::test]
+async fn memory_restore_goes_back_to_the_snapshot_with_or_without_a_new_epoch() {
+    let store = MemStore::new();
+    let (kept, lost) = (DocId::random(), DocId::random());
+    let tablet = PeerId::new("планшет");
+    store
+        .commit(
+            WriteBatch::new()
+                .with_changes(kept, vec![one_change("до копии")])
+                .with_sync_state(tablet.clone(), kept, vec![1]),
+        )
+        .await
+        .expect("commit");
+    let backup = store.snapshot();
+    let (_, cursor) = read_feed(&store, FeedCursor::start(), 10, 1).await;
+    let epoch = store.epoch().await.expect("epoch");
+    store
+        .commit(
+            WriteBatch::new()
+                .with_changes(lost, vec![one_change("после копии")])
+                .with_sync_state(tablet.clone(), lost, vec![2]),
+        )
+        .await
+        .expect("commit");
+    let ahead = store.feed_head().await.expect("head");
+
+    store.restore(backup.clone(), false);
+    assert_eq!(store.epoch().await.expect("epoch"), epoch, "kept by hand");
+    assert_eq!(store.list_docs().await.expect("list"), vec![kept]);
+    assert!(store.load(lost).await.expect("load").is_none(), "lost");
+    assert!(
+        store.feed_head().await.expect("head") < ahead,
+        "a cursor handed out after the copy is beyond the feed now"
+    );
+    assert_eq!(store.feed_head().await.expect("head"), cursor);
+    let states = store
+        .sync_states(&tablet, &[kept, lost])
+        .await
+        .expect("states");
+    assert_eq!(states, HashMap::from([(kept, vec![1])]));
+
+    store.restore(backup, true);
+    assert_ne!(store.epoch().await.expect("epoch"), epoch, "a new epoch");
+    assert_eq!(
+        notes_v(&loaded(store.load(kept).await)),
+        "до копии",
+        "the snapshot's documents are back"
+    );
+}
+
+/// The value a [`one_change`] document holds.
+fn notes_v(doc: &Automerge) -> String {
+    match doc.get(ROOT, "v").expect("read v") {
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Str(text) => text.to_string(),
+            other => panic!("not text: {other:?}"),
+        },
+        other => panic!("no value in the document: {other:?}"),
+    }
 }
 
 #[tokio::test]
