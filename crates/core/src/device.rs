@@ -154,6 +154,8 @@ impl<S: DeviceStore> DeviceCore<S> {
     /// lost (a crash between a document's commit and its index entry), and arranges for
     /// the first run of a paired store to reconcile (a store just opened may be a
     /// restored or copied one; one never paired has nothing to repair).
+    // On the web one thread runs everything: `Arc` there only shares, it never crosses.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn open(store: S, host: Arc<dyn Host>) -> Result<Self, NodeError> {
         let mut opening = [0u8; 8];
         host.fill_random(&mut opening);

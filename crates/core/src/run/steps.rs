@@ -251,7 +251,23 @@ impl Io {
     }
 }
 
+/// The run's body: `Send` where threads exist (a tokio task drives it), not on the web,
+/// where the host's handles are not `Send`.
+#[cfg(not(target_arch = "wasm32"))]
 type Body = Pin<Box<dyn Future<Output = Result<RunSummary, NodeError>> + Send>>;
+#[cfg(target_arch = "wasm32")]
+type Body = Pin<Box<dyn Future<Output = Result<RunSummary, NodeError>>>>;
+
+/// `Send` where threads exist; nothing on the web.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send> MaybeSend for T {}
+/// `Send` where threads exist; nothing on the web.
+#[cfg(target_arch = "wasm32")]
+pub(crate) trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T> MaybeSend for T {}
 
 /// One sync run, as a step machine. Make it with [`crate::DeviceCore::begin_run`]; call
 /// [`Self::step`] with `None` first, then with the answer to each step, until
@@ -274,7 +290,7 @@ impl std::fmt::Debug for SyncRun {
 impl SyncRun {
     pub(crate) fn new<F>(make: impl FnOnce(Io) -> F) -> Self
     where
-        F: Future<Output = Result<RunSummary, NodeError>> + Send + 'static,
+        F: Future<Output = Result<RunSummary, NodeError>> + MaybeSend + 'static,
     {
         let slot = Arc::new(Mutex::new(Slot::default()));
         let io = Io { slot: slot.clone() };
