@@ -23,7 +23,7 @@ pub use mem_device::{Fault, MemDevice, MemHost, RunStats};
 pub use mem_server::{MemServer, MemServerSnapshot, Validator};
 pub use pg::{Backend, PG_ENV, PgDb};
 pub use rapport_core::MemDeviceSnapshot;
-pub use ready::now_or_never;
+pub use ready::{drive_now, now_or_never};
 pub use server::{PASSWORD, RepWorld, TestLead, TestServer, fresh_config};
 pub use util::{
     POLL, decode_request, decode_response, eventually, fill_and_complete, heads_of, sorted_heads,

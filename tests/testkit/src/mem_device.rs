@@ -11,14 +11,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use automerge::{ActorId, Automerge, ChangeHash};
 use rapport_api::Event;
-use rapport_core::{
-    Answer, DeviceCore, Host, MemDeviceSnapshot, MemDeviceStore, NodeError, Pairing, Step,
-};
+use rapport_core::{DeviceCore, Host, MemDeviceSnapshot, MemDeviceStore, NodeError, Pairing, Post};
 use rapport_domain::DocId;
 use rapport_protocol::{DeviceConfig, ErrorCode, MemDocSet, SessionError, SyncResponse};
 
 use crate::mem_server::MemServer;
-use crate::now_or_never;
+use crate::{drive_now, now_or_never};
 
 /// What happens to one request of a sync run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,61 +322,49 @@ impl MemDevice {
         fault: &mut impl FnMut(u32) -> Fault,
         stats: &mut RunStats,
     ) -> Result<(), NodeError> {
-        let mut run = self.core.begin_run();
-        let mut answer = None;
-        loop {
-            match run.step(answer.take()) {
-                Step::Store(call) => {
-                    answer = Some(Answer::Store(now_or_never(call.run(self.core.store()))));
+        let (id, config, stale) = (self.id, self.config, &mut self.stale);
+        let post = |post: Post| {
+            stats.requests += 1;
+            stats.bytes_up += post.body.len();
+            let heads = post.url.ends_with("/heads");
+            let mut handle = || {
+                if heads {
+                    server.handle_heads(id, &post.body)
+                } else {
+                    server.handle(id, &post.body)
                 }
-                Step::Post(post) => {
-                    stats.requests += 1;
-                    stats.bytes_up += post.body.len();
-                    let heads = post.url.ends_with("/heads");
-                    let handle = |server: &mut MemServer| {
-                        if heads {
-                            server.handle_heads(self.id, &post.body)
-                        } else {
-                            server.handle(self.id, &post.body)
-                        }
-                        .expect("the core sends valid frames")
-                    };
-                    let reply = match fault(stats.requests) {
-                        Fault::DropRequest => None,
-                        Fault::DropResponse => {
-                            handle(server);
-                            None
-                        }
-                        Fault::Delay => {
-                            let late = handle(server);
-                            // A late heads response is of no use: the node gave up on it.
-                            if !heads {
-                                self.stale.push(late);
-                            }
-                            None
-                        }
-                        Fault::Duplicate => {
-                            handle(server);
-                            Some(handle(server))
-                        }
-                        Fault::None => Some(handle(server)),
-                    };
-                    answer = Some(Answer::Reply(match reply {
-                        Some(body) => {
-                            stats.bytes_down += body.len();
-                            if heads {
-                                stats.reconciles += 1;
-                            } else {
-                                stats.errors.extend(errors_of(&body, &self.config));
-                            }
-                            Ok((200, body))
-                        }
-                        None => Err("the request or its answer was lost".into()),
-                    }));
+                .expect("the core sends valid frames")
+            };
+            let reply = match fault(stats.requests) {
+                Fault::DropRequest => None,
+                Fault::DropResponse => {
+                    handle();
+                    None
                 }
-                Step::Done(result) => return result.map(|_| ()),
+                Fault::Delay => {
+                    let late = handle();
+                    // A late heads response is of no use: the node gave up on it.
+                    if !heads {
+                        stale.push(late);
+                    }
+                    None
+                }
+                Fault::Duplicate => {
+                    handle();
+                    Some(handle())
+                }
+                Fault::None => Some(handle()),
+            };
+            let body = reply.ok_or_else(|| "the request or its answer was lost".to_owned())?;
+            stats.bytes_down += body.len();
+            if heads {
+                stats.reconciles += 1;
+            } else {
+                stats.errors.extend(errors_of(&body, &config));
             }
-        }
+            Ok((200, body))
+        };
+        drive_now(self.core.begin_run(), self.core.store(), post).map(|_| ())
     }
 
     /// Delivers the oldest late response, out of order: a new run reads it as the
@@ -388,25 +374,13 @@ impl MemDevice {
         if self.stale.is_empty() {
             return false;
         }
-        let late = self.stale.remove(0);
-        let mut late = Some(late);
-        let mut run = self.core.begin_run();
-        let mut answer = None;
-        loop {
-            match run.step(answer.take()) {
-                Step::Store(call) => {
-                    answer = Some(Answer::Store(now_or_never(call.run(self.core.store()))));
-                }
-                Step::Post(post) => {
-                    let reply = match late.take() {
-                        Some(body) if !post.url.ends_with("/heads") => Ok((200, body)),
-                        _ => Err("offline".to_owned()),
-                    };
-                    answer = Some(Answer::Reply(reply));
-                }
-                Step::Done(_) => break,
-            }
-        }
+        let mut late = Some(self.stale.remove(0));
+        let post = |post: Post| match late.take() {
+            Some(body) if !post.url.ends_with("/heads") => Ok((200, body)),
+            _ => Err("offline".to_owned()),
+        };
+        // The run ends offline once the late answer is used: that is the point.
+        let _ = drive_now(self.core.begin_run(), self.core.store(), post);
         self.refresh();
         true
     }
