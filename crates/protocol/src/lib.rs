@@ -5,7 +5,10 @@
 //! documents in and persist what comes out.
 //!
 //! An in-memory server and device that run these sessions with injected faults, for
-//! tests and simulations, are in the test harness (`rapport-testkit`).
+//! tests and simulations, are in the test harness (`rapport-testkit`); the in-memory
+//! server is the server's own request steps (`rapport-server`'s sync engine) over an
+//! in-memory store (`rapport-store`'s `MemStore`), so what the simulations show holds
+//! for the server that ships.
 //!
 //! # Wire format, version 1
 //!

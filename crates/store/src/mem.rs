@@ -239,11 +239,7 @@ impl DocStore for MemStore {
             .iter()
             .find(|dep| !inner.holds(dep.doc, &dep.dep))
         {
-            return Err(StoreError::MissingDependencies {
-                doc: dep.doc,
-                change: dep.change,
-                missing: dep.dep,
-            });
+            return Err(dep.missing());
         }
         let mut new_changes: HashMap<DocId, usize> =
             batch.docs.iter().map(|doc| (*doc, 0)).collect();

@@ -149,11 +149,7 @@ impl PgStore {
                 .and_then(|i| batch.external_deps.get(i));
             if let Some(dep) = missing {
                 // Dropping `tx` rolls back: nothing of the batch is stored.
-                return Err(StoreError::MissingDependencies {
-                    doc: dep.doc,
-                    change: dep.change,
-                    missing: dep.dep,
-                });
+                return Err(dep.missing());
             }
         }
 

@@ -23,6 +23,18 @@ pub(crate) struct ExternalDep {
     pub dep: ChangeHash,
 }
 
+impl ExternalDep {
+    /// The error when the store does not hold the dependency: nothing of the batch may
+    /// be stored.
+    pub(crate) fn missing(&self) -> StoreError {
+        StoreError::MissingDependencies {
+            doc: self.doc,
+            change: self.change,
+            missing: self.dep,
+        }
+    }
+}
+
 /// A [`WriteBatch`] flattened, de-duplicated and checked for what it needs from the store.
 pub(crate) struct PreparedBatch {
     /// Every document of the batch, in first-seen order.

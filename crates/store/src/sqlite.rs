@@ -196,11 +196,7 @@ impl DocStore for SqliteStore {
                 .map_err(db)?;
             if stored.is_none() {
                 // Dropping `tx` rolls back: nothing of the batch is stored.
-                return Err(StoreError::MissingDependencies {
-                    doc: dep.doc,
-                    change: dep.change,
-                    missing: dep.dep,
-                });
+                return Err(dep.missing());
             }
         }
         let mut new_changes: HashMap<DocId, usize> =

@@ -2,7 +2,8 @@
 //! made on a device (P1a), uploaded to the server on PostgreSQL (P1b) and fetched by a
 //! fresh device (P1c); the same workload in the same run with the JavaScript
 //! automerge-repo against its sync server on loopback (`js/p1.mjs`), and the floor of
-//! P1b and P1c: the same exchanges in memory through `rapport-protocol`.
+//! P1b and P1c: the same exchanges in memory, the server's own sync engine over the
+//! in-memory store (`MemServer`).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -244,7 +245,8 @@ pub async fn run(report: &mut Report, scale: Scale) {
         );
     }
 
-    // The floors: the same documents through the protocol's sessions in memory.
+    // The floors: the same documents through the protocol's sessions and the server's
+    // sync engine, in memory.
     let mut mem = MemServer::default();
     let mut writer = MemDevice::new(1);
     for (id, doc) in &made {
@@ -292,7 +294,8 @@ pub async fn run(report: &mut Report, scale: Scale) {
              memory, `@automerge/automerge-repo-sync-server` as a separate Node.js process on loopback; the upload \
              ends when the server's acknowledged heads of every document equal the writer's; the download is a \
              fresh repo until every document is ready with those heads. Floor: the same exchanges through \
-             `rapport-protocol` in memory (no network, no database)."
+             `rapport-protocol` and the server's sync engine over the in-memory store (no network, no \
+             database)."
         ),
     );
     report.table(&[

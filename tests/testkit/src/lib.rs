@@ -2,7 +2,9 @@
 //! fresh PostgreSQL database, a lead, a programme with reps and clients, and devices
 //! that pair and sync over HTTP with the real protocol sessions; and, for simulations
 //! of many devices with no sockets or databases, a sync server and devices in memory
-//! ([`MemServer`], [`MemDevice`]) with faults injected per request ([`Fault`]).
+//! ([`MemServer`], [`MemDevice`]) with faults injected per request ([`Fault`]). The
+//! in-memory server is the server's own sync algorithm over an in-memory store, driven
+//! without a runtime ([`now_or_never`]).
 //!
 //! Everything is re-exported here: `use rapport_testkit::*;` or named imports.
 //! The helpers panic with a message on anything unexpected: they serve tests, where a
@@ -13,7 +15,7 @@ mod http;
 mod mem_device;
 mod mem_server;
 mod pg;
-mod ready;
+mod poll;
 mod server;
 mod util;
 
@@ -22,8 +24,8 @@ pub use http::{call, error_code, sign_in};
 pub use mem_device::{Fault, MemDevice, MemHost, RunStats};
 pub use mem_server::{MemServer, MemServerSnapshot, Validator};
 pub use pg::{Backend, PG_ENV, PgDb};
+pub use poll::{drive_now, now_or_never};
 pub use rapport_core::MemDeviceSnapshot;
-pub use ready::{drive_now, now_or_never};
 pub use server::{PASSWORD, RepWorld, TestLead, TestServer, fresh_config};
 pub use util::{
     POLL, decode_request, decode_response, eventually, fill_and_complete, heads_of, sorted_heads,

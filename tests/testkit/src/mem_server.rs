@@ -1,46 +1,50 @@
 //! An in-memory sync server for tests and simulations of many devices
-//! ([`MemServer`]): the real server sessions of `rapport_protocol` and the real wire
-//! frames, with no sockets or databases.
+//! ([`MemServer`]): the server's own sync algorithm (`rapport_server::sync::engine`)
+//! over an in-memory store (`rapport_store::MemStore`), with the real wire frames and
+//! no sockets or databases.
 //!
-//! It can go back in time ([`MemServer::restore`]) and repair it as the real server
-//! does (see the `rapport_protocol` crate documentation, *When storage goes back in
-//! time*): its cursor carries an epoch that a restore replaces, an unknown cursor gets
-//! `reconcile`, and the device then reconciles ([`MemServer::handle_heads`]).
+//! It can go back in time ([`MemServer::restore`], [`MemServer::restore_keeping_epoch`])
+//! and repairs it as the real server does, because it runs the real server's steps
+//! (see the `rapport_protocol` crate documentation, *When storage goes back in time*):
+//! its cursor carries the store's epoch, an unknown cursor gets `reconcile`, and the
+//! device then reconciles ([`MemServer::handle_heads`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
+use async_trait::async_trait;
 use automerge::{Automerge, Change, ChangeHash};
 use rapport_domain::DocId;
-use rapport_protocol::reconcile;
-use rapport_protocol::{
-    DecodeError, ErrorCode, FeedResult, HeadsRequest, Limits, Rejection, ServerExchange,
-    SyncRequest, SyncResponse,
-};
+use rapport_protocol::{DecodeError, HeadsRequest, Limits, Rejection, SyncRequest};
+use rapport_server::HttpResult;
+use rapport_server::access::Access;
+use rapport_server::sync::engine::{Engine, SyncPolicy, start_cursor};
+use rapport_store::{DocStore, MemStore, MemStoreSnapshot, PeerId};
+
+use crate::poll::now_or_never;
 
 /// A check of a document's new changes before they are committed.
 pub type Validator = fn(&Automerge, &[Change]) -> Result<(), Rejection>;
 
-/// A stateless server in memory: between requests it keeps only saved
-/// documents, encoded sync states and a change feed, as the real one keeps
-/// them in PostgreSQL. For tests and simulations of many devices.
+/// What a device refused a document by [`MemServer::forbidden`] is told.
+const FORBIDDEN: &str = "нет доступа к документу (no access)";
+
+/// A stateless server in memory: between requests it keeps only its store (documents,
+/// sync states, the change feed, the epoch), as the real one keeps them in PostgreSQL,
+/// and each request runs the real server's sync steps over it. For tests and
+/// simulations of many devices.
 ///
-/// Its cursor is `epoch ‖ feed index` (16 + 8 bytes), as the real server's is
-/// `epoch ‖ feed position`; [`Self::restore`] gives a new epoch.
+/// What the real server takes from its projections is simple here: a device may read
+/// and write every document except the [`Self::forbidden`] ones, and new changes are
+/// checked by [`Self::validate`] (none: all accepted). No document is pushed first.
 #[derive(Debug)]
 pub struct MemServer {
     /// Frame limits used to decode requests and encode responses.
     pub limits: Limits,
-    /// Documents every device is refused ([`ErrorCode::Forbidden`]).
+    /// Documents every device is refused ([`rapport_protocol::ErrorCode::Forbidden`]).
     pub forbidden: BTreeSet<DocId>,
     /// The server's check of new changes before commit (none = accept all).
     pub validate: Option<Validator>,
-    docs: BTreeMap<DocId, Vec<u8>>,
-    states: BTreeMap<(u64, DocId), Vec<u8>>,
-    /// One entry per commit that stored changes; the cursor is an index into it.
-    feed: Vec<DocId>,
-    stored: BTreeSet<(DocId, ChangeHash)>,
-    /// Random, replaced by every [`Self::restore`].
-    epoch: [u8; 16],
+    store: MemStore,
     /// Counted over the server's whole life, restores included.
     duplicates: usize,
     reconciles_asked: usize,
@@ -48,33 +52,22 @@ pub struct MemServer {
 
 impl Default for MemServer {
     fn default() -> Self {
-        Self {
-            limits: Limits::default(),
-            forbidden: BTreeSet::new(),
-            validate: None,
-            docs: BTreeMap::new(),
-            states: BTreeMap::new(),
-            feed: Vec::new(),
-            stored: BTreeSet::new(),
-            epoch: new_epoch(),
-            duplicates: 0,
-            reconciles_asked: 0,
-        }
+        Self::with_limits(Limits::default())
     }
 }
 
 /// What a [`MemServer`] stores, as a backup holds it.
 #[derive(Debug, Clone)]
-pub struct MemServerSnapshot {
-    docs: BTreeMap<DocId, Vec<u8>>,
-    states: BTreeMap<(u64, DocId), Vec<u8>>,
-    feed: Vec<DocId>,
-    stored: BTreeSet<(DocId, ChangeHash)>,
+pub struct MemServerSnapshot(MemStoreSnapshot);
+
+/// The device's name in the store's sync states.
+fn peer(device: u64) -> PeerId {
+    PeerId::new(format!("device-{device}"))
 }
 
-/// A fresh random epoch (what the real store draws at creation and at each restore).
-fn new_epoch() -> [u8; 16] {
-    *DocId::random().as_bytes()
+/// Runs a call of the store, which never waits; a store error is a broken harness.
+fn run<T>(what: &str, call: impl Future<Output = Result<T, impl std::fmt::Display>>) -> T {
+    now_or_never(call).unwrap_or_else(|e| panic!("MemServer: {what} failed: {e}"))
 }
 
 impl MemServer {
@@ -82,57 +75,38 @@ impl MemServer {
     pub fn with_limits(limits: Limits) -> Self {
         Self {
             limits,
-            ..Self::default()
+            forbidden: BTreeSet::new(),
+            validate: None,
+            store: MemStore::new(),
+            duplicates: 0,
+            reconciles_asked: 0,
         }
     }
 
-    /// A copy of what the server stores (documents, sync states, feed, stored changes):
-    /// a backup.
+    /// A copy of what the server stores (documents, sync states, feed, epoch): a backup.
     pub fn snapshot(&self) -> MemServerSnapshot {
-        MemServerSnapshot {
-            docs: self.docs.clone(),
-            states: self.states.clone(),
-            feed: self.feed.clone(),
-            stored: self.stored.clone(),
-        }
+        MemServerSnapshot(self.store.snapshot())
     }
 
     /// Puts back a [`Self::snapshot`], as `rapport-server restore` does: whatever came
     /// after it is lost, and the store gets a new epoch, so every device's cursor is
     /// unknown and each reconciles at its next sync.
     pub fn restore(&mut self, snapshot: MemServerSnapshot) {
-        let MemServerSnapshot {
-            docs,
-            states,
-            feed,
-            stored,
-        } = snapshot;
-        self.docs = docs;
-        self.states = states;
-        self.feed = feed;
-        self.stored = stored;
-        self.epoch = new_epoch();
+        self.store.restore(snapshot.0, true);
     }
 
-    /// The cursor of feed index `at` in this epoch.
-    fn cursor_at(&self, at: usize) -> Vec<u8> {
-        let mut out = self.epoch.to_vec();
-        out.extend_from_slice(&(at as u64).to_le_bytes());
-        out
+    /// Puts back a [`Self::snapshot`] by hand, without a new epoch (a copy of the data
+    /// folder, a virtual machine's snapshot): the store went back in time without
+    /// saying so. A device whose cursor is now beyond the feed is asked to reconcile;
+    /// one whose cursor the feed has passed again is not.
+    pub fn restore_keeping_epoch(&mut self, snapshot: MemServerSnapshot) {
+        self.store.restore(snapshot.0, false);
     }
 
-    /// Where a device's cursor points in the feed: `None` when it is not a position
-    /// of this store (another epoch, beyond the newest entry, garbage). Empty = start.
-    fn place_cursor(&self, bytes: &[u8]) -> Option<usize> {
-        if bytes.is_empty() {
-            return Some(0);
-        }
-        let (theirs, at) = bytes.split_at_checked(16)?;
-        if theirs != self.epoch {
-            return None;
-        }
-        let at = u64::from_le_bytes(at.try_into().ok()?);
-        usize::try_from(at).ok().filter(|at| *at <= self.feed.len())
+    /// The engine over the store, as it is now.
+    fn engine(&self) -> Engine<'_> {
+        let epoch = run("reading the epoch", self.store.epoch());
+        Engine::new(&self.store, epoch, self.limits)
     }
 
     /// Handle one request body from `device`; the result is the response body.
@@ -141,133 +115,51 @@ impl MemServer {
     /// returned bytes simulates a response lost after the commit.
     pub fn handle(&mut self, device: u64, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let request = SyncRequest::decode(body, &self.limits)?;
-        let Some(start) = self.place_cursor(&request.cursor) else {
-            // Nothing of the request is applied: the device's states may claim
-            // changes this store lost.
-            self.reconciles_asked += 1;
-            let response = SyncResponse {
-                cursor: self.cursor_at(0),
-                reconcile: true,
-                ..SyncResponse::default()
-            };
-            return Ok(response
-                .encode(&self.limits)
-                .unwrap_or_else(|e| panic!("MemServer built an unencodable response: {e}")));
+        let policy = Policy {
+            forbidden: &self.forbidden,
+            validate: self.validate,
         };
-        let mut exchange = ServerExchange::new(request, self.limits);
-        let mut loaded = BTreeMap::new();
-        for id in exchange.requested() {
-            if self.forbidden.contains(&id) {
-                exchange.refuse(
-                    id,
-                    ErrorCode::Forbidden,
-                    "нет доступа к документу (no access)",
-                );
-                continue;
-            }
-            let mut doc = self.load(&id);
-            let state = self.states.get(&(device, id)).map(Vec::as_slice);
-            let validate = self.validate;
-            let check = |doc: &Automerge, changes: &[Change]| match validate {
-                Some(f) => f(doc, changes),
-                None => Ok(()),
-            };
-            if exchange.sync_doc(id, &mut doc, state, check).is_ok() {
-                loaded.insert(id, doc);
-            }
+        let reply = run(
+            "a sync request",
+            self.engine().sync(&policy, &peer(device), request),
+        );
+        if reply.reconcile.is_some() {
+            self.reconciles_asked += 1;
         }
-        let mut next = self.feed.len();
-        let mut more = false;
-        for (i, id) in self.feed.iter().enumerate().skip(start) {
-            if self.forbidden.contains(id) {
-                continue;
-            }
-            let doc = match loaded.get(id) {
-                Some(_) => continue,
-                None => self.load(id),
-            };
-            let state = self.states.get(&(device, *id)).map(Vec::as_slice);
-            if exchange.feed_doc(*id, &doc, state) == FeedResult::Full {
-                next = i;
-                more = true;
-                break;
-            }
-        }
-        let outcome = exchange.finish(self.cursor_at(next), more);
-        for commit in outcome.commits {
-            if !commit.changes.is_empty() {
-                for change in &commit.changes {
-                    if !self.stored.insert((commit.doc, change.hash())) {
-                        self.duplicates += 1;
-                    }
-                }
-                if let Some(doc) = loaded.get(&commit.doc) {
-                    self.docs.insert(commit.doc, doc.save());
-                }
-                self.feed.push(commit.doc);
-            }
-            self.states.insert((device, commit.doc), commit.state);
-        }
-        // The server built this response itself within the limits.
-        Ok(outcome
-            .response
-            .encode(&self.limits)
-            .unwrap_or_else(|e| panic!("MemServer built an unencodable response: {e}")))
+        // Every change the commit carried was missing from the copy loaded in the same
+        // request, and no other request runs meanwhile: one the store held already was
+        // sent and stored twice.
+        self.duplicates += reply.changes_sent - reply.changes_new;
+        Ok(reply.body)
     }
 
     /// Handle one heads request body from `device` (`POST /api/v1/sync/heads`); the
     /// result is the [`HeadsResponse`](rapport_protocol::HeadsResponse) body. Before
     /// replying, forgets every sync state of the device that may no longer say the truth
-    /// ([`reconcile::answer`]), and moves to the head of the feed the documents of those
-    /// states the device did not list.
+    /// ([`rapport_protocol::reconcile::answer`]), and moves to the head of the feed the
+    /// documents of those states the device did not list.
     pub fn handle_heads(&mut self, device: u64, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let request = HeadsRequest::decode(body, &self.limits)?;
-        let stored: HashSet<(DocId, ChangeHash)> = reconcile::pairs(&request)
-            .into_iter()
-            .filter(|pair| self.stored.contains(pair))
-            .collect();
-        let states: HashMap<DocId, Vec<u8>> = request
-            .docs
-            .iter()
-            .filter_map(|(doc, _)| Some((*doc, self.states.get(&(device, *doc))?.clone())))
-            .collect();
-        let answer = reconcile::answer(&request, &stored, &states);
-        let keep: BTreeSet<DocId> = answer.keep_states.iter().copied().collect();
-        let listed: BTreeSet<DocId> = request.docs.iter().map(|(doc, _)| *doc).collect();
-        let mut unlisted = Vec::new();
-        self.states.retain(|(d, doc), _| {
-            let forget = *d == device && !keep.contains(doc);
-            if forget && !listed.contains(doc) {
-                unlisted.push(*doc);
-            }
-            !forget
-        });
-        // Documents the server believed the device held but it did not list: its cursor
-        // may be past them, so they go to the head of the feed (as the real store's
-        // `touch`), where it finds them again.
-        self.feed.extend(unlisted);
-        Ok(answer
-            .response
-            .encode(&self.limits)
-            .unwrap_or_else(|e| panic!("MemServer built an unencodable heads response: {e}")))
+        let reply = run(
+            "a heads request",
+            self.engine().heads(&peer(device), &request),
+        );
+        Ok(reply.body)
     }
 
     /// The server's copy of a document (empty if it has none).
     pub fn load(&self, id: &DocId) -> Automerge {
-        self.docs
-            .get(id)
-            .and_then(|bytes| Automerge::load(bytes).ok())
-            .unwrap_or_default()
+        run("loading a document", self.store.load(*id)).unwrap_or_default()
     }
 
-    /// Ids of every document the server holds.
+    /// Ids of every document the server holds, sorted.
     pub fn doc_ids(&self) -> Vec<DocId> {
-        self.docs.keys().copied().collect()
+        run("listing the documents", self.store.list_docs())
     }
 
     /// Changes committed so far (each counted once).
     pub fn stored_changes(&self) -> usize {
-        self.stored.len()
+        self.store.change_count()
     }
 
     /// Changes that were committed a second time: must stay 0.
@@ -280,13 +172,76 @@ impl MemServer {
         self.reconciles_asked
     }
 
-    /// The start-of-feed cursor of the current epoch.
+    /// The start-of-feed cursor of the current epoch (what a device that reconciles
+    /// starts over from).
     pub fn start_cursor(&self) -> Vec<u8> {
-        self.cursor_at(0)
+        start_cursor(&run("reading the epoch", self.store.epoch()))
     }
 
     /// Whether the server has stored this change of this document.
     pub fn has_change(&self, doc: &DocId, hash: &ChangeHash) -> bool {
-        self.stored.contains(&(*doc, *hash))
+        let pair = (*doc, *hash);
+        run(
+            "looking a change up",
+            self.store.stored_changes(std::slice::from_ref(&pair)),
+        )
+        .contains(&pair)
+    }
+}
+
+/// [`MemServer`]'s rights and check: every document readable and writable but the
+/// forbidden ones, new changes checked by the validator.
+struct Policy<'a> {
+    forbidden: &'a BTreeSet<DocId>,
+    validate: Option<Validator>,
+}
+
+impl Policy<'_> {
+    fn access(&self, id: DocId) -> Access {
+        if self.forbidden.contains(&id) {
+            Access::Forbidden(FORBIDDEN)
+        } else {
+            Access::Write
+        }
+    }
+}
+
+#[async_trait]
+impl SyncPolicy for Policy<'_> {
+    type Before = ();
+
+    async fn known_access(&self, docs: &[DocId]) -> HttpResult<HashMap<DocId, Access>> {
+        Ok(docs.iter().map(|id| (*id, self.access(*id))).collect())
+    }
+
+    fn access_by_content(&self, id: DocId, _doc: &Automerge) -> Access {
+        self.access(id)
+    }
+
+    fn before_upload(&self, id: DocId, _stored: &Automerge) -> Result<(), Rejection> {
+        match self.access(id) {
+            Access::Forbidden(why) => Err(Rejection {
+                code: rapport_protocol::ErrorCode::Forbidden,
+                message: why.into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn check(
+        &self,
+        _id: DocId,
+        _before: &(),
+        doc: &Automerge,
+        changes: &[Change],
+    ) -> Result<(), Rejection> {
+        match self.validate {
+            Some(validate) => validate(doc, changes),
+            None => Ok(()),
+        }
+    }
+
+    fn pushed_first(&self) -> Option<DocId> {
+        None
     }
 }

@@ -614,8 +614,12 @@ fn an_unknown_cursor_asks_to_reconcile_and_applies_nothing() {
     let before = server.stored_changes();
     dev.write(docs[0], " не дошло");
     let start = server.start_cursor();
+    // The server's cursor: its epoch, then a feed position (format 1, a transaction id,
+    // a sequence number); here one far beyond anything the store handed out.
     let mut beyond = start[..16].to_vec();
-    beyond.extend_from_slice(&1_000u64.to_le_bytes());
+    beyond.push(1);
+    beyond.extend_from_slice(&0u64.to_be_bytes());
+    beyond.extend_from_slice(&1_000i64.to_be_bytes());
     let other_epoch = [[7u8; 16].as_slice(), &start[16..]].concat();
     for cursor in [beyond, other_epoch, b"garbage".to_vec()] {
         let mut set = dev.doc_set();
@@ -671,6 +675,38 @@ fn a_restored_server_gets_back_from_the_devices_what_it_lost() {
     // Then normal runs: one request each, no reconcile.
     let stats = a.sync_clean(&mut server).unwrap();
     assert_eq!((stats.requests, stats.reconciles), (1, 0));
+}
+
+/// A copy of the server's data put back by hand keeps the store's epoch: a device that
+/// read the feed past the copy has a cursor beyond it, is asked to reconcile, and puts
+/// back what the server lost.
+#[test]
+fn a_server_put_back_by_hand_gets_back_what_it_lost_from_a_device_ahead_of_it() {
+    let mut server = MemServer::default();
+    let (mut a, docs) = device_with_synced_docs(&mut server, 2);
+    let mut b = Device::new(8);
+    b.sync_clean(&mut server).unwrap();
+    let copy = server.snapshot();
+    let start = server.start_cursor();
+    a.write(docs[0], " — после копии");
+    a.sync_clean(&mut server).unwrap();
+    // B reads the feed past the copy.
+    b.sync_clean(&mut server).unwrap();
+    assert_eq!(b.notes(docs[0]), a.notes(docs[0]));
+
+    server.restore_keeping_epoch(copy.clone());
+    assert_eq!(server.start_cursor(), start, "the same epoch");
+    assert_eq!(notes(&server.load(&docs[0])), "Отзыв клиента: всё хорошо");
+    let stats = b.sync_clean(&mut server).unwrap();
+    assert_eq!(stats.reconciles, 1, "B's cursor is beyond the feed");
+    assert_eq!(server.reconciles_asked(), 1);
+    assert!(stats.errors.is_empty());
+    assert_eq!(notes(&server.load(&docs[0])), a.notes(docs[0]));
+    assert_eq!(server.duplicates(), 0);
+
+    // `restore`, by contrast, gives a new epoch: every cursor is unknown.
+    server.restore(copy);
+    assert_ne!(server.start_cursor()[..16], start[..16], "a new epoch");
 }
 
 #[test]

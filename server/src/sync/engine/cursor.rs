@@ -2,12 +2,10 @@
 //! feed, and whether a first contact goes on; and the answer to a device whose cursor
 //! this store does not know.
 
-use rapport_protocol::SyncResponse;
+use rapport_protocol::{Limits, SyncResponse};
 use rapport_store::FeedCursor;
 
-use crate::db::DeviceRecord;
 use crate::error::{HttpError, HttpResult};
-use crate::state::AppState;
 
 /// Where a device is in this store's feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,28 +56,28 @@ pub(super) fn place_cursor(epoch: &[u8; 16], bytes: &[u8]) -> Option<Place> {
     })
 }
 
+/// The cursor of the start of the feed, as a first contact begins it: where a device
+/// that reconciles starts over.
+pub fn start_cursor(epoch: &[u8; 16]) -> Vec<u8> {
+    device_cursor(
+        epoch,
+        Place {
+            at: FeedCursor::start(),
+            first_contact: true,
+        },
+    )
+}
+
 /// The answer to a device whose cursor this store does not know: reconcile, then
 /// start over from the beginning of the feed. Nothing of the request is applied: the
 /// device's sync states may claim changes this store lost.
-pub(super) fn reconcile_response(
-    state: &AppState,
-    device: &DeviceRecord,
-    why: &str,
-) -> HttpResult<Vec<u8>> {
-    tracing::warn!(device = %device.id, why, "the device's cursor is unknown here: it reconciles");
-    metrics::counter!("rapport_sync_reconcile_asked_total").increment(1);
+pub(super) fn reconcile_response(epoch: &[u8; 16], limits: &Limits) -> HttpResult<Vec<u8>> {
     SyncResponse {
-        cursor: device_cursor(
-            &state.epoch,
-            Place {
-                at: FeedCursor::start(),
-                first_contact: true,
-            },
-        ),
+        cursor: start_cursor(epoch),
         reconcile: true,
         ..SyncResponse::default()
     }
-    .encode(&state.limits)
+    .encode(limits)
     .map_err(|e| HttpError::internal("encoding the sync response", e))
 }
 

@@ -1,0 +1,302 @@
+//! One sync request under way, and its steps in the order they run.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{Automerge, Change};
+use rapport_protocol::{ErrorCode, FeedResult, Limits, ServerExchange, SyncRequest};
+use rapport_store::{DocId, DocStore, FeedCursor, FeedPage, PeerId, StoreError, WriteBatch};
+
+use super::cursor::Place;
+use super::policy::SyncPolicy;
+use super::reply::{SyncReply, refusals};
+use crate::access::Access;
+use crate::error::{HttpError, HttpResult};
+
+/// Feed documents read per query.
+const FEED_PAGE: usize = 500;
+/// Feed documents looked at per request at most (the rest come with `more`), so one
+/// request of a fresh device on a large programme stays short.
+const MAX_SCAN: usize = 10_000;
+
+/// One sync request under way: the store, what the device may do, and the exchange
+/// that collects the answer.
+pub(super) struct Round<'a, P: SyncPolicy> {
+    store: &'a dyn DocStore,
+    policy: &'a P,
+    peer: &'a PeerId,
+    limits: Limits,
+    exchange: ServerExchange,
+    /// The documents the device sent.
+    requested: Vec<DocId>,
+    /// The documents answered already (those the device sent, the one pushed to it):
+    /// the feed skips them.
+    handled: HashSet<DocId>,
+}
+
+impl<'a, P: SyncPolicy> Round<'a, P> {
+    /// Opens the exchange.
+    pub(super) fn start(
+        store: &'a dyn DocStore,
+        policy: &'a P,
+        peer: &'a PeerId,
+        request: SyncRequest,
+        limits: Limits,
+    ) -> Self {
+        let exchange = ServerExchange::new(request, limits);
+        let requested = exchange.requested();
+        Self {
+            store,
+            policy,
+            peer,
+            limits,
+            exchange,
+            handled: requested.iter().copied().collect(),
+            requested,
+        }
+    }
+
+    /// Step 1, the device's documents: each one it may write gets its changes applied to
+    /// the stored copy and checked ([`SyncPolicy::check`]); one it may not is refused.
+    /// Whether the device still lacks the document pushed first
+    /// ([`SyncPolicy::pushed_first`]), read in the same query as the documents' sync
+    /// states.
+    pub(super) async fn apply_uploads(&mut self) -> HttpResult<bool> {
+        let known = self.policy.known_access(&self.requested).await?;
+        let mut allowed = Vec::with_capacity(self.requested.len());
+        for id in &self.requested {
+            match known.get(id) {
+                Some(Access::Forbidden(why)) => {
+                    self.exchange.refuse(*id, ErrorCode::Forbidden, *why)
+                }
+                _ => allowed.push(*id),
+            }
+        }
+        let stored = self.store.load_many(&allowed).await?;
+        // The document pushed first, until the device acknowledges it (step 2).
+        let pushed = self
+            .policy
+            .pushed_first()
+            .filter(|id| !self.requested.contains(id));
+        let mut asked = allowed;
+        asked.extend(pushed);
+        let states = self.store.sync_states(self.peer, &asked).await?;
+        let policy = self.policy;
+        for (id, loaded) in stored {
+            let Some((mut doc, before)) = self.stored_copy(id, loaded) else {
+                continue;
+            };
+            let check =
+                |doc: &Automerge, changes: &[Change]| policy.check(id, &before, doc, changes);
+            let state_bytes = states.get(&id).map(Vec::as_slice);
+            // A refused document gets its error from the exchange; its copy, which may
+            // hold the refused changes, is dropped here.
+            let _ = self.exchange.sync_doc(id, &mut doc, state_bytes, check);
+        }
+        Ok(pushed.is_some_and(|id| !states.contains_key(&id)))
+    }
+
+    /// The stored copy of an uploaded document (empty when it is new) and what the
+    /// check needs of it; `None`, with the document refused, when that copy cannot be
+    /// read or the device may not touch the document.
+    fn stored_copy(
+        &mut self,
+        id: DocId,
+        loaded: Result<Option<Automerge>, StoreError>,
+    ) -> Option<(Automerge, P::Before)> {
+        let doc = match loaded {
+            Ok(Some(doc)) => doc,
+            Ok(None) => Automerge::new(),
+            Err(e) => {
+                tracing::error!(doc = %id, error = %e, "stored document cannot be loaded");
+                self.exchange.refuse(
+                    id,
+                    ErrorCode::Internal,
+                    "the server's copy of this document is damaged; the operator has been told — keep your copy",
+                );
+                return None;
+            }
+        };
+        match self.policy.before_upload(id, &doc) {
+            Ok(before) => Some((doc, before)),
+            Err(refused) => {
+                self.exchange.refuse(id, refused.code, refused.message);
+                None
+            }
+        }
+    }
+
+    /// Step 2, the push: a device that has never acknowledged the document pushed first
+    /// (a rep's programme view: the questionnaire, its clients' names) gets it now, not
+    /// when the feed reaches it: the view is rewritten at every edit of the programme,
+    /// and on PostgreSQL the feed holds a just-committed row back while any older
+    /// transaction of the cluster is open, so during a busy setup a fresh tablet could
+    /// otherwise sync again and again without the questionnaire.
+    pub(super) async fn push_view(&mut self) -> HttpResult<()> {
+        let Some(id) = self.policy.pushed_first() else {
+            return Ok(());
+        };
+        if let Some(doc) = self.store.load(id).await?
+            && self.exchange.feed_doc(id, &doc, None) == FeedResult::Added
+        {
+            self.handled.insert(id);
+        }
+        Ok(())
+    }
+
+    /// Step 3, the feed page: what changed after the device's cursor and it may read, page
+    /// by page until the response is full or [`MAX_SCAN`] documents were looked at.
+    /// Where the cursor goes next and whether more follows; `None` when the cursor is
+    /// beyond anything this store handed out (it went back in time without a new
+    /// epoch).
+    pub(super) async fn page_feed(
+        &mut self,
+        from: Place,
+    ) -> HttpResult<Option<(FeedCursor, bool)>> {
+        let store = self.store;
+        let mut next = from.at;
+        let mut scanned = 0;
+        loop {
+            let page = store.feed(&next, FEED_PAGE).await?;
+            if page.docs.is_empty() {
+                // Nothing after the cursor: is the cursor beyond anything this store ever
+                // handed out? Then the store went back in time without a new epoch.
+                if scanned == 0 && !from.first_contact && from.at > store.feed_head().await? {
+                    return Ok(None);
+                }
+                return Ok(Some((next, false)));
+            }
+            if let Some(full_at) = self.offer_page(&page, next).await? {
+                return Ok(Some((full_at, true)));
+            }
+            next = page.cursor;
+            scanned += page.docs.len();
+            if page.docs.len() < FEED_PAGE {
+                return Ok(Some((next, false)));
+            }
+            if scanned >= MAX_SCAN {
+                return Ok(Some((next, true)));
+            }
+        }
+    }
+
+    /// Offers the documents of one feed page (which starts at `page_start`) that the
+    /// device may read and has not been answered about; when the response fills up,
+    /// the cursor before the document that did not fit.
+    async fn offer_page(
+        &mut self,
+        page: &FeedPage,
+        page_start: FeedCursor,
+    ) -> HttpResult<Option<FeedCursor>> {
+        let known = self.policy.known_access(&page.docs).await?;
+        let candidates: Vec<DocId> = page
+            .docs
+            .iter()
+            .copied()
+            .filter(|id| !self.handled.contains(id))
+            .filter(|id| known.get(id).is_none_or(Access::readable))
+            .collect();
+        let mut loaded: HashMap<DocId, Automerge> = HashMap::new();
+        for (id, doc) in self.store.load_many(&candidates).await? {
+            match doc {
+                Ok(Some(doc)) => {
+                    loaded.insert(id, doc);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(doc = %id, error = %e, "feed document cannot be loaded"),
+            }
+        }
+        let states = self.store.sync_states(self.peer, &candidates).await?;
+        for (i, id) in page.docs.iter().enumerate() {
+            let Some(doc) = loaded.get(id) else { continue };
+            // Documents the policy does not know yet are judged by their content.
+            if !known.contains_key(id) && !self.policy.access_by_content(*id, doc).readable() {
+                continue;
+            }
+            let state_bytes = states.get(id).map(Vec::as_slice);
+            if self.exchange.feed_doc(*id, doc, state_bytes) == FeedResult::Full {
+                return Ok(Some(if i == 0 {
+                    page_start
+                } else {
+                    page.positions[i - 1]
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Step 4, held-back documents: a first contact (a fresh device, or one starting over
+    /// after a reconcile) that read the feed to its end also gets every document that
+    /// existed when it asked, also those PostgreSQL's feed still holds back behind an older
+    /// open transaction (committed after `after`), when it may read them. The cursor stays
+    /// before them: the feed hands them out again later, and the states persisted now make
+    /// that a skip.
+    pub(super) async fn offer_held_back(&mut self, after: FeedCursor) -> HttpResult<()> {
+        let store = self.store;
+        let held: Vec<DocId> = store
+            .feed_held_back(&after, FEED_PAGE)
+            .await?
+            .into_iter()
+            .filter(|id| !self.handled.contains(id))
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let states = store.sync_states(self.peer, &held).await?;
+        for (id, doc) in store.load_many(&held).await? {
+            let Ok(Some(doc)) = doc else { continue };
+            // Judged by content: the projection may not have seen it yet either.
+            if !self.policy.access_by_content(id, &doc).readable() {
+                continue;
+            }
+            if self
+                .exchange
+                .feed_doc(id, &doc, states.get(&id).map(Vec::as_slice))
+                == FeedResult::Full
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 5, commit: every accepted change and sync state in one transaction, and
+    /// only then the reply, which carries the device's next cursor.
+    pub(super) async fn commit_and_reply(
+        self,
+        cursor: Vec<u8>,
+        more: bool,
+    ) -> HttpResult<SyncReply> {
+        let outcome = self.exchange.finish(cursor, more);
+        let (refused, accepted) = refusals(&outcome);
+        let mut batch = WriteBatch::new();
+        let (mut changed, mut changes_sent) = (0, 0);
+        for commit in outcome.commits {
+            if !commit.changes.is_empty() {
+                changed += 1;
+                changes_sent += commit.changes.len();
+                batch = batch.with_changes(commit.doc, commit.changes);
+            }
+            batch = batch.with_sync_state(self.peer.clone(), commit.doc, commit.state);
+        }
+        let mut changes_new = 0;
+        if !batch.changes.is_empty() || !batch.sync_states.is_empty() {
+            changes_new = self.store.commit(batch).await?.total_new();
+        }
+        let errors = outcome.response.errors.len();
+        let body = outcome
+            .response
+            .encode(&self.limits)
+            .map_err(|e| HttpError::internal("encoding the sync response", e))?;
+        Ok(SyncReply {
+            body,
+            reconcile: None,
+            requested: self.requested.len(),
+            changed,
+            changes_sent,
+            changes_new,
+            errors,
+            refused,
+            accepted,
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! What one paired device may do in a sync request, as the engine asks it: its rights
+//! from the projections (or from a document's content when it is not projected yet),
+//! the check of new changes, and the programme view pushed to a rep's device.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use automerge::{Automerge, Change};
+use rapport_domain::{DocScope, doc_scope};
+use rapport_protocol::{ErrorCode, Rejection};
+use rapport_store::DocId;
+
+use super::check::validate;
+use super::engine::SyncPolicy;
+use crate::access::{Access, DeviceAccess, scope_of};
+use crate::db::{Db, DeviceRecord};
+use crate::error::HttpResult;
+
+/// The rights of one device for one request, loaded when it starts.
+pub(super) struct DeviceRights<'a> {
+    db: &'a Db,
+    access: DeviceAccess,
+    /// Who may have written what the device sends (loaded only when it sends documents).
+    authors: HashSet<String>,
+    /// A rep's device gets its programme's view pushed until it acknowledges it.
+    rep: bool,
+}
+
+impl<'a> DeviceRights<'a> {
+    /// Loads the device's rights, and the programme's register of authors when the
+    /// device sends documents.
+    pub(super) async fn load(db: &'a Db, device: &DeviceRecord, uploads: bool) -> HttpResult<Self> {
+        let access = DeviceAccess::load(db, device).await?;
+        let authors = if uploads {
+            db.programme_authors(access.programme()).await?
+        } else {
+            HashSet::new()
+        };
+        Ok(Self {
+            db,
+            access,
+            authors,
+            rep: device.rep_id.is_some(),
+        })
+    }
+}
+
+#[async_trait]
+impl SyncPolicy for DeviceRights<'_> {
+    /// The document's scope before the upload (`None` for a new document): an upload
+    /// may not change it.
+    type Before = Option<DocScope>;
+
+    async fn known_access(&self, docs: &[DocId]) -> HttpResult<HashMap<DocId, Access>> {
+        let metas = self.db.metas(docs).await?;
+        Ok(metas
+            .iter()
+            .map(|(id, meta)| {
+                // A projected row of a kind this server does not know restricts
+                // nothing here; an upload is still checked by its content.
+                let access = scope_of(meta).map_or(Access::Read, |s| self.access.access(&s));
+                (*id, access)
+            })
+            .collect())
+    }
+
+    fn access_by_content(&self, _id: DocId, doc: &Automerge) -> Access {
+        match doc_scope(doc) {
+            Ok(scope) => self.access.access(&scope),
+            Err(_) => Access::Forbidden("the document does not say what it is"),
+        }
+    }
+
+    fn before_upload(&self, id: DocId, stored: &Automerge) -> Result<Option<DocScope>, Rejection> {
+        if stored.get_heads().is_empty() {
+            return Ok(None);
+        }
+        let scope = doc_scope(stored).map_err(|e| {
+            tracing::error!(doc = %id, error = %e, "stored document has no scope");
+            Rejection {
+                code: ErrorCode::Internal,
+                message: "the server's copy of this document is unreadable; keep your copy".into(),
+            }
+        })?;
+        if let Access::Forbidden(why) = self.access.access(&scope) {
+            return Err(Rejection {
+                code: ErrorCode::Forbidden,
+                message: why.into(),
+            });
+        }
+        Ok(Some(scope))
+    }
+
+    fn check(
+        &self,
+        id: DocId,
+        before: &Option<DocScope>,
+        doc: &Automerge,
+        changes: &[Change],
+    ) -> Result<(), Rejection> {
+        validate(
+            &self.access,
+            &self.authors,
+            id,
+            before.as_ref(),
+            doc,
+            changes,
+        )
+    }
+
+    fn pushed_first(&self) -> Option<DocId> {
+        self.rep
+            .then(|| rapport_domain::view_id(self.access.programme()))
+    }
+}
