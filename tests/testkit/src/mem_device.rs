@@ -201,7 +201,9 @@ impl MemDevice {
     /// The device's actor for its current opening of the store: every change it makes
     /// carries it (its registered 16 bytes plus 8 drawn at each opening).
     pub fn actor(&self) -> ActorId {
-        self.core.edit_actor(&pairing(self.id)).expect("a valid actor")
+        self.core
+            .edit_actor(&pairing(self.id))
+            .expect("a valid actor")
     }
 
     /// A copy of what the device stores (an image of its folder).
@@ -302,7 +304,10 @@ impl MemDevice {
             self.refresh();
             match result {
                 Ok(()) => return Ok(stats),
-                Err(NodeError::Sync { code, .. }) if code == "sync_round_trip_limit" => {
+                Err(NodeError::Sync {
+                    code: "sync_round_trip_limit",
+                    ..
+                }) => {
                     return Err(SessionError::RoundTripLimit(stats.requests));
                 }
                 Err(e) if e.is_transient() => {}

@@ -3,9 +3,7 @@
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ROOT, ReadDoc};
 use rapport_domain::DocId;
-use rapport_protocol::{
-    DeviceSession, ErrorCode, Limits, SessionError, SyncRequest, SyncResponse,
-};
+use rapport_protocol::{DeviceSession, ErrorCode, Limits, SessionError, SyncRequest, SyncResponse};
 use rapport_testkit::{Fault, MemDevice, MemServer, RunStats};
 use rstest::rstest;
 
@@ -380,10 +378,7 @@ fn three_devices_editing_one_document_offline_converge(#[case] order: [usize; 3]
     let text = notes(&server_doc);
     for (i, d) in devs.iter().enumerate() {
         assert!(text.contains(&format!("правка {i} ✓;")), "{text}");
-        assert_eq!(
-            d.doc(&doc).unwrap().get_heads(),
-            server_doc.get_heads()
-        );
+        assert_eq!(d.doc(&doc).unwrap().get_heads(), server_doc.get_heads());
         assert_eq!(d.notes(doc), text);
         assert!(d.dirty.is_empty());
     }
