@@ -1,8 +1,9 @@
 //! The shared test harness of Rapport: the server in this process on SQLite or on a
 //! fresh PostgreSQL database, a lead, a programme with reps and clients, and devices
-//! that pair and sync over HTTP with the real protocol sessions; and, for simulations
-//! of many devices with no sockets or databases, a sync server and devices in memory
-//! ([`MemServer`], [`MemDevice`]) with faults injected per request ([`Fault`]).
+//! ([`TestDevice`]: the shipped device core over an in-memory store) that pair and run
+//! the core's sync over HTTP; and, for simulations of many devices with no sockets or
+//! databases, a sync server and devices in memory ([`MemServer`], [`MemDevice`]) with
+//! faults injected per request ([`Fault`]).
 //!
 //! Everything is re-exported here: `use rapport_testkit::*;` or named imports.
 //! The helpers panic with a message on anything unexpected: they serve tests, where a
@@ -15,16 +16,21 @@ mod mem_server;
 mod pg;
 mod ready;
 mod server;
+mod stored;
+mod transport;
 mod util;
+mod wall_host;
 
-pub use device::{RunReport, SyncFail, TestDevice, random_actor};
+pub use device::{TestDevice, random_actor};
 pub use http::{call, error_code, sign_in};
 pub use mem_device::{Fault, MemDevice, MemHost, RunStats};
-pub use rapport_core::MemDeviceSnapshot;
-pub use ready::now_or_never;
 pub use mem_server::{MemServer, MemServerSnapshot, Validator};
 pub use pg::{Backend, PG_ENV, PgDb};
+pub use rapport_core::MemDeviceSnapshot;
+pub use ready::now_or_never;
 pub use server::{PASSWORD, RepWorld, TestLead, TestServer, fresh_config};
+pub use transport::{RunReport, SyncFail};
 pub use util::{
     POLL, decode_request, decode_response, eventually, fill_and_complete, heads_of, sorted_heads,
 };
+pub use wall_host::WallHost;
