@@ -9,8 +9,8 @@ use rapport_domain::visit::{new_visit, set_text_answer};
 use rapport_domain::{DocId, VisitInit, default_template, view_id};
 use rapport_protocol::ErrorCode;
 use rapport_testkit::{
-    Backend, POLL, SyncFail, TestDevice, TestLead, TestServer, error_code, eventually,
-    random_actor, sorted_heads,
+    Backend, POLL, SyncFail, TestDevice, TestLead, TestServer, decode_response, error_code,
+    eventually, random_actor, sorted_heads,
 };
 use reqwest::Method;
 use rstest::rstest;
@@ -242,17 +242,19 @@ async fn a_reps_device_gets_only_its_clients(#[case] backend: Backend) {
             "another rep's {id} must not reach ivanov"
         );
     }
-    // Asking for another rep's visit by id is refused, and reveals nothing.
-    ivanov.dirty.insert(theirs[0]);
-    let run = ivanov.sync().await;
-    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
-    assert_eq!(run.errors[0].code, ErrorCode::Forbidden);
+    // Asking for another rep's visit by id is refused, and reveals nothing. The device
+    // core never asks for a document it does not hold (it has nothing to send), so the
+    // request is made by hand from the device's state.
+    let body = ivanov.request_body_with(&[theirs[0]]);
+    let response = decode_response(&ivanov.post(body).await.expect("a 200 answer"));
+    assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+    assert_eq!(response.errors[0].doc, theirs[0]);
+    assert_eq!(response.errors[0].code, ErrorCode::Forbidden);
     assert!(
-        ivanov
-            .doc(&theirs[0])
-            .is_none_or(|d| d.get_heads().is_empty()),
+        response.docs.iter().all(|m| m.doc != theirs[0]),
         "no content of another rep's visit"
     );
+    assert!(ivanov.doc(&theirs[0]).is_none());
 }
 
 #[rstest]
@@ -273,7 +275,7 @@ async fn a_reassigned_client_moves_to_the_new_rep_and_the_old_rep_is_refused(
     petrov.sync_until_has(&[view_id(w.programme)]).await;
     let visit = ivanov.new_visit(client);
     assert!(ivanov.sync().await.errors.is_empty());
-    let synced_heads = sorted_heads(ivanov.doc(&visit).expect("visit"));
+    let synced_heads = sorted_heads(&ivanov.doc(&visit).expect("visit"));
     // Petrov's cursor is now past the client's documents.
     assert!(petrov.sync().await.errors.is_empty());
     assert!(petrov.doc(&visit).is_none());
@@ -309,7 +311,7 @@ async fn a_reassigned_client_moves_to_the_new_rep_and_the_old_rep_is_refused(
         "the server keeps what was synced before"
     );
     assert_ne!(
-        sorted_heads(ivanov.doc(&visit).expect("kept")),
+        sorted_heads(&ivanov.doc(&visit).expect("kept")),
         synced_heads,
         "the device keeps its refused edit"
     );
@@ -330,7 +332,7 @@ async fn a_reassigned_client_moves_to_the_new_rep_and_the_old_rep_is_refused(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(
-        sorted_heads(petrov.doc(&visit).expect("visit")),
+        sorted_heads(&petrov.doc(&visit).expect("visit")),
         synced_heads
     );
 }
@@ -582,12 +584,16 @@ async fn a_refused_document_shows_on_the_devices_page_until_the_server_accepts_i
     assert!(petrov.sync().await.errors.is_empty());
     assert_eq!(refused_docs(&w, &ivanov.device_id).await.len(), 2);
 
-    // The lead gives both clients to Ivanov: the tablet's next sync is accepted and the
-    // refusals are gone.
+    // The lead gives both clients to Ivanov. A refused document waits on the device
+    // until the app next starts (the server never had the started visit, so it cannot
+    // give it back): then the first sync reconciles, tries both again, they are
+    // accepted and the refusals are gone.
     ts.reassign(&w.lead, w.programme, client, "ivanov").await;
     ts.reassign(&w.lead, w.programme, foreign, "ivanov").await;
+    ivanov.reopen();
     let run = ivanov.sync().await;
     assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert_eq!(run.reconciles, 1, "the first run after a start reconciles");
     assert!(ivanov.dirty.is_empty(), "{:?}", ivanov.dirty);
     assert!(
         ts.load_doc(started).await.is_some(),
@@ -595,7 +601,7 @@ async fn a_refused_document_shows_on_the_devices_page_until_the_server_accepts_i
     );
     assert_eq!(
         sorted_heads(&ts.load_doc(visit).await.expect("visit")),
-        sorted_heads(ivanov.doc(&visit).expect("visit")),
+        sorted_heads(&ivanov.doc(&visit).expect("visit")),
         "the offline edit is stored"
     );
     let refused = refused_docs(&w, &ivanov.device_id).await;
@@ -617,8 +623,7 @@ async fn pairing_codes_are_single_use_and_expire(#[case] backend: Backend) {
         .expect("first use (case does not matter)");
     let (status, body) = TestDevice::pair(&ts.http, ts.url(), &code, w.programme)
         .await
-        .err()
-        .expect("second use fails");
+        .expect_err("second use fails");
     assert_eq!(status, 401);
     assert_eq!(error_code(&body), "invalid_pairing_code");
 
@@ -639,8 +644,7 @@ async fn pairing_codes_are_single_use_and_expire(#[case] backend: Backend) {
         .expect("insert");
     let (status, body) = TestDevice::pair(&ts.http, ts.url(), &expired, w.programme)
         .await
-        .err()
-        .expect("expired code fails");
+        .expect_err("expired code fails");
     assert_eq!(status, 401);
     assert_eq!(error_code(&body), "invalid_pairing_code");
 }
@@ -831,7 +835,7 @@ async fn a_fresh_device_gets_the_programme_view_while_the_feed_holds_it_back() {
         .doc(&view_id(w.programme))
         .expect("the view (the questionnaire) arrives in the first sync");
     assert_eq!(
-        sorted_heads(view),
+        sorted_heads(&view),
         sorted_heads(&server_view),
         "the latest view, with Сидоров in it"
     );
@@ -883,7 +887,7 @@ async fn a_fresh_device_gets_every_readable_document_the_feed_still_holds_back()
         let mine = tablet
             .doc(&id)
             .unwrap_or_else(|| panic!("{id} did not arrive in the first sync"));
-        assert_eq!(sorted_heads(mine), sorted_heads(&theirs), "{id}");
+        assert_eq!(sorted_heads(&mine), sorted_heads(&theirs), "{id}");
     }
     for id in &w.petrov_clients {
         assert!(tablet.doc(id).is_none(), "another rep's client is not sent");
@@ -915,7 +919,7 @@ async fn a_device_relays_changes_of_authors_registered_to_the_programme(#[case] 
     // the one to upload it. An edit by the laptop under a per-opening actor (its
     // registered 16 bytes and 8 more) is relayed the same way.
     let visit = laptop.new_visit(w.ivanov_clients[0]);
-    let mut doc = laptop.doc(&visit).expect("the laptop's visit").clone();
+    let mut doc = laptop.doc(&visit).expect("the laptop's visit");
     let mut suffixed = laptop.actor.to_bytes().to_vec();
     suffixed.extend_from_slice(&[7; 8]);
     doc.set_actor(automerge::ActorId::from(suffixed));

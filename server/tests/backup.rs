@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use automerge::ChangeHash;
 use rapport_domain::{DocId, view_id};
-use rapport_protocol::{HeadsRequest, HeadsResponse, Limits};
 use rapport_server::backup::{self, BackupError};
 use rapport_server::{Config, Server};
 use rapport_store::{DocStore, PgStore, SqliteStore};
-use rapport_testkit::{Backend, PASSWORD, TestDevice, TestServer, fresh_config, sign_in};
+use rapport_testkit::{Backend, PASSWORD, TestServer, fresh_config, sign_in};
 use rstest::rstest;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rapport-server");
@@ -82,37 +81,6 @@ fn names_in(dir: &Path) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// What the device does after the server asks it to reconcile (as the node does): the
-/// heads of every document it holds; it forgets its state of each the server lacks
-/// changes of, marks those for sending and syncs from the start of the feed.
-async fn reconcile(http: &reqwest::Client, device: &mut TestDevice) {
-    let request = HeadsRequest {
-        docs: device
-            .docs
-            .docs
-            .iter()
-            .map(|(id, doc)| (*id, doc.get_heads()))
-            .collect(),
-    };
-    let body = request.encode(&Limits::DEFAULT).expect("a heads request");
-    let response = http
-        .post(format!("{}/api/v1/sync/heads", device.url))
-        .bearer_auth(&device.token)
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send()
-        .await
-        .expect("the heads request is answered");
-    assert_eq!(response.status().as_u16(), 200, "heads request");
-    let bytes = response.bytes().await.expect("the heads response");
-    let lacking = HeadsResponse::decode(&bytes, &Limits::DEFAULT)
-        .expect("a heads response")
-        .lacking;
-    device.docs.states.retain(|id, _| !lacking.contains(id));
-    device.dirty.extend(lacking);
-    device.cursor.clear();
 }
 
 /// What one uploading device has done so far, shared with the test.
@@ -302,16 +270,21 @@ async fn a_backup_taken_while_four_devices_upload_holds_every_acknowledged_chang
     assert_eq!(status, 200, "the restored server answers the lead: {body}");
 
     // The devices put back what the backup missed (their own visits and those of their
-    // rep's other device, which they relay).
+    // rep's other device, which they relay): each one's cursor is of the old epoch, so
+    // the server asks it to reconcile, and its core does (the heads of everything it
+    // holds), then syncs from the start of the feed.
     for device in &mut devices {
         device.url = restored.url();
-        reconcile(&ts.http, device).await;
         let run = device.sync().await;
         assert!(run.errors.is_empty(), "{:?}", run.errors);
+        assert_eq!(
+            run.reconciles, 1,
+            "the device reconciled with the restored server"
+        );
     }
     for device in &devices {
         let held: Vec<(DocId, ChangeHash)> = device
-            .docs
+            .doc_set()
             .docs
             .iter()
             .filter(|(id, _)| visits.contains(*id))
@@ -406,10 +379,14 @@ async fn restore_refuses_a_store_in_use_or_with_data_unless_forced(#[case] backe
 
     ts.restart_on_same_port().await;
     sign_in(&ts.http, ts.url(), &world.lead.row.email, PASSWORD).await;
-    reconcile(&ts.http, &mut world.tablet).await;
+    // The tablet's cursor is of the old epoch: its run reconciles first.
     let visit = world.tablet.new_visit(world.client);
     let run = world.tablet.sync().await;
     assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert_eq!(
+        run.reconciles, 1,
+        "the tablet reconciled with the restored store"
+    );
     assert!(
         ts.load_doc(visit).await.is_some(),
         "the restored server takes uploads"

@@ -198,7 +198,7 @@ async fn a_document_breaking_the_schema_is_rejected_alone(#[case] backend: Backe
         .expect("the valid visit is stored");
     assert_eq!(
         sorted_heads(&stored),
-        sorted_heads(tablet.doc(&good).expect("device copy"))
+        sorted_heads(&tablet.doc(&good).expect("device copy"))
     );
     assert_healthy(&ts).await;
 }

@@ -200,8 +200,8 @@ async fn compaction_folds_busy_documents_and_sync_goes_on() {
     let mut laptop = ts.device(&lead, programme, Some("ivanov")).await;
     laptop.sync_until_has(&[visit]).await;
     assert_eq!(
-        sorted_heads(laptop.doc(&visit).expect("visit")),
-        sorted_heads(tablet.doc(&visit).expect("visit"))
+        sorted_heads(&laptop.doc(&visit).expect("visit")),
+        sorted_heads(&tablet.doc(&visit).expect("visit"))
     );
 }
 

@@ -93,7 +93,7 @@ async fn two_hundred_visits_arrive_in_one_exchange_with_the_same_heads(#[case] b
             .unwrap_or_else(|| panic!("visit {id} is stored"));
         assert_eq!(
             sorted_heads(&doc),
-            sorted_heads(tablet.doc(&id).expect("device copy")),
+            sorted_heads(&tablet.doc(&id).expect("device copy")),
             "the server's copy of {id} equals the device's"
         );
     }
@@ -187,8 +187,10 @@ async fn a_second_device_of_the_rep_receives_everything(#[case] backend: Backend
             .expect("load")
             .expect("view");
         let phone_view = phone.doc(&view).expect("view on the phone");
-        if sorted_heads(phone_view) == sorted_heads(&server_view) {
-            let register = rapport_domain::read_view(phone_view).expect("view").devices;
+        if sorted_heads(&phone_view) == sorted_heads(&server_view) {
+            let register = rapport_domain::read_view(&phone_view)
+                .expect("view")
+                .devices;
             assert_eq!(register.len(), 3, "lead, tablet and phone: {register:?}");
             break;
         }
@@ -201,9 +203,9 @@ async fn a_second_device_of_the_rep_receives_everything(#[case] backend: Backend
             .doc(id)
             .unwrap_or_else(|| panic!("the second device has {id}"));
         let theirs = tablet.doc(id).expect("first device copy");
-        assert_eq!(sorted_heads(mine), sorted_heads(theirs), "{id} converged");
+        assert_eq!(sorted_heads(&mine), sorted_heads(&theirs), "{id} converged");
     }
-    let text = rapport_domain::visit::read_visit(phone.doc(&visits[1]).expect("visit"))
+    let text = rapport_domain::visit::read_visit(&phone.doc(&visits[1]).expect("visit"))
         .expect("readable visit");
     let answer = format!("{:?}", text.answers.get("carnegie.proud_of"));
     assert!(
@@ -254,9 +256,9 @@ async fn a_device_alternating_between_two_server_processes_converges() {
     // The PostgreSQL feed may show the last commits a moment later: bounded retries.
     let started = Instant::now();
     for attempt in 0..100 {
-        let converged = visits
-            .iter()
-            .all(|id| watcher.doc(id).map(sorted_heads) == roaming.doc(id).map(sorted_heads));
+        let converged = visits.iter().all(|id| {
+            watcher.doc(id).map(|d| sorted_heads(&d)) == roaming.doc(id).map(|d| sorted_heads(&d))
+        });
         if converged {
             break;
         }

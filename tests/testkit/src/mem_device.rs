@@ -16,6 +16,7 @@ use rapport_domain::DocId;
 use rapport_protocol::{DeviceConfig, ErrorCode, MemDocSet, SessionError, SyncResponse};
 
 use crate::mem_server::MemServer;
+use crate::stored;
 use crate::{drive_now, now_or_never};
 
 /// What happens to one request of a sync run.
@@ -186,14 +187,7 @@ impl MemDevice {
 
     /// Reads `dirty` and `cursor` back from the store.
     fn refresh(&mut self) {
-        let store = self.core.store();
-        self.dirty = now_or_never(rapport_core::DeviceStore::dirty(store))
-            .expect("dirty")
-            .into_iter()
-            .collect();
-        self.cursor = now_or_never(rapport_core::DeviceStore::sync_row(store))
-            .expect("sync row")
-            .remote_cursor;
+        (self.dirty, self.cursor) = stored::dirty_and_cursor(&self.core);
     }
 
     /// The device's actor for its current opening of the store: every change it makes
@@ -233,24 +227,12 @@ impl MemDevice {
 
     /// The device's copy of a document, if it has one.
     pub fn doc(&self, id: &DocId) -> Option<Automerge> {
-        now_or_never(self.core.load(*id)).expect("a stored document loads")
+        stored::load(&self.core, *id)
     }
 
     /// The device's documents and sync states, as a protocol session reads them (a copy).
     pub fn doc_set(&self) -> MemDocSet {
-        let store = self.core.store();
-        let ids = now_or_never(rapport_core::DeviceStore::list_docs(store)).expect("list");
-        let mut set = MemDocSet::default();
-        for id in &ids {
-            if let Some(doc) = self.doc(id) {
-                set.docs.insert(*id, doc);
-            }
-        }
-        set.states = now_or_never(rapport_core::DeviceStore::sync_states(store, &ids))
-            .expect("states")
-            .into_iter()
-            .collect();
-        set
+        stored::doc_set(&self.core)
     }
 
     /// Adds a document created on this device (its actor must be this device's).

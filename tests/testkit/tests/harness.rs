@@ -28,7 +28,20 @@ async fn restart_on_same_port_serves_the_old_url_with_the_old_data(#[case] backe
     let mut w = ts.rep_with_client("ООО «Ромашка» 🌼").await;
     let visit = w.tablet.new_visit(w.client);
     w.tablet.sync().await;
-    let synced = sorted_heads(w.tablet.doc(&visit).expect("the tablet's visit"));
+    let synced = sorted_heads(&w.tablet.doc(&visit).expect("the tablet's visit"));
+    // The device counts as acknowledged what the server's answers say it holds.
+    let of_visit: Vec<_> = w
+        .tablet
+        .made
+        .iter()
+        .filter(|(d, _)| *d == visit)
+        .copied()
+        .collect();
+    assert_eq!(of_visit.len(), 2, "the visit made and answered");
+    assert!(
+        of_visit.iter().all(|c| w.tablet.acked.contains(c)),
+        "a synced visit's changes are acknowledged"
+    );
     let url = ts.url().to_owned();
     assert_eq!(health(&url).await, Some(200), "the URL works before");
 
@@ -40,6 +53,11 @@ async fn restart_on_same_port_serves_the_old_url_with_the_old_data(#[case] backe
         Err(SyncFail::Transport(_)) => {}
         other => panic!("a sync to a stopped server must fail in transport, got {other:?}"),
     }
+    let completion = *w.tablet.made.last().expect("the completion");
+    assert!(
+        !w.tablet.acked.contains(&completion),
+        "nothing acknowledges an edit no server received"
+    );
 
     ts.restart_on_same_port().await;
     assert_eq!(ts.url(), url, "the URL stays the same");
@@ -70,9 +88,10 @@ async fn restart_on_same_port_serves_the_old_url_with_the_old_data(#[case] backe
         VisitState::Completed,
         "the offline completion arrived"
     );
+    assert!(w.tablet.acked.contains(&completion));
     assert_eq!(
         sorted_heads(&ts.load_doc(visit).await.expect("stored")),
-        sorted_heads(w.tablet.doc(&visit).expect("the tablet's visit"))
+        sorted_heads(&w.tablet.doc(&visit).expect("the tablet's visit"))
     );
     // The lead's session lives in the database too: it works after the restart.
     let (status, body) = ts
