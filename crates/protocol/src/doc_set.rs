@@ -1,6 +1,6 @@
 //! [`MemDocSet`]: a [`DocSet`] held in maps, documents and their persisted sync
-//! states. The device node loads a run's documents from its store into one; in-memory
-//! devices in tests and simulations keep theirs in one.
+//! states. The device core's sync run loads the documents it exchanges from the
+//! device's store into one; protocol-level tests build one by hand.
 
 use std::collections::BTreeMap;
 

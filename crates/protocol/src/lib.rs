@@ -1,7 +1,7 @@
 //! Rapport's sync protocol: the binary wire format of `POST /api/v1/sync` and
 //! the sans-IO sync sessions on top of `automerge::sync`.
 //!
-//! No IO, no async, no clock: the device node and the server feed bytes and
+//! No IO, no async, no clock: the device core and the server feed bytes and
 //! documents in and persist what comes out.
 //!
 //! An in-memory server and device that run these sessions with injected faults, for
