@@ -7,8 +7,9 @@
 //! An in-memory server and device that run these sessions with injected faults, for
 //! tests and simulations, are in the test harness (`rapport-testkit`); the in-memory
 //! server is the server's own request steps (`rapport-server`'s sync engine) over an
-//! in-memory store (`rapport-store`'s `MemStore`), so what the simulations show holds
-//! for the server that ships.
+//! in-memory store (`rapport-store`'s `MemStore`) and the in-memory device is the device
+//! core (`rapport-core`) over its in-memory store, so what the simulations show holds
+//! for the server and the devices that ship.
 //!
 //! # Wire format, version 1
 //!
