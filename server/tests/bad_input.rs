@@ -394,3 +394,62 @@ async fn malformed_heads_requests_get_400_with_a_code_and_change_nothing(#[case]
         .expect("a heads response");
     assert!(answer.lacking.is_empty(), "{answer:?}");
 }
+
+/// A `rapport-instance` header that is not the opening of a device's store (letters and
+/// digits, at most 64) is refused with a code before anything is read or stored, on both
+/// sync endpoints; the same request with a valid one goes through.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_instance_header_gets_400_with_a_code(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let RepWorld {
+        client, mut tablet, ..
+    } = ts.rep_with_client("ООО «Ромашка»").await;
+    let visit = tablet.new_visit(client);
+    let sync_body = tablet.request_body();
+    let heads_body = rapport_protocol::HeadsRequest::default()
+        .encode(&Default::default())
+        .expect("encode");
+    let post = |path: &'static str, instance: String, body: Vec<u8>| {
+        let ts = &ts;
+        let token = tablet.token.clone();
+        async move {
+            let resp = ts
+                .http
+                .post(format!("{}{path}", ts.url()))
+                .bearer_auth(token)
+                .header("content-type", "application/octet-stream")
+                .header(rapport_protocol::INSTANCE_HEADER, instance)
+                .body(body)
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.bytes().await.expect("body").to_vec())
+        }
+    };
+    for (path, body) in [
+        ("/api/v1/sync", sync_body.clone()),
+        ("/api/v1/sync/heads", heads_body.clone()),
+    ] {
+        for bad in ["не-hex", "a b", &"f".repeat(65)] {
+            let (status, answer) = post(path, bad.to_owned(), body.clone()).await;
+            assert_eq!(status, 400, "{path} {bad}");
+            let json: serde_json::Value = serde_json::from_slice(&answer).expect("a JSON error");
+            assert_eq!(error_code(&json), "bad_instance", "{path}: {json}");
+        }
+        assert_healthy(&ts).await;
+    }
+    let stored = |ts: &TestServer| {
+        let store = ts.state().store.clone();
+        async move { store.load(visit).await.expect("load").is_some() }
+    };
+    assert!(!stored(&ts).await, "nothing stored");
+    let (status, _) = post("/api/v1/sync", "0123456789abcdef".into(), sync_body).await;
+    assert_eq!(status, 200);
+    assert!(stored(&ts).await, "a valid instance goes through");
+}

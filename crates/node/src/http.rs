@@ -11,6 +11,7 @@ pub(crate) async fn post(http: &reqwest::Client, settings: &SyncSettings, post: 
         .post(&post.url)
         .bearer_auth(&post.token)
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .header(rapport_core::INSTANCE_HEADER, &post.instance)
         .timeout(settings.request_timeout)
         .body(post.body)
         .send()

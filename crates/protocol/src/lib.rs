@@ -141,9 +141,22 @@
 //!   not required: after a restore it would refuse what a rep wrote before the client
 //!   was reassigned. Automerge changes are not signed, so no rule can prove who wrote a
 //!   change; the register keeps unknown and other programmes' actors out.)
+//! - **Two copies of one folder used at once** (copied to a second tablet): both sync as
+//!   the one device the folder names, and the server's sync states say what "the device"
+//!   holds, so once one copy acknowledged a change the feed would skip it for the other.
+//!   Each opening of a device's store draws a random instance, sent with every request
+//!   ([`INSTANCE_HEADER`]); the server remembers the instance that reconciled last and
+//!   answers a sync request from another instance with `reconcile`. The copies then pay
+//!   a reconcile each time they take turns; one copy alone never does (it reconciles at
+//!   each start anyway, which records its new instance).
 //! - **Actors are never reused**: a device writes under its registered 16-byte actor
 //!   plus 8 random bytes chosen each time it opens its store, so a restored or copied
 //!   folder never mints a second change under a used (actor, sequence number).
+
+/// The HTTP header of `POST /api/v1/sync` and `/api/v1/sync/heads` naming the opening of
+/// the device's store that sends it (hex of random bytes drawn at each opening): see
+/// *When storage goes back in time*, two copies of one folder.
+pub const INSTANCE_HEADER: &str = "rapport-instance";
 
 pub mod device;
 pub mod doc_set;

@@ -19,12 +19,13 @@ fn device_row(row: &AnyRow) -> HttpResult<DeviceRecord> {
         created_ms: row.try_get("created_ms")?,
         last_seen_ms: row.try_get("last_seen_ms")?,
         revoked_ms: row.try_get("revoked_ms")?,
+        sync_instance: row.try_get("sync_instance")?,
         token_hash: row.try_get("token_hash")?,
     })
 }
 
-const DEVICE_COLUMNS: &str =
-    "id, programme_id, rep_id, actor, label, created_ms, last_seen_ms, revoked_ms, token_hash";
+const DEVICE_COLUMNS: &str = "id, programme_id, rep_id, actor, label, created_ms, last_seen_ms, \
+     revoked_ms, sync_instance, token_hash";
 
 impl Db {
     /// Stores a pairing code (hashed).
@@ -209,6 +210,18 @@ impl Db {
     }
 
     /// Records a device's last sync.
+    /// Records the opening of the device's store that reconciled last: the device's sync
+    /// states follow what it holds.
+    pub async fn set_sync_instance(&self, id: &str, instance: &str) -> HttpResult<()> {
+        sqlx::query("UPDATE devices SET sync_instance = $1 WHERE id = $2")
+            .bind(instance)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the device's last sync.
     pub async fn touch_device(&self, id: &str, now_ms: i64) -> HttpResult<()> {
         sqlx::query("UPDATE devices SET last_seen_ms = $1 WHERE id = $2")
             .bind(now_ms)

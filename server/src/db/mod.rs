@@ -71,6 +71,9 @@ pub struct DeviceRecord {
     pub last_seen_ms: Option<i64>,
     /// When revoked (unix ms); a revoked device is refused at once.
     pub revoked_ms: Option<i64>,
+    /// The opening of the device's store whose reconcile its sync states follow (see
+    /// the sync engine's `Instance`).
+    pub sync_instance: Option<String>,
     pub(crate) token_hash: String,
 }
 

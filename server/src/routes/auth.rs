@@ -143,6 +143,7 @@ async fn pair(
         created_ms: now,
         last_seen_ms: None,
         revoked_ms: None,
+        sync_instance: None,
         token_hash: hash_secret(&token),
     };
     let Some((device, lead_id)) = state

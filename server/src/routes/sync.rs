@@ -3,8 +3,8 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,6 +40,26 @@ fn body_or_error(state: &AppState, body: Result<Bytes, BytesRejection>) -> HttpR
     })
 }
 
+/// The opening of the device's store a request comes from (the `rapport-instance`
+/// header, optional): up to 64 ASCII letters and digits.
+fn instance(headers: &HeaderMap) -> HttpResult<Option<String>> {
+    let Some(value) = headers.get(rapport_protocol::INSTANCE_HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(v) if !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            Ok(Some(v.to_owned()))
+        }
+        _ => Err(HttpError::bad_request(
+            "bad_instance",
+            format!(
+                "the {} header must be 1 to 64 letters and digits (the device's store opening, in hex); nothing was stored",
+                rapport_protocol::INSTANCE_HEADER
+            ),
+        )),
+    }
+}
+
 /// One sync exchange: the device's messages for many documents and its feed cursor in;
 /// the server's messages, per-document errors and the new cursor out. Binary frames of
 /// `rapport-protocol` (`RPS` v1). A change is acknowledged only after it is committed.
@@ -57,10 +77,12 @@ fn body_or_error(state: &AppState, body: Result<Bytes, BytesRejection>) -> HttpR
 async fn sync(
     State(state): State<AppState>,
     auth: DeviceAuth,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResult<impl IntoResponse> {
     let body = body_or_error(&state, body)?;
-    let response = crate::sync::sync(&state, &auth.device, &body).await?;
+    let instance = instance(&headers)?;
+    let response = crate::sync::sync(&state, &auth.device, instance.as_deref(), &body).await?;
     Ok(([(CONTENT_TYPE, "application/octet-stream")], response))
 }
 
@@ -82,9 +104,11 @@ async fn sync(
 async fn heads(
     State(state): State<AppState>,
     auth: DeviceAuth,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResult<impl IntoResponse> {
     let body = body_or_error(&state, body)?;
-    let response = crate::sync::heads(&state, &auth.device, &body).await?;
+    let instance = instance(&headers)?;
+    let response = crate::sync::heads(&state, &auth.device, instance.as_deref(), &body).await?;
     Ok(([(CONTENT_TYPE, "application/octet-stream")], response))
 }

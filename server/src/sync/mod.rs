@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use rapport_protocol::{HeadsRequest, SyncRequest};
 use rapport_store::PeerId;
 
-use self::engine::Engine;
+use self::engine::{Engine, Instance};
 use self::rights::DeviceRights;
 use crate::db::DeviceRecord;
 use crate::error::{HttpError, HttpResult};
@@ -33,12 +33,26 @@ fn engine(state: &AppState) -> Engine<'_> {
 }
 
 /// Handles one sync request body from `device`; the result is the response body.
-pub async fn sync(state: &AppState, device: &DeviceRecord, body: &[u8]) -> HttpResult<Vec<u8>> {
+/// `instance` is the opening of the device's store that sent it, if the device says.
+pub async fn sync(
+    state: &AppState,
+    device: &DeviceRecord,
+    instance: Option<&str>,
+    body: &[u8],
+) -> HttpResult<Vec<u8>> {
     let started = Instant::now();
     let request = decode(state, body)?;
     let rights = DeviceRights::load(&state.db, device, !request.docs.is_empty()).await?;
     let reply = engine(state)
-        .sync(&rights, &PeerId::new(device.id.clone()), request)
+        .sync(
+            &rights,
+            &PeerId::new(device.id.clone()),
+            request,
+            Instance {
+                presented: instance,
+                reconciled: device.sync_instance.as_deref(),
+            },
+        )
         .await?;
     if let Some(why) = reply.reconcile {
         tracing::warn!(device = %device.id, why, "the device's cursor is unknown here: it reconciles");
@@ -86,7 +100,14 @@ fn decode(state: &AppState, body: &[u8]) -> HttpResult<SyncRequest> {
 
 /// `POST /api/v1/sync/heads`: a device lists the heads of every document it holds;
 /// the answer is the documents this store lacks changes of (see [`Engine::heads`]).
-pub async fn heads(state: &AppState, device: &DeviceRecord, body: &[u8]) -> HttpResult<Vec<u8>> {
+/// The sync states now follow `instance`, the opening of the device's store that sent
+/// it (if the device says).
+pub async fn heads(
+    state: &AppState,
+    device: &DeviceRecord,
+    instance: Option<&str>,
+    body: &[u8],
+) -> HttpResult<Vec<u8>> {
     let request = HeadsRequest::decode(body, &state.limits).map_err(|e| {
         HttpError::bad_request(
             e.code(),
@@ -96,6 +117,11 @@ pub async fn heads(state: &AppState, device: &DeviceRecord, body: &[u8]) -> Http
     let reply = engine(state)
         .heads(&PeerId::new(device.id.clone()), &request)
         .await?;
+    if let Some(instance) = instance
+        && device.sync_instance.as_deref() != Some(instance)
+    {
+        state.db.set_sync_instance(&device.id, instance).await?;
+    }
     metrics::counter!("rapport_sync_reconciles_total").increment(1);
     tracing::info!(
         device = %device.id,

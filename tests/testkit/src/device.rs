@@ -289,7 +289,7 @@ impl TestDevice {
     /// POSTs a raw body to /api/v1/sync; the response body of a 200.
     pub async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, SyncFail> {
         let url = format!("{}/api/v1/sync", self.url);
-        match post_frame(&self.http, &url, &self.token, body).await {
+        match post_frame(&self.http, &url, &self.token, None, body).await {
             Err(reason) => Err(SyncFail::Transport(reason)),
             Ok((200, bytes)) => Ok(bytes),
             Ok((status, bytes)) => Err(SyncFail::Status(status, json_of(&bytes))),

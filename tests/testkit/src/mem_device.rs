@@ -310,10 +310,11 @@ impl MemDevice {
             stats.bytes_up += post.body.len();
             let heads = post.url.ends_with("/heads");
             let mut handle = || {
+                let instance = Some(post.instance.as_str());
                 if heads {
-                    server.handle_heads(id, &post.body)
+                    server.handle_heads_from(id, instance, &post.body)
                 } else {
-                    server.handle(id, &post.body)
+                    server.handle_from(id, instance, &post.body)
                 }
                 .expect("the core sends valid frames")
             };

@@ -9,7 +9,7 @@
 //! its cursor carries the store's epoch, an unknown cursor gets `reconcile`, and the
 //! device then reconciles ([`MemServer::handle_heads`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use automerge::{Automerge, Change, ChangeHash};
@@ -17,7 +17,7 @@ use rapport_domain::DocId;
 use rapport_protocol::{DecodeError, HeadsRequest, Limits, Rejection, SyncRequest};
 use rapport_server::HttpResult;
 use rapport_server::access::Access;
-use rapport_server::sync::engine::{Engine, SyncPolicy, start_cursor};
+use rapport_server::sync::engine::{Engine, Instance, SyncPolicy, start_cursor};
 use rapport_store::{DocStore, MemStore, MemStoreSnapshot, PeerId};
 
 use crate::poll::now_or_never;
@@ -45,6 +45,9 @@ pub struct MemServer {
     /// The server's check of new changes before commit (none = accept all).
     pub validate: Option<Validator>,
     store: MemStore,
+    /// Per device, the opening of its store that reconciled last (the real server keeps
+    /// it in its devices table).
+    instances: BTreeMap<u64, String>,
     /// Counted over the server's whole life, restores included.
     duplicates: usize,
     reconciles_asked: usize,
@@ -58,7 +61,7 @@ impl Default for MemServer {
 
 /// What a [`MemServer`] stores, as a backup holds it.
 #[derive(Debug, Clone)]
-pub struct MemServerSnapshot(MemStoreSnapshot);
+pub struct MemServerSnapshot(MemStoreSnapshot, BTreeMap<u64, String>);
 
 /// The device's name in the store's sync states.
 fn peer(device: u64) -> PeerId {
@@ -78,6 +81,7 @@ impl MemServer {
             forbidden: BTreeSet::new(),
             validate: None,
             store: MemStore::new(),
+            instances: BTreeMap::new(),
             duplicates: 0,
             reconciles_asked: 0,
         }
@@ -85,7 +89,7 @@ impl MemServer {
 
     /// A copy of what the server stores (documents, sync states, feed, epoch): a backup.
     pub fn snapshot(&self) -> MemServerSnapshot {
-        MemServerSnapshot(self.store.snapshot())
+        MemServerSnapshot(self.store.snapshot(), self.instances.clone())
     }
 
     /// Puts back a [`Self::snapshot`], as `rapport-server restore` does: whatever came
@@ -93,6 +97,7 @@ impl MemServer {
     /// unknown and each reconciles at its next sync.
     pub fn restore(&mut self, snapshot: MemServerSnapshot) {
         self.store.restore(snapshot.0, true);
+        self.instances = snapshot.1;
     }
 
     /// Puts back a [`Self::snapshot`] by hand, without a new epoch (a copy of the data
@@ -101,6 +106,7 @@ impl MemServer {
     /// one whose cursor the feed has passed again is not.
     pub fn restore_keeping_epoch(&mut self, snapshot: MemServerSnapshot) {
         self.store.restore(snapshot.0, false);
+        self.instances = snapshot.1;
     }
 
     /// The engine over the store, as it is now.
@@ -114,14 +120,30 @@ impl MemServer {
     /// The commit happens before the response is returned: dropping the
     /// returned bytes simulates a response lost after the commit.
     pub fn handle(&mut self, device: u64, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        self.handle_from(device, None, body)
+    }
+
+    /// [`Self::handle`] of a request that names the opening of the device's store it
+    /// comes from (`instance`, as the `rapport-instance` header does).
+    pub fn handle_from(
+        &mut self,
+        device: u64,
+        instance: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, DecodeError> {
         let request = SyncRequest::decode(body, &self.limits)?;
+        let instance = Instance {
+            presented: instance,
+            reconciled: self.instances.get(&device).map(String::as_str),
+        };
         let policy = Policy {
             forbidden: &self.forbidden,
             validate: self.validate,
         };
         let reply = run(
             "a sync request",
-            self.engine().sync(&policy, &peer(device), request),
+            self.engine()
+                .sync(&policy, &peer(device), request, instance),
         );
         if reply.reconcile.is_some() {
             self.reconciles_asked += 1;
@@ -139,11 +161,25 @@ impl MemServer {
     /// ([`rapport_protocol::reconcile::answer`]), and moves to the head of the feed the
     /// documents of those states the device did not list.
     pub fn handle_heads(&mut self, device: u64, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        self.handle_heads_from(device, None, body)
+    }
+
+    /// [`Self::handle_heads`] of a request that names the opening of the device's store
+    /// it comes from: the device's sync states follow that opening from now on.
+    pub fn handle_heads_from(
+        &mut self,
+        device: u64,
+        instance: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, DecodeError> {
         let request = HeadsRequest::decode(body, &self.limits)?;
         let reply = run(
             "a heads request",
             self.engine().heads(&peer(device), &request),
         );
+        if let Some(instance) = instance {
+            self.instances.insert(device, instance.to_owned());
+        }
         Ok(reply.body)
     }
 

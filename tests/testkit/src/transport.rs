@@ -57,10 +57,14 @@ pub(crate) async fn post_frame(
     http: &reqwest::Client,
     url: &str,
     token: &str,
+    instance: Option<&str>,
     body: Vec<u8>,
 ) -> Reply {
-    let response = http
-        .post(url)
+    let mut request = http.post(url);
+    if let Some(instance) = instance {
+        request = request.header(rapport_core::INSTANCE_HEADER, instance);
+    }
+    let response = request
         .bearer_auth(token)
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
         .body(body)
@@ -130,7 +134,7 @@ impl<'a> Transport<'a> {
         let heads = path.ends_with("/heads");
         let url = format!("{}{path}", self.url);
         let sent = post.body.len();
-        let reply = post_frame(self.http, &url, self.token, post.body).await;
+        let reply = post_frame(self.http, &url, self.token, Some(&post.instance), post.body).await;
         let mut seen = self.seen();
         seen.report.requests += 1;
         seen.report.bytes_up += sent;

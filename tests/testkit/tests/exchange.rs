@@ -766,7 +766,7 @@ fn lost_heads_requests_and_responses_are_sent_again() {
 }
 
 #[test]
-fn a_copy_of_a_device_gets_what_its_twin_synced_past_its_cursor_once_it_reopens() {
+fn a_copy_of_a_device_gets_what_its_twin_synced_past_its_cursor() {
     let mut server = MemServer::default();
     let (mut a, _) = device_with_synced_docs(&mut server, 1);
     // The folder copied to a second machine: the same device to the server.
@@ -777,13 +777,15 @@ fn a_copy_of_a_device_gets_what_its_twin_synced_past_its_cursor_once_it_reopens(
     let x = DocId::random();
     lead.write(x, "новая анкета от руководителя");
     lead.sync_clean(&mut server).unwrap();
-    // A gets X; the server now believes "device 7" holds it, so B's run skips X and its
-    // cursor moves past it.
+    // A gets X; the server now believes "device 7" holds it. B is another opening of
+    // the device's folder than the one that reconciled last (A, when it took its turn
+    // back): B is asked to reconcile, does not list X, and X goes to the head of the
+    // feed, where B finds it in the same run.
     a.sync_clean(&mut server).unwrap();
-    b.sync_clean(&mut server).unwrap();
-    assert!(b.doc(&x).is_none());
-    // B's app starts again: it reconciles, does not list X, and X goes to the head of
-    // the feed.
+    let stats = b.sync_clean(&mut server).unwrap();
+    assert_eq!(stats.reconciles, 1);
+    assert_eq!(b.notes(x), "новая анкета от руководителя");
+    // B's app starts again: it reconciles at open, and still holds X.
     b.reopen();
     let stats = b.sync_clean(&mut server).unwrap();
     assert_eq!(stats.reconciles, 1);
@@ -814,5 +816,42 @@ fn a_copy_of_a_device_gets_what_its_twin_synced_past_its_cursor_once_it_reopens(
         d.sync_clean(&mut server).unwrap();
         assert_eq!(d.notes(x), both);
     }
+    assert_eq!(server.duplicates(), 0);
+}
+
+#[test]
+fn a_folder_copied_onto_a_second_tablet_gets_what_the_first_acknowledged() {
+    // The smallest case the simulation found: both copies sync as the one device the
+    // folder names; once the first acknowledged the lead's change, the server's sync
+    // state said "the device" had it, and the feed skipped it for the second.
+    let mut server = MemServer::default();
+    let mut lead = Device::new(9);
+    let doc = DocId::random();
+    lead.write(doc, "Клиент: ООО «Ромашка».");
+    lead.sync_clean(&mut server).unwrap();
+    let mut first = Device::new(1);
+    first.sync_clean(&mut server).unwrap();
+    assert_eq!(first.notes(doc), "Клиент: ООО «Ромашка».");
+    let mut second = Device::new(1);
+    second.restore(first.snapshot());
+    second.sync_clean(&mut server).unwrap();
+
+    lead.write(doc, " Лид: перезвонить в пятницу.");
+    lead.sync_clean(&mut server).unwrap();
+    let stats = first.sync_clean(&mut server).unwrap();
+    assert_eq!(stats.reconciles, 1, "the other copy reconciled last");
+    first.sync_clean(&mut server).unwrap();
+    let stats = second.sync_clean(&mut server).unwrap();
+    assert_eq!(stats.reconciles, 1, "the first copy reconciled since");
+    let text = "Клиент: ООО «Ромашка». Лид: перезвонить в пятницу.";
+    assert_eq!(first.notes(doc), text);
+    assert_eq!(
+        second.notes(doc),
+        text,
+        "the second copy is not left behind"
+    );
+    // One copy alone pays nothing more: its next runs are one request each.
+    let stats = second.sync_clean(&mut server).unwrap();
+    assert_eq!((stats.requests, stats.reconciles), (1, 0));
     assert_eq!(server.duplicates(), 0);
 }

@@ -120,6 +120,7 @@ enum Pass {
 /// are [`NodeError::Offline`]; a revoked device [`NodeError::Revoked`]; other refusals
 /// [`NodeError::Server`].
 async fn post_bytes(
+    shared: &Shared,
     io: &Io,
     device: &Pairing,
     path: &str,
@@ -133,6 +134,7 @@ async fn post_bytes(
             url: format!("{}{path}", device.server_url),
             token: device.token.clone(),
             body,
+            instance: hex::encode(shared.opening),
         })
         .await?;
     let (status, bytes) = reply.map_err(|reason| NodeError::Offline {
@@ -149,6 +151,7 @@ async fn post_bytes(
 
 /// One sync round trip.
 async fn post_sync(
+    shared: &Shared,
     io: &Io,
     device: &Pairing,
     request: &SyncRequest,
@@ -159,7 +162,7 @@ async fn post_sync(
         code: e.code(),
         message: e.to_string(),
     })?;
-    let bytes = post_bytes(io, device, "/api/v1/sync", body, summary).await?;
+    let bytes = post_bytes(shared, io, device, "/api/v1/sync", body, summary).await?;
     SyncResponse::decode(&bytes, limits).map_err(|e| NodeError::Sync {
         code: "bad_response",
         message: format!("the server's answer cannot be read ({e})"),
@@ -203,7 +206,7 @@ async fn reconcile(
         code: e.code(),
         message: e.to_string(),
     })?;
-    let bytes = post_bytes(io, device, "/api/v1/sync/heads", body, summary).await?;
+    let bytes = post_bytes(shared, io, device, "/api/v1/sync/heads", body, summary).await?;
     let response = HeadsResponse::decode(&bytes, &limits).map_err(|e| NodeError::Sync {
         code: "bad_response",
         message: format!("the server's answer cannot be read ({e})"),
@@ -311,7 +314,7 @@ async fn pass(
         };
         sent.extend(request.docs.iter().map(|d| d.doc));
         settling.exchanged(request.docs.iter().map(|d| d.doc));
-        let response = match post_sync(io, device, &request, &limits, summary).await {
+        let response = match post_sync(shared, io, device, &request, &limits, summary).await {
             Ok(response) => response,
             Err(e) => {
                 session.fail();

@@ -44,6 +44,11 @@ pub struct Post {
     pub token: String,
     /// The request body.
     pub body: Vec<u8>,
+    /// This opening of the device's store (hex of the 8 bytes drawn at open): sent as
+    /// the `rapport-instance` header, it tells the server when two copies of one
+    /// device's folder take turns (see the protocol crate's *When storage goes back in
+    /// time*).
+    pub instance: String,
 }
 
 /// What came back of a [`Post`]: the HTTP status and body, or why no answer came (the

@@ -37,6 +37,32 @@ pub use self::reply::{HeadsReply, SyncReply};
 use self::round::Round;
 use crate::error::HttpResult;
 
+/// Which opening of a device's store sent a sync request, and which one reconciled last
+/// (each opening of a device's store draws its own instance; see the protocol crate's
+/// *When storage goes back in time*).
+///
+/// The server keeps one sync state per device and document, saying what "the device"
+/// holds. Two copies of one device's folder in use at once (copied to a second tablet)
+/// share them: once one copy acknowledged a change, the feed would skip it for the
+/// other. So a request from an instance other than the one that reconciled last is
+/// answered `reconcile`: that copy lists what it holds, the states that do not match it
+/// are forgotten, and it gets what it lacks. One copy alone (however often its app
+/// restarts: it reconciles at every start) never pays for this.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Instance<'a> {
+    /// The instance the request came from (`None`: a client that does not say).
+    pub presented: Option<&'a str>,
+    /// The instance whose reconcile the sync states of the device follow.
+    pub reconciled: Option<&'a str>,
+}
+
+impl Instance<'_> {
+    /// Whether the request comes from another copy than the one the states follow.
+    pub fn another_copy(&self) -> bool {
+        matches!((self.presented, self.reconciled), (Some(p), Some(r)) if p != r)
+    }
+}
+
 /// The server's sync algorithm over one store: its epoch (the first part of every
 /// cursor it hands out) and the frame limits. Cheap: make one per request.
 #[derive(Clone, Copy)]
@@ -72,7 +98,13 @@ impl<'a> Engine<'a> {
         policy: &P,
         peer: &PeerId,
         request: SyncRequest,
+        instance: Instance<'_>,
     ) -> HttpResult<SyncReply> {
+        if instance.another_copy() {
+            return self.reconcile(
+                "another copy of the device's folder reconciled since this one did: the sync states say what the other holds",
+            );
+        }
         let Some(place) = place_cursor(&self.epoch, &request.cursor) else {
             return self.reconcile("a cursor of another epoch: the store was restored");
         };
