@@ -855,3 +855,41 @@ fn a_folder_copied_onto_a_second_tablet_gets_what_the_first_acknowledged() {
     assert_eq!((stats.requests, stats.reconciles), (1, 0));
     assert_eq!(server.duplicates(), 0);
 }
+
+#[test]
+fn a_tablet_back_at_its_first_image_gets_everything_from_a_server_restored_after_it_reconciled() {
+    // The simulation's second finding, at its smallest: an empty cursor is a start in
+    // any epoch, so it is never asked to reconcile, and a backup's sync states claimed
+    // the device held what its first image does not.
+    let mut server = MemServer::default();
+    let mut lead = Device::new(9);
+    let doc = DocId::random();
+    lead.write(doc, "Анкета: ООО «Берёзка».");
+    lead.sync_clean(&mut server).unwrap();
+    let mut tablet = Device::new(1);
+    let first_image = tablet.snapshot();
+    tablet.sync_clean(&mut server).unwrap();
+    assert_eq!(tablet.notes(doc), "Анкета: ООО «Берёзка».");
+    let backup = server.snapshot();
+    // The tablet goes back to its first image, reconciles (request 1), then loses the
+    // network before its sync gets through.
+    tablet.restore(first_image);
+    let offline = tablet.sync(&mut server, |n| {
+        if n == 1 {
+            Fault::None
+        } else {
+            Fault::DropRequest
+        }
+    });
+    assert!(offline.is_err(), "no sync got through");
+    assert!(tablet.doc(&doc).is_none());
+    // Now the server is restored from the backup, whose states say the tablet has it.
+    server.restore(backup);
+    tablet.sync_clean(&mut server).unwrap();
+    assert_eq!(
+        tablet.notes(doc),
+        "Анкета: ООО «Берёзка».",
+        "the tablet is not left without the document"
+    );
+    assert!(tablet.dirty.is_empty());
+}

@@ -31,6 +31,8 @@ pub(super) struct Round<'a, P: SyncPolicy> {
     /// The documents answered already (those the device sent, the one pushed to it):
     /// the feed skips them.
     handled: HashSet<DocId>,
+    /// The device starts over (an empty cursor): its sync states here claim nothing.
+    fresh: bool,
 }
 
 impl<'a, P: SyncPolicy> Round<'a, P> {
@@ -42,6 +44,13 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         request: SyncRequest,
         limits: Limits,
     ) -> Self {
+        // A device with an empty cursor holds nothing it learned from this store: a new
+        // device, one whose first request's answer was lost, or one put back to an image
+        // from before its first sync. Its sync states here may claim what it no longer
+        // holds (a server restored to a backup taken after the device reconciled keeps
+        // the older claims), and the feed would skip by them: they are not read. A
+        // forgotten state costs one whole document, never data.
+        let fresh = request.cursor.is_empty();
         let exchange = ServerExchange::new(request, limits);
         let requested = exchange.requested();
         Self {
@@ -52,7 +61,16 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             exchange,
             handled: requested.iter().copied().collect(),
             requested,
+            fresh,
         }
+    }
+
+    /// The device's sync states of `docs` here (none when it starts over).
+    async fn states(&self, docs: &[DocId]) -> HttpResult<HashMap<DocId, Vec<u8>>> {
+        if self.fresh {
+            return Ok(HashMap::new());
+        }
+        Ok(self.store.sync_states(self.peer, docs).await?)
     }
 
     /// Step 1, the device's documents: each one it may write gets its changes applied to
@@ -79,7 +97,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             .filter(|id| !self.requested.contains(id));
         let mut asked = allowed;
         asked.extend(pushed);
-        let states = self.store.sync_states(self.peer, &asked).await?;
+        let states = self.states(&asked).await?;
         let policy = self.policy;
         for (id, loaded) in stored {
             let Some((mut doc, before)) = self.stored_copy(id, loaded) else {
@@ -205,7 +223,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
                 Err(e) => tracing::error!(doc = %id, error = %e, "feed document cannot be loaded"),
             }
         }
-        let states = self.store.sync_states(self.peer, &candidates).await?;
+        let states = self.states(&candidates).await?;
         for (i, id) in page.docs.iter().enumerate() {
             let Some(doc) = loaded.get(id) else { continue };
             // Documents the policy does not know yet are judged by their content.
@@ -241,7 +259,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         if held.is_empty() {
             return Ok(());
         }
-        let states = store.sync_states(self.peer, &held).await?;
+        let states = self.states(&held).await?;
         for (id, doc) in store.load_many(&held).await? {
             let Ok(Some(doc)) = doc else { continue };
             // Judged by content: the projection may not have seen it yet either.
