@@ -21,12 +21,18 @@
 //!   writes (the store fails every write after a few more);
 //! - **storage going back in time**: the server restored from an earlier backup (with a
 //!   new epoch), a tablet restored from an earlier image of its folder, one tablet's
-//!   folder copied onto another (which then syncs as the device in that folder);
+//!   folder copied onto another (which then syncs as the device in that folder, until
+//!   the lead revokes that device and both tablets pair again: see `sim/findings.rs` for
+//!   why, and `RAPPORT_SIM_SHARED_COPIES=1` to keep them one device);
 //! - **revocation**: the server answers a revoked device 401 `device_revoked`; the rep
 //!   pairs the tablet again (a new device id, the same actor) and what it typed
 //!   meanwhile must reach the server;
 //! - **reassignment**: a device loses the right to write a document (the server refuses
 //!   it) and later gets it back.
+//!
+//! Every sync run that says it finished is checked on the spot (`sim/checks.rs`): the
+//! server holds what the tablet held, and the tablet what the server held when the run
+//! began.
 //!
 //! At the end of its time the seed heals: no more faults, access given back, revoked
 //! tablets paired again, every app started again, then at most a few rounds of clean
@@ -39,9 +45,12 @@
 //! Environment: `RAPPORT_SIM_SEEDS` (default 200) seeds from `RAPPORT_SIM_FIRST_SEED`
 //! (default 1), or one seed `RAPPORT_SIM_SEED`; `RAPPORT_SIM_DEVICES` (default 3–5 from
 //! the seed); `RAPPORT_SIM_HOURS` (default 2) or `RAPPORT_SIM_DAYS` of 12 working hours;
-//! `RAPPORT_SIM_THREADS` (default: the machine's cores). A failing seed prints the
-//! command that replays it. Add `-- --nocapture` to see the one-line summary. The long
-//! run:
+//! `RAPPORT_SIM_THREADS` (default: the machine's cores; each seed plays the same on
+//! any number); `RAPPORT_SIM_VERBOSE=1` prints every event and what each request
+//! carried; `RAPPORT_SIM_KEEP_GOING=1` plays every seed after a failure and names all
+//! that failed. A failing seed prints the command that replays it and its last events. Add
+//! `-- --nocapture` to see the one-line summary (its `traces` digest is the same on
+//! every machine for the same seeds and settings). The long run:
 //!
 //! ```text
 //! RAPPORT_SIM_SEEDS=1000 RAPPORT_SIM_DEVICES=10 RAPPORT_SIM_DAYS=7 cargo test --release -p rapport-tests --test simulation -- --nocapture
@@ -96,7 +105,8 @@ fn seeds_heal_with_nothing_lost_and_nothing_stuck() {
     let config = config();
     let seeds = seeds();
     let started = Instant::now();
-    let outcomes = run_seeds(&seeds, &config, threads());
+    let keep_going = env_number("RAPPORT_SIM_KEEP_GOING", 0) == 1;
+    let outcomes = run_seeds(&seeds, &config, threads(), keep_going);
     let mut total = Stats::default();
     for o in &outcomes {
         total.add(&o.stats);

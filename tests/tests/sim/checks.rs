@@ -10,8 +10,8 @@
 //! Neither holds, nor is checked, across a server restore during the run (the server
 //! lost what the run gave it), for a run handed the answer to another request (the
 //! network's worst confusion: the run may believe what an older answer said; the next
-//! run repairs it), and, down, while another tablet syncs as the same device (the
-//! server's sync state for the device is then the other tablet's: `copied.rs`).
+//! run repairs it), and, down, for a device two tablets have synced as (the server's
+//! sync state for the device may then be the other tablet's: `findings.rs`).
 
 use std::collections::BTreeSet;
 
@@ -28,32 +28,24 @@ impl World {
         let id = self.devices[slot].server_id();
         RunMarks {
             restores: self.stats.server_restores,
-            shared: self.shares_device(slot),
             refused: self.transport.forbidden_to(id),
             server: Some(self.transport.server.snapshot()),
             ..RunMarks::default()
         }
     }
 
-    /// Whether another tablet syncs as the same device as `slot`.
-    fn shares_device(&self, slot: usize) -> bool {
-        let id = self.devices[slot].server_id();
-        self.devices
-            .iter()
-            .any(|d| d.slot != slot && d.server_id() == id)
-    }
-
-    /// The store of `slot` was put back: the runs of tablets that now share its device
-    /// are not checked down.
+    /// The store of `slot` was put back: if another tablet now syncs as the same
+    /// device, that device is never checked down again (`findings.rs`: the server's sync
+    /// state for it says what either tablet holds, and stays wrong after one of them
+    /// left).
     pub(super) fn note_shared(&mut self, slot: usize) {
         let id = self.devices[slot].server_id();
-        for d in &mut self.devices {
-            if d.slot != slot
-                && d.server_id() == id
-                && let Some(marks) = d.marks()
-            {
-                marks.shared = true;
-            }
+        if self
+            .devices
+            .iter()
+            .any(|d| d.slot != slot && d.server_id() == id)
+        {
+            self.shared_ids.insert(id);
         }
     }
 
@@ -86,7 +78,7 @@ impl World {
             }
         }
         self.stats.runs_checked += 1;
-        if marks.shared || self.shares_device(slot) {
+        if self.shared_ids.contains(&id) {
             return;
         }
         let Some(before) = marks.server else { return };

@@ -51,8 +51,6 @@ pub struct RunMarks {
     pub restores: u64,
     /// It was handed an answer to another of its tablet's requests.
     pub confused: bool,
-    /// Another tablet synced as the same device while it went.
-    pub shared: bool,
     /// Documents the device was refused at some time while it went.
     pub refused: BTreeSet<DocId>,
     /// Changes its tablet saved while it went (it need not have sent them).
@@ -208,6 +206,14 @@ impl SimDevice {
                 active.waiting.take().is_some(),
                 "a reply for a run waiting on none"
             );
+            active.answer = Some(Answer::Reply(reply));
+        }
+    }
+
+    /// Answers the post of the last step at once (it went on no wire).
+    pub fn answer_now(&mut self, reply: Reply) {
+        if let Some(active) = &mut self.run {
+            active.waiting = None;
             active.answer = Some(Answer::Reply(reply));
         }
     }

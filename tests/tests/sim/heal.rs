@@ -69,6 +69,7 @@ impl World {
             self.lead_sync();
             if self.converged().is_ok() {
                 self.stats.heal_rounds = round;
+                self.stats.max_heal_rounds = round;
                 return self.check(&held);
             }
         }

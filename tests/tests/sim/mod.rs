@@ -4,10 +4,10 @@
 //! test program's documentation (`simulation.rs`) for what it does and how to run it.
 
 mod checks;
-mod copied;
 mod device;
 mod docs;
 mod faults;
+mod findings;
 mod heal;
 mod ledger;
 mod net;
@@ -82,8 +82,9 @@ fn config_env(config: &Config) -> String {
 }
 
 /// Plays `seeds` on `threads` threads (each seed is deterministic on its own); stops
-/// handing out seeds after the first failure, and fails with it.
-pub fn run_seeds(seeds: &[u64], config: &Config, threads: usize) -> Vec<Outcome> {
+/// handing out seeds after the first failure (with `keep_going`, plays them all), and
+/// fails naming the failed seeds.
+pub fn run_seeds(seeds: &[u64], config: &Config, threads: usize, keep_going: bool) -> Vec<Outcome> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; seeds.len()]);
@@ -99,7 +100,7 @@ pub fn run_seeds(seeds: &[u64], config: &Config, threads: usize) -> Vec<Outcome>
                             results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(outcome);
                         }
                         Err(_) => {
-                            failed.store(true, Ordering::SeqCst);
+                            failed.store(!keep_going, Ordering::SeqCst);
                             failures
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
@@ -110,7 +111,8 @@ pub fn run_seeds(seeds: &[u64], config: &Config, threads: usize) -> Vec<Outcome>
             });
         }
     });
-    let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+    failures.sort_unstable();
     assert!(
         failures.is_empty(),
         "simulation seed(s) {failures:?} failed (their replay commands are printed above)"

@@ -124,8 +124,10 @@ fn describe(path: Path, request: &[u8], response: &[u8]) -> String {
                 .map(|e| format!("{}:{}", short(&e.doc), e.code.as_str()))
                 .collect();
             format!(
-                "sent {sent:?}; got {got:?} errors {errors:?} more {} reconcile {}",
-                a.more, a.reconcile
+                "cursor of {} bytes, sent {sent:?}; got {got:?} errors {errors:?} more {} reconcile {}",
+                q.cursor.len(),
+                a.more,
+                a.reconcile
             )
         }
         Path::Heads => {

@@ -3,7 +3,7 @@
 //! generator, in an order fixed by the seed; collections are ordered (vectors, B-trees),
 //! so a seed replays exactly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{Automerge, Change};
 use rapport_core::{IndexEntry, NodeError};
@@ -127,6 +127,8 @@ pub struct World {
     /// Devices the lead will revoke, and when (ms): those copied onto a second tablet.
     pub(super) revoke_at: Vec<(u64, i64)>,
     pub(super) shared_copies: bool,
+    /// Devices two tablets have synced as (a folder copied), not checked down.
+    pub(super) shared_ids: BTreeSet<u64>,
     /// The tablet whose rep started each visit (the lead's first visits: the first rep).
     pub(super) owner: BTreeMap<DocId, usize>,
     /// The weights of [`ACTIONS`] for this many tablets.
@@ -185,6 +187,7 @@ impl World {
             revoke_at: Vec::new(),
             shared_copies: config.shared_copies,
             owner: BTreeMap::new(),
+            shared_ids: BTreeSet::new(),
             weights: ACTIONS
                 .iter()
                 .map(|(_, w, per_tablet)| if *per_tablet { w * n as u64 } else { w * 4 })
@@ -382,12 +385,15 @@ impl World {
                         self.stats.runs_ok += 1;
                         self.check_run(slot, marks);
                     }
-                    Err(e) => {
-                        assert!(
-                            !matches!(e.code(), "sync_step_mismatch" | "not_paired"),
-                            "tablet {slot}'s run ended with {e}"
-                        );
-                    }
+                    Err(e) => match e.code() {
+                        "offline" => self.stats.runs_offline += 1,
+                        "device_revoked" => self.stats.runs_revoked += 1,
+                        "sync_incomplete" => self.stats.runs_incomplete += 1,
+                        "sync_step_mismatch" | "not_paired" => {
+                            panic!("tablet {slot}'s run ended with {e}")
+                        }
+                        _ => self.stats.runs_failed_other += 1,
+                    },
                 }
                 let code = result.as_ref().map_or_else(NodeError::code, |_| "ok");
                 self.trace.record(format!("{slot} run done: {code}"));
