@@ -24,19 +24,8 @@ use rapport_domain::visit::{
 use rapport_domain::{DocId, QuestionKind, Template, check_document, default_template};
 use rapport_protocol::{ErrorCode, Rejection};
 use rapport_testkit::{Fault, MemDevice, MemDeviceSnapshot, MemServer, MemServerSnapshot};
+use rapport_tests::text::{SNIPPETS, splice};
 
-/// Cyrillic, emoji and punctuation: every text path is exercised with
-/// multi-byte characters (a byte/character mix-up would corrupt them).
-const SNIPPETS: &[&str] = &[
-    "Привет",
-    "ё",
-    "Щука 🐟",
-    "ООО «Ромашка»",
-    " ",
-    "Ω",
-    "мир",
-    "👩‍💼",
-];
 const NAMES: &[&str] = &["Пётр Ильич", "Анна Каренина", "Олег", "Зоя 🌸", "Jane"];
 
 #[derive(Debug, Clone)]
@@ -223,11 +212,7 @@ impl World {
                         Some(AnswerValue::Text(s)) => s.clone(),
                         other => panic!("text answer expected, got {other:?}"),
                     };
-                    let mut chars: Vec<char> = current.chars().collect();
-                    let at = usize::from(*at) % (chars.len() + 1);
-                    let del = usize::from(*del).min(chars.len() - at);
-                    chars.splice(at..at + del, SNIPPETS[*ins].chars());
-                    let new: String = chars.into_iter().collect();
+                    let new = splice(&current, u64::from(*at), u64::from(*del), SNIPPETS[*ins]);
                     visit::set_text_answer(doc, template, qid, &new, now).unwrap();
                     // The whole-value edit lands exactly, characters intact.
                     assert_eq!(
