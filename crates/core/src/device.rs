@@ -116,6 +116,15 @@ impl Shared {
         }
     }
 
+    /// An edit of `id` is about to be saved: marks it dirty in memory and counts the
+    /// edit, in one step, and says whether it was dirty already (its store mark is
+    /// there: a run that removes it afterwards sees this edit and puts it back).
+    pub(crate) fn edited(&self, id: DocId) -> bool {
+        let mut mem = self.mem();
+        *mem.edit_gen.entry(id).or_default() += 1;
+        !mem.dirty.insert(id)
+    }
+
     /// Sync changed these documents: edits reload them, the view is read again.
     pub(crate) fn synced_changes(&self, docs: &[DocId]) {
         let mut mem = self.mem();

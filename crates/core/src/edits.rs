@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use automerge::Automerge;
 use rapport_domain::DocId;
+use rapport_store::WriteBatch;
 
 use crate::device::{Cached, DeviceCore};
 use crate::error::NodeError;
@@ -103,10 +104,18 @@ impl<S: DeviceStore> DeviceCore<S> {
         }
         let change_count = changes.len();
         // Dirty in memory first: a run that takes the document out of the dirty set
-        // meanwhile sees the edit and puts the mark back.
-        self.shared.marked(&[id]);
+        // meanwhile sees the edit and puts the mark back. A document dirty already has
+        // its store mark: the changes alone are written (one disk flush per keystroke).
+        let marked = self.shared.edited(id);
         let now = self.shared.now_ms();
-        if let Err(e) = self.store.save_edit(id, changes, now).await {
+        let saved = if marked {
+            self.store
+                .commit(WriteBatch::new().with_changes(id, changes))
+                .await
+        } else {
+            self.store.save_edit(id, changes, now).await
+        };
+        if let Err(e) = saved {
             cache.remove(&id);
             return Err(e.into());
         }

@@ -62,8 +62,8 @@ impl DeviceStore for SqlDeviceStore {
         changes: Vec<Change>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        // A document typed into is dirty already: the read spares every keystroke but
-        // the first one flush of the disk.
+        // The core calls this for a document not dirty yet (typing into a dirty one
+        // writes the changes alone); the read spares a flush when it is marked already.
         if !self.db.is_dirty(doc).await? {
             self.db.mark_dirty(&[doc], now_ms).await?;
         }
