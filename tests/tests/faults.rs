@@ -707,8 +707,12 @@ async fn devices_converge_through_a_faulty_network_losing_and_duplicating_nothin
         failed_runs += statuses.iter().filter(|s| s.last_error.is_some()).count();
     }
 
-    // Settle: sync rounds until every run ends clean with nothing pending and every
-    // device reads every visit it holds as the server does.
+    // Settle: sync rounds until nothing is pending anywhere and every device reads every
+    // visit it holds as the server does. The proxy keeps faulting ~30 % of connections,
+    // so a round in which all four runs end without an error is rare (each run is a few
+    // requests): demanding one, as this loop once did, failed now and then after 60
+    // rounds although every device held what the server held. A run's error is not the
+    // criterion; what the devices hold is.
     let mut settle_rounds = 0;
     let mut last: Vec<String> = Vec::new();
     loop {
@@ -734,10 +738,7 @@ async fn devices_converge_through_a_faulty_network_losing_and_duplicating_nothin
             .collect();
         runs += statuses.len();
         failed_runs += statuses.iter().filter(|s| s.last_error.is_some()).count();
-        if statuses
-            .iter()
-            .any(|s| s.last_error.is_some() || s.pending_docs > 0)
-        {
+        if statuses.iter().any(|s| s.pending_docs > 0) {
             continue;
         }
         let mut same = true;
