@@ -107,9 +107,10 @@ fn seeds_heal_with_nothing_lost_and_nothing_stuck() {
     let seeds = seeds();
     let started = Instant::now();
     let keep_going = env_number("RAPPORT_SIM_KEEP_GOING", 0) == 1;
-    let outcomes = run_seeds(&seeds, &config, threads(), keep_going);
+    let played = run_seeds(&seeds, &config, threads(), keep_going);
+    let outcomes = &played.passed;
     let mut total = Stats::default();
-    for o in &outcomes {
+    for o in outcomes {
         total.add(&o.stats);
     }
     let docs: usize = outcomes.iter().map(|o| o.ending.docs).sum();
@@ -118,7 +119,8 @@ fn seeds_heal_with_nothing_lost_and_nothing_stuck() {
         .iter()
         .fold(0u64, |d, o| d.rotate_left(5) ^ o.ending.trace);
     println!(
-        "simulation: {} seed(s), {} tablets, {}, {:.1} s, traces {digest:016x}: {docs} documents at the end, {total}",
+        "simulation: {} seed(s) passed of {}, {} tablets, {}, {:.1} s, traces {digest:016x}: {docs} documents at the end, {total}",
+        outcomes.len(),
         seeds.len(),
         config
             .devices
@@ -129,6 +131,11 @@ fn seeds_heal_with_nothing_lost_and_nothing_stuck() {
             format!("{} hour(s)", config.hours)
         },
         started.elapsed().as_secs_f64()
+    );
+    assert!(
+        played.failed.is_empty(),
+        "simulation seed(s) {:?} failed (their replay commands are printed above)",
+        played.failed
     );
     // Not a vacuous pass: over enough seeds every kind of fault happened.
     if seeds.len() >= 50 {
