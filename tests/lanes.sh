@@ -36,6 +36,7 @@ trap 'rm -rf "$work"' EXIT
 # Seconds each program took in a CI run: the order in which programs start.
 expected() {
     case "$1" in
+        rapport-tests/simulation) echo 60 ;;
         rapport-bench/quick) echo 38 ;;
         rapport-tests/convergence) echo 29 ;;
         rapport-node/crash) echo 24 ;;
