@@ -79,10 +79,16 @@ fn config() -> Config {
         devices == 0 || (2..=64).contains(&devices),
         "RAPPORT_SIM_DEVICES must be 2 to 64 (or unset for 3-5), not {devices}"
     );
+    let hours = env_number("RAPPORT_SIM_HOURS", 2);
+    let days = env_number("RAPPORT_SIM_DAYS", 0);
+    assert!(
+        hours > 0 || days > 0,
+        "RAPPORT_SIM_HOURS=0 simulates nothing: give at least one hour (or RAPPORT_SIM_DAYS)"
+    );
     Config {
         devices: (devices > 0).then(|| usize::try_from(devices).expect("fits")),
-        hours: env_number("RAPPORT_SIM_HOURS", 2),
-        days: env_number("RAPPORT_SIM_DAYS", 0),
+        hours,
+        days,
         shared_copies: env_number("RAPPORT_SIM_SHARED_COPIES", 1) == 1,
     }
 }
@@ -93,6 +99,10 @@ fn seeds() -> Vec<u64> {
     }
     let first = env_number("RAPPORT_SIM_FIRST_SEED", 1);
     let count = env_number("RAPPORT_SIM_SEEDS", 200);
+    assert!(
+        count > 0,
+        "RAPPORT_SIM_SEEDS=0 plays nothing: give at least 1"
+    );
     (first..first + count).collect()
 }
 
