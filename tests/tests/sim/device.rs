@@ -331,6 +331,27 @@ impl SimDevice {
             .revoked
     }
 
+    /// Clean runs ([`Self::sync_clean`]) until one completes, at most `runs` (a run that
+    /// hit a transient error, such as the round-trip cap or a full response, ends and
+    /// the next goes on from what it persisted); panics with every error otherwise.
+    pub fn sync_complete(&mut self, transport: &mut Transport, runs: usize) -> RunSummary {
+        let mut last = None;
+        for _ in 0..runs {
+            match self.sync_clean(transport) {
+                Ok(summary) => return summary,
+                Err(e) if e.is_transient() => last = Some(e),
+                Err(e) => panic!("a clean sync of slot {} failed: {e}", self.slot),
+            }
+        }
+        let last = last
+            .map(|e| format!("{}: {e}", e.code()))
+            .unwrap_or_default();
+        panic!(
+            "slot {} did not complete a clean run in {runs} (each failed; the last with {last})",
+            self.slot
+        );
+    }
+
     /// One whole run with every request answered at once (the lead's writer, the
     /// healing rounds); no run may be in progress.
     pub fn sync_clean(&mut self, transport: &mut Transport) -> Result<RunSummary, NodeError> {

@@ -5,12 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{Automerge, ChangeHash};
-use rapport_api::RunSummary;
 use rapport_domain::{DocId, check_document};
 
 use crate::sim::device::SimDevice;
 use crate::sim::ledger::holds;
-use crate::sim::net::Transport;
 use crate::sim::world::World;
 
 /// Clean rounds (every tablet, then the lead, syncs once) allowed to converge. A
@@ -63,7 +61,7 @@ impl World {
         }
         for round in 1..=ROUNDS {
             for slot in 0..self.devices.len() {
-                let run = sync_until_done(&mut self.devices[slot], &mut self.transport);
+                let run = self.devices[slot].sync_complete(&mut self.transport, RUNS);
                 self.trace.record(format!(
                     "{slot} clean run: {} request(s), {} doc(s) sent, {} received",
                     run.requests, run.docs_sent, run.docs_received
@@ -186,21 +184,6 @@ impl World {
             docs: ids.len(),
         }
     }
-}
-
-/// One completed run of a tablet, with nothing in the way.
-fn sync_until_done(device: &mut SimDevice, transport: &mut Transport) -> RunSummary {
-    for _ in 0..RUNS {
-        match device.sync_clean(transport) {
-            Ok(summary) => return summary,
-            Err(e) if e.is_transient() => {}
-            Err(e) => panic!("tablet {}'s clean sync failed: {e}", device.slot),
-        }
-    }
-    panic!(
-        "tablet {} did not complete a clean run in {RUNS}",
-        device.slot
-    );
 }
 
 fn hashes(doc: &Automerge) -> Vec<ChangeHash> {

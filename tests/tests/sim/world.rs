@@ -404,14 +404,7 @@ impl World {
 
     /// The lead's writer syncs with nothing in the way.
     pub(super) fn lead_sync(&mut self) {
-        for _ in 0..8 {
-            match self.lead.sync_clean(&mut self.transport) {
-                Ok(_) => return,
-                Err(e) if e.is_transient() => {}
-                Err(e) => panic!("the lead's sync failed: {e}"),
-            }
-        }
-        panic!("the lead's sync did not complete in 8 runs");
+        self.lead.sync_complete(&mut self.transport, 8);
     }
 
     /// The tablet in `slot` dies: the app is started again on what its store holds.
