@@ -299,6 +299,9 @@ async fn pass(
     let mut received: HashSet<DocId> = HashSet::new();
     let mut failed: HashSet<DocId> = HashSet::new();
     let mut transient = false;
+    let dirty_set: HashSet<DocId> = dirty.iter().copied().collect();
+    // Dirty documents taken out of the dirty set during the pass.
+    let mut cleared: HashSet<DocId> = HashSet::new();
     shared.host.emit(Event::SyncStarted);
 
     loop {
@@ -351,6 +354,18 @@ async fn pass(
             io.write(StoreCall::SetRemoteCursor(cursor.to_vec()))
                 .await?;
         }
+        // A dirty document the server now holds whole leaves the dirty set at once, not
+        // at the end of the pass: a backlog larger than one run's round trips (after a
+        // reconcile that marks every document) then shrinks run by run instead of being
+        // sent again whole by each run that reaches the round-trip cap.
+        let settled: Vec<DocId> = outcome
+            .synced
+            .iter()
+            .filter(|id| dirty_set.contains(*id) && !failed.contains(*id))
+            .filter(|id| cleared.insert(**id))
+            .copied()
+            .collect();
+        clear_dirty(shared, io, &settled, &generations).await?;
         summary.docs_sent = sent.len();
         summary.docs_received = received.len();
         shared.host.emit(Event::SyncProgress {
@@ -364,7 +379,7 @@ async fn pass(
     // Take out of the dirty set only those not edited since the run took them.
     let done: Vec<DocId> = dirty
         .iter()
-        .filter(|id| !failed.contains(id))
+        .filter(|id| !failed.contains(id) && !cleared.contains(id))
         .copied()
         .collect();
     clear_dirty(shared, io, &done, &generations).await?;
