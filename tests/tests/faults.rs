@@ -461,9 +461,18 @@ async fn not_quiescent(ts: &TestServer, devs: &[Dev], visits: &[DocId]) -> Strin
             }
         }
     }
+    let mut device_ids = BTreeMap::new();
     for d in devs {
+        if let Ok(Response::Device(info)) = d.node.handle(Request::Device).await {
+            device_ids.insert(d.tag, info.device_id);
+        }
         d.node.shutdown().await;
     }
+    let who = |actor: &str| {
+        devs.iter()
+            .find(|d| !d.actor.is_empty() && actor.starts_with(&d.actor))
+            .map_or("another actor", |d| d.tag)
+    };
     for (tag, dir, visit) in differing {
         let stored = stored_docs(&dir).await;
         let theirs = ts.load_doc(visit).await.expect("the server's visit");
@@ -482,6 +491,50 @@ async fn not_quiescent(ts: &TestServer, devs: &[Dev], visits: &[DocId]) -> Strin
                     theirs_h.difference(&mine_h).count(),
                     mine_h.difference(&theirs_h).count()
                 );
+                for change in theirs.get_changes(&[]) {
+                    if !mine_h.contains(&change.hash()) {
+                        let actor = change.actor_id().to_hex_string();
+                        out += &format!(
+                            "  lacks {} seq {} by {} ({}), deps {:?}\n",
+                            change.hash(),
+                            change.seq(),
+                            who(&actor),
+                            actor,
+                            change.deps()
+                        );
+                    }
+                }
+                out += &format!(
+                    "  server heads {:?}\n  device heads {:?}\n",
+                    sorted_heads(&theirs),
+                    sorted_heads(mine)
+                );
+                if let Some(device) = device_ids.get(tag) {
+                    let peer = rapport_store::PeerId::new(device.clone());
+                    let states = ts
+                        .state()
+                        .store
+                        .sync_states(&peer, &[visit])
+                        .await
+                        .expect("the server's sync states");
+                    match states
+                        .get(&visit)
+                        .map(|b| automerge::sync::State::decode(b))
+                    {
+                        Some(Ok(state)) => {
+                            out += &format!(
+                                "  the server's state for {tag} ({device}): shared heads {:?}, \
+                                 all held by the device: {}, cover the server's heads: {}\n",
+                                state.shared_heads,
+                                state.shared_heads.iter().all(|h| mine_h.contains(h)),
+                                sorted_heads(&theirs)
+                                    .iter()
+                                    .all(|h| state.shared_heads.contains(h))
+                            )
+                        }
+                        other => out += &format!("  the server's state for {tag}: {other:?}\n"),
+                    }
+                }
             }
         }
     }
