@@ -223,7 +223,7 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
         plain.push(Plain {
             store: DIRTY,
             key: doc.to_string(),
-            bytes: at.to_string().into_bytes(),
+            bytes: serde_json::to_vec(&at).unwrap_or_default(),
         });
     }
     let mut sealed = conn.seal(&plain).await?.into_iter();

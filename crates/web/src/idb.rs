@@ -221,10 +221,21 @@ pub(crate) async fn run(
 }
 
 /// One transaction over some object stores: read-only, or read-write with strict
-/// durability (written to disk, not only to the OS, before `complete`).
+/// durability (written to disk, not only to the OS, before `complete`). Dropped before
+/// [`Tx::commit`] (an early return on an error), it aborts: no write issued so far
+/// commits on its own.
 pub(crate) struct Tx {
     tx: IdbTransaction,
-    end: Fired,
+    end: Option<Fired>,
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.end.is_some() {
+            // Fails only when the transaction has ended already: nothing to undo then.
+            let _ = self.tx.abort();
+        }
+    }
 }
 
 impl Tx {
@@ -267,11 +278,11 @@ impl Tx {
         };
         Ok(Self {
             tx,
-            end: Fired {
+            end: Some(Fired {
                 slot,
                 _handlers: vec![complete, abort],
                 unlisten,
-            },
+            }),
         })
     }
 
@@ -284,8 +295,11 @@ impl Tx {
 
     /// Waits for the transaction's end: `Ok` only on `complete` (durable), an error on
     /// `abort` (nothing of it written).
-    pub(crate) async fn commit(self, what: &str) -> Result<(), StoreError> {
-        match self.end.await {
+    pub(crate) async fn commit(mut self, what: &str) -> Result<(), StoreError> {
+        let Some(end) = self.end.take() else {
+            return Ok(());
+        };
+        match end.await {
             Ok(_) => Ok(()),
             Err(e) if e.is_null() => Err(StoreError::Database {
                 reason: format!("the transaction {what} was aborted; nothing of it was written"),
@@ -298,9 +312,11 @@ impl Tx {
     }
 
     /// Aborts the transaction, waits until IndexedDB has undone it, and returns `error`.
-    pub(crate) async fn abort(self, error: StoreError) -> StoreError {
-        if self.tx.abort().is_ok() {
-            let _ = self.end.await;
+    pub(crate) async fn abort(mut self, error: StoreError) -> StoreError {
+        if let Some(end) = self.end.take()
+            && self.tx.abort().is_ok()
+        {
+            let _ = end.await;
         }
         error
     }
