@@ -15,8 +15,10 @@
 //! pairing with its device token, the sync bookkeeping, dirty-mark times, refusals, index
 //! entries) is encrypted with AES-GCM-256, a fresh random 96-bit IV per value, bound to
 //! its record (the object store's name and the record's key are the additional data, so
-//! values cannot be swapped between records). Record keys are plain: document ids,
-//! change hashes, and so how many documents and changes there are.
+//! values cannot be swapped between records). Record keys are plain: document ids, change
+//! hashes, peer and bookkeeping record names. Someone reading the files sees how many
+//! documents and changes there are and which documents are dirty, refused or indexed,
+//! not what they hold.
 //!
 //! The key is made by WebCrypto as **non-extractable** and kept in the same IndexedDB
 //! database (a `CryptoKey` is stored as the browser's own structured clone, not as bytes
