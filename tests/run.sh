@@ -7,7 +7,9 @@
 #   PROPTEST_CASES=10000 bash tests/run.sh -p rapport-tests   # the long convergence run
 #
 # Extra arguments go to `cargo test` (default: --workspace). RAPPORT_TEST_LANES=2 runs
-# the workspace's test programs two at a time instead (tests/lanes.sh).
+# the workspace's test programs two at a time instead (tests/lanes.sh). Without extra
+# arguments the browser store's suite runs too, as wasm in headless Chromium
+# (crates/web/tests).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
@@ -31,4 +33,13 @@ else
         set -- --workspace
     fi
     cargo test --locked "$@"
+fi
+
+# The browser device store (IndexedDB) runs in the browser only: its wasm tests in headless
+# Chromium through chromedriver, after the workspace's (a failure fails the run).
+if [ "$#" -eq 0 ] || [ "$*" = "--workspace" ]; then
+    echo "[tests] the browser device store: wasm tests in headless Chromium (rapport-web)"
+    CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}" \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+        cargo test --locked -p rapport-web --target wasm32-unknown-unknown
 fi
