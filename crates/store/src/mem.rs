@@ -23,6 +23,9 @@ use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
 /// back.
 pub struct MemStore {
     inner: Mutex<Inner>,
+    /// A commit of another writer that lands just before the next feed read (see
+    /// [`MemStore::commit_before_next_feed`]).
+    racing: Mutex<Option<WriteBatch>>,
 }
 
 /// What a [`MemStore`] holds at one moment, as a backup holds it (the epoch included).
@@ -133,7 +136,16 @@ impl MemStore {
                 feed: BTreeMap::new(),
                 states: HashMap::new(),
             }),
+            racing: Mutex::new(None),
         }
+    }
+
+    /// Makes `batch` land just before the next [`DocStore::feed`] read, as another
+    /// writer's commit lands while a request is under way on a real server (which
+    /// loads the documents a device sent, then reads the feed): the interleaving that
+    /// one request at a time in memory never shows otherwise.
+    pub fn commit_before_next_feed(&self, batch: WriteBatch) {
+        *self.racing.lock().unwrap_or_else(|e| e.into_inner()) = Some(batch);
     }
 
     /// The state, also after a panic of another user of the store: every change to it
@@ -315,6 +327,10 @@ impl DocStore for MemStore {
     }
 
     async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError> {
+        let racing = self.racing.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(batch) = racing {
+            self.commit(batch).await?;
+        }
         let inner = self.lock();
         let mut page = FeedPage {
             docs: Vec::new(),

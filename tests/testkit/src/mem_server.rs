@@ -48,6 +48,8 @@ pub struct MemServer {
     /// Per device, the opening of its store that reconciled last (the real server keeps
     /// it in its devices table).
     instances: BTreeMap<u64, String>,
+    /// A commit that lands during a later request, and how many requests from now.
+    racing: Option<(usize, rapport_store::WriteBatch)>,
     /// Counted over the server's whole life, restores included.
     duplicates: usize,
     reconciles_asked: usize,
@@ -82,6 +84,7 @@ impl MemServer {
             validate: None,
             store: MemStore::new(),
             instances: BTreeMap::new(),
+            racing: None,
             duplicates: 0,
             reconciles_asked: 0,
         }
@@ -109,6 +112,15 @@ impl MemServer {
         self.instances = snapshot.1;
     }
 
+    /// Makes another writer's commit (`batch`) land while the `nth` request from now
+    /// (1: the next) is under way: after the server loaded the documents the device
+    /// sent, before it reads the feed. On a real server any other device's request
+    /// may do that.
+    pub fn commit_during_request(&mut self, nth: usize, batch: rapport_store::WriteBatch) {
+        assert!(nth >= 1, "the next request is the first");
+        self.racing = Some((nth, batch));
+    }
+
     /// The engine over the store, as it is now.
     fn engine(&self) -> Engine<'_> {
         let epoch = run("reading the epoch", self.store.epoch());
@@ -132,6 +144,13 @@ impl MemServer {
         body: &[u8],
     ) -> Result<Vec<u8>, DecodeError> {
         let request = SyncRequest::decode(body, &self.limits)?;
+        if let Some((nth, batch)) = self.racing.take() {
+            if nth == 1 {
+                self.store.commit_before_next_feed(batch);
+            } else {
+                self.racing = Some((nth - 1, batch));
+            }
+        }
         let instance = Instance {
             presented: instance,
             reconciled: self.instances.get(&device).map(String::as_str),

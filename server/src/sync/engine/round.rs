@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use automerge::{Automerge, Change};
+use automerge::{Automerge, Change, ChangeHash};
 use rapport_protocol::{ErrorCode, FeedResult, Limits, ServerExchange, SyncRequest};
 use rapport_store::{DocId, DocStore, FeedCursor, FeedPage, PeerId, StoreError, WriteBatch};
 
@@ -17,6 +17,11 @@ const FEED_PAGE: usize = 500;
 /// Feed documents looked at per request at most (the rest come with `more`), so one
 /// request of a fresh device on a large programme stays short.
 const MAX_SCAN: usize = 10_000;
+
+/// Whether two lists of heads name the same changes (in any order).
+fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
+    a.len() == b.len() && a.iter().all(|h| b.contains(h))
+}
 
 /// One sync request under way: the store, what the device may do, and the exchange
 /// that collects the answer.
@@ -33,6 +38,12 @@ pub(super) struct Round<'a, P: SyncPolicy> {
     handled: HashSet<DocId>,
     /// The device starts over (an empty cursor): its sync states here claim nothing.
     fresh: bool,
+    /// The heads of the stored copy each answered document was answered from (empty:
+    /// it was not stored yet). The feed is read after these copies were loaded, and
+    /// skips answered documents: one whose stored heads moved meanwhile (another
+    /// device's commit) must not let the cursor pass it, or the device would never be
+    /// offered that commit.
+    answered_from: HashMap<DocId, Vec<ChangeHash>>,
 }
 
 impl<'a, P: SyncPolicy> Round<'a, P> {
@@ -62,6 +73,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             handled: requested.iter().copied().collect(),
             requested,
             fresh,
+            answered_from: HashMap::new(),
         }
     }
 
@@ -103,6 +115,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             let Some((mut doc, before)) = self.stored_copy(id, loaded) else {
                 continue;
             };
+            self.answered_from.insert(id, doc.get_heads());
             let check =
                 |doc: &Automerge, changes: &[Change]| policy.check(id, &before, doc, changes);
             let state_bytes = states.get(&id).map(Vec::as_slice);
@@ -157,6 +170,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             && self.exchange.feed_doc(id, &doc, None) == FeedResult::Added
         {
             self.handled.insert(id);
+            self.answered_from.insert(id, doc.get_heads());
         }
         Ok(())
     }
@@ -213,8 +227,18 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             .filter(|id| !self.handled.contains(id))
             .filter(|id| known.get(id).is_none_or(Access::readable))
             .collect();
+        // Answered documents on the page are loaded again, to see whether a commit
+        // moved them after the copy they were answered from was read.
+        let answered: Vec<DocId> = page
+            .docs
+            .iter()
+            .copied()
+            .filter(|id| self.answered_from.contains_key(id))
+            .collect();
+        let mut to_load = candidates.clone();
+        to_load.extend(&answered);
         let mut loaded: HashMap<DocId, Automerge> = HashMap::new();
-        for (id, doc) in self.store.load_many(&candidates).await? {
+        for (id, doc) in self.store.load_many(&to_load).await? {
             match doc {
                 Ok(Some(doc)) => {
                     loaded.insert(id, doc);
@@ -224,7 +248,26 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             }
         }
         let states = self.states(&candidates).await?;
+        let before = |i: usize| {
+            if i == 0 {
+                page_start
+            } else {
+                page.positions[i - 1]
+            }
+        };
         for (i, id) in page.docs.iter().enumerate() {
+            if let Some(from) = self.answered_from.get(id) {
+                // Answered already from a copy older than the stored one: stop before
+                // it. The device comes back for `more` and is offered the document
+                // then (or sends it, and is answered from the newer copy).
+                if loaded
+                    .get(id)
+                    .is_some_and(|now| !same_heads(&now.get_heads(), from))
+                {
+                    return Ok(Some(before(i)));
+                }
+                continue;
+            }
             let Some(doc) = loaded.get(id) else { continue };
             // Documents the policy does not know yet are judged by their content.
             if !known.contains_key(id) && !self.policy.access_by_content(*id, doc).readable() {
@@ -232,11 +275,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             }
             let state_bytes = states.get(id).map(Vec::as_slice);
             if self.exchange.feed_doc(*id, doc, state_bytes) == FeedResult::Full {
-                return Ok(Some(if i == 0 {
-                    page_start
-                } else {
-                    page.positions[i - 1]
-                }));
+                return Ok(Some(before(i)));
             }
         }
         Ok(None)
