@@ -14,7 +14,8 @@
 //! let server = TestServer::start_tls(Backend::Sqlite, &ca).await.expect("server");
 //! // server.url() is https://127.0.0.1:<port>; server.http trusts the CA.
 //! let trust = ChromiumTrust::new(&ca);
-//! // Start chromedriver with `HOME` set to `trust.home()`: the Chromium it starts
+//! // Start chromedriver with `HOME` set to `trust.home()` (the browser tests:
+//! // `rapport_e2e::Browser::start_with_home(trust.home())`): the Chromium it starts
 //! // reads `$HOME/.pki/nssdb` and trusts the test CA, and only it.
 //! # let _ = (server, trust);
 //! # }
