@@ -24,9 +24,9 @@ async fn a_device_trusting_the_company_ca_pairs_and_syncs_over_https() {
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
 
     let dir = tempfile::tempdir().expect("dir");
-    let mut options = options(&dir.path().join(DATA), false);
-    options.ca_cert = Some(ca.ca_pem());
-    let node = Node::open(options).await.expect("open");
+    let mut trusting = options(&dir.path().join(DATA), false);
+    trusting.ca_cert = Some(ca.ca_pem());
+    let node = Node::open(trusting).await.expect("open");
     let info = pair_and_sync(&node, &ts, code, "Планшет Иванова").await;
     assert_eq!(info.server_url, ts.url());
 
@@ -52,6 +52,30 @@ async fn a_device_trusting_the_company_ca_pairs_and_syncs_over_https() {
         on_server.answers.get(&text_q),
         Some(&AnswerValue::Text(NOTE.into()))
     );
+    node.shutdown().await;
+    drop(node);
+
+    // Opened without the CA, the paired device's sync says why it cannot sync, and the
+    // edit made meanwhile stays pending on the device.
+    let node = Node::open(options(&dir.path().join(DATA), false))
+        .await
+        .expect("reopen");
+    node.handle(Request::EditVisit {
+        visit_id: visit,
+        edit: VisitEdit::Text {
+            question_id: text_q.clone(),
+            value: format!("{NOTE}; перезвонить"),
+        },
+    })
+    .await
+    .expect("edit offline");
+    let Response::Sync(refused) = node.handle(Request::SyncNow).await.expect("sync") else {
+        panic!("SyncNow answered something else")
+    };
+    let error = refused.last_error.clone().expect("the run failed");
+    assert!(error.message.contains("not trusted"), "{error:?}");
+    assert!(error.message.contains("--ca-cert"), "{error:?}");
+    assert_eq!(refused.pending_docs, 1, "{refused:?}");
     node.shutdown().await;
 }
 
