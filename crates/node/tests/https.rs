@@ -155,3 +155,74 @@ async fn a_bad_ca_file_is_refused_before_anything_is_written() {
         assert!(!data.exists(), "the data folder was made for a failed open");
     }
 }
+
+/// `rapport-device --json <args>` in `dir`, with `env` set; its exit code and stdout.
+async fn device_cli(
+    dir: &std::path::Path,
+    args: Vec<String>,
+    env: Vec<(&'static str, std::path::PathBuf)>,
+) -> (i32, String) {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rapport-device"));
+        command
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--key-storage", "file", "--json"])
+            .args(&args)
+            .env("RAPPORT_LOG", "error")
+            .env_remove("RAPPORT_DEVICE_DIR")
+            .env_remove("RAPPORT_KEY_STORAGE")
+            .env_remove("RAPPORT_CA_CERT")
+            .stdin(std::process::Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().expect("rapport-device runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    })
+    .await
+    .expect("the CLI run")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_takes_the_ca_from_its_flag_or_the_environment() {
+    let ca = TestCa::new();
+    let ts = TestServer::start_tls(Backend::Sqlite, &ca)
+        .await
+        .expect("server");
+    let (lead, programme, _client) = world(&ts).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let pair = |code: String, label: &str| {
+        vec![
+            "pair".to_owned(),
+            "--server".to_owned(),
+            ts.url().to_owned(),
+            "--code".to_owned(),
+            code,
+            "--label".to_owned(),
+            label.to_owned(),
+        ]
+    };
+
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let untrusting = dir.path().join("без УЦ");
+    let (exit, out) = device_cli(&untrusting, pair(code, "Планшет 1"), vec![]).await;
+    assert_eq!(exit, 1, "{out}");
+    let error: serde_json::Value = serde_json::from_str(&out).expect("JSON error");
+    assert_eq!(error["error"]["code"], "untrusted_certificate", "{out}");
+
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let mut args = vec!["--ca-cert".to_owned(), ca.ca_pem().display().to_string()];
+    args.extend(pair(code, "Планшет 2"));
+    let (exit, out) = device_cli(&dir.path().join("флаг"), args, vec![]).await;
+    assert_eq!(exit, 0, "{out}");
+
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let env = vec![("RAPPORT_CA_CERT", ca.ca_pem())];
+    let (exit, out) = device_cli(&dir.path().join("среда"), pair(code, "Планшет 3"), env).await;
+    assert_eq!(exit, 0, "{out}");
+}
