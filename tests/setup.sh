@@ -136,6 +136,9 @@ fi
 # private session bus and keyring of its own; these are only the programs); a browser,
 # a virtual display and the WebDriver programs for the UI's end-to-end tests.
 apt_missing dbus-daemon gnome-keyring chromium chromium-driver xvfb webkit2gtk-driver
+# certutil: the browser tests over HTTPS give Chromium a private NSS database that
+# trusts the test CA.
+apt_missing libnss3-tools
 cargo_tool tauri-driver 2.1.0 tauri-driver --locked
 # The benchmark's JavaScript side (P1: automerge-repo and its sync server).
 npm_ci "$repo_root/tests/bench/js" "automerge-repo for the benchmark"

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::state::AppState;
 /// Why the server could not start (opening its state, or binding its address).
 pub use crate::state::StartError;
+use crate::tls::TlsListener;
 
 /// A running server.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The shared state (tests reach the store through it).
     pub state: AppState,
+    /// Serving HTTPS (the certificate and key are configured).
+    tls: bool,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -32,8 +35,13 @@ impl Server {
         Self::start_with(state).await
     }
 
-    /// Serves an opened state.
+    /// Serves an opened state: HTTPS when the configuration names a certificate and key
+    /// (checked before anything listens), else plain HTTP.
     pub async fn start_with(state: AppState) -> Result<Self, StartError> {
+        let tls = match state.config.tls_files()? {
+            Some(files) => Some(files.load()?),
+            None => None,
+        };
         if let Err(e) = state.projector.catch_up().await {
             tracing::warn!(error = %e, "initial projection pass failed; the background task retries");
         }
@@ -59,23 +67,34 @@ impl Server {
         ));
         let app = router(state.clone());
         let shutdown = stop.clone();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await
-        });
-        tracing::info!(%addr, "serving");
+        let stopped = async move { shutdown.cancelled().await };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let task = match tls.clone() {
+            Some(config) => tokio::spawn(async move {
+                axum::serve(TlsListener::new(listener, config), app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+            None => tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+        };
+        tracing::info!(%addr, scheme, "serving");
         Ok(Self {
             addr,
             state,
+            tls: tls.is_some(),
             stop,
             task,
         })
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:8080`.
+    /// The base URL, e.g. `http://127.0.0.1:8080`, or `https://…` when serving HTTPS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting connections, lets requests in flight (and their commits) finish.

@@ -57,6 +57,10 @@ pub struct Config {
     pub ui_dir: Option<PathBuf>,
     /// Log filter (`info`, `rapport_server=debug`, …).
     pub log: String,
+    /// PEM file with the server's certificate chain: serve HTTPS (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -73,6 +77,8 @@ impl Default for Config {
             compact_min_changes: 64,
             ui_dir: None,
             log: "info".to_owned(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -86,6 +92,12 @@ pub struct Overrides {
     /// `--data-dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// `--tls-cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Why the configuration could not be read.
@@ -135,6 +147,12 @@ impl Config {
         Ok(config)
     }
 
+    /// The certificate and key files when HTTPS is configured; both or neither, else
+    /// an error saying which one to give.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, crate::tls::TlsError> {
+        crate::tls::TlsFiles::pair(self.tls_cert.clone(), self.tls_key.clone())
+    }
+
     /// Where the embedded SQLite database lives.
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("rapport.sqlite3")
@@ -169,7 +187,7 @@ mod tests {
             jail.set_env("DATABASE_URL", "postgres://u:p@h/d");
             let overrides = Overrides {
                 bind: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
-                data_dir: None,
+                ..Overrides::default()
             };
             let config = Config::load(Some(Path::new("rapport.toml")), &overrides)
                 .map_err(|e| e.to_string())?;
@@ -195,5 +213,86 @@ mod tests {
         )
         .expect_err("missing file");
         assert!(err.to_string().contains("конфиг.toml"), "{err}");
+    }
+
+    // figment's Jail API returns its own (large) error type; nothing to shrink here.
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn tls_files_from_file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rapport.toml",
+                "tls_cert = \"из-файла/сертификат.pem\"\ntls_key = \"из-файла/ключ.pem\"",
+            )?;
+            let file = Some(Path::new("rapport.toml"));
+            let config = Config::load(file, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.tls_cert.as_deref(),
+                Some(Path::new("из-файла/сертификат.pem"))
+            );
+            assert_eq!(
+                config.tls_key.as_deref(),
+                Some(Path::new("из-файла/ключ.pem"))
+            );
+
+            jail.set_env("RAPPORT_TLS_CERT", "из-среды/сертификат.pem");
+            let config = Config::load(file, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.tls_cert.as_deref(),
+                Some(Path::new("из-среды/сертификат.pem")),
+                "the environment wins over the file"
+            );
+            assert_eq!(
+                config.tls_key.as_deref(),
+                Some(Path::new("из-файла/ключ.pem")),
+                "what the environment does not set stays from the file"
+            );
+
+            let overrides = Overrides {
+                tls_cert: Some(PathBuf::from("с-флага/сертификат.pem")),
+                tls_key: Some(PathBuf::from("с-флага/ключ.pem")),
+                ..Overrides::default()
+            };
+            let config = Config::load(file, &overrides).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.tls_cert.as_deref(),
+                Some(Path::new("с-флага/сертификат.pem")),
+                "flags win over everything"
+            );
+            assert_eq!(
+                config.tls_key.as_deref(),
+                Some(Path::new("с-флага/ключ.pem"))
+            );
+            let files = config
+                .tls_files()
+                .map_err(|e| e.to_string())?
+                .expect("both given");
+            assert_eq!(files.cert, PathBuf::from("с-флага/сертификат.pem"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn plain_http_by_default_and_tls_needs_both_files() {
+        assert!(
+            Config::default()
+                .tls_files()
+                .expect("neither is fine")
+                .is_none()
+        );
+        let only_cert = Config {
+            tls_cert: Some(PathBuf::from("сертификат.pem")),
+            ..Config::default()
+        };
+        let err = only_cert.tls_files().expect_err("a certificate alone");
+        assert!(err.to_string().contains("--tls-key"), "{err}");
+        assert!(err.to_string().contains("RAPPORT_TLS_KEY"), "{err}");
+        let only_key = Config {
+            tls_key: Some(PathBuf::from("ключ.pem")),
+            ..Config::default()
+        };
+        let err = only_key.tls_files().expect_err("a key alone");
+        assert!(err.to_string().contains("--tls-cert"), "{err}");
+        assert!(err.to_string().contains("RAPPORT_TLS_CERT"), "{err}");
     }
 }

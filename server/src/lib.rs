@@ -23,6 +23,7 @@ pub mod results;
 pub mod routes;
 pub mod state;
 pub mod sync;
+pub mod tls;
 
 pub use app::Server;
 pub use clock::{now_ms, today};

@@ -32,6 +32,12 @@ enum Command {
         /// On an empty store, create a demo programme and a lead whose password is printed once.
         #[arg(long)]
         demo: bool,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
     },
     /// Create a lead account; the password is read from standard input.
     CreateLead {
@@ -73,17 +79,22 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let bind = match &cli.command {
-        Command::Serve { bind, .. } => *bind,
-        _ => None,
+    let mut overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        ..Overrides::default()
     };
-    let config = Config::load(
-        cli.config.as_deref(),
-        &Overrides {
-            bind,
-            data_dir: cli.data_dir.clone(),
-        },
-    )?;
+    if let Command::Serve {
+        bind,
+        tls_cert,
+        tls_key,
+        ..
+    } = &cli.command
+    {
+        overrides.bind = *bind;
+        overrides.tls_cert = tls_cert.clone();
+        overrides.tls_key = tls_key.clone();
+    }
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -91,6 +102,10 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?config, "configuration");
     match cli.command {
         Command::Serve { demo, .. } => {
+            // A bad certificate or key stops here, before the data folder is touched.
+            if let Some(files) = config.tls_files()? {
+                files.load()?;
+            }
             let state = AppState::open(config).await?;
             if demo && let Some(seeded) = rapport_server::demo::seed_if_empty(&state).await? {
                 println!("{seeded}");

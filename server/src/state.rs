@@ -65,6 +65,9 @@ pub enum StartError {
     /// The projections could not be checked or rebuilt.
     #[error("cannot check the projections against the store: {0}")]
     Projections(String),
+    /// HTTPS is configured but its certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}; is another server running there?")]
     Bind {

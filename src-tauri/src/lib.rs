@@ -57,6 +57,11 @@ fn open_node(app: &tauri::AppHandle) -> Result<Node, ApiError> {
             .parse::<KeyStorage>()
             .map_err(|e| ApiError::new("bad_key_storage", format!("RAPPORT_KEY_STORAGE: {e}")))?;
     }
+    // The company CA when the server's certificate is its own: RAPPORT_CA_CERT, else
+    // the node trusts ca.pem in the data folder if it is there.
+    options.ca_cert = std::env::var_os("RAPPORT_CA_CERT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     options.auto_sync = true;
     let node = tauri::async_runtime::block_on(Node::open(options)).map_err(ApiError::from)?;
     if let Some(warning) = node.key_warning() {

@@ -120,7 +120,14 @@ pub struct NodeOptions {
     pub auto_sync: bool,
     /// Sync timing.
     pub sync: SyncSettings,
+    /// A PEM file with the company CA's certificate(s), trusted besides the system's
+    /// authorities (certificates are always verified). `None`: [`CA_FILE`] in the data
+    /// folder if it is there.
+    pub ca_cert: Option<PathBuf>,
 }
+
+/// The CA certificate file a node trusts from its data folder when no other is given.
+pub const CA_FILE: &str = "ca.pem";
 
 impl NodeOptions {
     /// Defaults for `data_dir`: key in the keychain if any, automatic sync on.
@@ -130,6 +137,7 @@ impl NodeOptions {
             key_storage: KeyStorage::Auto,
             auto_sync: true,
             sync: SyncSettings::default(),
+            ca_cert: None,
         }
     }
 }
@@ -208,6 +216,13 @@ impl Node {
     /// nothing on disk.
     pub async fn open(options: NodeOptions) -> Result<Self, NodeError> {
         let dir = &options.data_dir;
+        // First, so a bad CA file changes nothing on disk.
+        let in_dir = dir.join(CA_FILE);
+        let ca_cert = options
+            .ca_cert
+            .clone()
+            .or_else(|| in_dir.is_file().then_some(in_dir));
+        let http = http::client(ca_cert.as_deref())?;
         let io = |e: std::io::Error| NodeError::Io {
             what: format!("the data folder {}", dir.display()),
             reason: e.to_string(),
@@ -224,14 +239,6 @@ impl Node {
         let key = keys::load_or_create(dir, options.key_storage, db_path.exists())?;
         let docs = SqliteStore::open_encrypted(&db_path, &key.bytes).await?;
         let store = SqlDeviceStore::open(docs).await?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("rapport-device/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| NodeError::Io {
-                what: "the HTTP client".into(),
-                reason: e.to_string(),
-            })?;
         let (events, _) = broadcast::channel(256);
         let kick = Arc::new(Notify::new());
         let host = Arc::new(NodeHost {

@@ -55,11 +55,12 @@ pub(crate) async fn call(
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(call.body);
     }
-    let offline = |e: reqwest::Error| {
-        ApiError::new(
+    let offline = |e: reqwest::Error| match crate::http::certificate_problem(&e, base) {
+        Some(message) => ApiError::new("untrusted_certificate", message),
+        None => ApiError::new(
             "network",
             format!("the server at {base} does not answer ({e}); check the connection"),
-        )
+        ),
     };
     let response = request.send().await.map_err(offline)?;
     let status = response.status();

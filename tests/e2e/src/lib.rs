@@ -227,14 +227,26 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium with a tablet-sized window.
     pub async fn start() -> Self {
+        Self::start_in(None).await
+    }
+
+    /// [`Self::start`] with `HOME` at `home`: Chromium then trusts the authorities of
+    /// that home's NSS database (`rapport_testkit::ChromiumTrust`), for HTTPS tests.
+    pub async fn start_with_home(home: &Path) -> Self {
+        Self::start_in(Some(home)).await
+    }
+
+    async fn start_in(home: Option<&Path>) -> Self {
         let port = free_port();
-        let mut driver = Daemon::spawn(
-            "chromedriver",
-            Command::new("chromedriver")
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
+        let mut command = Command::new("chromedriver");
+        command
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(home) = home {
+            command.env("HOME", home);
+        }
+        let mut driver = Daemon::spawn("chromedriver", &mut command);
         wait_for_port(port, &mut driver).await;
         let profile = tempfile::tempdir().expect("a browser profile folder");
         let mut caps = serde_json::Map::new();

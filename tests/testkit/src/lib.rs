@@ -19,6 +19,7 @@ mod pg;
 mod poll;
 mod server;
 mod stored;
+mod tls;
 mod transport;
 mod util;
 mod wall_host;
@@ -31,6 +32,7 @@ pub use pg::{Backend, PG_ENV, PgDb};
 pub use poll::{drive_now, now_or_never};
 pub use rapport_core::MemDeviceSnapshot;
 pub use server::{PASSWORD, RepWorld, TestLead, TestServer, fresh_config};
+pub use tls::{ChromiumTrust, TLS_NAMES, TestCa};
 pub use transport::{RunReport, SyncFail};
 pub use util::{
     POLL, decode_request, decode_response, eventually, fill_and_complete, heads_of, sorted_heads,

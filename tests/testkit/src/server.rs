@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use crate::device::TestDevice;
 use crate::http::{call, sign_in};
 use crate::pg::{Backend, PgDb};
+use crate::tls::TestCa;
 use crate::util::POLL;
 
 /// The lead's password in every test (Cyrillic on purpose).
@@ -71,24 +72,56 @@ impl TestServer {
 
     /// A server whose configuration `tweak` adjusts.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Self> {
+        Self::start_serving(backend, None, tweak).await
+    }
+
+    /// A server serving HTTPS with `ca`'s server certificate (its [`Self::url`] is
+    /// `https://127.0.0.1:<port>`; its [`Self::http`] client trusts `ca`).
+    pub async fn start_tls(backend: Backend, ca: &TestCa) -> Option<Self> {
+        Self::start_tls_with(backend, ca, |_| {}).await
+    }
+
+    /// [`Self::start_tls`] with the configuration adjusted by `tweak` (e.g. `ui_dir`).
+    pub async fn start_tls_with(
+        backend: Backend,
+        ca: &TestCa,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
+        Self::start_serving(backend, Some(ca), tweak).await
+    }
+
+    async fn start_serving(
+        backend: Backend,
+        tls: Option<&TestCa>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
         let (mut config, dir, pg) = fresh_config(backend).await?;
+        if let Some(ca) = tls {
+            config.tls_cert = Some(ca.cert_pem());
+            config.tls_key = Some(ca.key_pem());
+        }
         tweak(&mut config);
         let server = Server::start(config.clone()).await.expect("server starts");
+        let http = match tls {
+            Some(ca) => ca.client(),
+            None => reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        };
         Some(Self {
             addr: server.addr,
             url: server.url(),
             server: Some(server),
             config,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
+            http,
             dir,
             pg,
         })
     }
 
-    /// Its base URL, e.g. `http://127.0.0.1:41234`; the same after a restart.
+    /// Its base URL, e.g. `http://127.0.0.1:41234` (`https://…` when started with
+    /// TLS); the same after a restart.
     pub fn url(&self) -> &str {
         &self.url
     }

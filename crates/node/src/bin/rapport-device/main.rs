@@ -34,6 +34,10 @@ struct Cli {
         default_value = "auto"
     )]
     key_storage: KeyStorage,
+    /// A PEM file with the company CA's certificate, trusted besides the system's
+    /// authorities (default: ca.pem in the data folder, if there).
+    #[arg(long, global = true, env = "RAPPORT_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     json: bool,
@@ -231,6 +235,7 @@ struct Output {
 async fn run(cli: Cli) -> Result<Output, ApiError> {
     let mut options = NodeOptions::new(&cli.data_dir);
     options.key_storage = cli.key_storage;
+    options.ca_cert = cli.ca_cert.clone();
     options.auto_sync = matches!(cli.command, Command::Run);
     let node = Node::open(options).await.map_err(ApiError::from)?;
     // On stderr in JSON mode too: scripts read stdout, people see the warning.
