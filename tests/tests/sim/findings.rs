@@ -272,7 +272,7 @@ fn a_commit_landing_while_a_request_is_under_way_reaches_the_device() {
     let mut rep = tablet(&content, 0, 2);
     rep.sync_clean(&mut transport).expect("the tablet syncs");
     let typed = |at| Edit::Notes { at, del: 0, ins: 5 };
-    let mut lead_types = |lead: &mut SimDevice, at| {
+    let lead_types = |lead: &mut SimDevice, at| {
         let before = lead
             .doc(client)
             .expect("the lead holds the client")
