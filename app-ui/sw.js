@@ -6,9 +6,9 @@
 // - activate: deletes the caches of older versions.
 // - fetch: the app's files come from this version's cache; every navigation inside the
 //   scope gets this version's index.html (the UI routes itself, so any page opens
-//   offline, and an old page never mixes with a newer build's files). /api/ and
-//   /healthz always go to the network and are never stored: offline they fail, as the
-//   page expects.
+//   offline, and an old page never mixes with a newer build's files). /api/, /healthz
+//   and /metrics always go to the network and are never stored: offline they fail, as
+//   the page expects.
 // - updates: a new version waits; the page announces it and posts "skip-waiting" when
 //   the user presses the button. This worker never calls skipWaiting() on its own.
 
@@ -46,8 +46,11 @@ self.addEventListener("message", (event) => {
   }
 });
 
+// The server's own answers, never the app: the API, health, metrics, CSP reports.
+const NETWORK_ONLY = ["/healthz", "/metrics", "/csp-report"];
+
 function networkOnly(url) {
-  return url.pathname.startsWith("/api/") || url.pathname === "/api" || url.pathname === "/healthz";
+  return url.pathname === "/api" || url.pathname.startsWith("/api/") || NETWORK_ONLY.includes(url.pathname);
 }
 
 self.addEventListener("fetch", (event) => {

@@ -221,12 +221,22 @@ pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
     _driver: Daemon,
-    _profile: tempfile::TempDir,
+    _profile: Option<tempfile::TempDir>,
 }
 
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium with a tablet-sized window.
     pub async fn start() -> Self {
+        let profile = tempfile::tempdir().expect("a browser profile folder");
+        let mut browser = Self::start_with_profile(profile.path()).await;
+        browser._profile = Some(profile);
+        browser
+    }
+
+    /// Like [`Self::start`], with the profile (`--user-data-dir`) in `profile`, which
+    /// outlives this browser: a browser started again on it finds what this one kept
+    /// (service workers, caches, local storage).
+    pub async fn start_with_profile(profile: &Path) -> Self {
         let port = free_port();
         let mut driver = Daemon::spawn(
             "chromedriver",
@@ -236,7 +246,6 @@ impl Browser {
                 .stderr(Stdio::null()),
         );
         wait_for_port(port, &mut driver).await;
-        let profile = tempfile::tempdir().expect("a browser profile folder");
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert(
@@ -248,7 +257,7 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1280,800", "--lang=ru",
-                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--user-data-dir={}", profile.display()),
                 ],
             }),
         );
@@ -260,7 +269,7 @@ impl Browser {
         Self {
             client,
             _driver: driver,
-            _profile: profile,
+            _profile: None,
         }
     }
 
