@@ -165,15 +165,16 @@ async fn the_app_opens_from_the_service_worker_with_the_server_stopped() {
         .send()
         .await;
     assert!(direct.is_err(), "the server still answers: {direct:?}");
-    let from_page = run_async(
-        c,
-        "fetch('/healthz').then((r) => done('answered ' + r.status)).catch(() => done('failed'));",
-    )
-    .await;
-    assert_eq!(
-        from_page, "failed",
-        "/healthz is never answered from the cache"
-    );
+    for path in ["/healthz", "/api/v1/openapi.json"] {
+        let script = format!(
+            "fetch('{path}').then((r) => done('answered ' + r.status)).catch(() => done('failed'));"
+        );
+        let from_page = run_async(c, &script).await;
+        assert_eq!(
+            from_page, "failed",
+            "{path} is never answered from the cache"
+        );
+    }
 
     // A reload, and another page of the app, open from the worker.
     c.refresh().await.expect("reload offline");
