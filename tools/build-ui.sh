@@ -2,11 +2,45 @@
 # Builds the web UI (Leptos → wasm with trunk, release, into app-ui/dist) and, unless
 # RAPPORT_BUILD_APP=0, the Tauri app (debug), which embeds that UI.
 # Needs what `RAPPORT_SETUP=build source tests/setup.sh` installs (and its PATH).
+#
+# After trunk, the service worker (dist/sw.js) is stamped with the exact list of the
+# built files and a version made of their contents (see `precache` below).
+# `tools/build-ui.sh --precache DIR` does only that step, on an already built DIR.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+
+# Writes into DIR/sw.js the files it must cache (every file of DIR but sw.js itself, as
+# absolute paths) and VERSION, the first 16 hex digits of the SHA-256 over every file's
+# path and SHA-256: one changed byte anywhere gives a new version, hence new sw.js bytes,
+# which the browser sees as an update.
+precache() {
+    local dir=$1
+    [ -f "$dir/sw.js" ] || { echo "[build-ui] no sw.js in $dir: is it a built UI?" >&2; exit 1; }
+    local files
+    files=$(cd "$dir" && find . -type f ! -path ./sw.js | sed 's|^\.||' | LC_ALL=C sort)
+    if printf '%s\n' "$files" | grep -q '[[:space:]"\\]'; then
+        echo "[build-ui] a file name in $dir has a space, quote or backslash; rename it" >&2
+        exit 1
+    fi
+    local version list
+    version=$(cd "$dir" && for f in $files; do printf '%s %s\n' "$f" "$(sha256sum < ".$f" | cut -d' ' -f1)"; done \
+        | sha256sum | cut -c1-16)
+    list=$(printf '"%s",' $files)
+    sed -i -E "s|^const VERSION = .*;\$|const VERSION = \"$version\";|; s|^const PRECACHE = .*;\$|const PRECACHE = [${list%,}];|" \
+        "$dir/sw.js"
+    grep -q "^const VERSION = \"$version\";\$" "$dir/sw.js" || { echo "[build-ui] sw.js was not stamped" >&2; exit 1; }
+    echo "[build-ui] service worker version $version, $(printf '%s\n' $files | wc -l) files" >&2
+}
+
+if [ "${1:-}" = --precache ]; then
+    precache "${2:?usage: tools/build-ui.sh --precache DIR}"
+    exit 0
+fi
+
 cd "$root/app-ui"
 echo "[build-ui] the web UI (trunk build --release)" >&2
 trunk build --release >&2
+precache dist
 wasm=$(ls dist/*.wasm)
 echo "[build-ui] ui_wasm_bytes=$(wc -c < "$wasm") ui_wasm_gzip_bytes=$(gzip -9 -c "$wasm" | wc -c)" >&2
 if [ "${RAPPORT_BUILD_APP:-1}" = 1 ]; then

@@ -19,6 +19,7 @@ pub fn App() -> impl IntoView {
     view! {
         <I18nContextProvider>
             <Router>
+                <crate::pwa::UpdateBanner />
                 <TopBar />
                 <main class="page">
                     <Routes fallback=NotFound>

@@ -13,6 +13,7 @@ mod app;
 mod components;
 mod format;
 mod pages;
+mod pwa;
 mod state;
 mod transport;
 

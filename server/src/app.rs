@@ -140,11 +140,85 @@ async fn record_request(
     response
 }
 
-/// Every route, with the body limit and request tracing.
+/// The Content-Security-Policy of every response: scripts, styles, images, connections,
+/// workers and the manifest from this origin only; no inline script or style, no
+/// plugins, no framing. `wasm-unsafe-eval` lets the UI's wasm compile (it allows no
+/// `eval`). The browser reports what it refuses to [`CSP_REPORT_PATH`].
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
+     script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; \
+     connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; \
+     base-uri 'none'; frame-ancestors 'none'; form-action 'self'; report-uri /csp-report";
+
+/// Where browsers report what the Content-Security-Policy refused (logged as a warning
+/// and counted in `rapport_csp_violations_total` on `/metrics`).
+pub const CSP_REPORT_PATH: &str = "/csp-report";
+
+/// The service worker's script (app-ui/sw.js): its scope is the whole origin.
+const SERVICE_WORKER_PATH: &str = "/sw.js";
+
+/// Puts the security headers on every response (API answers, the UI's files, errors):
+/// the Content-Security-Policy, `nosniff`, no referrer. Responses without a
+/// Cache-Control get `no-cache` (revalidate, a 304 when unchanged): the UI's files keep
+/// one name across builds, so a browser without the service worker must not use a
+/// stale copy; the service worker's own script also gets `Service-Worker-Allowed: /`.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let is_worker = request.uri().path() == SERVICE_WORKER_PATH;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    if is_worker {
+        headers.insert("service-worker-allowed", HeaderValue::from_static("/"));
+    }
+    response
+}
+
+/// A browser's report of something the Content-Security-Policy refused
+/// (`application/csp-report`: `{"csp-report": {...}}`): logged and counted.
+async fn csp_report(body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(report) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return crate::error::HttpError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "csp_report_invalid",
+            "a CSP report is a JSON object {\"csp-report\": {...}} as browsers send it",
+        )
+        .into_response();
+    };
+    let r = &report["csp-report"];
+    tracing::warn!(
+        directive = %r["violated-directive"],
+        blocked = %r["blocked-uri"],
+        page = %r["document-uri"],
+        "the browser refused something under the Content-Security-Policy"
+    );
+    metrics::counter!("rapport_csp_violations_total").increment(1);
+    axum::http::StatusCode::NO_CONTENT.into_response()
+}
+
+/// Every route, with the body limit, request tracing and the security headers.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let (api, _openapi) = crate::routes::routes().split_for_parts();
     let app = api
+        .route(CSP_REPORT_PATH, axum::routing::post(csp_report))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(axum::middleware::from_fn(record_request))
@@ -157,7 +231,7 @@ pub fn router(state: AppState) -> Router {
             "this route does not take that method; see /api/v1/openapi.json",
         )
     });
-    match &state.config.ui_dir {
+    let app = match &state.config.ui_dir {
         Some(dir) => app.fallback_service(
             tower_http::services::ServeDir::new(dir)
                 .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
@@ -169,5 +243,6 @@ pub fn router(state: AppState) -> Router {
                 "there is no such route; see /api/v1/openapi.json",
             )
         }),
-    }
+    };
+    app.layer(axum::middleware::from_fn(security_headers))
 }

@@ -221,22 +221,40 @@ pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
     _driver: Daemon,
-    _profile: tempfile::TempDir,
+    _profile: Option<tempfile::TempDir>,
 }
 
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium with a tablet-sized window.
     pub async fn start() -> Self {
-        Self::start_in(None).await
+        Self::start_with(None, None).await
     }
 
     /// [`Self::start`] with `HOME` at `home`: Chromium then trusts the authorities of
     /// that home's NSS database (`rapport_testkit::ChromiumTrust`), for HTTPS tests.
     pub async fn start_with_home(home: &Path) -> Self {
-        Self::start_in(Some(home)).await
+        Self::start_with(Some(home), None).await
     }
 
-    async fn start_in(home: Option<&Path>) -> Self {
+    /// Like [`Self::start`], with the profile (`--user-data-dir`) in `profile`, which
+    /// outlives this browser: a browser started again on it finds what this one kept
+    /// (service workers, caches, IndexedDB).
+    pub async fn start_with_profile(profile: &Path) -> Self {
+        Self::start_with(None, Some(profile)).await
+    }
+
+    /// The browser with `HOME` at `home` (if given) and its profile in `profile` (if
+    /// given; otherwise a fresh one that goes with it).
+    pub async fn start_with(home: Option<&Path>, profile: Option<&Path>) -> Self {
+        let fresh = match profile {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("a browser profile folder")),
+        };
+        let profile = match (&fresh, profile) {
+            (Some(dir), _) => dir.path().to_path_buf(),
+            (None, Some(p)) => p.to_path_buf(),
+            (None, None) => unreachable!("one of them is set"),
+        };
         let port = free_port();
         let mut command = Command::new("chromedriver");
         command
@@ -248,7 +266,6 @@ impl Browser {
         }
         let mut driver = Daemon::spawn("chromedriver", &mut command);
         wait_for_port(port, &mut driver).await;
-        let profile = tempfile::tempdir().expect("a browser profile folder");
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert(
@@ -260,7 +277,7 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1280,800", "--lang=ru",
-                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--user-data-dir={}", profile.display()),
                 ],
             }),
         );
@@ -272,7 +289,7 @@ impl Browser {
         Self {
             client,
             _driver: driver,
-            _profile: profile,
+            _profile: fresh,
         }
     }
 

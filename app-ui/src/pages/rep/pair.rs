@@ -23,8 +23,7 @@ pub fn Pair() -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
 
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    let start = move || {
         if busy.get_untracked() {
             return;
         }
@@ -50,6 +49,19 @@ pub fn Pair() -> impl IntoView {
             }
             busy.set(false);
         });
+    };
+    // Opened from the lead's QR code: the link brings the server and the code.
+    if let Some((from_server, from_code)) = pairing_from_fragment() {
+        let both = !from_server.is_empty() && !from_code.is_empty();
+        server.set(from_server);
+        code.set(from_code);
+        if both {
+            start();
+        }
+    }
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        start();
     };
 
     view! {
@@ -107,4 +119,29 @@ pub fn Pair() -> impl IntoView {
             </form>
         </section>
     }
+}
+
+/// The server and code from the page address's fragment (`#server=<url>&code=<code>`,
+/// the link in the lead's QR code), each empty when absent; `None` without either.
+/// The fragment is then cleared from the address bar, so the code does not stay in the
+/// history (fragments never reach a server).
+fn pairing_from_fragment() -> Option<(String, String)> {
+    let window = web_sys::window()?;
+    let location = window.location();
+    let hash = location.hash().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(hash.strip_prefix('#')?).ok()?;
+    let server = params.get("server").unwrap_or_default().trim().to_owned();
+    let code = params.get("code").unwrap_or_default().trim().to_owned();
+    if server.is_empty() && code.is_empty() {
+        return None;
+    }
+    let bare = format!(
+        "{}{}",
+        location.pathname().unwrap_or_default(),
+        location.search().unwrap_or_default()
+    );
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&bare));
+    }
+    Some((server, code))
 }

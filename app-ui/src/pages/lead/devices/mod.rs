@@ -1,7 +1,8 @@
 //! Devices: one-time pairing codes for reps' tablets, and the paired devices with revoke
 //! and the documents the server refuses from each (kept on the device, never synced;
-//! [`refused`]).
+//! [`refused`]); the code also as a QR code a tablet scans to pair ([`qr`]).
 
+mod qr;
 mod refused;
 
 use leptos::prelude::*;
@@ -91,6 +92,7 @@ fn PairingForm(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> 
                         {t!(i18n, lead.devices.expires)} " " {date_time(c.expires_ms)} ". "
                         {t!(i18n, lead.devices.code_once)}
                     </p>
+                    <qr::PairingQr code=c.code.clone() />
                 </div>
             }
         })
