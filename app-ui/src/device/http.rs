@@ -10,7 +10,7 @@ use rapport_core::{NodeError, PairFlow, Post, Reply};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::browser::{js_text, sleep};
+use super::browser::js_text;
 
 /// Why no answer came, in words the sync bar's technical detail can show.
 #[derive(Debug)]
@@ -38,6 +38,39 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// A timer that runs its callback once unless dropped first (then it is cleared).
+struct Deadline {
+    window: web_sys::Window,
+    handle: Option<i32>,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Deadline {
+    fn arm(window: &web_sys::Window, after: Duration, then: impl FnOnce() + 'static) -> Self {
+        let callback = Closure::<dyn FnMut()>::once(then);
+        let ms = i32::try_from(after.as_millis()).unwrap_or(i32::MAX);
+        let handle = window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                callback.as_ref().unchecked_ref(),
+                ms,
+            )
+            .ok();
+        Self {
+            window: window.clone(),
+            handle,
+            _callback: callback,
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.window.clear_timeout_with_handle(handle);
+        }
+    }
+}
+
 /// One request: `method` to `url` with `headers` and `body`; the status and the body.
 async fn send(
     method: &str,
@@ -61,18 +94,14 @@ async fn send(
     let abort = web_sys::AbortController::new().map_err(build)?;
     init.set_signal(Some(&abort.signal()));
     let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(build)?;
-    let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
     let timed_out = std::rc::Rc::new(std::cell::Cell::new(false));
-    {
-        // Aborts the request when the timeout passes first.
-        let abort = abort.clone();
+    let _deadline = {
         let timed_out = timed_out.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            sleep(timeout_ms).await;
+        Deadline::arm(&window, timeout, move || {
             timed_out.set(true);
             abort.abort();
-        });
-    }
+        })
+    };
     let fail = |e: JsValue| {
         if timed_out.get() {
             Failure::Timeout(timeout)
@@ -89,7 +118,6 @@ async fn send(
     let buffer = JsFuture::from(response.array_buffer().map_err(build)?)
         .await
         .map_err(fail)?;
-    // Whatever is left of the timer aborts a request that is over: harmless.
     Ok((status, Uint8Array::new(&buffer).to_vec()))
 }
 
