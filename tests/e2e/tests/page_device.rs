@@ -1,7 +1,7 @@
 //! The rep's device in a plain browser (headless Chromium, no app): the device core runs
 //! in the page. The lead makes a pairing code, the rep pairs on the pairing page, types
-//! a visit's answers in Russian, and the visit reaches the server by itself (no button)
-//! — the lead's status and export show it. A second tab of the same site says Rapport
+//! a visit's answers in Russian while the server is down, and once it is back the visit
+//! reaches it by itself (no button) — the lead's status and export show it. A second tab of the same site says Rapport
 //! is open elsewhere and runs no device (the first tab holds the Web Lock), and takes
 //! over once the first tab closes.
 //!
@@ -133,7 +133,8 @@ async fn locks(c: &Client) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rep_pairs_and_fills_a_visit_in_a_browser_and_it_syncs_by_itself() {
-    let Some(ts) = TestServer::start_with(Backend::Postgres, |c| c.ui_dir = Some(ui_dist())).await
+    let Some(mut ts) =
+        TestServer::start_with(Backend::Postgres, |c| c.ui_dir = Some(ui_dist())).await
     else {
         panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
     };
@@ -183,7 +184,17 @@ async fn a_rep_pairs_and_fills_a_visit_in_a_browser_and_it_syncs_by_itself() {
         "one device paired: {devices}"
     );
 
+    // The network goes away: the rep types on; the bar says the server cannot be
+    // reached, calmly, and the edit waits on the device.
+    ts.stop().await;
     let _visit = type_answer(c).await;
+    wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| {
+        s == "offline"
+    })
+    .await;
+    screenshot(c, "page-device-offline").await;
+    // It comes back: the driver's probe finds it and the visit goes by itself.
+    ts.restart_on_same_port().await;
     wait_server_has_answer(&ts, &lead, programme).await;
     wait_attr(
         c,
