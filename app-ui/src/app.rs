@@ -5,16 +5,17 @@ use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::TopBar;
+use crate::device;
 use crate::i18n::*;
 use crate::pages::lead::Tab;
 use crate::pages::{lead, rep};
 use crate::state::Ctx;
-use crate::transport::{self, TransportKind};
+use crate::transport::TransportKind;
 
 /// The whole UI.
 #[component]
 pub fn App() -> impl IntoView {
-    let ctx = Ctx::new(transport::detect());
+    let ctx = Ctx::new(device::detect());
     provide_context(ctx);
     view! {
         <I18nContextProvider>
@@ -25,7 +26,8 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=Home />
                         <Route path=path!("/index.html") view=Home />
-                        // The rep's pages: the device node, no network needed.
+                        // The rep's pages: the device node (the app's, or the one in the page), no
+                        // network needed.
                         <Route path=path!("/rep") view=rep::Clients />
                         <Route path=path!("/rep/pair") view=rep::Pair />
                         <Route path=path!("/rep/visit/:id") view=rep::Questionnaire />
@@ -51,12 +53,14 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The start page: the rep's client list in the app, the lead's pages in a browser.
+/// The start page: the rep's client list in the app and in a browser that holds a
+/// paired device; the lead's pages in any other browser.
 #[component]
 fn Home() -> impl IntoView {
     let ctx = crate::state::use_ctx();
     let target = match ctx.kind() {
         TransportKind::App => "/rep",
+        TransportKind::Browser if device::paired_here() => "/rep",
         TransportKind::Browser => "/lead",
     };
     view! { <Redirect path=target /> }

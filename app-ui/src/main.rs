@@ -11,6 +11,7 @@ use translations::i18n;
 
 mod app;
 mod components;
+mod device;
 mod format;
 mod pages;
 mod pwa;

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::{Locale, use_i18n};
-use crate::transport::{LeadCall, LeadReply, Transport, TransportKind};
+use crate::transport::{DeviceNotice, LeadCall, LeadReply, Transport, TransportKind};
 
 /// The lead's signed-in session, kept in the browser's local storage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,8 @@ pub struct Ctx {
     pub save: RwSignal<SaveState>,
     /// Bumped when the node says documents changed (pages reload what they show).
     pub docs_changed: RwSignal<u64>,
+    /// What the device in the page says about itself (another tab, storage).
+    pub device: RwSignal<DeviceNotice>,
 }
 
 const SESSION_KEY: &str = "rapport.lead.session";
@@ -72,6 +74,7 @@ impl Ctx {
             syncing: RwSignal::new(None),
             save: RwSignal::new(SaveState::Idle),
             docs_changed: RwSignal::new(0),
+            device: RwSignal::new(DeviceNotice::default()),
         };
         let on_event: Rc<dyn Fn(Event)> = Rc::new(move |event| match event {
             Event::SyncStarted => ctx.syncing.set(Some((0, 0, 0))),
@@ -87,6 +90,8 @@ impl Ctx {
             Event::DocsChanged { .. } => ctx.docs_changed.update(|n| *n += 1),
         });
         ctx.transport.with_value(|t| t.listen(on_event));
+        let on_notice: Rc<dyn Fn(DeviceNotice)> = Rc::new(move |notice| ctx.device.set(notice));
+        ctx.transport.with_value(|t| t.watch_device(on_notice));
         ctx
     }
 

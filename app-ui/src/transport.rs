@@ -4,7 +4,10 @@
 //!   device node embedded in the app (works with no network at all); lead requests go
 //!   through the app to the server, because a webview page may not call another origin.
 //! - [`HttpTransport`]: in a browser, served by the server. Lead requests are plain
-//!   `fetch` calls to the same origin; the rep's pages need a device, so they say so.
+//!   `fetch` calls to the same origin; alone, it has no device, so rep requests say so.
+//! - The device core in the page (`crate::device`): in a browser, the rep's requests
+//!   go to a [`rapport_core::DeviceCore`] running in this page's wasm, and its sync runs
+//!   are `fetch` calls; lead requests go through [`HttpTransport`].
 //!
 //! Pages call [`Transport::node`] and [`Transport::lead`] (or the typed helpers in
 //! [`crate::state`]) and never ask which transport they have.
@@ -47,18 +50,37 @@ pub trait Transport {
     fn lead(&self, call: LeadCall) -> LocalFuture<Result<LeadReply, ApiError>>;
     /// Calls `on_event` for every event of the device node (sync progress, changes).
     fn listen(&self, on_event: Rc<dyn Fn(Event)>);
+    /// Calls `on_change` whenever the device in the page has something to say about
+    /// itself (another tab runs it, the browser may clear its data, storage runs low).
+    /// Only the in-page device does; the app's node and the lead's HTTP have nothing.
+    fn watch_device(&self, on_change: Rc<dyn Fn(DeviceNotice)>) {
+        let _ = on_change;
+    }
 }
 
-/// The transport for where this page runs.
-pub fn detect() -> Rc<dyn Transport> {
-    let in_app = web_sys::window()
+/// What the device in the page says about itself, for the sync bar: each field is a
+/// problem with something the rep can do about it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeviceNotice {
+    /// Another tab of this site runs the device; this one waits and takes over when
+    /// that tab closes.
+    pub other_tab: bool,
+    /// The browser has not promised to keep this site's data (it may clear it after
+    /// days unused unless the app is installed on the home screen).
+    pub not_persisted: bool,
+    /// Storage is nearly full: bytes used and the quota.
+    pub storage_low: Option<(u64, u64)>,
+    /// The device's store keeps its data only while this tab is open.
+    pub memory_only: bool,
+    /// The device could not start in this page, and why.
+    pub failed: Option<ApiError>,
+}
+
+/// Whether the page runs inside the Tauri app.
+pub fn in_app() -> bool {
+    web_sys::window()
         .map(|w| Reflect::has(&w, &JsValue::from_str("__TAURI__")).unwrap_or(false))
-        .unwrap_or(false);
-    if in_app {
-        Rc::new(TauriTransport)
-    } else {
-        Rc::new(HttpTransport)
-    }
+        .unwrap_or(false)
 }
 
 fn js_error(context: &str, err: JsValue) -> ApiError {

@@ -3,25 +3,43 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::hooks::use_location;
 use rapport_api::{ApiError, Request, Response};
 
 use crate::format::{clock, since};
 use crate::i18n::*;
 use crate::state::{SaveState, use_ctx};
-use crate::transport::TransportKind;
+use crate::transport::{DeviceNotice, TransportKind};
 
-/// The bar on top of every page.
+/// The bar on top of every page. The device's state shows in the app, and in a
+/// browser on the rep's pages (where the device runs in the page).
 #[component]
 pub fn TopBar() -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let in_app = ctx.kind() == TransportKind::App;
-    let home = if in_app { "/rep" } else { "/lead" };
+    let pathname = use_location().pathname;
+    let rep_page = Memo::new(move |_| pathname.with(|p| p == "/rep" || p.starts_with("/rep/")));
+    let home = move || {
+        if in_app || rep_page.get() {
+            "/rep"
+        } else {
+            "/lead"
+        }
+    };
     view! {
         <header class="topbar">
             <a class="brand" href=home>"Rapport"</a>
-            {in_app.then(|| view! { <SyncBar /> })}
+            {move || (in_app || rep_page.get()).then(|| view! { <SyncBar /> })}
             <nav class="topbar-links">
+                {move || {
+                    (!in_app && rep_page.get())
+                        .then(|| {
+                            view! {
+                                <a class="button ghost" href="/rep">{t!(i18n, common.nav.my_clients)}</a>
+                            }
+                        })
+                }}
                 {in_app
                     .then(|| {
                         view! {
@@ -258,11 +276,23 @@ pub fn SyncBar() -> impl IntoView {
                     </span>
                 }
             }}
+            {move || {
+                        notices(i18n, &ctx.device.get())
+                            .into_iter()
+                            .map(|(kind, class, text)| {
+                                view! {
+                                    <span class=class data-testid="device-notice" data-notice=kind>
+                                        {text}
+                                    </span>
+                                }
+                            })
+                            .collect_view()
+            }}
             <button
                 class="button small"
                 data-testid="sync-now"
                 disabled=move || {
-                    ctx.syncing.get().is_some()
+                    ctx.syncing.get().is_some() || ctx.device.with(|d| d.other_tab)
                         || ctx.sync.with(|s| s.as_ref().is_some_and(|s| !s.paired))
                 }
                 on:click=sync_now
@@ -271,6 +301,62 @@ pub fn SyncBar() -> impl IntoView {
             </button>
         </div>
     }
+}
+
+/// What the device in the page says about itself, each with what to do: (kind for
+/// tests, pill class, words).
+fn notices(
+    i18n: leptos_i18n::I18nContext<Locale>,
+    notice: &DeviceNotice,
+) -> Vec<(&'static str, &'static str, String)> {
+    let mut out = Vec::new();
+    if notice.other_tab {
+        out.push((
+            "other-tab",
+            "pill warn",
+            t_string!(i18n, common.sync.other_tab).to_string(),
+        ));
+    }
+    if let Some(err) = &notice.failed {
+        out.push((
+            "failed",
+            "pill bad",
+            format!(
+                "{}: {}",
+                t_string!(i18n, common.sync.device_failed),
+                err.message
+            ),
+        ));
+    }
+    if notice.memory_only {
+        out.push((
+            "memory-only",
+            "pill warn",
+            t_string!(i18n, common.sync.memory_only).to_string(),
+        ));
+    }
+    if notice.not_persisted {
+        out.push((
+            "not-persisted",
+            "pill warn",
+            t_string!(i18n, common.sync.not_persisted).to_string(),
+        ));
+    }
+    if let Some((used, quota)) = notice.storage_low {
+        const MB: u64 = 1024 * 1024;
+        out.push((
+            "storage-low",
+            "pill bad",
+            t_string!(
+                i18n,
+                common.sync.storage_low,
+                used = used / MB,
+                quota = quota / MB
+            )
+            .to_string(),
+        ));
+    }
+    out
 }
 
 /// Milliseconds from the page's clock (sub-millisecond, monotonic).
