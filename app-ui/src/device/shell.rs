@@ -7,7 +7,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use rapport_api::{ApiError, Event, PairRequest, Request, Response, RunSummary};
-use rapport_core::{DeviceCore, Host, MemDeviceStore, NodeError, PairNext};
+use rapport_core::{DeviceCore, Host, NodeError, PairNext};
 use rapport_domain::DocId;
 
 use super::browser;
@@ -17,27 +17,29 @@ use crate::transport::DeviceNotice;
 
 // ---- The store ---------------------------------------------------------------------
 //
-// THE ONE PLACE WHERE THE PAGE'S STORE IS CHOSEN. Today the device in the page keeps
-// its documents in memory (`MemDeviceStore`): they last as long as this tab, and the
-// sync bar says so. The IndexedDB store plugs in here:
-//
-//     pub(super) type PageStore = rapport_web::IdbDeviceStore;
-//     pub(super) const STORE_KEEPS_DATA: bool = true;
-//     pub(super) async fn open_store() -> Result<PageStore, ApiError> {
-//         rapport_web::IdbDeviceStore::open("rapport-device").await.map_err(...)
-//     }
-//
-// Nothing else changes: the device is generic over `rapport_core::DeviceStore`.
+// The page's store: the browser's IndexedDB (`rapport-web`), durable on every write
+// (strict durability, done only on `complete`), encrypted at rest. The device is generic
+// over `rapport_core::DeviceStore`; this is the one place that names the store.
 
 /// The store the device in the page keeps its documents in.
-pub(super) type PageStore = MemDeviceStore;
+pub(super) type PageStore = rapport_web::IdbDeviceStore;
 
 /// Whether [`PageStore`] keeps its data when the tab closes.
-pub(super) const STORE_KEEPS_DATA: bool = false;
+pub(super) const STORE_KEEPS_DATA: bool = true;
+
+/// The IndexedDB database of the device in the page (one per origin).
+const STORE_NAME: &str = "rapport-device";
 
 /// Opens the page's store (only ever in the tab that holds the device lock).
 pub(super) async fn open_store() -> Result<PageStore, ApiError> {
-    Ok(MemDeviceStore::new())
+    rapport_web::IdbDeviceStore::open(STORE_NAME).await.map_err(|e| {
+        ApiError::new(
+            "store_unavailable",
+            format!(
+                "this browser's storage for Rapport cannot be opened ({e}); close other Rapport tabs and reload, or check that the browser allows site data"
+            ),
+        )
+    })
 }
 
 // ---- Listeners -----------------------------------------------------------------------
