@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+mod rep;
+pub use rep::*;
+
 /// How long a page may take to show what a test waits for.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -222,6 +225,10 @@ pub struct Browser {
     pub client: Client,
     _driver: Daemon,
     _profile: Option<tempfile::TempDir>,
+    /// Where chromedriver listens.
+    driver_url: String,
+    /// The profile folder (`--user-data-dir`).
+    profile: PathBuf,
 }
 
 impl Browser {
@@ -290,6 +297,82 @@ impl Browser {
             client,
             _driver: driver,
             _profile: fresh,
+            driver_url: format!("http://127.0.0.1:{port}"),
+            profile,
+        }
+    }
+
+    /// Cuts the page's network (`offline`) or gives it back, as the browser's own
+    /// offline mode does (chromedriver's network conditions). It cuts the page, not its
+    /// service worker: a test that needs no server also stops it.
+    pub async fn set_offline(&self, offline: bool) {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("a session id")
+            .expect("a session");
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/session/{session}/chromium/network_conditions",
+                self.driver_url
+            ))
+            .json(&json!({"network_conditions": {
+                "offline": offline, "latency": 0,
+                "download_throughput": -1, "upload_throughput": -1,
+            }}))
+            .send()
+            .await
+            .expect("chromedriver answers");
+        assert!(
+            response.status().is_success(),
+            "network conditions refused: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Runs a Chrome DevTools Protocol command through chromedriver; its result.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("a session id")
+            .expect("a session");
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/session/{session}/goog/cdp/execute",
+                self.driver_url
+            ))
+            .json(&json!({"cmd": cmd, "params": params}))
+            .send()
+            .await
+            .expect("chromedriver answers");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        assert!(status.is_success(), "{cmd} refused: {body}");
+        body["value"].clone()
+    }
+
+    /// Kills the browser's processes with SIGKILL, as a tablet's battery dying or the
+    /// system killing the app would (nothing is flushed or closed), and waits (bounded)
+    /// until none is left. The WebDriver session is dead afterwards.
+    pub async fn kill_chromium(self) {
+        let pattern = format!("user-data-dir={}", self.profile.display());
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-f", &pattern])
+            .status();
+        let started = std::time::Instant::now();
+        while std::process::Command::new("pgrep")
+            .args(["-f", &pattern])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(
+                started.elapsed() < WAIT,
+                "Chromium still runs {WAIT:?} after SIGKILL"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

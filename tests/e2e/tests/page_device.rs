@@ -20,11 +20,6 @@ const COMPANY: &str = "ООО «Ромашка»";
 const ANSWER: &str = "В переговорной на третьем этаже, с видом на Неву";
 const QUESTION: &str = "company.meeting_place";
 
-/// A question's container on the questionnaire page.
-fn question(id: &str) -> String {
-    format!("[data-testid=question][data-question-id='{id}']")
-}
-
 /// Pairs the page's device on the rep's pairing page; waits for the client list.
 async fn pair_in_browser(c: &Client, server: &str, code: &str) {
     c.goto(&format!("{server}/rep/pair"))

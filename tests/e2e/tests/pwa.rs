@@ -316,12 +316,6 @@ async fn seen_violations(c: &Client) -> Value {
     js(c, "return window.__csp;").await
 }
 
-fn encode(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace(':', "%3A")
-        .replace('/', "%2F")
-}
-
 /// The dark modules of the SVG path `d` drawn by the devices page (`M<x>,<y>h1v1h-1z`).
 fn modules_of(d: &str) -> BTreeSet<(i32, i32)> {
     d.split('M')
@@ -453,7 +447,7 @@ async fn every_page_keeps_to_the_content_security_policy() {
         .text()
         .await
         .expect("text");
-    let expected = format!("{url}/rep/pair#server={}&code={}", encode(&url), code);
+    let expected = pairing_link(&url, &code);
     assert_eq!(link.trim(), expected);
     let d = wait_for(c, "[data-testid=pairing-qr] path")
         .await

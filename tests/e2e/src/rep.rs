@@ -1,0 +1,211 @@
+//! The rep's pages as a person uses them, shared by the app's tests and the web app's:
+//! a whole visit typed in Russian, keystrokes timed to "saved", and the figures the
+//! tests print.
+
+use fantoccini::{Client, Locator};
+use rapport_domain::DocId;
+
+use crate::{WAIT, click, screenshot_dir, tap, type_into, wait_attr, wait_for, wait_text};
+
+/// A question's container on the questionnaire page.
+pub fn question(id: &str) -> String {
+    format!("[data-testid=question][data-question-id='{id}']")
+}
+
+/// Waits until the bar says the last edit is saved on this device.
+pub async fn saved(c: &Client) {
+    wait_attr(c, "[data-testid=save-state]", "data-state", WAIT, |s| {
+        s == "saved"
+    })
+    .await;
+}
+
+/// The visit id from the questionnaire's address.
+pub async fn visit_id(c: &Client) -> DocId {
+    let url = c.current_url().await.expect("url");
+    let id = url
+        .path()
+        .trim_start_matches("/rep/visit/")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    id.parse().unwrap_or_else(|_| panic!("a visit id in {url}"))
+}
+
+/// Types into every text answer, answers every kind of question, adds a contact, a
+/// referral and an opportunity: a whole visit, in Russian.
+pub async fn fill_whole_visit(c: &Client) -> Vec<(String, String)> {
+    let mut texts = Vec::new();
+    let questions = c
+        .find_all(Locator::Css("[data-testid=question]"))
+        .await
+        .expect("questions");
+    assert!(
+        questions.len() >= 20,
+        "the seed questionnaire is on the page"
+    );
+    for (n, q) in questions.iter().enumerate() {
+        let id = q
+            .attr("data-question-id")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if let Ok(area) = q.find(Locator::Css("[data-testid=answer-text]")).await {
+            let text = format!("Ответ №{n}: клиент доволен, ждёт предложения «Облако»");
+            area.send_keys(&text).await.expect("typing");
+            texts.push((id, text));
+            continue;
+        }
+        if let Ok(yes) = q.find(Locator::Css("[data-testid=answer-yes]")).await {
+            tap(c, &yes, "answer-yes").await;
+            continue;
+        }
+        if let Ok(number) = q.find(Locator::Css("[data-testid=answer-number]")).await {
+            number.send_keys("3").await.expect("number");
+            continue;
+        }
+        if let Ok(date) = q.find(Locator::Css("[data-testid=answer-date]")).await {
+            // WebKit's date input takes the typed value as the locale shows it; set the
+            // ISO value the way a picker does and tell the page.
+            c.execute(
+                "arguments[0].value = '2026-11-20'; \
+                 arguments[0].dispatchEvent(new Event('input', {bubbles: true})); \
+                 arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
+                vec![serde_json::to_value(&date).expect("element")],
+            )
+            .await
+            .expect("date set");
+            continue;
+        }
+        if let Ok(choice) = q.find(Locator::Css("[data-testid=answer-choice]")).await {
+            tap(c, &choice, "answer-choice").await;
+            continue;
+        }
+        if let Ok(target) = q.find(Locator::Css("[data-testid=quality-target]")).await {
+            target.clear().await.expect("clear");
+            target.send_keys("100").await.expect("target");
+            let actual = q
+                .find(Locator::Css("[data-testid=quality-actual]"))
+                .await
+                .expect("actual");
+            actual.clear().await.expect("clear");
+            actual.send_keys("95").await.expect("actual");
+            q.find(Locator::Css("[data-testid=quality-note]"))
+                .await
+                .expect("note")
+                .send_keys("Замер при клиенте, Speedtest")
+                .await
+                .expect("note");
+            let save = q
+                .find(Locator::Css("[data-testid=quality-save]"))
+                .await
+                .expect("save");
+            tap(c, &save, "quality-save").await;
+            continue;
+        }
+    }
+    saved(c).await;
+
+    click(c, "[data-testid=contact-add]").await;
+    type_into(c, "[data-testid=contact-name]", "Анна Сергеевна Петрова").await;
+    type_into(c, "[data-testid=contact-role]", "Финансовый директор").await;
+    type_into(c, "[data-testid=contact-phone]", "+7 495 123-45-67").await;
+    type_into(c, "[data-testid=contact-email]", "anna@romashka.ru").await;
+    click(c, "[data-testid=contact-save]").await;
+    wait_text(c, "[data-testid=contact-row]", "Анна Сергеевна Петрова").await;
+
+    click(c, "[data-testid=referral-add]").await;
+    type_into(c, "[data-testid=referral-name]", "Игорь Ёлкин").await;
+    type_into(c, "[data-testid=referral-company]", "ООО «Ёлка»").await;
+    type_into(c, "[data-testid=referral-contact]", "+7 916 000-11-22").await;
+    click(c, "[data-testid=referral-save]").await;
+    wait_text(c, "[data-testid=referral-row]", "Ёлка").await;
+
+    click(c, "[data-testid=opportunity-add]").await;
+    type_into(
+        c,
+        "[data-testid=opportunity-description]",
+        "Второй канал связи для филиала",
+    )
+    .await;
+    type_into(c, "[data-testid=opportunity-product]", "Резервный канал").await;
+    type_into(c, "[data-testid=opportunity-value]", "120000").await;
+    click(c, "[data-testid=opportunity-save]").await;
+    wait_text(c, "[data-testid=opportunity-row]", "Второй канал").await;
+    saved(c).await;
+    texts
+}
+
+/// Types `count` characters one by one into the text answer `css`, waiting each time
+/// for "saved on this device"; the page measures each keystroke-to-saved time.
+pub async fn keystroke_latencies(c: &Client, css: &str, count: usize) -> Vec<f64> {
+    let area = wait_for(c, css).await;
+    let mut latencies = Vec::new();
+    for ch in "Быстрый ввод: проверяем задержку сохранения на планшете"
+        .chars()
+        .cycle()
+        .take(count)
+    {
+        // data-save-seq counts the saves the bar has seen: wait for this keystroke's.
+        // No pill yet (nothing saved since the page opened) counts as none.
+        let before: u64 = crate::js(
+            c,
+            "const pill = document.querySelector('[data-testid=save-state]');
+             return pill ? (pill.dataset.saveSeq || '0') : '0';",
+        )
+        .await
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("a count");
+        area.send_keys(&ch.to_string()).await.expect("a keystroke");
+        wait_attr(c, "[data-testid=save-state]", "data-save-seq", WAIT, |v| {
+            v.parse::<u64>().is_ok_and(|n| n > before)
+        })
+        .await;
+        saved(c).await;
+        let ms = wait_attr(
+            c,
+            "[data-testid=save-state]",
+            "data-latency-ms",
+            WAIT,
+            |v| v.parse::<f64>().is_ok(),
+        )
+        .await;
+        latencies.push(ms.parse().expect("a number"));
+    }
+    latencies
+}
+
+/// The `p` quantile (0–1) of `values` (sorted in place), nearest rank.
+pub fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let idx = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[idx]
+}
+
+/// Prints a figure as `name=value` and keeps the latest of each in `figures.txt` beside
+/// the screenshots.
+pub fn figure(name: &str, value: f64) {
+    println!("{name}={value:.1}");
+    let path = screenshot_dir().join("figures.txt");
+    let mut lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+        .collect();
+    lines.push(format!("{name}={value:.1}"));
+    std::fs::write(path, lines.join("\n") + "\n").expect("figures written");
+}
+
+/// The link the lead's devices page shows (and draws as a QR code) for a pairing code:
+/// the rep's pairing page with the server's address and the code in the fragment.
+pub fn pairing_link(server: &str, code: &str) -> String {
+    let encoded = server
+        .replace('%', "%25")
+        .replace(':', "%3A")
+        .replace('/', "%2F");
+    format!("{server}/rep/pair#server={encoded}&code={code}")
+}
