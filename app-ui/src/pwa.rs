@@ -5,6 +5,8 @@
 //!
 //! Not in the Tauri app: it carries its own files, so nothing is registered there.
 
+use std::cell::Cell;
+
 use js_sys::Reflect;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -20,10 +22,19 @@ use crate::i18n::*;
 use crate::state::use_ctx;
 use crate::transport::TransportKind;
 
+thread_local! {
+    /// The rep pressed the banner's button: the next controller change reloads the page.
+    static APPLYING: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Where the worker's script is served; its scope is the whole origin.
 const SCRIPT: &str = "/sw.js";
 /// What the page posts to the waiting worker to make it take over (sw.js listens).
 const SKIP_WAITING: &str = "skip-waiting";
+/// How often a page left open asks the server for a newer build: a rep may keep one
+/// visit open all day, and moving between the app's pages is no navigation to the
+/// browser, which checks the worker's script only on navigations.
+const CHECK_EVERY_MS: i32 = 15 * 60 * 1000;
 
 /// The service worker container, if this page may have one (a secure context:
 /// HTTPS, or http://127.0.0.1 and localhost).
@@ -42,9 +53,14 @@ fn register(available: RwSignal<bool>) {
     };
     // A page that a worker already controls reloads when another takes over (after the
     // button here or in another tab); the first install takes over without a reload.
+    // A page opened before any worker controlled it (the first visit, the pairing link)
+    // reloads too once the rep pressed the button: otherwise the new build would take
+    // over the worker but not the page.
     let controlled = container.controller().is_some();
     let on_change = Closure::<dyn FnMut()>::new(move || {
-        if controlled && let Some(window) = web_sys::window() {
+        if (controlled || APPLYING.with(Cell::get))
+            && let Some(window) = web_sys::window()
+        {
             let _ = window.location().reload();
         }
     });
@@ -82,6 +98,22 @@ fn watch(
     });
     registration.set_onupdatefound(Some(on_found.as_ref().unchecked_ref()));
     on_found.forget();
+    // Checked again every quarter of an hour and when the network comes back; what is
+    // found waits for the banner's button like any update.
+    let check = Closure::<dyn Fn()>::new(move || {
+        if let Ok(promise) = registration.update() {
+            spawn_local(async move {
+                let _ = JsFuture::from(promise).await;
+            });
+        }
+    });
+    if let Some(window) = web_sys::window() {
+        let callback = check.as_ref().unchecked_ref();
+        let _ =
+            window.set_interval_with_callback_and_timeout_and_arguments_0(callback, CHECK_EVERY_MS);
+        let _ = window.add_event_listener_with_callback("online", callback);
+    }
+    check.forget();
 }
 
 /// A worker installing: once installed while another controls the page, it is an update.
@@ -105,6 +137,7 @@ async fn apply() -> Result<(), JsValue> {
     let waiting = registration
         .waiting()
         .ok_or_else(|| JsValue::from_str("no new version is waiting"))?;
+    APPLYING.with(|a| a.set(true));
     waiting.post_message(&JsValue::from_str(SKIP_WAITING))
 }
 

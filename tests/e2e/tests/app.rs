@@ -1,7 +1,9 @@
 //! The real Rapport app (Tauri, WebKitGTK) in an Xvfb display, driven through
 //! tauri-driver: a rep pairs the tablet, fills a whole visit in Russian with the server
 //! down, restarts the app, and the visit reaches the lead by itself when the server is
-//! back; and a conflict made by two devices is shown as a card and resolved.
+//! back; a conflict made by two devices is shown as a card and resolved; and the same
+//! rep's web app (the device in a browser page) and desktop app answer one question
+//! differently: a card in both, resolved in the web app, gone in both.
 
 use std::time::{Duration, Instant};
 
@@ -311,5 +313,114 @@ async fn a_conflict_between_two_devices_is_a_card_in_the_app_and_is_resolved() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     laptop.shutdown().await;
+    app.quit().await;
+}
+
+/// Waits (bounded) until `card` shows in `c`, calling `nudge` between looks (a sync).
+async fn wait_card<F, Fut>(c: &Client, card: &str, mut nudge: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = Instant::now();
+    while c.find(Locator::Css(card)).await.is_err() {
+        assert!(
+            started.elapsed() < WAIT,
+            "no conflict card appeared: {card}"
+        );
+        nudge().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_and_the_desktop_app_show_one_conflict_and_one_resolution() {
+    let Some(mut ts) = TestServer::start_with(Backend::Postgres, |c| {
+        c.ui_dir = Some(ui_dist());
+    })
+    .await
+    else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+
+    // The desktop app pairs and starts the visit.
+    let env = AppEnv::new().await;
+    let app = env.launch().await;
+    let desk = &app.client;
+    wait_for(desk, "[data-testid=pair-code]").await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    pair(desk, ts.url(), &code).await;
+    click(desk, "[data-testid=start-visit]").await;
+    let q = "contacts.new_people";
+    wait_for(desk, &question(q)).await;
+    let visit = visit_id(desk).await;
+    click(desk, "[data-testid=sync-now]").await;
+    wait_attr(desk, "[data-testid=sync-state]", "data-state", WAIT, |s| {
+        s == "synced"
+    })
+    .await;
+
+    // The same rep's web app pairs from the lead's link and gets the visit by itself.
+    let browser = Browser::start().await;
+    let web = &browser.client;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    web.goto(&pairing_link(ts.url(), &code))
+        .await
+        .expect("the pairing link opens");
+    wait_text(web, "[data-testid=client-row]", COMPANY).await;
+    web.goto(&format!("{}/rep/visit/{visit}", ts.url()))
+        .await
+        .expect("the visit opens");
+    wait_for(web, &question(q)).await;
+
+    // The office network goes; each answers the question differently.
+    ts.stop().await;
+    click(desk, &format!("{} [data-testid=answer-yes]", question(q))).await;
+    saved(desk).await;
+    click(web, &format!("{} [data-testid=answer-no]", question(q))).await;
+    saved(web).await;
+    ts.restart_on_same_port().await;
+
+    // Both learn the other answer: a card in each.
+    let card = format!("[data-testid=conflict-card][data-question-id='{q}']");
+    wait_card(desk, &card, || async {
+        click(desk, "[data-testid=sync-now]").await;
+    })
+    .await;
+    wait_card(web, &card, || async {
+        click(web, "[data-testid=sync-now]").await;
+    })
+    .await;
+    let text = wait_text(web, &card, "Да").await;
+    assert!(
+        text.contains("Нет") && text.contains("Иван Иванов") && !text.contains("false"),
+        "the web app's card shows both answers in the rep's words: {text}"
+    );
+    screenshot(web, "web-rep-conflict-card").await;
+
+    // Resolved in the web app; gone in both.
+    let choices = web
+        .find_all(Locator::Css(&format!(
+            "{card} [data-testid=conflict-choose]"
+        )))
+        .await
+        .expect("choices");
+    assert_eq!(choices.len(), 2, "both values can be chosen");
+    tap(web, &choices[0], "conflict-choose").await;
+    wait_gone(web, &card).await;
+    let started = Instant::now();
+    while desk.find(Locator::Css(&card)).await.is_ok() {
+        assert!(
+            started.elapsed() < WAIT,
+            "the web app's choice never reached the desktop app"
+        );
+        click(desk, "[data-testid=sync-now]").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    browser.close().await;
     app.quit().await;
 }

@@ -200,15 +200,29 @@ async fn the_app_opens_from_the_service_worker_with_the_server_stopped() {
     browser.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_version_waits_until_the_user_applies_it() {
+/// Two builds side by side: `served` (A, this build) and `newer` (B: one file differs,
+/// and the build's own step stamped its worker again), in `work`. Their versions and
+/// B's files.
+struct TwoBuilds {
+    _work: tempfile::TempDir,
+    served: std::path::PathBuf,
+    newer: std::path::PathBuf,
+    version_a: String,
+    version_b: String,
+    files_b: BTreeSet<String>,
+}
+
+/// Returns the build marker the page shows: `null` for build A, "сборка Б" for B.
+const BUILD_MARKER: &str =
+    "return document.querySelector('meta[name=rapport-build]')?.content ?? null;";
+
+fn two_builds() -> TwoBuilds {
     let dist = ui_dist();
     let work = tempfile::tempdir().expect("a folder");
     let served = work.path().join("ui");
     let newer = work.path().join("ui-newer");
     copy_dir(&dist, &served);
     copy_dir(&dist, &newer);
-    // Build B: one file differs; the build's own step stamps its worker again.
     let index = std::fs::read_to_string(newer.join("index.html")).expect("index.html");
     let marked = index.replacen(
         "<head>",
@@ -228,7 +242,43 @@ async fn a_new_version_waits_until_the_user_applies_it() {
     let (version_b, files_b) = stamped(&newer);
     assert_ne!(version_a, version_b, "a changed file gives a new version");
     assert_eq!(files_b, files_of(&newer));
+    TwoBuilds {
+        _work: work,
+        served,
+        newer,
+        version_a,
+        version_b,
+        files_b,
+    }
+}
 
+/// Waits (bounded) until build B runs, through the reload the button starts.
+async fn wait_build_b(c: &Client) {
+    let started = Instant::now();
+    let mut shown = Value::Null;
+    while started.elapsed() < WAIT {
+        // The page reloads under the new worker; mid-reload a script may fail.
+        if let Ok(v) = c.execute(BUILD_MARKER, vec![]).await {
+            shown = v;
+            if shown == "сборка Б" {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("build B does not run after the button: the page shows {shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_waits_until_the_user_applies_it() {
+    let TwoBuilds {
+        _work,
+        served,
+        newer,
+        version_a,
+        version_b,
+        files_b,
+    } = two_builds();
     let ts = TestServer::start_with(Backend::Sqlite, |c| c.ui_dir = Some(served.clone()))
         .await
         .expect("SQLite needs no setup");
@@ -242,7 +292,7 @@ async fn a_new_version_waits_until_the_user_applies_it() {
     c.refresh().await.expect("reload");
     wait_for(c, "[data-testid=signin-email]").await;
     assert!(controlled(c).await);
-    let marker = "return document.querySelector('meta[name=rapport-build]')?.content ?? null;";
+    let marker = BUILD_MARKER;
     assert_eq!(js(c, marker).await, Value::Null, "build A runs");
 
     // The server now serves build B.
@@ -263,19 +313,7 @@ async fn a_new_version_waits_until_the_user_applies_it() {
     );
 
     click(c, "[data-testid=update-apply]").await;
-    let started = Instant::now();
-    let mut shown = Value::Null;
-    while started.elapsed() < WAIT {
-        // The page reloads under the new worker; mid-reload a script may fail.
-        if let Ok(v) = c.execute(marker, vec![]).await {
-            shown = v;
-            if shown == "сборка Б" {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(shown, "сборка Б", "build B runs after the button");
+    wait_build_b(c).await;
     wait_for(c, "[data-testid=signin-email]").await;
     wait_gone(c, "[data-testid=update-banner]").await;
     let (names, cached) = wait_cached(c).await;
@@ -537,5 +575,66 @@ async fn every_page_keeps_to_the_content_security_policy() {
         before + 1,
         "the server heard of the one refused script and of nothing else"
     );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_while_a_visit_is_open_waits_for_the_rep_and_loses_nothing() {
+    let builds = two_builds();
+    let ts = TestServer::start_with(Backend::Sqlite, |c| {
+        c.ui_dir = Some(builds.served.clone());
+    })
+    .await
+    .expect("SQLite needs no setup");
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_client(&lead, programme, "ООО «Ромашка»", "ivanov")
+        .await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&pairing_link(ts.url(), &code))
+        .await
+        .expect("the pairing link opens");
+    wait_text(c, "[data-testid=client-row]", "Ромашка").await;
+    wait_cached(c).await;
+    click(c, "[data-testid=start-visit]").await;
+    let area = format!(
+        "{} [data-testid=answer-text]",
+        question("company.meeting_place")
+    );
+    type_into(c, &area, "Переговорная «Нева»").await;
+    saved(c).await;
+
+    // The server gets build B while the rep types; the open page checks for it (as it
+    // does every quarter of an hour and when the network comes back).
+    copy_dir(&builds.newer, &builds.served);
+    run_async(
+        c,
+        "navigator.serviceWorker.getRegistration().then(r => r.update()).then(() => done(true), e => done(String(e)));",
+    )
+    .await;
+    let banner = wait_for(c, "[data-testid=update-banner]").await;
+    assert!(
+        banner
+            .text()
+            .await
+            .expect("text")
+            .contains("Доступно обновление")
+    );
+    // Never under the rep's fingers: build A runs on, and typing goes on being saved.
+    type_into(c, &area, ", третий этаж").await;
+    saved(c).await;
+    assert_eq!(js(c, BUILD_MARKER).await, Value::Null, "build A still runs");
+    let typed = value_of(c, &area).await;
+    assert_eq!(typed, "Переговорная «Нева», третий этаж");
+
+    click(c, "[data-testid=update-apply]").await;
+    wait_build_b(c).await;
+    let after = value_of(c, &area).await;
+    assert_eq!(after, typed, "nothing typed is lost by the update");
+    let (names, _) = wait_cached(c).await;
+    assert_eq!(names, vec![format!("rapport-{}", builds.version_b)]);
     browser.close().await;
 }

@@ -10,7 +10,8 @@
 //! "saved" is there. The server comes back and the browser goes online: the visit
 //! reaches the lead by itself. Figures (printed as name=value, kept in figures.txt):
 //! keystroke to "saved" over 200 Cyrillic keystrokes into a 2,000-character answer,
-//! and start to an interactive client list, online and from the service worker.
+//! against a bare strict IndexedDB write in the same page (the anchor, as a ratio), and
+//! start to an interactive client list, online and from the service worker.
 
 use std::time::{Duration, Instant};
 
@@ -251,6 +252,48 @@ async fn a_tablet_fills_a_visit_offline_survives_a_killed_browser_and_syncs_by_i
     figure(
         "web_keystroke_to_saved_p99_ms",
         percentile(&mut latencies, 0.99),
+    );
+    // The anchor, in the same page and run: a bare IndexedDB write of one small record
+    // with strict durability, awaited to `complete` (what every saved keystroke pays at
+    // least), 200 times.
+    let mut anchor: Vec<f64> = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const open = indexedDB.open('rapport-anchor', 1);
+             open.onupgradeneeded = () => open.result.createObjectStore('s');
+             open.onsuccess = async () => {
+                 const db = open.result, out = [];
+                 for (let i = 0; i < 200; i++) {
+                     const t0 = performance.now();
+                     await new Promise((ok, fail) => {
+                         const tx = db.transaction('s', 'readwrite', {durability: 'strict'});
+                         tx.objectStore('s').put(new Uint8Array(64), i);
+                         tx.oncomplete = ok; tx.onerror = fail; tx.onabort = fail;
+                     });
+                     out.push(performance.now() - t0);
+                 }
+                 db.close();
+                 done(out);
+             };
+             open.onerror = () => done([]);",
+            vec![],
+        )
+        .await
+        .expect("the anchor ran")
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
+    assert_eq!(anchor.len(), 200, "the anchor wrote 200 records");
+    let (a50, a99) = (percentile(&mut anchor, 0.5), percentile(&mut anchor, 0.99));
+    figure("web_anchor_idb_put_p50_ms", a50);
+    figure("web_anchor_idb_put_p99_ms", a99);
+    figure(
+        "web_keystroke_to_saved_p50_ratio",
+        percentile(&mut latencies, 0.5) / a50.max(0.1),
+    );
+    figure(
+        "web_keystroke_to_saved_p99_ratio",
+        percentile(&mut latencies, 0.99) / a99.max(0.1),
     );
     c.set_window_size(1280, 800)
         .await
