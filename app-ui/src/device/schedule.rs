@@ -11,35 +11,8 @@ use std::time::Duration;
 
 use rapport_core::schedule::backoff;
 
-/// Timing of automatic sync (the native node's defaults).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Settings {
-    /// Wait after an edit before syncing.
-    pub debounce: Duration,
-    /// Sync this often when nothing else triggers it (picks up others' changes).
-    pub period: Duration,
-    /// First wait after a failure.
-    pub backoff_min: Duration,
-    /// Longest wait between attempts while the server cannot be reached.
-    pub backoff_max: Duration,
-    /// Longest wait for one sync request.
-    pub request_timeout: Duration,
-    /// Longest wait for a probe of the server.
-    pub probe_timeout: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            debounce: Duration::from_secs(2),
-            period: Duration::from_secs(60),
-            backoff_min: Duration::from_secs(2),
-            backoff_max: Duration::from_secs(120),
-            request_timeout: Duration::from_secs(60),
-            probe_timeout: Duration::from_secs(5),
-        }
-    }
-}
+/// Timing of automatic sync: the core's, the same as the native node's.
+pub use rapport_core::schedule::SyncSettings as Settings;
 
 /// Nothing to do until pairing kicks the driver: wait this long (a day).
 const IDLE_MS: i64 = 24 * 3600 * 1000;

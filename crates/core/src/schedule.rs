@@ -2,6 +2,37 @@
 
 use std::time::Duration;
 
+/// Timing of automatic sync, the same in every shell (the native node's tokio driver,
+/// the web app's driver in the page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// Wait after an edit before syncing (more edits in the meantime join the same run).
+    pub debounce: Duration,
+    /// Sync this often when nothing else triggers it (picks up others' changes).
+    pub period: Duration,
+    /// First wait after a failure.
+    pub backoff_min: Duration,
+    /// Longest wait between attempts while the server cannot be reached.
+    pub backoff_max: Duration,
+    /// Longest wait for one sync request.
+    pub request_timeout: Duration,
+    /// Longest wait for a probe of the server.
+    pub probe_timeout: Duration,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_secs(2),
+            period: Duration::from_secs(60),
+            backoff_min: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(60),
+            probe_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// How long to wait before the next attempt after `failures` failures in a row:
 /// exponential from `min` to `max`, with ±25 % jitter from `random` (any `u16`, drawn by
 /// the caller), so a room of tablets coming back online together does not knock at once.

@@ -79,35 +79,7 @@ pub async fn read_device_docs(
     Ok(docs)
 }
 
-/// Timing of automatic sync.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SyncSettings {
-    /// Wait after an edit before syncing (more edits in the meantime join the same run).
-    pub debounce: Duration,
-    /// Sync this often when nothing else triggers it (picks up others' changes).
-    pub period: Duration,
-    /// First wait after a failure.
-    pub backoff_min: Duration,
-    /// Longest wait between attempts while the server cannot be reached.
-    pub backoff_max: Duration,
-    /// Longest wait for one sync request.
-    pub request_timeout: Duration,
-    /// Longest wait for a probe of the server.
-    pub probe_timeout: Duration,
-}
-
-impl Default for SyncSettings {
-    fn default() -> Self {
-        Self {
-            debounce: Duration::from_secs(2),
-            period: Duration::from_secs(60),
-            backoff_min: Duration::from_secs(2),
-            backoff_max: Duration::from_secs(120),
-            request_timeout: Duration::from_secs(60),
-            probe_timeout: Duration::from_secs(5),
-        }
-    }
-}
+pub use rapport_core::schedule::SyncSettings;
 
 /// How to open a node.
 #[derive(Clone, Debug)]
