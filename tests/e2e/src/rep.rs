@@ -209,3 +209,38 @@ pub fn pairing_link(server: &str, code: &str) -> String {
         .replace('/', "%2F");
     format!("{server}/rep/pair#server={encoded}&code={code}")
 }
+
+/// Types a wrong code on the pairing page (open in `c`) and checks the refusal: said
+/// in Russian, and nothing paired.
+pub async fn a_wrong_code_is_refused_in_russian(c: &Client, server: &str) {
+    crate::fill(c, "[data-testid=pair-server]", server).await;
+    crate::fill(c, "[data-testid=pair-code]", "НЕВЕРНЫЙ-КОД").await;
+    click(c, "[data-testid=pair-submit]").await;
+    let refusal = wait_for(c, "[data-testid=error]")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        refusal.chars().any(|ch| ('а'..='я').contains(&ch)),
+        "the refusal is in Russian: {refusal:?}"
+    );
+}
+
+/// The lead's programme status (the dashboard's numbers), through the lead's API.
+pub async fn lead_status(
+    ts: &rapport_testkit::TestServer,
+    lead: &rapport_testkit::TestLead,
+    programme: DocId,
+) -> serde_json::Value {
+    let (code, body) = ts
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/programmes/{programme}/status"),
+            Some(&lead.token),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    body
+}

@@ -39,18 +39,7 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
     let c = &app.client;
     wait_for(c, "[data-testid=pair-code]").await;
     // A mistyped code: the page says so, in Russian, and nothing is paired.
-    fill(c, "[data-testid=pair-server]", ts.url()).await;
-    fill(c, "[data-testid=pair-code]", "НЕВЕРНЫЙ-КОД").await;
-    click(c, "[data-testid=pair-submit]").await;
-    let refusal = wait_for(c, "[data-testid=error]")
-        .await
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        refusal.chars().any(|ch| ('а'..='я').contains(&ch)),
-        "the refusal is in Russian: {refusal:?}"
-    );
+    a_wrong_code_is_refused_in_russian(c, ts.url()).await;
     pair(c, ts.url(), &code).await;
     wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| {
         s == "synced"

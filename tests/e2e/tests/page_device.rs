@@ -14,7 +14,6 @@ use fantoccini::Client;
 use rapport_domain::DocId;
 use rapport_e2e::*;
 use rapport_testkit::{Backend, TestLead, TestServer};
-use serde_json::Value;
 
 const COMPANY: &str = "ООО «Ромашка»";
 const ANSWER: &str = "В переговорной на третьем этаже, с видом на Неву";
@@ -41,29 +40,7 @@ async fn type_answer(c: &Client) -> DocId {
         s == "saved"
     })
     .await;
-    let url = c.current_url().await.expect("url");
-    let id = url
-        .path()
-        .trim_start_matches("/rep/visit/")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    id.parse().unwrap_or_else(|_| panic!("a visit id in {url}"))
-}
-
-/// The lead's programme status (the dashboard's numbers).
-async fn status(ts: &TestServer, lead: &TestLead, programme: DocId) -> Value {
-    let (code, body) = ts
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/programmes/{programme}/status"),
-            Some(&lead.token),
-            None,
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
-    body
+    visit_id(c).await
 }
 
 /// The lead's visits export (one row per visit, answers in columns).
@@ -86,7 +63,7 @@ async fn wait_server_has_answer(ts: &TestServer, lead: &TestLead, programme: Doc
     let started = Instant::now();
     let limit = Duration::from_secs(60);
     loop {
-        let drafts = status(ts, lead, programme).await["visits"]["draft"]
+        let drafts = lead_status(ts, lead, programme).await["visits"]["draft"]
             .as_u64()
             .unwrap_or(0);
         if drafts == 1 && visits_csv(ts, lead, programme).await.contains(ANSWER) {
@@ -146,18 +123,7 @@ async fn a_rep_pairs_and_fills_a_visit_in_a_browser_and_it_syncs_by_itself() {
     c.goto(&format!("{}/rep/pair", ts.url()))
         .await
         .expect("pairing page");
-    fill(c, "[data-testid=pair-server]", ts.url()).await;
-    fill(c, "[data-testid=pair-code]", "НЕВЕРНЫЙ-КОД").await;
-    click(c, "[data-testid=pair-submit]").await;
-    let refusal = wait_for(c, "[data-testid=error]")
-        .await
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        refusal.chars().any(|ch| ('а'..='я').contains(&ch)),
-        "the refusal is in Russian: {refusal:?}"
-    );
+    a_wrong_code_is_refused_in_russian(c, ts.url()).await;
 
     pair_in_browser(c, ts.url(), &code).await;
     wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| {

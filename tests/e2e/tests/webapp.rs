@@ -91,20 +91,6 @@ async fn server_text(ts: &TestServer, visit: DocId, question: &str) -> Option<St
     }
 }
 
-/// The lead's programme status (the dashboard's numbers).
-async fn status(ts: &TestServer, lead: &TestLead, programme: DocId) -> serde_json::Value {
-    let (code, body) = ts
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/programmes/{programme}/status"),
-            Some(&lead.token),
-            None,
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
-    body
-}
-
 /// Waits (bounded) until the server holds `want` as the answer, and the lead's status
 /// counts the visit: nobody pressed "sync".
 async fn wait_synced(
@@ -119,7 +105,7 @@ async fn wait_synced(
     let limit = Duration::from_secs(90);
     loop {
         let held = server_text(ts, visit, question).await;
-        let visits = status(ts, lead, programme).await["visits"].clone();
+        let visits = lead_status(ts, lead, programme).await["visits"].clone();
         let counted = ["draft", "completed"]
             .iter()
             .map(|k| visits[*k].as_u64().unwrap_or(0))
