@@ -237,15 +237,29 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
     let what = "storing document changes";
     let tx = conn.tx(&[DOCS, HASHES, CHANGES, SYNC_STATES, DIRTY], true)?;
     let hashes = tx.store(HASHES)?;
-    // A document may come in several entries of the batch: its stored hashes are read
-    // once and grow with each entry.
+    // What the store holds of each document, as far as this write needs to know: whether
+    // each change is stored already, and whether each dependency outside the batch is.
+    // A keystroke asks two or three keys; reading every stored hash of a visit typed
+    // for an hour would read thousands, each keystroke. A large batch (a download)
+    // reads the document's hashes in one range instead. A document may come in several
+    // entries of the batch: what is known of it grows with each entry.
     let mut known: HashMap<DocId, HashSet<String>> = HashMap::new();
     let mut known_reads = Vec::new();
-    for (doc, _) in &unique {
-        if !known.contains_key(doc) {
-            known.insert(*doc, HashSet::new());
-            let range = prefix(&doc.to_string())?;
-            known_reads.push((*doc, issued(what, hashes.get_all_keys_with_key(&range))?));
+    let mut point_reads = Vec::new();
+    let mut ranged: HashSet<DocId> = HashSet::new();
+    for (doc, mine) in &unique {
+        known.entry(*doc).or_default();
+        let asked = asked_hashes(mine);
+        if asked.len() > POINT_LOOKUPS {
+            if ranged.insert(*doc) {
+                let range = prefix(&doc.to_string())?;
+                known_reads.push((*doc, issued(what, hashes.get_all_keys_with_key(&range))?));
+            }
+            continue;
+        }
+        for hash in asked {
+            let key = pair(&doc.to_string(), &hash);
+            point_reads.push((*doc, hash, issued(what, hashes.count_with_key(&key))?));
         }
     }
     let marked = match w.mark {
@@ -261,6 +275,11 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
         let keys: Array = read.get().await?.unchecked_into();
         let stored = keys.iter().filter_map(|k| unpair(&k)).map(|(_, h)| h);
         known.entry(doc).or_default().extend(stored);
+    }
+    for (doc, hash, read) in point_reads {
+        if read.get().await?.as_f64().unwrap_or(0.0) > 0.0 {
+            known.entry(doc).or_default().insert(hash);
+        }
     }
     for (doc, mine) in &unique {
         let new = match in_causal_order(*doc, mine, known.entry(*doc).or_default()) {
@@ -316,6 +335,23 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
         return Err(tx.abort(e).await);
     }
     tx.commit(what).await
+}
+
+/// Most hashes one document's entry asks for one by one; more read the document's
+/// stored hashes in one range.
+const POINT_LOOKUPS: usize = 32;
+
+/// The hashes a write of `mine` must know about: each change's own (stored already?)
+/// and each dependency outside `mine` (stored, or the write is refused).
+fn asked_hashes(mine: &[&Change]) -> Vec<String> {
+    let own: HashSet<ChangeHash> = mine.iter().map(|c| c.hash()).collect();
+    let mut asked: Vec<ChangeHash> = own.iter().copied().collect();
+    for c in mine {
+        asked.extend(c.deps().iter().filter(|d| !own.contains(d)));
+    }
+    asked.sort();
+    asked.dedup();
+    asked.iter().map(ToString::to_string).collect()
 }
 
 /// The changes of `mine` not in `known`, in an order where each comes after its
