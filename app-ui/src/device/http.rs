@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use js_sys::Uint8Array;
-use rapport_core::{NodeError, PairFlow, Post, Reply};
+use rapport_core::{NoAnswer, NodeError, PairFlow, Post, Reply};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -136,7 +136,7 @@ pub(super) async fn post(post: Post, timeout: Duration) -> Reply {
         timeout,
     )
     .await
-    .map_err(|f| f.to_string())
+    .map_err(|f| NoAnswer::Unreachable(f.to_string()))
 }
 
 /// `POST /api/v1/devices/pair`: the status and the body.

@@ -38,5 +38,5 @@ pub use host::Host;
 pub use mem_store::{MemDeviceSnapshot, MemDeviceStore, WriteFaults};
 pub use pairing::{PairFlow, PairNext};
 pub use rapport_protocol::INSTANCE_HEADER;
-pub use run::{Answer, Post, Reply, Step, StoreAnswer, StoreCall, SyncRun};
+pub use run::{Answer, NoAnswer, Post, Reply, Step, StoreAnswer, StoreCall, SyncRun};
 pub use store::{DeviceStore, IndexEntry, Loaded, Pairing, RunRecord, SyncRow};

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rapport_core::{NodeError, PairFlow, Post, Reply};
+use rapport_core::{NoAnswer, NodeError, PairFlow, Post, Reply};
 
 use crate::SyncSettings;
 
@@ -92,9 +92,13 @@ fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
     None
 }
 
-/// Why a request got no answer, for people: the certificate problem if it was one.
-fn failure(e: &reqwest::Error, server: &str) -> String {
-    certificate_problem(e, server).unwrap_or_else(|| e.to_string())
+/// Why a request got no answer: the certificate problem if it was one (what to do), or
+/// the network's words.
+fn failure(e: &reqwest::Error, server: &str) -> NoAnswer {
+    match certificate_problem(e, server) {
+        Some(message) => NoAnswer::UntrustedCertificate(message),
+        None => NoAnswer::Unreachable(e.to_string()),
+    }
 }
 
 /// One round trip of the sync run: the status and the body, or why no answer came.

@@ -73,6 +73,8 @@ async fn a_device_trusting_the_company_ca_pairs_and_syncs_over_https() {
         panic!("SyncNow answered something else")
     };
     let error = refused.last_error.clone().expect("the run failed");
+    // Not "offline": trying again will not help, the rep is told what to do.
+    assert_eq!(error.code, "untrusted_certificate", "{error:?}");
     assert!(error.message.contains("not trusted"), "{error:?}");
     assert!(error.message.contains("--ca-cert"), "{error:?}");
     assert_eq!(refused.pending_docs, 1, "{refused:?}");

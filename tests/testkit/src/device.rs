@@ -290,7 +290,7 @@ impl TestDevice {
     pub async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, SyncFail> {
         let url = format!("{}/api/v1/sync", self.url);
         match post_frame(&self.http, &url, &self.token, None, body).await {
-            Err(reason) => Err(SyncFail::Transport(reason)),
+            Err(reason) => Err(SyncFail::Transport(reason.to_string())),
             Ok((200, bytes)) => Ok(bytes),
             Ok((status, bytes)) => Err(SyncFail::Status(status, json_of(&bytes))),
         }

@@ -360,7 +360,7 @@ impl MemDevice {
         let mut late = Some(self.stale.remove(0));
         let post = |post: Post| match late.take() {
             Some(body) if !post.url.ends_with("/heads") => Ok((200, body)),
-            _ => Err("offline".to_owned()),
+            _ => Err("offline".into()),
         };
         // The run ends offline once the late answer is used: that is the point.
         let _ = drive_now(self.core.begin_run(), self.core.store(), post);

@@ -22,7 +22,7 @@ use rapport_protocol::{
     DeviceSession, HeadsRequest, HeadsResponse, Limits, SyncRequest, SyncResponse,
 };
 
-pub use self::steps::{Answer, Post, Reply, Step, StoreAnswer, StoreCall, SyncRun};
+pub use self::steps::{Answer, NoAnswer, Post, Reply, Step, StoreAnswer, StoreCall, SyncRun};
 
 use self::persist::{RunDocs, Settling, persist};
 use self::steps::Io;
@@ -137,9 +137,14 @@ async fn post_bytes(
             instance: hex::encode(shared.opening),
         })
         .await?;
-    let (status, bytes) = reply.map_err(|reason| NodeError::Offline {
-        url: device.server_url.clone(),
-        reason,
+    let (status, bytes) = reply.map_err(|no_answer| match no_answer {
+        NoAnswer::Unreachable(reason) => NodeError::Offline {
+            url: device.server_url.clone(),
+            reason,
+        },
+        NoAnswer::UntrustedCertificate(message) => {
+            NodeError::invalid("untrusted_certificate", message)
+        }
     })?;
     summary.bytes_received += bytes.len() as u64;
     if (200..300).contains(&status) {

@@ -51,9 +51,39 @@ pub struct Post {
     pub instance: String,
 }
 
-/// What came back of a [`Post`]: the HTTP status and body, or why no answer came (the
-/// network's words; the run reports the server as unreachable).
-pub type Reply = Result<(u16, Vec<u8>), String>;
+/// What came back of a [`Post`]: the HTTP status and body, or why no answer came.
+pub type Reply = Result<(u16, Vec<u8>), NoAnswer>;
+
+/// Why a [`Post`] got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// The network or the server did not answer (the network's words): the run reports
+    /// the server as unreachable, and sync tries again later.
+    Unreachable(String),
+    /// The server answered with a certificate this device does not trust: trying again
+    /// does not help. The message says what to do (give the device the company's CA).
+    UntrustedCertificate(String),
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(reason) | Self::UntrustedCertificate(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl From<String> for NoAnswer {
+    fn from(reason: String) -> Self {
+        Self::Unreachable(reason)
+    }
+}
+
+impl From<&str> for NoAnswer {
+    fn from(reason: &str) -> Self {
+        Self::Unreachable(reason.to_owned())
+    }
+}
 
 /// A read or a write in the device's store, one [`DeviceStore`] method each.
 #[derive(Debug)]
