@@ -85,7 +85,7 @@ impl Ctx {
             } => ctx.syncing.set(Some((requests, docs_sent, docs_received))),
             Event::SyncFinished(status) => {
                 ctx.syncing.set(None);
-                ctx.sync.set(Some(status));
+                ctx.show_sync(status);
             }
             Event::DocsChanged { .. } => ctx.docs_changed.update(|n| *n += 1),
         });
@@ -93,6 +93,17 @@ impl Ctx {
         let on_notice: Rc<dyn Fn(DeviceNotice)> = Rc::new(move |notice| ctx.device.set(notice));
         ctx.transport.with_value(|t| t.watch_device(on_notice));
         ctx
+    }
+
+    /// Shows `status` unless the one shown is newer. A status read before a run ended
+    /// can arrive after that run's own news (an answer and an event race, on a busy
+    /// tablet too): taken as it came, it would show "never synced" until the next run.
+    pub fn show_sync(&self, status: SyncStatus) {
+        self.sync.update(|shown| {
+            if is_newer(shown.as_ref(), &status) {
+                *shown = Some(status);
+            }
+        });
     }
 
     /// Where the UI runs.
@@ -245,4 +256,43 @@ pub fn use_lang() -> Signal<Lang> {
         Locale::ru => Lang::Ru,
         Locale::en => Lang::En,
     })
+}
+
+/// Whether `incoming` may replace `shown`: it does not come from before the last run
+/// `shown` knows of (a read of the same run, e.g. after an edit, replaces it).
+fn is_newer(shown: Option<&SyncStatus>, incoming: &SyncStatus) -> bool {
+    shown.is_none_or(|s| incoming.last_attempt_ms >= s.last_attempt_ms)
+}
+
+#[cfg(test)]
+mod sync_status_tests {
+    use super::*;
+
+    fn status(last_attempt_ms: Option<i64>, pending_docs: usize) -> SyncStatus {
+        SyncStatus {
+            paired: true,
+            last_attempt_ms,
+            last_success_ms: last_attempt_ms,
+            pending_docs,
+            ..SyncStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_status_read_before_a_run_ended_does_not_take_the_run_back() {
+        let after_run = status(Some(2_000), 0);
+        let read_before = status(None, 1);
+        assert!(!is_newer(Some(&after_run), &read_before));
+        let read_older_run = status(Some(1_000), 1);
+        assert!(!is_newer(Some(&after_run), &read_older_run));
+    }
+
+    #[test]
+    fn a_later_read_or_run_replaces_what_is_shown() {
+        let shown = status(Some(2_000), 0);
+        // The same run, an edit since: what is pending changed.
+        assert!(is_newer(Some(&shown), &status(Some(2_000), 1)));
+        assert!(is_newer(Some(&shown), &status(Some(3_000), 0)));
+        assert!(is_newer(None, &status(None, 0)));
+    }
 }

@@ -113,7 +113,7 @@ pub fn SyncBar() -> impl IntoView {
     let refresh = move || {
         spawn_local(async move {
             if let Ok(Response::Sync(status)) = ctx.node(Request::SyncStatus).await {
-                ctx.sync.set(Some(status));
+                ctx.show_sync(status);
             }
         });
     };
@@ -139,7 +139,7 @@ pub fn SyncBar() -> impl IntoView {
         spawn_local(async move {
             ctx.syncing.set(Some((0, 0, 0)));
             match ctx.node(Request::SyncNow).await {
-                Ok(Response::Sync(status)) => ctx.sync.set(Some(status)),
+                Ok(Response::Sync(status)) => ctx.show_sync(status),
                 Ok(_) => {}
                 Err(err) => ctx.sync.update(|s| {
                     if let Some(s) = s {
