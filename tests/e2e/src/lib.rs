@@ -306,33 +306,26 @@ impl Browser {
     /// offline mode does (chromedriver's network conditions). It cuts the page, not its
     /// service worker: a test that needs no server also stops it.
     pub async fn set_offline(&self, offline: bool) {
-        let session = self
-            .client
-            .session_id()
-            .await
-            .expect("a session id")
-            .expect("a session");
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/session/{session}/chromium/network_conditions",
-                self.driver_url
-            ))
-            .json(&json!({"network_conditions": {
+        self.driver_post(
+            "chromium/network_conditions",
+            json!({"network_conditions": {
                 "offline": offline, "latency": 0,
                 "download_throughput": -1, "upload_throughput": -1,
-            }}))
-            .send()
-            .await
-            .expect("chromedriver answers");
-        assert!(
-            response.status().is_success(),
-            "network conditions refused: {}",
-            response.text().await.unwrap_or_default()
-        );
+            }}),
+        )
+        .await;
     }
 
     /// Runs a Chrome DevTools Protocol command through chromedriver; its result.
     pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        self.driver_post("goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+            .await["value"]
+            .clone()
+    }
+
+    /// POSTs `body` to chromedriver's `path` under this session (its extensions that
+    /// fantoccini does not name); the answer, which must be a success.
+    async fn driver_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         let session = self
             .client
             .session_id()
@@ -340,18 +333,15 @@ impl Browser {
             .expect("a session id")
             .expect("a session");
         let response = reqwest::Client::new()
-            .post(format!(
-                "{}/session/{session}/goog/cdp/execute",
-                self.driver_url
-            ))
-            .json(&json!({"cmd": cmd, "params": params}))
+            .post(format!("{}/session/{session}/{path}", self.driver_url))
+            .json(&body)
             .send()
             .await
             .expect("chromedriver answers");
         let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        assert!(status.is_success(), "{cmd} refused: {body}");
-        body["value"].clone()
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        assert!(status.is_success(), "{path} refused: {answer}");
+        answer
     }
 
     /// Kills the browser's processes with SIGKILL, as a tablet's battery dying or the

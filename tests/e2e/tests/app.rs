@@ -131,15 +131,7 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
     .await;
     let started = Instant::now();
     loop {
-        let (status, body) = ts
-            .call(
-                reqwest::Method::GET,
-                &format!("/api/v1/programmes/{programme}/status"),
-                Some(&lead.token),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
+        let body = lead_status(&ts, &lead, programme).await;
         if body["visits"]["completed"] == 1 {
             break;
         }
