@@ -32,17 +32,15 @@ mod shell;
 
 use std::rc::Rc;
 
-#[cfg(not(target_arch = "wasm32"))]
-use crate::transport::HttpTransport;
-use crate::transport::{TauriTransport, Transport, in_app};
+use crate::transport::{HttpTransport, TauriTransport, Transport, in_app};
 
 /// The local-storage key that says this browser holds a paired device (a hint for the
 /// start page only: which pages to open).
 pub const PAIRED_HINT: &str = "rapport.device.paired";
 
-/// The transport for where this page runs: the app's node inside the Tauri app; in a
-/// browser, the device in the page for the rep's pages and the server for the lead's.
-pub fn detect() -> Rc<dyn Transport> {
+/// The rep's bundle's transport: the app's node inside the Tauri app; in a browser, the
+/// device in the page for the rep's pages (and the server for the lead's calls).
+pub fn for_rep() -> Rc<dyn Transport> {
     if in_app() {
         return Rc::new(TauriTransport);
     }
@@ -52,6 +50,17 @@ pub fn detect() -> Rc<dyn Transport> {
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
+        Rc::new(HttpTransport)
+    }
+}
+
+/// The lead's bundle's transport: the app's node inside the Tauri app (it reaches the
+/// server for the lead), the server in a browser. Never the device in the page, so the
+/// lead's bundle carries no device core.
+pub fn for_lead() -> Rc<dyn Transport> {
+    if in_app() {
+        Rc::new(TauriTransport)
+    } else {
         Rc::new(HttpTransport)
     }
 }

@@ -151,6 +151,13 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
         proud.contains("клиент доволен"),
         "the server holds the Russian text: {proud}"
     );
+
+    // The top bar's links cross between the UI's two bundles (the rep's, the lead's):
+    // each loads the other in full, inside the app too.
+    click(c, ".topbar-links a[href='/lead']").await;
+    wait_for(c, "[data-testid=signin-email]").await;
+    click(c, ".topbar-links a[href='/rep']").await;
+    wait_text(c, "[data-testid=client-row]", COMPANY).await;
     app.quit().await;
 }
 

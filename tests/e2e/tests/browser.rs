@@ -33,10 +33,18 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     let browser = Browser::start().await;
     let c = &browser.client;
 
-    // Sign in.
-    c.goto(&format!("{}/lead/sign-in", ts.url()))
-        .await
-        .expect("sign-in page");
+    // Sign in. The start page (the rep's bundle) sends a browser that holds no device to
+    // the lead's pages, which the lead's bundle shows.
+    c.goto(&format!("{}/", ts.url())).await.expect("start page");
+    wait_for(c, "[data-testid=signin-email]").await;
+    assert!(
+        c.current_url()
+            .await
+            .expect("url")
+            .path()
+            .starts_with("/lead"),
+        "the start page led to the lead's pages"
+    );
     type_into(c, "[data-testid=signin-email]", &lead.row.email).await;
     // A wrong password is refused with a message, and the page stays.
     type_into(c, "[data-testid=signin-password]", "не тот пароль").await;

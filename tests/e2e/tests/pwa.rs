@@ -45,7 +45,12 @@ fn stamped(dir: &Path) -> (String, BTreeSet<String>) {
     (version, files.into_iter().collect())
 }
 
-/// Every file under `dir` but sw.js, as `/path`.
+/// The lead's bundle: served from the network to the lead's pages, never cached for
+/// the tablet.
+const LEAD_BUNDLE: [&str; 2] = ["/rapport-lead.js", "/rapport-lead_bg.wasm"];
+
+/// Every file under `dir` but sw.js and the lead's bundle, as `/path`: what the
+/// service worker must cache.
 fn files_of(dir: &Path) -> BTreeSet<String> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
         for entry in std::fs::read_dir(dir).expect("a folder").flatten() {
@@ -61,6 +66,12 @@ fn files_of(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     walk(dir, dir, &mut out);
     out.remove("/sw.js");
+    for file in LEAD_BUNDLE {
+        assert!(
+            out.remove(file),
+            "the built UI has the lead's bundle: {file}"
+        );
+    }
     out
 }
 
@@ -131,7 +142,7 @@ async fn the_app_opens_from_the_service_worker_with_the_server_stopped() {
     assert_eq!(
         precache,
         files_of(&dist),
-        "sw.js lists exactly the built files"
+        "sw.js lists exactly the built files but the lead's bundle"
     );
     let mut ts = TestServer::start_with(Backend::Sqlite, |c| c.ui_dir = Some(dist.clone()))
         .await
@@ -139,10 +150,11 @@ async fn the_app_opens_from_the_service_worker_with_the_server_stopped() {
     let url = ts.url().to_owned();
     let profile = tempfile::tempdir().expect("a profile folder");
 
+    // The rep's app (the tablet's): installs the worker, which caches it.
     let browser = Browser::start_with_profile(profile.path()).await;
     let c = &browser.client;
-    c.goto(&format!("{url}/lead/sign-in")).await.expect("page");
-    wait_for(c, "[data-testid=signin-email]").await;
+    c.goto(&format!("{url}/rep/pair")).await.expect("page");
+    wait_for(c, "[data-testid=pair-server]").await;
     let (names, cached) = wait_cached(c).await;
     assert_eq!(
         names,
@@ -151,10 +163,18 @@ async fn the_app_opens_from_the_service_worker_with_the_server_stopped() {
     );
     assert_eq!(cached, precache, "every file of the build is cached");
     c.refresh().await.expect("reload");
-    wait_for(c, "[data-testid=signin-email]").await;
+    wait_for(c, "[data-testid=pair-server]").await;
     assert!(
         controlled(c).await,
         "after a reload the worker controls the page"
+    );
+    // The lead's pages, in the same browser, load the lead's bundle from the server.
+    c.goto(&format!("{url}/lead/sign-in")).await.expect("page");
+    wait_for(c, "[data-testid=signin-email]").await;
+    let (_, cached) = wait_cached(c).await;
+    assert_eq!(
+        cached, precache,
+        "the lead's bundle is not kept for offline use"
     );
 
     // The server stops: it really is gone, for the test and for the page.
@@ -176,27 +196,33 @@ async fn the_app_opens_from_the_service_worker_with_the_server_stopped() {
         );
     }
 
-    // A reload, and another page of the app, open from the worker.
+    // The rep's pages open from the worker; a lead's page says the server is missing.
+    c.goto(&format!("{url}/rep/pair"))
+        .await
+        .expect("page offline");
+    wait_for(c, "[data-testid=pair-server]").await;
     c.refresh().await.expect("reload offline");
-    wait_for(c, "[data-testid=signin-email]").await;
-    c.goto(&format!("{url}/rep/pair")).await.expect("page");
     wait_for(c, "[data-testid=pair-server]").await;
     screenshot(c, "pwa-offline-pair").await;
+    c.goto(&format!("{url}/lead/sign-in"))
+        .await
+        .expect("page offline");
+    wait_text(c, "[role=alert]", "нет связи с сервером Rapport").await;
     browser.close().await;
 
     // The browser closed and started again on the same profile, server still stopped.
     wait_profile_free(profile.path()).await;
     let browser = Browser::start_with_profile(profile.path()).await;
     let c = &browser.client;
-    c.goto(&format!("{url}/lead/sign-in"))
+    c.goto(&format!("{url}/rep/pair"))
         .await
         .expect("page from the worker");
-    wait_for(c, "[data-testid=signin-email]").await;
+    wait_for(c, "[data-testid=pair-server]").await;
     assert!(
         controlled(c).await,
         "the worker serves the restarted browser"
     );
-    wait_text(c, "body", "Войти").await;
+    wait_text(c, "body", "Подключение устройства").await;
     browser.close().await;
 }
 
@@ -285,12 +311,12 @@ async fn a_new_version_waits_until_the_user_applies_it() {
     let url = ts.url().to_owned();
     let browser = Browser::start().await;
     let c = &browser.client;
-    c.goto(&format!("{url}/lead/sign-in")).await.expect("page");
-    wait_for(c, "[data-testid=signin-email]").await;
+    c.goto(&format!("{url}/rep/pair")).await.expect("page");
+    wait_for(c, "[data-testid=pair-server]").await;
     let (names, _) = wait_cached(c).await;
     assert_eq!(names, vec![format!("rapport-{version_a}")]);
     c.refresh().await.expect("reload");
-    wait_for(c, "[data-testid=signin-email]").await;
+    wait_for(c, "[data-testid=pair-server]").await;
     assert!(controlled(c).await);
     let marker = BUILD_MARKER;
     assert_eq!(js(c, marker).await, Value::Null, "build A runs");
@@ -314,7 +340,7 @@ async fn a_new_version_waits_until_the_user_applies_it() {
 
     click(c, "[data-testid=update-apply]").await;
     wait_build_b(c).await;
-    wait_for(c, "[data-testid=signin-email]").await;
+    wait_for(c, "[data-testid=pair-server]").await;
     wait_gone(c, "[data-testid=update-banner]").await;
     let (names, cached) = wait_cached(c).await;
     assert_eq!(
@@ -385,6 +411,8 @@ async fn every_page_keeps_to_the_content_security_policy() {
         ("/start.js", "javascript"),
         ("/rapport-ui.js", "javascript"),
         ("/rapport-ui_bg.wasm", "application/wasm"),
+        ("/rapport-lead.js", "javascript"),
+        ("/rapport-lead_bg.wasm", "application/wasm"),
         ("/sw.js", "javascript"),
         ("/manifest.webmanifest", "manifest+json"),
         ("/icons/icon-192.png", "image/png"),
