@@ -104,6 +104,9 @@ pub fn LangSwitch() -> impl IntoView {
     }
 }
 
+/// How long saves and sync's changes pause before the bar reads the status again.
+const STATUS_AFTER_PAUSE: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// The device's state, always in sight: the last edit saved on this device, changes
 /// waiting, a sync going on with its progress, the last sync, and why sync fails.
 #[component]
@@ -118,11 +121,28 @@ pub fn SyncBar() -> impl IntoView {
         });
     };
     refresh();
-    // Edits change what is pending; re-read it after each save and each change.
-    Effect::new(move |_| {
+    // Edits change what is pending; re-read it once saves pause, and after each change
+    // sync brings. Not on every keystroke: reading the status loads the documents
+    // waiting to be sent, which in the browser shares the thread the rep types on (it
+    // made one keystroke in six wait for it).
+    let changes = StoredValue::new(0u64);
+    Effect::new(move |first: Option<()>| {
         ctx.save.track();
         ctx.docs_changed.track();
-        refresh();
+        if first.is_none() {
+            return;
+        }
+        changes.update_value(|n| *n += 1);
+        let seen = changes.get_value();
+        set_timeout(
+            move || {
+                // Nothing once the bar is gone (its values with it).
+                if changes.try_get_value() == Some(seen) {
+                    refresh();
+                }
+            },
+            STATUS_AFTER_PAUSE,
+        );
     });
     // "N minutes ago" moves on by itself.
     let now = RwSignal::new(js_sys::Date::now() as i64);

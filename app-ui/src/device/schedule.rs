@@ -1,8 +1,15 @@
 //! When the device in the page syncs: the driver's decisions as pure functions of the
-//! clock (unix ms), so they are tested without a browser. The same rules as the native
-//! node's driver: at start, shortly after edits (more edits in the meantime join the
-//! same run), every period, and after a failure with the core's exponential backoff
-//! (jitter from the page's randomness), probing the server while it is unreachable.
+//! clock (unix ms), so they are tested without a browser. The native node's rules (at
+//! start, after edits, every period, and after a failure with the core's exponential
+//! backoff, jitter from the page's randomness, probing the server while it is
+//! unreachable) but for one: a run waits for a pause in typing.
+//!
+//! Why the pause: in the page, a run shares the one thread the rep types on. Loading and
+//! encoding documents for a run while the rep types delayed their keystrokes' saves
+//! (the slowest keystrokes, measured in the web app's figures); the native node syncs
+//! on threads of its own. So edits push the run to [`Settings::debounce`] after the last
+//! one, and a rep who never pauses still syncs [`TYPING_MAX_WAIT_MS`] after the first
+//! edit waiting.
 
 // Natively only the tests use it (the driver is the browser's).
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -17,6 +24,9 @@ pub use rapport_core::schedule::SyncSettings as Settings;
 /// Nothing to do until pairing kicks the driver: wait this long (a day).
 const IDLE_MS: i64 = 24 * 3600 * 1000;
 
+/// Longest an edit waits for a pause in typing before a run sends it anyway (ms).
+pub const TYPING_MAX_WAIT_MS: i64 = 20_000;
+
 /// Where the driver stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
@@ -28,6 +38,8 @@ pub struct Timing {
     pub failures: u32,
     /// The last failure was "the server cannot be reached": probe before a run.
     pub offline: bool,
+    /// When the oldest edit no run has taken yet came (unix ms), if any.
+    pub edit_waiting_since: Option<i64>,
 }
 
 impl Timing {
@@ -38,6 +50,7 @@ impl Timing {
             not_before_ms: now_ms,
             failures: 0,
             offline: false,
+            edit_waiting_since: None,
         }
     }
 
@@ -72,12 +85,16 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// An edit (or pairing) at `now_ms`: soon, but not while backing off from a failure;
-/// never later than what was planned.
+/// An edit (or pairing) at `now_ms`: a run once typing pauses for the debounce (any run
+/// planned earlier waits for it too), at most [`TYPING_MAX_WAIT_MS`] after the oldest
+/// edit waiting; never while backing off from a failure.
 pub fn on_edit(t: Timing, now_ms: i64, s: &Settings) -> Timing {
-    let soon = now_ms.saturating_add(ms(s.debounce)).max(t.not_before_ms);
+    let since = t.edit_waiting_since.unwrap_or(now_ms);
+    let pause = now_ms.saturating_add(ms(s.debounce));
+    let latest = since.saturating_add(TYPING_MAX_WAIT_MS);
     Timing {
-        next_ms: t.next_ms.min(soon),
+        next_ms: pause.min(latest).max(t.not_before_ms),
+        edit_waiting_since: Some(since),
         ..t
     }
 }
@@ -99,12 +116,14 @@ pub fn after_run(t: Timing, outcome: Outcome, now_ms: i64, s: &Settings, random:
             not_before_ms: now_ms,
             failures: 0,
             offline: false,
+            edit_waiting_since: None,
         },
         Outcome::Idle => Timing {
             next_ms: now_ms.saturating_add(IDLE_MS),
             not_before_ms: now_ms,
             failures: 0,
             offline: false,
+            edit_waiting_since: None,
         },
         Outcome::Failed { transient, offline } => {
             let failures = t.failures.saturating_add(1);
@@ -116,11 +135,14 @@ pub fn after_run(t: Timing, outcome: Outcome, now_ms: i64, s: &Settings, random:
                 s.period
             };
             let at = now_ms.saturating_add(ms(wait));
+            // The attempt at `at` takes the edits waiting now; typing then can only
+            // put it off, until a pause.
             Timing {
                 next_ms: at,
                 not_before_ms: at,
                 failures,
                 offline,
+                edit_waiting_since: None,
             }
         }
     }
@@ -135,6 +157,7 @@ pub fn after_failed_probe(t: Timing, now_ms: i64, s: &Settings, random: u16) -> 
         not_before_ms: at,
         failures,
         offline: true,
+        ..t
     }
 }
 
@@ -164,14 +187,34 @@ mod tests {
     }
 
     #[test]
-    fn an_edit_brings_the_next_run_to_the_debounce_and_later_edits_do_not_push_it_back() {
+    fn a_run_waits_for_a_pause_in_typing_but_not_longer_than_the_cap() {
         let s = Settings::default();
         let t = after_run(Timing::start(NOW), Outcome::Synced, NOW, &s, 0);
         let t = on_edit(t, NOW + 10_000, &s);
         assert_eq!(t.next_ms, NOW + 12_000);
-        // More typing joins the same run instead of putting it off.
+        // More typing puts the run off to the debounce after the last keystroke.
         let t = on_edit(t, NOW + 11_000, &s);
-        assert_eq!(t.next_ms, NOW + 12_000);
+        assert_eq!(t.next_ms, NOW + 13_000);
+        // A rep who never pauses: the run comes at the cap after the first edit.
+        let mut t = t;
+        for k in 0..100 {
+            t = on_edit(t, NOW + 11_000 + k * 500, &s);
+        }
+        assert_eq!(t.next_ms, NOW + 10_000 + TYPING_MAX_WAIT_MS);
+        // The run takes them; the next edit waits for its own pause.
+        let t = after_run(t, Outcome::Synced, NOW + 30_000, &s, 0);
+        assert_eq!(t.edit_waiting_since, None);
+        let t = on_edit(t, NOW + 31_000, &s);
+        assert_eq!(t.next_ms, NOW + 33_000);
+    }
+
+    #[test]
+    fn typing_puts_off_a_run_planned_during_it_until_the_pause() {
+        let s = Settings::default();
+        // The period's run is due in half a second when the rep starts typing.
+        let t = after_run(Timing::start(NOW), Outcome::Synced, NOW, &s, 0);
+        let t = on_edit(t, NOW + 59_500, &s);
+        assert_eq!(t.next_ms, NOW + 61_500);
     }
 
     #[test]

@@ -216,9 +216,14 @@ async fn open_visit<S: DeviceStore>(
         .read(id, |doc| Ok((read_visit(doc)?, conflicted_answers(doc)?)))
         .await
         .map_err(|e| not_a_visit(e, id))?;
-    let client = match inner.load(visit.client_id).await? {
-        Some(c) => read_client(&c).ok(),
-        None => None,
+    // Through the edit cache too: the visit page reads it again after edits.
+    let client = match inner
+        .read(visit.client_id, |c| Ok(read_client(c).ok()))
+        .await
+    {
+        Ok(client) => client,
+        Err(NodeError::NotFound { .. }) => None,
+        Err(e) => return Err(e),
     };
     let sync_of = doc_syncs(inner).await?;
     Ok(VisitDetail {

@@ -178,6 +178,62 @@ pub async fn keystroke_latencies(c: &Client, css: &str, count: usize) -> Vec<f64
     latencies
 }
 
+/// Keystroke-to-saved latencies (ms, as the page measures them) of `count` Cyrillic
+/// characters typed into the text answer at `css` by a script in the page: each one an
+/// `input` event, the next sent once the bar shows this one saved. Unlike
+/// [`keystroke_latencies`], nothing outside the page runs meanwhile (no WebDriver call
+/// per keystroke, whose traffic through chromedriver and the browser competes with the
+/// store's writes on a small machine): the same conditions as the anchor, a bare
+/// IndexedDB write measured by a script in the same page.
+pub async fn typed_in_page_latencies(c: &Client, css: &str, count: usize) -> Vec<f64> {
+    let area = wait_for(c, css).await;
+    c.execute_async(
+        "const [area, count, done] = arguments;
+         const text = 'Быстрый ввод: проверяем задержку сохранения на планшете';
+         const pill = () => document.querySelector('[data-testid=save-state]');
+         const seq = () => Number(pill()?.dataset.saveSeq || '0');
+         // Resolves once the bar has seen a save after `before` and shows it saved
+         // (a failed save stops the run: the test then finds fewer latencies).
+         const savedAfter = (before) => new Promise((ok, fail) => {
+           const check = () => {
+             const p = pill();
+             if (p && seq() > before && p.dataset.state !== 'saving') {
+               observer.disconnect();
+               clearTimeout(limit);
+               p.dataset.state === 'saved' ? ok(Number(p.dataset.latencyMs)) : fail(p.dataset.state);
+             }
+           };
+           const observer = new MutationObserver(check);
+           observer.observe(document.body, {subtree: true, childList: true, attributes: true,
+             attributeFilter: ['data-save-seq', 'data-state', 'data-latency-ms']});
+           const limit = setTimeout(() => { observer.disconnect(); fail('timeout'); }, 10000);
+           check();
+         });
+         (async () => {
+           const out = [];
+           try {
+             for (let i = 0; i < count; i++) {
+               const ch = text[i % text.length];
+               const before = seq();
+               area.value += ch;
+               area.dispatchEvent(new InputEvent('input', {bubbles: true, data: ch, inputType: 'insertText'}));
+               out.push(await savedAfter(before));
+             }
+           } catch (e) {}
+           done(out);
+         })();",
+        vec![
+            serde_json::to_value(&area).expect("element"),
+            serde_json::json!(count),
+        ],
+    )
+    .await
+    .expect("the page typed")
+    .as_array()
+    .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+    .unwrap_or_default()
+}
+
 /// The `p` quantile (0–1) of `values` (sorted in place), nearest rank.
 pub fn percentile(values: &mut [f64], p: f64) -> f64 {
     values.sort_by(f64::total_cmp);

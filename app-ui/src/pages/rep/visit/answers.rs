@@ -14,6 +14,9 @@ use crate::i18n::*;
 use crate::pages::rep::localized;
 use crate::state::use_lang;
 
+/// How long typing in a text answer pauses before the visit is read again.
+const RELOAD_AFTER_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// A question: wording, a conflict card when people disagree, the input, what is
 /// missing, and its history.
 #[component]
@@ -142,7 +145,10 @@ fn TextAnswer(qid: String) -> impl IntoView {
         }
     });
 
+    // Keystrokes so far: the visit is read again once they pause.
+    let typed = StoredValue::new(0u64);
     let send = move |value: String| {
+        typed.update_value(|n| *n += 1);
         if in_flight.get_value() {
             queued.set_value(Some(value));
             return;
@@ -162,8 +168,20 @@ fn TextAnswer(qid: String) -> impl IntoView {
                 next = queued.try_update_value(Option::take).flatten();
             }
             in_flight.set_value(false);
-            // What is missing and the counts follow the text.
-            v.reload();
+            // What is missing and the counts follow the text once the rep pauses: read
+            // on every keystroke, the whole visit would compete with the next one.
+            let seen = typed.get_value();
+            set_timeout(
+                move || {
+                    // Nothing when the rep left the visit meanwhile (the values are gone).
+                    if typed.try_get_value() == Some(seen)
+                        && in_flight.try_get_value() == Some(false)
+                    {
+                        v.reload();
+                    }
+                },
+                RELOAD_AFTER_PAUSE,
+            );
         });
     };
     let send_input = send.clone();
