@@ -11,10 +11,10 @@ use leptos_router::path;
 
 use crate::components::{Loading, TopBar};
 use crate::device;
-use crate::i18n::*;
 use crate::pages::lead::Tab;
 use crate::pages::{lead, rep};
 use crate::state::Ctx;
+use crate::translations::i18n::*;
 use crate::transport::TransportKind;
 
 /// Whether `path` is one of the lead's pages, which the lead's bundle shows; every other

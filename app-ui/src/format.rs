@@ -1,6 +1,6 @@
 //! Times, dates and amounts as people read them (local time; spaces between thousands).
 
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 fn local(ms: i64) -> js_sys::Date {
     js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64))

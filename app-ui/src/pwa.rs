@@ -18,8 +18,8 @@ use web_sys::{
     ServiceWorkerState,
 };
 
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 use crate::transport::TransportKind;
 
 thread_local! {

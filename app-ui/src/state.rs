@@ -10,7 +10,7 @@ use rapport_api::{ApiError, Event, Lang, Request, Response, SyncStatus};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::i18n::{Locale, use_i18n};
+use crate::translations::i18n::{Locale, use_i18n};
 use crate::transport::{DeviceNotice, LeadCall, LeadReply, Transport, TransportKind};
 
 /// The lead's signed-in session, kept in the browser's local storage.

@@ -7,8 +7,8 @@ use leptos_router::hooks::use_location;
 use rapport_api::{ApiError, Request, Response};
 
 use crate::format::{clock, since};
-use crate::i18n::*;
 use crate::state::{SaveState, use_ctx};
+use crate::translations::i18n::*;
 use crate::transport::{DeviceNotice, TransportKind};
 
 /// The bar on top of every page. The device's state shows in the app, and in a

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 /// While `open`, the question (children), the yes button (`yes_label`, test id
 /// `yes_testid`, runs `on_yes`) and the cancel button (test id `cancel_testid`,

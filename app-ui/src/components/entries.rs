@@ -10,7 +10,7 @@ use rapport_api::ApiError;
 use serde::Serialize;
 
 use super::ErrorBox;
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 /// What an entry list shows and how it opens its form.
 pub struct EntryList<T: Send + Sync + 'static, E: Clone + Send + Sync + 'static> {

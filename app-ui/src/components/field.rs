@@ -137,15 +137,15 @@ pub fn Actions(
     #[prop(into, optional)]
     busy: Signal<bool>,
 ) -> impl IntoView {
-    let i18n = crate::i18n::use_i18n();
+    let i18n = crate::translations::i18n::use_i18n();
     view! {
         <div class="row form-actions">
             <button class="button" type="submit" data-testid=testid disabled=move || busy.get()>
-                {crate::i18n::t!(i18n, common.save)}
+                {crate::translations::i18n::t!(i18n, common.save)}
             </button>
             {cancel.map(|cancel| view! {
                 <button class="button ghost" type="button" on:click=move |_| cancel.run(())>
-                    {crate::i18n::t!(i18n, common.cancel)}
+                    {crate::translations::i18n::t!(i18n, common.cancel)}
                 </button>
             })}
         </div>

@@ -12,8 +12,8 @@ use rapport_api::{ApiError, Lang};
 use super::{Loaded, Success, use_pid};
 use crate::col;
 use crate::components::{ErrorBox, keyed_table, loaded, table};
-use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
+use crate::translations::i18n::*;
 
 /// The assignment suggestion.
 #[component]

@@ -9,8 +9,8 @@ use rapport_api::routes;
 use super::template::sections;
 use super::{I18n, Loaded, RequireSession, enc, use_pid};
 use crate::components::{ErrorBox, Loading};
-use crate::i18n::*;
 use crate::state::use_lang;
+use crate::translations::i18n::*;
 
 /// The blank questionnaire for print.
 #[component]

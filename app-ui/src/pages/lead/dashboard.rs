@@ -12,7 +12,7 @@ use rapport_api::routes;
 use super::{I18n, Loaded, use_pid};
 use crate::components::{ErrorBox, Loading};
 use crate::format::amount;
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 /// How often the dashboard asks again: devices sync on their own, the lead just watches.
 const POLL: Duration = Duration::from_secs(5);

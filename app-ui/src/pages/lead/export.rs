@@ -9,8 +9,8 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::use_pid;
 use crate::components::ErrorBox;
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// Export buttons: each downloads one file of `/api/v1/programmes/{id}/exports/{file}`.
 #[component]

@@ -8,8 +8,8 @@ use rapport_api::routes;
 
 use super::{I18n, Loaded, enc, use_pid};
 use crate::components::ErrorBox;
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// Shows its children only to a signed-in lead; sends anyone else to the sign-in page.
 #[component]

@@ -41,7 +41,7 @@ use leptos_router::hooks::use_params_map;
 use serde::de::DeserializeOwned;
 
 pub(crate) use crate::components::Loaded;
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 /// The translations handle, for helpers that turn values into words.
 pub(crate) type I18n = leptos_i18n::I18nContext<Locale>;

@@ -11,8 +11,8 @@ use super::{Loaded, RequireSession, SessionBar, enc};
 use crate::col;
 use crate::components::{ErrorBox, Field, loaded, table};
 use crate::format::{day, today_iso};
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// The lead's programmes.
 #[component]

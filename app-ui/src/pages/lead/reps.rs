@@ -9,8 +9,8 @@ use rapport_api::routes;
 use super::{Loaded, Success, use_pid};
 use crate::col;
 use crate::components::{Actions, CardHead, Check, Col, ErrorBox, Field, keyed_table, loaded_live};
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// The form's fields, shared by adding and editing.
 #[derive(Clone, Copy)]

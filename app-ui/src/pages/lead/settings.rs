@@ -9,8 +9,8 @@ use rapport_api::routes;
 
 use super::{Loaded, Success, use_pid};
 use crate::components::{Actions, ErrorBox, Field, Loading};
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// Programme settings.
 #[component]

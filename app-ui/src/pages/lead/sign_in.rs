@@ -7,8 +7,8 @@ use rapport_api::lead::SignIn as SignInBody;
 use rapport_api::{ApiError, Request, Response};
 
 use crate::components::ErrorBox;
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 use crate::transport::TransportKind;
 
 /// Sign-in.

@@ -10,8 +10,8 @@ use rapport_api::{
 use super::{DocSyncPill, localized};
 use crate::components::{ErrorBox, Loading};
 use crate::format::{day, today_iso};
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// Whether `company` matches what the rep typed: case-insensitive, Cyrillic included
 /// (`to_lowercase` is Unicode-aware; "ё" and "е" are the same letter to a searcher).

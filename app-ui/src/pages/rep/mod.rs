@@ -18,7 +18,7 @@ pub use visit::Questionnaire;
 use leptos::prelude::*;
 use rapport_api::{ApiError, DocSync};
 
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 /// The error with the rep's words for the codes the node gives on these pages; the
 /// node's own message (already actionable) for the rest. `ErrorBox` then shows it.

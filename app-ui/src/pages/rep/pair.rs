@@ -7,8 +7,8 @@ use rapport_api::{ApiError, PairRequest, Request, Response};
 
 use super::localized;
 use crate::components::ErrorBox;
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// Pairing this device with the server.
 #[component]

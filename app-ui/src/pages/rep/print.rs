@@ -11,8 +11,8 @@ use super::visit::contacts::people_of;
 use super::visit::section_key;
 use crate::components::{ErrorBox, Loading};
 use crate::format::{amount, day};
-use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
+use crate::translations::i18n::*;
 
 /// The first side ends with the current cooperation; the second starts with quality.
 const SECOND_SIDE: Section = Section::Quality;

@@ -10,8 +10,8 @@ use rapport_api::routes;
 use super::super::{Success, from_wire, use_pid, wire};
 use super::{Data, segment_options, strength_text};
 use crate::components::{Actions, Check, ErrorBox, Field, Select};
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 #[component]
 pub(super) fn EditClient(

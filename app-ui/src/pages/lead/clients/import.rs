@@ -12,8 +12,8 @@ use wasm_bindgen_futures::JsFuture;
 use super::super::use_pid;
 use super::Data;
 use crate::components::{Check, ErrorBox};
-use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
+use crate::translations::i18n::*;
 
 /// The media type the server expects for a file name.
 fn content_type(name: &str) -> &'static str {

@@ -19,8 +19,8 @@ use crate::components::{
     Actions, CardHead, Col, ErrorBox, Field, Select, keyed_table, loaded_live,
 };
 use crate::format::day;
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// What the page keeps loaded: the client list, the programme (relationships) and reps.
 #[derive(Clone, Copy)]

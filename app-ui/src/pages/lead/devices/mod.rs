@@ -15,8 +15,8 @@ use super::{Loaded, Success, use_pid};
 use crate::col;
 use crate::components::{Col, Confirm, ErrorBox, Field, Select, keyed_table, loaded_live};
 use crate::format::date_time;
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 /// Pairing codes and devices.
 #[component]

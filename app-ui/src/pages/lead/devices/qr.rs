@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use qrcodegen::{QrCode, QrCodeEcc};
 
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 /// Quiet zone around the code, in modules (the QR standard asks for 4).
 const BORDER: i32 = 4;

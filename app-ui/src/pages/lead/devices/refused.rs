@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use rapport_api::lead::RefusedDoc;
 
 use crate::format::date_time;
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 /// The row under a device's row that lists what the server refused from it.
 #[component]

@@ -10,8 +10,8 @@ use rapport_api::routes;
 use super::super::{ExportLinks, I18n, Loaded, from_wire, use_pid, wire};
 use crate::col;
 use crate::components::{Check, ErrorBox, Field, keyed_table, loaded_live};
-use crate::i18n::*;
 use crate::state::use_ctx;
+use crate::translations::i18n::*;
 
 fn state_text(i18n: I18n, s: FollowUpState) -> String {
     match s {

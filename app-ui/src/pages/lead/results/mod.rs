@@ -15,7 +15,7 @@ use super::{ExportLinks, I18n, Loaded, use_pid, wire};
 use crate::col;
 use crate::components::{loaded, table};
 use crate::format::{amount, day};
-use crate::i18n::*;
+use crate::translations::i18n::*;
 
 // --- Referrals ----------------------------------------------------------------------
 

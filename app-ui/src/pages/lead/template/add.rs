@@ -9,8 +9,8 @@ use rapport_api::routes;
 use super::super::{I18n, from_wire, use_pid, wire};
 use super::{change_template, kind_text};
 use crate::components::{Actions, CardHead, Check, ErrorBox, Field, Select};
-use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
+use crate::translations::i18n::*;
 
 /// A text looked up in the page's language.
 type Words = fn(I18n) -> String;

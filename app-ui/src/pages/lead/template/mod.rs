@@ -11,8 +11,8 @@ use rapport_api::{ApiError, Lang};
 
 use super::{I18n, Loaded, Success, enc, use_pid, wire};
 use crate::components::{Actions, Confirm, ErrorBox, Field, Loading, follow};
-use crate::i18n::*;
 use crate::state::{use_ctx, use_lang};
+use crate::translations::i18n::*;
 
 /// One question as the editor (and the blank form) shows it (the domain's `Question`, not re-exported by the API).
 #[derive(Clone, Debug, PartialEq)]

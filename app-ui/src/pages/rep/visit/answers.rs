@@ -10,9 +10,9 @@ use super::quality::QualityCheck;
 use super::{contacts, entries, is_entry_kind, review, use_visit};
 use crate::components::ErrorBox;
 use crate::format::parse_number;
-use crate::i18n::*;
 use crate::pages::rep::localized;
 use crate::state::use_lang;
+use crate::translations::i18n::*;
 
 /// How long typing in a text answer pauses before the visit is read again.
 const RELOAD_AFTER_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);

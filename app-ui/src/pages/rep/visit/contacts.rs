@@ -8,8 +8,8 @@ use rapport_api::{ApiError, ContactInput, VisitEdit};
 use super::entries::save_entry;
 use super::{VisitCtx, use_visit};
 use crate::components::{EntryForm, EntryList, ErrorBox, Field, entry_list};
-use crate::i18n::*;
 use crate::pages::rep::localized;
+use crate::translations::i18n::*;
 
 /// A key person as shown: the client's contact with this visit's update over it, or a
 /// person first recorded on this visit.

@@ -10,8 +10,8 @@ use rapport_domain::OpportunityKind;
 use super::{VisitCtx, use_visit};
 use crate::components::{EntryForm, EntryList, ErrorBox, Field, entry_list};
 use crate::format::{amount, day};
-use crate::i18n::*;
 use crate::pages::rep::localized;
+use crate::translations::i18n::*;
 
 /// Sends an entry edit; on success closes the form and shows the visit again.
 pub(super) fn save_entry(

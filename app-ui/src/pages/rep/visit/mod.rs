@@ -18,8 +18,8 @@ use rapport_domain::{Question, QuestionKind, Section, Template};
 use super::{DocSyncPill, localized};
 use crate::components::{ErrorBox, Loading};
 use crate::format::{date_time, day};
-use crate::i18n::*;
 use crate::state::{Ctx, SaveState, use_ctx, use_lang};
+use crate::translations::i18n::*;
 
 /// What every part of the open visit shares: the visit, its latest state from the node,
 /// and how to change it.

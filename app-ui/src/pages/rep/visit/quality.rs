@@ -8,8 +8,8 @@ use rapport_api::{AnswerValue, ApiError, QualityAnswer, VisitEdit};
 use super::use_visit;
 use crate::components::{Check, ErrorBox, Field};
 use crate::format::parse_number;
-use crate::i18n::*;
 use crate::pages::rep::localized;
+use crate::translations::i18n::*;
 
 /// The objective quality check: contracted vs measured, and an outage remembered.
 /// Failing it opens a technical follow-up on the spot (the node does it).

@@ -9,9 +9,9 @@ use rapport_domain::{Question, QuestionKind};
 use super::use_visit;
 use crate::components::ErrorBox;
 use crate::format::date_time;
-use crate::i18n::*;
 use crate::pages::rep::localized;
 use crate::state::use_lang;
+use crate::translations::i18n::*;
 
 /// A value as the node renders it (for logs and the command line), in the rep's words:
 /// yes/no and choices in the page's language.
