@@ -1,7 +1,7 @@
 //! Exports for the lead: visits, follow-ups and referrals as CSV or XLSX. The tables
 //! are pure functions of [`ProgrammeData`]; only [`export`] writes bytes.
 
-use rapport_domain::{AnswerValue, FollowUpState, QuestionKind, VisitState};
+use rapport_domain::{AnswerValue, FollowUpState, Lang, QuestionKind, VisitState};
 use rapport_sheets::{Cell, SheetError, Table, write_csv, write_xlsx};
 
 use crate::programmes::ProgrammeData;
@@ -88,16 +88,10 @@ fn follow_up_state_ru(s: FollowUpState) -> &'static str {
 fn answer_cell(kind: &QuestionKind, answer: Option<&AnswerValue>) -> Cell {
     match (kind, answer) {
         (_, None) => Cell::Empty,
-        (QuestionKind::Choice { options }, Some(AnswerValue::Str(id))) => Cell::Text(
-            options
-                .iter()
-                .find(|o| &o.id == id)
-                .map_or_else(|| id.clone(), |o| o.label.ru.clone()),
-        ),
         (QuestionKind::Date, Some(AnswerValue::Str(d))) => Cell::Date(d.clone()),
         (_, Some(AnswerValue::Bool(b))) => Cell::Bool(*b),
         (_, Some(AnswerValue::Number(n))) => Cell::Number(*n),
-        (_, Some(a)) => Cell::Text(a.render()),
+        (kind, Some(a)) => Cell::Text(a.render_for(kind, Lang::Ru)),
     }
 }
 

@@ -414,6 +414,18 @@ async fn run_programme(lead: &Lead) {
             .contains("monopolised"),
         "{v}"
     );
+    // Reps by their names, in both languages; never by their ids.
+    for lang in ["reason_ru", "reason_en"] {
+        let reason = v[lang].as_str().unwrap_or("");
+        assert!(
+            reason.contains("Мария Соколова 🌟") && reason.contains("Иван Петров"),
+            "{lang}: {reason}"
+        );
+        assert!(
+            !reason.contains(&ivan) && !reason.contains(&maria),
+            "{lang} names a rep by id: {reason}"
+        );
+    }
     let (s, applied) = lead.send(h.post(lead.p("/assignments/apply"))).await;
     assert_eq!(s, StatusCode::OK, "{applied}");
     let programme = lead
@@ -473,6 +485,18 @@ async fn run_programme(lead: &Lead) {
             "wording_ru": "Чем увлекается руководитель?", "wording_en": "What is the director's hobby?", "after": "carnegie.proud_of"})))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
+    // A quality check whose target is a most (a delivery time), as the editor sends it.
+    let (s, t) = lead
+        .send(h.post(lead.p("/template/questions")).json(&json!({"id": "quality.delivery", "section": "quality",
+            "kind": {"kind": "quality_check", "service": {"ru": "Доставка", "en": "Delivery"},
+                "metric": {"ru": "Срок доставки", "en": "Delivery time"}, "unit": "дн.", "at_most": true},
+            "wording_ru": "Сроки доставки соблюдаются?", "wording_en": "Is delivery on time?"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    assert_eq!(
+        t["questions"]["quality.delivery"]["kind"]["at_most"], true,
+        "{t}"
+    );
     let (s, t) = lead
         .send(
             h.put(lead.p("/template/questions/carnegie.hobby"))

@@ -238,6 +238,7 @@ async fn a_failing_quality_check_names_its_company_in_the_status() {
                         actual,
                         outage_last_month: false,
                         note: "замер на месте".into(),
+                        at_most: false,
                     },
                     rapport_server::now_ms(),
                 )

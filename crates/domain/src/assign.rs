@@ -133,26 +133,45 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The reason as a sentence in `lang`.
-    pub fn text(&self, lang: Lang) -> String {
+    /// The reason as a sentence in `lang`, each rep called by `name` (the rep's name in
+    /// the programme). An id `name` does not know (an original rep recorded in the
+    /// client list who is not in the programme) is shown as recorded, in quotes.
+    ///
+    /// The Russian sentences put names after a dash or in brackets, never where
+    /// Russian would decline them ("назначен Марии Соколовой").
+    pub fn text(&self, lang: Lang, name: impl Fn(&str) -> Option<String>) -> String {
+        let n = |id: &str| {
+            name(id).unwrap_or_else(|| match lang {
+                Lang::Ru => format!("«{id}»"),
+                Lang::En => format!("\"{id}\""),
+            })
+        };
         match (self, lang) {
-            (Reason::KeptExcellent { rep }, Lang::Ru) => {
-                format!("Остаётся у {rep}: отличные отношения, клиент не монополизирован")
-            }
-            (Reason::KeptExcellent { rep }, Lang::En) => {
-                format!("Stays with {rep}: excellent relationship, not monopolised")
-            }
-            (Reason::MonopolisedMoved { from, to }, Lang::Ru) => {
-                format!("Передан {to}: {from} ограждал клиента от коллег (монополизация)")
-            }
-            (Reason::MonopolisedMoved { from, to }, Lang::En) => {
-                format!("Moved to {to}: {from} shielded the client from colleagues (monopolised)")
-            }
+            (Reason::KeptExcellent { rep }, Lang::Ru) => format!(
+                "Остаётся у прежнего менеджера ({}): отличные отношения, клиент не монополизирован",
+                n(rep)
+            ),
+            (Reason::KeptExcellent { rep }, Lang::En) => format!(
+                "Stays with {}: excellent relationship, not monopolised",
+                n(rep)
+            ),
+            (Reason::MonopolisedMoved { from, to }, Lang::Ru) => format!(
+                "Новый менеджер — {}: прежний ({}) ограждал клиента от коллег (монополизация)",
+                n(to),
+                n(from)
+            ),
+            (Reason::MonopolisedMoved { from, to }, Lang::En) => format!(
+                "Moved to {}: {} shielded the client from colleagues (monopolised)",
+                n(to),
+                n(from)
+            ),
             (Reason::MonopolisedNoOtherRep { rep }, Lang::Ru) => format!(
-                "Остаётся у {rep}, хотя клиент монополизирован: нет другого активного менеджера. Добавьте менеджера и переназначьте"
+                "Остаётся у прежнего менеджера ({}), хотя клиент монополизирован: нет другого активного менеджера. Добавьте менеджера и переназначьте",
+                n(rep)
             ),
             (Reason::MonopolisedNoOtherRep { rep }, Lang::En) => format!(
-                "Kept with {rep} although monopolised: there is no other active rep. Add a rep and reassign"
+                "Kept with {} although monopolised: there is no other active rep. Add a rep and reassign",
+                n(rep)
             ),
             (
                 Reason::Balanced {
@@ -162,7 +181,9 @@ impl Reason {
                 },
                 Lang::Ru,
             ) => format!(
-                "Назначен {to} по загрузке: отношения {original} с клиентом {} (не отличные)",
+                "Менеджер — {}, по загрузке: отношения прежнего менеджера ({}) с клиентом {} (не отличные)",
+                n(to),
+                n(original),
                 strength.text(Lang::Ru)
             ),
             (
@@ -173,30 +194,40 @@ impl Reason {
                 },
                 Lang::En,
             ) => format!(
-                "Assigned to {to} by capacity: {original}'s relationship is {} (not excellent)",
+                "Assigned to {} by capacity: {}'s relationship is {} (not excellent)",
+                n(to),
+                n(original),
                 strength.text(Lang::En)
             ),
-            (Reason::OriginalInactive { original, to }, Lang::Ru) => {
-                format!(
-                    "Назначен {to} по загрузке: {original} сейчас не работает в программе (неактивен или без загрузки)"
-                )
-            }
-            (Reason::OriginalInactive { original, to }, Lang::En) => {
-                format!(
-                    "Assigned to {to} by capacity: {original} is not working on the programme now (inactive or no capacity)"
-                )
-            }
-            (Reason::OriginalUnknown { original, to }, Lang::Ru) => {
-                format!("Назначен {to} по загрузке: менеджер {original} не найден в программе")
-            }
-            (Reason::OriginalUnknown { original, to }, Lang::En) => {
-                format!("Assigned to {to} by capacity: rep {original} is not in the programme")
-            }
-            (Reason::NoOriginal { to }, Lang::Ru) => {
-                format!("Назначен {to} по загрузке: исходный менеджер не указан")
-            }
+            (Reason::OriginalInactive { original, to }, Lang::Ru) => format!(
+                "Менеджер — {}, по загрузке: прежний менеджер ({}) сейчас не работает в программе (неактивен или без загрузки)",
+                n(to),
+                n(original)
+            ),
+            (Reason::OriginalInactive { original, to }, Lang::En) => format!(
+                "Assigned to {} by capacity: {} is not working on the programme now (inactive or no capacity)",
+                n(to),
+                n(original)
+            ),
+            (Reason::OriginalUnknown { original, to }, Lang::Ru) => format!(
+                "Менеджер — {}, по загрузке: прежнего менеджера {} нет в программе",
+                n(to),
+                n(original)
+            ),
+            (Reason::OriginalUnknown { original, to }, Lang::En) => format!(
+                "Assigned to {} by capacity: rep {} is not in the programme",
+                n(to),
+                n(original)
+            ),
+            (Reason::NoOriginal { to }, Lang::Ru) => format!(
+                "Менеджер — {}, по загрузке: прежний менеджер не указан",
+                n(to)
+            ),
             (Reason::NoOriginal { to }, Lang::En) => {
-                format!("Assigned to {to} by capacity: no original rep recorded")
+                format!(
+                    "Assigned to {} by capacity: no original rep recorded",
+                    n(to)
+                )
             }
             (Reason::LeadDecision { note }, Lang::Ru) => format!("Решение руководителя: {note}"),
             (Reason::LeadDecision { note }, Lang::En) => format!("Lead's decision: {note}"),

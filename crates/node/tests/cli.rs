@@ -140,6 +140,14 @@ async fn a_rep_pairs_fills_completes_and_syncs_a_visit_from_the_command_line() {
     .ok();
     assert_eq!(paired[0]["type"], "device", "{paired}");
     assert_eq!(paired[0]["data"]["rep_id"], "ivanov", "{paired}");
+    // The names come with the programme, fetched by the pairing's first sync.
+    assert_eq!(paired[0]["data"]["rep_name"], "Иван Иванов", "{paired}");
+    assert!(
+        paired[0]["data"]["programme_name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty()),
+        "{paired}"
+    );
     assert_eq!(paired[1]["type"], "sync", "{paired}");
     assert!(paired[1]["data"]["last_error"].is_null(), "{paired}");
 
@@ -296,6 +304,20 @@ async fn a_rep_pairs_fills_completes_and_syncs_a_visit_from_the_command_line() {
         );
     }
     assert!(!human.stdout.contains("last sync:  never"), "{human:?}");
+
+    // The visit for people: yes/no in Russian, not as true/false.
+    let human = device(&dir, false, &["visit", "show", &visit]).await;
+    assert_eq!(human.code, 0, "{human:?}");
+    let yes_no_line = human
+        .stdout
+        .lines()
+        .find(|l| l.contains(&format!("[{yes_no_q}]")))
+        .unwrap_or_else(|| panic!("a line for {yes_no_q}: {human:?}"));
+    assert!(yes_no_line.ends_with(": да"), "{yes_no_line}");
+    assert!(
+        !human.stdout.contains(": true") && !human.stdout.contains(": false"),
+        "{human:?}"
+    );
 }
 
 /// A device paired and synced through the library, with a started visit; closed.

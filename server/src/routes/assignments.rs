@@ -41,6 +41,7 @@ pub fn suggestion_view(
     companies: &[(String, String)],
 ) -> HttpResult<SuggestionView> {
     let s = suggest(programme)?;
+    let rep_name = |id: &str| programme.reps.get(id).map(|r| r.name.clone());
     let assignments = s
         .assignments
         .into_iter()
@@ -62,8 +63,8 @@ pub fn suggestion_view(
                     .unwrap_or_default(),
                 changes: current_rep.as_deref() != Some(a.rep_id.as_str()),
                 current_rep,
-                reason_ru: a.reason.text(Lang::Ru),
-                reason_en: a.reason.text(Lang::En),
+                reason_ru: a.reason.text(Lang::Ru, rep_name),
+                reason_en: a.reason.text(Lang::En, rep_name),
                 client_id: a.client_id,
                 rep_id: a.rep_id,
                 reason: a.reason,

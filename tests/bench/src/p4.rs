@@ -301,6 +301,7 @@ async fn fill_completely(node: &Node, client: DocId) -> DocId {
                             actual: 100.0,
                             outage_last_month: false,
                             note: "Скорость в норме".into(),
+                            at_most: false,
                         },
                     },
                 )

@@ -186,6 +186,34 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     .await;
     wait_for(c, "[data-testid=chart-coverage]").await;
     screenshot_page(c, "lead-dashboard").await;
+    // The charts' labels and numbers keep the body text's size on tablet screens.
+    for (width, height) in [(768, 1024), (1024, 768), (1280, 800)] {
+        c.set_window_size(width, height)
+            .await
+            .expect("a window size");
+        let sizes = js(
+            c,
+            "const body = parseFloat(getComputedStyle(document.body).fontSize);
+             const texts = [...document.querySelectorAll('[data-testid=chart-row] .chart-label, [data-testid=chart-row] .chart-value')];
+             return {body, count: texts.length,
+                     smallest: Math.min(...texts.map((t) => t.getBoundingClientRect().height > 0
+                         ? parseFloat(getComputedStyle(t).fontSize) : 0))};",
+        )
+        .await;
+        assert!(
+            sizes["count"].as_u64().unwrap_or(0) > 0,
+            "chart rows: {sizes}"
+        );
+        assert!(
+            sizes["smallest"].as_f64().unwrap_or(0.0) >= sizes["body"].as_f64().unwrap_or(99.0),
+            "a chart label smaller than the body text at {width}px: {sizes}"
+        );
+    }
+    c.set_window_size(1024, 768).await.expect("a window size");
+    screenshot_page(c, "lead-dashboard-1024").await;
+    c.set_window_size(1280, 800)
+        .await
+        .expect("the test's window size");
 
     // The reps' list reloads without closing an open edit row or losing what is typed
     // there: Ivanov's row is being edited while another rep is added.
@@ -323,6 +351,7 @@ async fn fill_required(node: &Node, visit_id: rapport_domain::DocId) {
                     actual: 100.0,
                     outage_last_month: false,
                     note: String::new(),
+                    at_most: false,
                 },
             },
         };

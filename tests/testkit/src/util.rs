@@ -76,6 +76,7 @@ pub fn fill_and_complete(doc: &mut Automerge, template: &Template) -> Result<(),
                         actual: 100.0,
                         outage_last_month: false,
                         note: "норма".into(),
+                        at_most: false,
                     },
                     now,
                 )?;

@@ -138,11 +138,15 @@ fn blank_answer(i18n: I18n, lang: Signal<Lang>, kind: QuestionKind) -> AnyView {
             ],
             3,
         ),
-        QuestionKind::QualityCheck { service, metric, unit } => view! {
+        QuestionKind::QualityCheck { service, metric, unit, at_most } => view! {
             <p class="quality-blank">
                 {move || format!("{} — {}", service.get(lang.get()), metric.get(lang.get()))}
                 <br />
-                {t!(i18n, lead.template.target)} " ________ " {unit.clone()}
+                {move || if at_most {
+                    t_string!(i18n, lead.template.target_at_most).to_string()
+                } else {
+                    t_string!(i18n, lead.template.target).to_string()
+                }} " ________ " {unit.clone()}
                 "    " {t!(i18n, lead.template.actual)} " ________ " {unit.clone()}
                 <br />
                 {t!(i18n, lead.template.outage)} "  ☐ " {t!(i18n, lead.template.yes)} "  ☐ " {t!(i18n, lead.template.no)}

@@ -269,7 +269,8 @@ fn print_answer(
             }
             .into_any()
         }
-        (QuestionKind::QualityCheck { unit, .. }, answer) => {
+        (QuestionKind::QualityCheck { unit, at_most, .. }, answer) => {
+            let at_most = *at_most;
             let q = match answer {
                 Some(AnswerValue::Quality(q)) => Some(q),
                 _ => None,
@@ -285,7 +286,14 @@ fn print_answer(
             let note = q.as_ref().map(|q| q.note.clone()).filter(|n| !n.is_empty());
             view! {
                 <div class="rep-print-quality">
-                    <p>{t!(i18n, rep.print.target)} ", " {unit.clone()} ": " {cell(q.as_ref().map(|q| q.target))}</p>
+                    <p>
+                        {move || if at_most {
+                            t_string!(i18n, rep.print.target_at_most).to_string()
+                        } else {
+                            t_string!(i18n, rep.print.target).to_string()
+                        }}
+                        ", " {unit.clone()} ": " {cell(q.as_ref().map(|q| q.target))}
+                    </p>
                     <p>{t!(i18n, rep.print.actual)} ", " {unit} ": " {cell(q.as_ref().map(|q| q.actual))}</p>
                     <p>
                         {t!(i18n, rep.quality.outage)} ": "

@@ -44,6 +44,7 @@ pub fn default_template() -> Template {
             "Data rate (contracted / measured)",
         ),
         unit: "Мбит/с".to_owned(),
+        at_most: false,
     };
     let questions = vec![
         q(

@@ -136,6 +136,12 @@ pub enum QuestionKind {
         metric: Localized,
         /// The unit of target and actual (e.g. "Мбит/с").
         unit: String,
+        /// The measured value must stay at most the target (delivery in 2 days or
+        /// less, support answering within 4 hours) instead of reaching at least it (a
+        /// connection's speed). Templates from before it was asked: at least.
+        #[serde(default)]
+        #[autosurgeon(missing = "Default::default")]
+        at_most: bool,
     },
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::edit::edit;
 use crate::doc::{check_date, check_finite, obj, put_text};
 use crate::error::{DomainError, SchemaError};
+use crate::lang::Lang;
 use crate::template::{Question, QuestionKind, Template};
 
 /// The answer to a quality-check question.
@@ -23,12 +24,23 @@ pub struct QualityAnswer {
     pub outage_last_month: bool,
     /// Free note.
     pub note: String,
+    /// The target is a most, not a least: copied from the question when the check is
+    /// recorded, so the answer judges itself wherever it is read.
+    #[serde(default)]
+    #[autosurgeon(missing = "Default::default")]
+    pub at_most: bool,
 }
 
 impl QualityAnswer {
-    /// The service is not of quality: below target, or an outage remembered.
+    /// The service is not of quality: short of the target (below it, or above it for
+    /// an "at most" target), or an outage remembered.
     pub fn fails(&self) -> bool {
-        self.actual < self.target || self.outage_last_month
+        let short = if self.at_most {
+            self.actual > self.target
+        } else {
+            self.actual < self.target
+        };
+        short || self.outage_last_month
     }
 }
 
@@ -66,6 +78,51 @@ impl AnswerValue {
                     format!(" / {}", q.note)
                 }
             ),
+        }
+    }
+
+    /// The value as a person reads it in `lang`, knowing its question's kind: yes/no
+    /// as «да»/«нет», a choice by its option's label, a date as 31.12.2026 in Russian,
+    /// a quality check in words. An answer of a kind the question does not expect
+    /// (written under another template) reads as [`AnswerValue::render`].
+    pub fn render_for(&self, kind: &QuestionKind, lang: Lang) -> String {
+        let yes_no = |b: bool| match (b, lang) {
+            (true, Lang::Ru) => "да",
+            (false, Lang::Ru) => "нет",
+            (true, Lang::En) => "yes",
+            (false, Lang::En) => "no",
+        };
+        match (self, kind) {
+            (AnswerValue::Bool(b), _) => yes_no(*b).to_owned(),
+            (AnswerValue::Str(id), QuestionKind::Choice { options }) => options
+                .iter()
+                .find(|o| &o.id == id)
+                .map_or_else(|| id.clone(), |o| o.label.get(lang).to_owned()),
+            (AnswerValue::Str(d), QuestionKind::Date) if lang == Lang::Ru => {
+                match d.splitn(3, '-').collect::<Vec<_>>().as_slice() {
+                    [y, m, day] => format!("{day}.{m}.{y}"),
+                    _ => d.clone(),
+                }
+            }
+            (AnswerValue::Quality(q), _) => {
+                let (target, actual, outage) = match (lang, q.at_most) {
+                    (Lang::Ru, false) => ("цель", "измерено", "перебой за последний месяц"),
+                    (Lang::Ru, true) => ("цель не более", "измерено", "перебой за последний месяц"),
+                    (Lang::En, false) => ("target", "measured", "outage last month"),
+                    (Lang::En, true) => ("target at most", "measured", "outage last month"),
+                };
+                let mut out = format!(
+                    "{target} {} · {actual} {} · {outage}: {}",
+                    q.target,
+                    q.actual,
+                    yes_no(q.outage_last_month)
+                );
+                if !q.note.is_empty() {
+                    out = format!("{out} · {}", q.note);
+                }
+                out
+            }
+            _ => self.render(),
         }
     }
 
@@ -114,11 +171,14 @@ impl AnswerValue {
                     Some(ScalarValue::Str(s)) => s.to_string(),
                     _ => String::new(),
                 };
+                // Absent in checks recorded before targets could be a most.
+                let at_most = matches!(field("at_most")?, Some(ScalarValue::Boolean(true)));
                 AnswerValue::Quality(QualityAnswer {
                     target: number("target")?,
                     actual: number("actual")?,
                     outage_last_month,
                     note,
+                    at_most,
                 })
             }
             Value::Object(other) => {

@@ -315,16 +315,27 @@ pub fn record_quality_check(
         service,
         metric,
         unit,
+        at_most,
     } = &q.kind
     else {
         return Err(wrong_kind(q, "quality_check"));
     };
     check_finite("quality target", answer.target)?;
     check_finite("quality actual", answer.actual)?;
+    // The question says how the target binds, whatever the caller sent.
+    let answer = &QualityAnswer {
+        at_most: *at_most,
+        ..answer.clone()
+    };
     let fails = answer.fails();
+    let (bound_ru, bound_en) = if *at_most {
+        ("не более ", "at most ")
+    } else {
+        ("", "")
+    };
     let description = format!(
-        "Восстановить качество: {} — {}: {} {unit} при договорных {} {unit}{} / \
-         Restore quality: {} — {}: {} {unit} against contracted {} {unit}{}",
+        "Восстановить качество: {} — {}: {} {unit} при договорных {bound_ru}{} {unit}{} / \
+         Restore quality: {} — {}: {} {unit} against contracted {bound_en}{} {unit}{}",
         service.ru,
         metric.ru,
         answer.actual,

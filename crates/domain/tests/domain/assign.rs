@@ -96,17 +96,29 @@ fn one_client_goes_to_the_right_rep_for_the_right_reason(
     let a = &suggestion.assignments[0];
     assert_eq!(a.rep_id, expected_rep);
     assert_eq!(a.reason, expected_reason);
-    // The reason reads as a sentence naming the chosen rep in both languages.
-    assert!(
-        a.reason.text(Lang::Ru).contains(expected_rep),
-        "{}",
-        a.reason.text(Lang::Ru)
-    );
-    assert!(
-        a.reason.text(Lang::En).contains(expected_rep),
-        "{}",
-        a.reason.text(Lang::En)
-    );
+    // The reason reads as a sentence naming the chosen rep in both languages: by name,
+    // and by the id as recorded only where the programme has no such rep.
+    let names = |id: &str| match id {
+        "anna" => Some("Анна Смирнова".to_owned()),
+        "boris" => Some("Борис Ким".to_owned()),
+        _ => None,
+    };
+    let expected_name = names(expected_rep).expect("a rep of the programme");
+    for lang in [Lang::Ru, Lang::En] {
+        let text = a.reason.text(lang, names);
+        assert!(text.contains(&expected_name), "{text}");
+        assert!(!text.contains(expected_rep), "no rep id in {text}");
+        let by_id = a.reason.text(lang, |_| None);
+        assert!(by_id.contains(expected_rep), "{by_id}");
+    }
+    if let Reason::OriginalUnknown { original, .. } = &a.reason {
+        assert!(
+            a.reason
+                .text(Lang::Ru, names)
+                .contains(&format!("«{original}»")),
+            "an unknown original rep is shown as recorded"
+        );
+    }
 }
 
 #[rstest]

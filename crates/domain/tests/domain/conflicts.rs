@@ -144,12 +144,14 @@ fn concurrent_quality_checks_are_both_shown_and_one_can_be_chosen() {
         actual: 60.0,
         outage_last_month: false,
         note: "замер 1".to_owned(),
+        at_most: false,
     };
     let fine = QualityAnswer {
         target: 100.0,
         actual: 100.0,
         outage_last_month: false,
         note: "замер 2".to_owned(),
+        at_most: false,
     };
     record_quality_check(&mut a, &template, q, &slow, T0 + 1).unwrap();
     record_quality_check(&mut b, &template, q, &fine, T0 + 2).unwrap();

@@ -84,6 +84,7 @@ pub fn filled_visit(t: &Template) -> Automerge {
                         actual: 97.5,
                         outage_last_month: false,
                         note: "замер на месте".to_owned(),
+                        at_most: false,
                     },
                     now,
                 )

@@ -51,6 +51,7 @@ fn fill_required(doc: &mut Automerge, t: &Template, actual_speed: f64) {
             actual: actual_speed,
             outage_last_month: false,
             note: String::new(),
+            at_most: false,
         },
         T0,
     )

@@ -56,6 +56,7 @@ fn answers_stay_with_their_questions_when_the_template_changes() {
             actual: 100.0,
             outage_last_month: false,
             note: String::new(),
+            at_most: false,
         },
         T0 + 5,
     )

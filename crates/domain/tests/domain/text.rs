@@ -141,3 +141,55 @@ fn two_text_objects_created_concurrently_are_a_conflict_showing_both_texts() {
         ]
     );
 }
+
+/// Answers read in the person's language: yes/no, choices by label, dates, quality checks.
+#[test]
+fn answers_read_in_russian_and_english_by_their_question_kind() {
+    use rapport_domain::visit::QualityAnswer;
+    use rapport_domain::{ChoiceOption, Lang};
+
+    let yes_no = QuestionKind::YesNo;
+    assert_eq!(AnswerValue::Bool(true).render_for(&yes_no, Lang::Ru), "да");
+    assert_eq!(
+        AnswerValue::Bool(false).render_for(&yes_no, Lang::Ru),
+        "нет"
+    );
+    assert_eq!(AnswerValue::Bool(true).render_for(&yes_no, Lang::En), "yes");
+
+    let choice = QuestionKind::Choice {
+        options: vec![ChoiceOption {
+            id: "monthly".into(),
+            label: Localized::new("Ежемесячно", "Monthly"),
+        }],
+    };
+    let picked = AnswerValue::Str("monthly".into());
+    assert_eq!(picked.render_for(&choice, Lang::Ru), "Ежемесячно");
+    assert_eq!(picked.render_for(&choice, Lang::En), "Monthly");
+    // An option the template no longer has reads as stored.
+    let gone = AnswerValue::Str("weekly".into());
+    assert_eq!(gone.render_for(&choice, Lang::Ru), "weekly");
+
+    let date = AnswerValue::Str("2026-11-27".into());
+    assert_eq!(date.render_for(&QuestionKind::Date, Lang::Ru), "27.11.2026");
+    assert_eq!(date.render_for(&QuestionKind::Date, Lang::En), "2026-11-27");
+
+    let quality = AnswerValue::Quality(QualityAnswer {
+        target: 100.0,
+        actual: 95.0,
+        outage_last_month: false,
+        note: "замер утром".into(),
+        at_most: false,
+    });
+    let ru = quality.render_for(&yes_no, Lang::Ru);
+    assert_eq!(
+        ru,
+        "цель 100 · измерено 95 · перебой за последний месяц: нет · замер утром"
+    );
+    assert!(!ru.contains("false"), "{ru}");
+
+    let text = AnswerValue::Text("Клиент доволен 🚀".into());
+    assert_eq!(
+        text.render_for(&QuestionKind::Text, Lang::Ru),
+        "Клиент доволен 🚀"
+    );
+}

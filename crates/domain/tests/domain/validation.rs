@@ -54,6 +54,7 @@ fn a_bad_edit_is_refused_and_writes_nothing(#[case] edit: &str, #[case] code: &s
         actual: 50.0,
         outage_last_month: false,
         note: String::new(),
+        at_most: false,
     };
     let result: Result<(), DomainError> = match edit {
         "number to a yes/no question" => set_scalar_answer(
@@ -164,6 +165,7 @@ fn a_failing_quality_check_opens_one_follow_up_however_often_it_is_recorded() {
         actual: 100.0,
         outage_last_month: false,
         note: String::new(),
+        at_most: false,
     };
     assert!(!record_quality_check(&mut doc, &t, "quality.speed", &ok, T0).unwrap());
     assert!(read_visit(&doc).unwrap().follow_ups.is_empty());
@@ -173,6 +175,7 @@ fn a_failing_quality_check_opens_one_follow_up_however_often_it_is_recorded() {
         actual: 40.0,
         outage_last_month: false,
         note: "замер speedtest".to_owned(),
+        at_most: false,
     };
     assert!(record_quality_check(&mut doc, &t, "quality.speed", &slow, T0 + 1).unwrap());
     let outage = QualityAnswer {
@@ -270,6 +273,7 @@ fn completion_needs_the_required_answers_named_in_both_languages() {
             actual: 95.0,
             outage_last_month: false,
             note: String::new(),
+            at_most: false,
         },
         T0,
     )
@@ -326,4 +330,109 @@ fn updating_entries_keeps_their_creation_time_and_marks_contacts_left() {
         v.contact_updates[&c].updates_contact_id.as_deref(),
         Some("k1")
     );
+}
+
+/// An "at most" target (a delivery time): more than it fails, the question decides
+/// whatever the caller sends, and checks and templates from before the choice read as
+/// "at least".
+#[test]
+fn a_quality_target_can_be_a_most_and_old_documents_read_as_a_least() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+    use rapport_domain::template::add_question;
+    use rapport_domain::{Localized, Question, QuestionKind, Section};
+
+    let mut programme = programme_doc();
+    add_question(
+        &mut programme,
+        Question {
+            id: "quality.delivery".to_owned(),
+            section: Section::Quality,
+            kind: QuestionKind::QualityCheck {
+                service: Localized::new("Доставка", "Delivery"),
+                metric: Localized::new("Срок доставки", "Delivery time"),
+                unit: "дн.".to_owned(),
+                at_most: true,
+            },
+            required: false,
+            wording: Localized::new("Сроки доставки соблюдаются?", "Delivery on time?"),
+            position: 0.0,
+            retired: false,
+        },
+        None,
+        T0 + 1,
+    )
+    .unwrap();
+    let t = read_template(&programme).unwrap();
+    let mut doc = visit_doc(&t, 1);
+    // The caller says "at least"; the question says "at most", and wins.
+    let on_time = QualityAnswer {
+        target: 2.0,
+        actual: 1.5,
+        outage_last_month: false,
+        note: String::new(),
+        at_most: false,
+    };
+    assert!(!record_quality_check(&mut doc, &t, "quality.delivery", &on_time, T0).unwrap());
+    let late = QualityAnswer {
+        actual: 3.0,
+        ..on_time.clone()
+    };
+    assert!(record_quality_check(&mut doc, &t, "quality.delivery", &late, T0 + 1).unwrap());
+    let v = read_visit(&doc).unwrap();
+    let Some(rapport_domain::AnswerValue::Quality(stored)) = v.answers.get("quality.delivery")
+    else {
+        panic!("a quality answer: {:?}", v.answers);
+    };
+    assert!(stored.at_most && stored.fails(), "{stored:?}");
+    let f = &v.follow_ups[&quality_follow_up_id("quality.delivery")];
+    assert!(
+        f.description.contains("не более 2 дн."),
+        "{}",
+        f.description
+    );
+
+    // A check recorded before targets could be a most: the key is absent.
+    let answers = match doc.get(ROOT, "answers").unwrap() {
+        Some((automerge::Value::Object(ObjType::Map), id)) => id,
+        other => panic!("answers: {other:?}"),
+    };
+    let answer = match doc.get(&answers, "quality.delivery").unwrap() {
+        Some((automerge::Value::Object(ObjType::Map), id)) => id,
+        other => panic!("the answer: {other:?}"),
+    };
+    let mut tx = doc.transaction();
+    tx.delete(&answer, "at_most").unwrap();
+    tx.commit();
+    let old = read_visit(&doc).unwrap();
+    let Some(rapport_domain::AnswerValue::Quality(old)) = old.answers.get("quality.delivery")
+    else {
+        panic!("a quality answer");
+    };
+    assert!(!old.at_most, "read as at least");
+    assert!(!old.fails(), "3 days against 2, read as at least, passes");
+
+    // A template from before the choice: every quality question is "at least".
+    let template = match programme.get(ROOT, "template").unwrap() {
+        Some((_, id)) => id,
+        None => panic!("a template"),
+    };
+    let questions = programme.get(&template, "questions").unwrap().unwrap().1;
+    let question = programme
+        .get(&questions, "quality.delivery")
+        .unwrap()
+        .unwrap()
+        .1;
+    let kind = programme.get(&question, "kind").unwrap().unwrap().1;
+    // An enum's variant is stored as a map under the variant's name.
+    let fields = programme.get(&kind, "quality_check").unwrap().unwrap().1;
+    assert!(programme.get(&fields, "at_most").unwrap().is_some());
+    let mut tx = programme.transaction();
+    tx.delete(&fields, "at_most").unwrap();
+    tx.commit();
+    let t = read_template(&programme).unwrap();
+    assert!(matches!(
+        t.questions["quality.delivery"].kind,
+        QuestionKind::QualityCheck { at_most: false, .. }
+    ));
 }

@@ -44,7 +44,12 @@ fn kind_name_text(i18n: I18n, name: &str) -> String {
 }
 
 /// The kind from the add form's fields; `None` with the reason when they are incomplete.
-fn build_kind(name: &str, options: &str, quality: [&str; 5]) -> Result<QuestionKind, &'static str> {
+fn build_kind(
+    name: &str,
+    options: &str,
+    quality: [&str; 5],
+    at_most: bool,
+) -> Result<QuestionKind, &'static str> {
     let value = match name {
         "choice" => {
             // One option a line: "русский / English" (English may be left out).
@@ -82,6 +87,7 @@ fn build_kind(name: &str, options: &str, quality: [&str; 5]) -> Result<QuestionK
                 "service": {"ru": service_ru, "en": or(service_en, service_ru)},
                 "metric": {"ru": metric_ru, "en": or(metric_en, metric_ru)},
                 "unit": unit,
+                "at_most": at_most,
             })
         }
         other => serde_json::json!({ "kind": other }),
@@ -106,6 +112,7 @@ pub(super) fn AddQuestion(
     let en = RwSignal::new(String::new());
     let options = RwSignal::new(String::new());
     let quality: [RwSignal<String>; 5] = std::array::from_fn(|_| RwSignal::new(String::new()));
+    let at_most = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -117,6 +124,7 @@ pub(super) fn AddQuestion(
             &kind.get_untracked(),
             &options.get_untracked(),
             [&q[0], &q[1], &q[2], &q[3], &q[4]],
+            at_most.get_untracked(),
         );
         let kind_value = match built {
             Ok(k) => k,
@@ -225,6 +233,9 @@ pub(super) fn AddQuestion(
                     </div>
                     <div class="wide form-grid" class:hidden=move || kind.get() != "quality_check">
                         {quality_fields}
+                        <div class="wide">
+                            <Check testid="question-at-most" value=at_most>{t!(i18n, lead.template.at_most)}</Check>
+                        </div>
                     </div>
                     <ErrorBox error=error />
                     <Actions testid="question-save" />

@@ -57,6 +57,9 @@ pub(super) fn kind_text(i18n: I18n, kind: &QuestionKind) -> String {
         QuestionKind::Choice { .. } => t_string!(i18n, lead.template.kind_choice).to_string(),
         QuestionKind::Contacts => t_string!(i18n, lead.template.kind_contacts).to_string(),
         QuestionKind::Referrals => t_string!(i18n, lead.template.kind_referrals).to_string(),
+        QuestionKind::QualityCheck { at_most: true, .. } => {
+            t_string!(i18n, lead.template.kind_quality_at_most).to_string()
+        }
         QuestionKind::QualityCheck { .. } => {
             t_string!(i18n, lead.template.kind_quality).to_string()
         }

@@ -98,8 +98,8 @@ fn answer_input(question: &Question) -> AnyView {
         QuestionKind::Choice { options } => {
             view! { <ChoiceAnswer qid options=options.clone() /> }.into_any()
         }
-        QuestionKind::QualityCheck { unit, .. } => {
-            view! { <QualityCheck qid unit=unit.clone() /> }.into_any()
+        QuestionKind::QualityCheck { unit, at_most, .. } => {
+            view! { <QualityCheck qid unit=unit.clone() at_most=*at_most /> }.into_any()
         }
         QuestionKind::Contacts => view! { <contacts::Contacts /> }.into_any(),
         QuestionKind::Referrals => view! { <entries::Referrals /> }.into_any(),

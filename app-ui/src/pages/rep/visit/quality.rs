@@ -12,9 +12,10 @@ use crate::pages::rep::localized;
 use crate::translations::i18n::*;
 
 /// The objective quality check: contracted vs measured, and an outage remembered.
-/// Failing it opens a technical follow-up on the spot (the node does it).
+/// Failing it opens a technical follow-up on the spot (the node does it). `at_most`:
+/// the contract gives a most (a delivery time), not a least (a speed).
 #[component]
-pub(super) fn QualityCheck(qid: String, unit: String) -> impl IntoView {
+pub(super) fn QualityCheck(qid: String, unit: String, at_most: bool) -> impl IntoView {
     let v = use_visit();
     let i18n = use_i18n();
     let answer = v.answer(qid.clone());
@@ -58,6 +59,7 @@ pub(super) fn QualityCheck(qid: String, unit: String) -> impl IntoView {
                 actual: a,
                 outage_last_month: outage.get_untracked(),
                 note: note.get_untracked().trim().to_owned(),
+                at_most,
             },
         };
         busy.set(true);
@@ -91,7 +93,13 @@ pub(super) fn QualityCheck(qid: String, unit: String) -> impl IntoView {
         <div class="rep-quality">
             <div class="rep-quality-numbers">
                 <Field inline=true testid="quality-target" value=target inputmode="decimal">
-                    {move || t_string!(i18n, rep.quality.target, unit = unit_target.clone()).to_string()}
+                    {move || {
+                        if at_most {
+                            t_string!(i18n, rep.quality.target_at_most, unit = unit_target.clone()).to_string()
+                        } else {
+                            t_string!(i18n, rep.quality.target, unit = unit_target.clone()).to_string()
+                        }
+                    }}
                 </Field>
                 <Field inline=true testid="quality-actual" value=actual inputmode="decimal">
                     {move || t_string!(i18n, rep.quality.actual, unit = unit.clone()).to_string()}

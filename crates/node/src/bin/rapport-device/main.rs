@@ -262,9 +262,11 @@ async fn run(cli: Cli) -> Result<Output, ApiError> {
                     label,
                 }))
                 .await?;
-                // Fetch the programme and the clients right away.
+                // Fetch the programme and the clients right away; the device then knows
+                // the programme's and the rep's names (none when the sync failed).
                 let synced = call(Request::SyncNow).await?;
-                vec![paired, synced]
+                let device = call(Request::Device).await.unwrap_or(paired);
+                vec![device, synced]
             }
             Command::Clients => vec![call(Request::Clients).await?],
             Command::Visit(v) => match v {

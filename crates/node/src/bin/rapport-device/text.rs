@@ -100,7 +100,7 @@ pub fn visit(d: &VisitDetail) -> String {
             ""
         };
         let value = match answer {
-            Some(a) => a.render(),
+            Some(a) => a.render_for(&q.kind, Lang::Ru),
             None if q.required => "— (required, missing)".to_owned(),
             None => "—".to_owned(),
         };
