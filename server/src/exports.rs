@@ -1,7 +1,10 @@
-//! Exports for the lead: visits, follow-ups and referrals as CSV or XLSX. The tables
-//! are pure functions of [`ProgrammeData`]; only [`export`] writes bytes.
+//! Exports for the lead: every list the lead's pages show — clients, visits, follow-ups,
+//! referrals, opportunities — as CSV or XLSX. The tables are pure functions of
+//! [`ProgrammeData`]; only [`export`] writes bytes.
 
-use rapport_domain::{AnswerValue, FollowUpState, Lang, QuestionKind, VisitState};
+use rapport_domain::{
+    AnswerValue, FollowUpState, Lang, OpportunityKind, QuestionKind, Segment, VisitState,
+};
 use rapport_sheets::{Cell, SheetError, Table, write_csv, write_xlsx};
 
 use crate::programmes::ProgrammeData;
@@ -9,12 +12,16 @@ use crate::programmes::ProgrammeData;
 /// What can be exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportKind {
+    /// One row per client: segment, reps, relationship, the latest visit.
+    Clients,
     /// One row per visit with every answer.
     Visits,
     /// One row per follow-up.
     FollowUps,
     /// One row per referral.
     Referrals,
+    /// One row per opportunity.
+    Opportunities,
 }
 
 /// The file format of an export.
@@ -42,9 +49,11 @@ impl ExportFormat {
 pub fn parse_file(name: &str) -> Option<(ExportKind, ExportFormat)> {
     let (kind, ext) = name.rsplit_once('.')?;
     let kind = match kind {
+        "clients" => ExportKind::Clients,
         "visits" => ExportKind::Visits,
         "follow-ups" => ExportKind::FollowUps,
         "referrals" => ExportKind::Referrals,
+        "opportunities" => ExportKind::Opportunities,
         _ => return None,
     };
     let format = match ext.to_ascii_lowercase().as_str() {
@@ -190,6 +199,90 @@ pub fn referrals_table(data: &ProgrammeData) -> Table {
     Table { headers, rows }
 }
 
+/// One row per client, by company: segment, current and original rep, the original
+/// rep's relationship, contacts still there, the latest visit and its state.
+pub fn clients_table(data: &ProgrammeData) -> Table {
+    let headers = [
+        "Клиент",
+        "Сегмент",
+        "Менеджер",
+        "Исходный менеджер",
+        "Отношения",
+        "Монополизирован",
+        "Контактов",
+        "Последний визит",
+        "Состояние визита",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rows = crate::results::clients(data)
+        .into_iter()
+        .map(|c| {
+            let assignment = data.programme.assignments.get(&c.id);
+            let optional = |text: Option<String>| text.map_or(Cell::Empty, Cell::Text);
+            vec![
+                Cell::Text(c.company),
+                Cell::Text(
+                    match c.segment {
+                        Segment::Corporate => "корпоративный",
+                        Segment::KeyPrivate => "ключевой частный",
+                    }
+                    .to_owned(),
+                ),
+                optional(c.current_rep_name),
+                optional(c.original_rep.map(|r| rep_name(data, &r))),
+                optional(assignment.map(|a| a.strength.text(Lang::Ru).to_owned())),
+                assignment.map_or(Cell::Empty, |a| Cell::Bool(a.monopolised)),
+                Cell::Number(c.contacts as f64),
+                c.last_visit_date.map_or(Cell::Empty, Cell::Date),
+                c.last_visit_state
+                    .map_or(Cell::Text("не посещён".to_owned()), |s| {
+                        Cell::Text(state_ru(s).to_owned())
+                    }),
+            ]
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+/// One row per opportunity, by visit date then client.
+pub fn opportunities_table(data: &ProgrammeData) -> Table {
+    let headers = [
+        "Клиент",
+        "Дата встречи",
+        "Менеджер",
+        "Вид",
+        "Описание",
+        "Продукт",
+        "Оценка",
+        "Валюта",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rows = crate::results::opportunities(data)
+        .into_iter()
+        .map(|o| {
+            vec![
+                Cell::Text(o.client_company),
+                Cell::Date(o.visit_date),
+                Cell::Text(rep_name(data, &o.rep_id)),
+                Cell::Text(
+                    match o.kind {
+                        OpportunityKind::Growth => "рост объёма",
+                        OpportunityKind::CrossSell => "новый продукт",
+                    }
+                    .to_owned(),
+                ),
+                Cell::Text(o.description),
+                Cell::Text(o.product),
+                Cell::Number(o.value),
+                Cell::Text(o.currency),
+            ]
+        })
+        .collect();
+    Table { headers, rows }
+}
+
 /// An export file: bytes, content type and the file name to offer.
 #[derive(Clone, Debug)]
 pub struct ExportFile {
@@ -209,9 +302,15 @@ pub fn export(
     today: &str,
 ) -> Result<ExportFile, SheetError> {
     let (table, base, sheet) = match kind {
+        ExportKind::Clients => (clients_table(data), "clients", "Клиенты"),
         ExportKind::Visits => (visits_table(data), "visits", "Визиты"),
         ExportKind::FollowUps => (follow_ups_table(data, today), "follow-ups", "Задачи"),
         ExportKind::Referrals => (referrals_table(data), "referrals", "Рекомендации"),
+        ExportKind::Opportunities => (
+            opportunities_table(data),
+            "opportunities",
+            "Возможности продаж",
+        ),
     };
     let (bytes, ext) = match format {
         ExportFormat::Csv => (write_csv(&table), "csv"),
@@ -230,8 +329,8 @@ mod tests {
     use rapport_domain::client::{new_client, read_client};
     use rapport_domain::programme::{new_programme, put_rep, read_programme};
     use rapport_domain::visit::{
-        ReferralInput, add_follow_up, new_visit, put_referral, read_visit, set_scalar_answer,
-        set_text_answer,
+        OpportunityInput, ReferralInput, add_follow_up, new_visit, put_opportunity, put_referral,
+        read_visit, set_scalar_answer, set_text_answer,
     };
     use rapport_domain::{
         Capacity, DocId, Lead, Period, ProgrammeInit, ScalarAnswer, Segment, VisitInit,
@@ -308,6 +407,19 @@ mod tests {
                 9,
             )
             .expect("referral");
+            put_opportunity(
+                &mut v,
+                None,
+                &OpportunityInput {
+                    kind: OpportunityKind::CrossSell,
+                    description: format!("Видеонаблюдение для склада {date}"),
+                    product: "Облачное видео".into(),
+                    estimated_value: 1_200_000.0,
+                    currency: "RUB".into(),
+                },
+                10,
+            )
+            .expect("opportunity");
             visits.push(read_visit(&v).expect("read visit"));
         }
         ProgrammeData {
@@ -377,6 +489,64 @@ mod tests {
         assert_eq!(f.rows[0][5], Cell::Bool(false));
         let r = referrals_table(&d);
         assert_eq!(r.rows[0][3], Cell::Text("Сергей 2027-02-01".into()));
+    }
+
+    #[test]
+    fn clients_and_opportunities_tables_read_as_the_lead_sees_them() {
+        let d = data();
+        let c = clients_table(&d);
+        assert_eq!(c.rows.len(), 1);
+        let row = &c.rows[0];
+        assert!(row.len() == c.headers.len(), "every column filled");
+        assert_eq!(
+            row[column(&c, "Клиент")],
+            Cell::Text("ООО «Ромашка»".into())
+        );
+        assert_eq!(
+            row[column(&c, "Сегмент")],
+            Cell::Text("корпоративный".into())
+        );
+        assert_eq!(row[column(&c, "Менеджер")], Cell::Empty, "not assigned yet");
+        assert_eq!(
+            row[column(&c, "Последний визит")],
+            Cell::Date("2027-03-02".into()),
+            "the latest visit"
+        );
+        assert_eq!(
+            row[column(&c, "Состояние визита")],
+            Cell::Text("черновик".into())
+        );
+
+        let o = opportunities_table(&d);
+        assert_eq!(o.rows.len(), 2);
+        let first = &o.rows[0];
+        assert_eq!(
+            first[column(&o, "Дата встречи")],
+            Cell::Date("2027-02-01".into())
+        );
+        assert_eq!(first[column(&o, "Менеджер")], Cell::Text("Мария 🌟".into()));
+        assert_eq!(first[column(&o, "Вид")], Cell::Text("новый продукт".into()));
+        assert_eq!(
+            first[column(&o, "Описание")],
+            Cell::Text("Видеонаблюдение для склада 2027-02-01".into())
+        );
+        assert_eq!(first[column(&o, "Оценка")], Cell::Number(1_200_000.0));
+
+        for (name, kind) in [
+            ("clients.csv", ExportKind::Clients),
+            ("opportunities.xlsx", ExportKind::Opportunities),
+        ] {
+            let (k, format) = parse_file(name).expect("a known file");
+            assert_eq!(k, kind);
+            let file = export(&d, k, format, "2027-06-01").expect("written");
+            assert_eq!(file.filename, name);
+        }
+        let csv = export(&d, ExportKind::Clients, ExportFormat::Csv, "2027-06-01").expect("csv");
+        let text = String::from_utf8(csv.bytes).expect("utf-8");
+        assert!(
+            text.contains("ООО «Ромашка»") && text.contains("корпоративный"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -706,6 +706,25 @@ async fn run_programme(lead: &Lead) {
         assert_eq!(rows.len(), 2, "{file}: {rows:?}");
         assert_eq!(rows[1][0], "ООО «Ромашка-Плюс»", "{file}");
     }
+    // Every list the lead sees exports too: clients (with their rep) and opportunities.
+    let resp = lead.raw(h.get(lead.p("/exports/clients.xlsx"))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], XLSX);
+    let rows = parse_xlsx(resp.bytes().await.expect("bytes").to_vec());
+    assert_eq!(rows[0][..3], ["Клиент", "Сегмент", "Менеджер"], "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "ООО «Ромашка-Плюс»" && r[2] == "Мария Соколова 🌟"),
+        "{rows:?}"
+    );
+    let resp = lead.raw(h.get(lead.p("/exports/opportunities.csv"))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let rows = parse_csv(&resp.bytes().await.expect("bytes"));
+    assert_eq!(
+        rows[0][..4],
+        ["Клиент", "Дата встречи", "Менеджер", "Вид"],
+        "{rows:?}"
+    );
     let (s, _) = lead.send(h.get(lead.p("/exports/clients.pdf"))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }

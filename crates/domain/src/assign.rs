@@ -53,7 +53,8 @@ pub enum Strength {
 }
 
 impl Strength {
-    fn text(self, lang: Lang) -> &'static str {
+    /// The strength as a word in `lang` ("слабые", "weak").
+    pub fn text(self, lang: Lang) -> &'static str {
         match (self, lang) {
             (Strength::Excellent, Lang::Ru) => "отличные",
             (Strength::Good, Lang::Ru) => "хорошие",

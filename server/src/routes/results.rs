@@ -121,11 +121,12 @@ async fn opportunities(
     Ok(Json(crate::results::opportunities(&data)))
 }
 
-/// A download: `visits`, `follow-ups` or `referrals`, as `.csv` or `.xlsx`.
+/// A download: `clients`, `visits`, `follow-ups`, `referrals` or `opportunities`, as
+/// `.csv` or `.xlsx`.
 #[utoipa::path(get, path = "/api/v1/programmes/{id}/exports/{file}", tag = "results",
     security(("lead_session" = [])),
     params(("id" = String, Path, description = "programme id"),
-        ("file" = String, Path, description = "visits.csv, visits.xlsx, follow-ups.csv, follow-ups.xlsx, referrals.csv or referrals.xlsx")),
+        ("file" = String, Path, description = "clients, visits, follow-ups, referrals or opportunities, with .csv or .xlsx (e.g. clients.xlsx)")),
     responses((status = 200, description = "the file, as an attachment", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn export(
@@ -136,7 +137,7 @@ async fn export(
     let id = parse_id(&id, "programme")?;
     let (kind, format) = crate::exports::parse_file(&file).ok_or_else(|| {
         HttpError::not_found(&format!(
-            "the export {file:?} (use visits, follow-ups or referrals with .csv or .xlsx)"
+            "the export {file:?} (use clients, visits, follow-ups, referrals or opportunities with .csv or .xlsx)"
         ))
     })?;
     let data = crate::programmes::programme_data(&state, id).await?;

@@ -68,6 +68,10 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     // Import a client list with one bad row: the row and the reason are shown, the
     // good rows are in.
     click(c, "[data-testid=nav-clients]").await;
+    // The clients page exports its own list (and the visits).
+    for file in ["clients.csv", "clients.xlsx", "visits.xlsx"] {
+        wait_for(c, &format!("[data-testid=export-link][data-file='{file}']")).await;
+    }
     let dir = tempfile::tempdir().expect("a folder");
     let csv = dir.path().join("клиенты.csv");
     std::fs::write(&csv, CLIENTS_CSV).expect("csv written");

@@ -50,7 +50,7 @@ pub fn Clients() -> impl IntoView {
         <import::ImportForm data=data />
         <AddClient data=data />
         <ClientTable data=data />
-        <ExportLinks files=&["visits.csv", "visits.xlsx"] />
+        <ExportLinks files=&["clients.csv", "clients.xlsx", "visits.csv", "visits.xlsx"] />
     }
 }
 

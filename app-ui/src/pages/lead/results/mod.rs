@@ -150,6 +150,6 @@ pub fn Opportunities() -> impl IntoView {
             <ul class="totals">{totals}</ul>
             {loaded(list, rows)}
         </section>
-        <ExportLinks files=&["visits.csv", "visits.xlsx"] />
+        <ExportLinks files=&["opportunities.csv", "opportunities.xlsx"] />
     }
 }
