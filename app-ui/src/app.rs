@@ -66,6 +66,7 @@ pub fn LeadApp() -> impl IntoView {
                         <Route path=path!("/lead/:pid/template") view=lead::page(Tab::Template, lead::TemplateEditor) />
                         <Route path=path!("/lead/:pid/print") view=lead::BlankForm />
                         <Route path=path!("/lead/:pid/clients") view=lead::page(Tab::Clients, lead::Clients) />
+                        <Route path=path!("/lead/:pid/visits/:vid") view=lead::page(Tab::Clients, lead::VisitReview) />
                         <Route path=path!("/lead/:pid/reps") view=lead::page(Tab::Reps, lead::Reps) />
                         <Route path=path!("/lead/:pid/assignments") view=lead::page(Tab::Assignments, lead::Assignments) />
                         <Route path=path!("/lead/:pid/devices") view=lead::page(Tab::Devices, lead::Devices) />

@@ -89,3 +89,80 @@ pub fn parse_number(text: &str) -> Option<f64> {
         .collect();
     cleaned.parse::<f64>().ok().filter(|n| n.is_finite())
 }
+
+/// A date as people type it, whatever the browser's locale: `27.11.2026` (also with `/`
+/// or `-` between, a one-digit day or month, a two-digit year of this century) or
+/// ISO `2026-11-27`. `YYYY-MM-DD` when it is a real day of the calendar, else `None`.
+pub fn parse_day(text: &str) -> Option<String> {
+    let parts: Vec<&str> = text.trim().split(['.', '/', '-']).map(str::trim).collect();
+    let [a, b, c] = parts.as_slice() else {
+        return None;
+    };
+    if ![a, b, c]
+        .iter()
+        .all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit()))
+    {
+        return None;
+    }
+    let (year, month, day) = if a.len() == 4 {
+        (*a, *b, *c)
+    } else {
+        (*c, *b, *a)
+    };
+    let year: u32 = match year.len() {
+        4 => year.parse().ok()?,
+        2 => 2000 + year.parse::<u32>().ok()?,
+        _ => return None,
+    };
+    let (month, day): (u32, u32) = (month.parse().ok()?, day.parse().ok()?);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1..=days)
+        .contains(&day)
+        .then(|| format!("{year:04}-{month:02}-{day:02}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{day, parse_day};
+
+    #[test]
+    fn dates_are_read_as_people_type_them() {
+        assert_eq!(parse_day("27.11.2026").as_deref(), Some("2026-11-27"));
+        assert_eq!(parse_day(" 5.3.2026 ").as_deref(), Some("2026-03-05"));
+        assert_eq!(parse_day("05/03/26").as_deref(), Some("2026-03-05"));
+        assert_eq!(parse_day("2026-03-05").as_deref(), Some("2026-03-05"));
+        assert_eq!(parse_day("29.02.2028").as_deref(), Some("2028-02-29"));
+    }
+
+    #[test]
+    fn what_is_not_a_day_of_the_calendar_is_refused() {
+        for text in [
+            "",
+            "27.11",
+            "31.04.2026",
+            "29.02.2026",
+            "00.01.2026",
+            "12.13.2026",
+            "завтра",
+            "1.2.3.2026",
+            "27.11.20261",
+            "27..2026",
+        ] {
+            assert_eq!(parse_day(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_day_shown_reads_back_as_itself() {
+        for iso in ["2026-11-27", "2028-02-29", "2027-01-01"] {
+            assert_eq!(parse_day(&day(iso)).as_deref(), Some(iso));
+        }
+    }
+}

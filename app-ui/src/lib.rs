@@ -15,6 +15,7 @@ mod format;
 mod pages;
 mod pwa;
 mod state;
+mod timer;
 mod translations;
 mod transport;
 

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use rapport_api::lead::{Session, SignIn};
-use rapport_api::routes::{self, FileBytes, Route, Upload};
+use rapport_api::routes::{self, EventStream, FileBytes, Route, Upload};
 use rapport_api::{ApiError, Event, Lang, Request, Response, SyncStatus};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -134,15 +134,15 @@ impl Ctx {
         self.session.set(session);
     }
 
-    /// A raw call to the server's API with the lead's session.
-    async fn lead_raw<B, A>(
+    /// A call of the server's API with the lead's session.
+    fn call<B, A>(
         &self,
         route: Route<B, A>,
         content_type: Option<&str>,
         body: Vec<u8>,
-    ) -> Result<LeadReply, ApiError> {
+    ) -> LeadCall {
         let session = self.session.get_untracked();
-        let call = LeadCall {
+        LeadCall {
             server: session
                 .as_ref()
                 .map(|s| s.server.clone())
@@ -152,7 +152,34 @@ impl Ctx {
             token: session.map(|s| s.token),
             content_type: content_type.map(str::to_owned),
             body,
-        };
+        }
+    }
+
+    /// Follows a stream of the server's events with the lead's session until it ends
+    /// (see [`crate::transport::follow_events`]); `None` at once where the transport
+    /// cannot follow one.
+    pub async fn follow(
+        &self,
+        route: Route<(), EventStream>,
+        signal: &web_sys::AbortSignal,
+        on_open: &dyn Fn(),
+        on_event: &dyn Fn(String),
+    ) -> Option<Result<(), ApiError>> {
+        let call = self.call(route, None, Vec::new());
+        let future = self
+            .transport
+            .with_value(|t| t.follow(call, signal, on_open, on_event))?;
+        Some(future.await)
+    }
+
+    /// A raw call to the server's API with the lead's session.
+    async fn lead_raw<B, A>(
+        &self,
+        route: Route<B, A>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<LeadReply, ApiError> {
+        let call = self.call(route, content_type, body);
         let future = self.transport.with_value(|t| t.lead(call));
         let reply = future.await;
         if let Err(err) = &reply

@@ -25,6 +25,9 @@ use wasm_bindgen_futures::JsFuture;
 /// A boxed future for single-threaded wasm.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// Following a stream of the server's events, until it ends ([`follow_events`]).
+pub type Following<'a> = Pin<Box<dyn Future<Output = Result<(), ApiError>> + 'a>>;
+
 /// Where the UI runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransportKind {
@@ -50,6 +53,19 @@ pub trait Transport {
     fn lead(&self, call: LeadCall) -> LocalFuture<Result<LeadReply, ApiError>>;
     /// Calls `on_event` for every event of the device node (sync progress, changes).
     fn listen(&self, on_event: Rc<dyn Fn(Event)>);
+    /// Follows a stream of server-sent events of the server's API (see
+    /// [`follow_events`]); `None` where this transport cannot (the app's lead calls go
+    /// through the app, one answer per call): the page polls instead.
+    fn follow<'a>(
+        &self,
+        call: LeadCall,
+        signal: &'a web_sys::AbortSignal,
+        on_open: &'a dyn Fn(),
+        on_event: &'a dyn Fn(String),
+    ) -> Option<Following<'a>> {
+        let _ = (call, signal, on_open, on_event);
+        None
+    }
     /// Calls `on_change` whenever the device in the page has something to say about
     /// itself (another tab runs it, the browser may clear its data, storage runs low).
     /// Only the in-page device does; the app's node and the lead's HTTP have nothing.
@@ -219,17 +235,31 @@ impl Transport for HttpTransport {
         Box::pin(fetch(call))
     }
 
+    fn follow<'a>(
+        &self,
+        call: LeadCall,
+        signal: &'a web_sys::AbortSignal,
+        on_open: &'a dyn Fn(),
+        on_event: &'a dyn Fn(String),
+    ) -> Option<Following<'a>> {
+        Some(Box::pin(follow_events(call, signal, on_open, on_event)))
+    }
+
     fn listen(&self, _on_event: Rc<dyn Fn(Event)>) {}
 }
 
-async fn fetch(call: LeadCall) -> Result<LeadReply, ApiError> {
-    let window = web_sys::window().ok_or_else(|| ApiError::new("ui_transport", "no window"))?;
+/// The fetch request of `call`, asking for `accept`, abortable through `signal`.
+fn request(
+    call: &LeadCall,
+    accept: &str,
+    signal: Option<&web_sys::AbortSignal>,
+) -> Result<web_sys::Request, ApiError> {
     let init = web_sys::RequestInit::new();
     init.set_method(&call.method);
     let headers =
         web_sys::Headers::new().map_err(|e| js_error("could not build the request", e))?;
     headers
-        .set("accept", "application/json")
+        .set("accept", accept)
         .map_err(|e| js_error("could not build the request", e))?;
     if let Some(token) = &call.token {
         headers
@@ -244,10 +274,16 @@ async fn fetch(call: LeadCall) -> Result<LeadReply, ApiError> {
         init.set_body(&body);
     }
     init.set_headers(&headers);
+    init.set_signal(signal);
     let url = format!("{}{}", call.server.trim_end_matches('/'), call.path);
-    let request = web_sys::Request::new_with_str_and_init(&url, &init)
-        .map_err(|e| js_error("could not build the request", e))?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+    web_sys::Request::new_with_str_and_init(&url, &init)
+        .map_err(|e| js_error("could not build the request", e))
+}
+
+/// Sends `request`; any HTTP status is an answer, only no answer is an error.
+async fn send(request: &web_sys::Request) -> Result<web_sys::Response, ApiError> {
+    let window = web_sys::window().ok_or_else(|| ApiError::new("ui_transport", "no window"))?;
+    JsFuture::from(window.fetch_with_request(request))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -256,13 +292,11 @@ async fn fetch(call: LeadCall) -> Result<LeadReply, ApiError> {
             )
         })?
         .dyn_into()
-        .map_err(|e| js_error("unexpected answer", e))?;
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+        .map_err(|e| js_error("unexpected answer", e))
+}
+
+/// The whole body of `response`.
+async fn body_of(response: &web_sys::Response) -> Result<Vec<u8>, ApiError> {
     let buffer = JsFuture::from(
         response
             .array_buffer()
@@ -270,10 +304,123 @@ async fn fetch(call: LeadCall) -> Result<LeadReply, ApiError> {
     )
     .await
     .map_err(|e| js_error("could not read the answer", e))?;
-    let body = Uint8Array::new(&buffer).to_vec();
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+async fn fetch(call: LeadCall) -> Result<LeadReply, ApiError> {
+    let response = send(&request(&call, "application/json", None)?).await?;
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let body = body_of(&response).await?;
     if response.ok() {
         Ok(LeadReply { content_type, body })
     } else {
         Err(rapport_api::lead::server_error(response.status(), &body))
+    }
+}
+
+/// Follows the server-sent events of `call` (a GET answered with `text/event-stream`):
+/// `on_open` once the server has answered, `on_event` with each event's name as it
+/// arrives. Resolves when the stream ends (the server stopped, a proxy closed it, the
+/// page aborted it through `signal`) or could not start.
+pub async fn follow_events(
+    call: LeadCall,
+    signal: &web_sys::AbortSignal,
+    on_open: &dyn Fn(),
+    on_event: &dyn Fn(String),
+) -> Result<(), ApiError> {
+    let response = send(&request(&call, "text/event-stream", Some(signal))?).await?;
+    if !response.ok() {
+        let body = body_of(&response).await?;
+        return Err(rapport_api::lead::server_error(response.status(), &body));
+    }
+    let reader: web_sys::ReadableStreamDefaultReader = response
+        .body()
+        .ok_or_else(|| ApiError::new("ui_transport", "the event stream has no body"))?
+        .get_reader()
+        .unchecked_into();
+    on_open();
+    let mut events = EventLines::default();
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|_| ApiError::new("network", "the event stream was cut"))?;
+        let done = Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            return Ok(());
+        }
+        let Ok(bytes) = Reflect::get(&chunk, &JsValue::from_str("value"))
+            .unwrap_or(JsValue::UNDEFINED)
+            .dyn_into::<Uint8Array>()
+        else {
+            return Err(ApiError::new(
+                "ui_transport",
+                "the event stream sent no bytes",
+            ));
+        };
+        for name in events.push(&bytes.to_vec()) {
+            on_event(name);
+        }
+    }
+}
+
+/// Server-sent events as their bytes arrive: complete events (blocks ending in a blank
+/// line) come out by name, a partial one waits for the rest. Comment lines (`:`, the
+/// keep-alive) and unnamed events are skipped.
+#[derive(Default)]
+pub struct EventLines {
+    pending: Vec<u8>,
+}
+
+impl EventLines {
+    /// Takes `bytes` and returns the names of the events they complete, in order.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.pending
+            .extend(bytes.iter().copied().filter(|&b| b != b'\r'));
+        let mut names = Vec::new();
+        while let Some(end) = self.pending.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = self.pending.drain(..end + 2).collect();
+            let text = String::from_utf8_lossy(&block);
+            if let Some(name) = text
+                .lines()
+                .find_map(|line| line.strip_prefix("event:"))
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+}
+
+#[cfg(test)]
+mod event_lines_tests {
+    use super::EventLines;
+
+    #[test]
+    fn events_split_across_chunks_come_out_whole_and_in_order() {
+        let mut lines = EventLines::default();
+        assert!(lines.push(b"event: sta").is_empty());
+        assert!(lines.push(b"tus\ndata: {\"version\":1}\n").is_empty());
+        assert_eq!(
+            lines.push(b"\nevent: status\ndata: {}\n\nevent:"),
+            ["status", "status"]
+        );
+        assert_eq!(lines.push(b" status\r\n\r\n"), ["status"]);
+    }
+
+    #[test]
+    fn keep_alive_comments_and_unnamed_events_are_skipped() {
+        let mut lines = EventLines::default();
+        assert!(lines.push(b":\n\n: ping\n\ndata: x\n\n").is_empty());
+        assert_eq!(lines.push(b"event: status\n\n"), ["status"]);
     }
 }

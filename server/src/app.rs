@@ -52,7 +52,11 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        let stop = CancellationToken::new();
+        // A fresh token per start: a state served again after a stop must not start
+        // stopped.
+        let mut state = state;
+        state.stopping = CancellationToken::new();
+        let stop = state.stopping.clone();
         tokio::spawn(
             state
                 .projector

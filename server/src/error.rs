@@ -110,6 +110,10 @@ impl From<DomainError> for HttpError {
             DomainError::NotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
             }
+            // The request is fine; the visit is not in a state to take it.
+            DomainError::NotCompleted | DomainError::AlreadyReviewed { .. } => {
+                Self::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
             _ => Self::invalid(e.code(), e.to_string()),
         }
     }

@@ -3,7 +3,8 @@
 //! [`ProgrammeData`]; only [`export`] writes bytes.
 
 use rapport_domain::{
-    AnswerValue, FollowUpState, Lang, OpportunityKind, QuestionKind, Segment, VisitState,
+    AnswerValue, FollowUpState, Lang, OpportunityKind, QuestionKind, ReviewRound, ReviewState,
+    Segment, VisitState,
 };
 use rapport_sheets::{Cell, SheetError, Table, write_csv, write_xlsx};
 
@@ -86,6 +87,15 @@ fn state_ru(s: VisitState) -> &'static str {
     }
 }
 
+fn review_ru(s: ReviewState) -> &'static str {
+    match s {
+        ReviewState::Draft => "не завершён",
+        ReviewState::AwaitingReview => "ждёт проверки",
+        ReviewState::Returned => "на доработке",
+        ReviewState::Accepted => "принят",
+    }
+}
+
 fn follow_up_state_ru(s: FollowUpState) -> &'static str {
     match s {
         FollowUpState::Open => "открыто",
@@ -115,9 +125,16 @@ pub fn visits_table(data: &ProgrammeData) -> Table {
         .into_iter()
         .filter(|q| !matches!(q.kind, QuestionKind::Contacts | QuestionKind::Referrals))
         .collect();
-    let mut headers: Vec<String> = ["Клиент", "Дата встречи", "Менеджер", "Состояние"]
-        .map(str::to_owned)
-        .to_vec();
+    let mut headers: Vec<String> = [
+        "Клиент",
+        "Дата встречи",
+        "Менеджер",
+        "Состояние",
+        "Проверка",
+        "Замечания руководителя",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     headers.extend(questions.iter().map(|q| q.wording.ru.clone()));
     let mut visits: Vec<_> = data.visits.iter().collect();
     visits.sort_by_key(|v| (v.date.clone(), company(data, v.client_id), v.id.to_string()));
@@ -129,6 +146,11 @@ pub fn visits_table(data: &ProgrammeData) -> Table {
                 Cell::Date(v.date.clone()),
                 Cell::Text(rep_name(data, &v.rep_id)),
                 Cell::Text(state_ru(v.state).to_owned()),
+                Cell::Text(review_ru(v.review_state()).to_owned()),
+                v.current_review()
+                    .map(|r| review_comments(&data.programme.template, r))
+                    .filter(|text| !text.is_empty())
+                    .map_or(Cell::Empty, Cell::Text),
             ];
             row.extend(
                 questions
@@ -139,6 +161,22 @@ pub fn visits_table(data: &ProgrammeData) -> Table {
         })
         .collect();
     Table { headers, rows }
+}
+
+/// A round's comments in one cell: the comment on the visit, then each answer's under
+/// its question's wording.
+fn review_comments(template: &rapport_domain::Template, round: &ReviewRound) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    if !round.comment.is_empty() {
+        lines.push(round.comment.clone());
+    }
+    for (qid, comment) in &round.answer_comments {
+        let wording = template
+            .question(qid)
+            .map_or_else(|| qid.clone(), |q| q.wording.ru.clone());
+        lines.push(format!("{wording}: {comment}"));
+    }
+    lines.join("\n")
 }
 
 /// One row per follow-up, as [`crate::results::follow_ups`] orders them.
@@ -212,6 +250,7 @@ pub fn clients_table(data: &ProgrammeData) -> Table {
         "Контактов",
         "Последний визит",
         "Состояние визита",
+        "Проверка",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -239,6 +278,8 @@ pub fn clients_table(data: &ProgrammeData) -> Table {
                     .map_or(Cell::Text("не посещён".to_owned()), |s| {
                         Cell::Text(state_ru(s).to_owned())
                     }),
+                c.last_visit_review
+                    .map_or(Cell::Empty, |s| Cell::Text(review_ru(s).to_owned())),
             ]
         })
         .collect();
@@ -442,8 +483,15 @@ mod tests {
         let d = data();
         let t = visits_table(&d);
         assert_eq!(
-            t.headers[..4],
-            ["Клиент", "Дата встречи", "Менеджер", "Состояние"]
+            t.headers[..6],
+            [
+                "Клиент",
+                "Дата встречи",
+                "Менеджер",
+                "Состояние",
+                "Проверка",
+                "Замечания руководителя"
+            ]
         );
         assert_eq!(t.rows.len(), 2);
         assert_eq!(

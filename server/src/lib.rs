@@ -17,6 +17,7 @@ pub mod edit;
 pub mod error;
 pub mod exports;
 pub mod import;
+pub mod live;
 pub mod programmes;
 pub mod projector;
 pub mod results;

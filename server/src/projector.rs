@@ -21,7 +21,7 @@ use rapport_domain::{
     read_view,
 };
 use rapport_store::{DocId, DocStore, WriteBatch};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{Db, MetaRow, Projection};
@@ -37,6 +37,9 @@ pub struct Projector {
     wake: Notify,
     /// One pass at a time in this process (other processes are fenced by the CAS).
     running: tokio::sync::Mutex<()>,
+    /// Counts the passes that wrote projections: what open lead pages wait on
+    /// ([`Self::subscribe`]).
+    projected: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Projector {
@@ -109,7 +112,19 @@ impl Projector {
             db,
             wake: Notify::new(),
             running: tokio::sync::Mutex::new(()),
+            projected: watch::Sender::new(0),
         }
+    }
+
+    /// Changes whenever this process has written projections (a programme's status may
+    /// have moved). Projections written by other processes on the same database do not
+    /// show here: who follows them reads the programme's version too.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.projected.subscribe()
+    }
+
+    fn projected(&self) {
+        self.projected.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Asks the background task to run soon (after a commit).
@@ -157,6 +172,7 @@ impl Projector {
                 .apply_projections(at, at, &projections, crate::clock::now_ms())
                 .await?
             {
+                self.projected();
                 return Ok(());
             }
         }
@@ -210,6 +226,8 @@ impl Projector {
         {
             // Another process projected this page first: continue from where it is.
             tracing::debug!("projection page taken by another process");
+        } else if !projections.is_empty() {
+            self.projected();
         }
         Ok(n)
     }

@@ -122,6 +122,8 @@ pub fn clients(data: &ProgrammeData) -> Vec<ClientView> {
                 contacts: c.contacts.values().filter(|k| !k.has_left).count(),
                 last_visit_date: last.map(|v| v.date.clone()),
                 last_visit_state: last.map(|v| v.state),
+                last_visit_id: last.map(|v| v.id.to_string()),
+                last_visit_review: last.map(rapport_domain::Visit::review_state),
             }
         })
         .collect();

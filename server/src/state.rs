@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rapport_protocol::Limits;
 use rapport_store::{DocId, DocStore, PgStore, SqliteStore};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::Db;
@@ -35,6 +36,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The last status computed per programme (see [`crate::results::status_json`]).
     pub status_cache: Arc<StatusCache>,
+    /// Cancelled when the server that serves this state stops: endless answers (the
+    /// lead's live status) end with it, so a graceful shutdown does not wait on them.
+    pub stopping: CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {
@@ -133,6 +137,7 @@ impl AppState {
             limits: Limits::DEFAULT,
             metrics: metrics_handle(),
             status_cache: Arc::default(),
+            stopping: CancellationToken::new(),
         })
     }
 }

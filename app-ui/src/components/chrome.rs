@@ -428,6 +428,10 @@ pub fn error_text(i18n: leptos_i18n::I18nContext<Locale>, err: &ApiError) -> Str
             Some(t_string!(i18n, common.errors.signed_out).to_string())
         }
         "forbidden" => Some(t_string!(i18n, common.errors.forbidden).to_string()),
+        "already_reviewed" => Some(t_string!(i18n, common.errors.already_reviewed).to_string()),
+        "visit_not_completed" => {
+            Some(t_string!(i18n, common.errors.visit_not_completed).to_string())
+        }
         _ => None,
     };
     known.unwrap_or_else(|| err.message.clone())

@@ -43,7 +43,9 @@ pub fn Field(
     children: Children,
 ) -> impl IntoView {
     let testid = testid.or_else(|| id.clone());
-    let control = if kind == "textarea" {
+    let control = if kind == "date" {
+        view! { <DateInput id=id.clone() testid=testid required=required value=value /> }.into_any()
+    } else if kind == "textarea" {
         view! {
             <textarea id=id.clone() required=required data-testid=testid
                 placeholder=placeholder.clone().map(|p| move || p.get())
@@ -69,6 +71,104 @@ pub fn Field(
             </div>
         }
         .into_any()
+    }
+}
+
+/// A date typed in the page's language (`27.11.2026`; placeholder `дд.мм.гггг`), the
+/// same whatever the browser's locale (a native date input would show the browser's,
+/// `mm/dd/yyyy` in a Russian page), bound to `value` as `YYYY-MM-DD` (`""` when empty).
+///
+/// Typing sets `value` as soon as the text is a date, without rewriting the text under
+/// the fingers; leaving the field writes the date in full and calls `on_commit`. A text
+/// that is no date leaves `value` alone and marks the field invalid with a message
+/// saying how to write it, so a form will not submit it.
+#[component]
+pub fn DateInput(
+    /// The control's id.
+    #[prop(optional_no_strip)]
+    id: Option<String>,
+    /// The test id.
+    #[prop(optional_no_strip)]
+    testid: Option<String>,
+    /// The id of the element that labels it, when no `<label for>` does.
+    #[prop(optional_no_strip)]
+    labelledby: Option<String>,
+    /// Whether the form needs it.
+    #[prop(optional)]
+    required: bool,
+    /// The date, `YYYY-MM-DD`, or `""`.
+    value: RwSignal<String>,
+    /// Called with the date when the rep or lead leaves the field with a new date in it.
+    #[prop(optional, into)]
+    on_commit: Option<Callback<String>>,
+) -> impl IntoView {
+    use crate::format::{day, parse_day};
+    use crate::translations::i18n::*;
+    let i18n = use_i18n();
+    let text = RwSignal::new(day(&value.get_untracked()));
+    // Shown once the field is left with a text that is no date; gone when it is one.
+    let wrong = RwSignal::new(false);
+    // A date set from outside (a reload, another device's edit) is shown, unless the
+    // text already says it.
+    Effect::new(move |_| {
+        let date = value.get();
+        let typed = text.get_untracked();
+        let same = parse_day(&typed).as_deref() == Some(date.as_str())
+            || (date.is_empty() && parse_day(&typed).is_none());
+        if !same {
+            text.set(day(&date));
+        }
+    });
+    let check = move |input: &web_sys::HtmlInputElement| -> Option<String> {
+        let raw = input.value();
+        let parsed = parse_day(&raw);
+        let message = if parsed.is_some() || raw.trim().is_empty() {
+            String::new()
+        } else {
+            t_string!(i18n, common.date.invalid).to_string()
+        };
+        input.set_custom_validity(&message);
+        if message.is_empty() {
+            wrong.set(false);
+        }
+        text.set(raw.clone());
+        if raw.trim().is_empty() {
+            return Some(String::new());
+        }
+        parsed
+    };
+    let on_input = move |ev: leptos::ev::Event| {
+        let input = event_target::<web_sys::HtmlInputElement>(&ev);
+        if let Some(date) = check(&input)
+            && value.with_untracked(|v| *v != date)
+        {
+            value.set(date);
+        }
+    };
+    let on_change = move |ev: leptos::ev::Event| {
+        let input = event_target::<web_sys::HtmlInputElement>(&ev);
+        let date = check(&input);
+        wrong.set(date.is_none());
+        if let Some(date) = date {
+            text.set(day(&date));
+            if value.with_untracked(|v| *v != date) {
+                value.set(date.clone());
+            }
+            if let Some(commit) = on_commit {
+                commit.run(date);
+            }
+        }
+    };
+    view! {
+        <input id=id type="text" inputmode="numeric" autocomplete="off" required=required
+            data-testid=testid aria-labelledby=labelledby
+            placeholder=move || t_string!(i18n, common.date.placeholder).to_string()
+            prop:value=move || text.get() on:input=on_input on:change=on_change />
+        {move || wrong.get().then(|| view! {
+            <span class="field-error" role="alert" data-testid="date-invalid">
+                {t!(i18n, common.date.invalid)}
+            </span>
+        })}
     }
 }
 

@@ -13,6 +13,6 @@ pub mod table;
 pub use chrome::{ErrorBox, Loading, TopBar};
 pub use confirm::Confirm;
 pub use entries::{EntryForm, EntryList, entry_list};
-pub use field::{Actions, Check, Field, Select};
-pub use section::{CardHead, Loaded, loaded, loaded_live};
+pub use field::{Actions, Check, DateInput, Field, Select};
+pub use section::{CardHead, Loaded, follow_status, loaded, loaded_live};
 pub use table::{Col, follow, keyed_table, table};

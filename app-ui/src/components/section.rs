@@ -12,10 +12,10 @@ use super::{ErrorBox, Loading};
 use crate::state::{Ctx, use_ctx};
 
 /// Data a page shows: loaded from the server, reloaded after every change the page
-/// makes and by polling.
+/// makes and as the programme moves ([`follow_status`]).
 ///
 /// Not a Leptos `Resource`: an answer equal to what is on screen is dropped here, so
-/// a poll that finds nothing new re-renders nothing (a resource would hand every
+/// a reload that finds nothing new re-renders nothing (a resource would hand every
 /// answer to the view and rebuild the rows under the lead's finger).
 pub struct Loaded<T: Send + Sync + 'static> {
     /// The last answer; `None` until the first one arrives.
@@ -73,17 +73,98 @@ impl<T: DeserializeOwned + PartialEq + Send + Sync + 'static> Loaded<T> {
             }
         });
     }
+}
 
-    /// Reloads every `every` while the page is shown.
-    pub fn poll(&self, every: std::time::Duration) {
-        let this = *self;
-        let handle = set_interval_with_handle(move || this.reload(), every);
-        on_cleanup(move || {
-            if let Ok(handle) = handle {
-                handle.clear();
+/// The first wait before following the live status again after its stream ended;
+/// it doubles on each failure up to [`FOLLOW_AGAIN_MAX_MS`].
+const FOLLOW_AGAIN_MS: i64 = 1_000;
+/// The longest wait between two tries to follow the live status.
+const FOLLOW_AGAIN_MAX_MS: i64 = 30_000;
+
+thread_local! {
+    /// The open streams' abort handles, by the id of the page that opened them (an
+    /// `AbortController` cannot cross into Leptos's cleanup, which must be `Send`).
+    static STREAMS: std::cell::RefCell<std::collections::HashMap<u64, web_sys::AbortController>> =
+        std::cell::RefCell::default();
+    static NEXT_STREAM: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Keeps what a page shows of programme `pid` fresh: `reload` runs on every event of
+/// the programme's live status (the server sends one as soon as a sync moved it, and
+/// one on connecting, so a reconnect catches up), and every `every` only while there
+/// is no stream: in the app, whose lead calls go through it one answer at a time, and
+/// while the server cannot be reached (the page tries again after 1 s, doubling up to
+/// 30 s). Returns whether the stream is open; leaving the page closes it.
+pub fn follow_status(
+    pid: &str,
+    every: std::time::Duration,
+    reload: impl Fn() + Clone + 'static,
+) -> ReadSignal<bool> {
+    let ctx = use_ctx();
+    let (live, set_live) = signal(false);
+    let poll = reload.clone();
+    let interval = set_interval_with_handle(
+        move || {
+            if !live.get_untracked() {
+                poll();
             }
-        });
-    }
+        },
+        every,
+    );
+    let id = NEXT_STREAM.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    let route = rapport_api::routes::status_events(pid);
+    spawn_local(async move {
+        let mut wait = FOLLOW_AGAIN_MS;
+        loop {
+            let Ok(controller) = web_sys::AbortController::new() else {
+                return;
+            };
+            let signal = controller.signal();
+            // Leaving the page aborts the stream through this.
+            STREAMS.with(|s| s.borrow_mut().insert(id, controller));
+            let on_open = || {
+                set_live.try_set(true);
+            };
+            let on_event = |_name: String| reload();
+            let Some(ended) = ctx
+                .follow(route.clone(), &signal, &on_open, &on_event)
+                .await
+            else {
+                // This transport has no streams: the interval polls for good.
+                STREAMS.with(|s| s.borrow_mut().remove(&id));
+                return;
+            };
+            let was_live = live.try_get_untracked().unwrap_or(false);
+            if set_live.try_set(false).is_some() || signal.aborted() {
+                // The page is gone.
+                return;
+            }
+            if was_live {
+                wait = FOLLOW_AGAIN_MS;
+            }
+            if let Err(e) = ended {
+                leptos::logging::debug_warn!("live status: {e}");
+            }
+            crate::timer::sleep(wait).await;
+            wait = (wait * 2).min(FOLLOW_AGAIN_MAX_MS);
+            if !STREAMS.with(|s| s.borrow().contains_key(&id)) {
+                return;
+            }
+        }
+    });
+    on_cleanup(move || {
+        if let Ok(handle) = interval {
+            handle.clear();
+        }
+        if let Some(controller) = STREAMS.with(|s| s.borrow_mut().remove(&id)) {
+            controller.abort();
+        }
+    });
+    live
 }
 
 /// The error box of `data`, "Loading…" until its first answer, then `content` of

@@ -26,15 +26,7 @@ fn call(target: &JsValue, name: &str, args: &[&JsValue]) -> Option<Result<JsValu
     Some(method.apply(target, &args))
 }
 
-/// Resolves after `ms` milliseconds (a browser timer; no runtime).
-pub(super) async fn sleep(ms: i64) {
-    let Ok(window) = window() else { return };
-    let ms = i32::try_from(ms.max(0)).unwrap_or(i32::MAX);
-    let promise = Promise::new(&mut |resolve, _| {
-        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-    });
-    let _ = JsFuture::from(promise).await;
-}
+pub(super) use crate::timer::sleep;
 
 /// Something to wait on that a timer or a [`Waker::wake`] ends, whichever comes first.
 #[derive(Default)]

@@ -122,6 +122,16 @@ impl Transport for PageTransport {
         self.lead.lead(call)
     }
 
+    fn follow<'a>(
+        &self,
+        call: LeadCall,
+        signal: &'a web_sys::AbortSignal,
+        on_open: &'a dyn Fn(),
+        on_event: &'a dyn Fn(String),
+    ) -> Option<crate::transport::Following<'a>> {
+        self.lead.follow(call, signal, on_open, on_event)
+    }
+
     fn listen(&self, on_event: Rc<dyn Fn(Event)>) {
         self.listeners.listen(on_event);
     }

@@ -19,8 +19,8 @@ pub mod routes;
 
 /// Domain types that appear in requests and responses.
 pub use rapport_domain::{
-    AnswerValue, Client, FollowUpState, MissingAnswer, QualityAnswer, ScalarAnswer, Segment,
-    Template, Visit, VisitState,
+    AnswerValue, Client, FollowUpState, MissingAnswer, QualityAnswer, ReviewRound, ReviewState,
+    ScalarAnswer, Segment, Template, Verdict, Visit, VisitState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -270,8 +270,15 @@ pub struct VisitCard {
     pub missing_required: usize,
     /// Answers with concurrent values waiting for a choice.
     pub conflicts: usize,
+    /// Where it stands in the lead's review (`returned`: the rep has work to do).
+    #[serde(default = "draft_review")]
+    pub review: ReviewState,
     /// Whether it still syncs.
     pub sync: DocSync,
+}
+
+fn draft_review() -> ReviewState {
+    ReviewState::Draft
 }
 
 /// A visit opened for showing or filling in.

@@ -13,10 +13,10 @@ use std::marker::PhantomData;
 use crate::lead::{
     Assignment, Client, ClientEdit, ClientView, DevicePairRequest, DeviceView, FollowUp,
     FollowUpFilter, FollowUpPatch, FollowUpView, Health, ImportOutcome, ImportQuery, LeadInfo,
-    NewClient, NewClientId, NewPairingCode, NewProgramme, NewQuestion, NewRep, OpportunityView,
-    Override, Paired, PairingCode, Programme, ProgrammeStatus, ProgrammeSummary, QuestionChange,
-    ReferralView, Relationship, RepInput, RepView, ServerDeviceInfo, Session, Settings, SignIn,
-    SuggestionView, Template,
+    LeadVisit, NewClient, NewClientId, NewPairingCode, NewProgramme, NewQuestion, NewRep,
+    OpportunityView, Override, Paired, PairingCode, Programme, ProgrammeStatus, ProgrammeSummary,
+    QuestionChange, ReferralView, Relationship, RepInput, RepView, ReviewInput, ServerDeviceInfo,
+    Session, Settings, SignIn, SuggestionView, Template,
 };
 
 /// An HTTP method of the lead API.
@@ -54,6 +54,10 @@ pub struct Upload;
 /// An answer of raw bytes (an export file), read with its content type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileBytes;
+
+/// An endless answer of server-sent events (`text/event-stream`), read as it comes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventStream;
 
 /// One call of the lead API: method and path, with the body type `B` it takes and the
 /// answer type `A` it gives.
@@ -177,6 +181,12 @@ pub fn update_programme(id: &str) -> Route<Settings, Programme> {
 /// `GET /api/v1/programmes/{id}/status`: the dashboard's figures.
 pub fn status(id: &str) -> Route<(), ProgrammeStatus> {
     get(programme_path(id, "/status"))
+}
+
+/// `GET /api/v1/programmes/{id}/events`: the live status, an event named `status`
+/// whenever the status moved (the first at once).
+pub fn status_events(id: &str) -> Route<(), EventStream> {
+    get(programme_path(id, "/events"))
 }
 
 /// `GET /api/v1/programmes/{id}/clients`: the clients with their reps and visits.
@@ -308,6 +318,20 @@ pub fn patch_follow_up(
         encode(follow_up_id)
     );
     Route::new(Method::Patch, programme_path(id, &rest))
+}
+
+/// `GET /api/v1/programmes/{id}/visits/{visit_id}`: a visit as the lead reviews it.
+pub fn lead_visit(id: &str, visit_id: &str) -> Route<(), LeadVisit> {
+    get(programme_path(id, &format!("/visits/{}", encode(visit_id))))
+}
+
+/// `POST /api/v1/programmes/{id}/visits/{visit_id}/review`: accepts the visit or returns
+/// it for rework; the visit as it is then.
+pub fn review_visit(id: &str, visit_id: &str) -> Route<ReviewInput, LeadVisit> {
+    Route::new(
+        Method::Post,
+        programme_path(id, &format!("/visits/{}/review", encode(visit_id))),
+    )
 }
 
 /// `GET /api/v1/programmes/{id}/referrals`: the referrals of all visits.

@@ -136,6 +136,7 @@ async fn clients<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<Vec<ClientCard
                 .as_ref()
                 .map_or(0, |t| validate_visit_completion(&visit, t).len()),
             conflicts: conflicted_answers(&doc).map_or(0, |c| c.len()),
+            review: visit.review_state(),
             sync: sync_of(&id),
         };
         latest.insert(visit.client_id, card);

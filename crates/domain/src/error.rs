@@ -98,6 +98,25 @@ pub enum DomainError {
         /// The required answers that are missing.
         missing: Vec<MissingAnswer>,
     },
+    /// A review of a visit that is not completed.
+    #[error("only a completed visit can be reviewed: the rep has not completed it yet")]
+    NotCompleted,
+    /// A review of a completion that was reviewed already.
+    #[error(
+        "this completion of the visit was reviewed already (at {at_ms} ms): the rep completes it again before the next review"
+    )]
+    AlreadyReviewed {
+        /// When the earlier review was given.
+        at_ms: i64,
+    },
+    /// A text longer than its field takes.
+    #[error("{field} is longer than {max} characters; shorten it")]
+    TooLong {
+        /// Which field.
+        field: &'static str,
+        /// The most characters it takes.
+        max: usize,
+    },
     /// The document is not of the expected shape.
     #[error(transparent)]
     Schema(#[from] SchemaError),
@@ -138,6 +157,9 @@ impl DomainError {
             Self::NotFound { .. } => "not_found",
             Self::Duplicate { .. } => "duplicate_id",
             Self::Incomplete { .. } => "visit_incomplete",
+            Self::NotCompleted => "visit_not_completed",
+            Self::AlreadyReviewed { .. } => "already_reviewed",
+            Self::TooLong { .. } => "too_long",
             Self::Schema(e) => e.code(),
             Self::Automerge(_) => "automerge_error",
             Self::Reconcile(_) => "reconcile_error",

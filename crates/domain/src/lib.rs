@@ -52,6 +52,6 @@ pub use template::{ChoiceOption, Question, QuestionKind, Section, Template, defa
 pub use view::{ProgrammeView, RepCard, publish_view, read_view, view_id};
 pub use visit::{
     AnswerValue, ContactInput, FollowUp, FollowUpState, MissingAnswer, Opportunity,
-    OpportunityKind, QualityAnswer, Referral, ScalarAnswer, Visit, VisitInit, VisitState,
-    validate_visit_completion,
+    OpportunityKind, QualityAnswer, Referral, ReviewInput, ReviewRound, ReviewState, ScalarAnswer,
+    Verdict, Visit, VisitInit, VisitState, validate_visit_completion,
 };

@@ -9,7 +9,8 @@ use crate::client::Client;
 use crate::ids::DocId;
 use crate::programme::Programme;
 use crate::visit::{
-    AnswerValue, FollowUp, FollowUpState, OpportunityKind, QualityAnswer, Visit, VisitState,
+    AnswerValue, FollowUp, FollowUpState, OpportunityKind, QualityAnswer, ReviewState, Visit,
+    VisitState,
 };
 
 /// A rep as the status counts them.
@@ -123,9 +124,22 @@ pub struct VisitSummary {
     pub referrals: u32,
     /// Contact updates made.
     pub contact_updates: u32,
+    /// Where it stands in the lead's review (`None` in a summary projected before
+    /// reviews existed: see [`Self::review_state`]).
+    #[serde(default)]
+    pub review: Option<ReviewState>,
 }
 
 impl VisitSummary {
+    /// Where the visit stands in the lead's review; a summary projected before reviews
+    /// existed has none given, and its completed visit awaits review.
+    pub fn review_state(&self) -> ReviewState {
+        self.review.unwrap_or(match self.state {
+            VisitState::Draft => ReviewState::Draft,
+            VisitState::Completed => ReviewState::AwaitingReview,
+        })
+    }
+
     /// The summary of a visit.
     pub fn of(v: &Visit) -> Self {
         Self {
@@ -160,6 +174,7 @@ impl VisitSummary {
                 .collect(),
             referrals: count(v.referrals.len()),
             contact_updates: count(v.contact_updates.len()),
+            review: Some(v.review_state()),
         }
     }
 }
@@ -196,6 +211,15 @@ pub struct VisitCounts {
     pub completed: u32,
     /// Completed and edited afterwards.
     pub edited_after_completion: u32,
+    /// Completed, this completion not reviewed by the lead yet.
+    #[serde(default)]
+    pub awaiting_review: u32,
+    /// Returned to the rep for rework, not completed again yet.
+    #[serde(default)]
+    pub returned: u32,
+    /// Accepted by the lead.
+    #[serde(default)]
+    pub accepted: u32,
 }
 
 /// A failing quality check awaiting technical work.
@@ -363,6 +387,12 @@ pub fn programme_status(
                     counts.edited_after_completion += 1;
                 }
             }
+        }
+        match v.review_state() {
+            ReviewState::Draft => {}
+            ReviewState::AwaitingReview => counts.awaiting_review += 1,
+            ReviewState::Returned => counts.returned += 1,
+            ReviewState::Accepted => counts.accepted += 1,
         }
         let client_id = v.client_id.to_string();
         for (qid, q) in &v.quality {

@@ -174,18 +174,26 @@ impl Db {
 
     /// The actors that may author changes of a programme's documents: every device
     /// registered to the programme (revoked ones too: what they wrote while active is
-    /// theirs) and every lead account's actor prefix, as hex.
-    pub async fn programme_authors(&self, programme_id: DocId) -> HttpResult<HashSet<String>> {
+    /// theirs) and every lead account's actor prefix, as hex; and of those, the ones that
+    /// may review visits (the leads and their devices).
+    pub async fn programme_authors(&self, programme_id: DocId) -> HttpResult<Authors> {
         let rows = sqlx::query(
-            "SELECT actor FROM devices WHERE programme_id = $1
-             UNION SELECT actor FROM leads",
+            "SELECT actor, CASE WHEN rep_id IS NULL THEN 'lead' ELSE 'rep' END FROM devices
+             WHERE programme_id = $1
+             UNION SELECT actor, 'lead' FROM leads",
         )
         .bind(programme_id.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get::<String, _>(0)?))
-            .collect()
+        let mut authors = Authors::default();
+        for row in &rows {
+            let actor: String = row.try_get(0)?;
+            if row.try_get::<String, _>(1)? == "lead" {
+                authors.reviewers.insert(actor.clone());
+            }
+            authors.all.insert(actor);
+        }
+        Ok(authors)
     }
 
     /// Revokes a device of a programme; its token stops working at once. `false` when
@@ -320,4 +328,13 @@ impl Db {
             })
             .collect()
     }
+}
+
+/// Who may write a programme's documents ([`Db::programme_authors`]).
+#[derive(Clone, Debug, Default)]
+pub struct Authors {
+    /// Every registered actor (hex).
+    pub all: HashSet<String>,
+    /// Those that may review visits: the leads' accounts and their devices.
+    pub reviewers: HashSet<String>,
 }

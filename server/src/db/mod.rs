@@ -10,6 +10,7 @@
 
 mod accounts;
 mod devices;
+pub use devices::Authors;
 mod projections;
 
 use std::path::Path;

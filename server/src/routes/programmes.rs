@@ -20,6 +20,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_programmes, create_programme))
         .routes(routes!(get_programme, update_settings))
         .routes(routes!(status))
+        .routes(routes!(status_events))
 }
 
 /// Every programme on this server.
@@ -144,4 +145,22 @@ async fn status(
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         json,
     ))
+}
+
+/// The programme's live status: server-sent events named `status`, each saying the
+/// status moved (`{"version": n}`), the first at once; a comment line every 15 s while
+/// nothing moves. The lead's dashboard reloads on each and polls only while it has no
+/// stream. Ends when the server stops.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/events", tag = "results",
+    security(("lead_session" = [])), params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, description = "an endless text/event-stream", content_type = "text/event-stream", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn status_events(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+) -> HttpResult<impl axum::response::IntoResponse> {
+    let id = parse_id(&id, "programme")?;
+    load_programme(&state, id).await?;
+    Ok(crate::live::status_events(state, id))
 }

@@ -6,9 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use rapport_api::lead::{
-    FollowUpFilter, FollowUpPatch, FollowUpView, OpportunityView, ReferralView,
+    FollowUpFilter, FollowUpPatch, FollowUpView, LeadVisit, OpportunityView, ReferralView,
+    ReviewInput,
 };
-use rapport_domain::visit::{read_visit, update_follow_up};
+use rapport_domain::DocId;
+use rapport_domain::visit::{read_visit, review_visit, update_follow_up};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,6 +23,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(follow_ups))
         .routes(routes!(patch_follow_up))
+        .routes(routes!(lead_visit))
+        .routes(routes!(review))
         .routes(routes!(referrals))
         .routes(routes!(opportunities))
         .routes(routes!(export))
@@ -63,17 +67,7 @@ async fn patch_follow_up(
     Path((id, visit, follow_up)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<FollowUpPatch>,
 ) -> HttpResult<Json<rapport_domain::FollowUp>> {
-    let id = parse_id(&id, "programme")?;
-    let visit_id = parse_id(&visit, "visit")?;
-    // The visit must belong to this programme: the lead's URL names both.
-    let in_programme = state
-        .db
-        .meta(visit_id)
-        .await?
-        .is_some_and(|m| m.kind == "visit" && m.programme_id == Some(id));
-    if !in_programme {
-        return Err(HttpError::not_found("the visit in this programme"));
-    }
+    let (_, visit_id) = visit_of_programme(&state, &id, &visit).await?;
     let updated = edit_doc(&state, &auth.lead.actor, visit_id, "the visit", |doc| {
         update_follow_up(
             doc,
@@ -89,6 +83,106 @@ async fn patch_follow_up(
     updated
         .map(Json)
         .ok_or_else(|| HttpError::not_found("the follow-up"))
+}
+
+/// The programme and visit the lead's URL names, when the visit belongs to it.
+async fn visit_of_programme(
+    state: &AppState,
+    programme: &str,
+    visit: &str,
+) -> HttpResult<(DocId, DocId)> {
+    let id = parse_id(programme, "programme")?;
+    let visit_id = parse_id(visit, "visit")?;
+    let in_programme = state
+        .db
+        .meta(visit_id)
+        .await?
+        .is_some_and(|m| m.kind == "visit" && m.programme_id == Some(id));
+    if !in_programme {
+        return Err(HttpError::not_found("the visit in this programme"));
+    }
+    Ok((id, visit_id))
+}
+
+/// The visit as the lead reviews it, read from the stored document (the newest).
+async fn read_lead_visit(
+    state: &AppState,
+    programme: DocId,
+    visit_id: DocId,
+) -> HttpResult<LeadVisit> {
+    let doc = state
+        .store
+        .load(visit_id)
+        .await?
+        .ok_or_else(|| HttpError::not_found("the visit"))?;
+    let visit = read_visit(&doc)?;
+    let programme = crate::programmes::load_programme(state, programme).await?;
+    let company = match state.db.meta(visit.client_id).await? {
+        Some(meta) => serde_json::from_str::<rapport_domain::Client>(&meta.body)
+            .map(|c| c.company)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(LeadVisit {
+        rep_name: programme
+            .reps
+            .get(&visit.rep_id)
+            .map_or_else(|| visit.rep_id.clone(), |r| r.name.clone()),
+        review: visit.review_state(),
+        template: programme.template,
+        company,
+        visit,
+    })
+}
+
+/// A visit with its answers and its rounds of review.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/visits/{visit_id}", tag = "results",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), ("visit_id" = String, Path, description = "visit id")),
+    responses((status = 200, description = "rapport_api::lead::LeadVisit as JSON", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn lead_visit(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path((id, visit)): Path<(String, String)>,
+) -> HttpResult<Json<LeadVisit>> {
+    let (id, visit_id) = visit_of_programme(&state, &id, &visit).await?;
+    Ok(Json(read_lead_visit(&state, id, visit_id).await?))
+}
+
+/// Accepts a completed visit or returns it to the rep for rework, with a comment on the
+/// whole visit and comments on single answers (a return needs at least one). Refused
+/// when the visit is not completed or this completion was reviewed already.
+#[utoipa::path(post, path = "/api/v1/programmes/{id}/visits/{visit_id}/review", tag = "results",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), ("visit_id" = String, Path, description = "visit id")),
+    request_body(content = serde_json::Value, description = "rapport_api::lead::ReviewInput: {verdict: accepted|returned, comment, answer_comments: {question id: text}}"),
+    responses((status = 200, description = "rapport_api::lead::LeadVisit as JSON", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn review(
+    State(state): State<AppState>,
+    auth: LeadAuth,
+    Path((id, visit)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ReviewInput>,
+) -> HttpResult<Json<LeadVisit>> {
+    let (id, visit_id) = visit_of_programme(&state, &id, &visit).await?;
+    let template = crate::programmes::load_programme(&state, id)
+        .await?
+        .template;
+    let round_id = hex::encode(crate::auth::random_bytes::<8>());
+    edit_doc(&state, &auth.lead.actor, visit_id, "the visit", |doc| {
+        review_visit(
+            doc,
+            &template,
+            &round_id,
+            &body,
+            &auth.lead.name,
+            crate::clock::now_ms(),
+        )
+    })
+    .await?;
+    Ok(Json(read_lead_visit(&state, id, visit_id).await?))
 }
 
 /// Every referral collected on the programme's visits.

@@ -4,11 +4,13 @@
 use std::collections::HashSet;
 
 use automerge::{Automerge, Change};
+use rapport_domain::visit::touches_reviews;
 use rapport_domain::{ACTOR_PREFIX_HEX, DocScope, check_document, doc_scope};
 use rapport_protocol::{ErrorCode, Rejection};
 use rapport_store::DocId;
 
 use crate::access::{Access, DeviceAccess, READ_ONLY};
+use crate::db::Authors;
 
 /// Whether `actor` (hex) is registered in `authors`: itself, or its first 16 bytes for
 /// an actor that adds a suffix per edit or per opening of a device's store.
@@ -28,9 +30,12 @@ fn registered_author(authors: &HashSet<String>, actor: &str) -> bool {
 /// restored from a backup gets back what it lost. The uploader itself must still be
 /// allowed to write the document. Requiring the author's *current* right to write would
 /// refuse, after a restore, what a rep wrote before the client was reassigned.
+///
+/// Reviews: a visit's review rounds are the lead's word. A new change that writes them
+/// must be by a lead's actor (an account's or a lead's device's), whoever uploads it.
 pub(super) fn validate(
     view: &DeviceAccess,
-    authors: &HashSet<String>,
+    authors: &Authors,
     id: DocId,
     before: Option<&DocScope>,
     doc: &Automerge,
@@ -45,7 +50,7 @@ pub(super) fn validate(
     };
     if let Some(foreign) = changes
         .iter()
-        .find(|c| !registered_author(authors, &c.actor_id().to_hex_string()))
+        .find(|c| !registered_author(&authors.all, &c.actor_id().to_hex_string()))
     {
         return Err(Rejection {
             code: ErrorCode::Forbidden,
@@ -71,6 +76,18 @@ pub(super) fn validate(
         return Err(rejected(
             "a document cannot change its kind, programme or client; nothing was stored".into(),
         ));
+    }
+    if let Some(review) = changes.iter().find(|c| {
+        !registered_author(&authors.reviewers, &c.actor_id().to_hex_string())
+            && touches_reviews(doc, c)
+    }) {
+        return Err(Rejection {
+            code: ErrorCode::Forbidden,
+            message: format!(
+                "a change by {} writes the lead's review of the visit, which only the programme's leads may do; nothing was stored",
+                review.actor_id()
+            ),
+        });
     }
     match view.access(&scope) {
         Access::Write => Ok(()),

@@ -2,7 +2,7 @@
 //! from the projections (or from a document's content when it is not projected yet),
 //! the check of new changes, and the programme view pushed to a rep's device.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use automerge::{Automerge, Change};
@@ -13,7 +13,7 @@ use rapport_store::DocId;
 use super::check::validate;
 use super::engine::SyncPolicy;
 use crate::access::{Access, DeviceAccess, scope_of};
-use crate::db::{Db, DeviceRecord};
+use crate::db::{Authors, Db, DeviceRecord};
 use crate::error::HttpResult;
 
 /// The rights of one device for one request, loaded when it starts.
@@ -21,7 +21,7 @@ pub(super) struct DeviceRights<'a> {
     db: &'a Db,
     access: DeviceAccess,
     /// Who may have written what the device sends (loaded only when it sends documents).
-    authors: HashSet<String>,
+    authors: Authors,
     /// A rep's device gets its programme's view pushed until it acknowledges it.
     rep: bool,
 }
@@ -34,7 +34,7 @@ impl<'a> DeviceRights<'a> {
         let authors = if uploads {
             db.programme_authors(access.programme()).await?
         } else {
-            HashSet::new()
+            Authors::default()
         };
         Ok(Self {
             db,

@@ -5,7 +5,9 @@
 use fantoccini::{Client, Locator};
 use rapport_domain::DocId;
 
-use crate::{WAIT, click, screenshot_dir, tap, type_into, wait_attr, wait_for, wait_text};
+use crate::{
+    WAIT, click, screenshot_dir, tap, type_into, wait_attr, wait_for, wait_gone, wait_text,
+};
 
 /// A question's container on the questionnaire page.
 pub fn question(id: &str) -> String {
@@ -67,16 +69,27 @@ pub async fn fill_whole_visit(c: &Client) -> Vec<(String, String)> {
             continue;
         }
         if let Ok(date) = q.find(Locator::Css("[data-testid=answer-date]")).await {
-            // WebKit's date input takes the typed value as the locale shows it; set the
-            // ISO value the way a picker does and tell the page.
-            c.execute(
-                "arguments[0].value = '2026-11-20'; \
-                 arguments[0].dispatchEvent(new Event('input', {bubbles: true})); \
-                 arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
-                vec![serde_json::to_value(&date).expect("element")],
-            )
-            .await
-            .expect("date set");
+            // Typed as a Russian rep writes a date, whatever the browser's locale: a day
+            // that does not exist is refused with a message, the real one is kept.
+            const TAB: &str = "\u{E004}";
+            date.send_keys(&format!("31.02.2026{TAB}"))
+                .await
+                .expect("date");
+            let refusal = wait_for(c, "[data-testid=date-invalid]").await;
+            let message = refusal.text().await.unwrap_or_default();
+            assert!(
+                message.contains("дд.мм.гггг"),
+                "the refusal says how: {message:?}"
+            );
+            date.clear().await.expect("clear the date");
+            date.send_keys(&format!("20.11.2026{TAB}"))
+                .await
+                .expect("date");
+            wait_gone(c, "[data-testid=date-invalid]").await;
+            assert_eq!(
+                date.prop("value").await.ok().flatten().as_deref(),
+                Some("20.11.2026")
+            );
             continue;
         }
         if let Ok(choice) = q.find(Locator::Css("[data-testid=answer-choice]")).await {

@@ -238,6 +238,43 @@ async fn the_lead_runs_the_programme_in_a_browser() {
         "the edit row stays open with its text through the reload"
     );
     screenshot_page(c, "lead-reps-editing").await;
+
+    // Dates in the page's language, whatever the browser's locale: the programme's end
+    // reads 30.06.2026; a day that does not exist is refused with a message before
+    // anything is sent; a real one is saved and shown as typed.
+    click(c, "[data-testid=nav-settings]").await;
+    assert_eq!(
+        value_of(c, "[data-testid=settings-end]").await,
+        "30.06.2026"
+    );
+    let placeholder = wait_for(c, "[data-testid=settings-end]")
+        .await
+        .attr("placeholder")
+        .await
+        .ok()
+        .flatten();
+    assert_eq!(placeholder.as_deref(), Some("дд.мм.гггг"));
+    fill(c, "[data-testid=settings-end]", "31.06.2026").await;
+    click(c, "[data-testid=settings-save]").await;
+    let refusal = wait_for(c, "[data-testid=date-invalid]").await;
+    assert!(
+        refusal
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("дд.мм.гггг"),
+        "the refusal says how to write a date"
+    );
+    fill(c, "[data-testid=settings-end]", "31.07.2026").await;
+    click(c, "[data-testid=settings-save]").await;
+    wait_for(c, "[data-testid=success]").await;
+    c.refresh().await.expect("reload");
+    // The form is drawn once the programme is loaded, with its dates in it.
+    assert_eq!(
+        value_of(c, "[data-testid=settings-end]").await,
+        "31.07.2026"
+    );
+
     click(c, "[data-testid=nav-dashboard]").await;
     wait_for(c, "[data-testid=dashboard]").await;
 

@@ -173,6 +173,11 @@ async fn a_tablet_fills_a_visit_offline_survives_a_killed_browser_and_syncs_by_i
         let shown = value_of(c, &format!("{} [data-testid=answer-text]", question(q))).await;
         assert_eq!(&shown, text, "answer {q} after a reload with no network");
     }
+    assert_eq!(
+        value_of(c, "[data-testid=answer-date]").await,
+        "20.11.2026",
+        "the date answer, saved as a date and shown in the page's language"
+    );
 
     // Forty keystrokes, each shown "saved"; then more, and the browser is killed.
     let area = format!("{} [data-testid=answer-text]", question(&typed_q));

@@ -1,5 +1,6 @@
-//! The programme's merged status: headline numbers and inline-SVG charts, polled every
-//! 5 s so it moves as devices sync.
+//! The programme's merged status: headline numbers and charts that move as devices
+//! sync: reloaded on each event of the server's live status, polled every 5 s only
+//! where there is no stream (the desktop app, a server out of reach).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,11 +11,12 @@ use rapport_api::lead::{OpportunityKind, ProgrammeStatus, ReferralView};
 use rapport_api::routes;
 
 use super::{I18n, Loaded, use_pid};
+use crate::components::follow_status;
 use crate::components::{ErrorBox, Loading};
 use crate::format::amount;
 use crate::translations::i18n::*;
 
-/// How often the dashboard asks again: devices sync on their own, the lead just watches.
+/// How often the dashboard asks again while it has no live stream.
 const POLL: Duration = Duration::from_secs(5);
 
 /// The programme status dashboard.
@@ -25,10 +27,12 @@ pub fn Dashboard() -> impl IntoView {
     let status = Loaded::new(routes::status(&pid));
     // Referrals per rep are not in the status: count them from the referral list.
     let referrals = Loaded::new(routes::referrals(&pid));
-    status.poll(POLL);
-    referrals.poll(POLL);
+    let live = follow_status(&pid, POLL, move || {
+        status.reload();
+        referrals.reload();
+    });
     view! {
-        <div data-testid="dashboard" class="dashboard">
+        <div data-testid="dashboard" class="dashboard" data-live=move || live.get().to_string()>
             <ErrorBox error=status.error />
             {move || {
                 // Labels and chart rows are built in the page's language: rebuild on a switch.
@@ -54,6 +58,9 @@ fn StatusView(
             <Stat id="stat-clients-unassigned" value=s.clients_unassigned label=move || t_string!(i18n, lead.dashboard.clients_unassigned).to_string() />
             <Stat id="stat-visits-completed" value=s.visits.completed label=move || t_string!(i18n, lead.dashboard.visits_completed).to_string() />
             <Stat id="stat-visits-draft" value=s.visits.draft label=move || t_string!(i18n, lead.dashboard.visits_draft).to_string() />
+            <Stat id="stat-visits-awaiting-review" value=s.visits.awaiting_review label=move || t_string!(i18n, lead.dashboard.awaiting_review).to_string() />
+            <Stat id="stat-visits-returned" value=s.visits.returned label=move || t_string!(i18n, lead.dashboard.returned).to_string() />
+            <Stat id="stat-visits-accepted" value=s.visits.accepted label=move || t_string!(i18n, lead.dashboard.accepted).to_string() />
             <Stat id="stat-referrals" value=s.referrals label=move || t_string!(i18n, lead.dashboard.referrals).to_string() />
             <Stat id="stat-opportunities" value=s.opportunities_count label=move || t_string!(i18n, lead.dashboard.opportunities).to_string() />
             <Stat id="stat-overdue" value=s.overdue_follow_ups label=move || t_string!(i18n, lead.dashboard.overdue).to_string() />

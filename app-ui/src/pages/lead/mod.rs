@@ -20,6 +20,7 @@ mod results;
 mod settings;
 mod sign_in;
 mod template;
+mod visit;
 
 pub use assignments::Assignments;
 pub use blank::BlankForm;
@@ -32,6 +33,7 @@ pub use results::{FollowUps, Opportunities, Referrals};
 pub use settings::Settings;
 pub use sign_in::SignIn;
 pub use template::TemplateEditor;
+pub use visit::VisitReview;
 
 pub(crate) use export::ExportLinks;
 pub(crate) use frame::{RequireSession, SessionBar, Success, Tab, page};

@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 use rapport_api::{
-    ApiError, ClientCard, DeviceInfo, Request, Response, Segment, StartVisit, VisitCard, VisitState,
+    ApiError, ClientCard, DeviceInfo, Request, Response, ReviewState, Segment, StartVisit,
+    VisitCard, VisitState,
 };
 
 use super::{DocSyncPill, localized};
@@ -242,8 +243,21 @@ fn VisitSummary(visit: VisitCard) -> impl IntoView {
     let answered = visit.answered;
     let missing = visit.missing_required;
     let conflicts = visit.conflicts;
+    let review = visit.review;
+    let review_pill = move || {
+        let (class, text) = match review {
+            ReviewState::Draft => return None,
+            ReviewState::AwaitingReview => ("pill", t_string!(i18n, rep.clients.review_awaiting)),
+            ReviewState::Returned => ("pill bad", t_string!(i18n, rep.clients.review_returned)),
+            ReviewState::Accepted => ("pill ok", t_string!(i18n, rep.clients.review_accepted)),
+        };
+        Some(view! {
+            <p class=class data-testid="visit-review" data-state=review.as_str()>{text.to_string()}</p>
+        })
+    };
     view! {
         <p class=class data-testid="visit-state" data-state=state>{state_text}</p>
+        {review_pill}
         <p class="rep-counts">
             <span data-testid="answered">{move || t_string!(i18n, rep.clients.answered, count = answered).to_string()}</span>
             {(missing > 0)

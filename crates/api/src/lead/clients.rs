@@ -147,4 +147,12 @@ pub struct ClientView {
     /// State of the latest visit: `draft` or `completed`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub last_visit_state: Option<VisitState>,
+    /// The latest visit's document id.
+    #[serde(default)]
+    pub last_visit_id: Option<String>,
+    /// Where the latest visit stands in the lead's review: `draft`, `awaiting_review`,
+    /// `returned` or `accepted`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[serde(default)]
+    pub last_visit_review: Option<rapport_domain::ReviewState>,
 }

@@ -41,6 +41,9 @@
 //! | `POST /api/v1/programmes/{id}/devices/{device_id}/revoke` | — | 204 |
 //! | `GET /api/v1/programmes/{id}/follow-ups?`[`FollowUpFilter`] | — | `Vec<`[`FollowUpView`]`>` |
 //! | `PATCH /api/v1/programmes/{id}/visits/{visit_id}/follow-ups/{follow_up_id}` | [`FollowUpPatch`] | [`FollowUp`] |
+//! | `GET /api/v1/programmes/{id}/visits/{visit_id}` | — | [`LeadVisit`] |
+//! | `POST /api/v1/programmes/{id}/visits/{visit_id}/review` | [`ReviewInput`] | [`LeadVisit`] |
+//! | `GET /api/v1/programmes/{id}/events` | — | server-sent events (`status`) |
 //! | `GET /api/v1/programmes/{id}/referrals` | — | `Vec<`[`ReferralView`]`>` |
 //! | `GET /api/v1/programmes/{id}/opportunities` | — | `Vec<`[`OpportunityView`]`>` |
 //! | `GET /api/v1/programmes/{id}/exports/{file}` | — | file bytes |
@@ -55,7 +58,8 @@ pub use rapport_domain::status::{
 /// Documents that lead routes return whole, and values that their fields hold.
 pub use rapport_domain::{
     Assignment, Capacity, Client, FollowUp, FollowUpState, OpportunityKind, Programme,
-    QuestionKind, Reason, Section, Segment, Strength, Template, VisitState,
+    QuestionKind, Reason, ReviewInput, ReviewRound, ReviewState, Section, Segment, Strength,
+    Template, Verdict, Visit, VisitState,
 };
 
 mod assignments;

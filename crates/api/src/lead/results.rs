@@ -1,6 +1,6 @@
 //! Results (`/api/v1/programmes/{id}/follow-ups`, `referrals`, `opportunities`).
 
-use rapport_domain::{FollowUpState, OpportunityKind};
+use rapport_domain::{FollowUpState, OpportunityKind, ReviewState, Template, Visit};
 use serde::{Deserialize, Serialize};
 
 /// Filters of the follow-up list.
@@ -107,4 +107,21 @@ pub struct OpportunityView {
     pub value: f64,
     /// Currency of the value.
     pub currency: String,
+}
+
+/// A visit as the lead reviews it (`GET /api/v1/programmes/{id}/visits/{visit_id}`):
+/// the whole document read, the template its answers are read by, who and where, and
+/// where it stands in the review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeadVisit {
+    /// The visit, rounds of review included.
+    pub visit: Visit,
+    /// The programme's questionnaire.
+    pub template: Template,
+    /// The client's company.
+    pub company: String,
+    /// The rep's name (the id when the rep is no longer in the programme).
+    pub rep_name: String,
+    /// Where it stands in the review.
+    pub review: ReviewState,
 }

@@ -14,6 +14,7 @@
 mod answers;
 mod edit;
 mod entries;
+mod review;
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,10 @@ pub use self::entries::{
     OpportunityKind, Referral, ReferralInput, add_follow_up, mark_contact_update_left,
     put_contact_update, put_opportunity, put_referral, quality_follow_up_id, record_quality_check,
     update_follow_up,
+};
+pub use self::review::{
+    MAX_COMMENT_CHARS, REVIEWS, ReviewInput, ReviewRound, ReviewState, Verdict, review_visit,
+    touches_reviews,
 };
 use crate::doc::{DocKind, check_date, commit, expect_kind, non_empty, write_header};
 pub use crate::error::MissingAnswer;
@@ -80,6 +85,11 @@ pub struct Visit {
     pub referrals: BTreeMap<String, Referral>,
     /// Follow-ups keyed by id (quality follow-ups: `"quality:<question id>"`).
     pub follow_ups: BTreeMap<String, FollowUp>,
+    /// The lead's review rounds keyed by generated id (none in visits made before
+    /// reviews existed).
+    #[serde(default)]
+    #[autosurgeon(missing = "Default::default")]
+    pub reviews: BTreeMap<String, ReviewRound>,
 }
 
 /// What is needed to create a visit.
@@ -131,6 +141,7 @@ pub fn new_visit(
             "opportunities",
             "referrals",
             "follow_ups",
+            REVIEWS,
         ] {
             tx.put_object(ROOT, key, ObjType::Map)?;
         }

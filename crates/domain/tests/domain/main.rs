@@ -5,6 +5,7 @@ mod client;
 mod common;
 mod conflicts;
 mod fuzz;
+mod review;
 mod sizes;
 mod status;
 mod template_change;

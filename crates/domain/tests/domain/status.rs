@@ -20,7 +20,7 @@ use rapport_domain::{
 
 use crate::common::{T0, actor, doc_id, programme_doc, visit_doc_by};
 
-fn fill_required(doc: &mut Automerge, t: &Template, actual_speed: f64) {
+pub(crate) fn fill_required(doc: &mut Automerge, t: &Template, actual_speed: f64) {
     put_contact_update(
         doc,
         None,

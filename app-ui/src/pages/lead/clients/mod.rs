@@ -9,11 +9,13 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use rapport_api::ApiError;
 use rapport_api::lead::{
-    Assignment, ClientView, NewClient, Programme, RepView, Segment, Strength, VisitState,
+    Assignment, ClientView, NewClient, Programme, RepView, ReviewState, Segment, Strength,
+    VisitState,
 };
 use rapport_api::routes;
 
-use super::{ExportLinks, I18n, Loaded, Success, from_wire, use_pid, wire};
+use super::visit::{review_class, review_text};
+use super::{ExportLinks, I18n, Loaded, Success, enc, from_wire, use_pid, wire};
 use crate::col;
 use crate::components::{
     Actions, CardHead, Col, ErrorBox, Field, Select, keyed_table, loaded_live,
@@ -218,6 +220,7 @@ type Shown = (ClientView, Option<Assignment>);
 #[component]
 fn ClientRow(row: Signal<Shown>, data: Data) -> impl IntoView {
     let i18n = use_i18n();
+    let pid = StoredValue::new(use_pid());
     let editing = RwSignal::new(false);
     let id = row.with_untracked(|(c, _)| c.id.clone());
     let relationship = move || {
@@ -250,6 +253,22 @@ fn ClientRow(row: Signal<Shown>, data: Data) -> impl IntoView {
             <td data-testid="client-visit"
                 data-state=move || row.with(|(c, _)| c.last_visit_state.map(|s| wire(&s)).unwrap_or_default())>
                 {visit}
+                {move || row.with(|(c, _)| {
+                    let review = c.last_visit_review?;
+                    let visit_id = c.last_visit_id.clone()?;
+                    let href = format!("/lead/{}/visits/{}", enc(&pid.get_value()), enc(&visit_id));
+                    let words = if review == ReviewState::AwaitingReview {
+                        t_string!(i18n, lead.clients.review_check).to_string()
+                    } else {
+                        t_string!(i18n, lead.clients.review_open).to_string()
+                    };
+                    Some(view! {
+                        " " <span class=review_class(review) data-testid="client-review" data-state=review.as_str()>
+                            {move || review_text(i18n, review)}
+                        </span>
+                        " " <a class="button ghost small" data-testid="client-open-visit" href=href>{words}</a>
+                    })
+                })}
             </td>
             <td>
                 <button class="button ghost" data-testid="client-edit" aria-expanded=move || editing.get().to_string()

@@ -9,7 +9,7 @@ use rapport_api::routes;
 
 use super::super::{ExportLinks, I18n, Loaded, from_wire, use_pid, wire};
 use crate::col;
-use crate::components::{Check, ErrorBox, Field, keyed_table, loaded_live};
+use crate::components::{Check, DateInput, ErrorBox, Field, keyed_table, loaded_live};
 use crate::state::use_ctx;
 use crate::translations::i18n::*;
 
@@ -169,8 +169,7 @@ fn FollowUpRow(item: Signal<FollowUpView>, list: Loaded<Vec<FollowUpView>>) -> i
             </td>
             <td>
                 <label class="sr-only" for=format!("due-{uid}")>{t!(i18n, lead.follow_ups.due)}</label>
-                <input id=format!("due-{uid}") type="date" data-testid="follow-up-due"
-                    prop:value=move || due.get() on:input=move |ev| due.set(event_target_value(&ev)) />
+                <DateInput id=Some(format!("due-{uid}")) testid=Some("follow-up-due".to_string()) value=due />
                 <button class="button small" data-testid="follow-up-save" on:click=save>{t!(i18n, common.save)}</button>
             </td>
             <td>

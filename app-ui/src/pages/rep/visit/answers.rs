@@ -7,8 +7,8 @@ use rapport_api::{AnswerValue, ApiError, ScalarAnswer, VisitEdit};
 use rapport_domain::{ChoiceOption, Question, QuestionKind};
 
 use super::quality::QualityCheck;
-use super::{contacts, entries, is_entry_kind, review, use_visit};
-use crate::components::ErrorBox;
+use super::{contacts, entries, is_entry_kind, review, use_visit, verdict};
+use crate::components::{DateInput, ErrorBox};
 use crate::format::parse_number;
 use crate::pages::rep::localized;
 use crate::state::use_lang;
@@ -72,6 +72,7 @@ pub(super) fn QuestionBlock(question: Question) -> impl IntoView {
                     })}
             </p>
             {input}
+            <verdict::AnswerNote question_id=qid.clone() />
             {move || {
                 missing
                     .get()
@@ -287,27 +288,31 @@ fn NumberAnswer(qid: String) -> impl IntoView {
     }
 }
 
-/// A date from the calendar.
+/// A date, typed in the page's language (see [`DateInput`]).
 #[component]
 fn DateAnswer(qid: String) -> impl IntoView {
     let label_id = format!("w-{qid}");
     let v = use_visit();
     let answer = v.answer(qid.clone());
     let error = RwSignal::new(None::<ApiError>);
-    let shown = move || match answer.get() {
-        Some(AnswerValue::Str(s)) => s,
-        _ => String::new(),
-    };
-    let save = scalar_saver(qid, error);
-    let change = move |ev: leptos::ev::Event| {
-        let value = event_target_value(&ev);
-        if value.is_empty() {
-            return;
+    let date = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        let shown = match answer.get() {
+            Some(AnswerValue::Str(s)) => s,
+            _ => String::new(),
+        };
+        if date.with_untracked(|d| *d != shown) {
+            date.set(shown);
         }
-        save(ScalarAnswer::Date(value));
+    });
+    let save = scalar_saver(qid, error);
+    let commit = move |value: String| {
+        if !value.is_empty() {
+            save(ScalarAnswer::Date(value));
+        }
     };
     view! {
-        <input type="date" data-testid="answer-date" aria-labelledby=label_id prop:value=shown on:change=change />
+        <DateInput testid=Some("answer-date".to_string()) labelledby=Some(label_id) value=date on_commit=commit />
         <ErrorBox error=localized(error) />
     }
 }

@@ -6,6 +6,7 @@ pub(super) mod contacts;
 mod entries;
 mod quality;
 mod review;
+mod verdict;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -181,9 +182,11 @@ fn VisitPage(id: DocId) -> impl IntoView {
                 if loaded.get() {
                     view! {
                         <VisitHeader />
+                        <verdict::ReturnBanner />
                         {move || template.get().map(|t| view! { <Sections template=t /> })}
                         <entries::FollowUps />
                         <Completion />
+                        <verdict::Rounds />
                     }
                         .into_any()
                 } else if !failed.get() {
@@ -252,6 +255,7 @@ fn VisitHeader() -> impl IntoView {
                         }
                     }
                 }}
+                <verdict::ReviewPill />
                 {move || sync().map(|sync| view! { <DocSyncPill sync /> })}
             </div>
         </header>

@@ -1,0 +1,274 @@
+//! The review round: the lead reads a completed visit and accepts it or returns it for
+//! rework, with a comment on the whole visit and on single answers; the rep edits and
+//! completes it again; the round repeats as needed.
+//!
+//! Each round is an entry of its own in the visit's `reviews` map, keyed by a
+//! generated id and never changed after: two reviews, or a review and the rep's edits,
+//! merge without touching each other. A round names the completion it judged (the
+//! visit's `completed_ms` then), so where the visit stands is read, not stored: a
+//! completion after the last round puts the visit back in the lead's queue, whatever
+//! the round said, and a return that crossed the rep's new completion in the network
+//! leaves its comments in the history but the visit awaiting review.
+//!
+//! Only the programme's leads write reviews: the server refuses a change of the
+//! `reviews` map by any other author ([`touches_reviews`]).
+
+use std::collections::{BTreeMap, HashSet};
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ObjId, ObjType, ROOT, ReadDoc, Value};
+use autosurgeon::{Hydrate, Reconcile, reconcile_prop};
+use serde::{Deserialize, Serialize};
+
+use super::{Visit, VisitState, read_visit};
+use crate::doc::{DocKind, expect_kind};
+use crate::error::DomainError;
+use crate::template::Template;
+
+/// The key of the rounds in a visit document.
+pub const REVIEWS: &str = "reviews";
+
+/// The longest comment, in characters (whole visit or one answer).
+pub const MAX_COMMENT_CHARS: usize = 4_000;
+
+/// What the lead decided of one completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hydrate, Reconcile)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// "Принято": the visit is done.
+    #[autosurgeon(rename = "accepted")]
+    Accepted,
+    /// "На доработку": the rep is to rework it and complete it again.
+    #[autosurgeon(rename = "returned")]
+    Returned,
+}
+
+/// One review: what a lead said of one completion of the visit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Hydrate, Reconcile)]
+pub struct ReviewRound {
+    /// Accepted or returned.
+    pub verdict: Verdict,
+    /// The comment on the whole visit (may be empty when accepted).
+    pub comment: String,
+    /// Comments on single answers, by question id.
+    pub answer_comments: BTreeMap<String, String>,
+    /// The lead's name, as the history shows it.
+    pub by: String,
+    /// When the lead gave the verdict.
+    pub at_ms: i64,
+    /// The completion judged: the visit's `completed_ms` at the time.
+    pub completion_ms: i64,
+}
+
+/// What a lead gives to review a visit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReviewInput {
+    /// Accepted or returned.
+    pub verdict: Option<Verdict>,
+    /// The comment on the whole visit.
+    #[serde(default)]
+    pub comment: String,
+    /// Comments on single answers, by question id (empty ones are dropped).
+    #[serde(default)]
+    pub answer_comments: BTreeMap<String, String>,
+}
+
+/// Where a visit stands in the review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    /// Not completed yet.
+    Draft,
+    /// Completed, and this completion not reviewed yet.
+    AwaitingReview,
+    /// Returned for rework, not completed again since.
+    Returned,
+    /// Accepted, not completed again since.
+    Accepted,
+}
+
+impl ReviewState {
+    /// The state as the API and the exports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::AwaitingReview => "awaiting_review",
+            Self::Returned => "returned",
+            Self::Accepted => "accepted",
+        }
+    }
+}
+
+impl Visit {
+    /// The rounds, oldest first.
+    pub fn review_rounds(&self) -> Vec<(&String, &ReviewRound)> {
+        let mut rounds: Vec<_> = self.reviews.iter().collect();
+        rounds.sort_by(|a, b| (a.1.at_ms, a.0).cmp(&(b.1.at_ms, b.0)));
+        rounds
+    }
+
+    /// The round that judged the current completion (the newest, when two leads judged
+    /// it at once); `None` when the visit was completed again since, or never reviewed.
+    pub fn current_review(&self) -> Option<&ReviewRound> {
+        let completed = self.completed_ms?;
+        self.review_rounds()
+            .into_iter()
+            .rev()
+            .map(|(_, r)| r)
+            .find(|r| r.completion_ms == completed)
+    }
+
+    /// Where the visit stands in the review.
+    pub fn review_state(&self) -> ReviewState {
+        if self.state != VisitState::Completed {
+            return ReviewState::Draft;
+        }
+        match self.current_review().map(|r| r.verdict) {
+            Some(Verdict::Accepted) => ReviewState::Accepted,
+            Some(Verdict::Returned) => ReviewState::Returned,
+            None => ReviewState::AwaitingReview,
+        }
+    }
+
+    /// The return the rep has to act on: the current round, when it returned the visit.
+    pub fn open_return(&self) -> Option<&ReviewRound> {
+        self.current_review()
+            .filter(|r| r.verdict == Verdict::Returned)
+    }
+}
+
+/// Records a lead's review of the visit's current completion as round `id`.
+///
+/// Refused (nothing written) when the visit is not completed, when this completion was
+/// reviewed already (the rep completes it again first), when a return says nothing
+/// (no comment on the visit or on any answer), when an answer comment names a question
+/// the template does not have, or when a comment is longer than
+/// [`MAX_COMMENT_CHARS`].
+pub fn review_visit(
+    doc: &mut Automerge,
+    template: &Template,
+    id: &str,
+    input: &ReviewInput,
+    by: &str,
+    now_ms: i64,
+) -> Result<ReviewRound, DomainError> {
+    let visit = read_visit(doc)?;
+    let Some(verdict) = input.verdict else {
+        return Err(DomainError::Empty { field: "verdict" });
+    };
+    let completion_ms = match (visit.state, visit.completed_ms) {
+        (VisitState::Completed, Some(ms)) => ms,
+        _ => return Err(DomainError::NotCompleted),
+    };
+    if let Some(done) = visit.current_review() {
+        return Err(DomainError::AlreadyReviewed { at_ms: done.at_ms });
+    }
+    let comment = input.comment.trim().to_owned();
+    let answer_comments: BTreeMap<String, String> = input
+        .answer_comments
+        .iter()
+        .map(|(q, c)| (q.clone(), c.trim().to_owned()))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    for question_id in answer_comments.keys() {
+        if template.question(question_id).is_none() {
+            return Err(DomainError::UnknownQuestion {
+                question_id: question_id.clone(),
+            });
+        }
+    }
+    if std::iter::once(&comment)
+        .chain(answer_comments.values())
+        .any(|c| c.chars().count() > MAX_COMMENT_CHARS)
+    {
+        return Err(DomainError::TooLong {
+            field: "review comment",
+            max: MAX_COMMENT_CHARS,
+        });
+    }
+    if verdict == Verdict::Returned && comment.is_empty() && answer_comments.is_empty() {
+        return Err(DomainError::Empty {
+            field: "the comment of a return (say what to rework)",
+        });
+    }
+    if visit.reviews.contains_key(id) {
+        return Err(DomainError::Duplicate {
+            what: "review",
+            id: id.to_owned(),
+        });
+    }
+    let round = ReviewRound {
+        verdict,
+        comment,
+        answer_comments,
+        by: by.trim().to_owned(),
+        at_ms: now_ms,
+        completion_ms,
+    };
+    let msg = match verdict {
+        Verdict::Accepted => "accept visit",
+        Verdict::Returned => "return visit for rework",
+    };
+    // Not `edit`: a review is not an edit of the completed visit by the rep.
+    crate::doc::commit(doc, now_ms, msg, |tx| {
+        let reviews = match tx.get(ROOT, REVIEWS)? {
+            Some((Value::Object(ObjType::Map), map)) => map,
+            _ => tx.put_object(ROOT, REVIEWS, ObjType::Map)?,
+        };
+        reconcile_prop(tx, &reviews, id, &round)?;
+        Ok(())
+    })?;
+    Ok(round)
+}
+
+/// The objects of the `reviews` map and everything in it, every conflicting value
+/// included: what only a lead's change may touch.
+fn review_objects(doc: &Automerge) -> HashSet<ObjId> {
+    let mut found = HashSet::new();
+    let mut todo: Vec<ObjId> = doc
+        .get_all(ROOT, REVIEWS)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(v, id)| matches!(v, Value::Object(_)).then_some(id))
+        .collect();
+    // Bounded by the document: each object is visited once.
+    while let Some(obj) = todo.pop() {
+        if !found.insert(obj.clone()) {
+            continue;
+        }
+        for key in doc.keys(&obj) {
+            for (value, id) in doc.get_all(&obj, key.as_str()).unwrap_or_default() {
+                if matches!(value, Value::Object(_)) {
+                    todo.push(id);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether `change` writes the visit's reviews: an operation on the `reviews` map or
+/// anything in it, or one that puts or deletes the map itself, except in the change
+/// that creates the document (which makes it empty). `doc` holds the change.
+pub fn touches_reviews(doc: &Automerge, change: &automerge::Change) -> bool {
+    if expect_kind(doc, DocKind::Visit).is_err() {
+        return false;
+    }
+    let objects: HashSet<(u64, automerge::ActorId)> = review_objects(doc)
+        .into_iter()
+        .filter_map(|id| match id {
+            ObjId::Id(counter, actor, _) => Some((counter, actor)),
+            ObjId::Root => None,
+        })
+        .collect();
+    let creates_document = change.deps().is_empty();
+    change.decode().operations.iter().any(|op| match &op.obj {
+        automerge::legacy::ObjectId::Root => {
+            !creates_document
+                && matches!(&op.key, automerge::legacy::Key::Map(k) if k.as_str() == REVIEWS)
+        }
+        automerge::legacy::ObjectId::Id(at) => {
+            objects.contains(&(at.counter(), at.actor().clone()))
+        }
+    })
+}
