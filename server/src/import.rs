@@ -7,11 +7,14 @@
 use std::collections::{BTreeMap, HashSet};
 
 use automerge::Automerge;
-use rapport_api::lead::{ImportOutcome, ImportRowError};
+use rapport_api::lead::{ImportColumn, ImportColumns, ImportOutcome, ImportRowError};
 use rapport_domain::client::{add_contact, new_client, set_notes};
 use rapport_domain::programme::{Members, Membership, Rep, add_clients, read_members};
 use rapport_domain::{DocId, DomainError};
-use rapport_sheets::{Format, ImportReport, ImportedClient, Limits, RowError, read_clients};
+use rapport_sheets::{
+    ClientField, ColumnMap, Format, ImportReport, ImportedClient, Limits, RowError,
+    read_clients_with, read_headers,
+};
 
 use crate::edit::{create_docs, edit_doc};
 use crate::error::{HttpError, HttpResult};
@@ -165,17 +168,27 @@ pub async fn current_companies(
     Ok((reps, companies))
 }
 
-/// Imports a client list into a programme (see the module doc). `actor_prefix` is the
-/// lead's registered actor (hex).
-pub async fn import_clients(
+/// The lead's column choice from the query (a JSON object, header → field name).
+pub fn parse_columns(columns: Option<&str>) -> HttpResult<ColumnMap> {
+    let Some(text) = columns.filter(|c| !c.trim().is_empty()) else {
+        return Ok(ColumnMap::new());
+    };
+    serde_json::from_str(text).map_err(|e| {
+        HttpError::invalid(
+            "columns_invalid",
+            format!(
+                "the column choice must be a JSON object of header → field name (or \"\" to skip): {e}"
+            ),
+        )
+    })
+}
+
+/// The format of an upload within the server's limits, and those limits.
+fn upload_format(
     state: &AppState,
-    actor_prefix: &str,
-    programme_id: DocId,
     bytes: &[u8],
     filename: Option<&str>,
-    dry_run: bool,
-) -> HttpResult<ImportOutcome> {
-    let (reps, existing) = current_companies(state, programme_id).await?;
+) -> HttpResult<(Format, Limits)> {
     if bytes.len() > state.config.max_import_bytes {
         return Err(sheet_error(&rapport_sheets::SheetError::TooLarge {
             size: bytes.len(),
@@ -188,7 +201,47 @@ pub async fn import_clients(
         max_bytes: state.config.max_import_bytes,
         ..Limits::default()
     };
-    let report = read_clients(bytes, format, &limits).map_err(|e| sheet_error(&e))?;
+    Ok((format, limits))
+}
+
+/// A file's columns with the field guessed for each (the lead's mapping step).
+pub fn import_columns(
+    state: &AppState,
+    bytes: &[u8],
+    filename: Option<&str>,
+) -> HttpResult<ImportColumns> {
+    let (format, limits) = upload_format(state, bytes, filename)?;
+    let headers = read_headers(bytes, format, &limits).map_err(|e| sheet_error(&e))?;
+    Ok(ImportColumns {
+        columns: headers
+            .into_iter()
+            .map(|(header, guess)| ImportColumn {
+                header,
+                guess: guess.map(|f| f.wire().to_owned()),
+            })
+            .collect(),
+        fields: ClientField::ALL
+            .iter()
+            .map(|f| f.wire().to_owned())
+            .collect(),
+    })
+}
+
+/// Imports a client list into a programme (see the module doc), its columns read as
+/// `columns` says (guessed where it says nothing). `actor_prefix` is the lead's
+/// registered actor (hex).
+pub async fn import_clients(
+    state: &AppState,
+    actor_prefix: &str,
+    programme_id: DocId,
+    bytes: &[u8],
+    filename: Option<&str>,
+    columns: &ColumnMap,
+    dry_run: bool,
+) -> HttpResult<ImportOutcome> {
+    let (reps, existing) = current_companies(state, programme_id).await?;
+    let (format, limits) = upload_format(state, bytes, filename)?;
+    let report = read_clients_with(bytes, format, &limits, columns).map_err(|e| sheet_error(&e))?;
     let (good, report) = plan(report, &existing);
     if dry_run || good.is_empty() {
         return Ok(ImportOutcome {

@@ -842,3 +842,83 @@ async fn a_refused_file_stores_nothing(#[case] backend: Backend) {
     let resp = h.get(lead.p("/clients")).send().await.expect("request");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crm_export_imports_after_the_lead_confirms_its_columns(#[case] backend: Backend) {
+    let Some(lead) = Lead::start(backend).await else {
+        return;
+    };
+    let h = &lead.http;
+    let crm = "Наименование клиента;Контактное лицо;Комментарий;Статус сделки\n\
+               ООО «Ромашка-Плюс»;Анна Петрова;Давний клиент;в работе\n\
+               АО «Север»;Олег Смирнов;;закрыта\n";
+    // The mapping step: the file's headers with the field guessed for each.
+    let (s, found) = lead
+        .send(
+            h.post(lead.p("/clients/import/columns?filename=crm.csv"))
+                .header("content-type", "text/csv")
+                .body(crm),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{found}");
+    let guesses: Vec<(&str, Option<&str>)> = found["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| (c["header"].as_str().unwrap_or(""), c["guess"].as_str()))
+        .collect();
+    assert_eq!(
+        guesses,
+        [
+            ("Наименование клиента", Some("company")),
+            ("Контактное лицо", Some("contact_name")),
+            ("Комментарий", Some("notes")),
+            ("Статус сделки", None),
+        ]
+    );
+    assert_eq!(found["fields"][0], "company");
+    let before = lead.companies_until(|n| n >= 1).await.len();
+
+    // A choice that is not JSON, or names no field, is refused and stores nothing.
+    for (columns, code) in [
+        ("{не json", "columns_invalid"),
+        (r#"{"Статус сделки":"инн"}"#, "unknown_field"),
+    ] {
+        let (s, body) = lead
+            .send(
+                h.post(lead.p("/clients/import"))
+                    .query(&[("columns", columns)])
+                    .header("content-type", "text/csv")
+                    .body(crm),
+            )
+            .await;
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+            "{body}"
+        );
+    }
+    assert_eq!(lead.companies_until(|n| n >= 1).await.len(), before);
+
+    // The lead's choice: the deal status as the notes, the comment skipped.
+    let (s, report) = lead
+        .send(
+            h.post(lead.p("/clients/import"))
+                .query(&[("columns", r#"{"Комментарий":"","Статус сделки":"notes"}"#)])
+                .header("content-type", "text/csv")
+                .body(crm),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(report["imported"], 2, "{report}");
+    assert_eq!(
+        report["warnings"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    let companies = lead.companies_until(|n| n >= before + 2).await;
+    assert!(companies.iter().any(|c| c == "АО «Север»"), "{companies:?}");
+}

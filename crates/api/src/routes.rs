@@ -12,8 +12,8 @@ use std::marker::PhantomData;
 
 use crate::lead::{
     Assignment, Client, ClientEdit, ClientView, DevicePairRequest, DeviceView, FollowUp,
-    FollowUpFilter, FollowUpPatch, FollowUpView, Health, ImportOutcome, ImportQuery, LeadInfo,
-    LeadVisit, NewClient, NewClientId, NewPairingCode, NewProgramme, NewQuestion, NewRep,
+    FollowUpFilter, FollowUpPatch, FollowUpView, Health, ImportColumns, ImportOutcome, ImportQuery,
+    LeadInfo, LeadVisit, NewClient, NewClientId, NewPairingCode, NewProgramme, NewQuestion, NewRep,
     OpportunityView, Override, Paired, PairingCode, Programme, ProgrammeStatus, ProgrammeSummary,
     QuestionChange, ReferralView, Relationship, RepInput, RepView, ReviewInput, ServerDeviceInfo,
     Session, Settings, SignIn, SuggestionView, Template,
@@ -213,7 +213,18 @@ pub fn import_clients(id: &str, q: &ImportQuery) -> Route<Upload, ImportOutcome>
         query(&[
             ("dry_run", Some(q.dry_run.to_string())),
             ("filename", q.filename.clone()),
+            ("columns", q.columns.clone()),
         ])
+    );
+    Route::new(Method::Post, programme_path(id, &rest))
+}
+
+/// `POST /api/v1/programmes/{id}/clients/import/columns`: a file's columns and the field
+/// guessed for each, before importing it.
+pub fn import_columns(id: &str, filename: Option<&str>) -> Route<Upload, ImportColumns> {
+    let rest = format!(
+        "/clients/import/columns{}",
+        query(&[("filename", filename.map(str::to_owned))])
     );
     Route::new(Method::Post, programme_path(id, &rest))
 }
@@ -394,10 +405,19 @@ mod tests {
         let q = ImportQuery {
             dry_run: true,
             filename: Some("a b.csv".into()),
+            columns: None,
         };
         assert_eq!(
             import_clients("p1", &q).path,
             "/api/v1/programmes/p1/clients/import?dry_run=true&filename=a%20b.csv"
+        );
+        let q = ImportQuery {
+            columns: Some(r#"{"Юрлицо":"company"}"#.into()),
+            ..q
+        };
+        assert_eq!(
+            import_clients("p1", &q).path,
+            "/api/v1/programmes/p1/clients/import?dry_run=true&filename=a%20b.csv&columns=%7B%22%D0%AE%D1%80%D0%BB%D0%B8%D1%86%D0%BE%22%3A%22company%22%7D"
         );
     }
 }

@@ -19,12 +19,22 @@ pub enum SheetError {
     NoDataRows,
     /// No column could be read as the company name.
     #[error(
-        "no company column: name one column \"Компания\" or \"company\" (headers found: {})",
+        "no company column: say which column holds the company's name, or name one \"Компания\" or \"company\" (headers found: {})",
         found.join(", ")
     )]
     NoCompanyColumn {
         /// The headers as written in the file.
         found: Vec<String>,
+    },
+    /// The lead's column choice names a field the import does not have.
+    #[error(
+        "column \"{header}\" is mapped to {field:?}, which is no client field; pick one of the listed fields or skip the column"
+    )]
+    UnknownField {
+        /// The column's header.
+        header: String,
+        /// The field name given.
+        field: String,
     },
     /// The upload is larger than [`crate::Limits::max_bytes`].
     #[error(
@@ -80,6 +90,7 @@ impl SheetError {
             Self::Empty => "empty_file",
             Self::NoDataRows => "no_data_rows",
             Self::NoCompanyColumn { .. } => "no_company_column",
+            Self::UnknownField { .. } => "unknown_field",
             Self::TooLarge { .. } => "file_too_large",
             Self::UnzippedTooLarge { .. } => "unzipped_too_large",
             Self::TooManyRows { .. } => "too_many_rows",
@@ -96,8 +107,11 @@ impl SheetError {
             Self::Empty => "Файл пуст. Нужна строка заголовков и по строке на каждого клиента.".to_owned(),
             Self::NoDataRows => "В файле есть строка заголовков, но нет ни одной строки с клиентом.".to_owned(),
             Self::NoCompanyColumn { found } => format!(
-                "Нет столбца с названием компании: назовите один из столбцов «Компания» или «company» (найдены заголовки: {}).",
+                "Нет столбца с названием компании: укажите, в каком столбце название, или назовите один из столбцов «Компания» или «company» (найдены заголовки: {}).",
                 found.join(", ")
+            ),
+            Self::UnknownField { header, field } => format!(
+                "Столбец «{header}» сопоставлен с полем «{field}», которого нет: выберите поле из списка или пропустите столбец."
             ),
             Self::TooLarge { size, limit } => format!(
                 "Файл занимает {size} байт, больше допустимых {limit} байт. Разбейте его на несколько файлов."

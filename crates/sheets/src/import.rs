@@ -1,7 +1,7 @@
 //! The client import: a header row and cells (from CSV or XLSX) become typed clients
 //! and per-row errors.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rapport_domain::{ContactInput, Segment, Strength};
 use serde::Serialize;
@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::error::SheetError;
 use crate::raw::{Limits, RawRow, RawSheet, RowError, looks_like_text};
 use crate::{csv_in, xlsx_in};
+use ClientField as Field;
 
 /// The longest value accepted in one field, in characters (not bytes: Cyrillic is two
 /// bytes a letter in UTF-8 and must get the same allowance as Latin).
@@ -81,37 +82,89 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
 }
 
-/// Reads a client list. Never panics; refuses inputs beyond `limits`.
+/// Reads a client list. Never panics; refuses inputs beyond `limits`. Columns are
+/// found by their headers ([`ClientField::guess`]).
 pub fn read_clients(
     bytes: &[u8],
     format: Format,
     limits: &Limits,
 ) -> Result<ImportReport, SheetError> {
+    read_clients_with(bytes, format, limits, &ColumnMap::new())
+}
+
+/// The lead's choice of field per column, by the header as the file writes it: a
+/// field's wire name ([`ClientField::wire`]), or `""` to skip the column. Headers not
+/// named here are guessed.
+pub type ColumnMap = BTreeMap<String, String>;
+
+/// [`read_clients`] with the lead's choice of columns (`columns`).
+pub fn read_clients_with(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    columns: &ColumnMap,
+) -> Result<ImportReport, SheetError> {
+    let raw = read_raw(bytes, format, limits)?;
+    build_report(raw, columns)
+}
+
+/// The file's headers, each with the field it would be read into (the lead's mapping
+/// step shows them before the import).
+pub fn read_headers(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<Vec<(String, Option<ClientField>)>, SheetError> {
+    let raw = read_raw(bytes, format, limits)?;
+    let mut taken = Vec::new();
+    Ok(raw
+        .headers
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let guess = ClientField::guess(&h).filter(|f| !taken.contains(f));
+            taken.extend(guess);
+            (h, guess)
+        })
+        .collect())
+}
+
+fn read_raw(bytes: &[u8], format: Format, limits: &Limits) -> Result<RawSheet, SheetError> {
     if bytes.len() > limits.max_bytes {
         return Err(SheetError::TooLarge {
             size: bytes.len(),
             limit: limits.max_bytes,
         });
     }
-    let raw = match format {
-        Format::Csv => csv_in::read(bytes, limits)?,
-        Format::Xlsx => xlsx_in::read(bytes, limits)?,
-    };
-    build_report(raw)
+    match format {
+        Format::Csv => csv_in::read(bytes, limits),
+        Format::Xlsx => xlsx_in::read(bytes, limits),
+    }
 }
 
-/// A column the import understands.
+/// A field of a client the import fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
+pub enum ClientField {
+    /// The company's name (the one column a file must have).
     Company,
+    /// Corporate or key private.
     Segment,
+    /// The rep who won the client.
     OriginalRep,
+    /// How good that rep's relationship is.
     Relationship,
+    /// Whether that rep keeps colleagues away from the client.
     Monopolised,
+    /// The key contact's name.
     ContactName,
+    /// The key contact's role.
     ContactRole,
+    /// The key contact's phone.
     ContactPhone,
+    /// The key contact's e-mail.
     ContactEmail,
+    /// Notes on the relationship.
     Notes,
 }
 
@@ -128,14 +181,21 @@ const FIELDS: [Field; 10] = [
     Field::Notes,
 ];
 
-impl Field {
+impl ClientField {
+    /// Every field, in the order a form shows them.
+    pub const ALL: [ClientField; 10] = FIELDS;
+
     /// Accepted headers, already normalised (see [`normalise`]).
     fn headers(self) -> &'static [&'static str] {
         match self {
             Field::Company => &[
                 "компания",
                 "название",
+                "наименование",
+                "наименование клиента",
                 "клиент",
+                "контрагент",
+                "организация",
                 "company",
                 "name",
                 "client",
@@ -144,12 +204,53 @@ impl Field {
             Field::OriginalRep => &["менеджер", "исходный менеджер", "original rep", "rep"],
             Field::Relationship => &["отношения", "relationship"],
             Field::Monopolised => &["монополизирован", "monopolised", "monopolized"],
-            Field::ContactName => &["контакт", "фио контакта", "contact", "contact name"],
+            Field::ContactName => &[
+                "контакт",
+                "фио контакта",
+                "контактное лицо",
+                "contact",
+                "contact name",
+            ],
             Field::ContactRole => &["должность", "role", "contact role"],
             Field::ContactPhone => &["телефон", "phone", "contact phone"],
             Field::ContactEmail => &["email", "e-mail", "почта", "contact email"],
-            Field::Notes => &["примечания", "заметки", "notes"],
+            Field::Notes => &[
+                "примечания",
+                "заметки",
+                "комментарий",
+                "комментарии",
+                "notes",
+            ],
         }
+    }
+
+    /// The field a header names, if it names one.
+    pub fn guess(header: &str) -> Option<ClientField> {
+        let n = normalise(header);
+        FIELDS
+            .into_iter()
+            .find(|f| f.headers().contains(&n.as_str()))
+    }
+
+    /// The field's name in the API (`company`, `contact_name`…).
+    pub fn wire(self) -> &'static str {
+        match self {
+            Field::Company => "company",
+            Field::Segment => "segment",
+            Field::OriginalRep => "original_rep",
+            Field::Relationship => "relationship",
+            Field::Monopolised => "monopolised",
+            Field::ContactName => "contact_name",
+            Field::ContactRole => "contact_role",
+            Field::ContactPhone => "contact_phone",
+            Field::ContactEmail => "contact_email",
+            Field::Notes => "notes",
+        }
+    }
+
+    /// The field of an API name.
+    pub fn from_wire(name: &str) -> Option<ClientField> {
+        FIELDS.into_iter().find(|f| f.wire() == name)
     }
 
     fn index(self) -> usize {
@@ -175,14 +276,34 @@ struct Columns {
 }
 
 impl Columns {
-    fn map(headers: Vec<String>, warnings: &mut Vec<String>) -> Result<Columns, SheetError> {
+    fn map(
+        headers: Vec<String>,
+        columns: &ColumnMap,
+        warnings: &mut Vec<String>,
+    ) -> Result<Columns, SheetError> {
+        let chosen: HashMap<String, &str> = columns
+            .iter()
+            .map(|(h, f)| (normalise(h), f.as_str()))
+            .collect();
         let mut by_field = [None; FIELDS.len()];
         for (i, h) in headers.iter().enumerate() {
             let n = normalise(h);
             if n.is_empty() {
                 continue;
             }
-            match FIELDS.iter().find(|f| f.headers().contains(&n.as_str())) {
+            let field =
+                match chosen.get(&n) {
+                    // Skipped by the lead: no warning.
+                    Some(&"") => continue,
+                    Some(name) => Some(ClientField::from_wire(name).ok_or_else(|| {
+                        SheetError::UnknownField {
+                            header: h.trim().to_owned(),
+                            field: (*name).to_owned(),
+                        }
+                    })?),
+                    None => ClientField::guess(h),
+                };
+            match field {
                 Some(f) if by_field[f.index()].is_none() => by_field[f.index()] = Some(i),
                 Some(_) => warnings.push(format!(
                     "Столбец «{h}» повторяет уже найденный и пропущен / column \"{h}\" repeats an earlier one and is ignored"
@@ -226,9 +347,9 @@ impl Columns {
     }
 }
 
-fn build_report(raw: RawSheet) -> Result<ImportReport, SheetError> {
+fn build_report(raw: RawSheet, columns: &ColumnMap) -> Result<ImportReport, SheetError> {
     let mut warnings = raw.warnings;
-    let cols = Columns::map(raw.headers, &mut warnings)?;
+    let cols = Columns::map(raw.headers, columns, &mut warnings)?;
     if raw.rows.is_empty() {
         return Err(SheetError::NoDataRows);
     }

@@ -23,5 +23,8 @@ mod xlsx_in;
 
 pub use error::SheetError;
 pub use export::{Cell, Table, write_csv, write_xlsx};
-pub use import::{Format, ImportReport, ImportedClient, MAX_FIELD_CHARS, read_clients};
+pub use import::{
+    ClientField, ColumnMap, Format, ImportReport, ImportedClient, MAX_FIELD_CHARS, read_clients,
+    read_clients_with, read_headers,
+};
 pub use raw::{Limits, RowError};

@@ -690,3 +690,82 @@ proptest! {
         }
     }
 }
+
+/// A list as a Russian CRM exports it: its own headers, one of which is no field.
+const CRM: &str = "Наименование клиента;Контактное лицо;Комментарий;Статус сделки\n\
+ООО «Ромашка»;Анна Петрова;Давний клиент;в работе\n\
+АО «Север»;Олег Смирнов;;закрыта\n";
+
+#[test]
+fn a_crm_export_is_read_by_guessing_its_headers_and_says_what_it_skipped() {
+    let headers = rapport_sheets::read_headers(CRM.as_bytes(), Format::Csv, &Limits::default())
+        .expect("headers read");
+    let guesses: Vec<(&str, Option<&str>)> = headers
+        .iter()
+        .map(|(h, f)| (h.as_str(), f.map(|f| f.wire())))
+        .collect();
+    assert_eq!(
+        guesses,
+        [
+            ("Наименование клиента", Some("company")),
+            ("Контактное лицо", Some("contact_name")),
+            ("Комментарий", Some("notes")),
+            ("Статус сделки", None),
+        ]
+    );
+    let report = csv(CRM);
+    assert_eq!(report.rows.len(), 2);
+    assert_eq!(report.rows[0].company, "ООО «Ромашка»");
+    assert!(
+        report.warnings.iter().any(|w| w.contains("Статус сделки")),
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[test]
+fn the_leads_column_choice_overrides_the_guess_and_skips_columns_silently() {
+    let columns: rapport_sheets::ColumnMap = [
+        ("Комментарий".to_owned(), String::new()),
+        ("Статус сделки".to_owned(), "notes".to_owned()),
+    ]
+    .into();
+    let report = rapport_sheets::read_clients_with(
+        CRM.as_bytes(),
+        Format::Csv,
+        &Limits::default(),
+        &columns,
+    )
+    .expect("file accepted");
+    assert_eq!(report.rows.len(), 2, "{:?}", report.errors);
+    assert_eq!(report.rows[0].notes, "в работе");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+
+    // A file whose company column has no known name imports once the lead says which.
+    let odd = "Юрлицо;Город\nООО «Ромашка»;Москва\n";
+    assert!(matches!(
+        csv_err(odd.as_bytes(), &Limits::default()),
+        SheetError::NoCompanyColumn { .. }
+    ));
+    let columns: rapport_sheets::ColumnMap = [("Юрлицо".to_owned(), "company".to_owned())].into();
+    let report = rapport_sheets::read_clients_with(
+        odd.as_bytes(),
+        Format::Csv,
+        &Limits::default(),
+        &columns,
+    )
+    .expect("file accepted");
+    assert_eq!(report.rows[0].company, "ООО «Ромашка»");
+
+    // A field that does not exist is refused by name.
+    let columns: rapport_sheets::ColumnMap = [("Юрлицо".to_owned(), "инн".to_owned())].into();
+    let err = rapport_sheets::read_clients_with(
+        odd.as_bytes(),
+        Format::Csv,
+        &Limits::default(),
+        &columns,
+    )
+    .expect_err("refused");
+    assert_eq!(err.code(), "unknown_field");
+    assert!(err.message_ru().contains("Юрлицо"), "{}", err.message_ru());
+}

@@ -5,7 +5,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use rapport_api::lead::{
-    ClientEdit, ClientView, ImportOutcome, ImportQuery, NewClient, NewClientId, Relationship,
+    ClientEdit, ClientView, ImportColumns, ImportOutcome, ImportQuery, NewClient, NewClientId,
+    Relationship,
 };
 use rapport_domain::client::{read_client, set_company, set_notes, set_segment};
 use rapport_domain::programme::{read_programme, set_relationship};
@@ -24,6 +25,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_clients, add_client))
         .routes(routes!(edit_client))
         .routes(routes!(import_clients))
+        .routes(routes!(import_columns))
         .routes(routes!(relationship))
 }
 
@@ -134,6 +136,14 @@ async fn edit_client(
     Ok(Json(client))
 }
 
+/// What tells an upload's format: the file name given, else the content type.
+fn upload_hint(headers: &HeaderMap, query: &ImportQuery) -> Option<String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    crate::import::filename_hint(query.filename.as_deref(), content_type)
+}
+
 /// Imports a client list (CSV or XLSX as the raw body). Good rows are imported,
 /// every bad row is reported with its line and reason.
 #[utoipa::path(post, path = "/api/v1/programmes/{id}/clients/import", tag = "programmes",
@@ -152,20 +162,47 @@ async fn import_clients(
     body: Bytes,
 ) -> HttpResult<Json<ImportOutcome>> {
     let id = parse_id(&id, "programme")?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let hint = crate::import::filename_hint(query.filename.as_deref(), content_type);
+    let hint = upload_hint(&headers, &query);
+    let columns = crate::import::parse_columns(query.columns.as_deref())?;
     let outcome = crate::import::import_clients(
         &state,
         &auth.lead.actor,
         id,
         &body,
         hint.as_deref(),
+        &columns,
         query.dry_run,
     )
     .await?;
     Ok(Json(outcome))
+}
+
+/// A file's columns and the field guessed for each, for the lead to confirm or change
+/// before the import (which takes the choice as its `columns`). Stores nothing.
+#[utoipa::path(post, path = "/api/v1/programmes/{id}/clients/import/columns", tag = "programmes",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"),
+        ("filename" = Option<String>, Query, description = "the file's name (its extension helps)")),
+    request_body(content = Vec<u8>, content_type = "text/csv", description = "the file (text/csv or the XLSX type)"),
+    responses((status = 200, body = ImportColumns), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, description = "the file cannot be read (code from rapport-sheets)", body = ErrorBody)))]
+async fn import_columns(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResult<Json<ImportColumns>> {
+    let id = parse_id(&id, "programme")?;
+    crate::programmes::load_programme(&state, id).await?;
+    let hint = upload_hint(&headers, &query);
+    Ok(Json(crate::import::import_columns(
+        &state,
+        &body,
+        hint.as_deref(),
+    )?))
 }
 
 /// Records what is known about a client's original rep and relationship.

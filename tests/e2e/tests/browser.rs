@@ -18,6 +18,11 @@ const CLIENTS_CSV: &str = "Компания;Сегмент;Контакт;Тел
 ;корпоративный;Без компании;+7 495 000-00-03\n\
 ИП Ёлкин;ключевой частный;Сергей Ёлкин;+7 495 000-00-04\n";
 
+/// A client list as a Russian CRM exports it.
+const CRM_CSV: &str = "Наименование клиента;Контактное лицо;Комментарий;Статус сделки\n\
+АО «Балтика»;Ирина Ковалёва;звонить после обеда;переговоры\n\
+ООО «Тайга»;Семён Лесных;;договор подписан\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lead_runs_the_programme_in_a_browser() {
     let Some(ts) = TestServer::start_with(Backend::Postgres, |c| c.ui_dir = Some(ui_dist())).await
@@ -99,6 +104,56 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     );
     screenshot(c, "lead-import").await;
     wait_text(c, "body", "Северный ветер").await;
+
+    // A list exported from a Russian CRM: its own headers. The page shows each column
+    // beside the field guessed for it; the lead reads the deal status into the notes
+    // and skips the comment, and the choice is kept for the next file.
+    let crm = dir.path().join("выгрузка из CRM.csv");
+    std::fs::write(&crm, CRM_CSV).expect("csv written");
+    wait_for(c, "[data-testid=import-file]")
+        .await
+        .send_keys(crm.to_str().expect("utf-8 path"))
+        .await
+        .expect("file chosen");
+    wait_for(c, "[data-testid=import-columns]").await;
+    let column = |header: &str| format!("[data-testid=import-column][data-header='{header}']");
+    assert_eq!(
+        value_of(c, &column("Наименование клиента")).await,
+        "company"
+    );
+    assert_eq!(
+        value_of(c, &column("Контактное лицо")).await,
+        "contact_name"
+    );
+    assert_eq!(
+        value_of(c, &column("Статус сделки")).await,
+        "",
+        "not guessed: skipped"
+    );
+    for (header, field) in [("Комментарий", ""), ("Статус сделки", "notes")]
+    {
+        wait_for(c, &column(header))
+            .await
+            .select_by_value(field)
+            .await
+            .expect("a field chosen");
+    }
+    screenshot(c, "lead-import-columns").await;
+    click(c, "[data-testid=import-submit]").await;
+    wait_attr(
+        c,
+        "[data-testid=import-result]",
+        "data-imported",
+        WAIT,
+        |n| n == "2",
+    )
+    .await;
+    wait_text(c, "body", "АО «Балтика»").await;
+    let kept = js(c, "return localStorage.getItem('rapport.import.columns');").await;
+    assert!(
+        kept.as_str().is_some_and(|k| k.contains("Статус сделки")),
+        "the choice is kept for the next file: {kept}"
+    );
 
     // Apply the assignment suggestion as a whole.
     click(c, "[data-testid=nav-assignments]").await;

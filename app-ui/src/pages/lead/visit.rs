@@ -14,7 +14,7 @@ use rapport_api::routes;
 use rapport_domain::{Question, QuestionKind};
 
 use super::{I18n, Loaded, enc, use_pid};
-use crate::components::{ErrorBox, Loading};
+use crate::components::{ErrorBox, Loading, ReviewRounds};
 use crate::format::{date_time, day};
 use crate::state::{use_ctx, use_lang};
 use crate::translations::i18n::*;
@@ -294,62 +294,14 @@ fn Verdicts(
 
 /// The rounds so far, oldest first, each with what was said.
 #[component]
-pub(crate) fn Rounds(
-    rounds: Vec<ReviewRound>,
-    template: rapport_domain::Template,
-) -> impl IntoView {
+fn Rounds(rounds: Vec<ReviewRound>, template: rapport_domain::Template) -> impl IntoView {
     let i18n = use_i18n();
-    let lang = use_lang();
     let empty = rounds.is_empty();
     view! {
         <section class="card" data-testid="review-history">
             <h2>{t!(i18n, lead.review.history)}</h2>
             {empty.then(|| view! { <p class="muted">{t!(i18n, lead.review.history_none)}</p> })}
-            <ol class="review-rounds">
-                {rounds
-                    .into_iter()
-                    .map(|r| {
-                        let when = date_time(r.at_ms);
-                        let who = r.by.clone();
-                        let verdict = r.verdict;
-                        let head = move || match verdict {
-                            Verdict::Accepted => t_string!(i18n, lead.review.round_accepted, when = when.clone(), who = who.clone()).to_string(),
-                            Verdict::Returned => t_string!(i18n, lead.review.round_returned, when = when.clone(), who = who.clone()).to_string(),
-                        };
-                        let notes: Vec<(String, rapport_domain::Localized, String)> = r
-                            .answer_comments
-                            .iter()
-                            .map(|(qid, text)| {
-                                let wording = template
-                                    .question(qid)
-                                    .map(|q| q.wording.clone())
-                                    .unwrap_or_else(|| rapport_domain::Localized::new(qid.as_str(), qid.as_str()));
-                                (qid.clone(), wording, text.clone())
-                            })
-                            .collect();
-                        let comment = r.comment.clone();
-                        view! {
-                            <li data-testid="review-round" data-verdict=match verdict {
-                                Verdict::Accepted => "accepted",
-                                Verdict::Returned => "returned",
-                            }>
-                                <strong>{head}</strong>
-                                {(!comment.is_empty()).then(|| view! { <p>{comment.clone()}</p> })}
-                                <ul>
-                                    {notes
-                                        .into_iter()
-                                        .map(|(qid, wording, text)| view! {
-                                            <li data-testid="review-round-note" data-question-id=qid>
-                                                <em>{move || wording.get(lang.get()).to_owned()}</em>": " {text}
-                                            </li>
-                                        })
-                                        .collect_view()}
-                                </ul>
-                            </li>
-                        }
-                    })
-                    .collect_view()}
-            </ol>
+            <ReviewRounds rounds template />
         </section>
     }
 }

@@ -88,6 +88,33 @@ pub struct ImportQuery {
     pub dry_run: bool,
     /// The file's name (its extension helps when the content type is missing).
     pub filename: Option<String>,
+    /// The lead's choice of field per column, as a JSON object: the header as the file
+    /// writes it → a field's name ([`ImportColumns::fields`]) or `""` to skip the
+    /// column. Headers not named are guessed.
+    pub columns: Option<String>,
+}
+
+/// A file's columns as the import would read them
+/// (`POST /api/v1/programmes/{id}/clients/import/columns`), for the lead to confirm or
+/// change before importing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportColumns {
+    /// The file's headers in order, each with the field guessed for it.
+    pub columns: Vec<ImportColumn>,
+    /// The fields a column can be read into, in the order a form lists them
+    /// (`company` is the one a file must have).
+    pub fields: Vec<String>,
+}
+
+/// One column of a file to import.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportColumn {
+    /// The header as the file writes it.
+    pub header: String,
+    /// The field guessed from the header, if any.
+    pub guess: Option<String>,
 }
 
 /// What an import did (or, in a dry run, would do).

@@ -26,6 +26,7 @@
 //! | `POST /api/v1/programmes/{id}/clients` | [`NewClient`] | 201 [`NewClientId`] |
 //! | `PUT /api/v1/programmes/{id}/clients/{client_id}` | [`ClientEdit`] | [`Client`] |
 //! | `POST /api/v1/programmes/{id}/clients/import?`[`ImportQuery`] | CSV or XLSX bytes | [`ImportOutcome`] |
+//! | `POST /api/v1/programmes/{id}/clients/import/columns?filename=` | CSV or XLSX bytes | [`ImportColumns`] |
 //! | `PUT /api/v1/programmes/{id}/clients/{client_id}/relationship` | [`Relationship`] | `Option<`[`Assignment`]`>` |
 //! | `GET /api/v1/programmes/{id}/reps` | — | `Vec<`[`RepView`]`>` |
 //! | `POST /api/v1/programmes/{id}/reps` | [`RepInput`] | 201 [`NewRep`] |

@@ -3,9 +3,10 @@
 //! under its answer), the review state in the header, and every round so far.
 
 use leptos::prelude::*;
-use rapport_api::{ReviewRound, ReviewState, Verdict};
+use rapport_api::{ReviewRound, ReviewState};
 
 use super::use_visit;
+use crate::components::ReviewRounds;
 use crate::format::date_time;
 use crate::state::use_lang;
 use crate::translations::i18n::*;
@@ -125,45 +126,25 @@ pub(super) fn AnswerNote(question_id: String) -> impl IntoView {
 pub(super) fn Rounds() -> impl IntoView {
     let v = use_visit();
     let i18n = use_i18n();
-    let rounds = Memo::new(move |_| {
+    let shown = Memo::new(move |_| {
         v.detail.with(|d| {
-            d.as_ref()
-                .map(|d| {
-                    d.visit
-                        .review_rounds()
-                        .into_iter()
-                        .map(|(_, r)| r.clone())
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
+            d.as_ref().and_then(|d| {
+                let rounds: Vec<ReviewRound> = d
+                    .visit
+                    .review_rounds()
+                    .into_iter()
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                (!rounds.is_empty()).then(|| (rounds, d.template.clone()))
+            })
         })
     });
     move || {
-        let rounds = rounds.get();
-        (!rounds.is_empty()).then(|| {
+        shown.get().map(|(rounds, template)| {
             view! {
                 <section class="card" data-testid="review-history">
                     <h2>{t!(i18n, rep.visit.reviews)}</h2>
-                    <ol class="review-rounds">
-                        {rounds
-                            .into_iter()
-                            .map(|r| {
-                                let when = date_time(r.at_ms);
-                                let who = r.by.clone();
-                                let verdict = r.verdict;
-                                let head = move || match verdict {
-                                    Verdict::Accepted => t_string!(i18n, rep.visit.round_accepted, when = when.clone(), who = who.clone()).to_string(),
-                                    Verdict::Returned => t_string!(i18n, rep.visit.round_returned, when = when.clone(), who = who.clone()).to_string(),
-                                };
-                                view! {
-                                    <li data-testid="review-round">
-                                        <strong>{head}</strong>
-                                        {(!r.comment.is_empty()).then(|| view! { <p>{r.comment.clone()}</p> })}
-                                    </li>
-                                }
-                            })
-                            .collect_view()}
-                    </ol>
+                    <ReviewRounds rounds template />
                 </section>
             }
         })
