@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 
 use automerge::{Automerge, Change};
-use rapport_domain::visit::touches_reviews;
-use rapport_domain::{ACTOR_PREFIX_HEX, DocScope, check_document, doc_scope};
+use rapport_domain::visit::{reviews_print, touches_reviews};
+use rapport_domain::{ACTOR_PREFIX_HEX, check_document, doc_scope};
 use rapport_protocol::{ErrorCode, Rejection};
 use rapport_store::DocId;
 
+use super::rights::Stored;
 use crate::access::{Access, DeviceAccess, READ_ONLY};
 use crate::db::Authors;
 
@@ -37,7 +38,7 @@ pub(super) fn validate(
     view: &DeviceAccess,
     authors: &Authors,
     id: DocId,
-    before: Option<&DocScope>,
+    before: &Stored,
     doc: &Automerge,
     changes: &[Change],
 ) -> Result<(), Rejection> {
@@ -72,15 +73,22 @@ pub(super) fn validate(
             scope.id
         )));
     }
-    if before.is_some_and(|b| *b != scope) {
+    if before.scope.is_some_and(|b| b != scope) {
         return Err(rejected(
             "a document cannot change its kind, programme or client; nothing was stored".into(),
         ));
     }
-    if let Some(review) = changes.iter().find(|c| {
-        !registered_author(&authors.reviewers, &c.actor_id().to_hex_string())
-            && touches_reviews(doc, c)
-    }) {
+    // Only leads write reviews. Decoding changes is dear: who wrote them is asked only
+    // when a change by someone else came and the reviews moved.
+    let by_others =
+        |c: &&Change| !registered_author(&authors.reviewers, &c.actor_id().to_hex_string());
+    if changes.iter().any(|c| by_others(&c))
+        && reviews_print(doc) != before.reviews
+        && let Some(review) = changes
+            .iter()
+            .filter(by_others)
+            .find(|c| touches_reviews(doc, c))
+    {
         return Err(Rejection {
             code: ErrorCode::Forbidden,
             message: format!(

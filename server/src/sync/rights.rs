@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use automerge::{Automerge, Change};
+use rapport_domain::visit::reviews_print;
 use rapport_domain::{DocScope, doc_scope};
 use rapport_protocol::{ErrorCode, Rejection};
 use rapport_store::DocId;
@@ -15,6 +16,15 @@ use super::engine::SyncPolicy;
 use crate::access::{Access, DeviceAccess, scope_of};
 use crate::db::{Authors, Db, DeviceRecord};
 use crate::error::HttpResult;
+
+/// What an upload is checked against of the stored document.
+#[derive(Debug, Default)]
+pub(super) struct Stored {
+    /// Its scope (`None` for a new document).
+    pub(super) scope: Option<DocScope>,
+    /// The print of its reviews ([`reviews_print`]; empty for a new document).
+    pub(super) reviews: Vec<String>,
+}
 
 /// The rights of one device for one request, loaded when it starts.
 pub(super) struct DeviceRights<'a> {
@@ -47,9 +57,9 @@ impl<'a> DeviceRights<'a> {
 
 #[async_trait]
 impl SyncPolicy for DeviceRights<'_> {
-    /// The document's scope before the upload (`None` for a new document): an upload
-    /// may not change it.
-    type Before = Option<DocScope>;
+    /// The document's scope before the upload (`None` for a new document), which an
+    /// upload may not change, and the print of its reviews.
+    type Before = Stored;
 
     async fn known_access(&self, docs: &[DocId]) -> HttpResult<HashMap<DocId, Access>> {
         let metas = self.db.metas(docs).await?;
@@ -71,9 +81,9 @@ impl SyncPolicy for DeviceRights<'_> {
         }
     }
 
-    fn before_upload(&self, id: DocId, stored: &Automerge) -> Result<Option<DocScope>, Rejection> {
+    fn before_upload(&self, id: DocId, stored: &Automerge) -> Result<Stored, Rejection> {
         if stored.get_heads().is_empty() {
-            return Ok(None);
+            return Ok(Stored::default());
         }
         let scope = doc_scope(stored).map_err(|e| {
             tracing::error!(doc = %id, error = %e, "stored document has no scope");
@@ -88,24 +98,20 @@ impl SyncPolicy for DeviceRights<'_> {
                 message: why.into(),
             });
         }
-        Ok(Some(scope))
+        Ok(Stored {
+            scope: Some(scope),
+            reviews: reviews_print(stored),
+        })
     }
 
     fn check(
         &self,
         id: DocId,
-        before: &Option<DocScope>,
+        before: &Stored,
         doc: &Automerge,
         changes: &[Change],
     ) -> Result<(), Rejection> {
-        validate(
-            &self.access,
-            &self.authors,
-            id,
-            before.as_ref(),
-            doc,
-            changes,
-        )
+        validate(&self.access, &self.authors, id, before, doc, changes)
     }
 
     fn pushed_first(&self) -> Option<DocId> {

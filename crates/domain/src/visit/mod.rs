@@ -34,7 +34,7 @@ pub use self::entries::{
 };
 pub use self::review::{
     MAX_COMMENT_CHARS, REVIEWS, ReviewInput, ReviewRound, ReviewState, Verdict, review_visit,
-    touches_reviews,
+    reviews_print, touches_reviews,
 };
 use crate::doc::{DocKind, check_date, commit, expect_kind, non_empty, write_header};
 pub use crate::error::MissingAnswer;

@@ -221,30 +221,58 @@ pub fn review_visit(
     Ok(round)
 }
 
-/// The objects of the `reviews` map and everything in it, every conflicting value
-/// included: what only a lead's change may touch.
-fn review_objects(doc: &Automerge) -> HashSet<ObjId> {
-    let mut found = HashSet::new();
-    let mut todo: Vec<ObjId> = doc
-        .get_all(ROOT, REVIEWS)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(v, id)| matches!(v, Value::Object(_)).then_some(id))
-        .collect();
+/// Walks the `reviews` map and everything in it, every conflicting value included, and
+/// calls `seen(object, key, value's id, whether it is an object)` for each value.
+fn walk_reviews(doc: &Automerge, mut seen: impl FnMut(&ObjId, &str, &ObjId, bool)) {
+    let mut todo: Vec<ObjId> = Vec::new();
+    for (value, id) in doc.get_all(ROOT, REVIEWS).unwrap_or_default() {
+        let object = matches!(value, Value::Object(_));
+        seen(&ROOT, REVIEWS, &id, object);
+        if object {
+            todo.push(id);
+        }
+    }
+    let mut done: HashSet<ObjId> = HashSet::new();
     // Bounded by the document: each object is visited once.
     while let Some(obj) = todo.pop() {
-        if !found.insert(obj.clone()) {
+        if !done.insert(obj.clone()) {
             continue;
         }
         for key in doc.keys(&obj) {
             for (value, id) in doc.get_all(&obj, key.as_str()).unwrap_or_default() {
-                if matches!(value, Value::Object(_)) {
+                let object = matches!(value, Value::Object(_));
+                seen(&obj, &key, &id, object);
+                if object {
                     todo.push(id);
                 }
             }
         }
     }
+}
+
+/// The objects of the `reviews` map and everything in it: what only a lead's change
+/// may touch.
+fn review_objects(doc: &Automerge) -> HashSet<ObjId> {
+    let mut found = HashSet::new();
+    walk_reviews(doc, |_, _, id, object| {
+        if object {
+            found.insert(id.clone());
+        }
+    });
     found
+}
+
+/// A print of the visit's reviews: every value in them by the operation that wrote it.
+/// Two prints differ exactly when a change wrote the reviews, so a server compares the
+/// print before and after an upload and looks into the upload's changes
+/// ([`touches_reviews`], which decodes them) only when it moved.
+pub fn reviews_print(doc: &Automerge) -> Vec<String> {
+    let mut print = Vec::new();
+    walk_reviews(doc, |obj, key, id, _| {
+        print.push(format!("{obj}/{key}={id}"))
+    });
+    print.sort();
+    print
 }
 
 /// Whether `change` writes the visit's reviews: an operation on the `reviews` map or

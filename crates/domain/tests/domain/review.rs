@@ -5,7 +5,7 @@
 use automerge::Automerge;
 use rapport_domain::template::read_template;
 use rapport_domain::visit::{
-    complete_visit, read_visit, review_visit, set_text_answer, touches_reviews,
+    complete_visit, read_visit, review_visit, reviews_print, set_text_answer, touches_reviews,
 };
 use rapport_domain::{ReviewInput, ReviewState, Template, Verdict};
 
@@ -249,12 +249,14 @@ fn only_changes_that_write_the_reviews_touch_them() {
 
     let mut v = completed_visit(&t);
     let before = v.get_heads();
+    let print = reviews_print(&v);
     set_text_answer(&mut v, &t, "carnegie.plans", "Правка", T0 + 15).unwrap();
     assert!(
         v.get_changes(&before)
             .iter()
             .all(|c| !touches_reviews(&v, c))
     );
+    assert_eq!(reviews_print(&v), print, "an answer leaves the print alone");
 
     let before = v.get_heads();
     review_visit(&mut v, &t, "r1", &accepted(), "Ольга", T0 + 20).unwrap();
@@ -263,6 +265,8 @@ fn only_changes_that_write_the_reviews_touch_them() {
             .iter()
             .any(|c| touches_reviews(&v, c))
     );
+    assert_ne!(reviews_print(&v), print, "a review moves the print");
+    let print = reviews_print(&v);
 
     // A device writing into a round (turning a return into an acceptance), or putting
     // an empty map over the reviews, touches them.
@@ -280,6 +284,11 @@ fn only_changes_that_write_the_reviews_touch_them() {
             .get_changes(&before)
             .iter()
             .all(|c| touches_reviews(&forger, c))
+    );
+    assert_ne!(
+        reviews_print(&forger),
+        print,
+        "so does a write into a round"
     );
     let before = forger.get_heads();
     let mut tx = forger.transaction();
