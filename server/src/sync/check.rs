@@ -5,11 +5,10 @@ use std::collections::HashSet;
 
 use automerge::{Automerge, Change};
 use rapport_domain::visit::{reviews_print, touches_reviews};
-use rapport_domain::{ACTOR_PREFIX_HEX, check_document, doc_scope};
+use rapport_domain::{ACTOR_PREFIX_HEX, DocScope, check_document, doc_scope};
 use rapport_protocol::{ErrorCode, Rejection};
 use rapport_store::DocId;
 
-use super::rights::Stored;
 use crate::access::{Access, DeviceAccess, READ_ONLY};
 use crate::db::Authors;
 
@@ -21,6 +20,15 @@ fn registered_author(authors: &HashSet<String>, actor: &str) -> bool {
             && actor
                 .get(..ACTOR_PREFIX_HEX)
                 .is_some_and(|p| authors.contains(p)))
+}
+
+/// What an upload is checked against of the stored document.
+#[derive(Debug, Default)]
+pub(super) struct Stored {
+    /// Its scope (`None` for a new document).
+    pub(super) scope: Option<DocScope>,
+    /// The print of its reviews ([`reviews_print`]; empty for a new document).
+    pub(super) reviews: Vec<String>,
 }
 
 /// The server's check of a document's new changes before they are committed.

@@ -6,25 +6,16 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use automerge::{Automerge, Change};
+use rapport_domain::doc_scope;
 use rapport_domain::visit::reviews_print;
-use rapport_domain::{DocScope, doc_scope};
 use rapport_protocol::{ErrorCode, Rejection};
 use rapport_store::DocId;
 
-use super::check::validate;
+use super::check::{Stored, validate};
 use super::engine::SyncPolicy;
 use crate::access::{Access, DeviceAccess, scope_of};
 use crate::db::{Authors, Db, DeviceRecord};
 use crate::error::HttpResult;
-
-/// What an upload is checked against of the stored document.
-#[derive(Debug, Default)]
-pub(super) struct Stored {
-    /// Its scope (`None` for a new document).
-    pub(super) scope: Option<DocScope>,
-    /// The print of its reviews ([`reviews_print`]; empty for a new document).
-    pub(super) reviews: Vec<String>,
-}
 
 /// The rights of one device for one request, loaded when it starts.
 pub(super) struct DeviceRights<'a> {

@@ -1,7 +1,8 @@
 //! The real Rapport app (Tauri, WebKitGTK) in an Xvfb display, driven through
 //! tauri-driver: a rep pairs the tablet, fills a whole visit in Russian with the server
 //! down, restarts the app, and the visit reaches the lead by itself when the server is
-//! back; a conflict made by two devices is shown as a card and resolved; and the same
+//! back, and when the lead returns it for rework the app shows the lead's comments; a
+//! conflict made by two devices is shown as a card and resolved; and the same
 //! rep's web app (the device in a browser page) and desktop app answer one question
 //! differently: a card in both, resolved in the web app, gone in both.
 
@@ -151,6 +152,50 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
         proud.contains("клиент доволен"),
         "the server holds the Russian text: {proud}"
     );
+
+    // The lead returns the visit with comments: the app shows it returned, the banner,
+    // and the comment under its answer; completed again, it awaits review.
+    let (code, body) = ts
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/programmes/{programme}/visits/{visit}/review"),
+            Some(&lead.token),
+            Some(serde_json::json!({
+                "verdict": "returned",
+                "comment": "Уточните планы клиента на осень",
+                "answer_comments": {"carnegie.plans": "Какие сроки и объёмы?"}
+            })),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    click(c, "[data-testid=sync-now]").await;
+    wait_attr(
+        c,
+        "[data-testid=visit-review]",
+        "data-state",
+        Duration::from_secs(60),
+        |s| s == "returned",
+    )
+    .await;
+    wait_text(
+        c,
+        "[data-testid=return-banner]",
+        "Уточните планы клиента на осень",
+    )
+    .await;
+    wait_text(
+        c,
+        &format!("{} [data-testid=review-note]", question("carnegie.plans")),
+        "Какие сроки и объёмы?",
+    )
+    .await;
+    screenshot(c, "rep-return-banner").await;
+    click(c, "[data-testid=visit-complete]").await;
+    wait_attr(c, "[data-testid=visit-review]", "data-state", WAIT, |s| {
+        s == "awaiting_review"
+    })
+    .await;
+    wait_gone(c, "[data-testid=return-banner]").await;
 
     // The top bar's links cross between the UI's two bundles (the rep's, the lead's):
     // each loads the other in full, inside the app too.

@@ -6,10 +6,11 @@
 //! that several people add to (contact updates, opportunities, referrals,
 //! follow-ups) are maps keyed by generated ids, each with `created_ms`.
 //!
-//! Here: the visit itself (creating, reading, completing it). Its parts, whose
-//! names are all re-exported here: `answers` (answer values and setting them)
-//! and `entries` (contacts, opportunities, referrals, follow-ups, quality
-//! checks), both writing through `edit`.
+//! Here: the visit itself (creating, reading, completing it, and the lead's review
+//! of it). Its parts, whose names are all re-exported here: `answers` (answer
+//! values and setting them), `entries` (contacts, opportunities, referrals,
+//! follow-ups, quality checks), both writing through `edit`, and `review` (the
+//! rounds of review and which changes write them).
 
 mod answers;
 mod edit;
@@ -19,7 +20,7 @@ mod review;
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjType, ROOT, ScalarValue};
+use automerge::{Automerge, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use autosurgeon::{Hydrate, Reconcile, reconcile_prop};
 use serde::{Deserialize, Serialize};
 
@@ -33,8 +34,8 @@ pub use self::entries::{
     update_follow_up,
 };
 pub use self::review::{
-    MAX_COMMENT_CHARS, REVIEWS, ReviewInput, ReviewRound, ReviewState, Verdict, review_visit,
-    reviews_print, touches_reviews,
+    MAX_COMMENT_CHARS, REVIEWS, ReviewInput, ReviewRound, ReviewState, Verdict, reviews_print,
+    touches_reviews,
 };
 use crate::doc::{DocKind, check_date, commit, expect_kind, non_empty, write_header};
 pub use crate::error::MissingAnswer;
@@ -199,4 +200,126 @@ pub fn complete_visit(
         tx.put(ROOT, "completed_ms", now_ms)?;
         Ok(())
     })
+}
+
+impl Visit {
+    /// The rounds, oldest first.
+    pub fn review_rounds(&self) -> Vec<(&String, &ReviewRound)> {
+        let mut rounds: Vec<_> = self.reviews.iter().collect();
+        rounds.sort_by(|a, b| (a.1.at_ms, a.0).cmp(&(b.1.at_ms, b.0)));
+        rounds
+    }
+
+    /// The round that judged the current completion (the newest, when two leads judged
+    /// it at once); `None` when the visit was completed again since, or never reviewed.
+    pub fn current_review(&self) -> Option<&ReviewRound> {
+        let completed = self.completed_ms?;
+        self.review_rounds()
+            .into_iter()
+            .rev()
+            .map(|(_, r)| r)
+            .find(|r| r.completion_ms == completed)
+    }
+
+    /// Where the visit stands in the review.
+    pub fn review_state(&self) -> ReviewState {
+        if self.state != VisitState::Completed {
+            return ReviewState::Draft;
+        }
+        match self.current_review().map(|r| r.verdict) {
+            Some(Verdict::Accepted) => ReviewState::Accepted,
+            Some(Verdict::Returned) => ReviewState::Returned,
+            None => ReviewState::AwaitingReview,
+        }
+    }
+
+    /// The return the rep has to act on: the current round, when it returned the visit.
+    pub fn open_return(&self) -> Option<&ReviewRound> {
+        self.current_review()
+            .filter(|r| r.verdict == Verdict::Returned)
+    }
+}
+
+/// Records a lead's review of the visit's current completion as round `id`.
+///
+/// Refused (nothing written) when the visit is not completed, when this completion was
+/// reviewed already (the rep completes it again first), when a return says nothing
+/// (no comment on the visit or on any answer), when an answer comment names a question
+/// the template does not have, or when a comment is longer than
+/// [`MAX_COMMENT_CHARS`].
+pub fn review_visit(
+    doc: &mut Automerge,
+    template: &Template,
+    id: &str,
+    input: &ReviewInput,
+    by: &str,
+    now_ms: i64,
+) -> Result<ReviewRound, DomainError> {
+    let visit = read_visit(doc)?;
+    let Some(verdict) = input.verdict else {
+        return Err(DomainError::Empty { field: "verdict" });
+    };
+    let completion_ms = match (visit.state, visit.completed_ms) {
+        (VisitState::Completed, Some(ms)) => ms,
+        _ => return Err(DomainError::NotCompleted),
+    };
+    if let Some(done) = visit.current_review() {
+        return Err(DomainError::AlreadyReviewed { at_ms: done.at_ms });
+    }
+    let comment = input.comment.trim().to_owned();
+    let answer_comments: BTreeMap<String, String> = input
+        .answer_comments
+        .iter()
+        .map(|(q, c)| (q.clone(), c.trim().to_owned()))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    for question_id in answer_comments.keys() {
+        if template.question(question_id).is_none() {
+            return Err(DomainError::UnknownQuestion {
+                question_id: question_id.clone(),
+            });
+        }
+    }
+    if std::iter::once(&comment)
+        .chain(answer_comments.values())
+        .any(|c| c.chars().count() > MAX_COMMENT_CHARS)
+    {
+        return Err(DomainError::TooLong {
+            field: "review comment",
+            max: MAX_COMMENT_CHARS,
+        });
+    }
+    if verdict == Verdict::Returned && comment.is_empty() && answer_comments.is_empty() {
+        return Err(DomainError::Empty {
+            field: "the comment of a return (say what to rework)",
+        });
+    }
+    if visit.reviews.contains_key(id) {
+        return Err(DomainError::Duplicate {
+            what: "review",
+            id: id.to_owned(),
+        });
+    }
+    let round = ReviewRound {
+        verdict,
+        comment,
+        answer_comments,
+        by: by.trim().to_owned(),
+        at_ms: now_ms,
+        completion_ms,
+    };
+    let msg = match verdict {
+        Verdict::Accepted => "accept visit",
+        Verdict::Returned => "return visit for rework",
+    };
+    // Not `edit`: a review is not an edit of the completed visit by the rep.
+    crate::doc::commit(doc, now_ms, msg, |tx| {
+        let reviews = match tx.get(ROOT, REVIEWS)? {
+            Some((Value::Object(ObjType::Map), map)) => map,
+            _ => tx.put_object(ROOT, REVIEWS, ObjType::Map)?,
+        };
+        reconcile_prop(tx, &reviews, id, &round)?;
+        Ok(())
+    })?;
+    Ok(round)
 }
