@@ -357,18 +357,8 @@ async fn pair_demo_device(
         )
         .await?;
     let actor = hex::encode(random_bytes::<16>());
-    let candidate = DeviceRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        programme_id: String::new(),
-        rep_id: None,
-        actor: actor.clone(),
-        label: label.to_owned(),
-        created_ms: now,
-        last_seen_ms: None,
-        revoked_ms: None,
-        sync_instance: None,
-        token_hash: hash_secret(&new_token(crate::auth::DEVICE_PREFIX)),
-    };
+    let token = hash_secret(&new_token(crate::auth::DEVICE_PREFIX));
+    let candidate = DeviceRecord::candidate(&actor, label, token, now);
     state
         .db
         .redeem_pairing_code(&hash_secret(&code), &candidate, now)

@@ -81,14 +81,6 @@ const FOLLOW_AGAIN_MS: i64 = 1_000;
 /// The longest wait between two tries to follow the live status.
 const FOLLOW_AGAIN_MAX_MS: i64 = 30_000;
 
-thread_local! {
-    /// The open streams' abort handles, by the id of the page that opened them (an
-    /// `AbortController` cannot cross into Leptos's cleanup, which must be `Send`).
-    static STREAMS: std::cell::RefCell<std::collections::HashMap<u64, web_sys::AbortController>> =
-        std::cell::RefCell::default();
-    static NEXT_STREAM: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
 /// Keeps what a page shows of programme `pid` fresh: `reload` runs on every event of
 /// the programme's live status (the server sends one as soon as a sync moved it, and
 /// one on connecting, so a reconnect catches up), and every `every` only while there
@@ -111,21 +103,16 @@ pub fn follow_status(
         },
         every,
     );
-    let id = NEXT_STREAM.with(|n| {
-        let id = n.get();
-        n.set(id + 1);
-        id
-    });
+    // One for the page's life: leaving the page aborts the stream open then, and the
+    // loop ends instead of following again.
+    let controller = web_sys::AbortController::new().ok();
     let route = rapport_api::routes::status_events(pid);
+    let follow = controller.as_ref().map(web_sys::AbortController::signal);
+    // Without an abort handle (no such browser API) the interval polls for good.
     spawn_local(async move {
+        let Some(signal) = follow else { return };
         let mut wait = FOLLOW_AGAIN_MS;
-        loop {
-            let Ok(controller) = web_sys::AbortController::new() else {
-                return;
-            };
-            let signal = controller.signal();
-            // Leaving the page aborts the stream through this.
-            STREAMS.with(|s| s.borrow_mut().insert(id, controller));
+        while !signal.aborted() {
             let on_open = || {
                 set_live.try_set(true);
             };
@@ -135,7 +122,6 @@ pub fn follow_status(
                 .await
             else {
                 // This transport has no streams: the interval polls for good.
-                STREAMS.with(|s| s.borrow_mut().remove(&id));
                 return;
             };
             let was_live = live.try_get_untracked().unwrap_or(false);
@@ -151,16 +137,13 @@ pub fn follow_status(
             }
             crate::timer::sleep(wait).await;
             wait = (wait * 2).min(FOLLOW_AGAIN_MAX_MS);
-            if !STREAMS.with(|s| s.borrow().contains_key(&id)) {
-                return;
-            }
         }
     });
     on_cleanup(move || {
         if let Ok(handle) = interval {
             handle.clear();
         }
-        if let Some(controller) = STREAMS.with(|s| s.borrow_mut().remove(&id)) {
+        if let Some(controller) = controller {
             controller.abort();
         }
     });

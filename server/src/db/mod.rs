@@ -78,6 +78,25 @@ pub struct DeviceRecord {
     pub(crate) token_hash: String,
 }
 
+impl DeviceRecord {
+    /// A device about to be paired with `actor` (hex), `label` and the hash of its new
+    /// token: [`Db::redeem_pairing_code`] fills in the programme and rep from the code.
+    pub(crate) fn candidate(actor: &str, label: &str, token_hash: String, now_ms: i64) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            programme_id: String::new(),
+            rep_id: None,
+            actor: actor.to_owned(),
+            label: label.trim().to_owned(),
+            created_ms: now_ms,
+            last_seen_ms: None,
+            revoked_ms: None,
+            sync_instance: None,
+            token_hash,
+        }
+    }
+}
+
 /// A document's projection row.
 #[derive(Clone, Debug)]
 pub struct MetaRow {

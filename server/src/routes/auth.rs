@@ -134,18 +134,7 @@ async fn pair(
     let code = normalise_pairing_code(&body.code);
     let token = new_token(DEVICE_PREFIX);
     let now = crate::clock::now_ms();
-    let candidate = DeviceRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        programme_id: String::new(),
-        rep_id: None,
-        actor: actor.clone(),
-        label: body.label.trim().to_owned(),
-        created_ms: now,
-        last_seen_ms: None,
-        revoked_ms: None,
-        sync_instance: None,
-        token_hash: hash_secret(&token),
-    };
+    let candidate = DeviceRecord::candidate(&actor, &body.label, hash_secret(&token), now);
     let Some((device, lead_id)) = state
         .db
         .redeem_pairing_code(&hash_secret(&code), &candidate, now)

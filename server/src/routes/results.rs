@@ -104,19 +104,12 @@ async fn visit_of_programme(
     Ok((id, visit_id))
 }
 
-/// The visit as the lead reviews it, read from the stored document (the newest).
-async fn read_lead_visit(
+/// The visit as the lead reviews it: `visit`, with `programme`'s template and names.
+async fn lead_visit_view(
     state: &AppState,
-    programme: DocId,
-    visit_id: DocId,
+    programme: rapport_domain::Programme,
+    visit: rapport_domain::Visit,
 ) -> HttpResult<LeadVisit> {
-    let doc = state
-        .store
-        .load(visit_id)
-        .await?
-        .ok_or_else(|| HttpError::not_found("the visit"))?;
-    let visit = read_visit(&doc)?;
-    let programme = crate::programmes::load_programme(state, programme).await?;
     let company = match state.db.meta(visit.client_id).await? {
         Some(meta) => serde_json::from_str::<rapport_domain::Client>(&meta.body)
             .map(|c| c.company)
@@ -147,7 +140,16 @@ async fn lead_visit(
     Path((id, visit)): Path<(String, String)>,
 ) -> HttpResult<Json<LeadVisit>> {
     let (id, visit_id) = visit_of_programme(&state, &id, &visit).await?;
-    Ok(Json(read_lead_visit(&state, id, visit_id).await?))
+    // The stored document, the newest (the projection may trail a sync by a moment).
+    let doc = state
+        .store
+        .load(visit_id)
+        .await?
+        .ok_or_else(|| HttpError::not_found("the visit"))?;
+    let programme = crate::programmes::load_programme(&state, id).await?;
+    Ok(Json(
+        lead_visit_view(&state, programme, read_visit(&doc)?).await?,
+    ))
 }
 
 /// Accepts a completed visit or returns it to the rep for rework, with a comment on the
@@ -167,22 +169,21 @@ async fn review(
     JsonBody(body): JsonBody<ReviewInput>,
 ) -> HttpResult<Json<LeadVisit>> {
     let (id, visit_id) = visit_of_programme(&state, &id, &visit).await?;
-    let template = crate::programmes::load_programme(&state, id)
-        .await?
-        .template;
+    let programme = crate::programmes::load_programme(&state, id).await?;
     let round_id = hex::encode(crate::auth::random_bytes::<8>());
-    edit_doc(&state, &auth.lead.actor, visit_id, "the visit", |doc| {
+    let reviewed = edit_doc(&state, &auth.lead.actor, visit_id, "the visit", |doc| {
         review_visit(
             doc,
-            &template,
+            &programme.template,
             &round_id,
             &body,
             &auth.lead.name,
             crate::clock::now_ms(),
-        )
+        )?;
+        read_visit(doc)
     })
     .await?;
-    Ok(Json(read_lead_visit(&state, id, visit_id).await?))
+    Ok(Json(lead_visit_view(&state, programme, reviewed).await?))
 }
 
 /// Every referral collected on the programme's visits.

@@ -154,13 +154,31 @@ pub fn new_visit(
 /// Reads a visit document into typed form (type and schema checked).
 pub fn read_visit(doc: &Automerge) -> Result<Visit, DomainError> {
     expect_kind(doc, DocKind::Visit)?;
-    autosurgeon::hydrate(doc).map_err(|e| {
+    let malformed = |e: autosurgeon::HydrateError| -> DomainError {
         SchemaError::Malformed {
             kind: "visit",
             message: e.to_string(),
         }
         .into()
-    })
+    };
+    let mut visit: Visit = autosurgeon::hydrate(doc).map_err(malformed)?;
+    // Two writers that each made the `reviews` map (two leads reviewing a visit made
+    // before reviews existed, at once) leave two maps where one wins: the rounds of
+    // every one count, so none is hidden by another.
+    let maps = doc.get_all(ROOT, REVIEWS)?;
+    if maps.len() > 1 {
+        for (value, map) in maps {
+            if !matches!(value, Value::Object(ObjType::Map)) {
+                continue;
+            }
+            for key in doc.keys(&map) {
+                let round: ReviewRound =
+                    autosurgeon::hydrate_prop(doc, &map, key.as_str()).map_err(malformed)?;
+                visit.reviews.insert(key, round);
+            }
+        }
+    }
+    Ok(visit)
 }
 
 /// The required answers missing for completing `visit` under `template`.

@@ -302,3 +302,35 @@ fn only_changes_that_write_the_reviews_touch_them() {
             .all(|c| touches_reviews(&forger, c))
     );
 }
+
+#[test]
+fn two_leads_reviewing_a_visit_made_before_reviews_existed_both_stay() {
+    use automerge::ROOT;
+    use automerge::transaction::Transactable;
+    let t = read_template(&programme_doc()).unwrap();
+    let mut v = completed_visit(&t);
+    // A visit of an older build has no `reviews` map; each review then makes one.
+    let mut tx = v.transaction();
+    tx.delete(ROOT, "reviews").unwrap();
+    tx.commit();
+    let mut first = v.fork().with_actor(actor(8));
+    let mut second = lead_fork(&v);
+    review_visit(
+        &mut first,
+        &t,
+        "a",
+        &returned("Уточните сроки", &[]),
+        "Ольга",
+        T0 + 20,
+    )
+    .unwrap();
+    review_visit(&mut second, &t, "b", &accepted(), "Пётр", T0 + 25).unwrap();
+    first.merge(&mut second).unwrap();
+    let visit = read_visit(&first).unwrap();
+    assert_eq!(
+        visit.reviews.keys().collect::<Vec<_>>(),
+        ["a", "b"],
+        "neither lead's map hides the other's round"
+    );
+    assert_eq!(visit.review_state(), ReviewState::Accepted);
+}
