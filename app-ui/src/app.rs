@@ -40,6 +40,7 @@ pub fn RepApp() -> impl IntoView {
                         <Route path=path!("/index.html") view=Home />
                         <Route path=path!("/rep") view=rep::Clients />
                         <Route path=path!("/rep/pair") view=rep::Pair />
+                        <Route path=path!("/rep/meetings") view=rep::Meetings />
                         <Route path=path!("/rep/visit/:id") view=rep::Questionnaire />
                         <Route path=path!("/rep/visit/:id/print") view=rep::Print />
                     </Routes>
@@ -71,6 +72,7 @@ pub fn LeadApp() -> impl IntoView {
                         <Route path=path!("/lead/:pid/assignments") view=lead::page(Tab::Assignments, lead::Assignments) />
                         <Route path=path!("/lead/:pid/devices") view=lead::page(Tab::Devices, lead::Devices) />
                         <Route path=path!("/lead/:pid/follow-ups") view=lead::page(Tab::FollowUps, lead::FollowUps) />
+                        <Route path=path!("/lead/:pid/meetings") view=lead::page(Tab::Meetings, lead::Meetings) />
                         <Route path=path!("/lead/:pid/referrals") view=lead::page(Tab::Referrals, lead::Referrals) />
                         <Route path=path!("/lead/:pid/opportunities") view=lead::page(Tab::Opportunities, lead::Opportunities) />
                     </Routes>

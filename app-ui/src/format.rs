@@ -39,6 +39,14 @@ pub fn day(iso: &str) -> String {
     }
 }
 
+/// `2026-11-27T10:30` as `27.11.2026 10:30`; anything else as it is.
+pub fn when(iso: &str) -> String {
+    match iso.split_once('T') {
+        Some((d, t)) => format!("{} {t}", day(d)),
+        None => iso.to_owned(),
+    }
+}
+
 /// Today as `YYYY-MM-DD`, local time.
 pub fn today_iso() -> String {
     let d = local(js_sys::Date::now() as i64);
@@ -128,9 +136,63 @@ pub fn parse_day(text: &str) -> Option<String> {
         .then(|| format!("{year:04}-{month:02}-{day:02}"))
 }
 
+/// A time of day as people type it: `9:30`, `09:30`, `9.30`, `930`, `9`. `HH:MM` when
+/// it is one, else `None`.
+pub fn parse_time(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (h, m) = match text.split_once([':', '.']) {
+        Some((h, m)) => (h.trim(), m.trim()),
+        None if text.len() > 2 => text.split_at(text.len() - 2),
+        None => (text, "00"),
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 2 && s.chars().all(|c| c.is_ascii_digit());
+    if !digits(h) || m.len() != 2 || !digits(m) {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then(|| format!("{h:02}:{m:02}"))
+}
+
+/// Monday and Sunday (`YYYY-MM-DD`) of this week, local time.
+pub fn this_week() -> (String, String) {
+    let iso = |d: &js_sys::Date| {
+        format!(
+            "{}-{:02}-{:02}",
+            d.get_full_year(),
+            d.get_month() + 1,
+            d.get_date()
+        )
+    };
+    let today = local(js_sys::Date::now() as i64);
+    let back = (today.get_day() + 6) % 7;
+    let monday = js_sys::Date::new(&today);
+    monday.set_date(today.get_date() - back);
+    let sunday = js_sys::Date::new(&monday);
+    sunday.set_date(monday.get_date() + 6);
+    (iso(&monday), iso(&sunday))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{day, parse_day};
+    use super::{day, parse_day, parse_time};
+
+    #[test]
+    fn times_are_read_as_people_type_them() {
+        for (typed, time) in [
+            ("9:30", "09:30"),
+            ("09:30", "09:30"),
+            ("9.30", "09:30"),
+            ("930", "09:30"),
+            ("1745", "17:45"),
+            ("9", "09:00"),
+            (" 23:59 ", "23:59"),
+        ] {
+            assert_eq!(parse_time(typed).as_deref(), Some(time), "{typed}");
+        }
+        for typed in ["", "24:00", "9:60", "9:3", "полдень", "1:2:3", "12345"] {
+            assert_eq!(parse_time(typed), None, "{typed}");
+        }
+    }
 
     #[test]
     fn dates_are_read_as_people_type_them() {

@@ -251,6 +251,7 @@ pub fn clients_table(data: &ProgrammeData) -> Table {
         "Последний визит",
         "Состояние визита",
         "Проверка",
+        "Встреча запланирована",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -280,6 +281,8 @@ pub fn clients_table(data: &ProgrammeData) -> Table {
                     }),
                 c.last_visit_review
                     .map_or(Cell::Empty, |s| Cell::Text(review_ru(s).to_owned())),
+                c.next_meeting
+                    .map_or(Cell::Empty, |at| Cell::Text(at.replacen('T', " ", 1))),
             ]
         })
         .collect();

@@ -18,6 +18,7 @@ pub mod error;
 pub mod exports;
 pub mod import;
 pub mod live;
+pub mod meetings;
 pub mod programmes;
 pub mod projector;
 pub mod results;

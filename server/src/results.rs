@@ -94,6 +94,7 @@ pub fn reps(programme: &Programme) -> Vec<RepView> {
 /// The programme's clients in company order (case-insensitive), with their rep and
 /// latest visit.
 pub fn clients(data: &ProgrammeData) -> Vec<ClientView> {
+    let mut next = crate::meetings::next_meetings(data, &crate::clock::today());
     let mut out: Vec<ClientView> = data
         .clients
         .iter()
@@ -124,6 +125,7 @@ pub fn clients(data: &ProgrammeData) -> Vec<ClientView> {
                 last_visit_state: last.map(|v| v.state),
                 last_visit_id: last.map(|v| v.id.to_string()),
                 last_visit_review: last.map(rapport_domain::Visit::review_state),
+                next_meeting: next.remove(&c.id),
             }
         })
         .collect();

@@ -15,6 +15,7 @@
 //! answer).
 
 pub mod lead;
+pub mod meetings;
 pub mod routes;
 
 /// Domain types that appear in requests and responses.
@@ -24,8 +25,9 @@ pub use rapport_domain::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use meetings::{FileOut, MeetingEdit, MeetingSaved, MeetingsView};
 pub use rapport_domain::visit::{ContactInput, OpportunityInput, ReferralInput};
-pub use rapport_domain::{DocId, Lang};
+pub use rapport_domain::{DocId, Lang, MeetingInput, MeetingState};
 
 /// One call to the node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +76,26 @@ pub enum Request {
     SyncStatus,
     /// Sync now and wait for the run to end.
     SyncNow,
+    /// "Мои встречи": the rep's meetings, their states as of `today`, and the clients
+    /// to plan with.
+    Meetings {
+        /// The rep's day, `YYYY-MM-DD` (the device's clock is UTC; the page knows the
+        /// local day).
+        today: String,
+    },
+    /// Plan, move or cancel a meeting with a client; durable on disk when the answer
+    /// comes.
+    EditMeeting {
+        /// The client.
+        client_id: DocId,
+        /// What changes.
+        edit: MeetingEdit,
+    },
+    /// The rep's meetings as an iCalendar file (`.ics`), titles in `lang`.
+    MeetingsCalendar {
+        /// The language of the events' titles.
+        lang: Lang,
+    },
 }
 
 /// Pairing: the server's address and the lead's code.
@@ -197,6 +219,12 @@ pub enum Response {
     History(Vec<HistoryView>),
     /// To [`Request::SyncStatus`] and [`Request::SyncNow`].
     Sync(SyncStatus),
+    /// To [`Request::Meetings`].
+    Meetings(MeetingsView),
+    /// To [`Request::EditMeeting`].
+    MeetingSaved(MeetingSaved),
+    /// To [`Request::MeetingsCalendar`].
+    File(FileOut),
 }
 
 /// This device as paired.
@@ -505,6 +533,19 @@ mod tests {
                 label: "Планшет Иванова".into(),
             }),
             Request::SyncNow,
+            Request::EditMeeting {
+                client_id: visit_id,
+                edit: MeetingEdit::Plan {
+                    meeting: MeetingInput {
+                        at: "2026-12-07T10:30".into(),
+                        place: "Офис клиента, Тверская 1".into(),
+                        contact_id: None,
+                    },
+                },
+            },
+            Request::Meetings {
+                today: "2026-12-07".into(),
+            },
         ];
         for request in requests {
             let json = serde_json::to_string(&request).expect("serialize");

@@ -13,10 +13,10 @@ use std::marker::PhantomData;
 use crate::lead::{
     Assignment, Client, ClientEdit, ClientView, DevicePairRequest, DeviceView, FollowUp,
     FollowUpFilter, FollowUpPatch, FollowUpView, Health, ImportColumns, ImportOutcome, ImportQuery,
-    LeadInfo, LeadVisit, NewClient, NewClientId, NewPairingCode, NewProgramme, NewQuestion, NewRep,
-    OpportunityView, Override, Paired, PairingCode, Programme, ProgrammeStatus, ProgrammeSummary,
-    QuestionChange, ReferralView, Relationship, RepInput, RepView, ReviewInput, ServerDeviceInfo,
-    Session, Settings, SignIn, SuggestionView, Template,
+    LeadInfo, LeadVisit, MeetingFilter, MeetingsReport, NewClient, NewClientId, NewPairingCode,
+    NewProgramme, NewQuestion, NewRep, OpportunityView, Override, Paired, PairingCode, Programme,
+    ProgrammeStatus, ProgrammeSummary, QuestionChange, ReferralView, Relationship, RepInput,
+    RepView, ReviewInput, ServerDeviceInfo, Session, Settings, SignIn, SuggestionView, Template,
 };
 
 /// An HTTP method of the lead API.
@@ -358,6 +358,23 @@ pub fn opportunities(id: &str) -> Route<(), Vec<OpportunityView>> {
 /// `GET /api/v1/programmes/{id}/exports/{file}`: one export file.
 pub fn export(id: &str, file: &str) -> Route<(), FileBytes> {
     get(programme_path(id, &format!("/exports/{}", encode(file))))
+}
+
+/// `GET /api/v1/programmes/{id}/meetings?rep=&week=`: the reps' meetings as the lead
+/// sees them.
+pub fn meetings(id: &str, filter: &MeetingFilter) -> Route<(), MeetingsReport> {
+    let rest = format!(
+        "/meetings{}",
+        query(&[("rep", filter.rep.clone()), ("week", filter.week.clone())])
+    );
+    get(programme_path(id, &rest))
+}
+
+/// `GET /api/v1/programmes/{id}/meetings.ics?rep=`: the meetings (of one rep, or all) as
+/// an iCalendar file.
+pub fn meetings_calendar(id: &str, rep: Option<&str>) -> Route<(), FileBytes> {
+    let rest = format!("/meetings.ics{}", query(&[("rep", rep.map(str::to_owned))]));
+    get(programme_path(id, &rest))
 }
 
 /// `GET /healthz`: whether the server and its database answer.

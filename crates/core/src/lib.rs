@@ -3,7 +3,7 @@
 //! - **Edits** ([`DeviceCore::edit`]): the edit cache, the durable edit (dirty mark no
 //!   later than the changes, both before the call returns), compaction's policy.
 //! - **The rep's requests** ([`DeviceCore::handle`]): clients, visits, conflicts and
-//!   history, the sync status — the typed [`rapport_api::Request`]s the UI sends.
+//!   history, meetings, the sync status — the typed [`rapport_api::Request`]s the UI sends.
 //! - **The sync run** ([`DeviceCore::begin_run`]): a sans-IO step machine
 //!   ([`SyncRun`]) that says "post this", "read or write this in the store", "done"; the
 //!   caller does the IO and hands back the answer. With it the refusal and repair rules:
@@ -21,11 +21,13 @@ mod device;
 mod edits;
 pub mod error;
 mod host;
+mod meetings;
 mod mem_store;
 pub mod pairing;
 mod requests;
 pub mod run;
 pub mod schedule;
+mod shown;
 pub mod store;
 
 #[cfg(feature = "conformance")]

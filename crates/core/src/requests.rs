@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rapport_api::{
-    ClientCard, ConflictView, DocSync, HistoryView, Request, Response, Saved, StartVisit,
-    SyncStatus, VisitCard, VisitDetail, VisitEdit,
+    ClientCard, ConflictView, HistoryView, Request, Response, Saved, StartVisit, SyncStatus,
+    VisitCard, VisitDetail, VisitEdit,
 };
 use rapport_domain::client::read_client;
 use rapport_domain::visit::{
@@ -14,14 +14,16 @@ use rapport_domain::visit::{
     set_text_answer, update_follow_up,
 };
 use rapport_domain::{
-    DocId, DomainError, FollowUpState, ProgrammeView, Template, VisitInit, answer_conflicts,
-    answer_history, conflicted_answers, resolve_answer, validate_visit_completion,
+    DocId, DomainError, FollowUpState, Template, VisitInit, answer_conflicts, answer_history,
+    conflicted_answers, resolve_answer, validate_visit_completion,
 };
 
 use crate::device::DeviceCore;
 use crate::error::NodeError;
 use crate::host::random_id;
-use crate::store::{DeviceStore, IndexEntry, Pairing};
+use crate::meetings;
+use crate::shown::{author, doc_syncs};
+use crate::store::{DeviceStore, IndexEntry};
 
 impl<S: DeviceStore> DeviceCore<S> {
     /// Answers one API request of the rep's pages. Pairing and "sync now" need the
@@ -69,28 +71,13 @@ async fn handle<S: DeviceStore>(
             question_id,
         } => Response::History(history(inner, visit_id, &question_id).await?),
         Request::SyncStatus => Response::Sync(sync_status(inner).await?),
-    })
-}
-
-/// A lookup of each document's sync state (stopped, pending or synced), read once per call.
-async fn doc_syncs<S: DeviceStore>(
-    inner: &DeviceCore<S>,
-) -> Result<impl Fn(&DocId) -> DocSync, NodeError> {
-    let stopped: HashMap<DocId, (String, String)> = inner
-        .store
-        .stopped()
-        .await?
-        .into_iter()
-        .map(|s| (s.doc_id, (s.code, s.message)))
-        .collect();
-    let dirty: HashSet<DocId> = inner.shared.mem().dirty.clone();
-    Ok(move |id: &DocId| match stopped.get(id) {
-        Some((code, message)) => DocSync::Stopped {
-            code: code.clone(),
-            message: message.clone(),
-        },
-        None if dirty.contains(id) => DocSync::Pending,
-        None => DocSync::Synced,
+        Request::Meetings { today } => Response::Meetings(meetings::list(inner, &today).await?),
+        Request::EditMeeting { client_id, edit } => {
+            Response::MeetingSaved(meetings::edit(inner, client_id, edit).await?)
+        }
+        Request::MeetingsCalendar { lang } => {
+            Response::File(meetings::calendar(inner, lang).await?)
+        }
     })
 }
 
@@ -160,7 +147,7 @@ async fn clients<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<Vec<ClientCard
     Ok(cards)
 }
 
-fn check_date(date: &str) -> Result<(), NodeError> {
+pub(crate) fn check_date(date: &str) -> Result<(), NodeError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(date, format).map(|_| ()).map_err(|_| {
         NodeError::invalid(
@@ -352,32 +339,6 @@ async fn complete<S: DeviceStore>(
         })
         .await?;
     open_visit(inner, id).await
-}
-
-/// A person's name for the device that wrote with `actor`.
-fn author(view: Option<&ProgrammeView>, me: &Pairing, actor: &str) -> String {
-    if actor.starts_with(&me.actor) {
-        // Name the person too: on a rep's second device, or when the lead reads a
-        // conflict on a device a rep also used, the label alone does not say who.
-        let name = match &me.rep_id {
-            Some(rep) => view
-                .and_then(|v| v.reps.get(rep))
-                .map_or_else(|| rep.clone(), |r| r.name.clone()),
-            None => "lead".to_owned(),
-        };
-        return format!("{name} ({}, this device)", me.label);
-    }
-    let Some(device) = view.and_then(|v| v.who_wrote(actor)) else {
-        return format!("device {}", &actor[..actor.len().min(8)]);
-    };
-    let name = view
-        .and_then(|v| v.reps.get(&device.who))
-        .map_or_else(|| device.who.clone(), |r| r.name.clone());
-    if device.label.is_empty() {
-        name
-    } else {
-        format!("{name} ({})", device.label)
-    }
 }
 
 async fn conflicts<S: DeviceStore>(

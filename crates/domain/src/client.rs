@@ -13,6 +13,7 @@ use crate::doc::{
 };
 use crate::error::{DomainError, SchemaError};
 use crate::ids::DocId;
+use crate::meeting::Meeting;
 pub use crate::visit::ContactInput;
 
 /// The client's segment.
@@ -64,6 +65,11 @@ pub struct Client {
     pub notes: String,
     /// When created.
     pub created_ms: i64,
+    /// Meetings planned with the client, keyed by generated id (none in a document made
+    /// before meetings existed).
+    #[autosurgeon(missing = "BTreeMap::new")]
+    #[serde(default)]
+    pub meetings: BTreeMap<String, Meeting>,
 }
 
 /// Creates a client document.
@@ -86,6 +92,7 @@ pub fn new_client(
         reconcile_prop(tx, ROOT, "original_rep", original_rep.map(str::to_owned))?;
         put_text(tx, &ROOT, "notes", "")?;
         tx.put(ROOT, "created_ms", now_ms)?;
+        tx.put_object(ROOT, "meetings", ObjType::Map)?;
         Ok(())
     })?;
     Ok(doc)
@@ -94,13 +101,15 @@ pub fn new_client(
 /// Reads a client document into typed form (type and schema checked).
 pub fn read_client(doc: &Automerge) -> Result<Client, DomainError> {
     expect_kind(doc, DocKind::Client)?;
-    autosurgeon::hydrate(doc).map_err(|e| {
-        SchemaError::Malformed {
+    let mut client: Client = autosurgeon::hydrate(doc).map_err(|e| {
+        DomainError::from(SchemaError::Malformed {
             kind: "client",
             message: e.to_string(),
-        }
-        .into()
-    })
+        })
+    })?;
+    // Every meeting, also those of a `meetings` map that lost a concurrent creation.
+    client.meetings = crate::meeting::meetings(doc)?;
+    Ok(client)
 }
 
 fn contact(doc: &Automerge, id: &str) -> Result<Contact, DomainError> {

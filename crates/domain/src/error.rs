@@ -41,6 +41,16 @@ pub enum DomainError {
         /// The text given.
         value: String,
     },
+    /// A date and time is not a valid one in the form YYYY-MM-DDTHH:MM.
+    #[error(
+        "{field}: {value:?} is not a date and time in the form YYYY-MM-DDTHH:MM (e.g. 2026-03-31T14:30)"
+    )]
+    InvalidDateTime {
+        /// Which field.
+        field: &'static str,
+        /// The text given.
+        value: String,
+    },
     /// A number is NaN or infinite.
     #[error("{field}: the number must be finite")]
     NotFinite {
@@ -68,6 +78,18 @@ pub enum DomainError {
         start: String,
         /// Last day given.
         end: String,
+    },
+    /// A number outside the range its field takes.
+    #[error("{field}: {value} is outside {min}..={max}; give a number in that range")]
+    OutOfRange {
+        /// Which field.
+        field: &'static str,
+        /// The value given.
+        value: i64,
+        /// The least it takes.
+        min: i64,
+        /// The most it takes.
+        max: i64,
     },
     /// A share capacity outside 1..=100 percent.
     #[error("a capacity share must be 1..=100 percent, not {percent}")]
@@ -149,10 +171,12 @@ impl DomainError {
             Self::WrongAnswerKind { .. } => "wrong_answer_kind",
             Self::UnknownOption { .. } => "unknown_option",
             Self::InvalidDate { .. } => "invalid_date",
+            Self::InvalidDateTime { .. } => "invalid_date_time",
             Self::NotFinite { .. } => "not_finite",
             Self::Negative { .. } => "negative_value",
             Self::Empty { .. } => "empty_required_field",
             Self::InvalidShare { .. } => "invalid_share",
+            Self::OutOfRange { .. } => "out_of_range",
             Self::PeriodReversed { .. } => "period_reversed",
             Self::NotFound { .. } => "not_found",
             Self::Duplicate { .. } => "duplicate_id",

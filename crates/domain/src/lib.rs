@@ -7,7 +7,8 @@
 //! Four kinds of documents, one Automerge document each:
 //! - [`programme`]: name, period, lead, reps, the questionnaire [`template`],
 //!   assignments, client list, devices;
-//! - [`client`]: company, segment, key contacts, relationship notes (Text);
+//! - [`client`]: company, segment, key contacts, relationship notes (Text), and the
+//!   [`meeting`]s planned with the client;
 //! - [`visit`]: one filled VIP questionnaire, answers keyed by question id;
 //! - [`view`]: the part of a programme reps' devices receive (published by the server).
 //!
@@ -23,6 +24,7 @@ mod doc;
 pub mod error;
 pub mod ids;
 pub mod lang;
+pub mod meeting;
 pub mod programme;
 pub mod status;
 pub mod template;
@@ -42,6 +44,7 @@ pub use conflicts::{
 pub use error::{DomainError, SchemaError};
 pub use ids::{DocId, ParseDocIdError};
 pub use lang::{Lang, Localized};
+pub use meeting::{Meeting, MeetingConflict, MeetingInput, MeetingState, MeetingValue};
 pub use programme::{
     ACTOR_PREFIX_HEX, Assignment, AssignmentChange, Lead, Period, Programme, ProgrammeInit, Rep,
 };

@@ -119,6 +119,22 @@ pub struct Programme {
     pub devices: BTreeMap<String, Device>,
     /// When created.
     pub created_ms: i64,
+    /// How many days before the programme's end the lead is warned of clients with no
+    /// meeting planned (a programme made before the setting reads the default).
+    #[autosurgeon(missing = "default_meeting_warning_days")]
+    #[serde(default = "default_meeting_warning_days")]
+    pub meeting_warning_days: u32,
+}
+
+/// Days before the programme's end from which clients with no meeting planned are
+/// flagged, unless the lead says otherwise.
+pub const DEFAULT_MEETING_WARNING_DAYS: u32 = 14;
+
+/// Most days [`Programme::meeting_warning_days`] takes (a year).
+pub const MAX_MEETING_WARNING_DAYS: u32 = 366;
+
+fn default_meeting_warning_days() -> u32 {
+    DEFAULT_MEETING_WARNING_DAYS
 }
 
 impl Programme {
@@ -219,6 +235,7 @@ pub fn new_programme(
         clients: BTreeMap::new(),
         devices: BTreeMap::new(),
         created_ms: now_ms,
+        meeting_warning_days: DEFAULT_MEETING_WARNING_DAYS,
     };
     let mut doc = Automerge::new().with_actor(actor);
     commit(&mut doc, now_ms, "create programme", |tx| {
@@ -264,6 +281,28 @@ pub fn set_settings(
         reconcile_prop(tx, ROOT, "name", name)?;
         reconcile_prop(tx, ROOT, "period", period)?;
         reconcile_prop(tx, ROOT, "lead", lead)?;
+        Ok(())
+    })
+}
+
+/// Sets how many days before the programme's end clients with no meeting planned are
+/// flagged (1 to [`MAX_MEETING_WARNING_DAYS`]).
+pub fn set_meeting_warning_days(
+    doc: &mut Automerge,
+    days: u32,
+    now_ms: i64,
+) -> Result<(), DomainError> {
+    if !(1..=MAX_MEETING_WARNING_DAYS).contains(&days) {
+        return Err(DomainError::OutOfRange {
+            field: "days before the end to warn of clients with no meeting",
+            value: i64::from(days),
+            min: 1,
+            max: i64::from(MAX_MEETING_WARNING_DAYS),
+        });
+    }
+    expect_kind(doc, DocKind::Programme)?;
+    commit(doc, now_ms, "meeting warning days", |tx| {
+        reconcile_prop(tx, ROOT, "meeting_warning_days", days)?;
         Ok(())
     })
 }

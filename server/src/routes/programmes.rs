@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rapport_api::lead::{NewProgramme, ProgrammeSummary, Settings};
-use rapport_domain::programme::{new_programme, read_programme, register_device, set_settings};
+use rapport_domain::programme::{
+    new_programme, read_programme, register_device, set_meeting_warning_days, set_settings,
+};
 use rapport_domain::{DocId, Lead, Period, Programme, ProgrammeInit, default_template};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -115,13 +117,11 @@ async fn update_settings(
         email: body.lead_email.trim().to_owned(),
     };
     let programme = edit_doc(&state, &auth.lead.actor, id, "the programme", |doc| {
-        set_settings(
-            doc,
-            body.name.trim(),
-            &period,
-            &lead,
-            crate::clock::now_ms(),
-        )?;
+        let now = crate::clock::now_ms();
+        set_settings(doc, body.name.trim(), &period, &lead, now)?;
+        if let Some(days) = body.meeting_warning_days {
+            set_meeting_warning_days(doc, days, now)?;
+        }
         read_programme(doc)
     })
     .await?;

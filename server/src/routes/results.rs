@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use rapport_api::lead::{
-    FollowUpFilter, FollowUpPatch, FollowUpView, LeadVisit, OpportunityView, ReferralView,
-    ReviewInput,
+    FollowUpFilter, FollowUpPatch, FollowUpView, LeadVisit, MeetingFilter, MeetingsReport,
+    OpportunityView, ReferralView, ReviewInput,
 };
 use rapport_domain::DocId;
 use rapport_domain::visit::{read_visit, review_visit, update_follow_up};
@@ -28,6 +28,73 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(referrals))
         .routes(routes!(opportunities))
         .routes(routes!(export))
+        .routes(routes!(meetings))
+        .routes(routes!(meetings_calendar))
+}
+
+/// The reps' meetings: per rep planned, held, overdue and cancelled; the meetings (of
+/// a week, of a rep); clients not yet visited with no meeting planned, and whether the
+/// programme's end is near enough to flag them.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/meetings", tag = "results",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), MeetingFilter),
+    responses((status = 200, body = MeetingsReport), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn meetings(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+    QueryParams(filter): QueryParams<MeetingFilter>,
+) -> HttpResult<Json<MeetingsReport>> {
+    let id = parse_id(&id, "programme")?;
+    let data = crate::programmes::programme_data(&state, id).await?;
+    Ok(Json(crate::meetings::report(
+        &data,
+        &filter,
+        &crate::clock::today(),
+    )?))
+}
+
+/// The query of the calendar file: one rep, or everyone.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+struct CalendarQuery {
+    /// Only this rep's meetings (id).
+    rep: Option<String>,
+}
+
+/// The meetings (of one rep, or of all) as an iCalendar file, for a calendar app.
+#[utoipa::path(get, path = "/api/v1/programmes/{id}/meetings.ics", tag = "results",
+    security(("lead_session" = [])),
+    params(("id" = String, Path, description = "programme id"), CalendarQuery),
+    responses((status = 200, description = "the calendar, as an attachment", content_type = "text/calendar", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn meetings_calendar(
+    State(state): State<AppState>,
+    _auth: LeadAuth,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<CalendarQuery>,
+) -> HttpResult<impl IntoResponse> {
+    let id = parse_id(&id, "programme")?;
+    let data = crate::programmes::programme_data(&state, id).await?;
+    let rep = query.rep.as_deref().filter(|r| !r.is_empty());
+    let text = crate::meetings::calendar(&data, rep, crate::clock::now_ms())?;
+    let filename = match rep {
+        Some(_) => "rapport-meetings-rep.ics",
+        None => "rapport-meetings.ics",
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        text,
+    ))
 }
 
 /// Every follow-up of every visit, with an overdue flag.

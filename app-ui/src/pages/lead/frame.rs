@@ -60,12 +60,13 @@ pub(crate) enum Tab {
     Template,
     Settings,
     FollowUps,
+    Meetings,
     Referrals,
     Opportunities,
 }
 
 impl Tab {
-    const ALL: [Tab; 10] = [
+    const ALL: [Tab; 11] = [
         Tab::Dashboard,
         Tab::Clients,
         Tab::Reps,
@@ -74,6 +75,7 @@ impl Tab {
         Tab::Template,
         Tab::Settings,
         Tab::FollowUps,
+        Tab::Meetings,
         Tab::Referrals,
         Tab::Opportunities,
     ];
@@ -89,6 +91,7 @@ impl Tab {
             Tab::Template => ("/template", "template"),
             Tab::Settings => ("/settings", "settings"),
             Tab::FollowUps => ("/follow-ups", "follow-ups"),
+            Tab::Meetings => ("/meetings", "meetings"),
             Tab::Referrals => ("/referrals", "referrals"),
             Tab::Opportunities => ("/opportunities", "opportunities"),
         }
@@ -104,6 +107,7 @@ impl Tab {
             Tab::Template => t_string!(i18n, lead.nav.template).to_string(),
             Tab::Settings => t_string!(i18n, lead.nav.settings).to_string(),
             Tab::FollowUps => t_string!(i18n, lead.nav.follow_ups).to_string(),
+            Tab::Meetings => t_string!(i18n, lead.nav.meetings).to_string(),
             Tab::Referrals => t_string!(i18n, lead.nav.referrals).to_string(),
             Tab::Opportunities => t_string!(i18n, lead.nav.opportunities).to_string(),
         }

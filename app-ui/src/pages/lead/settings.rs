@@ -45,17 +45,32 @@ fn SettingsForm(programme: Programme, loaded: Loaded<Programme>) -> impl IntoVie
     let end = RwSignal::new(programme.period.end);
     let lead_name = RwSignal::new(programme.lead.name);
     let lead_email = RwSignal::new(programme.lead.email);
+    let warning_days = RwSignal::new(programme.meeting_warning_days.to_string());
     let error = RwSignal::new(None::<ApiError>);
     let done = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        let Some(days) = warning_days
+            .get_untracked()
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=366).contains(d))
+        else {
+            error.set(Some(ApiError::new(
+                "out_of_range",
+                t_string!(i18n, lead.settings.warning_days_range).to_string(),
+            )));
+            return;
+        };
         let body = SettingsBody {
             name: name.get_untracked().trim().to_owned(),
             start: start.get_untracked(),
             end: end.get_untracked(),
             lead_name: lead_name.get_untracked().trim().to_owned(),
             lead_email: lead_email.get_untracked().trim().to_owned(),
+            meeting_warning_days: Some(days),
         };
         busy.set(true);
         error.set(None);
@@ -82,6 +97,9 @@ fn SettingsForm(programme: Programme, loaded: Loaded<Programme>) -> impl IntoVie
                 <Field id="settings-lead-name" value=lead_name required=true>{t!(i18n, lead.settings.lead_name)}</Field>
                 <Field id="settings-lead-email" value=lead_email required=true kind="email">
                     {t!(i18n, lead.settings.lead_email)}
+                </Field>
+                <Field id="settings-warning-days" value=warning_days required=true kind="number" inputmode="numeric">
+                    {t!(i18n, lead.settings.warning_days)}
                 </Field>
                 <ErrorBox error=error />
                 <Success text=done />

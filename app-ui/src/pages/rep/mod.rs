@@ -2,15 +2,18 @@
 //!
 //! - [`Pair`]: pairing this device with the server (once).
 //! - [`Clients`]: the rep's clients with the state of each visit.
+//! - [`Meetings`]: "Мои встречи", the meetings the rep plans with clients.
 //! - [`Questionnaire`]: the VIP-анкета of one visit, saved on every keystroke.
 //! - [`Print`]: the questionnaire on two sides of A4, filled or blank.
 
 mod clients;
+mod meetings;
 mod pair;
 mod print;
 mod visit;
 
 pub use clients::Clients;
+pub use meetings::Meetings;
 pub use pair::Pair;
 pub use print::Print;
 pub use visit::Questionnaire;
@@ -36,6 +39,9 @@ fn localize(i18n: leptos_i18n::I18nContext<Locale>, err: ApiError) -> ApiError {
         "visit_incomplete" => Some(t_string!(i18n, rep.errors.visit_incomplete).to_string()),
         "empty_required_field" => Some(t_string!(i18n, rep.errors.empty_field).to_string()),
         "invalid_date" => Some(t_string!(i18n, rep.errors.invalid_date).to_string()),
+        "invalid_date_time" if err.message.contains("YYYY") => {
+            Some(t_string!(i18n, rep.meetings.need_time).to_string())
+        }
         "negative_value" | "not_finite" => Some(t_string!(i18n, rep.errors.bad_number).to_string()),
         "device_revoked" => Some(t_string!(i18n, rep.errors.revoked).to_string()),
         _ => None,

@@ -182,4 +182,8 @@ pub struct ClientView {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     pub last_visit_review: Option<rapport_domain::ReviewState>,
+    /// The next meeting planned with the client (not held, not cancelled),
+    /// `YYYY-MM-DDTHH:MM`.
+    #[serde(default)]
+    pub next_meeting: Option<String>,
 }

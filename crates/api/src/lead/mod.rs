@@ -48,6 +48,8 @@
 //! | `GET /api/v1/programmes/{id}/referrals` | — | `Vec<`[`ReferralView`]`>` |
 //! | `GET /api/v1/programmes/{id}/opportunities` | — | `Vec<`[`OpportunityView`]`>` |
 //! | `GET /api/v1/programmes/{id}/exports/{file}` | — | file bytes |
+//! | `GET /api/v1/programmes/{id}/meetings?`[`MeetingFilter`] | — | [`MeetingsReport`] |
+//! | `GET /api/v1/programmes/{id}/meetings.ics?rep=` | — | an iCalendar file |
 //! | `GET /healthz` | — | [`Health`] |
 
 /// A rep's load in an assignment suggestion.
@@ -68,6 +70,7 @@ mod auth;
 mod clients;
 mod devices;
 mod errors;
+mod meetings;
 mod ops;
 mod programmes;
 mod reps;
@@ -79,6 +82,7 @@ pub use auth::*;
 pub use clients::*;
 pub use devices::*;
 pub use errors::*;
+pub use meetings::*;
 pub use ops::*;
 pub use programmes::*;
 pub use reps::*;

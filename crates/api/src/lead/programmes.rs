@@ -46,4 +46,8 @@ pub struct Settings {
     pub lead_name: String,
     /// The lead's e-mail as shown in the programme.
     pub lead_email: String,
+    /// Days before the end from which clients with no meeting planned are flagged
+    /// (1–366; absent: unchanged).
+    #[serde(default)]
+    pub meeting_warning_days: Option<u32>,
 }

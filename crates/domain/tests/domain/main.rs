@@ -5,6 +5,7 @@ mod client;
 mod common;
 mod conflicts;
 mod fuzz;
+mod meeting;
 mod review;
 mod sizes;
 mod status;

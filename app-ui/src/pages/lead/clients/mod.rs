@@ -192,6 +192,7 @@ fn ClientTable(data: Data) -> impl IntoView {
             col!(i18n, lead.clients.current_rep),
             col!(i18n, lead.clients.relationship),
             col!(i18n, lead.clients.visit),
+            col!(i18n, lead.clients.next_meeting),
             Col::blank(),
         ];
         keyed_table(
@@ -269,6 +270,9 @@ fn ClientRow(row: Signal<Shown>, data: Data) -> impl IntoView {
                         " " <a class="button ghost small" data-testid="client-open-visit" href=href>{words}</a>
                     })
                 })}
+            </td>
+            <td data-testid="client-next-meeting">
+                {move || row.with(|(c, _)| c.next_meeting.as_deref().map(crate::format::when))}
             </td>
             <td>
                 <button class="button ghost" data-testid="client-edit" aria-expanded=move || editing.get().to_string()
