@@ -73,15 +73,6 @@ impl<'a> Meetings<'a> {
     }
 }
 
-fn contact_label(client: &Client, m: &Meeting) -> Option<String> {
-    let c = client.contacts.get(m.contact_id.as_ref()?)?;
-    Some(if c.role.is_empty() {
-        c.name.clone()
-    } else {
-        format!("{}, {}", c.name, c.role)
-    })
-}
-
 /// The next meeting planned with each client of the programme (not held, not
 /// cancelled, as of `today`), `YYYY-MM-DDTHH:MM`.
 pub fn next_meetings(data: &ProgrammeData, today: &str) -> HashMap<DocId, String> {
@@ -170,7 +161,7 @@ pub fn report(
             rep_name: all.rep_name(&m.rep_id),
             at: m.at.clone(),
             place: m.place.clone(),
-            contact: contact_label(client, m),
+            contact: client.contact_label(m.contact_id.as_ref()),
             state,
         });
     }
@@ -236,7 +227,7 @@ pub fn calendar(data: &ProgrammeData, rep: Option<&str>, now_ms: i64) -> HttpRes
         .all()
         .filter(|(_, _, m)| rep.is_none_or(|r| r == m.rep_id))
         .map(|(client, id, m)| {
-            let contact = m.contact_id.as_ref().and_then(|c| client.contacts.get(c));
+            let contact = client.contact_label(m.contact_id.as_ref());
             let mut event = CalendarEvent::of(id, m, &client.company, contact, Lang::Ru);
             if rep.is_none() {
                 event.description = [all.rep_name(&m.rep_id), event.description]

@@ -221,6 +221,17 @@ pub fn server_error(status: u16, body: &[u8]) -> NodeError {
     }
 }
 
+/// Refuses a day that is not `YYYY-MM-DD`, saying how to write it.
+pub(crate) fn check_date(date: &str) -> Result<(), NodeError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(date, format).map(|_| ()).map_err(|_| {
+        NodeError::invalid(
+            "invalid_date",
+            format!("{date:?} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-27"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

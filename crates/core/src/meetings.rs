@@ -16,7 +16,7 @@ use rapport_domain::visit::read_visit;
 use rapport_domain::{DocId, Lang, MeetingConflict, MeetingState};
 
 use crate::device::DeviceCore;
-use crate::error::NodeError;
+use crate::error::{NodeError, check_date};
 use crate::shown::{author, doc_syncs};
 use crate::store::{DeviceStore, Pairing};
 
@@ -88,21 +88,12 @@ async fn visit_dates<S: DeviceStore>(
     Ok(dates)
 }
 
-fn contact_label(client: &Client, contact_id: Option<&String>) -> Option<String> {
-    let c = client.contacts.get(contact_id?)?;
-    Some(if c.role.is_empty() {
-        c.name.clone()
-    } else {
-        format!("{}, {}", c.name, c.role)
-    })
-}
-
 /// "Мои встречи" as of `today`.
 pub(crate) async fn list<S: DeviceStore>(
     inner: &DeviceCore<S>,
     today: &str,
 ) -> Result<MeetingsView, NodeError> {
-    crate::requests::check_date(today)?;
+    check_date(today)?;
     let me = inner.paired().await?;
     let view = inner.view().await?;
     let held = held_clients(inner).await?;
@@ -140,7 +131,7 @@ pub(crate) async fn list<S: DeviceStore>(
                 at: m.at.clone(),
                 place: m.place.clone(),
                 contact_id: m.contact_id.clone(),
-                contact: contact_label(&h.client, m.contact_id.as_ref()),
+                contact: h.client.contact_label(m.contact_id.as_ref()),
                 state,
                 conflicts,
                 sync: sync_of(&h.id),
@@ -238,7 +229,7 @@ pub(crate) async fn calendar<S: DeviceStore>(
         .flat_map(|h| {
             mine(&me, &h.client).map(move |id| {
                 let m = &h.client.meetings[id];
-                let contact = m.contact_id.as_ref().and_then(|c| h.client.contacts.get(c));
+                let contact = h.client.contact_label(m.contact_id.as_ref());
                 CalendarEvent::of(id, m, &h.client.company, contact, lang)
             })
         })

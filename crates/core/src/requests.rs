@@ -19,7 +19,7 @@ use rapport_domain::{
 };
 
 use crate::device::DeviceCore;
-use crate::error::NodeError;
+use crate::error::{NodeError, check_date};
 use crate::host::random_id;
 use crate::meetings;
 use crate::shown::{author, doc_syncs};
@@ -145,16 +145,6 @@ async fn clients<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<Vec<ClientCard
     }
     cards.sort_by_cached_key(|c| c.company.to_lowercase());
     Ok(cards)
-}
-
-pub(crate) fn check_date(date: &str) -> Result<(), NodeError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(date, format).map(|_| ()).map_err(|_| {
-        NodeError::invalid(
-            "invalid_date",
-            format!("{date:?} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-27"),
-        )
-    })
 }
 
 async fn start_visit<S: DeviceStore>(

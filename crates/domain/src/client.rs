@@ -72,6 +72,18 @@ pub struct Client {
     pub meetings: BTreeMap<String, Meeting>,
 }
 
+impl Client {
+    /// "Name, role" of the contact `id`, if the client has it.
+    pub fn contact_label(&self, id: Option<&String>) -> Option<String> {
+        let c = self.contacts.get(id?)?;
+        Some(if c.role.is_empty() {
+            c.name.clone()
+        } else {
+            format!("{}, {}", c.name, c.role)
+        })
+    }
+}
+
 /// Creates a client document.
 pub fn new_client(
     actor: automerge::ActorId,

@@ -380,26 +380,20 @@ pub struct CalendarEvent {
 }
 
 impl CalendarEvent {
-    /// The event of meeting `id` with the client `company`, with `contact` (the
-    /// client's contact it is with, if known), its title in `lang`.
+    /// The event of meeting `id` with the client `company`, with `contact` (who it is
+    /// with, [`crate::Client::contact_label`]), its title in `lang`.
     pub fn of(
         id: &str,
         meeting: &Meeting,
         company: &str,
-        contact: Option<&crate::client::Contact>,
+        contact: Option<String>,
         lang: crate::lang::Lang,
     ) -> Self {
         let title = match lang {
             crate::lang::Lang::Ru => "VIP-визит",
             crate::lang::Lang::En => "VIP visit",
         };
-        let description = contact.map_or_else(String::new, |c| {
-            if c.role.is_empty() {
-                c.name.clone()
-            } else {
-                format!("{}, {}", c.name, c.role)
-            }
-        });
+        let description = contact.unwrap_or_default();
         Self {
             uid: id.to_owned(),
             at: meeting.at.clone(),
