@@ -7,20 +7,21 @@
 //! written by its rep's own device actors, so history names the real authors.
 
 use automerge::Automerge;
-use rapport_domain::client::{add_contact, new_client, set_notes};
+use rapport_domain::client::{add_contact, new_client, read_client, set_notes};
+use rapport_domain::meeting::{cancel_meeting, plan_meeting};
 use rapport_domain::programme::{
     add_client, apply_suggestion, new_programme, put_rep, read_programme, register_device,
     set_relationship,
 };
 use rapport_domain::visit::{
     OpportunityInput, ReferralInput, complete_visit, new_visit, put_contact_update,
-    put_opportunity, put_referral, record_quality_check, review_visit, set_scalar_answer,
-    set_text_answer,
+    put_opportunity, put_referral, read_visit, record_quality_check, review_visit,
+    set_scalar_answer, set_text_answer,
 };
 use rapport_domain::{
-    Capacity, ContactInput, DocId, DomainError, Lead, OpportunityKind, Period, ProgrammeInit,
-    QualityAnswer, ReviewInput, ScalarAnswer, Segment, Strength, Template, Verdict, VisitInit,
-    default_template, suggest_assignments,
+    Capacity, ContactInput, DocId, DomainError, Lead, MeetingInput, OpportunityKind, Period,
+    ProgrammeInit, QualityAnswer, ReviewInput, ScalarAnswer, Segment, Strength, Template, Verdict,
+    VisitInit, default_template, suggest_assignments,
 };
 
 use crate::accounts::create_lead;
@@ -324,12 +325,71 @@ pub async fn seed_if_empty(state: &AppState) -> HttpResult<Option<String>> {
             .map_err(domain)?;
         docs.push((id, visit));
     }
+    plan_demo_meetings(&mut docs, &unvisited, &devices, programme_id, now).map_err(domain)?;
     docs.push((programme_id, programme));
     create_docs(state, docs).await?;
     Ok(Some(format!(
         "Demo programme created. Sign in as {DEMO_EMAIL} with the password {password}\n\
          (shown once; set your own with `rapport-server create-lead` for real use)."
     )))
+}
+
+/// The reps' meetings, planned by their tablets: one held on the day of each visit; of
+/// the clients not visited, one meeting tomorrow, one later this week or next, one
+/// overdue (its day passed with no visit), one cancelled; the rest have none yet (the
+/// lead's list of unplanned clients).
+fn plan_demo_meetings(
+    docs: &mut [(DocId, Automerge)],
+    unvisited: &[(DocId, String)],
+    devices: &std::collections::BTreeMap<&str, String>,
+    programme: DocId,
+    now: i64,
+) -> Result<(), DomainError> {
+    let visits: Vec<(DocId, String, String)> = docs
+        .iter()
+        .filter_map(|(_, doc)| read_visit(doc).ok())
+        .map(|v| (v.client_id, v.rep_id, v.date))
+        .collect();
+    let planned = visits
+        .into_iter()
+        .map(|(c, rep, date)| (c, rep, format!("{date}T10:00"), false));
+    let ahead = [
+        (-1, "11:00", false),
+        (-3, "15:30", false),
+        (2, "10:00", false),
+        (-6, "12:00", true),
+    ];
+    let ahead = unvisited
+        .iter()
+        .zip(ahead)
+        .map(|((c, rep), (days, time, cancel))| {
+            (
+                *c,
+                rep.clone(),
+                format!("{}T{time}", days_before(now, days)),
+                cancel,
+            )
+        });
+    for (client, rep, at, cancel) in planned.chain(ahead) {
+        let Some(device) = devices.get(rep.as_str()) else {
+            continue;
+        };
+        let Some((_, doc)) = docs.iter_mut().find(|(id, _)| *id == client) else {
+            continue;
+        };
+        doc.set_actor(edit_actor(device));
+        let contact_id = read_client(doc)?.contacts.into_keys().next();
+        let input = MeetingInput {
+            at,
+            place: "Офис клиента".to_owned(),
+            contact_id,
+        };
+        let id = plan_meeting(doc, programme, &rep, &input, now)?;
+        if cancel {
+            cancel_meeting(doc, &id, now)?;
+        }
+    }
+    Ok(())
 }
 
 /// Registers a demo device for `rep` as pairing does (a one-time code made by the lead

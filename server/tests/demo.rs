@@ -7,6 +7,8 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use rapport_api::lead::MeetingFilter;
+use rapport_domain::MeetingState;
 use rapport_domain::visit::read_visit;
 use rapport_domain::{ACTOR_PREFIX_HEX, answer_conflicts, conflicted_answers};
 use rapport_server::demo::{DEMO_EMAIL, seed_if_empty};
@@ -124,4 +126,47 @@ async fn the_demo_is_a_programme_under_way_written_by_the_reps_devices(#[case] b
         conflicts, 1,
         "one conflict between a rep's tablet and laptop"
     );
+
+    // Meetings: held on the visits' days, ahead, overdue, cancelled, and clients still
+    // without one — each planned by its rep's tablet.
+    let data = rapport_server::programmes::programme_data(&state, id)
+        .await
+        .expect("programme data");
+    let today = rapport_server::clock::today();
+    let report = rapport_server::meetings::report(&data, &MeetingFilter::default(), &today)
+        .expect("meetings report");
+    let count = |state: MeetingState| report.meetings.iter().filter(|m| m.state == state).count();
+    assert_eq!(count(MeetingState::Held), 5, "{report:?}");
+    assert_eq!(count(MeetingState::Planned), 2, "{report:?}");
+    assert_eq!(count(MeetingState::Overdue), 1, "{report:?}");
+    assert_eq!(count(MeetingState::Cancelled), 1, "{report:?}");
+    assert!(!report.unplanned.is_empty(), "{report:?}");
+    assert!(
+        report
+            .meetings
+            .iter()
+            .all(|m| m.contact.is_some() && m.rep_name.contains(' '))
+    );
+    for meta in state
+        .db
+        .programme_docs(id, "client")
+        .await
+        .expect("clients")
+    {
+        let doc = state
+            .store
+            .load(meta.doc_id)
+            .await
+            .expect("loads")
+            .expect("stored");
+        for change in doc.get_changes(&[]) {
+            let actor = change.actor_id().to_hex_string();
+            let by_device = device_actors.contains(&actor[..ACTOR_PREFIX_HEX]);
+            let message = change.message().unwrap_or_default();
+            assert!(
+                !message.contains("meeting") || by_device,
+                "meetings are planned by the reps' devices: {message} by {actor}"
+            );
+        }
+    }
 }

@@ -128,7 +128,7 @@ fn Report(report: MeetingsReport, calendar_error: RwSignal<Option<ApiError>>) ->
     let warning = (report.end_near && unplanned > 0).then(|| {
         let end = end.clone();
         view! {
-            <p class="alert warn" role="alert" data-testid="meetings-end-near">
+            <p class="notice" role="alert" data-testid="meetings-end-near">
                 {move || t_string!(i18n, lead.meetings.end_near, end = end.clone(), days = days, count = unplanned).to_string()}
             </p>
         }

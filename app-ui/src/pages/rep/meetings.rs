@@ -303,9 +303,9 @@ fn ConflictCard(
     };
     let field = conflict.field.clone();
     view! {
-        <div class="conflict card" role="alert" data-testid="meeting-conflict" data-field=conflict.field.clone()>
-            <p><strong>{title}</strong></p>
-            <ul>
+        <div class="rep-conflict" role="alert" data-testid="meeting-conflict" data-field=conflict.field.clone()>
+            <p class="rep-conflict-title">{title}</p>
+            <ul class="rep-conflict-values">
                 {conflict
                     .values
                     .into_iter()
@@ -313,7 +313,7 @@ fn ConflictCard(
                         let shown = if field == "at" { when(&v.value) } else { v.value.clone() };
                         let pick = (field.clone(), v.value.clone());
                         view! {
-                            <li class="row">
+                            <li class="rep-conflict-value">
                                 <span data-testid="conflict-value">{shown}</span>
                                 <span class="muted">{v.author.clone()}</span>
                                 <button class="button" data-testid="choose-value" data-value=v.value.clone()
