@@ -37,7 +37,7 @@ pub fn TopBar() -> impl IntoView {
                         .then(|| {
                             view! {
                                 <a class="button ghost" href="/rep">{t!(i18n, common.nav.my_clients)}</a>
-                                <a class="button ghost" href="/rep/meetings" data-testid="nav-meetings">{t!(i18n, common.nav.my_meetings)}</a>
+                                <a class="button ghost" href="/rep/meetings" data-testid="nav-my-meetings">{t!(i18n, common.nav.my_meetings)}</a>
                             }
                         })
                 }}
@@ -45,7 +45,7 @@ pub fn TopBar() -> impl IntoView {
                     .then(|| {
                         view! {
                             <a class="button ghost" href="/rep">{t!(i18n, common.nav.my_clients)}</a>
-                            <a class="button ghost" href="/rep/meetings" data-testid="nav-meetings">{t!(i18n, common.nav.my_meetings)}</a>
+                            <a class="button ghost" href="/rep/meetings" data-testid="nav-my-meetings">{t!(i18n, common.nav.my_meetings)}</a>
                             <a class="button ghost" href="/lead">{t!(i18n, common.nav.lead)}</a>
                         }
                     })}

@@ -11,7 +11,7 @@ use super::{I18n, Loaded, use_pid};
 use crate::col;
 use crate::components::{DateInput, ErrorBox, loaded, table};
 use crate::format::{day, this_week, when};
-use crate::state::use_ctx;
+use crate::state::{Ctx, use_ctx};
 use crate::translations::i18n::*;
 
 fn state_text(i18n: I18n, s: MeetingState) -> String {
@@ -24,8 +24,7 @@ fn state_text(i18n: I18n, s: MeetingState) -> String {
 }
 
 /// The calendar file of `rep` (or everyone's), saved.
-fn save_calendar(pid: String, rep: Option<String>, error: RwSignal<Option<ApiError>>) {
-    let ctx = use_ctx();
+fn save_calendar(ctx: Ctx, pid: String, rep: Option<String>, error: RwSignal<Option<ApiError>>) {
     error.set(None);
     spawn_local(async move {
         let route = routes::meetings_calendar(&pid, rep.as_deref());
@@ -48,6 +47,7 @@ fn save_calendar(pid: String, rep: Option<String>, error: RwSignal<Option<ApiErr
 /// The meetings page.
 #[component]
 pub fn Meetings() -> impl IntoView {
+    let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
     let report = Loaded::new(routes::meetings(
@@ -106,7 +106,7 @@ pub fn Meetings() -> impl IntoView {
                         {t!(i18n, lead.meetings.all_weeks)}
                     </button>
                     <button class="button ghost" type="button" data-testid="meetings-calendar-all"
-                        on:click=move |_| save_calendar(pid.get_value(), None, calendar_error)>
+                        on:click=move |_| save_calendar(ctx, pid.get_value(), None, calendar_error)>
                         {t!(i18n, lead.meetings.calendar_all)}
                     </button>
                 </div>
@@ -120,18 +120,36 @@ pub fn Meetings() -> impl IntoView {
 /// The report: the warning, per rep, the meetings, the unplanned clients.
 #[component]
 fn Report(report: MeetingsReport, calendar_error: RwSignal<Option<ApiError>>) -> impl IntoView {
+    let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
     let unplanned = report.unplanned.len();
     let end = day(&report.programme_end);
     let days = report.warning_days;
+    let ended = report.today > report.programme_end;
     let warning = (report.end_near && unplanned > 0).then(|| {
         let end = end.clone();
-        view! {
-            <p class="notice" role="alert" data-testid="meetings-end-near">
-                {move || t_string!(i18n, lead.meetings.end_near, end = end.clone(), days = days, count = unplanned).to_string()}
-            </p>
-        }
+        let text = move || {
+            if ended {
+                t_string!(
+                    i18n,
+                    lead.meetings.end_passed,
+                    end = end.clone(),
+                    count = unplanned
+                )
+                .to_string()
+            } else {
+                t_string!(
+                    i18n,
+                    lead.meetings.end_near,
+                    end = end.clone(),
+                    days = days,
+                    count = unplanned
+                )
+                .to_string()
+            }
+        };
+        view! { <p class="notice" role="alert" data-testid="meetings-end-near">{text}</p> }
     });
     let week = report.week.clone().map(|(monday, sunday)| {
         view! { <p class="muted" data-testid="meetings-week-shown">{format!("{} — {}", day(&monday), day(&sunday))}</p> }
@@ -151,7 +169,7 @@ fn Report(report: MeetingsReport, calendar_error: RwSignal<Option<ApiError>>) ->
                     <td class="num" data-testid="rep-unplanned">{r.unplanned_clients}</td>
                     <td>
                         <button class="button ghost" data-testid="rep-calendar"
-                            on:click=move |_| save_calendar(pid.get_value(), Some(rep_id.clone()), calendar_error)>
+                            on:click=move |_| save_calendar(ctx, pid.get_value(), Some(rep_id.clone()), calendar_error)>
                             ".ics"
                         </button>
                     </td>

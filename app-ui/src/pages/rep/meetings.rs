@@ -12,12 +12,11 @@ use rapport_api::{
 use super::{DocSyncPill, localized};
 use crate::components::{ErrorBox, Field, Loading};
 use crate::format::{parse_time, this_week, today_iso, when};
-use crate::state::use_ctx;
+use crate::state::{Ctx, use_ctx};
 use crate::translations::i18n::*;
 
 /// Sends one meeting edit; `Ok` once it is on disk.
-async fn send(client_id: DocId, edit: MeetingEdit) -> Result<(), ApiError> {
-    let ctx = use_ctx();
+async fn send(ctx: Ctx, client_id: DocId, edit: MeetingEdit) -> Result<(), ApiError> {
     match ctx.node(Request::EditMeeting { client_id, edit }).await? {
         Response::MeetingSaved(_) => Ok(()),
         _ => Err(ApiError::new(
@@ -193,6 +192,7 @@ fn MeetingItem(
     client: Option<MeetingClient>,
     on_saved: Callback<()>,
 ) -> impl IntoView {
+    let ctx = use_ctx();
     let i18n = use_i18n();
     let editing = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
@@ -209,7 +209,7 @@ fn MeetingItem(
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            match send(client_id, edit).await {
+            match send(ctx, client_id, edit).await {
                 Ok(()) => {
                     editing.set(false);
                     on_saved.run(());
@@ -409,6 +409,7 @@ fn MeetingForm(
 /// Planning a meeting: the client, then when, where and with whom.
 #[component]
 fn Plan(clients: Vec<MeetingClient>, on_saved: Callback<()>) -> impl IntoView {
+    let ctx = use_ctx();
     let i18n = use_i18n();
     let open = RwSignal::new(false);
     let chosen = RwSignal::new(String::new());
@@ -426,7 +427,7 @@ fn Plan(clients: Vec<MeetingClient>, on_saved: Callback<()>) -> impl IntoView {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            match send(client_id, MeetingEdit::Plan { meeting: input }).await {
+            match send(ctx, client_id, MeetingEdit::Plan { meeting: input }).await {
                 Ok(()) => {
                     open.set(false);
                     chosen.set(String::new());
