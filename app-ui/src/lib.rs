@@ -14,6 +14,7 @@ mod device;
 mod format;
 mod pages;
 mod pwa;
+mod save;
 mod state;
 mod timer;
 mod translations;

@@ -18,7 +18,8 @@ use std::rc::Rc;
 
 use js_sys::{JSON, Reflect, Uint8Array};
 use rapport_api::{ApiError, Event, Request, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -127,7 +128,7 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, ApiError> {
     JSON::parse(&text).map_err(|e| js_error("could not encode the request", e))
 }
 
-fn from_js<T: for<'de> Deserialize<'de>>(value: &JsValue) -> Result<T, ApiError> {
+fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T, ApiError> {
     let text = JSON::stringify(value)
         .ok()
         .and_then(|s| s.as_string())
@@ -156,6 +157,19 @@ extern "C" {
 
 /// The name of the Tauri event that carries the node's [`Event`]s.
 pub const NODE_EVENT: &str = "rapport://node";
+
+/// Calls the app's command `cmd` with `args` (an object of its named arguments) and
+/// reads its answer; an error names `context` unless it is the command's own.
+pub(crate) async fn invoke<T: DeserializeOwned>(
+    cmd: &str,
+    args: &impl Serialize,
+    context: &str,
+) -> Result<T, ApiError> {
+    match tauri_invoke(cmd, to_js(args)?).await {
+        Ok(value) => from_js(&value),
+        Err(err) => Err(parse_error(context, err)),
+    }
+}
 
 /// Inside the Tauri app.
 pub struct TauriTransport;

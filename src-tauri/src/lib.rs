@@ -1,9 +1,12 @@
 //! The Tauri shell: a window with the Leptos UI, and the device node inside the app.
 //!
-//! Thin on purpose: two commands that hand requests to the node (`node`, and `lead`
-//! for the lead's pages, which the node passes to the server) and one event stream
-//! (`rapport://node`) with the node's sync progress. Everything else lives in
-//! `rapport-node`, which also runs headless in the CLI and the tests.
+//! Thin on purpose: commands that hand requests to the node (`node`, and `lead` for
+//! the lead's pages, which the node passes to the server) and that save a file the
+//! lead exported (`save_file`, see [`downloads`]); and one event stream
+//! (`rapport://node`) with the node's sync progress. Everything else lives in `rapport-node`, which also runs
+//! headless in the CLI and the tests.
+
+mod downloads;
 
 use std::path::PathBuf;
 
@@ -34,6 +37,40 @@ async fn node(request: Request, app: tauri::State<'_, AppNode>) -> Result<Respon
 #[tauri::command]
 async fn lead(call: ServerCall, app: tauri::State<'_, AppNode>) -> Result<ServerReply, ApiError> {
     app.get()?.call_server(call).await
+}
+
+/// Saves `bytes` as `name` in the downloads folder (never over another file) and
+/// returns the file's full path.
+#[tauri::command]
+async fn save_file(
+    name: String,
+    bytes: Vec<u8>,
+    app: tauri::AppHandle,
+) -> Result<String, ApiError> {
+    let dir = download_dir(&app)?;
+    let path = tauri::async_runtime::spawn_blocking(move || downloads::save(&dir, &name, &bytes))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                "save_failed",
+                format!("the file could not be saved ({e}); try again"),
+            )
+        })??;
+    Ok(path.display().to_string())
+}
+
+/// Where saved files go: `RAPPORT_DOWNLOAD_DIR` if set (tests, a shared folder), else
+/// the user's downloads folder.
+fn download_dir(app: &tauri::AppHandle) -> Result<PathBuf, ApiError> {
+    if let Some(dir) = std::env::var_os("RAPPORT_DOWNLOAD_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    app.path().download_dir().map_err(|e| {
+        ApiError::new(
+            "no_download_dir",
+            format!("the app found no downloads folder ({e}); set RAPPORT_DOWNLOAD_DIR to the folder files should be saved in"),
+        )
+    })
 }
 
 /// Where the device keeps its data: `RAPPORT_DEVICE_DIR` if set (tests, several
@@ -135,7 +172,7 @@ pub fn run() {
             app.manage(AppNode(node));
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![node, lead])
+        .invoke_handler(tauri::generate_handler![node, lead, save_file])
         .build(tauri::generate_context!());
     let app = match app {
         Ok(app) => app,

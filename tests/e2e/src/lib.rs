@@ -387,6 +387,13 @@ pub struct AppEnv {
     pub display: Display,
     /// The app's data folder (`RAPPORT_DEVICE_DIR`).
     pub data_dir: tempfile::TempDir,
+    /// Where the app saves the files the lead exports (`RAPPORT_DOWNLOAD_DIR`), so a
+    /// test never writes into the downloads folder of whoever runs it.
+    pub downloads: tempfile::TempDir,
+    /// The webview's own data (local storage, caches: `XDG_DATA_HOME`,
+    /// `XDG_CACHE_HOME`), kept across restarts of this app only: shared, a lead's
+    /// session left by one test would skip the next test's sign-in.
+    pub webview_dir: tempfile::TempDir,
     /// One app test at a time: two WebKit apps and their drivers starting together on
     /// two cores made WebKitWebDriver drop sessions now and then.
     _turn: tokio::sync::MutexGuard<'static, ()>,
@@ -417,6 +424,8 @@ impl AppEnv {
         Self {
             display: Display::start().await,
             data_dir: tempfile::tempdir().expect("the app's data folder"),
+            downloads: tempfile::tempdir().expect("the app's downloads folder"),
+            webview_dir: tempfile::tempdir().expect("the webview's data folder"),
             _turn: turn,
         }
     }
@@ -448,6 +457,9 @@ impl AppEnv {
                 ])
                 .env("DISPLAY", &self.display.name)
                 .env("RAPPORT_DEVICE_DIR", self.data_dir.path())
+                .env("RAPPORT_DOWNLOAD_DIR", self.downloads.path())
+                .env("XDG_DATA_HOME", self.webview_dir.path().join("data"))
+                .env("XDG_CACHE_HOME", self.webview_dir.path().join("cache"))
                 // No keychain in a bare Xvfb session: the key file (0600) is what a
                 // desktop without a keyring gets too.
                 .env("RAPPORT_KEY_STORAGE", "file")
