@@ -674,3 +674,39 @@ pub async fn navigate(client: &Client, path: &str) {
     )
     .await;
 }
+
+/// Milliseconds since the epoch: the page's `Date.now()` on the same machine.
+pub fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1_000.0)
+}
+
+/// Records in the page, at each change of the lead's dashboard, when each value of the
+/// drafts figure was first shown (read back with [`shown_at`]).
+pub const WATCH_DRAFTS: &str = "
+    window.__drafts = {};
+    const look = () => {
+        const el = document.querySelector('[data-testid=stat-visits-draft]');
+        const v = el && el.getAttribute('data-value');
+        if (v !== null && v !== undefined && !(v in window.__drafts)) window.__drafts[v] = Date.now();
+    };
+    new MutationObserver(look).observe(document.body,
+        {subtree: true, childList: true, attributes: true, characterData: true});
+    look();
+    return true;";
+
+/// Waits (bounded) until the page has shown `value` as the drafts figure (after
+/// [`WATCH_DRAFTS`]); when, in the page's milliseconds since the epoch.
+pub async fn shown_at(c: &Client, value: u64, limit: Duration) -> f64 {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let seen = js(c, &format!("return window.__drafts['{value}'] || null;")).await;
+        if let Some(at) = seen.as_f64() {
+            return at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    failure_screenshot(c).await;
+    panic!("the dashboard did not show {value} drafts within {limit:?}");
+}

@@ -6,7 +6,7 @@
 //! rep's web app (the device in a browser page) and desktop app answer one question
 //! differently: a card in both, resolved in the web app, gone in both. The lead, in the
 //! app, saves an export into the downloads folder (a second save beside the first,
-//! never over it).
+//! never over it), and sees the dashboard move live as a tablet syncs.
 
 use std::time::{Duration, Instant};
 
@@ -555,5 +555,87 @@ async fn the_lead_saves_an_export_in_the_app_and_a_second_beside_it() {
         ["clients (2).csv", "clients.csv"],
         "two files and no temporary one left"
     );
+    app.quit().await;
+}
+
+/// Syncs measured on the app's live dashboard.
+const LIVE_SYNCS: usize = 5;
+
+/// The longest a sync may take to show on the app's dashboard: well under the 5 s
+/// poll the page falls back to without a stream.
+const LIVE_LIMIT_MS: f64 = 2_000.0;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_dashboard_in_the_app_shows_a_sync_at_once() {
+    let Some(ts) = TestServer::start(Backend::Postgres).await else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let mut world = ts.rep_with_client(COMPANY).await;
+    let mut clients = vec![world.client];
+    for i in 1..LIVE_SYNCS {
+        clients.push(
+            ts.add_client(
+                &world.lead,
+                world.programme,
+                &format!("АО «Клиент №{i}»"),
+                "ivanov",
+            )
+            .await,
+        );
+    }
+    world.tablet.sync_until_has(&clients).await;
+
+    let env = AppEnv::new().await;
+    let app = env.launch().await;
+    let c = &app.client;
+    lead_signs_in(c, ts.url(), &world.lead).await;
+    // The app follows the server's stream: no polling.
+    wait_attr(
+        c,
+        "[data-testid=dashboard]",
+        "data-live",
+        Duration::from_secs(20),
+        |v| v == "true",
+    )
+    .await;
+    let drafts: u64 = wait_attr(
+        c,
+        "[data-testid=stat-visits-draft]",
+        "data-value",
+        WAIT,
+        |v| v.parse::<u64>().is_ok(),
+    )
+    .await
+    .parse()
+    .expect("a number");
+    js(c, WATCH_DRAFTS).await;
+
+    // Each sync adds a draft; from its acknowledgement to the figure on the dashboard.
+    // Waited for up to twice the poll, so a late figure fails with its latency.
+    let mut latencies = Vec::with_capacity(LIVE_SYNCS);
+    for (i, client) in clients.iter().enumerate() {
+        world.tablet.new_visit(*client);
+        world.tablet.sync().await;
+        let acknowledged = now_ms();
+        let shown = shown_at(c, drafts + 1 + i as u64, Duration::from_secs(10)).await;
+        let latency = (shown - acknowledged).max(0.0);
+        println!(
+            "app_live_dashboard sync {} shown after {latency:.0} ms",
+            i + 1
+        );
+        latencies.push(latency);
+    }
+    let worst = latencies.iter().copied().fold(0.0, f64::max);
+    figure(
+        "app_live_dashboard_sync_to_shown_p50_ms",
+        percentile(&mut latencies, 0.5),
+    );
+    figure("app_live_dashboard_sync_to_shown_max_ms", worst);
+    assert!(
+        worst < LIVE_LIMIT_MS,
+        "a sync took {worst:.0} ms to show on the app's dashboard (limit {LIVE_LIMIT_MS} ms): \
+         the app polls instead of following the stream"
+    );
+    screenshot(c, "lead-dashboard-live-app").await;
     app.quit().await;
 }
