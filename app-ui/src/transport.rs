@@ -10,15 +10,22 @@
 //!   are `fetch` calls; lead requests go through [`HttpTransport`].
 //!
 //! Pages call [`Transport::node`] and [`Transport::lead`] (or the typed helpers in
-//! [`crate::state`]) and never ask which transport they have.
+//! [`crate::state`]) and never ask which transport they have. Both transports follow
+//! the server's event streams ([`Transport::follow`]): the browser with `fetch`, the
+//! app through its HTTP client, which passes each event on as a Tauri event.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use futures::StreamExt;
+use futures::channel::mpsc;
 use js_sys::{JSON, Reflect, Uint8Array};
-use rapport_api::{ApiError, Event, Request, Response};
-use serde::{Deserialize, Serialize};
+use rapport_api::lead::EventLines;
+use rapport_api::{ApiError, Event, Request, Response, ServerStreamEvent};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -54,8 +61,7 @@ pub trait Transport {
     /// Calls `on_event` for every event of the device node (sync progress, changes).
     fn listen(&self, on_event: Rc<dyn Fn(Event)>);
     /// Follows a stream of server-sent events of the server's API (see
-    /// [`follow_events`]); `None` where this transport cannot (the app's lead calls go
-    /// through the app, one answer per call): the page polls instead.
+    /// [`follow_events`]); `None` where this transport cannot: the page polls instead.
     fn follow<'a>(
         &self,
         call: LeadCall,
@@ -127,7 +133,7 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, ApiError> {
     JSON::parse(&text).map_err(|e| js_error("could not encode the request", e))
 }
 
-fn from_js<T: for<'de> Deserialize<'de>>(value: &JsValue) -> Result<T, ApiError> {
+fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T, ApiError> {
     let text = JSON::stringify(value)
         .ok()
         .and_then(|s| s.as_string())
@@ -157,6 +163,23 @@ extern "C" {
 /// The name of the Tauri event that carries the node's [`Event`]s.
 pub const NODE_EVENT: &str = "rapport://node";
 
+/// The name of the Tauri event that carries the [`ServerStreamEvent`]s of the streams
+/// the app follows for the lead's pages (src-tauri/src/streams.rs).
+const LEAD_EVENT: &str = "rapport://lead-event";
+
+/// Calls the app's command `cmd` with `args` (an object of its named arguments) and
+/// reads its answer; an error names `context` unless it is the command's own.
+pub(crate) async fn invoke<T: DeserializeOwned>(
+    cmd: &str,
+    args: &impl Serialize,
+    context: &str,
+) -> Result<T, ApiError> {
+    match tauri_invoke(cmd, to_js(args)?).await {
+        Ok(value) => from_js(&value),
+        Err(err) => Err(parse_error(context, err)),
+    }
+}
+
 /// Inside the Tauri app.
 pub struct TauriTransport;
 
@@ -168,6 +191,17 @@ struct NodeArgs<'a> {
 #[derive(Serialize)]
 struct LeadArgs<'a> {
     call: &'a LeadCall,
+}
+
+#[derive(Serialize)]
+struct FollowArgs<'a> {
+    call: &'a LeadCall,
+    stream_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamArgs<'a> {
+    stream_id: &'a str,
 }
 
 impl Transport for TauriTransport {
@@ -195,6 +229,16 @@ impl Transport for TauriTransport {
         })
     }
 
+    fn follow<'a>(
+        &self,
+        call: LeadCall,
+        signal: &'a web_sys::AbortSignal,
+        on_open: &'a dyn Fn(),
+        on_event: &'a dyn Fn(String),
+    ) -> Option<Following<'a>> {
+        Some(Box::pin(follow_in_app(call, signal, on_open, on_event)))
+    }
+
     fn listen(&self, on_event: Rc<dyn Fn(Event)>) {
         let handler = Closure::<dyn FnMut(JsValue)>::new(move |message: JsValue| {
             // Tauri delivers `{event, id, payload}`; the payload is our Event.
@@ -210,6 +254,138 @@ impl Transport for TauriTransport {
             handler.forget();
         });
     }
+}
+
+/// What the page hears about a stream the app follows for it.
+enum Heard {
+    /// An event, by name.
+    Event(String),
+    /// The stream ended (why, unless the server closed it).
+    End(Option<ApiError>),
+    /// The page aborted it.
+    Aborted,
+}
+
+/// A stream the app follows for this page: the page's listeners, removed when this is
+/// dropped, and the app's stream, stopped then if it still runs.
+struct AppStream<'a> {
+    id: String,
+    /// Tauri's function that removes the event listener.
+    unlisten: JsValue,
+    _on_event: Closure<dyn FnMut(JsValue)>,
+    on_abort: Closure<dyn FnMut()>,
+    signal: &'a web_sys::AbortSignal,
+    /// Whether the app has opened the stream and not said it ended.
+    open: Cell<bool>,
+}
+
+impl Drop for AppStream<'_> {
+    fn drop(&mut self) {
+        if let Some(unlisten) = self.unlisten.dyn_ref::<js_sys::Function>() {
+            let _ = unlisten.call0(&JsValue::NULL);
+        }
+        let _ = self
+            .signal
+            .remove_event_listener_with_callback("abort", self.on_abort.as_ref().unchecked_ref());
+        if self.open.get() {
+            // Left running, the app's stream would hold a connection to the server
+            // until the page reloads.
+            let id = std::mem::take(&mut self.id);
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) =
+                    invoke::<()>("unfollow_events", &StreamArgs { stream_id: &id }, "the app").await
+                {
+                    leptos::logging::debug_warn!("the live stream could not be stopped: {e}");
+                }
+            });
+        }
+    }
+}
+
+/// A new id for a stream of this page (several pages or reconnects never share one).
+fn new_stream_id() -> String {
+    // Math.random's 52 bits and the time: unique enough among one window's streams.
+    let random = (js_sys::Math::random() * 4_503_599_627_370_496.0) as u64;
+    format!("{:x}-{random:x}", js_sys::Date::now() as u64)
+}
+
+/// [`follow_events`] in the app: the app opens the stream with its HTTP client (the
+/// webview may not call another origin) and passes each event on as a Tauri event of
+/// this stream's id; the page's `signal` stops it.
+async fn follow_in_app(
+    call: LeadCall,
+    signal: &web_sys::AbortSignal,
+    on_open: &dyn Fn(),
+    on_event: &dyn Fn(String),
+) -> Result<(), ApiError> {
+    if signal.aborted() {
+        return Ok(());
+    }
+    let id = new_stream_id();
+    // Events may arrive before the app's answer that the stream is open: they wait in
+    // the channel, in order, with the abort.
+    let (heard, mut hearing) = mpsc::unbounded::<Heard>();
+    let ours = id.clone();
+    let to_page = heard.clone();
+    let on_message = Closure::<dyn FnMut(JsValue)>::new(move |message: JsValue| {
+        // Tauri delivers `{event, id, payload}`; the payload is a ServerStreamEvent.
+        let payload =
+            Reflect::get(&message, &JsValue::from_str("payload")).unwrap_or(JsValue::NULL);
+        let Ok(event) = from_js::<ServerStreamEvent>(&payload) else {
+            return;
+        };
+        if event.stream_id() != ours {
+            return;
+        }
+        let _ = to_page.unbounded_send(match event {
+            ServerStreamEvent::Event { name, .. } => Heard::Event(name),
+            ServerStreamEvent::End { error, .. } => Heard::End(error),
+        });
+    });
+    let unlisten = tauri_listen(LEAD_EVENT, &on_message)
+        .await
+        .map_err(|e| js_error("the app's live events cannot be listened to", e))?;
+    let on_abort = Closure::<dyn FnMut()>::new(move || {
+        let _ = heard.unbounded_send(Heard::Aborted);
+    });
+    let stream = AppStream {
+        id,
+        unlisten,
+        _on_event: on_message,
+        on_abort,
+        signal,
+        open: Cell::new(false),
+    };
+    signal
+        .add_event_listener_with_callback("abort", stream.on_abort.as_ref().unchecked_ref())
+        .map_err(|e| js_error("the live stream cannot be stopped", e))?;
+    invoke::<()>(
+        "follow_events",
+        &FollowArgs {
+            call: &call,
+            stream_id: &stream.id,
+        },
+        "the server could not be reached",
+    )
+    .await?;
+    stream.open.set(true);
+    if signal.aborted() {
+        return Ok(());
+    }
+    on_open();
+    // Bounded by the stream: it ends with the app's end event or the page's abort
+    // (the channel stays open while `stream` holds its senders).
+    while let Some(heard) = hearing.next().await {
+        match heard {
+            Heard::Event(name) => on_event(name),
+            Heard::End(error) => {
+                stream.open.set(false);
+                return error.map_or(Ok(()), Err);
+            }
+            Heard::Aborted => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 // --- Browser ----------------------------------------------------------------------
@@ -368,59 +544,5 @@ pub async fn follow_events(
         for name in events.push(&bytes.to_vec()) {
             on_event(name);
         }
-    }
-}
-
-/// Server-sent events as their bytes arrive: complete events (blocks ending in a blank
-/// line) come out by name, a partial one waits for the rest. Comment lines (`:`, the
-/// keep-alive) and unnamed events are skipped.
-#[derive(Default)]
-pub struct EventLines {
-    pending: Vec<u8>,
-}
-
-impl EventLines {
-    /// Takes `bytes` and returns the names of the events they complete, in order.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.pending
-            .extend(bytes.iter().copied().filter(|&b| b != b'\r'));
-        let mut names = Vec::new();
-        while let Some(end) = self.pending.windows(2).position(|w| w == b"\n\n") {
-            let block: Vec<u8> = self.pending.drain(..end + 2).collect();
-            let text = String::from_utf8_lossy(&block);
-            if let Some(name) = text
-                .lines()
-                .find_map(|line| line.strip_prefix("event:"))
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-            {
-                names.push(name.to_owned());
-            }
-        }
-        names
-    }
-}
-
-#[cfg(test)]
-mod event_lines_tests {
-    use super::EventLines;
-
-    #[test]
-    fn events_split_across_chunks_come_out_whole_and_in_order() {
-        let mut lines = EventLines::default();
-        assert!(lines.push(b"event: sta").is_empty());
-        assert!(lines.push(b"tus\ndata: {\"version\":1}\n").is_empty());
-        assert_eq!(
-            lines.push(b"\nevent: status\ndata: {}\n\nevent:"),
-            ["status", "status"]
-        );
-        assert_eq!(lines.push(b" status\r\n\r\n"), ["status"]);
-    }
-
-    #[test]
-    fn keep_alive_comments_and_unnamed_events_are_skipped() {
-        let mut lines = EventLines::default();
-        assert!(lines.push(b":\n\n: ping\n\ndata: x\n\n").is_empty());
-        assert_eq!(lines.push(b"event: status\n\n"), ["status"]);
     }
 }

@@ -1,15 +1,23 @@
 //! The Tauri shell: a window with the Leptos UI, and the device node inside the app.
 //!
-//! Thin on purpose: two commands that hand requests to the node (`node`, and `lead`
-//! for the lead's pages, which the node passes to the server) and one event stream
-//! (`rapport://node`) with the node's sync progress. Everything else lives in
-//! `rapport-node`, which also runs headless in the CLI and the tests.
+//! Thin on purpose: commands that hand requests to the node (`node`, and `lead` for
+//! the lead's pages, which the node passes to the server), that follow a stream of the
+//! server's events for a lead's page (`follow_events`, `unfollow_events`; each event
+//! comes to the UI as `rapport://lead-event`), and that save a file the lead exported
+//! (`save_file`, see [`downloads`]); and one event stream (`rapport://node`) with the
+//! node's sync progress. Everything else lives in `rapport-node`, which also runs
+//! headless in the CLI and the tests.
+
+mod downloads;
+mod streams;
 
 use std::path::PathBuf;
 
 use rapport_api::{ApiError, Event, Request, Response, ServerCall, ServerReply};
 use rapport_node::{KeyStorage, Node, NodeOptions};
 use tauri::{Emitter, Manager, RunEvent};
+
+use streams::Streams;
 
 /// The event the UI listens to (see app-ui/src/transport.rs).
 const NODE_EVENT: &str = "rapport://node";
@@ -34,6 +42,61 @@ async fn node(request: Request, app: tauri::State<'_, AppNode>) -> Result<Respon
 #[tauri::command]
 async fn lead(call: ServerCall, app: tauri::State<'_, AppNode>) -> Result<ServerReply, ApiError> {
     app.get()?.call_server(call).await
+}
+
+/// Follows the server's event stream of `call` for a lead's page: returns once the
+/// server has answered; then each event's name, and the stream's end, come to the UI
+/// as `rapport://lead-event` with `stream_id` (chosen by the page).
+#[tauri::command(rename_all = "snake_case")]
+async fn follow_events(
+    call: ServerCall,
+    stream_id: String,
+    app: tauri::AppHandle,
+    node: tauri::State<'_, AppNode>,
+    streams: tauri::State<'_, Streams>,
+) -> Result<(), ApiError> {
+    let events = node.get()?.follow_server(call).await?;
+    streams.start(&app, stream_id, events)
+}
+
+/// Stops following the stream `stream_id` (the page left); nothing if it has ended.
+#[tauri::command(rename_all = "snake_case")]
+fn unfollow_events(stream_id: String, streams: tauri::State<'_, Streams>) {
+    streams.stop(&stream_id);
+}
+
+/// Saves `bytes` as `name` in the downloads folder (never over another file) and
+/// returns the file's full path.
+#[tauri::command]
+async fn save_file(
+    name: String,
+    bytes: Vec<u8>,
+    app: tauri::AppHandle,
+) -> Result<String, ApiError> {
+    let dir = download_dir(&app)?;
+    let path = tauri::async_runtime::spawn_blocking(move || downloads::save(&dir, &name, &bytes))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                "save_failed",
+                format!("the file could not be saved ({e}); try again"),
+            )
+        })??;
+    Ok(path.display().to_string())
+}
+
+/// Where saved files go: `RAPPORT_DOWNLOAD_DIR` if set (tests, a shared folder), else
+/// the user's downloads folder.
+fn download_dir(app: &tauri::AppHandle) -> Result<PathBuf, ApiError> {
+    if let Some(dir) = std::env::var_os("RAPPORT_DOWNLOAD_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    app.path().download_dir().map_err(|e| {
+        ApiError::new(
+            "no_download_dir",
+            format!("the app found no downloads folder ({e}); set RAPPORT_DOWNLOAD_DIR to the folder files should be saved in"),
+        )
+    })
 }
 
 /// Where the device keeps its data: `RAPPORT_DEVICE_DIR` if set (tests, several
@@ -133,9 +196,25 @@ pub fn run() {
                 Err(err) => tracing::error!("the device node did not open: {err}"),
             }
             app.manage(AppNode(node));
+            app.manage(Streams::default());
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![node, lead])
+        // A page that loads anew (the UI's other bundle, a reload) has dropped its
+        // listeners without saying so: the streams it followed would run for nobody.
+        .on_page_load(|webview, payload| {
+            if payload.event() == tauri::webview::PageLoadEvent::Started
+                && let Some(streams) = webview.try_state::<Streams>()
+            {
+                streams.stop_all();
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            node,
+            lead,
+            follow_events,
+            unfollow_events,
+            save_file
+        ])
         .build(tauri::generate_context!());
     let app = match app {
         Ok(app) => app,

@@ -84,9 +84,9 @@ const FOLLOW_AGAIN_MAX_MS: i64 = 30_000;
 /// Keeps what a page shows of programme `pid` fresh: `reload` runs on every event of
 /// the programme's live status (the server sends one as soon as a sync moved it, and
 /// one on connecting, so a reconnect catches up), and every `every` only while there
-/// is no stream: in the app, whose lead calls go through it one answer at a time, and
-/// while the server cannot be reached (the page tries again after 1 s, doubling up to
-/// 30 s). Returns whether the stream is open; leaving the page closes it.
+/// is no stream: while the server cannot be reached (the page tries again after 1 s,
+/// doubling up to 30 s), or for good where the transport has no streams. Returns
+/// whether the stream is open; leaving the page closes it.
 pub fn follow_status(
     pid: &str,
     every: std::time::Duration,

@@ -465,6 +465,39 @@ pub struct ServerCall {
     pub body: Vec<u8>,
 }
 
+/// What the app tells its UI about a stream of the server's events that it follows
+/// for a lead's page (the Tauri event `rapport://lead-event`): each event's name as it
+/// arrives, then the end. `stream_id` is the one the page chose when it asked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServerStreamEvent {
+    /// An event of the stream, by name (e.g. `status`).
+    Event {
+        /// The stream it belongs to.
+        stream_id: String,
+        /// The event's name.
+        name: String,
+    },
+    /// The stream ended: the server closed it (`error` is `None`), or it was cut or
+    /// could not be read (`error` says why). Nothing more comes for this stream.
+    End {
+        /// The stream it belongs to.
+        stream_id: String,
+        /// Why it ended, when that was not the server closing it.
+        #[serde(default)]
+        error: Option<ApiError>,
+    },
+}
+
+impl ServerStreamEvent {
+    /// The stream this is about.
+    pub fn stream_id(&self) -> &str {
+        match self {
+            Self::Event { stream_id, .. } | Self::End { stream_id, .. } => stream_id,
+        }
+    }
+}
+
 /// The server's 2xx answer to a [`ServerCall`] (other answers are its [`ApiError`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerReply {

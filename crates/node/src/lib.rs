@@ -47,6 +47,7 @@ use tokio::sync::{Notify, broadcast, watch};
 pub use keys::KeyStorage;
 pub use rapport_core::error;
 pub use rapport_core::error::NodeError;
+pub use server_call::ServerEvents;
 pub use store::SqlDeviceStore;
 
 /// File name of the device database in the data folder.
@@ -262,6 +263,13 @@ impl Node {
     /// A call to the server's API for the lead's pages in the app (see `server_call`).
     pub async fn call_server(&self, call: ServerCall) -> Result<ServerReply, ApiError> {
         server_call::call(&self.inner.http, call).await
+    }
+
+    /// Opens a stream of the server's events for the lead's pages in the app (a
+    /// programme's live status), with the same checks and session as
+    /// [`Self::call_server`]; returns once the server has answered.
+    pub async fn follow_server(&self, call: ServerCall) -> Result<ServerEvents, ApiError> {
+        server_call::follow(&self.inner.http, call).await
     }
 
     /// Events as they happen (sync progress, documents changed by sync).

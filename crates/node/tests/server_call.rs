@@ -99,3 +99,65 @@ async fn bad_calls_say_what_to_fix(
     assert_eq!(err.code, code, "{err:?}");
     assert!(!err.message.is_empty());
 }
+
+/// The next event of `events`, which must come within `limit`.
+async fn next_event(
+    events: &mut rapport_node::ServerEvents,
+    limit: std::time::Duration,
+    what: &str,
+) -> String {
+    match tokio::time::timeout(limit, events.next()).await {
+        Ok(Some(Ok(name))) => name,
+        Ok(other) => panic!("{what}: the stream ended instead: {other:?}"),
+        Err(_) => panic!("{what}: no event within {limit:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_follows_the_live_status_through_the_node() {
+    let Some(mut ts) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    let mut world = ts.rep_with_client("ООО «Ромашка»").await;
+    let device = Device::new(false).await;
+    let path = format!("/api/v1/programmes/{}/events", world.programme);
+
+    // Without the lead's session the server's own refusal comes back, and only GET
+    // opens a stream.
+    let unsigned = device
+        .node
+        .follow_server(call(ts.url(), "GET", &path, None))
+        .await
+        .err()
+        .expect("no token");
+    assert_eq!(unsigned.code, "missing_token", "{unsigned:?}");
+    let mut post = call(ts.url(), "POST", &path, None);
+    post.token = Some(world.lead.token.clone());
+    let refused = device.node.follow_server(post).await.err().expect("POST");
+    assert_eq!(refused.code, "bad_method", "{refused:?}");
+
+    // Following: the first event says where the status is; a tablet's sync moves it,
+    // and the stream says so at once.
+    let mut follow = call(ts.url(), "get", &path, None);
+    follow.token = Some(world.lead.token.clone());
+    let mut events = device.node.follow_server(follow).await.expect("open");
+    let limit = std::time::Duration::from_secs(10);
+    assert_eq!(next_event(&mut events, limit, "first").await, "status");
+    world.tablet.new_visit(world.client);
+    world.tablet.sync().await;
+    assert_eq!(
+        next_event(&mut events, limit, "after a sync").await,
+        "status"
+    );
+
+    // The server stops: the stream ends, and says nothing more.
+    ts.stop().await;
+    let end = tokio::time::timeout(limit, events.next())
+        .await
+        .expect("the stream ends when the server goes");
+    assert!(
+        end.as_ref().is_none_or(|r| r.is_err()),
+        "no event after the server went: {end:?}"
+    );
+    assert!(events.next().await.is_none(), "nothing after the end");
+}

@@ -387,6 +387,13 @@ pub struct AppEnv {
     pub display: Display,
     /// The app's data folder (`RAPPORT_DEVICE_DIR`).
     pub data_dir: tempfile::TempDir,
+    /// Where the app saves the files the lead exports (`RAPPORT_DOWNLOAD_DIR`), so a
+    /// test never writes into the downloads folder of whoever runs it.
+    pub downloads: tempfile::TempDir,
+    /// The webview's own data (local storage, caches: `XDG_DATA_HOME`,
+    /// `XDG_CACHE_HOME`), kept across restarts of this app only: shared, a lead's
+    /// session left by one test would skip the next test's sign-in.
+    pub webview_dir: tempfile::TempDir,
     /// One app test at a time: two WebKit apps and their drivers starting together on
     /// two cores made WebKitWebDriver drop sessions now and then.
     _turn: tokio::sync::MutexGuard<'static, ()>,
@@ -417,6 +424,8 @@ impl AppEnv {
         Self {
             display: Display::start().await,
             data_dir: tempfile::tempdir().expect("the app's data folder"),
+            downloads: tempfile::tempdir().expect("the app's downloads folder"),
+            webview_dir: tempfile::tempdir().expect("the webview's data folder"),
             _turn: turn,
         }
     }
@@ -448,6 +457,9 @@ impl AppEnv {
                 ])
                 .env("DISPLAY", &self.display.name)
                 .env("RAPPORT_DEVICE_DIR", self.data_dir.path())
+                .env("RAPPORT_DOWNLOAD_DIR", self.downloads.path())
+                .env("XDG_DATA_HOME", self.webview_dir.path().join("data"))
+                .env("XDG_CACHE_HOME", self.webview_dir.path().join("cache"))
                 // No keychain in a bare Xvfb session: the key file (0600) is what a
                 // desktop without a keyring gets too.
                 .env("RAPPORT_KEY_STORAGE", "file")
@@ -661,4 +673,40 @@ pub async fn navigate(client: &Client, path: &str) {
         ),
     )
     .await;
+}
+
+/// Milliseconds since the epoch: the page's `Date.now()` on the same machine.
+pub fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1_000.0)
+}
+
+/// Records in the page, at each change of the lead's dashboard, when each value of the
+/// drafts figure was first shown (read back with [`shown_at`]).
+pub const WATCH_DRAFTS: &str = "
+    window.__drafts = {};
+    const look = () => {
+        const el = document.querySelector('[data-testid=stat-visits-draft]');
+        const v = el && el.getAttribute('data-value');
+        if (v !== null && v !== undefined && !(v in window.__drafts)) window.__drafts[v] = Date.now();
+    };
+    new MutationObserver(look).observe(document.body,
+        {subtree: true, childList: true, attributes: true, characterData: true});
+    look();
+    return true;";
+
+/// Waits (bounded) until the page has shown `value` as the drafts figure (after
+/// [`WATCH_DRAFTS`]); when, in the page's milliseconds since the epoch.
+pub async fn shown_at(c: &Client, value: u64, limit: Duration) -> f64 {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let seen = js(c, &format!("return window.__drafts['{value}'] || null;")).await;
+        if let Some(at) = seen.as_f64() {
+            return at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    failure_screenshot(c).await;
+    panic!("the dashboard did not show {value} drafts within {limit:?}");
 }

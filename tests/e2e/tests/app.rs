@@ -4,7 +4,9 @@
 //! back, and when the lead returns it for rework the app shows the lead's comments; a
 //! conflict made by two devices is shown as a card and resolved; and the same
 //! rep's web app (the device in a browser page) and desktop app answer one question
-//! differently: a card in both, resolved in the web app, gone in both.
+//! differently: a card in both, resolved in the web app, gone in both. The lead, in the
+//! app, saves an export into the downloads folder (a second save beside the first,
+//! never over it), and sees the dashboard move live as a tablet syncs.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use fantoccini::{Client, Locator};
 use rapport_api::{PairRequest, Request, Response, ScalarAnswer, VisitEdit};
 use rapport_e2e::*;
 use rapport_node::{KeyStorage, Node, NodeOptions};
-use rapport_testkit::{Backend, TestServer};
+use rapport_testkit::{Backend, PASSWORD, TestLead, TestServer};
 
 const COMPANY: &str = "ООО «Ромашка»";
 
@@ -455,5 +457,185 @@ async fn the_web_app_and_the_desktop_app_show_one_conflict_and_one_resolution() 
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     browser.close().await;
+    app.quit().await;
+}
+
+/// Signs `lead` in on the app's lead pages (the server's address typed too: an
+/// unpaired app does not know it) and opens the programme's dashboard.
+async fn lead_signs_in(c: &Client, server: &str, lead: &TestLead) {
+    click(c, ".topbar-links a[href='/lead']").await;
+    fill(c, "[data-testid=signin-server]", server).await;
+    fill(c, "[data-testid=signin-email]", &lead.row.email).await;
+    fill(c, "[data-testid=signin-password]", PASSWORD).await;
+    click(c, "[data-testid=signin-submit]").await;
+    click(c, "[data-testid=programme-open]").await;
+    wait_for(c, "[data-testid=dashboard]").await;
+}
+
+/// The names of the files in `dir`, sorted.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the downloads folder")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_saves_an_export_in_the_app_and_a_second_beside_it() {
+    let Some(ts) = TestServer::start(Backend::Postgres).await else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+    ts.add_client(&lead, programme, "АО «Северный ветер»", "ivanov")
+        .await;
+
+    let env = AppEnv::new().await;
+    let app = env.launch().await;
+    let c = &app.client;
+    lead_signs_in(c, ts.url(), &lead).await;
+    click(c, "[data-testid=nav-clients]").await;
+    let button = "[data-testid=export-link][data-file='clients.csv']";
+    click(c, button).await;
+    let first = env.downloads.path().join("clients.csv");
+    let said = wait_text(c, "[data-testid=export-saved]", "Сохранено:").await;
+    assert!(
+        said.contains(&first.display().to_string()),
+        "the page says where the file is, in Russian: {said:?}"
+    );
+    js(
+        c,
+        "document.querySelector('[data-testid=export-saved]').scrollIntoView({block: 'center'}); return true;",
+    )
+    .await;
+    screenshot(c, "lead-export-saved-app").await;
+
+    // The file holds the server's bytes: the same export fetched directly.
+    let direct = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/programmes/{programme}/exports/clients.csv",
+            ts.url()
+        ))
+        .bearer_auth(&lead.token)
+        .send()
+        .await
+        .expect("the export over HTTP");
+    assert!(direct.status().is_success(), "{}", direct.status());
+    let expected = direct.bytes().await.expect("the export's bytes").to_vec();
+    assert!(
+        String::from_utf8_lossy(&expected).contains(COMPANY),
+        "the export lists the Russian client"
+    );
+    assert_eq!(
+        std::fs::read(&first).expect("the saved file"),
+        expected,
+        "the saved file holds the server's bytes"
+    );
+
+    // A second save goes beside the first, which stays as it was.
+    click(c, button).await;
+    let second = env.downloads.path().join("clients (2).csv");
+    wait_attr(c, "[data-testid=export-saved]", "data-path", WAIT, |p| {
+        p == second.display().to_string()
+    })
+    .await;
+    assert_eq!(std::fs::read(&second).expect("the second file"), expected);
+    assert_eq!(std::fs::read(&first).expect("the first file"), expected);
+    assert_eq!(
+        files_in(env.downloads.path()),
+        ["clients (2).csv", "clients.csv"],
+        "two files and no temporary one left"
+    );
+    app.quit().await;
+}
+
+/// Syncs measured on the app's live dashboard.
+const LIVE_SYNCS: usize = 5;
+
+/// The longest a sync may take to show on the app's dashboard: well under the 5 s
+/// poll the page falls back to without a stream.
+const LIVE_LIMIT_MS: f64 = 2_000.0;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_dashboard_in_the_app_shows_a_sync_at_once() {
+    let Some(ts) = TestServer::start(Backend::Postgres).await else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let mut world = ts.rep_with_client(COMPANY).await;
+    let mut clients = vec![world.client];
+    for i in 1..LIVE_SYNCS {
+        clients.push(
+            ts.add_client(
+                &world.lead,
+                world.programme,
+                &format!("АО «Клиент №{i}»"),
+                "ivanov",
+            )
+            .await,
+        );
+    }
+    world.tablet.sync_until_has(&clients).await;
+
+    let env = AppEnv::new().await;
+    let app = env.launch().await;
+    let c = &app.client;
+    lead_signs_in(c, ts.url(), &world.lead).await;
+    // The app follows the server's stream: no polling.
+    wait_attr(
+        c,
+        "[data-testid=dashboard]",
+        "data-live",
+        Duration::from_secs(20),
+        |v| v == "true",
+    )
+    .await;
+    let drafts: u64 = wait_attr(
+        c,
+        "[data-testid=stat-visits-draft]",
+        "data-value",
+        WAIT,
+        |v| v.parse::<u64>().is_ok(),
+    )
+    .await
+    .parse()
+    .expect("a number");
+    js(c, WATCH_DRAFTS).await;
+
+    // Each sync adds a draft; from its acknowledgement to the figure on the dashboard.
+    // Waited for up to twice the poll, so a late figure fails with its latency.
+    let mut latencies = Vec::with_capacity(LIVE_SYNCS);
+    for (i, client) in clients.iter().enumerate() {
+        world.tablet.new_visit(*client);
+        world.tablet.sync().await;
+        let acknowledged = now_ms();
+        let shown = shown_at(c, drafts + 1 + i as u64, Duration::from_secs(10)).await;
+        let latency = (shown - acknowledged).max(0.0);
+        println!(
+            "app_live_dashboard sync {} shown after {latency:.0} ms",
+            i + 1
+        );
+        latencies.push(latency);
+    }
+    let worst = latencies.iter().copied().fold(0.0, f64::max);
+    figure(
+        "app_live_dashboard_sync_to_shown_p50_ms",
+        percentile(&mut latencies, 0.5),
+    );
+    figure("app_live_dashboard_sync_to_shown_max_ms", worst);
+    assert!(
+        worst < LIVE_LIMIT_MS,
+        "a sync took {worst:.0} ms to show on the app's dashboard (limit {LIVE_LIMIT_MS} ms): \
+         the app polls instead of following the stream"
+    );
+    screenshot(c, "lead-dashboard-live-app").await;
     app.quit().await;
 }

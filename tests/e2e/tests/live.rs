@@ -8,48 +8,13 @@
 //! dashboard showing it, p50 and p95 over 20 syncs; the anchor, in the same page and
 //! run, is one bare fetch of the status the page then makes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rapport_e2e::*;
 use rapport_testkit::{Backend, PASSWORD, TestServer};
 
 /// Syncs measured.
 const SYNCS: usize = 20;
-
-/// Milliseconds since the epoch: the page's `Date.now()` on the same machine.
-fn now_ms() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64() * 1_000.0)
-}
-
-/// Records in the page, at each change of the dashboard, when each value of the
-/// drafts figure was first shown.
-const WATCH_DRAFTS: &str = "
-    window.__drafts = {};
-    const look = () => {
-        const el = document.querySelector('[data-testid=stat-visits-draft]');
-        const v = el && el.getAttribute('data-value');
-        if (v !== null && v !== undefined && !(v in window.__drafts)) window.__drafts[v] = Date.now();
-    };
-    new MutationObserver(look).observe(document.body,
-        {subtree: true, childList: true, attributes: true, characterData: true});
-    look();
-    return true;";
-
-/// Waits (bounded) until the page has shown `value` as the drafts figure; when.
-async fn shown_at(c: &fantoccini::Client, value: u64, limit: Duration) -> f64 {
-    let started = std::time::Instant::now();
-    while started.elapsed() < limit {
-        let seen = js(c, &format!("return window.__drafts['{value}'] || null;")).await;
-        if let Some(at) = seen.as_f64() {
-            return at;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    failure_screenshot(c).await;
-    panic!("the dashboard did not show {value} drafts within {limit:?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_a_sync_at_once_and_falls_back_to_polling() {

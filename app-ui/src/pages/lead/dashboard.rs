@@ -1,6 +1,7 @@
 //! The programme's merged status: headline numbers and charts that move as devices
-//! sync: reloaded on each event of the server's live status, polled every 5 s only
-//! where there is no stream (the desktop app, a server out of reach).
+//! sync: reloaded on each event of the server's live status (in a browser and in the
+//! desktop app alike), polled every 5 s only while there is no stream (a server out of
+//! reach).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

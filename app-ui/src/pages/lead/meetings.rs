@@ -23,23 +23,27 @@ fn state_text(i18n: I18n, s: MeetingState) -> String {
     }
 }
 
+/// Where the app saved the last calendar file, and why one could not be saved.
+type Saved = (RwSignal<Option<String>>, RwSignal<Option<ApiError>>);
+
 /// The calendar file of `rep` (or everyone's), saved.
-fn save_calendar(ctx: Ctx, pid: String, rep: Option<String>, error: RwSignal<Option<ApiError>>) {
+fn save_calendar(ctx: Ctx, pid: String, rep: Option<String>, done: Saved) {
+    let (saved, error) = done;
     error.set(None);
+    saved.set(None);
     spawn_local(async move {
         let route = routes::meetings_calendar(&pid, rep.as_deref());
         let name = match &rep {
             Some(rep) => format!("rapport-meetings-{rep}.ics"),
             None => "rapport-meetings.ics".to_owned(),
         };
-        let saved = match ctx.download(route).await {
-            Ok(reply) => crate::save::save_file(&name, &reply.content_type, &reply.body)
-                .await
-                .map(|_| ()),
+        let done = match ctx.download(route).await {
+            Ok(reply) => crate::save::save_file(&name, &reply.content_type, &reply.body).await,
             Err(err) => Err(err),
         };
-        if let Err(err) = saved {
-            error.set(Some(err));
+        match done {
+            Ok(path) => saved.set(path),
+            Err(err) => error.set(Some(err)),
         }
     });
 }
@@ -72,7 +76,7 @@ pub fn Meetings() -> impl IntoView {
         week.set(String::new());
         apply();
     };
-    let calendar_error = RwSignal::new(None::<ApiError>);
+    let calendar: Saved = (RwSignal::new(None), RwSignal::new(None));
     let rep_options = move || {
         reps.data
             .get()
@@ -106,20 +110,24 @@ pub fn Meetings() -> impl IntoView {
                         {t!(i18n, lead.meetings.all_weeks)}
                     </button>
                     <button class="button ghost" type="button" data-testid="meetings-calendar-all"
-                        on:click=move |_| save_calendar(ctx, pid.get_value(), None, calendar_error)>
+                        on:click=move |_| save_calendar(ctx, pid.get_value(), None, calendar)>
                         {t!(i18n, lead.meetings.calendar_all)}
                     </button>
                 </div>
             </form>
-            <ErrorBox error=calendar_error />
-            {loaded(report, move |r| view! { <Report report=r calendar_error /> })}
+            {move || calendar.0.get().map(|path| {
+                let said = t_string!(i18n, lead.export.saved, path = path.clone()).to_string();
+                view! { <p class="muted" role="status" data-testid="calendar-saved" data-path=path>{said}</p> }
+            })}
+            <ErrorBox error=calendar.1 />
+            {loaded(report, move |r| view! { <Report report=r calendar /> })}
         </section>
     }
 }
 
 /// The report: the warning, per rep, the meetings, the unplanned clients.
 #[component]
-fn Report(report: MeetingsReport, calendar_error: RwSignal<Option<ApiError>>) -> impl IntoView {
+fn Report(report: MeetingsReport, calendar: Saved) -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let pid = StoredValue::new(use_pid());
@@ -169,7 +177,7 @@ fn Report(report: MeetingsReport, calendar_error: RwSignal<Option<ApiError>>) ->
                     <td class="num" data-testid="rep-unplanned">{r.unplanned_clients}</td>
                     <td>
                         <button class="button ghost" data-testid="rep-calendar"
-                            on:click=move |_| save_calendar(ctx, pid.get_value(), Some(rep_id.clone()), calendar_error)>
+                            on:click=move |_| save_calendar(ctx, pid.get_value(), Some(rep_id.clone()), calendar)>
                             ".ics"
                         </button>
                     </td>

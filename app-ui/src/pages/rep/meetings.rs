@@ -66,24 +66,27 @@ pub fn Meetings() -> impl IntoView {
         reload();
     });
     let calendar_error = RwSignal::new(None::<ApiError>);
+    // Where the app saved the calendar (a browser shows its downloads itself).
+    let saved = RwSignal::new(None::<String>);
     let calendar = move |_| {
         calendar_error.set(None);
+        saved.set(None);
         let lang = match i18n.get_locale_untracked() {
             Locale::en => Lang::En,
             Locale::ru => Lang::Ru,
         };
         spawn_local(async move {
-            let saved = match ctx.node(Request::MeetingsCalendar { lang }).await {
+            let done = match ctx.node(Request::MeetingsCalendar { lang }).await {
                 Ok(Response::File(file)) => {
                     crate::save::save_file(&file.name, &file.content_type, file.text.as_bytes())
                         .await
-                        .map(|_| ())
                 }
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(None),
                 Err(err) => Err(err),
             };
-            if let Err(err) = saved {
-                calendar_error.set(Some(err));
+            match done {
+                Ok(path) => saved.set(path),
+                Err(err) => calendar_error.set(Some(err)),
             }
         });
     };
@@ -95,6 +98,10 @@ pub fn Meetings() -> impl IntoView {
                     {t!(i18n, rep.meetings.calendar)}
                 </button>
             </header>
+            {move || saved.get().map(|path| {
+                let said = t_string!(i18n, rep.meetings.saved, path = path.clone()).to_string();
+                view! { <p class="muted" role="status" data-testid="calendar-saved" data-path=path>{said}</p> }
+            })}
             <ErrorBox error=localized(calendar_error) />
             <ErrorBox error=localized(error) />
             {move || match data.get() {
