@@ -57,12 +57,10 @@ impl Server {
         let mut state = state;
         state.stopping = CancellationToken::new();
         let stop = state.stopping.clone();
-        tokio::spawn(
-            state
-                .projector
-                .clone()
-                .run(Duration::from_secs(1), stop.clone()),
-        );
+        tokio::spawn(state.projector.clone().run(
+            Duration::from_millis(state.config.project_every_ms.max(10)),
+            stop.clone(),
+        ));
         tokio::spawn(crate::compactor::run(
             state.store.clone(),
             Duration::from_secs(state.config.compact_every_secs.max(1)),

@@ -53,6 +53,9 @@ pub struct Config {
     pub compact_every_secs: u64,
     /// Loose changes that make a document worth compacting.
     pub compact_min_changes: usize,
+    /// Milliseconds between looks for commits that other server processes made on the
+    /// same database (this process projects its own commits at once).
+    pub project_every_ms: u64,
     /// Folder with the built web UI to serve at `/` (none: the API only).
     pub ui_dir: Option<PathBuf>,
     /// Log filter (`info`, `rapport_server=debug`, …).
@@ -74,6 +77,7 @@ impl Default for Config {
             max_body_bytes: 40 * 1024 * 1024,
             max_import_bytes: 10 * 1024 * 1024,
             compact_every_secs: 60,
+            project_every_ms: 1000,
             compact_min_changes: 64,
             ui_dir: None,
             log: "info".to_owned(),

@@ -30,6 +30,13 @@ use crate::error::HttpResult;
 /// Feed documents projected per transaction.
 const PAGE: usize = 200;
 
+/// The first wait before projecting again while the feed holds a commit back.
+const HELD_BACK_FIRST: Duration = Duration::from_millis(20);
+/// The longest wait between passes while the feed holds a commit back: what the live
+/// dashboard may lag behind the end of the transaction that held it (three cheap
+/// queries a pass; only while something is held back, e.g. during a long backup).
+const HELD_BACK_MAX: Duration = Duration::from_millis(200);
+
 /// Keeps the projections up to date.
 pub struct Projector {
     store: Arc<dyn DocStore>,
@@ -291,17 +298,43 @@ impl Projector {
 
     /// Runs until `shutdown` resolves: after each commit in this process, and every
     /// `poll` for commits made by other processes on the same database.
+    ///
+    /// On PostgreSQL the feed holds a commit back while any older transaction of the
+    /// cluster is open, so the pass a commit wakes may not see it. Such a commit is not
+    /// left for the next `poll` (a second on a busy cluster, where the lead's live
+    /// dashboard would lag by it): while the feed holds documents back, the pass runs
+    /// again after [`HELD_BACK_FIRST`], doubling up to [`HELD_BACK_MAX`] (or `poll`).
     pub async fn run(self: Arc<Self>, poll: Duration, shutdown: CancellationToken) {
+        let mut retry: Option<Duration> = None;
         loop {
             tokio::select! {
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(poll) => {}
+                () = tokio::time::sleep(retry.unwrap_or(poll)) => {}
                 () = shutdown.cancelled() => break,
             }
-            if let Err(e) = self.catch_up().await {
-                tracing::warn!(error = %e, "projection pass failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            retry = match self.catch_up().await {
+                Ok(_) => match self.held_back().await {
+                    Ok(true) => Some(
+                        retry.map_or(HELD_BACK_FIRST, |r| (r * 2).min(HELD_BACK_MAX).min(poll)),
+                    ),
+                    Ok(false) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot ask the feed what it holds back");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "projection pass failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    None
+                }
+            };
         }
+    }
+
+    /// Whether the feed holds back a commit after the projector's cursor.
+    async fn held_back(&self) -> HttpResult<bool> {
+        let from = self.db.projector_cursor().await?;
+        Ok(!self.store.feed_held_back(&from, 1).await?.is_empty())
     }
 }

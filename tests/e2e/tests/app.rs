@@ -4,14 +4,18 @@
 //! back, and when the lead returns it for rework the app shows the lead's comments; a
 //! conflict made by two devices is shown as a card and resolved; and the same
 //! rep's web app (the device in a browser page) and desktop app answer one question
-//! differently: a card in both, resolved in the web app, gone in both. The lead, in the
+//! differently: a card in both, resolved in the web app, gone in both; a meeting planned
+//! in the app saves its calendar file, and moved on two devices is a card in the app
+//! until the rep keeps one time. The lead, in the
 //! app, saves an export into the downloads folder (a second save beside the first,
 //! never over it), and sees the dashboard move live as a tablet syncs.
 
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
-use rapport_api::{PairRequest, Request, Response, ScalarAnswer, VisitEdit};
+use rapport_api::{
+    MeetingEdit, MeetingInput, PairRequest, Request, Response, ScalarAnswer, VisitEdit,
+};
 use rapport_e2e::*;
 use rapport_node::{KeyStorage, Node, NodeOptions};
 use rapport_testkit::{Backend, PASSWORD, TestLead, TestServer};
@@ -637,5 +641,181 @@ async fn the_lead_dashboard_in_the_app_shows_a_sync_at_once() {
          the app polls instead of following the stream"
     );
     screenshot(c, "lead-dashboard-live-app").await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meeting_moved_on_two_devices_is_a_card_in_the_app_and_the_rep_keeps_one() {
+    let Some(ts) = TestServer::start(Backend::Postgres).await else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    let client = ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+
+    let env = AppEnv::new().await;
+    let app = env.launch().await;
+    let c = &app.client;
+    wait_for(c, "[data-testid=pair-code]").await;
+    pair(c, ts.url(), &code).await;
+
+    // The rep plans a meeting in the app.
+    click(c, "[data-testid=nav-my-meetings]").await;
+    click(c, "[data-testid=plan-meeting]").await;
+    wait_for(
+        c,
+        &format!("[data-testid=meeting-client] option[value='{client}']"),
+    )
+    .await;
+    c.find(Locator::Css("[data-testid=meeting-client]"))
+        .await
+        .expect("client select")
+        .select_by_value(&client.to_string())
+        .await
+        .expect("client chosen");
+    fill(c, "[data-testid=meeting-date]", "15.03.2031").await;
+    fill(c, "[data-testid=meeting-time]", "10:30").await;
+    fill(
+        c,
+        "[data-testid=meeting-place-input]",
+        "Офис «Ромашки», Тверская, 1",
+    )
+    .await;
+    click(c, "[data-testid=save-meeting]").await;
+    wait_text(c, "[data-testid=meeting-when]", "15.03.2031 10:30").await;
+    let meeting = wait_attr(c, "[data-testid=meeting]", "data-meeting-id", WAIT, |id| {
+        !id.is_empty()
+    })
+    .await;
+
+    // The calendar file lands in the downloads folder, and the page says where.
+    click(c, "[data-testid=meetings-calendar]").await;
+    let path = wait_attr(c, "[data-testid=calendar-saved]", "data-path", WAIT, |p| {
+        !p.is_empty()
+    })
+    .await;
+    assert!(
+        path.starts_with(&*env.downloads.path().to_string_lossy()),
+        "{path}"
+    );
+    let ics = std::fs::read_to_string(&path).expect("the saved calendar");
+    let unfolded = ics.replace("\r\n ", "");
+    assert!(
+        unfolded.contains("SUMMARY:VIP-визит: ООО «Ромашка»\r\n"),
+        "{ics}"
+    );
+    assert!(unfolded.contains("DTSTART:20310315T103000\r\n"), "{ics}");
+    assert!(
+        unfolded.contains(&format!("UID:{meeting}@rapport")),
+        "{ics}"
+    );
+    click(c, "[data-testid=sync-now]").await;
+    wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| {
+        s == "synced"
+    })
+    .await;
+
+    // The rep's laptop gets it, and both move it, neither seeing the other.
+    let laptop_dir = tempfile::tempdir().expect("folder");
+    let mut options = NodeOptions::new(laptop_dir.path().join("ноутбук"));
+    options.key_storage = KeyStorage::File;
+    options.auto_sync = false;
+    let laptop = Node::open(options).await.expect("laptop node");
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    laptop
+        .handle(Request::Pair(PairRequest {
+            server_url: ts.url().to_owned(),
+            code,
+            label: "Ноутбук".into(),
+        }))
+        .await
+        .expect("laptop paired");
+    let moved_on_laptop = MeetingInput {
+        at: "2031-03-17T16:00".into(),
+        place: "Офис «Ромашки», Тверская, 1".into(),
+        contact_id: None,
+    };
+    for i in 0.. {
+        let _ = laptop.handle(Request::SyncNow).await;
+        let edit = MeetingEdit::Move {
+            meeting_id: meeting.clone(),
+            meeting: moved_on_laptop.clone(),
+        };
+        if laptop
+            .handle(Request::EditMeeting {
+                client_id: client,
+                edit,
+            })
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(i < 100, "the laptop never received the meeting");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    click(c, "[data-testid=move-meeting]").await;
+    fill(c, "[data-testid=meeting-date]", "16.03.2031").await;
+    fill(c, "[data-testid=meeting-time]", "9.15").await;
+    click(c, "[data-testid=save-move]").await;
+    wait_text(c, "[data-testid=meeting-when]", "16.03.2031 09:15").await;
+    for i in 0.. {
+        if let Ok(Response::Sync(s)) = laptop.handle(Request::SyncNow).await
+            && s.pending_docs == 0
+            && s.last_error.is_none()
+        {
+            break;
+        }
+        assert!(i < 100, "the laptop never sent its move");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The app shows a card with both times and who moved it; the rep keeps the laptop's.
+    let card = "[data-testid=meeting-conflict][data-field=at]";
+    wait_card(c, card, || async {
+        click(c, "[data-testid=sync-now]").await
+    })
+    .await;
+    let text = wait_text(c, card, "Ноутбук").await;
+    assert!(
+        text.contains("16.03.2031 09:15") && text.contains("17.03.2031 16:00"),
+        "both times, as the rep writes them: {text}"
+    );
+    assert!(text.contains("Иван Иванов"), "who moved it: {text}");
+    screenshot(c, "rep-meeting-conflict").await;
+    click(
+        c,
+        &format!("{card} [data-testid=choose-value][data-value='2031-03-17T16:00']"),
+    )
+    .await;
+    wait_gone(c, card).await;
+    wait_text(c, "[data-testid=meeting-when]", "17.03.2031 16:00").await;
+
+    // The choice reaches the laptop: one time everywhere.
+    click(c, "[data-testid=sync-now]").await;
+    wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| {
+        s == "synced"
+    })
+    .await;
+    for i in 0.. {
+        let _ = laptop.handle(Request::SyncNow).await;
+        if let Ok(Response::Meetings(view)) = laptop
+            .handle(Request::Meetings {
+                today: "2031-01-01".into(),
+            })
+            .await
+            && view
+                .meetings
+                .iter()
+                .all(|m| m.conflicts.is_empty() && m.at == "2031-03-17T16:00")
+        {
+            break;
+        }
+        assert!(i < 100, "the choice never reached the laptop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    laptop.shutdown().await;
     app.quit().await;
 }
