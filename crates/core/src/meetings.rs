@@ -36,17 +36,25 @@ fn mine<'a>(me: &'a Pairing, client: &'a Client) -> impl Iterator<Item = &'a Str
     })
 }
 
-/// Every client document on the device, read (unreadable ones are left out: the
-/// client list says why they do not show).
-async fn held_clients<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<Vec<HeldClient>, NodeError> {
-    let ids: Vec<DocId> = inner
+/// The device's documents of `kind` (`client`, `visit`).
+async fn indexed<S: DeviceStore>(
+    inner: &DeviceCore<S>,
+    kind: &str,
+) -> Result<Vec<DocId>, NodeError> {
+    Ok(inner
         .store
         .indexed()
         .await?
         .into_iter()
-        .filter(|e| e.kind == "client")
+        .filter(|e| e.kind == kind)
         .map(|e| e.doc)
-        .collect();
+        .collect())
+}
+
+/// Every client document on the device, read (unreadable ones are left out: the
+/// client list says why they do not show).
+async fn held_clients<S: DeviceStore>(inner: &DeviceCore<S>) -> Result<Vec<HeldClient>, NodeError> {
+    let ids = indexed(inner, "client").await?;
     let mut out = Vec::new();
     for (id, loaded) in inner.store.load_many(&ids).await? {
         let Ok(Some(doc)) = loaded else { continue };
@@ -67,14 +75,7 @@ async fn visit_dates<S: DeviceStore>(
     inner: &DeviceCore<S>,
     me: &Pairing,
 ) -> Result<HashMap<DocId, Vec<String>>, NodeError> {
-    let ids: Vec<DocId> = inner
-        .store
-        .indexed()
-        .await?
-        .into_iter()
-        .filter(|e| e.kind == "visit")
-        .map(|e| e.doc)
-        .collect();
+    let ids = indexed(inner, "visit").await?;
     let mut dates: HashMap<DocId, Vec<String>> = HashMap::new();
     for (_, loaded) in inner.store.load_many(&ids).await? {
         let Ok(Some(doc)) = loaded else { continue };

@@ -22,6 +22,25 @@ use rapport_testkit::{Backend, PASSWORD, TestLead, TestServer};
 
 const COMPANY: &str = "ООО «Ромашка»";
 
+/// Ivanov's laptop: a node of its own (manual sync), paired with a new code.
+async fn laptop(ts: &TestServer, lead: &TestLead, programme: DocId) -> (Node, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("folder");
+    let mut options = NodeOptions::new(dir.path().join("ноутбук"));
+    options.key_storage = KeyStorage::File;
+    options.auto_sync = false;
+    let laptop = Node::open(options).await.expect("laptop node");
+    let code = ts.pairing_code(lead, programme, Some("ivanov")).await;
+    laptop
+        .handle(Request::Pair(PairRequest {
+            server_url: ts.url().to_owned(),
+            code,
+            label: "Ноутбук".into(),
+        }))
+        .await
+        .expect("laptop paired");
+    (laptop, dir)
+}
+
 /// Pairs the app on its pairing page.
 async fn pair(c: &Client, server: &str, code: &str) {
     fill(c, "[data-testid=pair-server]", server).await;
@@ -239,20 +258,7 @@ async fn a_conflict_between_two_devices_is_a_card_in_the_app_and_is_resolved() {
     .await;
 
     // The same rep's laptop has the visit too.
-    let laptop_dir = tempfile::tempdir().expect("folder");
-    let mut options = NodeOptions::new(laptop_dir.path().join("ноутбук"));
-    options.key_storage = KeyStorage::File;
-    options.auto_sync = false;
-    let laptop = Node::open(options).await.expect("laptop node");
-    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
-    laptop
-        .handle(Request::Pair(PairRequest {
-            server_url: ts.url().to_owned(),
-            code,
-            label: "Ноутбук".into(),
-        }))
-        .await
-        .expect("laptop paired");
+    let (laptop, _laptop_dir) = laptop(&ts, &lead, programme).await;
     for i in 0.. {
         let _ = laptop.handle(Request::SyncNow).await;
         if laptop
@@ -718,20 +724,7 @@ async fn a_meeting_moved_on_two_devices_is_a_card_in_the_app_and_the_rep_keeps_o
     .await;
 
     // The rep's laptop gets it, and both move it, neither seeing the other.
-    let laptop_dir = tempfile::tempdir().expect("folder");
-    let mut options = NodeOptions::new(laptop_dir.path().join("ноутбук"));
-    options.key_storage = KeyStorage::File;
-    options.auto_sync = false;
-    let laptop = Node::open(options).await.expect("laptop node");
-    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
-    laptop
-        .handle(Request::Pair(PairRequest {
-            server_url: ts.url().to_owned(),
-            code,
-            label: "Ноутбук".into(),
-        }))
-        .await
-        .expect("laptop paired");
+    let (laptop, _laptop_dir) = laptop(&ts, &lead, programme).await;
     let moved_on_laptop = MeetingInput {
         at: "2031-03-17T16:00".into(),
         place: "Офис «Ромашки», Тверская, 1".into(),
