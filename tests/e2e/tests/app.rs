@@ -6,9 +6,9 @@
 //! rep's web app (the device in a browser page) and desktop app answer one question
 //! differently: a card in both, resolved in the web app, gone in both; a meeting planned
 //! in the app saves its calendar file, and moved on two devices is a card in the app
-//! until the rep keeps one time. The lead, in the
-//! app, saves an export into the downloads folder (a second save beside the first,
-//! never over it), and sees the dashboard move live as a tablet syncs.
+//! until the rep keeps one time. The lead, in the app, saves an export into the
+//! downloads folder (a second save beside the first, never over it), and sees the
+//! dashboard move live as a tablet syncs.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use fantoccini::{Client, Locator};
 use rapport_api::{
     MeetingEdit, MeetingInput, PairRequest, Request, Response, ScalarAnswer, VisitEdit,
 };
+use rapport_domain::DocId;
 use rapport_e2e::*;
 use rapport_node::{KeyStorage, Node, NodeOptions};
 use rapport_testkit::{Backend, PASSWORD, TestLead, TestServer};
