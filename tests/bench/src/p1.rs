@@ -3,7 +3,9 @@
 //! fresh device (P1c); the same workload in the same run with the JavaScript
 //! automerge-repo against its sync server on loopback (`js/p1.mjs`), and the floor of
 //! P1b and P1c: the same exchanges in memory, the server's own sync engine over the
-//! in-memory store (`MemServer`).
+//! in-memory store (`MemServer`); and the load-and-commit floor, what no design that
+//! checks every document can beat: each document loaded once from its saved bytes and
+//! all their changes committed in one transaction to a fresh PostgreSQL store.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -72,6 +74,30 @@ fn edits(d: usize, questions: &[String]) -> Vec<Edit> {
             text: text(d, k),
         })
         .collect()
+}
+
+/// The load-and-commit floor of moving `made` to a store: each document loaded once from
+/// its saved bytes (what checking it needs) and all their changes committed in one
+/// transaction to a fresh PostgreSQL store (what making it durable needs). `None`
+/// without PostgreSQL.
+async fn load_and_commit_floor(
+    made: &std::collections::HashMap<DocId, automerge::Automerge>,
+) -> Option<f64> {
+    let fresh = TestServer::start(Backend::Postgres).await?;
+    let saved: Vec<(DocId, Vec<u8>)> = made.iter().map(|(id, d)| (*id, d.save())).collect();
+    let started = Instant::now();
+    let mut batch = rapport_store::WriteBatch::new();
+    for (id, bytes) in &saved {
+        let doc = automerge::Automerge::load(bytes).expect("a saved document loads");
+        batch = batch.with_changes(*id, doc.get_changes(&[]));
+    }
+    fresh
+        .state()
+        .store
+        .commit(batch)
+        .await
+        .expect("one batched commit");
+    Some(ms(started.elapsed()))
 }
 
 /// Runs the JavaScript side on the workload file; its figures.
@@ -273,6 +299,8 @@ pub async fn run(report: &mut Report, scale: Scale) {
         "the fresh in-memory device has every visit"
     );
 
+    let load_commit = load_and_commit_floor(&made).await;
+
     // The JavaScript automerge-repo, on the same workload.
     let wdir = tempfile::tempdir().expect("dir");
     let workload = wdir.path().join("workload.json");
@@ -295,7 +323,9 @@ pub async fn run(report: &mut Report, scale: Scale) {
              ends when the server's acknowledged heads of every document equal the writer's; the download is a \
              fresh repo until every document is ready with those heads. Floor: the same exchanges through \
              `rapport-protocol` and the server's sync engine over the in-memory store (no network, no \
-             database)."
+             database). Load + commit floor: each document loaded once from its saved bytes and all their \
+             changes committed in one transaction to a fresh PostgreSQL store, what no design that checks \
+             every document can beat (the same for both directions: the server loads what it sends too)."
         ),
     );
     report.table(&[
@@ -306,6 +336,9 @@ pub async fn run(report: &mut Report, scale: Scale) {
         "target",
         "in-memory floor (ms)",
         "Rapport / floor",
+        "target",
+        "load + commit floor (ms)",
+        "Rapport / it",
         "target",
     ]);
     report.figure("p1_docs", docs);
@@ -323,7 +356,8 @@ pub async fn run(report: &mut Report, scale: Scale) {
                      ours: f64,
                      theirs: Option<f64>,
                      goal: Option<f64>,
-                     floor: Option<f64>| {
+                     floor: Option<f64>,
+                     load_commit: Option<f64>| {
         let vs_js = match (theirs, goal) {
             (Some(t), Some(goal)) => {
                 let ratio = t / ours;
@@ -367,17 +401,43 @@ pub async fn run(report: &mut Report, scale: Scale) {
             }
             None => [String::new(), String::new(), String::new()],
         };
+        let vs_load_commit = match load_commit {
+            Some(f) => {
+                let ratio = ours / f.max(0.001);
+                report.figure(&format!("{key}_load_commit_floor_ms"), format!("{f:.1}"));
+                report.figure(
+                    &format!("{key}_ratio_vs_load_commit_floor"),
+                    format!("{ratio:.2}"),
+                );
+                let verdict = report.target(&format!("{key}_load_commit_floor"), ratio <= 1.5);
+                [
+                    format!("{f:.1}"),
+                    format!("{ratio:.2}"),
+                    format!("≤ 1.5: {verdict}"),
+                ]
+            }
+            None => [String::new(), String::new(), String::new()],
+        };
         report.figure(&format!("{key}_rapport_ms"), format!("{ours:.1}"));
         let mut cells = vec![name.to_owned(), format!("{ours:.1}")];
         cells.extend(vs_js);
         cells.extend(vs_floor);
+        cells.extend(vs_load_commit);
         report.row(&cells);
     };
     let (js_a, js_b, js_c) = match &js {
         Ok(j) => (Some(j.p1a_ms), Some(j.p1b_ms), Some(j.p1c_ms)),
         Err(_) => (None, None, None),
     };
-    phase("p1a", "P1a local: create and edit", p1a, js_a, None, None);
+    phase(
+        "p1a",
+        "P1a local: create and edit",
+        p1a,
+        js_a,
+        None,
+        None,
+        None,
+    );
     phase(
         "p1b",
         "P1b upload to acknowledged",
@@ -385,6 +445,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
         js_b,
         Some(20.0),
         Some(floor_b),
+        load_commit,
     );
     phase(
         "p1c",
@@ -393,6 +454,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
         js_c,
         Some(10.0),
         Some(floor_c),
+        load_commit,
     );
     let runs = format!(
         "Rapport's upload: {} request(s), {} bytes sent; download: {download_runs} sync run(s).",
