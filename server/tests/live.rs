@@ -173,6 +173,27 @@ async fn a_sync_held_back_by_an_older_transaction_shows_as_soon_as_it_ends() {
         return;
     };
     let mut world = ts.rep_with_client("ООО «Ромашка»").await;
+    // Everything the setup committed is projected first (other tests' transactions on
+    // the cluster may hold some of it back for a moment), so that no late projection of
+    // it moves the status while this test's commit is held back.
+    let state = ts.state();
+    for i in 0.. {
+        let projected = state.projector.catch_up().await.expect("a projection pass");
+        let cursor = state.db.projector_cursor().await.expect("the cursor");
+        let held = state
+            .store
+            .feed_held_back(&cursor, 1)
+            .await
+            .expect("held back");
+        if projected == 0 && held.is_empty() {
+            break;
+        }
+        assert!(
+            i < 200,
+            "the setup's commits never all reached the projections"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut stream = ts
         .http
         .get(format!(
