@@ -310,7 +310,7 @@ async fn meetings_planned_offline_reach_the_lead_and_a_double_move_is_a_conflict
     let (status, body) = call(
         Method::PUT,
         format!("/api/v1/programmes/{p}"),
-        Some(settings(day(30), 0)),
+        Some(settings(day(90), 0)),
     )
     .await;
     assert_eq!(
@@ -318,6 +318,10 @@ async fn meetings_planned_offline_reach_the_lead_and_a_double_move_is_a_conflict
         (422, Some("out_of_range")),
         "{body}"
     );
+    // Refused whole: the new end that came with the bad number is not stored either.
+    let (_, programme) = call(Method::GET, format!("/api/v1/programmes/{p}"), None).await;
+    assert_eq!(programme["period"]["end"], day(30), "{programme}");
+    assert_eq!(programme["meeting_warning_days"], 60, "{programme}");
 
     // The clients list and its export show the next meeting.
     let (_, clients) = call(Method::GET, format!("/api/v1/programmes/{p}/clients"), None).await;

@@ -284,6 +284,21 @@ impl<S: DeviceStore> DeviceCore<S> {
         }
     }
 
+    /// `NotFound` unless the client `id` is on this device (a rep's own client).
+    pub(crate) async fn require_client(&self, id: DocId) -> Result<(), NodeError> {
+        let held = self
+            .store
+            .indexed()
+            .await?
+            .iter()
+            .any(|e| e.doc == id && e.kind == "client");
+        if held {
+            Ok(())
+        } else {
+            Err(NodeError::NotFound { what: "client", id })
+        }
+    }
+
     /// One document from the store.
     pub async fn load(&self, id: DocId) -> Result<Option<Automerge>, NodeError> {
         match self.store.load_many(&[id]).await?.pop() {

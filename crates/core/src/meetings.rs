@@ -171,18 +171,7 @@ pub(crate) async fn edit<S: DeviceStore>(
     edit: MeetingEdit,
 ) -> Result<MeetingSaved, NodeError> {
     let me = inner.paired().await?;
-    let is_client = inner
-        .store
-        .indexed()
-        .await?
-        .iter()
-        .any(|e| e.doc == client_id && e.kind == "client");
-    if !is_client {
-        return Err(NodeError::NotFound {
-            what: "client",
-            id: client_id,
-        });
-    }
+    inner.require_client(client_id).await?;
     let rep = me.rep_id.clone().unwrap_or_else(|| "lead".to_owned());
     let now = inner.shared.now_ms();
     let meeting_id = inner

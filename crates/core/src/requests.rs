@@ -153,18 +153,7 @@ async fn start_visit<S: DeviceStore>(
 ) -> Result<VisitDetail, NodeError> {
     let d = inner.paired().await?;
     check_date(&s.date)?;
-    let is_client = inner
-        .store
-        .indexed()
-        .await?
-        .iter()
-        .any(|e| e.doc == s.client_id && e.kind == "client");
-    if !is_client {
-        return Err(NodeError::NotFound {
-            what: "client",
-            id: s.client_id,
-        });
-    }
+    inner.require_client(s.client_id).await?;
     let template = inner.template().await?;
     let id = random_id(inner.host().as_ref());
     let init = VisitInit {

@@ -55,10 +55,7 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
     let Some(mut ts) = TestServer::start(Backend::Postgres).await else {
         panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
     };
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+    let (lead, programme, _) = ts.ivanov_with_client(COMPANY).await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
 
     let env = AppEnv::new().await;
@@ -237,10 +234,7 @@ async fn a_conflict_between_two_devices_is_a_card_in_the_app_and_is_resolved() {
     let Some(ts) = TestServer::start(Backend::Postgres).await else {
         panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
     };
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+    let (lead, programme, _) = ts.ivanov_with_client(COMPANY).await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
 
     let env = AppEnv::new().await;
@@ -656,10 +650,7 @@ async fn a_meeting_moved_on_two_devices_is_a_card_in_the_app_and_the_rep_keeps_o
     let Some(ts) = TestServer::start(Backend::Postgres).await else {
         panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
     };
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts.add_client(&lead, programme, COMPANY, "ivanov").await;
+    let (lead, programme, client) = ts.ivanov_with_client(COMPANY).await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
 
     let env = AppEnv::new().await;

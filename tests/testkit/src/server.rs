@@ -409,14 +409,21 @@ impl TestServer {
         body["code"].as_str().expect("code").to_owned()
     }
 
-    /// The usual start: a lead, a programme with the rep "ivanov", one client of
-    /// `company` assigned to him, and his tablet synced with the view and the client.
-    pub async fn rep_with_client(&self, company: &str) -> RepWorld {
+    /// A lead, a programme with the rep "ivanov" («Иван Иванов»), and one client of
+    /// `company` assigned to him: (lead, programme, client).
+    pub async fn ivanov_with_client(&self, company: &str) -> (TestLead, DocId, DocId) {
         let lead = self.lead().await;
         let programme = self.programme(&lead).await;
         self.add_rep(&lead, programme, "ivanov", "Иван Иванов")
             .await;
         let client = self.add_client(&lead, programme, company, "ivanov").await;
+        (lead, programme, client)
+    }
+
+    /// The usual start: [`Self::ivanov_with_client`], and his tablet synced with the
+    /// view and the client.
+    pub async fn rep_with_client(&self, company: &str) -> RepWorld {
+        let (lead, programme, client) = self.ivanov_with_client(company).await;
         let mut tablet = self.device(&lead, programme, Some("ivanov")).await;
         tablet
             .sync_until_has(&[rapport_domain::view_id(programme), client])

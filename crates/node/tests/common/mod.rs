@@ -164,11 +164,7 @@ impl Device {
 
 /// A lead, a programme with the rep «Иван Иванов» (ivanov) and one client of his.
 pub async fn world(ts: &TestServer) -> (TestLead, DocId, DocId) {
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let client = ts.add_client(&lead, programme, COMPANY, "ivanov").await;
-    (lead, programme, client)
+    ts.ivanov_with_client(COMPANY).await
 }
 
 /// The id of the first active question of `kind`.
