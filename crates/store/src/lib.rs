@@ -12,6 +12,7 @@
 //! into snapshots by compaction. Every commit that adds changes to a document moves it
 //! to the head of a change feed that devices follow with a [`FeedCursor`].
 
+mod cache;
 mod error;
 mod mem;
 #[cfg(feature = "postgres")]
@@ -27,6 +28,7 @@ use async_trait::async_trait;
 use automerge::{Automerge, ChangeHash};
 pub use rapport_domain::DocId;
 
+pub use cache::{CacheStats, CachedStore};
 pub use error::StoreError;
 #[doc(hidden)]
 pub use mem::Damage;
@@ -36,7 +38,8 @@ pub use postgres::PgStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use types::{
-    CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId, WriteBatch,
+    CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
+    VersionStep, Versioned, WriteBatch,
 };
 
 /// The result of loading one document of many: `Ok(None)` when it is not stored.
@@ -63,7 +66,23 @@ pub trait DocStore: Send + Sync {
 
     /// Many documents in few queries, in the order asked. A corrupt document gives an
     /// error in its own slot; the others still load.
-    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError>;
+    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError> {
+        Ok(self
+            .load_versioned(docs)
+            .await?
+            .into_iter()
+            .map(|v| (v.doc, v.loaded))
+            .collect())
+    }
+
+    /// [`Self::load_many`] with the version of each document's content, read in the
+    /// same consistent read as the content.
+    async fn load_versioned(&self, docs: &[DocId]) -> Result<Vec<Versioned>, StoreError>;
+
+    /// The current versions of those of `docs` that are stored (one cheap query): what
+    /// tells a process whether a copy it loaded earlier is still the stored content,
+    /// whoever wrote since (another server process on the same database included).
+    async fn versions(&self, docs: &[DocId]) -> Result<HashMap<DocId, DocVersion>, StoreError>;
 
     /// Reads the document and builds a snapshot of it, without writing anything.
     /// `Err(NotFound)` when the document is not stored.

@@ -9,8 +9,11 @@ use async_trait::async_trait;
 use automerge::ChangeHash;
 
 use crate::rows::{self, StoredDoc};
-use crate::types::{CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId};
-use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
+use crate::types::{
+    CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
+    VersionStep, Versioned,
+};
+use crate::{DocId, DocStore, StoreError, WriteBatch};
 
 /// A [`DocStore`] in this process's memory, with the behaviour of the SQLite store:
 /// documents as append-only changes keyed by hash plus a snapshot after compaction
@@ -79,6 +82,8 @@ struct Doc {
     snapshot: Option<Vec<u8>>,
     snapshot_gen: i64,
     feed_seq: i64,
+    /// The content's version (see [`DocVersion`]).
+    version: Option<DocVersion>,
     /// Every change in arrival order; `None` once folded into the snapshot.
     changes: Vec<(ChangeHash, Option<Vec<u8>>)>,
     /// Where each change is in `changes`.
@@ -91,6 +96,7 @@ impl Doc {
         StoredDoc {
             snapshot: self.snapshot.clone(),
             snapshot_gen: self.snapshot_gen,
+            version: self.version,
             changes: self
                 .changes
                 .iter()
@@ -222,15 +228,21 @@ impl MemStore {
 }
 
 impl Inner {
-    /// Moves `doc` (stored) to the head of the feed.
-    fn move_to_head(&mut self, doc: DocId) {
+    /// Moves `doc` (stored) to the head of the feed with a new version; the step from
+    /// its version before.
+    fn move_to_head(&mut self, doc: DocId) -> Option<VersionStep> {
         self.seq += 1;
         let seq = self.seq;
-        if let Some(stored) = self.docs.get_mut(&doc) {
-            self.feed.remove(&stored.feed_seq);
-            stored.feed_seq = seq;
-            self.feed.insert(seq, doc);
-        }
+        let stored = self.docs.get_mut(&doc)?;
+        self.feed.remove(&stored.feed_seq);
+        stored.feed_seq = seq;
+        self.feed.insert(seq, doc);
+        let step = VersionStep {
+            before: stored.version,
+            after: DocVersion::random(),
+        };
+        stored.version = Some(step.after);
+        Some(step)
     }
 
     fn holds(&self, doc: DocId, hash: &ChangeHash) -> bool {
@@ -265,9 +277,12 @@ impl DocStore for MemStore {
             *new_changes.entry(change.doc).or_default() += 1;
         }
         // In the batch's order, as the SQLite store numbers them.
+        let mut versions = HashMap::new();
         for doc in &batch.docs {
-            if new_changes.get(doc).is_some_and(|n| *n > 0) {
-                inner.move_to_head(*doc);
+            if new_changes.get(doc).is_some_and(|n| *n > 0)
+                && let Some(step) = inner.move_to_head(*doc)
+            {
+                versions.insert(*doc, step);
             }
         }
         for (peer, doc, state) in &batch.sync_states {
@@ -280,10 +295,11 @@ impl DocStore for MemStore {
         Ok(CommitReport {
             new_changes,
             sync_states: batch.sync_states.len(),
+            versions,
         })
     }
 
-    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError> {
+    async fn load_versioned(&self, docs: &[DocId]) -> Result<Vec<Versioned>, StoreError> {
         // Copied under the lock, rebuilt outside it: a load never holds up a writer.
         let stored: Vec<(DocId, Option<StoredDoc>)> = {
             let inner = self.lock();
@@ -293,7 +309,15 @@ impl DocStore for MemStore {
         };
         Ok(stored
             .into_iter()
-            .map(|(doc, stored)| (doc, rows::load_result(doc, stored.as_ref())))
+            .map(|(doc, stored)| rows::versioned(doc, stored.as_ref()))
+            .collect())
+    }
+
+    async fn versions(&self, docs: &[DocId]) -> Result<HashMap<DocId, DocVersion>, StoreError> {
+        let inner = self.lock();
+        Ok(docs
+            .iter()
+            .filter_map(|doc| Some((*doc, inner.docs.get(doc)?.version?)))
             .collect())
     }
 

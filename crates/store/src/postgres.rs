@@ -12,8 +12,11 @@ use sqlx::{Connection, Row};
 
 use crate::error::{db, migration};
 use crate::rows::{self, StoredDoc};
-use crate::types::{CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId};
-use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
+use crate::types::{
+    CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
+    VersionStep, Versioned,
+};
+use crate::{DocId, DocStore, StoreError, WriteBatch};
 
 /// A [`DocStore`] on a PostgreSQL database (a connection pool; cheap to clone).
 #[derive(Clone, Debug)]
@@ -184,20 +187,55 @@ impl PgStore {
             .filter(|(_, n)| **n > 0)
             .map(|(doc, _)| doc.as_uuid())
             .collect();
+        let mut versions = HashMap::with_capacity(moved.len());
         if !moved.is_empty() {
             // Sorted, so concurrent commits lock shared document rows in the same order
             // and cannot deadlock on them.
             moved.sort_unstable();
-            sqlx::query(
-                "INSERT INTO docs (doc_id, feed_xid, feed_seq)
-                 SELECT d, pg_current_xact_id(), nextval('feed_seq') FROM UNNEST($1::uuid[]) AS t(d)
-                 ON CONFLICT (doc_id) DO UPDATE
-                     SET feed_xid = EXCLUDED.feed_xid, feed_seq = EXCLUDED.feed_seq",
+            // The versions found, under the row locks this commit holds to its end: no
+            // other commit moves these documents between this read and ours.
+            let found = sqlx::query(
+                "SELECT doc_id, version FROM docs WHERE doc_id = ANY($1)
+                 ORDER BY doc_id FOR UPDATE",
             )
             .bind(&moved)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            let mut before: HashMap<Uuid, Option<Uuid>> = HashMap::with_capacity(found.len());
+            for row in found {
+                before.insert(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
+            }
+            let after: Vec<Uuid> = moved
+                .iter()
+                .map(|_| Uuid::from_bytes(*DocVersion::random().as_bytes()))
+                .collect();
+            sqlx::query(
+                "INSERT INTO docs (doc_id, feed_xid, feed_seq, version)
+                 SELECT d, pg_current_xact_id(), nextval('feed_seq'), v
+                   FROM UNNEST($1::uuid[], $2::uuid[]) AS t(d, v)
+                 ON CONFLICT (doc_id) DO UPDATE
+                     SET feed_xid = EXCLUDED.feed_xid, feed_seq = EXCLUDED.feed_seq,
+                         version = EXCLUDED.version",
+            )
+            .bind(&moved)
+            .bind(&after)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+            for (doc, after) in moved.iter().zip(after) {
+                versions.insert(
+                    DocId::from(*doc),
+                    VersionStep {
+                        before: before
+                            .get(doc)
+                            .copied()
+                            .flatten()
+                            .map(|v| DocVersion(*v.as_bytes())),
+                        after: DocVersion(*after.as_bytes()),
+                    },
+                );
+            }
         }
 
         if !batch.sync_states.is_empty() {
@@ -224,6 +262,7 @@ impl PgStore {
         Ok(CommitReport {
             new_changes,
             sync_states: batch.sync_states.len(),
+            versions,
         })
     }
 
@@ -233,10 +272,11 @@ impl PgStore {
     async fn read_docs(&self, docs: &[DocId]) -> Result<HashMap<DocId, StoredDoc>, StoreError> {
         let ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
         let found = sqlx::query(
-            "SELECT doc_id, 0 AS kind, snapshot_gen, NULL::bytea AS hash, snapshot AS data, 0::bigint AS ord
+            "SELECT doc_id, 0 AS kind, snapshot_gen, NULL::bytea AS hash, snapshot AS data, 0::bigint AS ord,
+                    version
                FROM docs WHERE doc_id = ANY($1)
              UNION ALL
-             SELECT doc_id, 1, 0::bigint, hash, data, ord
+             SELECT doc_id, 1, 0::bigint, hash, data, ord, NULL::uuid
                FROM changes WHERE doc_id = ANY($1) AND data IS NOT NULL
              ORDER BY 1, 2, 6",
         )
@@ -253,6 +293,8 @@ impl PgStore {
                 let stored = out.entry(doc).or_default();
                 stored.snapshot = data;
                 stored.snapshot_gen = row.try_get(2).map_err(db)?;
+                let version: Option<Uuid> = row.try_get(6).map_err(db)?;
+                stored.version = version.map(|v| DocVersion(*v.as_bytes()));
             } else if let (Some(stored), Some(data)) = (out.get_mut(&doc), data) {
                 let hash: Vec<u8> = row.try_get(3).map_err(db)?;
                 stored.changes.push((hash, data));
@@ -268,12 +310,31 @@ impl DocStore for PgStore {
         self.commit_inner(batch, None).await
     }
 
-    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError> {
+    async fn load_versioned(&self, docs: &[DocId]) -> Result<Vec<Versioned>, StoreError> {
         let stored = self.read_docs(docs).await?;
         Ok(docs
             .iter()
-            .map(|doc| (*doc, rows::load_result(*doc, stored.get(doc))))
+            .map(|doc| rows::versioned(*doc, stored.get(doc)))
             .collect())
+    }
+
+    async fn versions(&self, docs: &[DocId]) -> Result<HashMap<DocId, DocVersion>, StoreError> {
+        let ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
+        let found = sqlx::query(
+            "SELECT doc_id, version FROM docs WHERE doc_id = ANY($1) AND version IS NOT NULL",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found
+            .into_iter()
+            .map(|row| {
+                let doc = DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?);
+                let version: Uuid = row.try_get(1).map_err(db)?;
+                Ok((doc, DocVersion(*version.as_bytes())))
+            })
+            .collect()
     }
 
     async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError> {
@@ -360,7 +421,8 @@ impl DocStore for PgStore {
         // Sorted for the same lock order as `commit`.
         ids.sort_unstable();
         let moved = sqlx::query(
-            "UPDATE docs SET feed_xid = pg_current_xact_id(), feed_seq = nextval('feed_seq')
+            "UPDATE docs SET feed_xid = pg_current_xact_id(), feed_seq = nextval('feed_seq'),
+                 version = gen_random_uuid()
              WHERE doc_id = ANY($1)",
         )
         .bind(&ids)

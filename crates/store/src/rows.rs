@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use rapport_domain::DocId;
 
-use crate::types::{CompactionPlan, PeerId, WriteBatch};
+use crate::types::{CompactionPlan, DocVersion, PeerId, Versioned, WriteBatch};
 use crate::{LoadResult, StoreError};
 
 /// One change ready to insert.
@@ -103,6 +103,8 @@ pub(crate) fn prepare(batch: WriteBatch) -> PreparedBatch {
 pub(crate) struct StoredDoc {
     pub snapshot: Option<Vec<u8>>,
     pub snapshot_gen: i64,
+    /// The version of this content (`None` for a row written before versions existed).
+    pub version: Option<DocVersion>,
     /// Changes whose bytes are still stored, in arrival order.
     pub changes: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -159,6 +161,16 @@ pub(crate) fn load_result(doc: DocId, stored: Option<&StoredDoc>) -> LoadResult 
     match stored {
         None => Ok(None),
         Some(stored) => assemble(doc, stored).map(|(am, _)| Some(am)),
+    }
+}
+
+/// The per-document load result with the version and size of what was read.
+pub(crate) fn versioned(doc: DocId, stored: Option<&StoredDoc>) -> Versioned {
+    Versioned {
+        doc,
+        loaded: load_result(doc, stored),
+        version: stored.and_then(|s| s.version),
+        bytes: stored.map_or(0, StoredDoc::bytes),
     }
 }
 

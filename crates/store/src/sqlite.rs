@@ -13,8 +13,11 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::{db, migration};
 use crate::rows::{self, StoredDoc};
-use crate::types::{CommitReport, CompactReport, CompactionPlan, FeedCursor, FeedPage, PeerId};
-use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
+use crate::types::{
+    CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
+    VersionStep, Versioned,
+};
+use crate::{DocId, DocStore, StoreError, WriteBatch};
 
 /// SQLITE_NOTADB: a wrong key, a file encrypted while no key was given, or not a database.
 fn is_not_a_database(e: &sqlx::Error) -> bool {
@@ -147,10 +150,11 @@ impl SqliteStore {
         for chunk in docs.chunks(IN_CHUNK) {
             let list = placeholders(chunk.len());
             let sql = format!(
-                "SELECT doc_id, 0 AS kind, snapshot_gen, NULL AS hash, snapshot AS data, 0 AS ord
+                "SELECT doc_id, 0 AS kind, snapshot_gen, NULL AS hash, snapshot AS data, 0 AS ord,
+                        version
                    FROM docs WHERE doc_id IN ({list})
                  UNION ALL
-                 SELECT doc_id, 1, 0, hash, data, rowid
+                 SELECT doc_id, 1, 0, hash, data, rowid, NULL
                    FROM changes WHERE doc_id IN ({list}) AND data IS NOT NULL
                  ORDER BY 1, 2, 6"
             );
@@ -168,6 +172,8 @@ impl SqliteStore {
                     let stored = out.entry(doc).or_default();
                     stored.snapshot = data;
                     stored.snapshot_gen = row.try_get(2).map_err(db)?;
+                    let version: Option<&[u8]> = row.try_get(6).map_err(db)?;
+                    stored.version = version.map(DocVersion::from_stored).transpose()?;
                 } else if let (Some(stored), Some(data)) = (out.get_mut(&doc), data) {
                     let hash: Vec<u8> = row.try_get(3).map_err(db)?;
                     stored.changes.push((hash, data));
@@ -223,6 +229,7 @@ impl DocStore for SqliteStore {
             .copied()
             .filter(|doc| new_changes.get(doc).is_some_and(|n| *n > 0))
             .collect();
+        let mut versions = HashMap::with_capacity(moved.len());
         if !moved.is_empty() {
             // One writer at a time: positions taken here are in commit order.
             let last: i64 = sqlx::query_scalar(
@@ -234,15 +241,32 @@ impl DocStore for SqliteStore {
             .map_err(db)?;
             let first = last - moved.len() as i64 + 1;
             for (seq, doc) in (first..).zip(&moved) {
+                // Read under the write lock: no other commit moves it in between.
+                let before: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar("SELECT version FROM docs WHERE doc_id = ?")
+                        .bind(doc.as_bytes().as_slice())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                let step = VersionStep {
+                    before: before
+                        .flatten()
+                        .map(|v| DocVersion::from_stored(&v))
+                        .transpose()?,
+                    after: DocVersion::random(),
+                };
                 sqlx::query(
-                    "INSERT INTO docs (doc_id, feed_seq) VALUES (?, ?)
-                     ON CONFLICT (doc_id) DO UPDATE SET feed_seq = excluded.feed_seq",
+                    "INSERT INTO docs (doc_id, feed_seq, version) VALUES (?, ?, ?)
+                     ON CONFLICT (doc_id) DO UPDATE
+                         SET feed_seq = excluded.feed_seq, version = excluded.version",
                 )
                 .bind(doc.as_bytes().as_slice())
                 .bind(seq)
+                .bind(step.after.as_bytes().as_slice())
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+                versions.insert(*doc, step);
             }
         }
         for (peer, doc, state) in &batch.sync_states {
@@ -261,15 +285,38 @@ impl DocStore for SqliteStore {
         Ok(CommitReport {
             new_changes,
             sync_states: batch.sync_states.len(),
+            versions,
         })
     }
 
-    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, LoadResult)>, StoreError> {
+    async fn load_versioned(&self, docs: &[DocId]) -> Result<Vec<Versioned>, StoreError> {
         let stored = self.read_docs(docs).await?;
         Ok(docs
             .iter()
-            .map(|doc| (*doc, rows::load_result(*doc, stored.get(doc))))
+            .map(|doc| rows::versioned(*doc, stored.get(doc)))
             .collect())
+    }
+
+    async fn versions(&self, docs: &[DocId]) -> Result<HashMap<DocId, DocVersion>, StoreError> {
+        let mut out = HashMap::with_capacity(docs.len());
+        for chunk in docs.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT doc_id, version FROM docs WHERE doc_id IN ({}) AND version IS NOT NULL",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for doc in chunk {
+                query = query.bind(doc.as_bytes().as_slice());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(db)? {
+                let doc = rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?)?;
+                out.insert(
+                    doc,
+                    DocVersion::from_stored(row.try_get::<&[u8], _>(1).map_err(db)?)?,
+                );
+            }
+        }
+        Ok(out)
     }
 
     async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError> {
@@ -345,7 +392,8 @@ impl DocStore for SqliteStore {
         let mut moved = 0;
         for doc in docs {
             moved += sqlx::query(
-                "UPDATE docs SET feed_seq = (SELECT seq + 1 FROM feed_counter WHERE id = 1)
+                "UPDATE docs SET feed_seq = (SELECT seq + 1 FROM feed_counter WHERE id = 1),
+                     version = randomblob(16)
                  WHERE doc_id = ?",
             )
             .bind(doc.as_bytes().as_slice())

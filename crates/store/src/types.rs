@@ -82,6 +82,72 @@ pub struct CommitReport {
     pub new_changes: HashMap<DocId, usize>,
     /// How many sync states were written.
     pub sync_states: usize,
+    /// Per document that got new changes: its version before and after the commit
+    /// (what a cache of loaded documents needs to follow the commit).
+    pub versions: HashMap<DocId, VersionStep>,
+}
+
+/// A token naming one state of a stored document's content. Every commit that adds
+/// changes to a document (and every [`crate::DocStore::touch`]) gives it a fresh random
+/// one; compaction, which does not change the content, keeps it. Equal versions mean
+/// equal content, also after the database was restored from a backup or a copy: the
+/// copy's versions come with the content they named, and a random token is never
+/// handed out again (a counter would be: a restored counter counts the same numbers
+/// again, for other content).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DocVersion(pub(crate) [u8; 16]);
+
+impl DocVersion {
+    /// A fresh random version (a version 4 UUID's bytes).
+    pub(crate) fn random() -> Self {
+        Self(*DocId::random().as_bytes())
+    }
+
+    /// The 16 bytes, as stored.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// A version read back from 16 stored bytes.
+    pub(crate) fn from_stored(bytes: &[u8]) -> Result<Self, StoreError> {
+        <[u8; 16]>::try_from(bytes)
+            .map(Self)
+            .map_err(|_| StoreError::Database {
+                reason: format!("a stored document version is {} bytes, not 16", bytes.len()),
+            })
+    }
+}
+
+impl fmt::Debug for DocVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DocVersion(")?;
+        for b in &self.0[..4] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
+/// How one commit moved a document's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionStep {
+    /// The version the commit found (`None`: the document was new).
+    pub before: Option<DocVersion>,
+    /// The version the commit wrote.
+    pub after: DocVersion,
+}
+
+/// One document of [`crate::DocStore::load_versioned`].
+#[derive(Debug)]
+pub struct Versioned {
+    /// The document.
+    pub doc: DocId,
+    /// What loading it gave.
+    pub loaded: crate::LoadResult,
+    /// The version of the content read (`None` when not stored).
+    pub version: Option<DocVersion>,
+    /// Bytes of the stored rows read (snapshot plus changes not folded into it).
+    pub bytes: u64,
 }
 
 impl CommitReport {

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, Change, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use rapport_store::{
-    Damage, DocId, DocStore, FeedCursor, MemStore, PeerId, PgStore, SqliteStore, StoreError,
-    WriteBatch,
+    CachedStore, Damage, DocId, DocStore, FeedCursor, MemStore, PeerId, PgStore, SqliteStore,
+    StoreError, WriteBatch,
 };
 use rapport_testkit::PgDb;
 
@@ -215,6 +215,42 @@ impl Harness for PgHarness {
     async fn change_rows(&self, doc: DocId) -> i64 {
         self.scalar("SELECT count(*) FROM changes WHERE doc_id = $1", doc)
             .await
+    }
+}
+
+/// Any harness with its store behind a [`CachedStore`] (resident documents): the suite
+/// holds for the cache too. Damage done behind the cache's back clears it first, as a
+/// restart would (a resident copy is the content before the damage).
+struct Cached<H> {
+    inner: H,
+    store: Arc<CachedStore>,
+}
+
+impl<H: Harness> Cached<H> {
+    fn new(inner: H) -> Self {
+        let store = Arc::new(CachedStore::new(inner.store(), 64 << 20));
+        Self { inner, store }
+    }
+}
+
+#[async_trait]
+impl<H: Harness> Harness for Cached<H> {
+    fn store(&self) -> Arc<dyn DocStore> {
+        self.store.clone()
+    }
+    async fn corrupt_snapshot(&self, doc: DocId) {
+        self.store.clear();
+        self.inner.corrupt_snapshot(doc).await;
+    }
+    async fn corrupt_changes(&self, doc: DocId) {
+        self.store.clear();
+        self.inner.corrupt_changes(doc).await;
+    }
+    async fn stored_bytes(&self, doc: DocId) -> i64 {
+        self.inner.stored_bytes(doc).await
+    }
+    async fn change_rows(&self, doc: DocId) -> i64 {
+        self.inner.change_rows(doc).await
     }
 }
 
@@ -943,6 +979,79 @@ mod cases {
             2
         );
     }
+
+    /// A document's version moves with every commit that adds changes to it and with a
+    /// touch, and with nothing else (a repeated upload, a compaction); a load reports
+    /// the version of the content it read; an unknown document has none.
+    pub async fn versions_name_the_content(h: &dyn Harness) {
+        let store = h.store();
+        let (id, other) = (DocId::random(), DocId::random());
+        let mut doc = typed_doc(&["Встреча ", "в офисе"]);
+        let first = changes_of(&mut doc);
+        let report = store
+            .commit(WriteBatch::new().with_changes(id, first.clone()))
+            .await
+            .expect("commit");
+        let step = report.versions[&id];
+        assert_eq!(step.before, None, "a new document had no version");
+        let current = |store: Arc<dyn DocStore>| async move {
+            store.versions(&[id, other]).await.expect("versions")
+        };
+        assert_eq!(
+            current(store.clone()).await,
+            HashMap::from([(id, step.after)])
+        );
+        let loaded = store.load_versioned(&[id]).await.expect("load").remove(0);
+        assert_eq!(loaded.version, Some(step.after));
+        assert!(loaded.bytes > 0);
+
+        let again = store
+            .commit(WriteBatch::new().with_changes(id, first))
+            .await
+            .expect("recommit");
+        assert!(again.versions.is_empty(), "nothing new: {again:?}");
+        store.compact(id).await.expect("compact");
+        assert_eq!(
+            current(store.clone()).await[&id],
+            step.after,
+            "compaction keeps it"
+        );
+
+        doc.splice_text(text_obj(&doc), 0, 0, "Итог: ")
+            .expect("edit");
+        let more = store
+            .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+            .await
+            .expect("commit more");
+        let next = more.versions[&id];
+        assert_eq!(next.before, Some(step.after));
+        assert_ne!(next.after, step.after);
+        assert_eq!(current(store.clone()).await[&id], next.after);
+
+        store.touch(&[id]).await.expect("touch");
+        let touched = current(store.clone()).await[&id];
+        assert_ne!(touched, next.after, "a touch moves it too");
+        let loaded = store.load_versioned(&[id, other]).await.expect("load");
+        assert_eq!(loaded[0].version, Some(touched));
+        assert_eq!(notes(loaded_doc(&loaded[0])), "Итог: Встреча в офисе");
+        assert!(matches!(loaded[1].loaded, Ok(None)) && loaded[1].version.is_none());
+    }
+}
+
+/// The document of a [`rapport_store::Versioned`] that must have loaded.
+fn loaded_doc(v: &rapport_store::Versioned) -> &Automerge {
+    match &v.loaded {
+        Ok(Some(doc)) => doc,
+        other => panic!("document {} did not load: {other:?}", v.doc),
+    }
+}
+
+/// The "notes" text object of a [`typed_doc`].
+fn text_obj(doc: &AutoCommit) -> automerge::ObjId {
+    match doc.get(ROOT, "notes").expect("notes") {
+        Some((Value::Object(ObjType::Text), id)) => id,
+        other => panic!("no notes text: {other:?}"),
+    }
 }
 
 macro_rules! conformance {
@@ -976,6 +1085,36 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod cached_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let h = crate::Cached::new(crate::MemHarness::new());
+                    crate::cases::$case(&h).await;
+                }
+            )*
+        }
+        mod cached_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let h = crate::Cached::new(crate::SqliteHarness::new().await);
+                    crate::cases::$case(&h).await;
+                }
+            )*
+        }
+        mod cached_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(h) = crate::PgHarness::new().await else {
+                        return;
+                    };
+                    let h = crate::Cached::new(h);
+                    crate::cases::$case(&h).await;
+                }
+            )*
+        }
     };
 }
 
@@ -997,6 +1136,7 @@ conformance!(
     feed_head_is_at_or_beyond_every_cursor_handed_out,
     stored_changes_tells_which_changes_are_held,
     retain_sync_states_forgets_the_rest_of_one_peer,
+    versions_name_the_content,
 );
 
 // ---------------------------------------------------------------------------------------

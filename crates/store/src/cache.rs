@@ -1,0 +1,430 @@
+//! Resident documents: a cache of loaded documents in front of any [`DocStore`].
+//!
+//! Loading a document is the costly part of most requests (a programme of 10,000
+//! clients takes 200 ms to load; a clone of the loaded copy 5 ms). A server keeps the
+//! documents it loaded, within a memory budget, least recently used first out.
+//!
+//! **A copy is used only while it is the stored content.** Every load asks the store
+//! for the current [`DocVersion`] of the cached documents (one indexed query) and uses
+//! a copy only when its version is that one; any other is loaded again. Every commit
+//! that adds changes writes a fresh random version, whichever process makes it, so a
+//! process learns of another's writes (several server processes on one PostgreSQL) by
+//! that query, with no message between them. A database put back from a backup or a
+//! copy keeps the versions of the content it holds, and a random version is never
+//! written again for other content: a copy loaded before the restore does not match
+//! anything the restored store holds unless it is that very content.
+//!
+//! **Commits through the cache keep its copies current**: a commit reports each
+//! document's version before and after; a copy whose version is the one before gets
+//! the committed changes applied and takes the version after. A copy of any other
+//! version is dropped.
+//!
+//! Callers get their own copy (a clone) of a cached document: they may change it
+//! (the sync engine applies a device's changes to it before checking them) without
+//! touching the cached one.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+
+use crate::types::{
+    CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
+    Versioned,
+};
+use crate::{DocId, DocStore, StoreError, WriteBatch};
+
+/// What a loaded document takes in memory per byte of its stored form, as the budget
+/// counts it. Automerge keeps a loaded document's operations in compressed columns, so
+/// a loaded copy is a few times its saved bytes, not tens of times.
+const MEMORY_PER_STORED_BYTE: u64 = 4;
+
+/// What the cache did so far (see [`CachedStore::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Documents served from a resident copy.
+    pub hits: u64,
+    /// Documents loaded from the store.
+    pub misses: u64,
+    /// Resident copies brought up to date by a commit through the cache.
+    pub followed: u64,
+    /// Documents resident now.
+    pub docs: usize,
+    /// Their estimated memory, in bytes.
+    pub bytes: u64,
+}
+
+/// A [`DocStore`] that keeps loaded documents resident (see the module doc).
+pub struct CachedStore {
+    inner: Arc<dyn DocStore>,
+    budget: u64,
+    lru: Mutex<Lru>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    followed: AtomicU64,
+}
+
+impl std::fmt::Debug for CachedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedStore")
+            .field("budget", &self.budget)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Entry {
+    doc: Arc<Automerge>,
+    version: DocVersion,
+    weight: u64,
+    tick: u64,
+}
+
+/// The resident copies, least recently used first out.
+#[derive(Default)]
+struct Lru {
+    entries: HashMap<DocId, Entry>,
+    /// Last use → document: the oldest first.
+    order: BTreeMap<u64, DocId>,
+    tick: u64,
+    weight: u64,
+}
+
+impl Lru {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// The copy of `id` if it is of `version` (used: it moves to the back); a copy of
+    /// another version is dropped.
+    fn get(&mut self, id: DocId, version: DocVersion) -> Option<Arc<Automerge>> {
+        let entry = self.entries.get(&id)?;
+        if entry.version != version {
+            self.remove(id);
+            return None;
+        }
+        let old = entry.tick;
+        let tick = self.next_tick();
+        self.order.remove(&old);
+        self.order.insert(tick, id);
+        let entry = self.entries.get_mut(&id)?;
+        entry.tick = tick;
+        Some(entry.doc.clone())
+    }
+
+    fn remove(&mut self, id: DocId) -> Option<Entry> {
+        let entry = self.entries.remove(&id)?;
+        self.order.remove(&entry.tick);
+        self.weight -= entry.weight;
+        Some(entry)
+    }
+
+    /// Keeps `doc` as the copy of `id` at `version`, then drops the least recently used
+    /// copies until the budget holds. A document larger than a quarter of the budget
+    /// is not kept: it would push out most of the others.
+    fn put(
+        &mut self,
+        id: DocId,
+        doc: Arc<Automerge>,
+        version: DocVersion,
+        weight: u64,
+        budget: u64,
+    ) {
+        self.remove(id);
+        if weight > budget / 4 {
+            return;
+        }
+        let tick = self.next_tick();
+        self.order.insert(tick, id);
+        self.entries.insert(
+            id,
+            Entry {
+                doc,
+                version,
+                weight,
+                tick,
+            },
+        );
+        self.weight += weight;
+        while self.weight > budget {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some(entry) = self.entries.remove(&oldest) {
+                self.weight -= entry.weight;
+            }
+        }
+    }
+}
+
+impl CachedStore {
+    /// `inner` with resident documents taking at most about `budget_bytes` of memory.
+    pub fn new(inner: Arc<dyn DocStore>, budget_bytes: u64) -> Self {
+        Self {
+            inner,
+            budget: budget_bytes,
+            lru: Mutex::new(Lru::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            followed: AtomicU64::new(0),
+        }
+    }
+
+    /// What the cache did so far and holds now.
+    pub fn stats(&self) -> CacheStats {
+        let lru = self.lock();
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            followed: self.followed.load(Ordering::Relaxed),
+            docs: lru.entries.len(),
+            bytes: lru.weight,
+        }
+    }
+
+    /// Drops every resident copy.
+    pub fn clear(&self) {
+        *self.lock() = Lru::default();
+    }
+
+    /// The copies, also after a panic of another user: every change to them is made
+    /// after the checks that can fail, so a panic leaves them whole.
+    fn lock(&self) -> MutexGuard<'_, Lru> {
+        self.lru.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The resident copies of `docs` that are still the stored content, with their
+    /// versions and weights.
+    async fn current_copies(
+        &self,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, (Arc<Automerge>, DocVersion, u64)>, StoreError> {
+        let resident: Vec<DocId> = {
+            let lru = self.lock();
+            let mut seen = HashSet::new();
+            docs.iter()
+                .copied()
+                .filter(|id| lru.entries.contains_key(id) && seen.insert(*id))
+                .collect()
+        };
+        if resident.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let current = self.inner.versions(&resident).await?;
+        let mut lru = self.lock();
+        let mut out = HashMap::with_capacity(resident.len());
+        for id in resident {
+            match current.get(&id) {
+                Some(version) => {
+                    if let Some(doc) = lru.get(id, *version) {
+                        let weight = lru.entries.get(&id).map_or(0, |e| e.weight);
+                        out.insert(id, (doc, *version, weight));
+                    }
+                }
+                // No longer stored (a store put back to before the document existed).
+                None => {
+                    lru.remove(id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Brings the resident copy of `id` from `step.before` to `step.after` by applying
+    /// `changes` (what the commit stored); drops it when it was of another version.
+    fn follow(&self, id: DocId, step: crate::VersionStep, changes: Vec<Change>) {
+        let taken = {
+            let mut lru = self.lock();
+            match lru.entries.get(&id) {
+                Some(e) if Some(e.version) == step.before => lru.remove(id),
+                // Loaded after the commit already.
+                Some(e) if e.version == step.after => return,
+                Some(_) => {
+                    lru.remove(id);
+                    return;
+                }
+                None => return,
+            }
+        };
+        let Some(mut entry) = taken else { return };
+        let added: u64 = changes.iter().map(|c| c.raw_bytes().len() as u64).sum();
+        // A reader may be cloning the copy right now: then this works on its own copy.
+        let doc = Arc::make_mut(&mut entry.doc);
+        if doc.apply_changes(changes).is_err() || !doc.get_missing_deps(&[]).is_empty() {
+            // The store holds what the copy cannot show: load it again when asked.
+            return;
+        }
+        let mut lru = self.lock();
+        if lru.entries.contains_key(&id) {
+            // Someone loaded it meanwhile: that copy names its own version.
+            return;
+        }
+        let weight = entry.weight + added * MEMORY_PER_STORED_BYTE;
+        lru.put(id, entry.doc, step.after, weight, self.budget);
+        self.followed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl DocStore for CachedStore {
+    async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError> {
+        // The changes of resident documents, kept to bring their copies along.
+        let mut held: HashMap<DocId, Vec<Change>> = HashMap::new();
+        {
+            let lru = self.lock();
+            for (id, changes) in &batch.changes {
+                if lru.entries.contains_key(id) {
+                    held.entry(*id).or_default().extend(changes.iter().cloned());
+                }
+            }
+        }
+        let report = self.inner.commit(batch).await?;
+        for (id, step) in &report.versions {
+            match held.remove(id) {
+                Some(changes) => self.follow(*id, *step, changes),
+                None => {
+                    // Not resident when the commit began; a copy loaded meanwhile
+                    // carries its own version, which the next load checks.
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn load_versioned(&self, docs: &[DocId]) -> Result<Vec<Versioned>, StoreError> {
+        let copies = self.current_copies(docs).await?;
+        let mut misses: Vec<DocId> = Vec::new();
+        let mut seen = HashSet::new();
+        for id in docs {
+            if !copies.contains_key(id) && seen.insert(*id) {
+                misses.push(*id);
+            }
+        }
+        self.hits.fetch_add(
+            (docs.len() - docs.iter().filter(|d| !copies.contains_key(d)).count()) as u64,
+            Ordering::Relaxed,
+        );
+        self.misses
+            .fetch_add(misses.len() as u64, Ordering::Relaxed);
+        let mut loaded: HashMap<DocId, Versioned> = HashMap::with_capacity(misses.len());
+        if !misses.is_empty() {
+            for v in self.inner.load_versioned(&misses).await? {
+                if let (Ok(Some(doc)), Some(version)) = (&v.loaded, v.version) {
+                    let copy = Arc::new(doc.clone());
+                    let weight = v.bytes.max(1) * MEMORY_PER_STORED_BYTE;
+                    self.lock().put(v.doc, copy, version, weight, self.budget);
+                }
+                loaded.insert(v.doc, v);
+            }
+        }
+        let mut out = Vec::with_capacity(docs.len());
+        for id in docs {
+            if let Some((doc, version, weight)) = copies.get(id) {
+                out.push(Versioned {
+                    doc: *id,
+                    loaded: Ok(Some(Automerge::clone(doc))),
+                    version: Some(*version),
+                    bytes: weight / MEMORY_PER_STORED_BYTE,
+                });
+            } else if let Some(v) = loaded.remove(id) {
+                out.push(v);
+            } else {
+                // Asked twice in one call: the first answer was moved out already.
+                let again = self.inner.load_versioned(&[*id]).await?;
+                out.extend(again);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn versions(&self, docs: &[DocId]) -> Result<HashMap<DocId, DocVersion>, StoreError> {
+        self.inner.versions(docs).await
+    }
+
+    async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError> {
+        self.inner.plan_compaction(doc).await
+    }
+
+    async fn apply_compaction(&self, plan: CompactionPlan) -> Result<CompactReport, StoreError> {
+        // Compaction keeps the content and its version: resident copies stay current.
+        self.inner.apply_compaction(plan).await
+    }
+
+    async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError> {
+        self.inner.feed(after, limit).await
+    }
+
+    async fn touch(&self, docs: &[DocId]) -> Result<u64, StoreError> {
+        let moved = self.inner.touch(docs).await?;
+        // A touch gives new versions to unchanged content; the copies would only miss.
+        let mut lru = self.lock();
+        for id in docs {
+            lru.remove(*id);
+        }
+        Ok(moved)
+    }
+
+    async fn sync_states(
+        &self,
+        peer: &PeerId,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, Vec<u8>>, StoreError> {
+        self.inner.sync_states(peer, docs).await
+    }
+
+    async fn delete_sync_states(&self, peer: &PeerId) -> Result<u64, StoreError> {
+        self.inner.delete_sync_states(peer).await
+    }
+
+    async fn compaction_candidates(
+        &self,
+        min_changes: usize,
+        limit: usize,
+    ) -> Result<Vec<DocId>, StoreError> {
+        self.inner.compaction_candidates(min_changes, limit).await
+    }
+
+    async fn list_docs(&self) -> Result<Vec<DocId>, StoreError> {
+        self.inner.list_docs().await
+    }
+
+    async fn epoch(&self) -> Result<[u8; 16], StoreError> {
+        self.inner.epoch().await
+    }
+
+    async fn new_epoch(&self) -> Result<[u8; 16], StoreError> {
+        // A new epoch follows a restore: nothing resident is worth checking.
+        self.clear();
+        self.inner.new_epoch().await
+    }
+
+    async fn feed_head(&self) -> Result<FeedCursor, StoreError> {
+        self.inner.feed_head().await
+    }
+
+    async fn feed_held_back(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+    ) -> Result<Vec<DocId>, StoreError> {
+        self.inner.feed_held_back(after, limit).await
+    }
+
+    async fn stored_changes(
+        &self,
+        pairs: &[(DocId, ChangeHash)],
+    ) -> Result<HashSet<(DocId, ChangeHash)>, StoreError> {
+        self.inner.stored_changes(pairs).await
+    }
+
+    async fn retain_sync_states(
+        &self,
+        peer: &PeerId,
+        keep: &[DocId],
+    ) -> Result<Vec<DocId>, StoreError> {
+        self.inner.retain_sync_states(peer, keep).await
+    }
+}
