@@ -6,6 +6,7 @@ mod common;
 mod conflicts;
 mod fuzz;
 mod meeting;
+mod programme_since;
 mod review;
 mod sizes;
 mod status;
