@@ -19,6 +19,7 @@ pub mod exports;
 pub mod import;
 pub mod live;
 pub mod meetings;
+pub mod programme_reads;
 pub mod programmes;
 pub mod projector;
 pub mod results;

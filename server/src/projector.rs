@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use automerge::Automerge;
 use rapport_domain::client::read_client;
-use rapport_domain::programme::read_programme;
 use rapport_domain::visit::read_visit;
 use rapport_domain::{
     ClientSummary, DocKind, ProgrammeRoster, ProgrammeView, VisitSummary, doc_scope, publish_view,
@@ -26,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{Db, MetaRow, Projection};
 use crate::error::HttpResult;
+use crate::programme_reads::ProgrammeReads;
 
 /// Feed documents projected per transaction.
 const PAGE: usize = 200;
@@ -47,6 +47,8 @@ pub struct Projector {
     /// Counts the passes that wrote projections: what open lead pages wait on
     /// ([`Self::subscribe`]).
     projected: watch::Sender<u64>,
+    /// The last read of each programme projected.
+    programmes: ProgrammeReads,
 }
 
 impl std::fmt::Debug for Projector {
@@ -55,13 +57,14 @@ impl std::fmt::Debug for Projector {
     }
 }
 
-/// The projection of one document, or why it has none.
-pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
+/// The projection of one document, or why it has none. Programmes are read through
+/// `reads`: after an edit only what it touched is read again.
+pub fn project(reads: &ProgrammeReads, id: DocId, doc: &Automerge) -> Result<Projection, String> {
     let scope = doc_scope(doc).map_err(|e| e.to_string())?;
     let mut view = None;
     let (kind, body, summary, clients) = match scope.kind {
         DocKind::Programme => {
-            let p = read_programme(doc).map_err(|e| e.to_string())?;
+            let p = reads.read(id, doc).map_err(|e| e.to_string())?;
             let clients = p
                 .clients
                 .keys()
@@ -74,7 +77,7 @@ pub fn project(id: DocId, doc: &Automerge) -> Result<Projection, String> {
             view = Some(ProgrammeView::of(&p));
             (
                 "programme",
-                serde_json::to_string(&p),
+                serde_json::to_string(&*p),
                 summary,
                 Some(clients),
             )
@@ -120,6 +123,7 @@ impl Projector {
             wake: Notify::new(),
             running: tokio::sync::Mutex::new(()),
             projected: watch::Sender::new(0),
+            programmes: ProgrammeReads::default(),
         }
     }
 
@@ -201,7 +205,7 @@ impl Projector {
                     if projected
                         .get(&id)
                         .is_some_and(|m| m.heads == crate::db::heads_key(&doc)) => {}
-                Ok(Some(doc)) => match project(id, &doc) {
+                Ok(Some(doc)) => match project(&self.programmes, id, &doc) {
                     Ok(p) => projections.push(p),
                     // The server validates every change, so this is a document written
                     // around it; it stays in the store, unprojected, and is logged.

@@ -103,7 +103,7 @@ fn compare(what: &str, doc: &Automerge, prev: &Programme, heads: &[ChangeHash]) 
         .sum();
     let (full_t, full) = median(3, || read_programme(doc).expect("the programme reads"));
     let (since_t, since) = median(21, || {
-        read_programme_since(doc, prev, heads).expect("the programme reads")
+        read_programme_since(doc, prev.clone(), heads).expect("the programme reads")
     });
     assert_eq!(since, full, "{what}: the two reads differ");
     println!(
@@ -197,7 +197,7 @@ fn main() {
         ms(t)
     );
     compare("one client added", &doc, &prev, &heads);
-    prev = read_programme_since(&doc, &prev, &heads).expect("the programme reads");
+    prev = read_programme_since(&doc, prev.clone(), &heads).expect("the programme reads");
     heads = doc.get_heads();
 
     // 2. The lead moves one client to another rep (ops on objects the document had).
@@ -213,13 +213,13 @@ fn main() {
     )
     .expect("the assignment is overridden");
     compare("one assignment overridden", &doc, &prev, &heads);
-    prev = read_programme_since(&doc, &prev, &heads).expect("the programme reads");
+    prev = read_programme_since(&doc, prev.clone(), &heads).expect("the programme reads");
     heads = doc.get_heads();
 
     // 3. A setting.
     set_meeting_warning_days(&mut doc, 21, T0 + 30).expect("the setting is taken");
     compare("meeting warning days set", &doc, &prev, &heads);
-    prev = read_programme_since(&doc, &prev, &heads).expect("the programme reads");
+    prev = read_programme_since(&doc, prev.clone(), &heads).expect("the programme reads");
     heads = doc.get_heads();
 
     // 4. A suggestion that moves 150 clients (near the bound on ops, past which the

@@ -54,7 +54,7 @@ fn obj(doc: &impl ReadDoc, parent: &automerge::ObjId, key: &str) -> automerge::O
 /// Asserts both reads give the same result, the same error included.
 fn assert_same_read(doc: &Automerge, prev: &Programme, prev_heads: &[ChangeHash]) {
     match (
-        read_programme_since(doc, prev, prev_heads),
+        read_programme_since(doc, prev.clone(), prev_heads),
         read_programme(doc),
     ) {
         (Ok(since), Ok(full)) => assert_eq!(since, full),
@@ -333,14 +333,14 @@ proptest! {
             for (j, doc) in docs.iter().enumerate() {
                 let full = read_programme(doc).unwrap();
                 for (i, (prev, heads)) in reads.iter().enumerate() {
-                    let since = read_programme_since(doc, prev, heads).unwrap();
+                    let since = read_programme_since(doc, prev.clone(), heads).unwrap();
                     prop_assert_eq!(
                         &since, &full,
                         "step {} ({:?}): copy {} read since copy {}'s read", n, step, j, i
                     );
                 }
                 let (prev, heads) = &reads[j];
-                next.push((read_programme_since(doc, prev, heads).unwrap(), doc.get_heads()));
+                next.push((read_programme_since(doc, prev.clone(), heads).unwrap(), doc.get_heads()));
             }
             reads = next;
         }
@@ -379,7 +379,7 @@ fn heads_of_another_document_read_the_whole_programme() {
     )
     .unwrap();
     let prev = read_programme(&other).unwrap();
-    let since = read_programme_since(&doc, &prev, &other.get_heads()).unwrap();
+    let since = read_programme_since(&doc, prev.clone(), &other.get_heads()).unwrap();
     assert_eq!(since, read_programme(&doc).unwrap());
     assert_eq!(since.id, doc_id(0xA0));
 }
@@ -402,7 +402,7 @@ fn a_document_gone_back_in_time_reads_the_whole_programme() {
     let later = read_programme(&doc).unwrap();
     // The earlier bytes, loaded again: the later read's heads are not in them.
     let earlier = Automerge::load(&saved).unwrap();
-    let since = read_programme_since(&earlier, &later, &doc.get_heads()).unwrap();
+    let since = read_programme_since(&earlier, later.clone(), &doc.get_heads()).unwrap();
     assert_eq!(since, read_programme(&earlier).unwrap());
     assert!(!since.clients.contains_key(&client(5).to_string()));
     // A fork that never saw the edit, read from the later read: the same.
@@ -416,7 +416,7 @@ fn no_earlier_heads_read_the_whole_programme() {
     // Whatever `prev` is: with no heads nothing tells what it was read from.
     let unrelated = read_programme(&programme_doc()).unwrap();
     assert_eq!(
-        read_programme_since(&doc, &unrelated, &[]).unwrap(),
+        read_programme_since(&doc, unrelated.clone(), &[]).unwrap(),
         read_programme(&doc).unwrap()
     );
 }
@@ -456,7 +456,7 @@ fn a_keyed_map_created_by_two_devices_at_once_reads_the_winner() {
         (&b_read, b_heads.clone()),
     ] {
         assert_eq!(
-            read_programme_since(&merged, prev, &heads).unwrap(),
+            read_programme_since(&merged, prev.clone(), &heads).unwrap(),
             full,
             "{heads:?}"
         );
@@ -478,7 +478,7 @@ fn a_keyed_map_created_by_two_devices_at_once_reads_the_winner() {
     let heads = merged.get_heads();
     merged.merge(loser.0).unwrap();
     assert_eq!(
-        read_programme_since(&merged, &prev, &heads).unwrap(),
+        read_programme_since(&merged, prev.clone(), &heads).unwrap(),
         read_programme(&merged).unwrap()
     );
 }
@@ -497,7 +497,7 @@ fn a_removed_client_is_gone_from_the_read() {
             tx.delete(&map, key.as_str()).unwrap();
         }
     });
-    let since = read_programme_since(&doc, &prev, &heads).unwrap();
+    let since = read_programme_since(&doc, prev.clone(), &heads).unwrap();
     assert_eq!(since, read_programme(&doc).unwrap());
     assert!(!since.clients.contains_key(&key) && !since.assignments.contains_key(&key));
 }
@@ -513,7 +513,7 @@ fn a_deleted_warning_setting_reads_the_default() {
     raw(&mut doc, |tx| {
         tx.delete(ROOT, "meeting_warning_days").unwrap()
     });
-    let since = read_programme_since(&doc, &prev, &heads).unwrap();
+    let since = read_programme_since(&doc, prev.clone(), &heads).unwrap();
     assert_eq!(since, read_programme(&doc).unwrap());
     assert_eq!(since.meeting_warning_days, 14);
 }
@@ -525,13 +525,13 @@ fn a_document_of_another_kind_gives_the_full_reads_error() {
     let heads = base.get_heads();
     let mut retyped = base.clone();
     raw(&mut retyped, |tx| tx.put(ROOT, "type", "client").unwrap());
-    let err = read_programme_since(&retyped, &prev, &heads).unwrap_err();
+    let err = read_programme_since(&retyped, prev.clone(), &heads).unwrap_err();
     assert_eq!(err.code(), "schema_wrong_type");
     assert_same_read(&retyped, &prev, &heads);
     let mut newer = base.clone();
     raw(&mut newer, |tx| tx.put(ROOT, "schema", 2).unwrap());
     assert_eq!(
-        read_programme_since(&newer, &prev, &heads)
+        read_programme_since(&newer, prev.clone(), &heads)
             .unwrap_err()
             .code(),
         "schema_unsupported_version"
@@ -552,7 +552,7 @@ fn malformed_entries_give_the_full_reads_error() {
         tx.put(&clients, key.as_str(), ScalarValue::Null).unwrap();
     });
     assert_eq!(
-        read_programme_since(&nulled, &prev, &heads)
+        read_programme_since(&nulled, prev.clone(), &heads)
             .unwrap_err()
             .code(),
         "schema_malformed"
