@@ -142,10 +142,12 @@ pub async fn current_companies(
         .await?
         .ok_or_else(|| HttpError::not_found("the programme"))?;
     let Members { reps, clients: ids } = read_members(&doc)?;
-    // The client summaries carry the company name (a few dozen bytes each).
+    // The client summaries carry the company name (a few dozen bytes each). Those of
+    // the clients the projections list in the programme, in one query; a client the
+    // document lists and they do not yet is read below.
     let projected: std::collections::HashMap<DocId, String> = state
         .db
-        .summaries(&ids)
+        .client_summaries_of(programme_id)
         .await?
         .iter()
         .filter_map(|s| serde_json::from_str::<rapport_domain::ClientSummary>(s).ok())

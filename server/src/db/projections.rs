@@ -117,6 +117,20 @@ impl Db {
         Ok(out)
     }
 
+    /// The client summaries of the clients the projections list in `programme_id`, in
+    /// one query (a programme of 10,000 clients: one statement, where asking by id
+    /// takes twenty).
+    pub async fn client_summaries_of(&self, programme_id: DocId) -> HttpResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT m.summary FROM programme_clients pc
+             JOIN doc_meta m ON m.doc_id = pc.client_id
+             WHERE pc.programme_id = $1",
+        )
+        .bind(programme_id.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The version of a programme's projections (0 before the first).
     pub async fn programme_version(&self, programme_id: DocId) -> HttpResult<i64> {
         let v: Option<i64> =
