@@ -43,6 +43,10 @@ impl Harness for Mem {
         self.faults.changes = fail;
         self.store.set_faults(self.faults);
     }
+
+    async fn close(&mut self) {
+        // Nothing to release: the store is memory.
+    }
 }
 
 #[test]

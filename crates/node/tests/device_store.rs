@@ -68,6 +68,10 @@ impl Harness for Sqlite {
     async fn fail_change_writes(&mut self, fail: bool) {
         self.exec(&refuse("changes", fail)).await;
     }
+
+    async fn close(&mut self) {
+        self.store.docs().pool().close().await;
+    }
 }
 
 #[tokio::test]

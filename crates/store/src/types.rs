@@ -108,7 +108,8 @@ impl DocVersion {
         &self.0
     }
 
-    /// A version read back from 16 stored bytes.
+    /// A version read back from 16 stored bytes (SQLite keeps them as a blob).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn from_stored(bytes: &[u8]) -> Result<Self, StoreError> {
         <[u8; 16]>::try_from(bytes)
             .map(Self)

@@ -81,6 +81,10 @@ impl Harness for Idb {
         self.changes = fail;
         self.apply_faults();
     }
+
+    async fn close(&mut self) {
+        self.store.close();
+    }
 }
 
 #[wasm_bindgen_test]
