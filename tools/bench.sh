@@ -17,4 +17,6 @@ source tests/setup.sh
 
 trap stop_started EXIT
 
+# P3 runs the real server binary beside the benchmark, so its CPU is measured by itself.
+cargo build --release --locked -p rapport-server --bin rapport-server
 cargo run --release --locked -p rapport-bench -- "$@"

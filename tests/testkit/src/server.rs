@@ -126,6 +126,12 @@ impl TestServer {
         &self.url
     }
 
+    /// The address it listens on (the same after a restart): where another process
+    /// may serve its database once it stopped.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The shared state (store and server tables).
     pub fn state(&self) -> &AppState {
         &self.server.as_ref().expect("server running").state
