@@ -192,8 +192,13 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             if page.docs.is_empty() {
                 // Nothing after the cursor: is the cursor beyond anything this store ever
                 // handed out? Then the store went back in time without a new epoch.
-                if scanned == 0 && !from.first_contact && from.at > store.feed_head().await? {
-                    return Ok(None);
+                if scanned == 0 && !from.first_contact {
+                    let head = store.feed_head().await?;
+                    if from.at > head {
+                        // The positions say which side moved, should it happen unexpectedly.
+                        tracing::warn!(cursor = ?from.at, head = ?head, "a device's cursor is beyond the feed's head");
+                        return Ok(None);
+                    }
                 }
                 return Ok(Some((next, false)));
             }
