@@ -381,11 +381,15 @@ impl DocStore for PgStore {
         // Only rows written by transactions below the snapshot's xmin: those have all
         // finished, and every later transaction gets a larger xid, so nothing can appear
         // behind the cursor we hand out. A long transaction delays the feed, never skips.
+        // The order is the xid8 column's, named with its table: a bare `feed_xid` in
+        // ORDER BY would name the text output column, and "100000" sorts before "99999"
+        // (the feed skipped rows and its head went below cursors it had handed out
+        // whenever the cluster's transaction ids gained a digit).
         let found = sqlx::query(
-            "SELECT doc_id, feed_xid::text, feed_seq FROM docs
+            "SELECT doc_id, feed_xid::text AS xid_text, feed_seq FROM docs
              WHERE feed_xid < pg_snapshot_xmin(pg_current_snapshot())
                AND (feed_xid, feed_seq) > ($1::text::xid8, $2)
-             ORDER BY feed_xid, feed_seq
+             ORDER BY docs.feed_xid, docs.feed_seq
              LIMIT $3",
         )
         .bind(after.xid.to_string())
@@ -510,7 +514,8 @@ impl DocStore for PgStore {
 
     async fn feed_head(&self) -> Result<FeedCursor, StoreError> {
         let head = sqlx::query(
-            "SELECT feed_xid::text, feed_seq FROM docs ORDER BY feed_xid DESC, feed_seq DESC LIMIT 1",
+            "SELECT feed_xid::text AS xid_text, feed_seq FROM docs
+              ORDER BY docs.feed_xid DESC, docs.feed_seq DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await

@@ -1537,3 +1537,39 @@ async fn postgres_a_feed_from_another_cluster_is_renumbered_with_a_new_epoch() {
         old.iter().collect::<HashSet<_>>()
     );
 }
+
+/// Transaction ids order the feed as numbers: 9 before 10 before 11 (text would put
+/// "10" first). When the cluster's ids gained a digit, a text order made the feed skip
+/// the rows of shorter ids and put its head below cursors it had handed out, so devices
+/// were told again and again that the store went back in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_feed_orders_transaction_ids_as_numbers_across_a_new_digit() {
+    let Some(h) = PgHarness::new().await else {
+        return;
+    };
+    let store = h.store.clone();
+    let docs: Vec<DocId> = (0..3).map(|_| DocId::random()).collect();
+    for (i, id) in docs.iter().enumerate() {
+        store
+            .commit(WriteBatch::new().with_changes(*id, vec![one_change(&format!("визит {i}"))]))
+            .await
+            .expect("commit");
+    }
+    // Ids on both sides of a new digit, below every running transaction (visible).
+    for (id, xid) in docs.iter().zip(["9", "10", "11"]) {
+        sqlx::query("UPDATE docs SET feed_xid = $2::text::xid8 WHERE doc_id = $1")
+            .bind(id.as_uuid())
+            .bind(xid)
+            .execute(store.pool())
+            .await
+            .expect("set the transaction id");
+    }
+    // One document a page: each page starts after the last one's position.
+    let (fed, cursor) = read_feed(&*store, FeedCursor::start(), 1, 3).await;
+    assert_eq!(fed, docs, "in the order of their transaction ids");
+    assert_eq!(
+        store.feed_head().await.expect("head"),
+        cursor,
+        "the head is the last row"
+    );
+}
