@@ -93,11 +93,40 @@ impl DeviceAccess {
         }
     }
 
+    /// The feed groups ([`feed_group`]) of every document the device may read: a rep's
+    /// device reads its programme's and its clients'. `None` for the lead's device,
+    /// which reads every document of its programme (and every client): the whole feed.
+    pub fn feed_groups(&self) -> Option<Vec<DocId>> {
+        let rep = self.rep.as_ref()?;
+        let mut groups = vec![self.programme];
+        groups.extend(
+            self.clients
+                .iter()
+                .filter(|(_, assigned)| assigned.as_ref() == Some(rep))
+                .map(|(client, _)| *client),
+        );
+        Some(groups)
+    }
+
     fn client_access(&self, client: DocId) -> Access {
         match (self.clients.get(&client), &self.rep) {
             (Some(Some(rep)), Some(me)) if rep == me => Access::Write,
             _ => Access::Forbidden(NOT_ASSIGNED),
         }
+    }
+}
+
+/// The feed group a document is filed under in the store: who may read it follows from
+/// it alone. A client's documents (the client, its visits) under the client, so a rep
+/// reassigned a client reads them and no other rep does; the programme's own documents
+/// (the programme, its view) under the programme. `None` (a visit that names no client)
+/// leaves the document unfiled: every device's feed reads it and its access decides.
+pub fn feed_group(scope: &DocScope) -> Option<DocId> {
+    match scope.kind {
+        DocKind::Programme => Some(scope.id),
+        DocKind::ProgrammeView => scope.programme_id,
+        DocKind::Client => Some(scope.id),
+        DocKind::Visit => scope.client_id,
     }
 }
 
@@ -180,6 +209,73 @@ mod tests {
             client_id: Some(other),
         };
         assert!(!view.access(&client).readable());
+    }
+
+    /// Every document a rep's device may read is filed under one of its feed groups or
+    /// under none: reading only those groups hides nothing it may read.
+    #[test]
+    fn a_reps_feed_groups_hold_everything_it_may_read() {
+        let (mine, theirs, unassigned) = (DocId::random(), DocId::random(), DocId::random());
+        let (view, programme) = view(
+            Some("rep-петров"),
+            &[
+                (mine, Some("rep-петров")),
+                (theirs, Some("rep-сидоров")),
+                (unassigned, None),
+            ],
+        );
+        let groups = view.feed_groups().expect("a rep reads its groups only");
+        let other_programme = DocId::random();
+        let mut scopes = Vec::new();
+        for p in [programme, other_programme] {
+            scopes.push(DocScope {
+                kind: DocKind::Programme,
+                id: p,
+                programme_id: None,
+                client_id: None,
+            });
+            scopes.push(DocScope {
+                kind: DocKind::ProgrammeView,
+                id: rapport_domain::view_id(p),
+                programme_id: Some(p),
+                client_id: None,
+            });
+            for client in [mine, theirs, unassigned] {
+                scopes.push(visit(p, client));
+                scopes.push(DocScope {
+                    kind: DocKind::Visit,
+                    id: DocId::random(),
+                    programme_id: Some(p),
+                    client_id: None,
+                });
+            }
+        }
+        for client in [mine, theirs, unassigned, DocId::random()] {
+            scopes.push(DocScope {
+                kind: DocKind::Client,
+                id: client,
+                programme_id: None,
+                client_id: Some(client),
+            });
+        }
+        let mut read = 0;
+        for scope in &scopes {
+            if view.access(scope).readable() {
+                read += 1;
+                assert!(
+                    feed_group(scope).is_none_or(|g| groups.contains(&g)),
+                    "{scope:?} is readable but filed outside {groups:?}"
+                );
+            }
+        }
+        assert_eq!(read, 3, "the view, the client and its visit");
+        assert!(!groups.contains(&theirs) && !groups.contains(&unassigned));
+        let (lead, _) = super::tests::view(None, &[(mine, Some("rep-петров"))]);
+        assert_eq!(
+            lead.feed_groups(),
+            None,
+            "the lead's device reads the whole feed"
+        );
     }
 
     #[test]

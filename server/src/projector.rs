@@ -23,6 +23,7 @@ use rapport_store::{DocId, DocStore, WriteBatch};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{feed_group, scope_of};
 use crate::db::{Db, MetaRow, Projection};
 use crate::error::HttpResult;
 use crate::programme_reads::ProgrammeReads;
@@ -172,6 +173,7 @@ impl Projector {
         if projections.is_empty() {
             return Ok(());
         }
+        self.file(projections.iter().map(|p| &p.meta)).await?;
         // A lead's edit of the programme reaches reps' devices through the view now,
         // not when the feed gets to it.
         self.publish_views(&projections).await?;
@@ -228,6 +230,7 @@ impl Projector {
             return Ok(0);
         }
         let projections = self.load_and_project(&page.docs).await?;
+        self.file(projections.iter().map(|p| &p.meta)).await?;
         self.publish_views(&projections).await?;
         let n = page.docs.len();
         if !self
@@ -241,6 +244,42 @@ impl Projector {
             self.projected();
         }
         Ok(n)
+    }
+
+    /// Files the projected documents under their feed groups in the store
+    /// ([`feed_group`]), so a rep's device reads them only if it may. A document is
+    /// filed once: the store skips those filed already.
+    /// Returns how many were filed.
+    async fn file<'m>(&self, metas: impl Iterator<Item = &'m MetaRow>) -> HttpResult<u64> {
+        let groups: Vec<(DocId, DocId)> = metas
+            .filter_map(|m| Some((m.doc_id, feed_group(&scope_of(m)?)?)))
+            .collect();
+        if groups.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.store.set_feed_groups(&groups).await?)
+    }
+
+    /// Files the documents the store holds unfiled that are projected already: those
+    /// committed before feed groups existed, or put back by a restore of an older
+    /// copy. Until then every device's feed reads them, as it read every document
+    /// before. Returns how many it filed.
+    pub async fn file_unfiled(&self) -> HttpResult<u64> {
+        let mut at = rapport_store::FeedCursor::start();
+        let mut filed = 0;
+        // Bounded: each page moves the cursor on; new documents are filed as projected.
+        for _ in 0..100_000 {
+            let page = self.store.feed_in(&at, PAGE, &[]).await?;
+            if page.docs.is_empty() {
+                break;
+            }
+            filed += self.file(self.db.metas(&page.docs).await?.values()).await?;
+            at = page.cursor;
+        }
+        if filed > 0 {
+            tracing::info!(filed, "filed documents under their feed groups");
+        }
+        Ok(filed)
     }
 
     /// Publishes the view of each projected programme (what reps' devices receive),
@@ -309,6 +348,10 @@ impl Projector {
     /// dashboard would lag by it): while the feed holds documents back, the pass runs
     /// again after [`HELD_BACK_FIRST`], doubling up to [`HELD_BACK_MAX`] (or `poll`).
     pub async fn run(self: Arc<Self>, poll: Duration, shutdown: CancellationToken) {
+        if let Err(e) = self.file_unfiled().await {
+            // Unfiled documents are read by every device: slower, never wrong.
+            tracing::warn!(error = %e, "cannot file the unfiled documents under feed groups");
+        }
         let mut retry: Option<Duration> = None;
         loop {
             tokio::select! {

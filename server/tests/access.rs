@@ -257,6 +257,119 @@ async fn a_reps_device_gets_only_its_clients(#[case] backend: Backend) {
     assert!(ivanov.doc(&theirs[0]).is_none());
 }
 
+/// The documents `groups` read from the store's feed ([`rapport_store::DocStore::feed_in`]),
+/// once the feed holds `want` (PostgreSQL holds rows back while an older transaction
+/// of the cluster is open: parallel tests), bounded in time.
+async fn feed_of_groups(
+    ts: &TestServer,
+    groups: &[DocId],
+    want: &BTreeSet<DocId>,
+) -> BTreeSet<DocId> {
+    let started = std::time::Instant::now();
+    loop {
+        let page = ts
+            .state()
+            .store
+            .feed_in(&rapport_store::FeedCursor::start(), 1_000, groups)
+            .await
+            .expect("feed_in");
+        let got: BTreeSet<DocId> = page.docs.into_iter().collect();
+        if got.is_superset(want) || started.elapsed() > POLL {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `sql` on the server's database, behind its back.
+async fn raw_sql(ts: &TestServer, sql: &'static str) {
+    match &ts.config.database_url {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url.expose()).await.expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+            pool.close().await;
+        }
+        None => {
+            let path = ts.config.sqlite_path();
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+            pool.close().await;
+        }
+    }
+}
+
+/// Every projected document is filed under its feed group, so a rep's feed reads its
+/// programme's documents and its own clients', not another rep's: its cost follows its
+/// own documents. Documents stored unfiled (before feed groups existed) are filed when
+/// the projector starts, and read by every device until then.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_are_filed_so_a_reps_feed_reads_only_its_own(#[case] backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let mut petrov = ts.device(&w.lead, w.programme, Some("petrov")).await;
+    petrov.sync_until_has(&w.petrov_clients).await;
+    let visits: Vec<DocId> = w
+        .petrov_clients
+        .iter()
+        .map(|c| petrov.new_visit(*c))
+        .collect();
+    assert!(petrov.sync().await.errors.is_empty());
+    ts.state().projector.catch_up().await.expect("projected");
+
+    let ivanov_groups: Vec<DocId> = [w.programme]
+        .into_iter()
+        .chain(w.ivanov_clients.iter().copied())
+        .collect();
+    let ivanovs: BTreeSet<DocId> = [w.programme, view_id(w.programme)]
+        .into_iter()
+        .chain(w.ivanov_clients.iter().copied())
+        .collect();
+    assert_eq!(
+        feed_of_groups(ts, &ivanov_groups, &ivanovs).await,
+        ivanovs,
+        "the programme, its view and ivanov's clients; none of petrov's documents"
+    );
+    let petrov_groups: Vec<DocId> = [w.programme]
+        .into_iter()
+        .chain(w.petrov_clients.iter().copied())
+        .collect();
+    let petrovs: BTreeSet<DocId> = [w.programme, view_id(w.programme)]
+        .into_iter()
+        .chain(w.petrov_clients.iter().copied())
+        .chain(visits.iter().copied())
+        .collect();
+    assert_eq!(feed_of_groups(ts, &petrov_groups, &petrovs).await, petrovs);
+
+    // Stored before feed groups existed: unfiled, so every feed reads them…
+    raw_sql(ts, "UPDATE docs SET feed_group = NULL").await;
+    let everything: BTreeSet<DocId> = ivanovs.union(&petrovs).copied().collect();
+    assert_eq!(
+        feed_of_groups(ts, &ivanov_groups, &everything).await,
+        everything
+    );
+    // …until the projector files them.
+    let filed = ts.state().projector.file_unfiled().await.expect("filed");
+    assert_eq!(filed, everything.len() as u64);
+    assert_eq!(feed_of_groups(ts, &ivanov_groups, &ivanovs).await, ivanovs);
+    // And a rep's device, reading its groups only, still gets everything it may read.
+    let mut ivanov = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    let mine: Vec<DocId> = ivanovs
+        .iter()
+        .copied()
+        .filter(|d| *d != w.programme)
+        .collect();
+    let run = ivanov.sync_until_has(&mine).await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert_eq!(ivanov.ids(), mine.into_iter().collect::<BTreeSet<_>>());
+}
+
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]

@@ -357,6 +357,20 @@ impl DocStore for CachedStore {
         self.inner.feed(after, limit).await
     }
 
+    async fn feed_in(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+        groups: &[DocId],
+    ) -> Result<FeedPage, StoreError> {
+        self.inner.feed_in(after, limit, groups).await
+    }
+
+    async fn set_feed_groups(&self, groups: &[(DocId, DocId)]) -> Result<u64, StoreError> {
+        // The content and its version stay: resident copies stay current.
+        self.inner.set_feed_groups(groups).await
+    }
+
     async fn touch(&self, docs: &[DocId]) -> Result<u64, StoreError> {
         let moved = self.inner.touch(docs).await?;
         // A touch gives new versions to unchanged content; the copies would only miss.

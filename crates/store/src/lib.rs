@@ -104,6 +104,26 @@ pub trait DocStore: Send + Sync {
     /// the cursor to continue from. Never skips a committed change.
     async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError>;
 
+    /// [`Self::feed`] of only the documents filed under one of `groups`
+    /// ([`Self::set_feed_groups`]) and those not filed under any yet: what a reader
+    /// needs that may read nothing else. Read through an index, so a reader pays for
+    /// its own documents, not for every commit of the store. Positions and cursors are
+    /// those of [`Self::feed`]: a reader may switch between the two.
+    async fn feed_in(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+        groups: &[DocId],
+    ) -> Result<FeedPage, StoreError>;
+
+    /// Files stored documents under feed groups, `(document, group)`. Neither moves a
+    /// document in the feed nor changes its version: readers of its group find it where
+    /// it was, and a reader of no group stops seeing it only where it never could read
+    /// it anyway (the caller's promise: a document is filed under a group every reader
+    /// that may read it asks for). Unknown ids are ignored; returns how many documents
+    /// got a new group.
+    async fn set_feed_groups(&self, groups: &[(DocId, DocId)]) -> Result<u64, StoreError>;
+
     /// Moves stored documents to the head of the feed without changing them, so that
     /// readers whose cursor is past them see them again (a device given access to a
     /// document it skipped before). Unknown ids are ignored; returns how many moved.

@@ -82,6 +82,8 @@ struct Doc {
     snapshot: Option<Vec<u8>>,
     snapshot_gen: i64,
     feed_seq: i64,
+    /// The feed group it is filed under ([`DocStore::set_feed_groups`]).
+    group: Option<DocId>,
     /// The content's version (see [`DocVersion`]).
     version: Option<DocVersion>,
     /// Every change in arrival order; `None` once folded into the snapshot.
@@ -227,6 +229,44 @@ impl MemStore {
     }
 }
 
+impl MemStore {
+    /// The feed after `after`: every document, or (`groups`) those filed under one of
+    /// them and those filed under none.
+    async fn read_feed(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+        groups: Option<&HashSet<DocId>>,
+    ) -> Result<FeedPage, StoreError> {
+        let racing = self.racing.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(batch) = racing {
+            self.commit(batch).await?;
+        }
+        let inner = self.lock();
+        let mut page = FeedPage {
+            docs: Vec::new(),
+            positions: Vec::new(),
+            cursor: *after,
+        };
+        let from = after.seq.saturating_add(1);
+        let readable = |doc: &DocId| match (groups, inner.docs.get(doc).and_then(|d| d.group)) {
+            (Some(groups), Some(group)) => groups.contains(&group),
+            _ => true,
+        };
+        for (seq, doc) in inner
+            .feed
+            .range(from..)
+            .filter(|(_, doc)| readable(doc))
+            .take(limit)
+        {
+            page.docs.push(*doc);
+            page.cursor = FeedCursor { xid: 0, seq: *seq };
+            page.positions.push(page.cursor);
+        }
+        Ok(page)
+    }
+}
+
 impl Inner {
     /// Moves `doc` (stored) to the head of the feed with a new version; the step from
     /// its version before.
@@ -351,23 +391,31 @@ impl DocStore for MemStore {
     }
 
     async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError> {
-        let racing = self.racing.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(batch) = racing {
-            self.commit(batch).await?;
+        self.read_feed(after, limit, None).await
+    }
+
+    async fn feed_in(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+        groups: &[DocId],
+    ) -> Result<FeedPage, StoreError> {
+        let groups: HashSet<DocId> = groups.iter().copied().collect();
+        self.read_feed(after, limit, Some(&groups)).await
+    }
+
+    async fn set_feed_groups(&self, groups: &[(DocId, DocId)]) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut filed = 0;
+        for (doc, group) in groups {
+            if let Some(stored) = inner.docs.get_mut(doc)
+                && stored.group != Some(*group)
+            {
+                stored.group = Some(*group);
+                filed += 1;
+            }
         }
-        let inner = self.lock();
-        let mut page = FeedPage {
-            docs: Vec::new(),
-            positions: Vec::new(),
-            cursor: *after,
-        };
-        let from = after.seq.saturating_add(1);
-        for (seq, doc) in inner.feed.range(from..).take(limit) {
-            page.docs.push(*doc);
-            page.cursor = FeedCursor { xid: 0, seq: *seq };
-            page.positions.push(page.cursor);
-        }
-        Ok(page)
+        Ok(filed)
     }
 
     async fn touch(&self, docs: &[DocId]) -> Result<u64, StoreError> {

@@ -123,6 +123,80 @@ impl PgStore {
         self.commit_inner(batch, Some(hold)).await
     }
 
+    /// The feed after `after`: every document, or (`groups`) those filed under one of
+    /// them and those filed under none, each part read through its own index.
+    async fn read_feed(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+        groups: Option<&[DocId]>,
+    ) -> Result<FeedPage, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Only rows written by transactions below the snapshot's xmin: those have all
+        // finished, and every later transaction gets a larger xid, so nothing can appear
+        // behind the cursor we hand out. A long transaction delays the feed, never skips.
+        // The order is the xid8 column's, named with its table: a bare `feed_xid` in
+        // ORDER BY would name the text output column, and "100000" sorts before "99999"
+        // (the feed skipped rows and its head went below cursors it had handed out
+        // whenever the cluster's transaction ids gained a digit).
+        const AFTER: &str = "feed_xid < pg_snapshot_xmin(pg_current_snapshot())
+               AND (feed_xid, feed_seq) > ($1::text::xid8, $2)";
+        let found = match groups {
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT doc_id, feed_xid::text AS xid_text, feed_seq FROM docs
+                      WHERE {AFTER}
+                      ORDER BY docs.feed_xid, docs.feed_seq
+                      LIMIT $3"
+                )))
+                .bind(after.xid.to_string())
+                .bind(after.seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+            Some(groups) => {
+                let groups: Vec<Uuid> = groups.iter().map(DocId::as_uuid).collect();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT doc_id, feed_xid::text AS xid_text, feed_seq FROM (
+                         (SELECT doc_id, feed_xid, feed_seq FROM docs
+                           WHERE feed_group = ANY($4) AND {AFTER}
+                           ORDER BY feed_xid, feed_seq LIMIT $3)
+                         UNION ALL
+                         (SELECT doc_id, feed_xid, feed_seq FROM docs
+                           WHERE feed_group IS NULL AND {AFTER}
+                           ORDER BY feed_xid, feed_seq LIMIT $3)
+                     ) AS readable
+                     ORDER BY readable.feed_xid, readable.feed_seq
+                     LIMIT $3"
+                )))
+                .bind(after.xid.to_string())
+                .bind(after.seq)
+                .bind(limit)
+                .bind(&groups)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(db)?;
+        let mut page = FeedPage {
+            docs: Vec::with_capacity(found.len()),
+            positions: Vec::with_capacity(found.len()),
+            cursor: *after,
+        };
+        for row in found {
+            page.docs
+                .push(DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?));
+            let xid: String = row.try_get(1).map_err(db)?;
+            page.cursor = FeedCursor {
+                xid: parse_xid(&xid)?,
+                seq: row.try_get(2).map_err(db)?,
+            };
+            page.positions.push(page.cursor);
+        }
+        Ok(page)
+    }
+
     async fn commit_inner(
         &self,
         batch: WriteBatch,
@@ -377,47 +451,45 @@ impl DocStore for PgStore {
     }
 
     async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // Only rows written by transactions below the snapshot's xmin: those have all
-        // finished, and every later transaction gets a larger xid, so nothing can appear
-        // behind the cursor we hand out. A long transaction delays the feed, never skips.
-        // The order is the xid8 column's, named with its table: a bare `feed_xid` in
-        // ORDER BY would name the text output column, and "100000" sorts before "99999"
-        // (the feed skipped rows and its head went below cursors it had handed out
-        // whenever the cluster's transaction ids gained a digit).
-        let found = sqlx::query(
-            "SELECT doc_id, feed_xid::text AS xid_text, feed_seq FROM docs
-             WHERE feed_xid < pg_snapshot_xmin(pg_current_snapshot())
-               AND (feed_xid, feed_seq) > ($1::text::xid8, $2)
-             ORDER BY docs.feed_xid, docs.feed_seq
-             LIMIT $3",
+        self.read_feed(after, limit, None).await
+    }
+
+    async fn feed_in(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+        groups: &[DocId],
+    ) -> Result<FeedPage, StoreError> {
+        self.read_feed(after, limit, Some(groups)).await
+    }
+
+    async fn set_feed_groups(&self, groups: &[(DocId, DocId)]) -> Result<u64, StoreError> {
+        let mut pairs: Vec<(Uuid, Uuid)> = groups
+            .iter()
+            .map(|(doc, group)| (doc.as_uuid(), group.as_uuid()))
+            .collect();
+        // Locked in document order, as `commit` locks: no deadlock with a commit.
+        pairs.sort_unstable();
+        pairs.dedup_by_key(|(doc, _)| *doc);
+        let (docs, groups): (Vec<Uuid>, Vec<Uuid>) = pairs.into_iter().unzip();
+        let filed = sqlx::query(
+            "WITH wanted AS MATERIALIZED (
+                 SELECT d.doc_id, w.g FROM docs d
+                   JOIN UNNEST($1::uuid[], $2::uuid[]) AS w(id, g) ON d.doc_id = w.id
+                  WHERE d.feed_group IS DISTINCT FROM w.g
+                  ORDER BY d.doc_id
+                    FOR UPDATE OF d
+             )
+             UPDATE docs SET feed_group = wanted.g FROM wanted
+              WHERE docs.doc_id = wanted.doc_id",
         )
-        .bind(after.xid.to_string())
-        .bind(after.seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
+        .bind(&docs)
+        .bind(&groups)
+        .execute(&self.pool)
         .await
-        .map_err(db)?;
-        let mut page = FeedPage {
-            docs: Vec::with_capacity(found.len()),
-            positions: Vec::with_capacity(found.len()),
-            cursor: *after,
-        };
-        for row in found {
-            page.docs
-                .push(DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?));
-            let xid: String = row.try_get(1).map_err(db)?;
-            page.cursor = FeedCursor {
-                xid: xid.parse().map_err(|_| StoreError::Database {
-                    reason: format!(
-                        "PostgreSQL returned a transaction id {xid:?} that is not a number"
-                    ),
-                })?,
-                seq: row.try_get(2).map_err(db)?,
-            };
-            page.positions.push(page.cursor);
-        }
-        Ok(page)
+        .map_err(db)?
+        .rows_affected();
+        Ok(filed)
     }
 
     async fn touch(&self, docs: &[DocId]) -> Result<u64, StoreError> {

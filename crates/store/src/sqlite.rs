@@ -358,30 +358,77 @@ impl DocStore for SqliteStore {
     }
 
     async fn feed(&self, after: &FeedCursor, limit: usize) -> Result<FeedPage, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = sqlx::query(
             "SELECT doc_id, feed_seq FROM docs WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
         )
         .bind(after.seq)
-        .bind(limit)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let mut page = FeedPage {
-            docs: Vec::with_capacity(rows.len()),
-            positions: Vec::with_capacity(rows.len()),
-            cursor: *after,
-        };
-        for row in rows {
-            page.docs
-                .push(rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?)?);
-            page.cursor = FeedCursor {
-                xid: 0,
-                seq: row.try_get(1).map_err(db)?,
-            };
-            page.positions.push(page.cursor);
+        Ok(feed_page(after, feed_rows(rows)?, limit))
+    }
+
+    async fn feed_in(
+        &self,
+        after: &FeedCursor,
+        limit: usize,
+        groups: &[DocId],
+    ) -> Result<FeedPage, StoreError> {
+        let sql_limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ungrouped = sqlx::query(
+            "SELECT doc_id, feed_seq FROM docs
+              WHERE feed_group IS NULL AND feed_seq > ? ORDER BY feed_seq LIMIT ?",
+        )
+        .bind(after.seq)
+        .bind(sql_limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut found = feed_rows(ungrouped)?;
+        // Each slice of groups through the group index; the pages merge by position.
+        for chunk in groups.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT doc_id, feed_seq FROM docs
+                  WHERE feed_group IN ({}) AND feed_seq > ? ORDER BY feed_seq LIMIT ?",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for group in chunk {
+                query = query.bind(group.as_bytes().as_slice());
+            }
+            let rows = query
+                .bind(after.seq)
+                .bind(sql_limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+            found.extend(feed_rows(rows)?);
         }
-        Ok(page)
+        found.sort_unstable_by_key(|(_, seq)| *seq);
+        Ok(feed_page(after, found, limit))
+    }
+
+    async fn set_feed_groups(&self, groups: &[(DocId, DocId)]) -> Result<u64, StoreError> {
+        if groups.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut filed = 0;
+        for (doc, group) in groups {
+            filed += sqlx::query(
+                "UPDATE docs SET feed_group = ?1
+                  WHERE doc_id = ?2 AND (feed_group IS NULL OR feed_group != ?1)",
+            )
+            .bind(group.as_bytes().as_slice())
+            .bind(doc.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(filed)
     }
 
     async fn touch(&self, docs: &[DocId]) -> Result<u64, StoreError> {
@@ -560,4 +607,31 @@ impl DocStore for SqliteStore {
         tx.commit().await.map_err(db)?;
         Ok(removed)
     }
+}
+
+/// The `(doc_id, feed_seq)` rows of a feed query.
+fn feed_rows(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<(DocId, i64)>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?)?,
+                row.try_get(1).map_err(db)?,
+            ))
+        })
+        .collect()
+}
+
+/// A feed page of the first `limit` of `found` (in feed order).
+fn feed_page(after: &FeedCursor, found: Vec<(DocId, i64)>, limit: usize) -> FeedPage {
+    let mut page = FeedPage {
+        docs: Vec::with_capacity(found.len().min(limit)),
+        positions: Vec::with_capacity(found.len().min(limit)),
+        cursor: *after,
+    };
+    for (doc, seq) in found.into_iter().take(limit) {
+        page.docs.push(doc);
+        page.cursor = FeedCursor { xid: 0, seq };
+        page.positions.push(page.cursor);
+    }
+    page
 }

@@ -306,11 +306,26 @@ async fn read_feed(
     page: usize,
     want: usize,
 ) -> (Vec<DocId>, FeedCursor) {
+    read_feed_in(store, from, page, want, None).await
+}
+
+/// [`read_feed`] of [`DocStore::feed_in`] `groups` (`None`: the whole feed).
+async fn read_feed_in(
+    store: &dyn DocStore,
+    from: FeedCursor,
+    page: usize,
+    want: usize,
+    groups: Option<&[DocId]>,
+) -> (Vec<DocId>, FeedCursor) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut cursor = from;
     let mut docs = Vec::new();
     for _ in 0..100_000 {
-        let got = store.feed(&cursor, page).await.expect("feed");
+        let got = match groups {
+            None => store.feed(&cursor, page).await,
+            Some(groups) => store.feed_in(&cursor, page, groups).await,
+        }
+        .expect("feed");
         if got.docs.is_empty() {
             assert_eq!(got.cursor, cursor, "an empty page keeps the cursor");
             if docs.len() >= want || Instant::now() > deadline {
@@ -980,6 +995,92 @@ mod cases {
         );
     }
 
+    /// A reader of some feed groups reads the documents filed under them and those
+    /// filed under none, in feed order, at the positions the whole feed gives them;
+    /// filing a document neither moves it nor changes its version.
+    pub async fn feed_in_reads_its_groups_and_the_unfiled(h: &dyn Harness) {
+        let store = h.store();
+        let (ga, gb) = (DocId::random(), DocId::random());
+        let [a1, b, unfiled, a2] = [(); 4].map(|()| DocId::random());
+        for (id, text) in [
+            (a1, "Визит к «Ромашке»"),
+            (b, "Визит к «Лютику»"),
+            (unfiled, "Ещё не разобран"),
+            (a2, "Второй визит к «Ромашке»"),
+        ] {
+            store
+                .commit(WriteBatch::new().with_changes(id, vec![one_change(text)]))
+                .await
+                .expect("commit");
+        }
+        // Waited for: PostgreSQL's feed may hold the rows back a moment.
+        let (all, _) = read_feed(&*store, FeedCursor::start(), 100, 4).await;
+        assert_eq!(all, vec![a1, b, unfiled, a2]);
+        let whole = store.feed(&FeedCursor::start(), 100).await.expect("feed");
+        let versions = store
+            .versions(&[a1, b, unfiled, a2])
+            .await
+            .expect("versions");
+        let filed = store
+            .set_feed_groups(&[(a1, ga), (b, gb), (a2, ga), (DocId::random(), ga)])
+            .await
+            .expect("file");
+        assert_eq!(filed, 3, "an unknown document is ignored");
+        assert_eq!(
+            store.set_feed_groups(&[(a1, ga)]).await.expect("again"),
+            0,
+            "filed already"
+        );
+        assert_eq!(
+            store
+                .versions(&[a1, b, unfiled, a2])
+                .await
+                .expect("versions"),
+            versions,
+            "filing changes no version"
+        );
+        let start = FeedCursor::start();
+        let whole_after = store.feed(&start, 100).await.expect("feed");
+        assert_eq!(whole_after, whole, "filing moves nothing in the feed");
+        let mine = [ga];
+        // One document a page: each page continues where the last one stopped.
+        let (docs, cursor) = read_feed_in(&*store, start, 1, 3, Some(&mine)).await;
+        assert_eq!(docs, vec![a1, unfiled, a2]);
+        assert_eq!(cursor, *whole.positions.last().expect("a2's position"));
+        let page = store.feed_in(&start, 10, &mine).await.expect("feed_in");
+        let at = |id: DocId| whole.positions[whole.docs.iter().position(|d| *d == id).unwrap()];
+        assert_eq!(page.positions, vec![at(a1), at(unfiled), at(a2)]);
+        let (docs, _) = read_feed_in(&*store, start, 10, 2, Some(&[gb])).await;
+        assert_eq!(docs, vec![b, unfiled]);
+        let (docs, _) = read_feed_in(&*store, start, 10, 1, Some(&[])).await;
+        assert_eq!(docs, vec![unfiled], "no group: the unfiled only");
+
+        // A later commit of `b` is not ga's reader's; a new document is everyone's
+        // until it is filed.
+        store
+            .commit(WriteBatch::new().with_changes(b, vec![one_change("Итог по «Лютику»")]))
+            .await
+            .expect("commit b");
+        let marker = DocId::random();
+        store
+            .commit(WriteBatch::new().with_changes(marker, vec![one_change("метка")]))
+            .await
+            .expect("commit marker");
+        let (docs, _) = read_feed_in(&*store, cursor, 10, 1, Some(&mine)).await;
+        assert_eq!(docs, vec![marker]);
+        let (docs, _) = read_feed_in(&*store, cursor, 10, 2, Some(&[gb, ga])).await;
+        assert_eq!(docs, vec![b, marker]);
+        // Filed again under another group: its reader finds it, the old one does not.
+        assert_eq!(
+            store.set_feed_groups(&[(marker, gb)]).await.expect("file"),
+            1
+        );
+        let (docs, _) = read_feed_in(&*store, cursor, 10, 0, Some(&mine)).await;
+        assert_eq!(docs, Vec::<DocId>::new());
+        let (docs, _) = read_feed_in(&*store, cursor, 10, 2, Some(&[gb])).await;
+        assert_eq!(docs, vec![b, marker]);
+    }
+
     /// A document's version moves with every commit that adds changes to it and with a
     /// touch, and with nothing else (a repeated upload, a compaction); a load reports
     /// the version of the content it read; an unknown document has none.
@@ -1137,6 +1238,7 @@ conformance!(
     stored_changes_tells_which_changes_are_held,
     retain_sync_states_forgets_the_rest_of_one_peer,
     versions_name_the_content,
+    feed_in_reads_its_groups_and_the_unfiled,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1555,6 +1657,11 @@ async fn postgres_feed_orders_transaction_ids_as_numbers_across_a_new_digit() {
             .await
             .expect("commit");
     }
+    let group = DocId::random();
+    store
+        .set_feed_groups(&[(docs[0], group), (docs[2], group)])
+        .await
+        .expect("file");
     // Ids on both sides of a new digit, below every running transaction (visible).
     for (id, xid) in docs.iter().zip(["9", "10", "11"]) {
         sqlx::query("UPDATE docs SET feed_xid = $2::text::xid8 WHERE doc_id = $1")
@@ -1572,4 +1679,6 @@ async fn postgres_feed_orders_transaction_ids_as_numbers_across_a_new_digit() {
         cursor,
         "the head is the last row"
     );
+    let (fed, _) = read_feed_in(&*store, FeedCursor::start(), 1, 3, Some(&[group])).await;
+    assert_eq!(fed, docs);
 }

@@ -109,4 +109,8 @@ impl SyncPolicy for DeviceRights<'_> {
         self.rep
             .then(|| rapport_domain::view_id(self.access.programme()))
     }
+
+    fn feed_groups(&self) -> Option<Vec<DocId>> {
+        self.access.feed_groups()
+    }
 }

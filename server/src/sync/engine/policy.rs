@@ -52,4 +52,12 @@ pub trait SyncPolicy: Send + Sync {
     /// A document the device gets before the feed until its sync state shows it has it
     /// (a rep's programme view: the questionnaire); `None` for none.
     fn pushed_first(&self) -> Option<DocId>;
+
+    /// The feed groups holding every document the device may read
+    /// ([`rapport_store::DocStore::feed_in`]): its feed is read from those and the
+    /// unfiled documents only, so it pays for its own documents, not for every commit
+    /// of the store. `None` (the default): the whole feed.
+    fn feed_groups(&self) -> Option<Vec<DocId>> {
+        None
+    }
 }

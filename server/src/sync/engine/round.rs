@@ -176,7 +176,9 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
     }
 
     /// Step 3, the feed page: what changed after the device's cursor and it may read, page
-    /// by page until the response is full or [`MAX_SCAN`] documents were looked at.
+    /// by page until the response is full or [`MAX_SCAN`] documents were looked at. Only
+    /// the device's feed groups are read when the policy names them
+    /// ([`SyncPolicy::feed_groups`]).
     /// Where the cursor goes next and whether more follows; `None` when the cursor is
     /// beyond anything this store handed out (it went back in time without a new
     /// epoch).
@@ -185,10 +187,14 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         from: Place,
     ) -> HttpResult<Option<(FeedCursor, bool)>> {
         let store = self.store;
+        let groups = self.policy.feed_groups();
         let mut next = from.at;
         let mut scanned = 0;
         loop {
-            let page = store.feed(&next, FEED_PAGE).await?;
+            let page = match &groups {
+                Some(groups) => store.feed_in(&next, FEED_PAGE, groups).await?,
+                None => store.feed(&next, FEED_PAGE).await?,
+            };
             if page.docs.is_empty() {
                 // Nothing after the cursor: is the cursor beyond anything this store ever
                 // handed out? Then the store went back in time without a new epoch.
