@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::body::Bytes;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rapport_protocol::Limits;
-use rapport_store::{CachedStore, DocId, DocStore, PgStore, SqliteStore};
+use rapport_store::{CachedStore, DocId, DocStore, GroupCommit, PgStore, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -126,6 +126,8 @@ impl AppState {
             );
             db.reset_projections().await.map_err(projections)?;
         }
+        // Sync requests arriving together commit in one transaction.
+        let store: Arc<dyn DocStore> = Arc::new(GroupCommit::new(store));
         let store: Arc<dyn DocStore> = match config.resident_docs_mb {
             0 => store,
             mb => Arc::new(CachedStore::new(store, mb.saturating_mul(1 << 20))),

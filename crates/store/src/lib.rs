@@ -6,7 +6,8 @@
 //! replicas). A user asks for the backends it runs on, so the device links no
 //! PostgreSQL driver. Without either, the crate is the trait, its types and
 //! [`MemStore`]: no database driver, no async runtime, and it builds for the browser
-//! (`wasm32-unknown-unknown`).
+//! (`wasm32-unknown-unknown`). The `group` feature adds `GroupCommit` (commits that
+//! arrive together stored in one transaction), which needs the tokio runtime.
 //!
 //! Documents are stored as append-only Automerge changes keyed by change hash, folded
 //! into snapshots by compaction. Every commit that adds changes to a document moves it
@@ -14,6 +15,8 @@
 
 mod cache;
 mod error;
+#[cfg(feature = "group")]
+mod group;
 mod mem;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -30,6 +33,8 @@ pub use rapport_domain::DocId;
 
 pub use cache::{CacheStats, CachedStore};
 pub use error::StoreError;
+#[cfg(feature = "group")]
+pub use group::{GroupCommit, GroupStats};
 #[doc(hidden)]
 pub use mem::Damage;
 pub use mem::{Footprint, MemStore, MemStoreSnapshot};

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, Change, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use rapport_store::{
-    CachedStore, Damage, DocId, DocStore, FeedCursor, MemStore, PeerId, PgStore, SqliteStore,
-    StoreError, WriteBatch,
+    CachedStore, Damage, DocId, DocStore, FeedCursor, GroupCommit, MemStore, PeerId, PgStore,
+    SqliteStore, StoreError, WriteBatch,
 };
 use rapport_testkit::PgDb;
 
@@ -244,6 +244,38 @@ impl<H: Harness> Harness for Cached<H> {
     }
     async fn corrupt_changes(&self, doc: DocId) {
         self.store.clear();
+        self.inner.corrupt_changes(doc).await;
+    }
+    async fn stored_bytes(&self, doc: DocId) -> i64 {
+        self.inner.stored_bytes(doc).await
+    }
+    async fn change_rows(&self, doc: DocId) -> i64 {
+        self.inner.change_rows(doc).await
+    }
+}
+
+/// Any harness with its commits grouped ([`GroupCommit`]).
+struct Grouped<H> {
+    inner: H,
+    store: Arc<GroupCommit>,
+}
+
+impl<H: Harness> Grouped<H> {
+    fn new(inner: H) -> Self {
+        let store = Arc::new(GroupCommit::new(inner.store()));
+        Self { inner, store }
+    }
+}
+
+#[async_trait]
+impl<H: Harness> Harness for Grouped<H> {
+    fn store(&self) -> Arc<dyn DocStore> {
+        self.store.clone()
+    }
+    async fn corrupt_snapshot(&self, doc: DocId) {
+        self.inner.corrupt_snapshot(doc).await;
+    }
+    async fn corrupt_changes(&self, doc: DocId) {
         self.inner.corrupt_changes(doc).await;
     }
     async fn stored_bytes(&self, doc: DocId) -> i64 {
@@ -1200,6 +1232,27 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let h = crate::Cached::new(crate::SqliteHarness::new().await);
+                    crate::cases::$case(&h).await;
+                }
+            )*
+        }
+        mod grouped_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let h = crate::Grouped::new(crate::SqliteHarness::new().await);
+                    crate::cases::$case(&h).await;
+                }
+            )*
+        }
+        mod grouped_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(h) = crate::PgHarness::new().await else {
+                        return;
+                    };
+                    let h = crate::Grouped::new(h);
                     crate::cases::$case(&h).await;
                 }
             )*
