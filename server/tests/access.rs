@@ -257,6 +257,90 @@ async fn a_reps_device_gets_only_its_clients(#[case] backend: Backend) {
     assert!(ivanov.doc(&theirs[0]).is_none());
 }
 
+/// A tablet back after days offline sends many documents in one request: they are
+/// received on every core, each answered on its own: the forged ones refused, every
+/// other one stored, as with a few.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_is_received_on_every_core_and_each_document_answered(
+    #[case] backend: Backend,
+) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let mut ivanov = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    ivanov.sync_until_has(&w.ivanov_clients).await;
+    let mut good = Vec::new();
+    let mut forged = Vec::new();
+    for i in 0..40 {
+        let client = w.ivanov_clients[i % 2];
+        if i % 13 == 5 {
+            // Authored by another actor (copied from someone else's device).
+            let id = DocId::random();
+            let doc = new_visit(
+                random_actor(),
+                &VisitInit {
+                    id,
+                    programme_id: w.programme,
+                    client_id: client,
+                    date: "2026-03-12".into(),
+                    rep_id: "ivanov".into(),
+                },
+                &default_template(),
+                rapport_server::now_ms(),
+            )
+            .expect("visit");
+            ivanov.insert(id, doc);
+            forged.push(id);
+        } else {
+            let id = ivanov.new_visit(client);
+            ivanov
+                .edit(id, |doc, t| {
+                    set_text_answer(
+                        doc,
+                        t,
+                        "carnegie.proud_of",
+                        &format!("Гордятся командой №{i}"),
+                        rapport_server::now_ms(),
+                    )
+                })
+                .expect("answer");
+            good.push(id);
+        }
+    }
+    let run = ivanov.sync().await;
+    let refused: BTreeSet<DocId> = run.errors.iter().map(|e| e.doc).collect();
+    assert_eq!(
+        refused,
+        forged.iter().copied().collect(),
+        "{:?}",
+        run.errors
+    );
+    assert!(
+        run.errors.iter().all(|e| e.code == ErrorCode::Forbidden),
+        "{:?}",
+        run.errors
+    );
+    let store = &ts.state().store;
+    for (i, id) in good.iter().enumerate() {
+        let stored = store.load(*id).await.expect("load").expect("stored");
+        assert_eq!(
+            sorted_heads(&stored),
+            sorted_heads(&ivanov.doc(id).expect("on the device")),
+            "visit {i}"
+        );
+    }
+    for id in &forged {
+        assert!(
+            store.load(*id).await.expect("load").is_none(),
+            "nothing forged is stored"
+        );
+    }
+}
+
 /// The documents `groups` read from the store's feed ([`rapport_store::DocStore::feed_in`]),
 /// once the feed holds `want` (PostgreSQL holds rows back while an older transaction
 /// of the cluster is open: parallel tests), bounded in time.

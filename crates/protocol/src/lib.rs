@@ -167,7 +167,9 @@ pub mod wire;
 
 pub use device::{DeviceConfig, DeviceSession, DocSet, Outcome, SessionError};
 pub use doc_set::MemDocSet;
-pub use server::{DocCommit, FeedResult, Rejection, ServerExchange, ServerOutcome};
+pub use server::{
+    DocCommit, FeedResult, Incoming, Received, Rejection, ServerExchange, ServerOutcome, receive,
+};
 pub use wire::{
     DecodeError, DocError, DocMessage, EncodeError, ErrorCode, HeadsRequest, HeadsResponse, Limits,
     MAX_ERROR_MESSAGE_BYTES, MAX_HEADS_DOCS, MAX_HEADS_PER_DOC, SyncRequest, SyncResponse,

@@ -52,6 +52,71 @@ pub struct ServerOutcome {
     pub response: SyncResponse,
 }
 
+/// A device's message for one document, taken out of the request
+/// ([`ServerExchange::take`]) to be [`receive`]d.
+#[derive(Debug)]
+pub struct Incoming {
+    doc: DocId,
+    message: Vec<u8>,
+}
+
+impl Incoming {
+    /// The document the message is for.
+    pub fn doc(&self) -> DocId {
+        self.doc
+    }
+}
+
+/// What [`receive`] made of a document's message: what to commit and the reply.
+#[derive(Debug)]
+pub struct Received {
+    commit: DocCommit,
+    reply: Option<Vec<u8>>,
+}
+
+/// Receives the device's message into `doc` (the server's copy, or an empty document
+/// if new) and prepares the reply. `state` is the persisted sync state for (device,
+/// document). `validate` sees the document with the new changes applied and the new
+/// changes; an `Err` refuses them. On any error the document must be discarded: it may
+/// hold changes that must not be committed. Touches nothing but its arguments, so the
+/// documents of one request may be received on several threads at once.
+pub fn receive(
+    incoming: Incoming,
+    doc: &mut Automerge,
+    state: Option<&[u8]>,
+    validate: impl FnOnce(&Automerge, &[Change]) -> Result<(), Rejection>,
+) -> Result<Received, DocError> {
+    let id = incoming.doc;
+    let message = Message::decode(&incoming.message).map_err(|e| {
+        DocError::new(
+            id,
+            ErrorCode::Invalid,
+            format!("the sync message could not be read ({e}); nothing was stored"),
+        )
+    })?;
+    let mut state = load_state(state, Some(doc));
+    let before = doc.get_heads();
+    doc.receive_sync_message(&mut state, message).map_err(|e| {
+        DocError::new(
+            id,
+            ErrorCode::Invalid,
+            format!("the changes could not be applied ({e}); nothing was stored"),
+        )
+    })?;
+    let changes: Vec<Change> = doc.get_changes(&before).into_iter().collect();
+    validate(doc, &changes).map_err(|r| DocError::new(id, r.code, r.message))?;
+    let encoded_state = state.encode();
+    let reply = doc.generate_sync_message(&mut state).map(Message::encode);
+    Ok(Received {
+        commit: DocCommit {
+            doc: id,
+            changes,
+            state: encoded_state,
+        },
+        reply,
+    })
+}
+
 /// One `POST /api/v1/sync` on a stateless server.
 ///
 /// 1. [`ServerExchange::new`] with the decoded request; read [`Self::requested`].
@@ -70,6 +135,8 @@ pub struct ServerExchange {
     errors: Vec<DocError>,
     commits: Vec<DocCommit>,
     size: usize,
+    /// Messages taken ([`Self::take`]) and not accepted yet: room is kept for their errors.
+    taken: usize,
 }
 
 impl ServerExchange {
@@ -88,6 +155,7 @@ impl ServerExchange {
             replies: Vec::new(),
             errors: Vec::new(),
             commits: Vec::new(),
+            taken: 0,
         }
     }
 
@@ -122,41 +190,33 @@ impl ServerExchange {
         state: Option<&[u8]>,
         validate: impl FnOnce(&Automerge, &[Change]) -> Result<(), Rejection>,
     ) -> Result<(), DocError> {
-        let Some(bytes) = self.incoming.remove(&id) else {
-            return Err(DocError::new(
+        let incoming = self.take(id)?;
+        self.accept(receive(incoming, doc, state, validate))
+    }
+
+    /// Takes the device's message for `id` out of the request, to [`receive`] it
+    /// elsewhere (another thread: the documents of one request are independent) and
+    /// hand the result to [`Self::accept`]. [`Self::sync_doc`] is the three in a row.
+    pub fn take(&mut self, id: DocId) -> Result<Incoming, DocError> {
+        let Some(message) = self.incoming.remove(&id) else {
+            return Err(self.push_error(DocError::new(
                 id,
                 ErrorCode::Internal,
                 "the device sent no message for this document (or it was handled already)",
-            ));
+            )));
         };
         self.handled.insert(id);
-        let message = Message::decode(&bytes).map_err(|e| {
-            self.push_error(DocError::new(
-                id,
-                ErrorCode::Invalid,
-                format!("the sync message could not be read ({e}); nothing was stored"),
-            ))
-        })?;
-        let mut state = load_state(state, Some(doc));
-        let before = doc.get_heads();
-        doc.receive_sync_message(&mut state, message).map_err(|e| {
-            self.push_error(DocError::new(
-                id,
-                ErrorCode::Invalid,
-                format!("the changes could not be applied ({e}); nothing was stored"),
-            ))
-        })?;
-        let changes: Vec<Change> = doc.get_changes(&before).into_iter().collect();
-        validate(doc, &changes)
-            .map_err(|r| self.push_error(DocError::new(id, r.code, r.message)))?;
+        self.taken += 1;
+        Ok(Incoming { doc: id, message })
+    }
 
-        let encoded_state = state.encode();
-        let reply = doc.generate_sync_message(&mut state).map(Message::encode);
-        self.commits.push(DocCommit {
-            doc: id,
-            changes,
-            state: encoded_state,
-        });
+    /// Adds what [`receive`] made of a taken message to the exchange: the commit and
+    /// the reply, or the error.
+    pub fn accept(&mut self, received: Result<Received, DocError>) -> Result<(), DocError> {
+        self.taken = self.taken.saturating_sub(1);
+        let Received { commit, reply } = received.map_err(|e| self.push_error(e))?;
+        let id = commit.doc;
+        self.commits.push(commit);
         // The changes are committed whatever happens to the reply: the device
         // re-sends and the server deduplicates, so a missing reply costs bytes, not data.
         match reply {
@@ -266,7 +326,7 @@ impl ServerExchange {
 
     /// Room kept for errors of requested documents not handled yet.
     fn error_reserve(&self) -> usize {
-        self.incoming.len() * error_len(MAX_ERROR_MESSAGE_BYTES)
+        (self.incoming.len() + self.taken) * error_len(MAX_ERROR_MESSAGE_BYTES)
     }
 
     fn push_reply(&mut self, doc: DocId, message: Vec<u8>) {

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{Automerge, Change, ChangeHash};
-use rapport_protocol::{ErrorCode, FeedResult, Limits, ServerExchange, SyncRequest};
+use rapport_protocol::{ErrorCode, FeedResult, Limits, ServerExchange, SyncRequest, receive};
 use rapport_store::{DocId, DocStore, FeedCursor, FeedPage, PeerId, StoreError, WriteBatch};
 
 use super::cursor::Place;
@@ -17,6 +17,52 @@ const FEED_PAGE: usize = 500;
 /// Feed documents looked at per request at most (the rest come with `more`), so one
 /// request of a fresh device on a large programme stays short.
 const MAX_SCAN: usize = 10_000;
+
+/// Documents of one request per thread at least, before the work is spread over the
+/// cores: below it a thread costs more than it saves (a device's usual sync sends a
+/// few documents).
+const PER_THREAD: usize = 8;
+
+/// `f` of every item, in order, spread over the machine's cores when there are enough
+/// items. The caller's task waits meanwhile (its thread is handed over to the runtime's
+/// other tasks when the runtime has several).
+fn on_every_core<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = cores.min(items.len() / PER_THREAD);
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let run = || {
+        std::thread::scope(|scope| {
+            let f = &f;
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<R>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    };
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+        _ => run(),
+    }
+}
 
 /// Whether two lists of heads name the same changes (in any order).
 fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
@@ -111,17 +157,34 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         asked.extend(pushed);
         let states = self.states(&asked).await?;
         let policy = self.policy;
+        let mut work = Vec::with_capacity(stored.len());
         for (id, loaded) in stored {
-            let Some((mut doc, before)) = self.stored_copy(id, loaded) else {
+            let Some((doc, before)) = self.stored_copy(id, loaded) else {
                 continue;
             };
             self.answered_from.insert(id, doc.get_heads());
+            // An error here is in the exchange already.
+            if let Ok(incoming) = self.exchange.take(id) {
+                work.push((incoming, doc, before));
+            }
+        }
+        // Applying and checking one document's changes touches nothing of another's:
+        // a large upload (a tablet back after days offline) is received on every core.
+        let received = on_every_core(work, |(incoming, mut doc, before)| {
+            let id = incoming.doc();
             let check =
                 |doc: &Automerge, changes: &[Change]| policy.check(id, &before, doc, changes);
-            let state_bytes = states.get(&id).map(Vec::as_slice);
-            // A refused document gets its error from the exchange; its copy, which may
-            // hold the refused changes, is dropped here.
-            let _ = self.exchange.sync_doc(id, &mut doc, state_bytes, check);
+            // A refused document's copy, which may hold the refused changes, is dropped
+            // here; its error goes to the exchange.
+            receive(
+                incoming,
+                &mut doc,
+                states.get(&id).map(Vec::as_slice),
+                check,
+            )
+        });
+        for result in received {
+            let _ = self.exchange.accept(result);
         }
         Ok(pushed.is_some_and(|id| !states.contains_key(&id)))
     }
@@ -366,5 +429,34 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             refused,
             accepted,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_item_is_mapped_once_in_order_on_any_number_of_threads() {
+        for n in [0, 1, PER_THREAD, 2 * PER_THREAD + 1, 100] {
+            let items: Vec<usize> = (0..n).collect();
+            let threads = std::sync::Mutex::new(HashSet::new());
+            let out = on_every_core(items, |i| {
+                threads
+                    .lock()
+                    .expect("lock")
+                    .insert(std::thread::current().id());
+                format!("визит {i}")
+            });
+            let want: Vec<String> = (0..n).map(|i| format!("визит {i}")).collect();
+            assert_eq!(out, want);
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            if n >= 2 * PER_THREAD && cores > 1 {
+                assert!(
+                    threads.lock().expect("lock").len() > 1,
+                    "spread over threads"
+                );
+            }
+        }
     }
 }
