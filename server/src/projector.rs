@@ -24,7 +24,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{feed_group, scope_of};
-use crate::db::{Db, MetaRow, Projection};
+use crate::db::{Db, MetaRow, Projection, WrittenClients};
 use crate::error::HttpResult;
 use crate::programme_reads::ProgrammeReads;
 
@@ -50,7 +50,13 @@ pub struct Projector {
     projected: watch::Sender<u64>,
     /// The last read of each programme projected.
     programmes: ProgrammeReads,
+    /// The clients this process last wrote for each programme, with the heads they were
+    /// written at: the next projection writes only what changed.
+    written: std::sync::Mutex<WrittenClients>,
 }
+
+/// Programmes whose written clients are kept (as many as programme reads).
+const WRITTEN_KEPT: usize = 32;
 
 impl std::fmt::Debug for Projector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,6 +131,7 @@ impl Projector {
             running: tokio::sync::Mutex::new(()),
             projected: watch::Sender::new(0),
             programmes: ProgrammeReads::default(),
+            written: std::sync::Mutex::default(),
         }
     }
 
@@ -180,11 +187,7 @@ impl Projector {
         // Bounded: the cursor moves only when another process projects a page.
         for _ in 0..20 {
             let at = self.db.projector_cursor().await?;
-            if self
-                .db
-                .apply_projections(at, at, &projections, crate::clock::now_ms())
-                .await?
-            {
+            if self.apply(at, at, &projections).await? {
                 self.projected();
                 return Ok(());
             }
@@ -233,17 +236,56 @@ impl Projector {
         self.file(projections.iter().map(|p| &p.meta)).await?;
         self.publish_views(&projections).await?;
         let n = page.docs.len();
-        if !self
-            .db
-            .apply_projections(from, page.cursor, &projections, crate::clock::now_ms())
-            .await?
-        {
+        if !self.apply(from, page.cursor, &projections).await? {
             // Another process projected this page first: continue from where it is.
             tracing::debug!("projection page taken by another process");
         } else if !projections.is_empty() {
             self.projected();
         }
         Ok(n)
+    }
+
+    /// Writes `projections` and moves the projector from `from` to `to`
+    /// ([`Db::apply_projections`]); `false` when another process moved it first. Keeps
+    /// the clients written for each programme for the next time.
+    async fn apply(
+        &self,
+        from: rapport_store::FeedCursor,
+        to: rapport_store::FeedCursor,
+        projections: &[Projection],
+    ) -> HttpResult<bool> {
+        let written = self
+            .written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !self
+            .db
+            .apply_projections(from, to, projections, crate::clock::now_ms(), &written)
+            .await?
+        {
+            return Ok(false);
+        }
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = Vec::new();
+        for p in projections {
+            let Some(clients) = &p.clients else { continue };
+            now.push(p.meta.doc_id);
+            written.insert(
+                p.meta.doc_id,
+                (
+                    p.meta.heads.clone(),
+                    Arc::new(clients.iter().cloned().collect()),
+                ),
+            );
+        }
+        while written.len() > WRITTEN_KEPT {
+            let Some(older) = written.keys().find(|id| !now.contains(id)).copied() else {
+                break;
+            };
+            written.remove(&older);
+        }
+        Ok(true)
     }
 
     /// Files the projected documents under their feed groups in the store

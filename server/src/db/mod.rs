@@ -12,6 +12,7 @@ mod accounts;
 mod devices;
 pub use devices::Authors;
 mod projections;
+pub use projections::WrittenClients;
 
 use std::path::Path;
 
