@@ -410,6 +410,30 @@ impl DocStore for SqliteStore {
     }
 
     async fn set_feed_groups(&self, groups: &[(DocId, DocId)]) -> Result<u64, StoreError> {
+        // Read first: documents are filed once and asked again at every projection, and
+        // a write transaction takes the store's one writer slot (and an fsync).
+        let mut filed_already: HashMap<DocId, DocId> = HashMap::new();
+        for chunk in groups.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT doc_id, feed_group FROM docs
+                  WHERE feed_group IS NOT NULL AND doc_id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (doc, _) in chunk {
+                query = query.bind(doc.as_bytes().as_slice());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(db)? {
+                filed_already.insert(
+                    rows::doc_id(row.try_get::<&[u8], _>(0).map_err(db)?)?,
+                    rows::doc_id(row.try_get::<&[u8], _>(1).map_err(db)?)?,
+                );
+            }
+        }
+        let groups: Vec<&(DocId, DocId)> = groups
+            .iter()
+            .filter(|(doc, group)| filed_already.get(doc) != Some(group))
+            .collect();
         if groups.is_empty() {
             return Ok(0);
         }
