@@ -21,6 +21,11 @@ use crate::projector::Projector;
 pub struct AppState {
     /// The documents.
     pub store: Arc<dyn DocStore>,
+    /// The group commit under `store`, for its figures in `/metrics`.
+    pub grouped: Arc<GroupCommit>,
+    /// The resident documents in front of it (`None`: `resident_docs_mb = 0`), for
+    /// their figures in `/metrics`.
+    pub resident: Option<Arc<CachedStore>>,
     /// Accounts, devices, projections.
     pub db: Db,
     /// Keeps projections current.
@@ -127,16 +132,25 @@ impl AppState {
             db.reset_projections().await.map_err(projections)?;
         }
         // Sync requests arriving together commit in one transaction.
-        let store: Arc<dyn DocStore> = Arc::new(GroupCommit::new(store));
-        let store: Arc<dyn DocStore> = match config.resident_docs_mb {
-            0 => store,
-            mb => Arc::new(CachedStore::new(store, mb.saturating_mul(1 << 20))),
+        let grouped = Arc::new(GroupCommit::new(store));
+        let resident = match config.resident_docs_mb {
+            0 => None,
+            mb => Some(Arc::new(CachedStore::new(
+                grouped.clone(),
+                mb.saturating_mul(1 << 20),
+            ))),
+        };
+        let store: Arc<dyn DocStore> = match &resident {
+            Some(cached) => cached.clone(),
+            None => grouped.clone(),
         };
         let epoch = store.epoch().await?;
         let projector = Arc::new(Projector::new(store.clone(), db.clone()));
         Ok(Self {
             epoch,
             store,
+            grouped,
+            resident,
             db,
             projector,
             config: Arc::new(config),

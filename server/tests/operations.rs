@@ -121,6 +121,10 @@ async fn metrics_count_syncs_and_health_names_the_store() {
         "rapport_sync_requests_total",
         "rapport_changes_committed_total",
         "rapport_http_requests_total{method=\"POST\",route=\"/api/v1/sync\",status=\"200\"}",
+        "rapport_store_commit_batches_total",
+        "rapport_store_commit_transactions_total",
+        "rapport_resident_hits_total",
+        "rapport_resident_docs",
     ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
