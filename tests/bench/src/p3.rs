@@ -304,6 +304,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
     let server_pid = process.as_ref().map(ServerProcess::pid);
     let server_cpu_at = || server_pid.map_or(0.0, cpu_ms_of);
     let (own_cpu, pg_cpu, server_cpu) = (cpu_ms(None), cpu_ms(Some("postgres")), server_cpu_at());
+    let committed_at = commit_counters(&ts).await;
     let barrier = Arc::new(Barrier::new(ready.len()));
     let mut tasks = JoinSet::new();
     let started = Instant::now();
@@ -355,6 +356,15 @@ pub async fn run(report: &mut Report, scale: Scale) {
     let own_cpu = (cpu_ms(None) - own_cpu) / devices as f64;
     let pg_cpu = (cpu_ms(Some("postgres")) - pg_cpu) / devices as f64;
     let server_cpu = (server_cpu_at() - server_cpu) / devices as f64;
+    let (batches, transactions) = {
+        let (b, t) = commit_counters(&ts).await;
+        (b - committed_at.0, t - committed_at.1)
+    };
+    let per_transaction = if transactions > 0.0 {
+        batches / transactions
+    } else {
+        0.0
+    };
     drop(process);
     for d in done {
         d.node.shutdown().await;
@@ -387,7 +397,9 @@ pub async fn run(report: &mut Report, scale: Scale) {
              each holding 20 documents (the programme view and 19 visits), each with 1–3 visits edited offline, \
              all calling `SyncNow` at the same instant against one server on PostgreSQL: {where_server}. All \
              share 2 cores. Latency is each device's whole reconnect as the device sees it (request, server \
-             commit, response, local persistence); {one_request} of {devices} reconnects were one request. \
+             commit, response, local persistence); {one_request} of {devices} reconnects were one request; \
+             group commit stored {batches:.0} commits in {transactions:.0} transactions \
+             ({per_transaction:.1} a transaction). \
              With 2 cores, {devices} reconnects at once cannot all end sooner than {:.0} ms.",
             (own_cpu + pg_cpu + server_cpu) * devices as f64 / 2.0
         ),
@@ -435,4 +447,32 @@ pub async fn run(report: &mut Report, scale: Scale) {
     report.figure("p3_cpu_ms_per_reconnect_process", format!("{own_cpu:.2}"));
     report.figure("p3_cpu_ms_per_reconnect_server", format!("{server_cpu:.2}"));
     report.figure("p3_cpu_ms_per_reconnect_postgres", format!("{pg_cpu:.2}"));
+    report.figure(
+        "p3_commits_per_transaction",
+        format!("{per_transaction:.1}"),
+    );
+}
+
+/// The server's group-commit counters from its `/metrics`: commits (batches) and the
+/// transactions they took; zeros when it does not answer.
+async fn commit_counters(ts: &TestServer) -> (f64, f64) {
+    let text = match ts.http.get(format!("{}/metrics", ts.url())).send().await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    (
+        value("rapport_store_commit_batches_total"),
+        value("rapport_store_commit_transactions_total"),
+    )
 }
