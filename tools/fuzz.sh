@@ -17,8 +17,9 @@
 # with `cargo +nightly fuzz run <target> <file> -O -a --sanitizer none`.
 #
 # Built once into $RAPPORT_CACHE/fuzz-target (outside the clone). Release with debug
-# assertions (integer overflow panics), no sanitizer: Rapport forbids unsafe code, and
-# AddressSanitizer would double the build and halve the executions.
+# assertions (integer overflow panics), no sanitizer: Rapport forbids unsafe code (but
+# for one `atexit` call in the store, outside what is fuzzed), and AddressSanitizer
+# would double the build and halve the executions.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

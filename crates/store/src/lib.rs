@@ -14,6 +14,8 @@
 //! to the head of a change feed that devices follow with a [`FeedCursor`].
 
 mod cache;
+#[cfg(feature = "sqlite")]
+mod closing;
 mod error;
 #[cfg(feature = "group")]
 mod group;
@@ -32,6 +34,8 @@ use automerge::{Automerge, ChangeHash};
 pub use rapport_domain::DocId;
 
 pub use cache::{CacheStats, CachedStore};
+#[cfg(feature = "sqlite")]
+pub use closing::wait_for_closed_stores;
 pub use error::StoreError;
 #[cfg(feature = "group")]
 pub use group::{GroupCommit, GroupStats};

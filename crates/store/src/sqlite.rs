@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,6 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::closing::{self, PoolLife};
 use crate::error::{db, migration};
 use crate::rows::{self, StoredDoc};
 use crate::types::{
@@ -30,6 +32,33 @@ fn is_not_a_database(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Set once SQLite, SQLCipher's part included, is initialised in this process.
+static INITIALISED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Initialises SQLite once per process, before any store opens, one caller at a time.
+///
+/// SQLite marks itself initialised *before* it runs SQLCipher's initialisation (and
+/// runs that outside its lock). A database opened by another thread in that gap gets
+/// "initialised" at once, and its `PRAGMA key` fails with "sqlcipher not initialized".
+/// The first caller here opens an in-memory database, which returns only once the whole
+/// initialisation (SQLCipher's too) is done; every other caller waits for it. Then the
+/// process's exit is made to wait for encrypted stores still closing (`closing.rs`).
+async fn initialise_sqlite() -> Result<(), sqlx::Error> {
+    use sqlx::ConnectOptions;
+    INITIALISED
+        .get_or_try_init(|| async {
+            let first = SqliteConnectOptions::new()
+                .filename(":memory:")
+                .connect()
+                .await?;
+            sqlx::Connection::close(first).await?;
+            closing::wait_at_exit();
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+}
+
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -42,6 +71,19 @@ const IN_CHUNK: usize = 400;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// An encrypted store's: its pool is counted as closing when the last handle goes.
+    _last: Option<Arc<LastHandle>>,
+}
+
+/// Marks an encrypted pool closing when the last [`SqliteStore`] handle to it is dropped
+/// (see [`crate::closing`]).
+#[derive(Debug)]
+struct LastHandle(Arc<PoolLife>);
+
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl SqliteStore {
@@ -67,12 +109,23 @@ impl SqliteStore {
             target: path.display().to_string(),
             reason,
         };
+        initialise_sqlite()
+            .await
+            .map_err(|e| open_error(format!("SQLite could not start: {e}")))?;
         let mut options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
+        let mut life = None;
         if let Some(key) = key {
             // sqlx runs the `key` pragma before any other statement, as SQLCipher requires.
             options = options.pragma("key", format!("\"x'{}'\"", hex_upper(key)));
+            // Held by every connection until SQLite has freed its keys (`closing.rs`).
+            let held = Arc::new(PoolLife::default());
+            life = Some(held.clone());
+            options = options.collation("rapport_pool_life", move |a, b| {
+                let _held = &held;
+                a.cmp(b)
+            });
         }
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
@@ -94,6 +147,8 @@ impl SqliteStore {
                     open_error(e.to_string())
                 }
             })?;
+        // Made first, so that a failure below counts the pool as closing too.
+        let last = life.map(|life| Arc::new(LastHandle(life)));
         if key.is_some() {
             // Without SQLCipher linked in, `PRAGMA key` is silently ignored and the data
             // would be written in plain text: refuse instead.
@@ -111,7 +166,7 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(migration)?;
-        Ok(Self { pool })
+        Ok(Self { pool, _last: last })
     }
 
     /// The connection pool, for projections that live in the same database.
