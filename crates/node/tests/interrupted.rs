@@ -184,7 +184,9 @@ async fn forward(
 ) -> HttpResponse {
     let path = uri.path().to_owned();
     let up = body.len();
-    let (sync_no, fault) = {
+    // Logged as it arrives, not once answered: the server commits a forwarded request
+    // before it answers, and a test that saw the commit must find the request logged.
+    let (fault, index) = {
         let mut plan = shared.plan.lock().unwrap_or_else(|p| p.into_inner());
         let sync_no = (path == SYNC_PATH).then(|| {
             plan.syncs += 1;
@@ -195,32 +197,28 @@ async fn forward(
         } else {
             sync_no.and_then(|n| plan.faults.get(&n).copied())
         };
-        (sync_no, fault)
+        plan.log.push(Record {
+            path: path.clone(),
+            sync_no,
+            fault,
+            up,
+            down: 0,
+            at: Instant::now(),
+        });
+        (fault, plan.log.len() - 1)
     };
-    let record = |down: usize| Record {
-        path: path.clone(),
-        sync_no,
-        fault,
-        up,
-        down,
-        at: Instant::now(),
-    };
-    let log = |r: Record| {
-        shared
-            .plan
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .log
-            .push(r);
+    // The body bytes delivered to the device, once known.
+    let log = |down: usize| {
+        shared.plan.lock().unwrap_or_else(|p| p.into_inner()).log[index].down = down;
     };
     match fault {
         Some(Fault::Drop) => {
-            log(record(0));
+            log(0);
             return cut();
         }
         Some(Fault::Error500) => {
             let body = r#"{"error":{"code":"internal","message":"сервер временно недоступен"}}"#;
-            log(record(body.len()));
+            log(body.len());
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -249,21 +247,21 @@ async fn forward(
         Err(e) => Err(e),
     };
     let Ok((status, content_type, bytes)) = answered else {
-        log(record(0));
+        log(0);
         return cut();
     };
     match fault {
         Some(Fault::LoseResponse) => {
-            log(record(0));
+            log(0);
             cut()
         }
         Some(Fault::LoseResponse502) => {
             let body = "<html><body>502 Bad Gateway</body></html>";
-            log(record(body.len()));
+            log(body.len());
             (StatusCode::BAD_GATEWAY, body).into_response()
         }
         _ => {
-            log(record(bytes.len()));
+            log(bytes.len());
             let mut response = HttpResponse::new(Body::from(bytes));
             *response.status_mut() = status;
             if let Some(ct) = content_type {
