@@ -4,12 +4,10 @@
 //! The programme document itself stays with the lead: it holds the lead's assessments
 //! of reps and every client's assignment.
 
-use std::collections::HashMap;
-
 use rapport_domain::{DocKind, DocScope};
 use rapport_store::DocId;
 
-use crate::db::{Db, DeviceRecord, MetaRow};
+use crate::db::{Clients, Db, DeviceRecord, MetaRow};
 use crate::error::{HttpError, HttpResult};
 
 /// What a device may do with one document.
@@ -37,8 +35,8 @@ pub struct DeviceAccess {
     /// The rep (None: the lead's device).
     rep: Option<String>,
     /// The clients whose documents the device may write: the rep's, or all of the
-    /// programme's for the lead.
-    clients: HashMap<DocId, Option<String>>,
+    /// programme's for the lead (shared with the process's copy of them).
+    clients: Clients,
 }
 
 const NOT_ASSIGNED: &str = "this client is not (or no longer) assigned to you: the server refuses its documents; your copy stays on this device — ask the programme lead";
@@ -48,14 +46,15 @@ pub(crate) const READ_ONLY: &str = "the programme view (template, reps) is publi
 const LEAD_ONLY: &str = "the programme document (assessments, assignments) is for the programme lead only; a rep's device receives the programme view";
 
 impl DeviceAccess {
-    /// Loads the device's rights from the projections.
+    /// Loads the device's rights from the projections (or the process's copy of them,
+    /// while the stamp read with the device says it is current).
     pub async fn load(db: &Db, device: &DeviceRecord) -> HttpResult<Self> {
         let programme: DocId = device
             .programme_id
             .parse()
             .map_err(|e| HttpError::internal("device programme id", e))?;
         let clients = db
-            .programme_clients(programme, device.rep_id.as_deref())
+            .device_clients(programme, device.rep_id.as_deref(), device.rights)
             .await?;
         Ok(Self {
             programme,
@@ -149,6 +148,8 @@ pub fn scope_of(meta: &MetaRow) -> Option<DocScope> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn view(rep: Option<&str>, clients: &[(DocId, Option<&str>)]) -> (DeviceAccess, DocId) {
@@ -157,10 +158,12 @@ mod tests {
             DeviceAccess {
                 programme,
                 rep: rep.map(str::to_owned),
-                clients: clients
-                    .iter()
-                    .map(|(c, r)| (*c, r.map(str::to_owned)))
-                    .collect(),
+                clients: Arc::new(
+                    clients
+                        .iter()
+                        .map(|(c, r)| (*c, r.map(str::to_owned)))
+                        .collect(),
+                ),
             },
             programme,
         )

@@ -534,6 +534,78 @@ async fn a_reassigned_client_moves_to_the_new_rep_and_the_old_rep_is_refused(
     );
 }
 
+/// A server process keeps the rights it read for devices (their clients, the programme's
+/// authors) and reads them again only when the stamp read with the device moved, so a
+/// change made through another process counts at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_keeping_devices_rights_sees_another_process_change_them() {
+    let Some(w) = world(Backend::Postgres).await else {
+        return;
+    };
+    let ts = &w.ts;
+    let other = ts.another().await;
+    let client = w.ivanov_clients[0];
+    let mut tablet = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    tablet.url = other.url();
+    tablet.sync_until_has(&[view_id(w.programme), client]).await;
+    let visit = tablet.new_visit(client);
+    let run = tablet.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    // Nothing changed: the next upload is checked against the rights kept.
+    let (read, kept) = other.state.db.rights_counts();
+    tablet
+        .edit(visit, |doc, t| {
+            set_text_answer(
+                doc,
+                t,
+                "carnegie.plans",
+                "Склад в Твери 🏗️",
+                rapport_server::now_ms(),
+            )
+        })
+        .expect("edit");
+    let run = tablet.sync().await;
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let (read_after, kept_after) = other.state.db.rights_counts();
+    assert_eq!(read_after, read, "rights read again though nothing changed");
+    assert!(
+        kept_after >= kept + 2,
+        "clients and authors kept: {kept} → {kept_after}"
+    );
+
+    // A second tablet of the rep, paired through the first process: a new author, known
+    // to the second process at its first upload there.
+    let mut phone = ts.device(&w.lead, w.programme, Some("ivanov")).await;
+    phone.url = other.url();
+    phone.sync_until_has(&[view_id(w.programme), client]).await;
+    phone.new_visit(client);
+    let run = phone.sync().await;
+    assert!(
+        run.errors.is_empty(),
+        "the new author was refused: {:?}",
+        run.errors
+    );
+
+    // The client given to petrov through the first process: the second refuses at once.
+    ts.reassign(&w.lead, w.programme, client, "petrov").await;
+    tablet
+        .edit(visit, |doc, t| {
+            set_text_answer(
+                doc,
+                t,
+                "carnegie.plans",
+                "Уже не мой клиент",
+                rapport_server::now_ms(),
+            )
+        })
+        .expect("edit");
+    let run = tablet.sync().await;
+    let refused: Vec<_> = run.errors.iter().filter(|e| e.doc == visit).collect();
+    assert_eq!(refused.len(), 1, "{:?}", run.errors);
+    assert_eq!(refused[0].code, ErrorCode::Forbidden);
+    other.shutdown().await.expect("second process stops");
+}
+
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]

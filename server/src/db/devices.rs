@@ -6,7 +6,7 @@ use rapport_store::DocId;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, DeviceRecord, IN_CHUNK, RefusalRow, doc_id, params};
+use super::{Db, DeviceRecord, IN_CHUNK, RefusalRow, RightsStamp, doc_id, params};
 use crate::error::{HttpError, HttpResult};
 
 fn device_row(row: &AnyRow) -> HttpResult<DeviceRecord> {
@@ -21,6 +21,7 @@ fn device_row(row: &AnyRow) -> HttpResult<DeviceRecord> {
         revoked_ms: row.try_get("revoked_ms")?,
         sync_instance: row.try_get("sync_instance")?,
         token_hash: row.try_get("token_hash")?,
+        rights: None,
     })
 }
 
@@ -150,14 +151,37 @@ impl Db {
         Ok(Some((paired, lead)))
     }
 
-    /// The device holding this token hash (revoked ones too: the caller tells why).
+    /// The device holding this token hash (revoked ones too: the caller tells why),
+    /// with the stamp of its rights ([`RightsStamp`]) read in the same query: a sync
+    /// then reads the rights themselves only when they changed.
     pub async fn device_by_token(&self, token_hash: &str) -> HttpResult<Option<DeviceRecord>> {
-        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS},
+                 COALESCE((SELECT v.clients_version FROM programme_versions v
+                           WHERE v.programme_id = devices.programme_id), 0) AS stamp_clients,
+                 (SELECT COUNT(*) FROM devices o
+                  WHERE o.programme_id = devices.programme_id) AS stamp_devices,
+                 (SELECT COUNT(*) FROM leads) AS stamp_leads,
+                 CAST(CASE WHEN EXISTS (SELECT 1 FROM device_refusals r
+                                        WHERE r.device_id = devices.id)
+                           THEN 1 ELSE 0 END AS bigint) AS stamp_refusals
+             FROM devices WHERE token_hash = $1"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(token_hash)
             .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(device_row).transpose()
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut device = device_row(&row)?;
+        device.rights = Some(RightsStamp {
+            clients: row.try_get("stamp_clients")?,
+            devices: row.try_get("stamp_devices")?,
+            leads: row.try_get("stamp_leads")?,
+            has_refusals: row.try_get::<i64, _>("stamp_refusals")? != 0,
+        });
+        Ok(Some(device))
     }
 
     /// Devices of a programme, newest first.

@@ -13,6 +13,8 @@ mod devices;
 pub use devices::Authors;
 mod projections;
 pub use projections::WrittenClients;
+mod rights;
+pub(crate) use rights::Clients;
 
 use std::path::Path;
 
@@ -36,6 +38,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The rights read for devices, kept while their stamp holds.
+    rights: std::sync::Arc<rights::RightsCache>,
 }
 
 /// A lead account.
@@ -77,6 +81,24 @@ pub struct DeviceRecord {
     /// the sync engine's `Instance`).
     pub sync_instance: Option<String>,
     pub(crate) token_hash: String,
+    /// What the device's rights depend on, read with it when it authenticates (`None`
+    /// when read otherwise): see [`RightsStamp`].
+    pub(crate) rights: Option<RightsStamp>,
+}
+
+/// What a device's rights depend on, read in the same query as the device on every
+/// sync, so that a process's copy of them ([`rights::RightsCache`]) is used only while it
+/// is still what the database says, whichever process changed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RightsStamp {
+    /// The programme's `clients_version`: its clients and their reps.
+    pub(crate) clients: i64,
+    /// Devices registered to the programme, and lead accounts: its authors. Neither
+    /// table loses a row nor changes an actor, so a count changes with every author added.
+    pub(crate) devices: i64,
+    pub(crate) leads: i64,
+    /// Whether any document is recorded as refused to the device.
+    pub(crate) has_refusals: bool,
 }
 
 impl DeviceRecord {
@@ -94,6 +116,7 @@ impl DeviceRecord {
             revoked_ms: None,
             sync_instance: None,
             token_hash,
+            rights: None,
         }
     }
 }
@@ -198,7 +221,11 @@ impl Db {
         };
         migrator.dangerous_set_table_name("_rapport_server_migrations");
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            rights: Default::default(),
+        })
     }
 
     /// Which database this is.

@@ -322,6 +322,10 @@ impl Db {
                         .collect::<HttpResult<_>>()?
                 }
             };
+            let changed = clients.len() != old.len()
+                || clients
+                    .iter()
+                    .any(|(client, rep)| old.get(client) != Some(rep));
             for (client, rep) in clients {
                 let key = client.to_string();
                 match old.remove(client) {
@@ -350,6 +354,18 @@ impl Db {
                 )
                 .bind(m.doc_id.to_string())
                 .bind(gone.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+            // Devices' rights kept by every process are read again (`db/rights.rs`).
+            if changed {
+                sqlx::query(
+                    "INSERT INTO programme_versions (programme_id, version, clients_version)
+                     VALUES ($1, 1, 1)
+                     ON CONFLICT (programme_id) DO UPDATE
+                         SET clients_version = programme_versions.clients_version + 1",
+                )
+                .bind(m.doc_id.to_string())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -393,6 +409,10 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
+        // The clients are gone until projected again: no process may keep its copy.
+        sqlx::query("UPDATE programme_versions SET clients_version = clients_version + 1")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

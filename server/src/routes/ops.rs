@@ -43,6 +43,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let commits = state.grouped.stats();
     metrics::counter!("rapport_store_commit_batches_total").absolute(commits.batches);
     metrics::counter!("rapport_store_commit_transactions_total").absolute(commits.commits);
+    let (read, kept) = state.db.rights_counts();
+    metrics::counter!("rapport_rights_read_total").absolute(read);
+    metrics::counter!("rapport_rights_kept_total").absolute(kept);
     if let Some(resident) = &state.resident {
         let r = resident.stats();
         metrics::counter!("rapport_resident_hits_total").absolute(r.hits);

@@ -3,6 +3,7 @@
 //! the check of new changes, and the programme view pushed to a rep's device.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use automerge::{Automerge, Change};
@@ -13,7 +14,7 @@ use rapport_store::DocId;
 
 use super::check::{Stored, validate};
 use super::engine::SyncPolicy;
-use crate::access::{Access, DeviceAccess, scope_of};
+use crate::access::{Access, DeviceAccess};
 use crate::db::{Authors, Db, DeviceRecord};
 use crate::error::HttpResult;
 
@@ -22,7 +23,7 @@ pub(super) struct DeviceRights<'a> {
     db: &'a Db,
     access: DeviceAccess,
     /// Who may have written what the device sends (loaded only when it sends documents).
-    authors: Authors,
+    authors: Arc<Authors>,
     /// A rep's device gets its programme's view pushed until it acknowledges it.
     rep: bool,
 }
@@ -33,9 +34,9 @@ impl<'a> DeviceRights<'a> {
     pub(super) async fn load(db: &'a Db, device: &DeviceRecord, uploads: bool) -> HttpResult<Self> {
         let access = DeviceAccess::load(db, device).await?;
         let authors = if uploads {
-            db.programme_authors(access.programme()).await?
+            db.device_authors(access.programme(), device.rights).await?
         } else {
-            Authors::default()
+            Arc::default()
         };
         Ok(Self {
             db,
@@ -53,13 +54,15 @@ impl SyncPolicy for DeviceRights<'_> {
     type Before = Stored;
 
     async fn known_access(&self, docs: &[DocId]) -> HttpResult<HashMap<DocId, Access>> {
-        let metas = self.db.metas(docs).await?;
-        Ok(metas
+        let scopes = self.db.projected_scopes(docs).await?;
+        Ok(scopes
             .iter()
-            .map(|(id, meta)| {
+            .map(|(id, scope)| {
                 // A projected row of a kind this server does not know restricts
                 // nothing here; an upload is still checked by its content.
-                let access = scope_of(meta).map_or(Access::Read, |s| self.access.access(&s));
+                let access = scope
+                    .as_ref()
+                    .map_or(Access::Read, |s| self.access.access(s));
                 (*id, access)
             })
             .collect())
