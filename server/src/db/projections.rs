@@ -2,7 +2,7 @@
 //! programme's clients and their reps, the versions that date the status, the queue of
 //! reassigned clients, and the projector's place in the feed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use rapport_store::{DocId, FeedCursor};
@@ -11,6 +11,10 @@ use sqlx::any::AnyRow;
 
 use super::{Db, IN_CHUNK, MetaRow, Projection, doc_id, params};
 use crate::error::{HttpError, HttpResult};
+
+/// Projection rows per statement: 8 parameters each, far below both databases' limits,
+/// and a page of the projector (or a burst of syncs) in one round trip.
+const META_ROWS_PER_STATEMENT: usize = 100;
 
 fn opt_doc_id(s: Option<String>) -> HttpResult<Option<DocId>> {
     s.as_deref().map(doc_id).transpose()
@@ -246,70 +250,33 @@ impl Db {
         if moved == 0 {
             return Ok(false);
         }
+        // The programmes' rows are the clients written with the stored heads: read
+        // before the rows of this batch overwrite those heads.
+        let mut known: HashMap<DocId, Arc<HashMap<DocId, Option<String>>>> = HashMap::new();
         for p in projections {
             let m = &p.meta;
-            // The programme's rows are the clients written with the stored heads.
-            let known = match (&p.clients, written.get(&m.doc_id)) {
-                (Some(_), Some((heads, clients))) => {
-                    let stored: Option<String> =
-                        sqlx::query_scalar("SELECT heads FROM doc_meta WHERE doc_id = $1")
-                            .bind(m.doc_id.to_string())
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    (stored.as_deref() == Some(heads.as_str())).then(|| clients.clone())
+            if let (Some(_), Some((heads, clients))) = (&p.clients, written.get(&m.doc_id)) {
+                let stored: Option<String> =
+                    sqlx::query_scalar("SELECT heads FROM doc_meta WHERE doc_id = $1")
+                        .bind(m.doc_id.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if stored.as_deref() == Some(heads.as_str()) {
+                    known.insert(m.doc_id, clients.clone());
                 }
-                _ => None,
-            };
-            sqlx::query(
-                "INSERT INTO doc_meta
-                     (doc_id, kind, programme_id, client_id, body, summary, heads, projected_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
-                     programme_id = excluded.programme_id, client_id = excluded.client_id,
-                     body = excluded.body, summary = excluded.summary, heads = excluded.heads,
-                     projected_ms = excluded.projected_ms",
-            )
-            .bind(m.doc_id.to_string())
-            .bind(&m.kind)
-            .bind(m.programme_id.map(|d| d.to_string()))
-            .bind(m.client_id.map(|d| d.to_string()))
-            .bind(&m.body)
-            .bind(&m.summary)
-            .bind(&m.heads)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            // The status of every programme this document counts in is out of date.
-            let programmes: Vec<String> = match m.kind.as_str() {
-                "programme" => vec![m.doc_id.to_string()],
-                "client" => {
-                    sqlx::query_scalar(
-                        "SELECT programme_id FROM programme_clients WHERE client_id = $1",
-                    )
-                    .bind(m.doc_id.to_string())
-                    .fetch_all(&mut *tx)
-                    .await?
-                }
-                _ => m.programme_id.iter().map(DocId::to_string).collect(),
-            };
-            for programme in programmes {
-                sqlx::query(
-                    "INSERT INTO programme_versions (programme_id, version) VALUES ($1, 1)
-                     ON CONFLICT (programme_id) DO UPDATE
-                         SET version = programme_versions.version + 1",
-                )
-                .bind(programme)
-                .execute(&mut *tx)
-                .await?;
             }
+        }
+        self.upsert_metas(&mut tx, projections, now_ms).await?;
+        for p in projections {
             let Some(clients) = &p.clients else { continue };
-            let mut old: HashMap<DocId, Option<String>> = match known {
+            let programme = p.meta.doc_id;
+            let mut old: HashMap<DocId, Option<String>> = match known.remove(&programme) {
                 Some(known) => (*known).clone(),
                 None => {
                     let rows = sqlx::query(
                         "SELECT client_id, rep_id FROM programme_clients WHERE programme_id = $1",
                     )
-                    .bind(m.doc_id.to_string())
+                    .bind(programme.to_string())
                     .fetch_all(&mut *tx)
                     .await?;
                     rows.iter()
@@ -336,7 +303,7 @@ impl Db {
                     "INSERT INTO programme_clients (programme_id, client_id, rep_id) VALUES ($1, $2, $3)
                      ON CONFLICT (programme_id, client_id) DO UPDATE SET rep_id = excluded.rep_id",
                 )
-                .bind(m.doc_id.to_string())
+                .bind(programme.to_string())
                 .bind(&key)
                 .bind(rep)
                 .execute(&mut *tx)
@@ -352,7 +319,7 @@ impl Db {
                 sqlx::query(
                     "DELETE FROM programme_clients WHERE programme_id = $1 AND client_id = $2",
                 )
-                .bind(m.doc_id.to_string())
+                .bind(programme.to_string())
                 .bind(gone.to_string())
                 .execute(&mut *tx)
                 .await?;
@@ -365,13 +332,93 @@ impl Db {
                      ON CONFLICT (programme_id) DO UPDATE
                          SET clients_version = programme_versions.clients_version + 1",
                 )
-                .bind(m.doc_id.to_string())
+                .bind(programme.to_string())
                 .execute(&mut *tx)
                 .await?;
             }
         }
+        // The status of every programme a document of the batch counts in is out of
+        // date: one step per programme, however many of its documents changed.
+        let mut programmes: BTreeSet<String> = BTreeSet::new();
+        for p in projections {
+            let m = &p.meta;
+            match m.kind.as_str() {
+                "programme" => {
+                    programmes.insert(m.doc_id.to_string());
+                }
+                "client" => {
+                    let of: Vec<String> = sqlx::query_scalar(
+                        "SELECT programme_id FROM programme_clients WHERE client_id = $1",
+                    )
+                    .bind(m.doc_id.to_string())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    programmes.extend(of);
+                }
+                _ => programmes.extend(m.programme_id.iter().map(DocId::to_string)),
+            }
+        }
+        for programme in programmes {
+            sqlx::query(
+                "INSERT INTO programme_versions (programme_id, version) VALUES ($1, 1)
+                 ON CONFLICT (programme_id) DO UPDATE
+                     SET version = programme_versions.version + 1",
+            )
+            .bind(programme)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Writes the rows of `projections` in `tx`, several per statement (the last one
+    /// of a document listed twice).
+    async fn upsert_metas(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        projections: &[Projection],
+        now_ms: i64,
+    ) -> HttpResult<()> {
+        let mut last: HashMap<DocId, usize> = HashMap::with_capacity(projections.len());
+        for (i, p) in projections.iter().enumerate() {
+            last.insert(p.meta.doc_id, i);
+        }
+        let rows: Vec<&MetaRow> = projections
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| last.get(&p.meta.doc_id) == Some(i))
+            .map(|(_, p)| &p.meta)
+            .collect();
+        for chunk in rows.chunks(META_ROWS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| format!("({})", params(r * 8 + 1, 8)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO doc_meta
+                     (doc_id, kind, programme_id, client_id, body, summary, heads, projected_ms)
+                 VALUES {}
+                 ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
+                     programme_id = excluded.programme_id, client_id = excluded.client_id,
+                     body = excluded.body, summary = excluded.summary, heads = excluded.heads,
+                     projected_ms = excluded.projected_ms",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for m in chunk {
+                query = query
+                    .bind(m.doc_id.to_string())
+                    .bind(&m.kind)
+                    .bind(m.programme_id.map(|d| d.to_string()))
+                    .bind(m.client_id.map(|d| d.to_string()))
+                    .bind(&m.body)
+                    .bind(&m.summary)
+                    .bind(&m.heads)
+                    .bind(now_ms);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     /// Clients whose documents wait to be moved to the head of the feed.
