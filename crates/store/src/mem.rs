@@ -247,6 +247,7 @@ impl MemStore {
             docs: Vec::new(),
             positions: Vec::new(),
             cursor: *after,
+            head: None,
         };
         let from = after.seq.saturating_add(1);
         let readable = |doc: &DocId| match (groups, inner.docs.get(doc).and_then(|d| d.group)) {

@@ -141,58 +141,73 @@ impl PgStore {
         // whenever the cluster's transaction ids gained a digit).
         const AFTER: &str = "feed_xid < pg_snapshot_xmin(pg_current_snapshot())
                AND (feed_xid, feed_seq) > ($1::text::xid8, $2)";
-        let found = match groups {
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT doc_id, feed_xid::text AS xid_text, feed_seq FROM docs
-                      WHERE {AFTER}
-                      ORDER BY docs.feed_xid, docs.feed_seq
-                      LIMIT $3"
-                )))
-                .bind(after.xid.to_string())
-                .bind(after.seq)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            }
-            Some(groups) => {
-                let groups: Vec<Uuid> = groups.iter().map(DocId::as_uuid).collect();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT doc_id, feed_xid::text AS xid_text, feed_seq FROM (
-                         (SELECT doc_id, feed_xid, feed_seq FROM docs
-                           WHERE feed_group = ANY($4) AND {AFTER}
-                           ORDER BY feed_xid, feed_seq LIMIT $3)
-                         UNION ALL
-                         (SELECT doc_id, feed_xid, feed_seq FROM docs
-                           WHERE feed_group IS NULL AND {AFTER}
-                           ORDER BY feed_xid, feed_seq LIMIT $3)
-                     ) AS readable
-                     ORDER BY readable.feed_xid, readable.feed_seq
-                     LIMIT $3"
-                )))
-                .bind(after.xid.to_string())
-                .bind(after.seq)
-                .bind(limit)
-                .bind(&groups)
-                .fetch_all(&self.pool)
-                .await
-            }
+        let page_sql = match groups {
+            None => format!(
+                "SELECT doc_id, feed_xid, feed_seq FROM docs
+                  WHERE {AFTER}
+                  ORDER BY docs.feed_xid, docs.feed_seq
+                  LIMIT $3"
+            ),
+            Some(_) => format!(
+                "SELECT doc_id, feed_xid, feed_seq FROM (
+                     (SELECT doc_id, feed_xid, feed_seq FROM docs
+                       WHERE feed_group = ANY($4) AND {AFTER}
+                       ORDER BY feed_xid, feed_seq LIMIT $3)
+                     UNION ALL
+                     (SELECT doc_id, feed_xid, feed_seq FROM docs
+                       WHERE feed_group IS NULL AND {AFTER}
+                       ORDER BY feed_xid, feed_seq LIMIT $3)
+                 ) AS readable
+                 ORDER BY readable.feed_xid, readable.feed_seq
+                 LIMIT $3"
+            ),
+        };
+        // An empty page comes with the feed's head (a row without a document), so the
+        // caller's check of a cursor beyond the feed costs no second round trip. Only
+        // one of the two parts has rows; `feed_xid` below is the xid8 output column.
+        let sql = format!(
+            "WITH page AS MATERIALIZED ({page_sql})
+             SELECT doc_id, feed_xid, feed_xid::text AS xid_text, feed_seq FROM page
+             UNION ALL
+             (SELECT NULL::uuid, docs.feed_xid, docs.feed_xid::text, docs.feed_seq FROM docs
+               WHERE NOT EXISTS (SELECT 1 FROM page)
+               ORDER BY docs.feed_xid DESC, docs.feed_seq DESC LIMIT 1)
+             ORDER BY feed_xid, feed_seq"
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after.xid.to_string())
+            .bind(after.seq)
+            .bind(limit);
+        let groups: Option<Vec<Uuid>> = groups.map(|g| g.iter().map(DocId::as_uuid).collect());
+        let found = match &groups {
+            None => query.fetch_all(&self.pool).await,
+            Some(groups) => query.bind(groups).fetch_all(&self.pool).await,
         }
         .map_err(db)?;
         let mut page = FeedPage {
             docs: Vec::with_capacity(found.len()),
             positions: Vec::with_capacity(found.len()),
             cursor: *after,
+            head: None,
         };
         for row in found {
-            page.docs
-                .push(DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?));
-            let xid: String = row.try_get(1).map_err(db)?;
-            page.cursor = FeedCursor {
+            let xid: String = row.try_get(2).map_err(db)?;
+            let at = FeedCursor {
                 xid: parse_xid(&xid)?,
-                seq: row.try_get(2).map_err(db)?,
+                seq: row.try_get(3).map_err(db)?,
             };
-            page.positions.push(page.cursor);
+            match row.try_get::<Option<Uuid>, _>(0).map_err(db)? {
+                Some(doc) => {
+                    page.docs.push(DocId::from(doc));
+                    page.cursor = at;
+                    page.positions.push(at);
+                }
+                None => page.head = Some(at),
+            }
+        }
+        if page.docs.is_empty() && page.head.is_none() {
+            // No document at all: the head is the start, as `feed_head` says.
+            page.head = Some(FeedCursor::start());
         }
         Ok(page)
     }

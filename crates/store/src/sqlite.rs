@@ -706,6 +706,7 @@ fn feed_page(after: &FeedCursor, found: Vec<(DocId, i64)>, limit: usize) -> Feed
         docs: Vec::with_capacity(found.len().min(limit)),
         positions: Vec::with_capacity(found.len().min(limit)),
         cursor: *after,
+        head: None,
     };
     for (doc, seq) in found.into_iter().take(limit) {
         page.docs.push(doc);

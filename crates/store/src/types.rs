@@ -309,6 +309,12 @@ pub struct FeedPage {
     pub positions: Vec<FeedCursor>,
     /// Where to continue from (the cursor passed in when `docs` is empty).
     pub cursor: FeedCursor,
+    /// With an empty page, the feed's head ([`DocStore::feed_head`]) when the store
+    /// read it in the same query (PostgreSQL), so a reader checking whether its cursor
+    /// is beyond the feed needs no second round trip; `None` when it was not read.
+    ///
+    /// [`DocStore::feed_head`]: crate::DocStore::feed_head
+    pub head: Option<FeedCursor>,
 }
 
 #[cfg(test)]

@@ -933,6 +933,12 @@ mod cases {
             store.feed_head().await.expect("head of nothing"),
             FeedCursor::start()
         );
+        let nothing = store.feed(&FeedCursor::start(), 10).await.expect("feed");
+        assert!(
+            nothing.head.is_none_or(|h| h == FeedCursor::start()),
+            "{:?}",
+            nothing.head
+        );
         let mut ids = Vec::new();
         for i in 0..5 {
             let id = DocId::random();
@@ -951,6 +957,21 @@ mod cases {
             head >= cursor,
             "head {head:?} behind a cursor handed out {cursor:?}"
         );
+        // A store that reads the head with an empty page says the same head.
+        let (_, end) = read_feed(&*store, FeedCursor::start(), 10, 5).await;
+        for page in [
+            store.feed(&end, 10).await.expect("feed"),
+            store
+                .feed_in(&end, 10, &[DocId::random()])
+                .await
+                .expect("feed_in"),
+        ] {
+            if page.docs.is_empty()
+                && let Some(said) = page.head
+            {
+                assert_eq!(said, head, "the head read with an empty page");
+            }
+        }
         // A later commit moves the head past the old one.
         store
             .commit(WriteBatch::new().with_changes(ids[4], vec![one_change("ещё")]))
@@ -1734,4 +1755,12 @@ async fn postgres_feed_orders_transaction_ids_as_numbers_across_a_new_digit() {
     );
     let (fed, _) = read_feed_in(&*store, FeedCursor::start(), 1, 3, Some(&[group])).await;
     assert_eq!(fed, docs);
+    // The empty page after the last row says the same head, read in the same query.
+    for page in [
+        store.feed(&cursor, 10).await.expect("feed"),
+        store.feed_in(&cursor, 10, &[group]).await.expect("feed_in"),
+    ] {
+        assert!(page.docs.is_empty());
+        assert_eq!(page.head, Some(cursor), "the head with the empty page");
+    }
 }

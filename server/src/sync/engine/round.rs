@@ -262,7 +262,10 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
                 // Nothing after the cursor: is the cursor beyond anything this store ever
                 // handed out? Then the store went back in time without a new epoch.
                 if scanned == 0 && !from.first_contact {
-                    let head = store.feed_head().await?;
+                    let head = match page.head {
+                        Some(head) => head,
+                        None => store.feed_head().await?,
+                    };
                     if from.at > head {
                         // The positions say which side moved, should it happen unexpectedly.
                         tracing::warn!(cursor = ?from.at, head = ?head, "a device's cursor is beyond the feed's head");
