@@ -161,7 +161,10 @@ impl Db {
                            WHERE v.programme_id = devices.programme_id), 0) AS stamp_clients,
                  (SELECT COUNT(*) FROM devices o
                   WHERE o.programme_id = devices.programme_id) AS stamp_devices,
+                 (SELECT MAX(o.created_ms) FROM devices o
+                  WHERE o.programme_id = devices.programme_id) AS stamp_devices_at,
                  (SELECT COUNT(*) FROM leads) AS stamp_leads,
+                 COALESCE((SELECT MAX(created_ms) FROM leads), 0) AS stamp_leads_at,
                  CAST(CASE WHEN EXISTS (SELECT 1 FROM device_refusals r
                                         WHERE r.device_id = devices.id)
                            THEN 1 ELSE 0 END AS bigint) AS stamp_refusals
@@ -177,8 +180,12 @@ impl Db {
         let mut device = device_row(&row)?;
         device.rights = Some(RightsStamp {
             clients: row.try_get("stamp_clients")?,
-            devices: row.try_get("stamp_devices")?,
-            leads: row.try_get("stamp_leads")?,
+            authors: [
+                row.try_get("stamp_devices")?,
+                row.try_get("stamp_devices_at")?,
+                row.try_get("stamp_leads")?,
+                row.try_get("stamp_leads_at")?,
+            ],
             has_refusals: row.try_get::<i64, _>("stamp_refusals")? != 0,
         });
         Ok(Some(device))

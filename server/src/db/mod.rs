@@ -93,10 +93,11 @@ pub struct DeviceRecord {
 pub(crate) struct RightsStamp {
     /// The programme's `clients_version`: its clients and their reps.
     pub(crate) clients: i64,
-    /// Devices registered to the programme, and lead accounts: its authors. Neither
-    /// table loses a row nor changes an actor, so a count changes with every author added.
-    pub(crate) devices: i64,
-    pub(crate) leads: i64,
+    /// Its authors: how many devices are registered to the programme and when the
+    /// last was, the same of lead accounts. Neither table loses a row or changes an
+    /// actor, so a count moves with every author added; the latest time tells a
+    /// database put back to an older copy (and filled up to the same count again).
+    pub(crate) authors: [i64; 4],
     /// Whether any document is recorded as refused to the device.
     pub(crate) has_refusals: bool,
 }

@@ -16,6 +16,13 @@ use crate::error::{HttpError, HttpResult};
 /// and a page of the projector (or a burst of syncs) in one round trip.
 const META_ROWS_PER_STATEMENT: usize = 100;
 
+/// A new `clients_version`: random, not the last one plus one, so that a database put
+/// back to an older copy under a running server never reaches again a version a
+/// process kept other clients under (`db/rights.rs`).
+fn fresh_clients_version() -> i64 {
+    i64::from_ne_bytes(uuid::Uuid::new_v4().as_u64_pair().0.to_ne_bytes())
+}
+
 fn opt_doc_id(s: Option<String>) -> HttpResult<Option<DocId>> {
     s.as_deref().map(doc_id).transpose()
 }
@@ -252,7 +259,7 @@ impl Db {
         }
         // The programmes' rows are the clients written with the stored heads: read
         // before the rows of this batch overwrite those heads.
-        let mut known: HashMap<DocId, Arc<HashMap<DocId, Option<String>>>> = HashMap::new();
+        let mut known: HashMap<DocId, super::Clients> = HashMap::new();
         for p in projections {
             let m = &p.meta;
             if let (Some(_), Some((heads, clients))) = (&p.clients, written.get(&m.doc_id)) {
@@ -328,11 +335,11 @@ impl Db {
             if changed {
                 sqlx::query(
                     "INSERT INTO programme_versions (programme_id, version, clients_version)
-                     VALUES ($1, 1, 1)
-                     ON CONFLICT (programme_id) DO UPDATE
-                         SET clients_version = programme_versions.clients_version + 1",
+                     VALUES ($1, 1, $2)
+                     ON CONFLICT (programme_id) DO UPDATE SET clients_version = $2",
                 )
                 .bind(programme.to_string())
+                .bind(fresh_clients_version())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -457,7 +464,8 @@ impl Db {
                 .await?;
         }
         // The clients are gone until projected again: no process may keep its copy.
-        sqlx::query("UPDATE programme_versions SET clients_version = clients_version + 1")
+        sqlx::query("UPDATE programme_versions SET clients_version = $1")
+            .bind(fresh_clients_version())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -27,8 +27,8 @@ pub(crate) type Clients = Arc<HashMap<DocId, Option<String>>>;
 
 type ClientsKey = (DocId, Option<String>);
 
-/// The authors' part of a stamp: (devices of the programme, lead accounts).
-type AuthorsAt = (i64, i64);
+/// The authors' part of a stamp ([`RightsStamp::authors`]).
+type AuthorsAt = [i64; 4];
 
 #[derive(Debug, Default)]
 pub(super) struct RightsCache {
@@ -96,7 +96,7 @@ impl Db {
         programme: DocId,
         stamp: Option<RightsStamp>,
     ) -> HttpResult<Arc<Authors>> {
-        let at = stamp.map(|s| (s.devices, s.leads));
+        let at = stamp.map(|s| s.authors);
         if let Some(at) = at
             && let Some((kept_at, authors)) = locked(&self.rights.authors).get(&programme)
             && *kept_at == at
