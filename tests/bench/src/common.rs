@@ -80,12 +80,17 @@ pub async fn pair_node(
     dir: &Path,
 ) -> Node {
     let code = ts.pairing_code(lead, programme, Some(rep)).await;
+    open_paired(dir, ts.url(), &code).await
+}
+
+/// A node opened in `dir` and paired with `server_url` by `code`, not synced yet.
+pub async fn open_paired(dir: &Path, server_url: &str, code: &str) -> Node {
     let node = Node::open(options(dir)).await.expect("node opens");
     call(
         &node,
         Request::Pair(PairRequest {
-            server_url: ts.url().to_owned(),
-            code,
+            server_url: server_url.to_owned(),
+            code: code.to_owned(),
             label: "Планшет представителя".into(),
         }),
     )

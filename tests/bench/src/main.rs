@@ -2,12 +2,14 @@
 //! compared with.
 //!
 //! ```text
-//! rapport-bench [p1] [p2] [p3] [p4] [p5] [--quick] [--out FILE]
+//! rapport-bench [p1] [p2] [p3] [p3b] [p4] [p5] [--quick] [--out FILE]
 //! ```
 //!
 //! - **p1** the anchor workload against the JavaScript automerge-repo and the
 //!   in-memory floor (needs PostgreSQL and Node.js with `js/`'s packages);
-//! - **p2** reconnect cost; **p3** load (PostgreSQL); **p4** the device; **p5** the lead.
+//! - **p2** reconnect cost; **p3** load and **p3b** steady load (PostgreSQL, the devices
+//!   in a fleet process: this program started again as `rapport-bench fleet`);
+//!   **p4** the device; **p5** the lead.
 //!
 //! No part named: all of them. `--quick` runs every part on a small scale (a check
 //! that the program works, as CI does; its figures judge nothing). Prints the table,
@@ -16,6 +18,7 @@
 //! `bash tools/bench.sh`, which starts PostgreSQL and installs the JavaScript packages.
 
 mod common;
+mod fleet;
 mod p1;
 mod p2;
 mod p3;
@@ -36,9 +39,9 @@ pub struct Scale {
     pub quick: bool,
 }
 
-const PARTS: [&str; 5] = ["p1", "p2", "p3", "p4", "p5"];
+const PARTS: [&str; 6] = ["p1", "p2", "p3", "p3b", "p4", "p5"];
 
-const USAGE: &str = "usage: rapport-bench [p1] [p2] [p3] [p4] [p5] [--quick] [--out FILE]";
+const USAGE: &str = "usage: rapport-bench [p1] [p2] [p3] [p3b] [p4] [p5] [--quick] [--out FILE]";
 
 /// The command line, checked.
 struct Args {
@@ -81,6 +84,10 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
+    // The device fleet of P3 and P3b: this program, started by itself.
+    if std::env::args().nth(1).as_deref() == Some("fleet") {
+        return fleet::serve().await;
+    }
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
@@ -97,6 +104,7 @@ async fn main() -> ExitCode {
             "p1" => p1::run(&mut report, args.scale).await,
             "p2" => p2::run(&mut report, args.scale).await,
             "p3" => p3::run(&mut report, args.scale).await,
+            "p3b" => p3::run_steady(&mut report, args.scale).await,
             "p4" => p4::run(&mut report, args.scale).await,
             _ => p5::run(&mut report, args.scale).await,
         }

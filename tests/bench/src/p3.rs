@@ -1,87 +1,75 @@
-//! P3, load: many simulated devices (the real node library, each with its own
-//! encrypted database, as tokio tasks in this process), each holding 20 documents (the
-//! programme view and 19 visits of its rep), all reconnecting with edits at the same
-//! moment against one server on PostgreSQL.
+//! P3, load, and P3b, steady load: many real device nodes (`rapport-node`, each with its
+//! own encrypted database) against one server on PostgreSQL. P3: each holds 20
+//! documents (the programme view and 19 visits of its rep) and all reconnect with edits
+//! at the same moment. P3b: 5,000 devices each sync once a minute with an edit, for
+//! five minutes.
 //!
 //! The programmes are made through a server in this process; then it stops, and the
 //! real `rapport-server` binary (built beside this program) serves the same database
-//! on the same address for the devices, so the server's CPU per reconnect is measured
-//! by itself: its process and PostgreSQL's, apart from the devices'.
+//! on the same address. The devices run in a process of their own, the device fleet
+//! (`fleet.rs`, this program started again), so the server's CPU (its process and
+//! PostgreSQL's), the devices' and this program's are read apart.
 //!
-//! Each device is a rep of its own, so that every device holds exactly its 20
-//! documents; reps are spread over programmes of 20 reps (one lead edit per pairing
-//! of a large programme would make the setup, not the measured part, slow).
+//! Each device is a rep of its own, so that every device holds exactly its documents;
+//! reps are spread over programmes of 20 reps (one lead edit per pairing of a large
+//! programme would make the setup, not the measured part, slow).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapport_api::{Request, VisitEdit};
-use rapport_domain::DocId;
-use rapport_node::Node;
 use rapport_testkit::{Backend, TestServer};
-use tokio::sync::{Barrier, Semaphore};
-use tokio::task::JoinSet;
 
 use crate::Scale;
-use crate::common::{call, fill_programme, ms, paired_node, percentile, start_visit, sync_now};
+use crate::common::{fill_programme, percentile};
+use crate::fleet::{self, DevicePlan, Fleet, Outcomes};
 use crate::report::Report;
 
 /// Reps (and devices) per programme.
 const REPS_PER_PROGRAMME: usize = 20;
-/// Visits per device (with the programme view: 20 documents).
+/// P3's visits per device (with the programme view: 20 documents).
 const VISITS: usize = 19;
+/// P3b's visits per device: one is edited at each sync, in turn.
+const STEADY_VISITS: usize = 3;
 /// Devices set up at once.
 const SETUP_PARALLEL: usize = 16;
 
-/// CPU time (user + system, ms) of the processes whose command line contains
-/// `needle`, or of this process for `None`: Linux's /proc, in USER_HZ (100 per second,
-/// fixed by the kernel's ABI). 0 where /proc is missing.
-fn cpu_ms(needle: Option<&str>) -> f64 {
-    let ticks = |pid: &str| -> u64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return 0;
-        };
-        // Fields after the command (which may hold spaces) in parentheses.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            return 0;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        // utime and stime are fields 14 and 15 of the line: 12 and 13 after ')'.
-        get(11) + get(12)
-    };
-    let total: u64 = match needle {
-        None => ticks("self"),
-        Some(needle) => std::fs::read_dir("/proc")
-            .map(|dir| {
-                dir.flatten()
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
-                    .filter(|pid| {
-                        std::fs::read(format!("/proc/{pid}/cmdline"))
-                            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
-                    })
-                    .map(|pid| ticks(&pid))
-                    .sum()
-            })
-            .unwrap_or(0),
-    };
-    total as f64 * 10.0
-}
-
-/// CPU time (user + system, ms) of the process `pid` so far; 0 when it is gone.
-fn cpu_ms_of(pid: u32) -> f64 {
+/// CPU time (user + system, ms) of the process `pid` (a number, or `self`) so far:
+/// Linux's /proc, in USER_HZ (100 per second, fixed by the kernel's ABI). 0 when it is
+/// gone or /proc is missing.
+fn cpu_ms_of_pid(pid: &str) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
+    // Fields after the command (which may hold spaces) in parentheses.
     let Some((_, rest)) = stat.rsplit_once(')') else {
         return 0.0;
     };
     let f: Vec<&str> = rest.split_whitespace().collect();
     let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after ')'.
     (get(11) + get(12)) as f64 * 10.0
+}
+
+/// CPU time (ms) of the process `pid` so far.
+fn cpu_ms_of(pid: u32) -> f64 {
+    cpu_ms_of_pid(&pid.to_string())
+}
+
+/// CPU time (ms) so far of every process whose command line contains `needle`.
+fn cpu_ms_matching(needle: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .map(|pid| cpu_ms_of_pid(&pid))
+        .sum()
 }
 
 /// The `rapport-server` binary beside this program (same target folder and profile):
@@ -161,18 +149,131 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A device ready for the reconnect: its node, data folder and visits.
-struct Device {
-    node: Node,
-    _dir: tempfile::TempDir,
-    visits: Vec<DocId>,
+/// The stage of P3 and P3b: the server on PostgreSQL (the binary when it was built,
+/// else in this process), and the fleet with every device set up.
+struct Stage {
+    ts: TestServer,
+    process: Option<ServerProcess>,
+    fleet: Fleet,
+    setup_s: f64,
 }
 
-/// What one device's reconnect gave.
-struct Outcome {
-    ms: f64,
-    requests: u32,
-    error: Option<String>,
+/// CPU time so far (ms) of the server's process, PostgreSQL's and the fleet's.
+#[derive(Clone, Copy)]
+struct Cpu {
+    server: f64,
+    postgres: f64,
+    fleet: f64,
+}
+
+impl Stage {
+    /// Programmes of [`REPS_PER_PROGRAMME`] reps with `visits` clients each, the server
+    /// binary started on them, and `devices` devices of the fleet set up (each a rep of
+    /// its own). `None` without PostgreSQL.
+    async fn set_up(devices: usize, visits: usize) -> Option<Self> {
+        let mut ts = TestServer::start(Backend::Postgres).await?;
+        let lead = ts.lead().await;
+        let setup = Instant::now();
+        let mut reps = Vec::new();
+        for _ in 0..devices.div_ceil(REPS_PER_PROGRAMME) {
+            let programme = ts.programme(&lead).await;
+            for (rep, clients) in
+                fill_programme(&ts, &lead, programme, REPS_PER_PROGRAMME, visits).await
+            {
+                reps.push((programme, rep, clients));
+            }
+        }
+        reps.truncate(devices);
+        eprintln!(
+            "{} programmes ready after {:?}",
+            devices.div_ceil(REPS_PER_PROGRAMME),
+            setup.elapsed()
+        );
+        // The server by itself: the in-process one, which made the programmes, stops
+        // (its background tasks too); the binary serves the same database on the same
+        // address from now on, so the devices pair with it and its resident documents
+        // are those a server running for a while holds.
+        let process = match server_binary() {
+            Some(binary) => {
+                ts.stop().await;
+                Some(ServerProcess::start(&binary, &ts).await)
+            }
+            None => {
+                eprintln!(
+                    "no rapport-server binary beside this program (cargo build --release -p rapport-server): \
+                     the server runs in this process"
+                );
+                None
+            }
+        };
+        let mut plans = Vec::with_capacity(reps.len());
+        for (programme, rep, clients) in reps {
+            let code = ts.pairing_code(&lead, programme, Some(&rep)).await;
+            plans.push(DevicePlan {
+                server_url: ts.url().to_owned(),
+                code,
+                rep,
+                clients,
+            });
+        }
+        let fleet = Fleet::set_up(plans, SETUP_PARALLEL).await;
+        let setup_s = setup.elapsed().as_secs_f64();
+        eprintln!("{devices} devices set up in {setup_s:.0} s");
+        Some(Self {
+            ts,
+            process,
+            fleet,
+            setup_s,
+        })
+    }
+
+    /// The server's process id: the binary's, or this program's when it runs here.
+    fn server_pid(&self) -> u32 {
+        self.process
+            .as_ref()
+            .map_or_else(std::process::id, ServerProcess::pid)
+    }
+
+    fn cpu(&self) -> Cpu {
+        Cpu {
+            server: cpu_ms_of(self.server_pid()),
+            postgres: cpu_ms_matching("postgres"),
+            fleet: self.fleet.pids().into_iter().map(cpu_ms_of).sum(),
+        }
+    }
+
+    /// Where the server ran, for the report.
+    fn server_is(&self) -> &'static str {
+        if self.process.is_some() {
+            "the `rapport-server` binary in its own process"
+        } else {
+            "the server in the benchmark's process (no server binary was found)"
+        }
+    }
+
+    async fn end(self) {
+        self.fleet.quit().await;
+        drop(self.process);
+    }
+}
+
+impl Cpu {
+    /// CPU per `n` (ms) since `before`.
+    fn per(self, before: Cpu, n: usize) -> Cpu {
+        let n = n.max(1) as f64;
+        Cpu {
+            server: (self.server - before.server) / n,
+            postgres: (self.postgres - before.postgres) / n,
+            fleet: (self.fleet - before.fleet) / n,
+        }
+    }
+}
+
+/// Prints the first errors the devices met.
+fn print_errors(part: &str, outcomes: &Outcomes) {
+    for e in outcomes.errors.iter().take(5) {
+        eprintln!("{part} error: {e}");
+    }
 }
 
 /// Runs P3 and adds it to `report`.
@@ -182,182 +283,29 @@ pub async fn run(report: &mut Report, scale: Scale) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if scale.quick { 40 } else { 1_000 });
-    let Some(ts) = TestServer::start(Backend::Postgres).await else {
+    let Some(mut stage) = Stage::set_up(devices, VISITS).await else {
         report.skipped(
             TITLE,
             "RAPPORT_TEST_DATABASE_URL is not set (tools/bench.sh sets it)",
         );
         return;
     };
-    let mut ts = Arc::new(ts);
-    let lead = Arc::new(ts.lead().await);
-    let setup = Instant::now();
-    let mut reps = Vec::new();
-    for _ in 0..devices.div_ceil(REPS_PER_PROGRAMME) {
-        let programme = ts.programme(&lead).await;
-        for (rep, clients) in
-            fill_programme(&ts, &lead, programme, REPS_PER_PROGRAMME, VISITS).await
-        {
-            reps.push((programme, rep, clients));
-        }
-    }
-    reps.truncate(devices);
-    eprintln!(
-        "P3: {} programmes ready after {:?}",
-        devices.div_ceil(REPS_PER_PROGRAMME),
-        setup.elapsed()
-    );
-
-    // The server by itself: the in-process one, which made the programmes, stops (its
-    // background tasks too); the binary serves the same database on the same address
-    // from now on, so the devices pair with it and its resident documents are those a
-    // server running for a while holds.
-    let process = match server_binary() {
-        Some(binary) => {
-            Arc::get_mut(&mut ts)
-                .expect("the setup's tasks are done")
-                .stop()
-                .await;
-            Some(ServerProcess::start(&binary, &ts).await)
-        }
-        None => {
-            eprintln!(
-                "P3: no rapport-server binary beside this program (cargo build --release -p rapport-server): the server runs in this process"
-            );
-            None
-        }
-    };
-
-    // Each device pairs, starts its visits with a first answer, and uploads them.
-    let gate = Arc::new(Semaphore::new(SETUP_PARALLEL));
-    let mut tasks = JoinSet::new();
-    for (programme, rep, clients) in reps {
-        let (ts, lead, gate) = (ts.clone(), lead.clone(), gate.clone());
-        tasks.spawn(async move {
-            let _slot = gate.acquire().await.expect("the gate stays open");
-            let dir = tempfile::tempdir().expect("dir");
-            let node = paired_node(&ts, &lead, programme, &rep, dir.path()).await;
-            let mut visits = Vec::with_capacity(VISITS);
-            for client in &clients {
-                let visit = start_visit(&node, *client).await.visit.id;
-                call(
-                    &node,
-                    Request::EditVisit {
-                        visit_id: visit,
-                        edit: VisitEdit::Text {
-                            question_id: "carnegie.proud_of".into(),
-                            value: format!("Гордятся командой ({rep})"),
-                        },
-                    },
-                )
-                .await;
-                visits.push(visit);
-            }
-            let status = sync_now(&node).await;
-            assert_eq!(status.pending_docs, 0, "{rep}: every visit uploaded");
-            Device {
-                node,
-                _dir: dir,
-                visits,
-            }
-        });
-    }
-    let mut ready = Vec::with_capacity(devices);
-    while let Some(device) = tasks.join_next().await {
-        ready.push(device.expect("a device is set up"));
-    }
-    // Before going offline every device was in sync with the server (the app syncs
-    // every minute): one more run each, so no cursor is left behind the setup of the
-    // devices paired after it.
-    let mut settled = JoinSet::new();
-    for d in ready {
-        let gate = gate.clone();
-        settled.spawn(async move {
-            let _slot = gate.acquire().await.expect("the gate stays open");
-            sync_now(&d.node).await;
-            d
-        });
-    }
-    let mut ready = Vec::with_capacity(devices);
-    while let Some(device) = settled.join_next().await {
-        ready.push(device.expect("a device settles"));
-    }
-    let setup_s = setup.elapsed().as_secs_f64();
-    eprintln!("P3: {} devices set up in {setup_s:.0} s", ready.len());
-
     // Offline edits on every device (1–3 visits each), then all reconnect at once.
-    for (i, d) in ready.iter().enumerate() {
-        for (k, visit) in d.visits.iter().take(1 + i % 3).enumerate() {
-            call(
-                &d.node,
-                Request::EditVisit {
-                    visit_id: *visit,
-                    edit: VisitEdit::Text {
-                        question_id: "carnegie.plans".into(),
-                        value: format!("План №{k}: открыть филиал в Казани 🏢"),
-                    },
-                },
-            )
-            .await;
-        }
-    }
-    let server_pid = process.as_ref().map(ServerProcess::pid);
-    let server_cpu_at = || server_pid.map_or(0.0, cpu_ms_of);
-    let (own_cpu, pg_cpu, server_cpu) = (cpu_ms(None), cpu_ms(Some("postgres")), server_cpu_at());
-    let committed_at = commit_counters(&ts).await;
-    let barrier = Arc::new(Barrier::new(ready.len()));
-    let mut tasks = JoinSet::new();
+    stage
+        .fleet
+        .all(|_| fleet::Command::EditOffline, Duration::from_secs(600))
+        .await;
+    let before = stage.cpu();
+    let committed_at = commit_counters(&stage.ts).await;
     let started = Instant::now();
-    for d in ready {
-        let barrier = barrier.clone();
-        tasks.spawn(async move {
-            barrier.wait().await;
-            let t = Instant::now();
-            let answer = d.node.handle(Request::SyncNow).await;
-            let took = ms(t.elapsed());
-            let outcome = match answer {
-                Ok(rapport_api::Response::Sync(s)) => Outcome {
-                    ms: took,
-                    requests: s.last_run.as_ref().map_or(0, |r| r.requests),
-                    error: s
-                        .last_error
-                        .map(|e| format!("{}: {}", e.code, e.message))
-                        .or_else(|| {
-                            (s.pending_docs > 0)
-                                .then(|| format!("{} documents still pending", s.pending_docs))
-                        }),
-                },
-                Ok(other) => Outcome {
-                    ms: took,
-                    requests: 0,
-                    error: Some(format!("unexpected answer {other:?}")),
-                },
-                Err(e) => Outcome {
-                    ms: took,
-                    requests: 0,
-                    error: Some(format!("{e:?}")),
-                },
-            };
-            (d, outcome)
-        });
-    }
-    let mut outcomes = Vec::new();
-    let mut done = Vec::new();
-    let deadline = Duration::from_secs(600);
-    while let Some(joined) = tokio::time::timeout(deadline, tasks.join_next())
-        .await
-        .expect("the reconnect finished within 10 minutes")
-    {
-        let (d, o) = joined.expect("a device task");
-        outcomes.push(o);
-        done.push(d);
-    }
-    let total = ms(started.elapsed());
-    let own_cpu = (cpu_ms(None) - own_cpu) / devices as f64;
-    let pg_cpu = (cpu_ms(Some("postgres")) - pg_cpu) / devices as f64;
-    let server_cpu = (server_cpu_at() - server_cpu) / devices as f64;
+    let outcomes = stage
+        .fleet
+        .all(|_| fleet::Command::Reconnect, Duration::from_secs(900))
+        .await;
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    let cpu = stage.cpu().per(before, devices);
     let (batches, transactions) = {
-        let (b, t) = commit_counters(&ts).await;
+        let (b, t) = commit_counters(&stage.ts).await;
         (b - committed_at.0, t - committed_at.1)
     };
     let per_transaction = if transactions > 0.0 {
@@ -365,43 +313,32 @@ pub async fn run(report: &mut Report, scale: Scale) {
     } else {
         0.0
     };
-    drop(process);
-    for d in done {
-        d.node.shutdown().await;
-    }
-    let errors: Vec<&String> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
-    for e in errors.iter().take(5) {
-        eprintln!("P3 error: {e}");
-    }
-    let times: Vec<f64> = outcomes.iter().map(|o| o.ms).collect();
-    let requests: u32 = outcomes.iter().map(|o| o.requests).sum();
-    let one_request = outcomes.iter().filter(|o| o.requests == 1).count();
-    let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
-
-    let where_server = if server_pid.is_some() {
-        format!(
-            "the `rapport-server` binary in its own process; CPU per reconnect: {server_cpu:.2} ms in the server \
-             process and {pg_cpu:.2} ms in PostgreSQL ({:.2} ms together), {own_cpu:.2} ms in the devices' process",
-            server_cpu + pg_cpu
-        )
-    } else {
-        format!(
-            "the server in the devices' process (no server binary was found); CPU per reconnect: {own_cpu:.2} ms \
-             in that process (devices and server) and {pg_cpu:.2} ms in PostgreSQL"
-        )
-    };
+    let server_is = stage.server_is();
+    let setup_s = stage.setup_s;
+    stage.end().await;
+    print_errors("P3", &outcomes);
+    let errors = outcomes.errors.len();
+    let times = &outcomes.times_ms;
+    let (p50, p99) = (percentile(times, 0.5), percentile(times, 0.99));
+    let server_total = cpu.server + cpu.postgres;
     report.part(
         TITLE,
         &format!(
-            "{devices} devices (rapport-node, each with its own SQLCipher database, tokio tasks in one process), \
-             each holding 20 documents (the programme view and 19 visits), each with 1–3 visits edited offline, \
-             all calling `SyncNow` at the same instant against one server on PostgreSQL: {where_server}. All \
-             share 2 cores. Latency is each device's whole reconnect as the device sees it (request, server \
-             commit, response, local persistence); {one_request} of {devices} reconnects were one request; \
-             group commit stored {batches:.0} commits in {transactions:.0} transactions \
-             ({per_transaction:.1} a transaction). \
-             With 2 cores, {devices} reconnects at once cannot all end sooner than {:.0} ms.",
-            (own_cpu + pg_cpu + server_cpu) * devices as f64 / 2.0
+            "{devices} devices (rapport-node, each with its own SQLCipher database, tokio tasks in the device \
+             fleet's processes of up to {} devices each), each holding 20 documents (the programme view and 19 visits), each with 1–3 \
+             visits edited offline, all calling `SyncNow` at the same instant against one server on \
+             PostgreSQL: {server_is}. CPU per reconnect: {:.2} ms in the server process and {:.2} ms in \
+             PostgreSQL ({server_total:.2} ms together), {:.2} ms in the devices' processes. All share 2 cores. \
+             Latency is each device's whole reconnect as the device sees it (request, server commit, \
+             response, local persistence); {} of {devices} reconnects were one request; group commit \
+             stored {batches:.0} commits in {transactions:.0} transactions ({per_transaction:.1} a \
+             transaction). With 2 cores, {devices} reconnects at once cannot all end sooner than {:.0} ms.",
+            fleet::PER_PROCESS,
+            cpu.server,
+            cpu.postgres,
+            cpu.fleet,
+            outcomes.one_request,
+            (cpu.server + cpu.postgres + cpu.fleet) * devices as f64 / 2.0
         ),
     );
     report.table(&[
@@ -417,19 +354,14 @@ pub async fn run(report: &mut Report, scale: Scale) {
         "all done (ms)",
         "setup (s)",
     ]);
-    let errors_ok = report.target("p3_errors", errors.is_empty());
+    let errors_ok = report.target("p3_errors", errors == 0 && times.len() == devices);
     let p99_ok = report.target("p3_p99", p99 < 1000.0);
-    let server_total = server_cpu + pg_cpu;
-    let cpu_ok = if server_pid.is_some() {
-        report.target("p3_server_cpu", server_total <= 1.5)
-    } else {
-        "not measured".to_owned()
-    };
+    let cpu_ok = report.target("p3_server_cpu", server_total <= 1.5);
     report.row(&[
         devices.to_string(),
-        errors.len().to_string(),
+        errors.to_string(),
         errors_ok,
-        requests.to_string(),
+        outcomes.requests.to_string(),
         format!("{p50:.0}"),
         format!("{p99:.0}"),
         p99_ok,
@@ -439,18 +371,152 @@ pub async fn run(report: &mut Report, scale: Scale) {
         format!("{setup_s:.0}"),
     ]);
     report.figure("p3_devices", devices);
-    report.figure("p3_errors", errors.len());
-    report.figure("p3_requests", requests);
+    report.figure("p3_errors", errors);
+    report.figure("p3_requests", outcomes.requests);
     report.figure("p3_p50_ms", format!("{p50:.1}"));
     report.figure("p3_p99_ms", format!("{p99:.1}"));
     report.figure("p3_total_ms", format!("{total:.0}"));
-    report.figure("p3_cpu_ms_per_reconnect_process", format!("{own_cpu:.2}"));
-    report.figure("p3_cpu_ms_per_reconnect_server", format!("{server_cpu:.2}"));
-    report.figure("p3_cpu_ms_per_reconnect_postgres", format!("{pg_cpu:.2}"));
+    report.figure(
+        "p3_cpu_ms_per_reconnect_process",
+        format!("{:.2}", cpu.fleet),
+    );
+    report.figure(
+        "p3_cpu_ms_per_reconnect_server",
+        format!("{:.2}", cpu.server),
+    );
+    report.figure(
+        "p3_cpu_ms_per_reconnect_postgres",
+        format!("{:.2}", cpu.postgres),
+    );
     report.figure(
         "p3_commits_per_transaction",
         format!("{per_transaction:.1}"),
     );
+}
+
+/// Runs P3b and adds it to `report`.
+pub async fn run_steady(report: &mut Report, scale: Scale) {
+    const TITLE: &str = "P3b — steady load";
+    let devices: usize = std::env::var("RAPPORT_P3B_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if scale.quick { 40 } else { 5_000 });
+    let (period, duration) = if scale.quick {
+        (Duration::from_secs(2), Duration::from_secs(6))
+    } else {
+        (Duration::from_secs(60), Duration::from_secs(300))
+    };
+    let Some(mut stage) = Stage::set_up(devices, STEADY_VISITS).await else {
+        report.skipped(
+            TITLE,
+            "RAPPORT_TEST_DATABASE_URL is not set (tools/bench.sh sets it)",
+        );
+        return;
+    };
+    let before = stage.cpu();
+    let started = Instant::now();
+    let command = |first| fleet::Command::Steady {
+        period_ms: period.as_millis() as u64,
+        duration_ms: duration.as_millis() as u64,
+        first,
+        of: devices,
+    };
+    let outcomes = stage
+        .fleet
+        .all(command, duration + Duration::from_secs(900))
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let syncs = outcomes.times_ms.len();
+    let cpu = stage.cpu().per(before, syncs);
+    let peak_mb = memory_mb_of(stage.server_pid(), "VmHWM:");
+    let end_mb = memory_mb_of(stage.server_pid(), "VmRSS:");
+    let server_is = stage.server_is();
+    let setup_s = stage.setup_s;
+    stage.end().await;
+    print_errors("P3b", &outcomes);
+    let errors = outcomes.errors.len();
+    let planned = devices * duration.as_millis().div_ceil(period.as_millis()) as usize;
+    let times = &outcomes.times_ms;
+    let (p50, p99) = (percentile(times, 0.5), percentile(times, 0.99));
+    let server_total = cpu.server + cpu.postgres;
+    report.part(
+        TITLE,
+        &format!(
+            "{devices} devices (rapport-node, each with its own SQLCipher database, in the device fleet's \
+             processes of up to {} devices each), each holding the programme view and {STEADY_VISITS} \
+             visits, each syncing once every {:.0} s with an edit (one visit's answer typed, then `SyncNow`; \
+             first syncs spread over the first period) for {:.0} s, against {server_is} on PostgreSQL: {syncs} syncs in \
+             {elapsed:.0} s ({:.1} a second), {} begun more than 1 s late. CPU per sync: {:.2} ms in the \
+             server process, {:.2} ms in PostgreSQL, {:.2} ms in the devices' processes. Latency is each \
+             `SyncNow` as the device sees it. The server's resident memory: {peak_mb:.0} MB at its peak \
+             (its whole life, setup included), {end_mb:.0} MB at the end.",
+            fleet::PER_PROCESS,
+            period.as_secs_f64(),
+            duration.as_secs_f64(),
+            syncs as f64 / elapsed.max(0.001),
+            outcomes.late,
+            cpu.server,
+            cpu.postgres,
+            cpu.fleet,
+        ),
+    );
+    report.table(&[
+        "devices",
+        "syncs",
+        "errors",
+        "target",
+        "p50 (ms)",
+        "p99 (ms)",
+        "target p99 < 100 ms",
+        "server CPU per sync, server + PostgreSQL (ms)",
+        "server peak resident memory (MB)",
+        "target < 512 MB",
+        "setup (s)",
+    ]);
+    let errors_ok = report.target("p3b_errors", errors == 0 && syncs == planned);
+    let p99_ok = report.target("p3b_p99", p99 < 100.0);
+    let memory_ok = report.target("p3b_server_memory", peak_mb > 0.0 && peak_mb < 512.0);
+    report.row(&[
+        devices.to_string(),
+        format!("{syncs} of {planned}"),
+        errors.to_string(),
+        errors_ok,
+        format!("{p50:.0}"),
+        format!("{p99:.0}"),
+        p99_ok,
+        format!("{server_total:.2}"),
+        format!("{peak_mb:.0}"),
+        memory_ok,
+        format!("{setup_s:.0}"),
+    ]);
+    report.figure("p3b_devices", devices);
+    report.figure("p3b_syncs", syncs);
+    report.figure("p3b_errors", errors);
+    report.figure("p3b_late", outcomes.late);
+    report.figure("p3b_p50_ms", format!("{p50:.1}"));
+    report.figure("p3b_p99_ms", format!("{p99:.1}"));
+    report.figure("p3b_cpu_ms_per_sync_server", format!("{:.2}", cpu.server));
+    report.figure(
+        "p3b_cpu_ms_per_sync_postgres",
+        format!("{:.2}", cpu.postgres),
+    );
+    report.figure("p3b_cpu_ms_per_sync_devices", format!("{:.2}", cpu.fleet));
+    report.figure("p3b_server_peak_mb", format!("{peak_mb:.0}"));
+    report.figure("p3b_server_end_mb", format!("{end_mb:.0}"));
+}
+
+/// A memory figure of `/proc/<pid>/status` (`field` with its colon, e.g. `VmHWM:`), in
+/// MB; 0 where it cannot be read.
+fn memory_mb_of(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                let kb = line.strip_prefix(field)?.trim().strip_suffix("kB")?;
+                kb.trim().parse::<f64>().ok()
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The server's group-commit counters from its `/metrics`: commits (batches) and the

@@ -39,6 +39,9 @@ fn every_part_runs_and_prints_its_figures() {
         "p2_restored_nothing_lost_ms",
         "p2_restored_3_lost_bytes_sent",
         "p3_p99_ms",
+        "p3b_p99_ms",
+        "p3b_cpu_ms_per_sync_server",
+        "p3b_server_peak_mb",
         "p4_edit_text_p99_ms",
         "p4_open_cold_median_ms",
         "p5_status_p95_ms_postgres",
@@ -57,10 +60,22 @@ fn every_part_runs_and_prints_its_figures() {
         Some(&"0"),
         "no device failed under load"
     );
+    assert_eq!(
+        figures.get("p3b_errors"),
+        Some(&"0"),
+        "no device failed under steady load"
+    );
+    assert_eq!(
+        figures.get("p3b_syncs"),
+        Some(&"120"),
+        "every planned sync of the steady load ran: 40 devices, 3 each"
+    );
     assert_eq!(figures.get("p2_unchanged_requests"), Some(&"1"));
     assert_eq!(figures.get("p2_unchanged_target"), Some(&"met"), "{stdout}");
     let md = std::fs::read_to_string(&md_path).expect("the Markdown file is written");
-    for part in ["## P1", "## P2", "## P2b", "## P3", "## P4", "## P5"] {
+    for part in [
+        "## P1", "## P2", "## P2b", "## P3", "## P3b", "## P4", "## P5",
+    ] {
         assert!(md.contains(part), "{part} in {md}");
     }
     assert!(md.contains("| P1b upload to acknowledged |"), "{md}");
