@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use automerge::{Automerge, ChangeHash};
 pub use rapport_domain::DocId;
 
-pub use cache::{CacheStats, CachedStore};
+pub use cache::{CacheStats, CachedStore, resident_memory};
 #[cfg(feature = "sqlite")]
 pub use closing::wait_for_closed_stores;
 pub use error::StoreError;
