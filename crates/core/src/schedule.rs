@@ -18,6 +18,11 @@ pub struct SyncSettings {
     pub request_timeout: Duration,
     /// Longest wait for a probe of the server.
     pub probe_timeout: Duration,
+    /// How long an unused connection to the server is kept open (the device node's
+    /// HTTP client): long enough for the requests of one run, far shorter than the pause
+    /// between runs, so a server is not holding a connection, with its buffers, for every
+    /// device of a programme.
+    pub idle_connection: Duration,
 }
 
 impl Default for SyncSettings {
@@ -29,6 +34,7 @@ impl Default for SyncSettings {
             backoff_max: Duration::from_secs(120),
             request_timeout: Duration::from_secs(60),
             probe_timeout: Duration::from_secs(5),
+            idle_connection: Duration::from_secs(15),
         }
     }
 }

@@ -12,10 +12,12 @@ use rapport_core::{NoAnswer, NodeError, PairFlow, Post, Reply};
 use crate::SyncSettings;
 
 /// The HTTP client of a node: verifies certificates against the system's authorities
-/// and, when `ca_cert` names a PEM file, the CA certificate(s) in it too.
-pub(crate) fn client(ca_cert: Option<&Path>) -> Result<reqwest::Client, NodeError> {
+/// and, when `ca_cert` names a PEM file, the CA certificate(s) in it too; closes a
+/// connection unused for `idle` ([`SyncSettings::idle_connection`]).
+pub(crate) fn client(ca_cert: Option<&Path>, idle: Duration) -> Result<reqwest::Client, NodeError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(idle)
         .user_agent(concat!("rapport-device/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = ca_cert {
         builder = builder.tls_certs_merge(ca_certificates(path)?);

@@ -195,7 +195,7 @@ impl Node {
             .ca_cert
             .clone()
             .or_else(|| in_dir.is_file().then_some(in_dir));
-        let http = http::client(ca_cert.as_deref())?;
+        let http = http::client(ca_cert.as_deref(), options.sync.idle_connection)?;
         let io = |e: std::io::Error| NodeError::Io {
             what: format!("the data folder {}", dir.display()),
             reason: e.to_string(),

@@ -140,3 +140,65 @@ async fn the_client_list_counts_open_follow_ups_until_they_are_done() {
         "a done follow-up is no longer open"
     );
 }
+
+/// The server's side of the established TCP connections to `port` on this machine
+/// (Linux's `/proc/net/tcp`: local address `7F000001:PORT`, state `01`).
+fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("Linux's TCP table");
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&local) && f[3] == "01"
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_does_not_keep_an_idle_connection_to_the_server_between_runs() {
+    let ts = TestServer::start(Backend::Sqlite).await.expect("server");
+    let (lead, programme, client) = world(&ts).await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let port = ts.addr().port();
+    // The test's own connections (the lead's calls above) stay open meanwhile.
+    let before = connections_to(port);
+    let dir = tempfile::tempdir().expect("dir");
+    let mut o = options(dir.path(), false);
+    o.sync.idle_connection = std::time::Duration::from_secs(1);
+    let node = Node::open(o).await.expect("open");
+    pair_and_sync(&node, &ts, code, "Планшет Иванова").await;
+    let visit = start_visit(&node, client).await.visit.id;
+    let Response::Saved(_) = node
+        .handle(Request::EditVisit {
+            visit_id: visit,
+            edit: VisitEdit::Text {
+                question_id: "carnegie.plans".into(),
+                value: "Открыть филиал в Казани".into(),
+            },
+        })
+        .await
+        .expect("edit")
+    else {
+        panic!("an edit answers Saved")
+    };
+    let Response::Sync(status) = node.handle(Request::SyncNow).await.expect("sync") else {
+        panic!("SyncNow answers a status")
+    };
+    assert!(status.last_error.is_none(), "{status:?}");
+    // Closed a second after the run, well before the HTTP client's own default (90 s)
+    // or the next run (a minute).
+    wait_for(
+        "the device's connection to close",
+        std::time::Duration::from_secs(8),
+        || async { (connections_to(port) <= before).then_some(()) },
+    )
+    .await;
+    // And the next run opens one again and syncs.
+    let Response::Sync(status) = node.handle(Request::SyncNow).await.expect("sync") else {
+        panic!("SyncNow answers a status")
+    };
+    assert!(status.last_error.is_none(), "{status:?}");
+    node.shutdown().await;
+}

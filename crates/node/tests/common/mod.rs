@@ -31,6 +31,7 @@ pub fn options(dir: &Path, auto_sync: bool) -> NodeOptions {
         backoff_max: Duration::from_millis(300),
         request_timeout: Duration::from_secs(10),
         probe_timeout: Duration::from_secs(1),
+        idle_connection: Duration::from_secs(15),
     };
     o
 }
