@@ -36,20 +36,20 @@ use crate::types::{
 };
 use crate::{DocId, DocStore, StoreError, WriteBatch};
 
-/// What a loaded document takes in memory, as the budget counts it: a fixed part, a
-/// part per operation and one per change. Measured with a counting allocator
-/// (`tests/resident_memory.rs` checks the estimate stays above what a load takes, and
-/// within four times it): an empty document takes 11 KB, a change about 130 bytes, an
-/// operation 36 bytes in a map and 170 for a character typed in a change of its own,
-/// down to 10 for characters pasted in one splice (counted as 48: never below, at
-/// worst four times above). The constants leave room for the allocator's overhead.
-/// The stored form says little of it: a note typed one character per change is 220
-/// bytes stored and 335 KB loaded; a map of 10,000 entries, 120 KB and 2.2 MB.
-const MEMORY_PER_DOC: u64 = 16 * 1024;
+/// What a resident copy (a clone of a loaded document) takes in memory, as the budget
+/// counts it: a fixed part, a part per operation and one per change. Measured with a
+/// counting allocator (`tests/resident_memory.rs` checks the estimate is never below
+/// it, and at most six times above): an empty copy takes 5 KB, a change about 130
+/// bytes, an operation about 40 in a map, 170 for a character typed in a change of its
+/// own, down to 10 for characters pasted in one splice (which the count puts at 48).
+/// The stored form says little of it: a note of 3,000 characters typed one per change
+/// is a few hundred bytes stored and 400 KB in memory; a map of 5,000 entries, 60 KB
+/// and 1.2 MB; a rep's visit with a few answers, 820 bytes and 10 KB.
+const MEMORY_PER_DOC: u64 = 8 * 1024;
 const MEMORY_PER_OP: u64 = 48;
 const MEMORY_PER_CHANGE: u64 = 192;
 
-/// The memory a loaded copy of `doc` is counted as taking (see [`MEMORY_PER_DOC`]).
+/// The memory a resident copy of `doc` is counted as taking (see [`MEMORY_PER_DOC`]).
 pub fn resident_memory(doc: &Automerge) -> u64 {
     MEMORY_PER_DOC
         + changes_memory(

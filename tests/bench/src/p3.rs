@@ -251,10 +251,32 @@ impl Stage {
         }
     }
 
-    async fn end(self) {
+    /// Stops the fleet and the server; what every part reports of `outcomes` (the first
+    /// errors are printed, marked with `part`).
+    async fn end(self, part: &str, outcomes: &Outcomes) -> Summary {
+        let summary = Summary {
+            server_is: self.server_is(),
+            setup_s: self.setup_s,
+            errors: outcomes.errors.len(),
+            p50: percentile(&outcomes.times_ms, 0.5),
+            p99: percentile(&outcomes.times_ms, 0.99),
+        };
         self.fleet.quit().await;
         drop(self.process);
+        for e in outcomes.errors.iter().take(5) {
+            eprintln!("{part} error: {e}");
+        }
+        summary
     }
+}
+
+/// What P3 and P3b report alike.
+struct Summary {
+    server_is: &'static str,
+    setup_s: f64,
+    errors: usize,
+    p50: f64,
+    p99: f64,
 }
 
 impl Cpu {
@@ -269,20 +291,16 @@ impl Cpu {
     }
 }
 
-/// Prints the first errors the devices met.
-fn print_errors(part: &str, outcomes: &Outcomes) {
-    for e in outcomes.errors.iter().take(5) {
-        eprintln!("{part} error: {e}");
-    }
+/// A number from the environment variable `name`, if set and a number.
+fn from_env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.parse().ok()
 }
 
 /// Runs P3 and adds it to `report`.
 pub async fn run(report: &mut Report, scale: Scale) {
     const TITLE: &str = "P3 — load";
-    let devices: usize = std::env::var("RAPPORT_P3_DEVICES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if scale.quick { 40 } else { 1_000 });
+    let devices: usize =
+        from_env("RAPPORT_P3_DEVICES").unwrap_or(if scale.quick { 40 } else { 1_000 });
     let Some(mut stage) = Stage::set_up(devices, VISITS).await else {
         report.skipped(
             TITLE,
@@ -313,20 +331,20 @@ pub async fn run(report: &mut Report, scale: Scale) {
     } else {
         0.0
     };
-    let server_is = stage.server_is();
-    let setup_s = stage.setup_s;
-    stage.end().await;
-    print_errors("P3", &outcomes);
-    let errors = outcomes.errors.len();
-    let times = &outcomes.times_ms;
-    let (p50, p99) = (percentile(times, 0.5), percentile(times, 0.99));
+    let Summary {
+        server_is,
+        setup_s,
+        errors,
+        p50,
+        p99,
+    } = stage.end("P3", &outcomes).await;
     let server_total = cpu.server + cpu.postgres;
     report.part(
         TITLE,
         &format!(
             "{devices} devices (rapport-node, each with its own SQLCipher database, tokio tasks in the device \
-             fleet's processes of up to {} devices each), each holding 20 documents (the programme view and 19 visits), each with 1–3 \
-             visits edited offline, all calling `SyncNow` at the same instant against one server on \
+             fleet's processes of up to {} devices each), each holding 20 documents (the programme view and \
+             19 visits), each with 1–3 visits edited offline, all calling `SyncNow` at the same instant against one server on \
              PostgreSQL: {server_is}. CPU per reconnect: {:.2} ms in the server process and {:.2} ms in \
              PostgreSQL ({server_total:.2} ms together), {:.2} ms in the devices' processes. All share 2 cores. \
              Latency is each device's whole reconnect as the device sees it (request, server commit, \
@@ -354,7 +372,10 @@ pub async fn run(report: &mut Report, scale: Scale) {
         "all done (ms)",
         "setup (s)",
     ]);
-    let errors_ok = report.target("p3_errors", errors == 0 && times.len() == devices);
+    let errors_ok = report.target(
+        "p3_errors",
+        errors == 0 && outcomes.times_ms.len() == devices,
+    );
     let p99_ok = report.target("p3_p99", p99 < 1000.0);
     let cpu_ok = report.target("p3_server_cpu", server_total <= 1.5);
     report.row(&[
@@ -397,14 +418,19 @@ pub async fn run(report: &mut Report, scale: Scale) {
 /// Runs P3b and adds it to `report`.
 pub async fn run_steady(report: &mut Report, scale: Scale) {
     const TITLE: &str = "P3b — steady load";
-    let devices: usize = std::env::var("RAPPORT_P3B_DEVICES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if scale.quick { 40 } else { 5_000 });
+    let devices: usize =
+        from_env("RAPPORT_P3B_DEVICES").unwrap_or(if scale.quick { 40 } else { 5_000 });
+    let seconds: Option<u64> = from_env("RAPPORT_P3B_SECONDS");
     let (period, duration) = if scale.quick {
-        (Duration::from_secs(2), Duration::from_secs(6))
+        (
+            Duration::from_secs(2),
+            Duration::from_secs(seconds.unwrap_or(6)),
+        )
     } else {
-        (Duration::from_secs(60), Duration::from_secs(300))
+        (
+            Duration::from_secs(60),
+            Duration::from_secs(seconds.unwrap_or(300)),
+        )
     };
     let Some(mut stage) = Stage::set_up(devices, STEADY_VISITS).await else {
         report.skipped(
@@ -430,14 +456,14 @@ pub async fn run_steady(report: &mut Report, scale: Scale) {
     let cpu = stage.cpu().per(before, syncs);
     let peak_mb = memory_mb_of(stage.server_pid(), "VmHWM:");
     let end_mb = memory_mb_of(stage.server_pid(), "VmRSS:");
-    let server_is = stage.server_is();
-    let setup_s = stage.setup_s;
-    stage.end().await;
-    print_errors("P3b", &outcomes);
-    let errors = outcomes.errors.len();
+    let Summary {
+        server_is,
+        setup_s,
+        errors,
+        p50,
+        p99,
+    } = stage.end("P3b", &outcomes).await;
     let planned = devices * duration.as_millis().div_ceil(period.as_millis()) as usize;
-    let times = &outcomes.times_ms;
-    let (p50, p99) = (percentile(times, 0.5), percentile(times, 0.99));
     let server_total = cpu.server + cpu.postgres;
     report.part(
         TITLE,

@@ -212,11 +212,17 @@ pub async fn pair_and_sync(node: &Node, ts: &TestServer, code: String, label: &s
     else {
         panic!("pairing answered something else")
     };
+    sync_node(node).await;
+    info
+}
+
+/// One sync run of `node`; panics when it ends with an error.
+pub async fn sync_node(node: &Node) -> SyncStatus {
     let Response::Sync(status) = node.handle(Request::SyncNow).await.expect("sync") else {
-        panic!("not a status")
+        panic!("SyncNow answered something else")
     };
     assert!(status.last_error.is_none(), "{status:?}");
-    info
+    status
 }
 
 /// Starts a visit of `client_id` dated 2026-11-27. On PostgreSQL the server's feed
