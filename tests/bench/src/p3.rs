@@ -34,10 +34,9 @@ const STEADY_VISITS: usize = 3;
 /// Devices set up at once.
 const SETUP_PARALLEL: usize = 16;
 
-/// CPU time (user + system, ms) of the process `pid` (a number, or `self`) so far:
-/// Linux's /proc, in USER_HZ (100 per second, fixed by the kernel's ABI). 0 when it is
-/// gone or /proc is missing.
-fn cpu_ms_of_pid(pid: &str) -> f64 {
+/// CPU time (user + system, ms) of the process `pid` so far: Linux's /proc, in USER_HZ
+/// (100 per second, fixed by the kernel's ABI). 0 when it is gone or /proc is missing.
+fn cpu_ms_of(pid: impl std::fmt::Display) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -49,11 +48,6 @@ fn cpu_ms_of_pid(pid: &str) -> f64 {
     let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // utime and stime are fields 14 and 15 of the line: 12 and 13 after ')'.
     (get(11) + get(12)) as f64 * 10.0
-}
-
-/// CPU time (ms) of the process `pid` so far.
-fn cpu_ms_of(pid: u32) -> f64 {
-    cpu_ms_of_pid(&pid.to_string())
 }
 
 /// CPU time (ms) so far of every process whose command line contains `needle`.
@@ -68,7 +62,7 @@ fn cpu_ms_matching(needle: &str) -> f64 {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
         })
-        .map(|pid| cpu_ms_of_pid(&pid))
+        .map(cpu_ms_of)
         .sum()
 }
 
