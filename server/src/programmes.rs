@@ -7,15 +7,18 @@ use crate::db::MetaRow;
 use crate::error::{HttpError, HttpResult};
 use crate::state::AppState;
 
-/// Reads a programme from its projection (404 when there is none).
+/// Reads a programme from its projection: the programme's row and a row per client
+/// (404 when there is none).
 pub async fn load_programme(state: &AppState, id: DocId) -> HttpResult<Programme> {
-    let meta = state
+    let p = state
         .db
-        .meta(id)
+        .programme_projection(id)
         .await?
-        .filter(|m| m.kind == "programme")
         .ok_or_else(|| HttpError::not_found("the programme"))?;
-    serde_json::from_str(&meta.body).map_err(|e| HttpError::internal("programme projection", e))
+    crate::db::join_programme(
+        &p.body,
+        p.clients.iter().map(|(c, _, entry)| (*c, entry.as_deref())),
+    )
 }
 
 /// A programme with its clients and visits, read from the projections.

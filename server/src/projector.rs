@@ -69,28 +69,25 @@ impl std::fmt::Debug for Projector {
 pub fn project(reads: &ProgrammeReads, id: DocId, doc: &Automerge) -> Result<Projection, String> {
     let scope = doc_scope(doc).map_err(|e| e.to_string())?;
     let mut view = None;
+    let mut company_key = None;
     let (kind, body, summary, clients) = match scope.kind {
         DocKind::Programme => {
             let p = reads.read(id, doc).map_err(|e| e.to_string())?;
-            let clients = p
-                .clients
-                .keys()
-                .filter_map(|c| {
-                    let rep = p.assignments.get(c).and_then(|a| a.current_rep.clone());
-                    c.parse::<DocId>().ok().map(|c| (c, rep))
-                })
-                .collect();
-            let summary = serde_json::to_string(&ProgrammeRoster::of(&p));
-            view = Some(ProgrammeView::of(&p));
+            // Written as the programme without its clients and a row per client: an
+            // edit rewrites the rows it touched, not the whole programme.
+            let (head, rows) = crate::db::split_programme(&p).map_err(|e| e.to_string())?;
+            let summary = serde_json::to_string(&ProgrammeRoster::of(&head));
+            view = Some(ProgrammeView::of(&head));
             (
                 "programme",
-                serde_json::to_string(&*p),
+                serde_json::to_string(&head),
                 summary,
-                Some(clients),
+                Some(rows),
             )
         }
         DocKind::Client => {
             let c = read_client(doc).map_err(|e| e.to_string())?;
+            company_key = Some(rapport_domain::client::company_key(&c.company));
             let summary = serde_json::to_string(&ClientSummary::of(&c));
             ("client", serde_json::to_string(&c), summary, None)
         }
@@ -117,6 +114,7 @@ pub fn project(reads: &ProgrammeReads, id: DocId, doc: &Automerge) -> Result<Pro
             heads: crate::db::heads_key(doc),
         },
         clients,
+        company_key,
         view,
     })
 }
@@ -275,7 +273,7 @@ impl Projector {
                 p.meta.doc_id,
                 (
                     p.meta.heads.clone(),
-                    Arc::new(clients.iter().cloned().collect()),
+                    Arc::new(clients.iter().map(|r| (r.client, r.print())).collect()),
                 ),
             );
         }

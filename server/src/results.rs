@@ -19,10 +19,17 @@ use crate::state::AppState;
 /// The merged status of a programme as of today, computed from the status summaries
 /// kept in the projections.
 pub async fn compute_status(state: &AppState, id: DocId) -> HttpResult<ProgrammeStatus> {
-    let programme: ProgrammeRoster = match state.db.meta(id).await? {
+    let mut programme: ProgrammeRoster = match state.db.meta(id).await? {
         Some(m) if m.kind == "programme" => parse_summary(&m.summary)?,
         _ => return Err(HttpError::not_found("the programme")),
     };
+    // The roster's clients are the programme's rows (`db/programme_rows.rs`).
+    let clients = state.db.roster_clients(id).await?;
+    programme.clients.extend(
+        clients
+            .iter()
+            .map(|(client, rep)| (client.to_string(), rep.clone())),
+    );
     let visits: Vec<VisitSummary> = parse_summaries(state.db.visit_summaries(id).await?)?;
     // Company names appear only next to failing quality checks: read just those clients.
     let failing: std::collections::BTreeSet<DocId> = visits

@@ -228,6 +228,13 @@ pub fn set_notes(doc: &mut Automerge, value: &str, now_ms: i64) -> Result<(), Do
     })
 }
 
+/// What two company names are compared by: one programme holds a company once, and
+/// «ООО Ромашка» and « ооо ромашка » are the same company (case folded by Unicode's
+/// rules, so Cyrillic too; spaces around the name ignored).
+pub fn company_key(company: &str) -> String {
+    company.trim().to_lowercase()
+}
+
 /// Renames the client company (e.g. after a rebranding or a typo in the import).
 pub fn set_company(doc: &mut Automerge, company: &str, now_ms: i64) -> Result<(), DomainError> {
     non_empty("company name", company)?;

@@ -6,13 +6,16 @@
 //! what the queries share; the queries themselves, by table group, in `accounts`
 //! (leads, sessions, failed sign-ins), `devices` (pairing codes, devices, the
 //! documents refused to them) and `projections` (what the projector derives from the
-//! documents).
+//! documents, a programme split into its head and a row per client by
+//! `programme_rows`).
 
 mod accounts;
 mod devices;
 pub use devices::Authors;
+mod programme_rows;
+pub use programme_rows::{ClientRow, join as join_programme, split as split_programme};
 mod projections;
-pub use projections::WrittenClients;
+pub use projections::{ProgrammeProjection, WrittenClients};
 mod rights;
 pub(crate) use rights::Clients;
 
@@ -173,8 +176,12 @@ pub fn heads_key(doc: &automerge::Automerge) -> String {
 pub struct Projection {
     /// The document's row.
     pub meta: MetaRow,
-    /// For a programme: every client and its current rep.
-    pub clients: Option<Vec<(DocId, Option<String>)>>,
+    /// For a programme: every client's row (its current rep and its entry); the
+    /// programme in `meta.body` is written without them.
+    pub clients: Option<Vec<ClientRow>>,
+    /// For a client: its company's key (`rapport_domain::client::company_key`), which
+    /// the rows of the programmes listing it carry for the duplicate check.
+    pub company_key: Option<String>,
     /// For a programme: the view its reps' devices receive (published, not stored here).
     pub view: Option<rapport_domain::ProgrammeView>,
 }

@@ -9,12 +9,16 @@ use rapport_store::{DocId, FeedCursor};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::programme_rows::{RowPrint, entry_hash};
 use super::{Db, IN_CHUNK, MetaRow, Projection, doc_id, params};
 use crate::error::{HttpError, HttpResult};
 
-/// Projection rows per statement: 8 parameters each, far below both databases' limits,
+/// Projection rows per statement: 9 parameters each, far below both databases' limits,
 /// and a page of the projector (or a burst of syncs) in one round trip.
 const META_ROWS_PER_STATEMENT: usize = 100;
+
+/// A programme's client rows per statement: 3 parameters each.
+const CLIENT_ROWS_PER_STATEMENT: usize = 200;
 
 /// A new `clients_version`: random, not the last one plus one, so that a database put
 /// back to an older copy under a running server never reaches again a version a
@@ -143,6 +147,97 @@ impl Db {
         .await?)
     }
 
+    /// A programme's projection with its client rows, from one statement (one
+    /// snapshot: never the body of one projection with the rows of another). `None`
+    /// when the programme has no projection.
+    pub async fn programme_projection(
+        &self,
+        programme_id: DocId,
+    ) -> HttpResult<Option<ProgrammeProjection>> {
+        let rows = sqlx::query(
+            "SELECT 'p' AS part, doc_id AS id, kind AS rep, body AS entry
+             FROM doc_meta WHERE doc_id = $1 AND kind = 'programme'
+             UNION ALL
+             SELECT 'c', client_id, rep_id, entry FROM programme_clients
+             WHERE programme_id = $1",
+        )
+        .bind(programme_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut head = None;
+        let mut clients = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let part: String = row.try_get("part")?;
+            let entry: Option<String> = row.try_get("entry")?;
+            if part == "p" {
+                head = Some(entry.unwrap_or_default());
+            } else {
+                clients.push((
+                    doc_id(&row.try_get::<String, _>("id")?)?,
+                    row.try_get("rep")?,
+                    entry,
+                ));
+            }
+        }
+        // Rows with no programme row: a programme that was never projected as such.
+        Ok(head.map(|body| ProgrammeProjection { body, clients }))
+    }
+
+    /// The clients of a programme whose company has this key ([`company_key`]), or
+    /// whose key is not known yet (`None`: a client not projected yet, or a row from
+    /// before rows held keys), while the programme's projection is at `heads` (then its
+    /// rows are exactly the document's clients); `None` when it is not. One statement,
+    /// one snapshot; the index on (programme, key) finds the rows.
+    ///
+    /// [`company_key`]: rapport_domain::client::company_key
+    pub async fn clients_named(
+        &self,
+        programme_id: DocId,
+        heads: &str,
+        key: &str,
+    ) -> HttpResult<Option<Vec<(DocId, Option<String>)>>> {
+        let rows = sqlx::query(
+            "SELECT 'p' AS part, heads AS id, NULL AS company_key FROM doc_meta
+             WHERE doc_id = $1 AND kind = 'programme'
+             UNION ALL
+             SELECT 'c', client_id, company_key FROM programme_clients
+             WHERE programme_id = $1 AND (company_key = $2 OR company_key IS NULL)",
+        )
+        .bind(programme_id.to_string())
+        .bind(key)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut at_heads = false;
+        let mut clients = Vec::new();
+        for row in &rows {
+            let part: String = row.try_get("part")?;
+            let id: String = row.try_get("id")?;
+            if part == "p" {
+                at_heads = id == heads;
+            } else {
+                clients.push((doc_id(&id)?, row.try_get("company_key")?));
+            }
+        }
+        Ok(at_heads.then_some(clients))
+    }
+
+    /// How many clients each programme's projection lists.
+    pub async fn programme_client_counts(&self) -> HttpResult<HashMap<DocId, usize>> {
+        let rows = sqlx::query(
+            "SELECT programme_id, COUNT(*) AS n FROM programme_clients GROUP BY programme_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    doc_id(&r.try_get::<String, _>("programme_id")?)?,
+                    usize::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
     /// The version of a programme's projections (0 before the first).
     pub async fn programme_version(&self, programme_id: DocId) -> HttpResult<i64> {
         let v: Option<i64> =
@@ -259,7 +354,7 @@ impl Db {
         }
         // The programmes' rows are the clients written with the stored heads: read
         // before the rows of this batch overwrite those heads.
-        let mut known: HashMap<DocId, super::Clients> = HashMap::new();
+        let mut known: HashMap<DocId, Prints> = HashMap::new();
         for p in projections {
             let m = &p.meta;
             if let (Some(_), Some((heads, clients))) = (&p.clients, written.get(&m.doc_id)) {
@@ -277,62 +372,98 @@ impl Db {
         for p in projections {
             let Some(clients) = &p.clients else { continue };
             let programme = p.meta.doc_id;
-            let mut old: HashMap<DocId, Option<String>> = match known.remove(&programme) {
+            let mut old: HashMap<DocId, RowPrint> = match known.remove(&programme) {
                 Some(known) => (*known).clone(),
                 None => {
                     let rows = sqlx::query(
-                        "SELECT client_id, rep_id FROM programme_clients WHERE programme_id = $1",
+                        "SELECT client_id, rep_id, entry FROM programme_clients WHERE programme_id = $1",
                     )
                     .bind(programme.to_string())
                     .fetch_all(&mut *tx)
                     .await?;
                     rows.iter()
                         .map(|r| {
+                            let entry: Option<String> = r.try_get("entry")?;
                             Ok((
                                 doc_id(&r.try_get::<String, _>("client_id")?)?,
-                                r.try_get("rep_id")?,
+                                (r.try_get("rep_id")?, entry_hash(entry.as_deref())),
                             ))
                         })
                         .collect::<HttpResult<_>>()?
                 }
             };
-            let changed = clients.len() != old.len()
-                || clients
-                    .iter()
-                    .any(|(client, rep)| old.get(client) != Some(rep));
-            for (client, rep) in clients {
-                let key = client.to_string();
-                match old.remove(client) {
-                    Some(was) if was == *rep => continue,
-                    _ => {}
+            // Rows whose rep or entry changed are written; those whose rep changed
+            // (or new) also wait to be moved to the head of the feed, and change the
+            // devices' rights (`clients_version`).
+            let mut write = Vec::new();
+            let mut moved = Vec::new();
+            for row in clients {
+                match old.remove(&row.client) {
+                    Some(was) if was == row.print() => {}
+                    Some((rep, _)) if rep == row.rep => write.push(row),
+                    _ => {
+                        write.push(row);
+                        moved.push(row.client);
+                    }
                 }
-                sqlx::query(
-                    "INSERT INTO programme_clients (programme_id, client_id, rep_id) VALUES ($1, $2, $3)
-                     ON CONFLICT (programme_id, client_id) DO UPDATE SET rep_id = excluded.rep_id",
-                )
-                .bind(programme.to_string())
-                .bind(&key)
-                .bind(rep)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO touch_queue (client_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                )
-                .bind(&key)
-                .execute(&mut *tx)
-                .await?;
             }
-            for gone in old.keys() {
-                sqlx::query(
-                    "DELETE FROM programme_clients WHERE programme_id = $1 AND client_id = $2",
-                )
-                .bind(programme.to_string())
-                .bind(gone.to_string())
-                .execute(&mut *tx)
-                .await?;
+            let gone: Vec<DocId> = old.into_keys().collect();
+            for chunk in write.chunks(CLIENT_ROWS_PER_STATEMENT) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|r| {
+                        let client = r * 3 + 2;
+                        format!(
+                            "($1, {}, (SELECT company_key FROM doc_meta WHERE doc_id = ${client}))",
+                            params(client, 3)
+                        )
+                    })
+                    .collect();
+                // The client's company key comes from its own projection (written in
+                // an earlier or this transaction; a client projected later sets it).
+                let sql = format!(
+                    "INSERT INTO programme_clients (programme_id, client_id, rep_id, entry, company_key)
+                     VALUES {}
+                     ON CONFLICT (programme_id, client_id)
+                         DO UPDATE SET rep_id = excluded.rep_id, entry = excluded.entry,
+                             company_key = excluded.company_key",
+                    values.join(", ")
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(programme.to_string());
+                for row in chunk {
+                    query = query
+                        .bind(row.client.to_string())
+                        .bind(&row.rep)
+                        .bind(&row.entry);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            for chunk in moved.chunks(IN_CHUNK) {
+                let sql = format!(
+                    "INSERT INTO touch_queue (client_id) VALUES {} ON CONFLICT DO NOTHING",
+                    (1..=chunk.len())
+                        .map(|i| format!("(${i})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for client in chunk {
+                    query = query.bind(client.to_string());
+                }
+                query.execute(&mut *tx).await?;
+            }
+            for chunk in gone.chunks(IN_CHUNK) {
+                let sql = format!(
+                    "DELETE FROM programme_clients WHERE programme_id = $1 AND client_id IN ({})",
+                    params(2, chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(programme.to_string());
+                for client in chunk {
+                    query = query.bind(client.to_string());
+                }
+                query.execute(&mut *tx).await?;
             }
             // Devices' rights kept by every process are read again (`db/rights.rs`).
-            if changed {
+            if !moved.is_empty() || !gone.is_empty() {
                 sqlx::query(
                     "INSERT INTO programme_versions (programme_id, version, clients_version)
                      VALUES ($1, 1, $2)
@@ -347,23 +478,40 @@ impl Db {
         // The status of every programme a document of the batch counts in is out of
         // date: one step per programme, however many of its documents changed.
         let mut programmes: BTreeSet<String> = BTreeSet::new();
+        let mut clients = Vec::new();
         for p in projections {
             let m = &p.meta;
             match m.kind.as_str() {
                 "programme" => {
                     programmes.insert(m.doc_id.to_string());
                 }
-                "client" => {
-                    let of: Vec<String> = sqlx::query_scalar(
-                        "SELECT programme_id FROM programme_clients WHERE client_id = $1",
-                    )
-                    .bind(m.doc_id.to_string())
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    programmes.extend(of);
-                }
+                "client" => clients.push(m.doc_id.to_string()),
                 _ => programmes.extend(m.programme_id.iter().map(DocId::to_string)),
             }
+        }
+        // A client counts in the programmes listing it, whose rows carry its company's
+        // key (renamed, or projected after the programme listed it).
+        for chunk in clients.chunks(IN_CHUNK) {
+            let sql = format!(
+                "UPDATE programme_clients SET company_key =
+                     (SELECT company_key FROM doc_meta WHERE doc_id = programme_clients.client_id)
+                 WHERE client_id IN ({})",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await?;
+            let sql = format!(
+                "SELECT DISTINCT programme_id FROM programme_clients WHERE client_id IN ({})",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            programmes.extend(query.fetch_all(&mut *tx).await?);
         }
         for programme in programmes {
             sqlx::query(
@@ -391,28 +539,30 @@ impl Db {
         for (i, p) in projections.iter().enumerate() {
             last.insert(p.meta.doc_id, i);
         }
-        let rows: Vec<&MetaRow> = projections
+        let rows: Vec<&Projection> = projections
             .iter()
             .enumerate()
             .filter(|(i, p)| last.get(&p.meta.doc_id) == Some(i))
-            .map(|(_, p)| &p.meta)
+            .map(|(_, p)| p)
             .collect();
         for chunk in rows.chunks(META_ROWS_PER_STATEMENT) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|r| format!("({})", params(r * 8 + 1, 8)))
+                .map(|r| format!("({})", params(r * 9 + 1, 9)))
                 .collect();
             let sql = format!(
                 "INSERT INTO doc_meta
-                     (doc_id, kind, programme_id, client_id, body, summary, heads, projected_ms)
+                     (doc_id, kind, programme_id, client_id, body, summary, heads, projected_ms,
+                      company_key)
                  VALUES {}
                  ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
                      programme_id = excluded.programme_id, client_id = excluded.client_id,
                      body = excluded.body, summary = excluded.summary, heads = excluded.heads,
-                     projected_ms = excluded.projected_ms",
+                     projected_ms = excluded.projected_ms, company_key = excluded.company_key",
                 values.join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for m in chunk {
+            for p in chunk {
+                let m = &p.meta;
                 query = query
                     .bind(m.doc_id.to_string())
                     .bind(&m.kind)
@@ -421,7 +571,8 @@ impl Db {
                     .bind(&m.body)
                     .bind(&m.summary)
                     .bind(&m.heads)
-                    .bind(now_ms);
+                    .bind(now_ms)
+                    .bind(&p.company_key);
             }
             query.execute(&mut **tx).await?;
         }
@@ -473,9 +624,22 @@ impl Db {
     }
 }
 
+/// A programme's projection ([`Db::programme_projection`]).
+#[derive(Clone, Debug)]
+pub struct ProgrammeProjection {
+    /// The programme without its clients (JSON).
+    pub body: String,
+    /// Each client, its current rep and its entry (`None` in a row written before
+    /// rows held entries).
+    pub clients: Vec<(DocId, Option<String>, Option<String>)>,
+}
+
 /// Per programme: the heads of the projection last written by this process and the
-/// clients (with their reps) written with it.
-pub type WrittenClients = HashMap<DocId, (String, Arc<HashMap<DocId, Option<String>>>)>;
+/// prints of the client rows written with it.
+pub type WrittenClients = HashMap<DocId, (String, Prints)>;
+
+/// The prints of a programme's client rows ([`super::ClientRow::print`]).
+pub type Prints = Arc<HashMap<DocId, RowPrint>>;
 
 fn cursor_hex(cursor: &FeedCursor) -> String {
     if *cursor == FeedCursor::start() {
@@ -495,9 +659,12 @@ fn cursor_from_hex(hex: &str) -> HttpResult<FeedCursor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::MetaRow;
+    use crate::db::{ClientRow, MetaRow};
 
-    fn programme(id: DocId, heads: &str, clients: &[(DocId, Option<&str>)]) -> Projection {
+    /// A client's row: its id, rep and entry.
+    type Row<'a> = (DocId, Option<&'a str>, &'a str);
+
+    fn programme(id: DocId, heads: &str, clients: &[Row<'_>]) -> Projection {
         Projection {
             meta: MetaRow {
                 doc_id: id,
@@ -511,9 +678,14 @@ mod tests {
             clients: Some(
                 clients
                     .iter()
-                    .map(|(c, r)| (*c, r.map(str::to_owned)))
+                    .map(|(c, r, e)| ClientRow {
+                        client: *c,
+                        rep: r.map(str::to_owned),
+                        entry: (*e).to_owned(),
+                    })
                     .collect(),
             ),
+            company_key: None,
             view: None,
         }
     }
@@ -524,7 +696,7 @@ mod tests {
             p.meta.doc_id,
             (
                 p.meta.heads.clone(),
-                Arc::new(clients.into_iter().collect()),
+                Arc::new(clients.iter().map(|r| (r.client, r.print())).collect()),
             ),
         )])
     }
@@ -532,7 +704,9 @@ mod tests {
     /// A process that wrote a programme's clients writes only the difference next
     /// time, but only while the stored projection is the one it wrote: after another
     /// process wrote (other heads), it reads the rows back. The rows always end up as
-    /// the last projection's clients.
+    /// the last projection's clients, with their entries; only a new client or a
+    /// change of rep waits to be moved to the head of the feed and changes the
+    /// devices' rights.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_programmes_clients_are_diffed_against_what_is_stored() {
         let dir = tempfile::tempdir().expect("dir");
@@ -543,22 +717,35 @@ mod tests {
         let [x, y, z] = [(); 3].map(|()| DocId::random());
         let at = FeedCursor::start();
         let rows = || async {
-            let mut rows: Vec<(DocId, Option<String>)> = db
-                .programme_clients(id, None)
+            let mut rows: Vec<(DocId, Option<String>, Option<String>)> = db
+                .programme_projection(id)
                 .await
                 .expect("rows")
-                .into_iter()
-                .collect();
+                .expect("projected")
+                .clients;
             rows.sort();
             rows
         };
-        let sorted = |mut v: Vec<(DocId, Option<String>)>| {
+        let owned = |v: &[Row<'_>]| {
+            let mut v: Vec<(DocId, Option<String>, Option<String>)> = v
+                .iter()
+                .map(|(c, r, e)| (*c, r.map(str::to_owned), Some((*e).to_owned())))
+                .collect();
             v.sort();
             v
         };
+        let clients_version = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT clients_version FROM programme_versions WHERE programme_id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_one(&db.pool)
+            .await
+            .expect("version")
+        };
 
         // This process writes {x}.
-        let first = programme(id, "h1", &[(x, Some("ivanov"))]);
+        let first = programme(id, "h1", &[(x, Some("ivanov"), "{\"x\":1}")]);
         assert!(
             db.apply_projections(at, at, std::slice::from_ref(&first), 1, &HashMap::new())
                 .await
@@ -566,7 +753,11 @@ mod tests {
         );
         let mine = written(&first);
         // Another process writes {x, y} (it knows nothing of ours).
-        let other = programme(id, "h2", &[(x, Some("ivanov")), (y, None)]);
+        let other = programme(
+            id,
+            "h2",
+            &[(x, Some("ivanov"), "{\"x\":1}"), (y, None, "{\"y\":«Юг»}")],
+        );
         assert!(
             db.apply_projections(at, at, &[other], 2, &HashMap::new())
                 .await
@@ -574,28 +765,134 @@ mod tests {
         );
         // This process writes {x, z} from its own last write: the stored heads are the
         // other process's, so the rows are read, and y goes.
-        let third = programme(id, "h3", &[(x, Some("petrov")), (z, None)]);
+        let third_rows = [
+            (x, Some("petrov"), "{\"x\":1}"),
+            (z, None, "{\"z\":«Север»}"),
+        ];
+        let third = programme(id, "h3", &third_rows);
         assert!(
             db.apply_projections(at, at, std::slice::from_ref(&third), 3, &mine)
                 .await
                 .expect("apply")
         );
-        assert_eq!(
-            rows().await,
-            sorted(vec![(x, Some("petrov".into())), (z, None)])
-        );
+        assert_eq!(rows().await, owned(&third_rows));
         // Its own write is the stored one now: the difference alone is written.
-        let fourth = programme(id, "h4", &[(z, Some("ivanov"))]);
+        let fourth_rows = [(z, Some("ivanov"), "{\"z\":«Север»}")];
+        let fourth = programme(id, "h4", &fourth_rows);
         assert!(
-            db.apply_projections(at, at, &[fourth], 4, &written(&third))
+            db.apply_projections(at, at, std::slice::from_ref(&fourth), 4, &written(&third))
                 .await
                 .expect("apply")
         );
-        assert_eq!(rows().await, vec![(z, Some("ivanov".into()))]);
+        assert_eq!(rows().await, owned(&fourth_rows));
         // x and z changed rep: both wait to be moved to the head of the feed.
         let mut queued = db.touch_queue().await.expect("queue");
         queued.sort();
         assert!(queued.contains(&x) && queued.contains(&z), "{queued:?}");
+        db.clear_touch_queue(&queued).await.expect("cleared");
+        // An entry changed with its rep kept (e.g. the relationship) is written, moves
+        // nothing in the feed and leaves the devices' rights as they were; from this
+        // process's write and from the rows read back alike.
+        let version = clients_version().await;
+        let fifth_rows = [(z, Some("ivanov"), "{\"z\":«Северо-Запад»}")];
+        let fifth = programme(id, "h5", &fifth_rows);
+        for known in [written(&fourth), HashMap::new()] {
+            assert!(
+                db.apply_projections(at, at, std::slice::from_ref(&fifth), 5, &known)
+                    .await
+                    .expect("apply")
+            );
+            assert_eq!(rows().await, owned(&fifth_rows));
+        }
+        assert_eq!(db.touch_queue().await.expect("queue"), Vec::<DocId>::new());
+        assert_eq!(clients_version().await, version);
+        db.pool.close().await;
+    }
+
+    fn client(id: DocId, heads: &str, company: &str) -> Projection {
+        Projection {
+            meta: MetaRow {
+                doc_id: id,
+                kind: "client".into(),
+                programme_id: None,
+                client_id: Some(id),
+                body: "{}".into(),
+                summary: "{}".into(),
+                heads: heads.into(),
+            },
+            clients: None,
+            company_key: Some(rapport_domain::client::company_key(company)),
+            view: None,
+        }
+    }
+
+    /// The rows of a programme carry each client's company key, whichever of the two
+    /// is projected first, and follow a rename; the rows named so are given only while
+    /// the programme's projection is at the heads asked with.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_programmes_rows_carry_their_clients_company_keys() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::open_sqlite(&dir.path().join("компании.sqlite3"))
+            .await
+            .expect("open");
+        let id = DocId::random();
+        let [x, y] = [(); 2].map(|()| DocId::random());
+        let at = FeedCursor::start();
+        let apply = |batch: Vec<Projection>| {
+            let db = &db;
+            async move {
+                assert!(
+                    db.apply_projections(at, at, &batch, 1, &HashMap::new())
+                        .await
+                        .expect("apply")
+                );
+            }
+        };
+        let named = |heads: &'static str, key: &'static str| {
+            let db = &db;
+            async move {
+                db.clients_named(id, heads, key)
+                    .await
+                    .expect("named")
+                    .map(|mut v| {
+                        v.sort();
+                        v
+                    })
+            }
+        };
+        let romashka = "ооо «ромашка»".to_owned();
+        // x is projected before the programme lists it; y after.
+        apply(vec![client(x, "x1", " ООО «Ромашка» ")]).await;
+        apply(vec![programme(
+            id,
+            "p1",
+            &[(x, None, "{}"), (y, None, "{}")],
+        )])
+        .await;
+        let mut both = vec![(x, Some(romashka.clone())), (y, None)];
+        both.sort();
+        assert_eq!(
+            named("p1", "ооо «ромашка»").await,
+            Some(both),
+            "y's company is not known yet: it is given to be read"
+        );
+        assert_eq!(named("p0", "ооо «ромашка»").await, None, "other heads");
+        apply(vec![client(y, "y1", "АО «Лютик»")]).await;
+        assert_eq!(
+            named("p1", "ооо «ромашка»").await,
+            Some(vec![(x, Some(romashka))])
+        );
+        assert_eq!(
+            named("p1", "ао «лютик»").await,
+            Some(vec![(y, Some("ао «лютик»".into()))])
+        );
+        // x renamed: found by its new name only.
+        apply(vec![client(x, "x2", "АО «Лютик-2»")]).await;
+        assert_eq!(named("p1", "ооо «ромашка»").await, Some(vec![]));
+        assert_eq!(
+            named("p1", "ао «лютик-2»").await,
+            Some(vec![(x, Some("ао «лютик-2»".into()))])
+        );
         db.pool.close().await;
     }
 }

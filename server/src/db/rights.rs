@@ -73,18 +73,43 @@ impl Db {
         rep: Option<&str>,
         stamp: Option<RightsStamp>,
     ) -> HttpResult<Clients> {
+        self.kept_clients(programme, rep, stamp.map(|s| s.clients))
+            .await
+    }
+
+    /// Every client of a programme and its rep, as the lead's status counts them:
+    /// the copy kept for devices while the programme's `clients_version` is the one it
+    /// was read under (read first: rows changed after it are read again next time).
+    pub(crate) async fn roster_clients(&self, programme: DocId) -> HttpResult<Clients> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT clients_version FROM programme_versions WHERE programme_id = $1",
+        )
+        .bind(programme.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        self.kept_clients(programme, None, version).await
+    }
+
+    /// The clients of `programme` (`rep`'s, or all): the kept copy when it was read
+    /// under `clients_version`, read (and kept under it) otherwise.
+    async fn kept_clients(
+        &self,
+        programme: DocId,
+        rep: Option<&str>,
+        clients_version: Option<i64>,
+    ) -> HttpResult<Clients> {
         let key = (programme, rep.map(str::to_owned));
-        if let Some(stamp) = stamp
+        if let Some(version) = clients_version
             && let Some((at, clients)) = locked(&self.rights.clients).get(&key)
-            && *at == stamp.clients
+            && *at == version
         {
             self.rights.kept.fetch_add(1, Ordering::Relaxed);
             return Ok(clients.clone());
         }
         self.rights.reads.fetch_add(1, Ordering::Relaxed);
         let clients = Arc::new(self.programme_clients(programme, rep).await?);
-        if let Some(stamp) = stamp {
-            keep(&self.rights.clients, key, (stamp.clients, clients.clone()));
+        if let Some(version) = clients_version {
+            keep(&self.rights.clients, key, (version, clients.clone()));
         }
         Ok(clients)
     }

@@ -34,6 +34,8 @@ async fn list_programmes(
     _auth: LeadAuth,
 ) -> HttpResult<Json<Vec<ProgrammeSummary>>> {
     let mut out = Vec::new();
+    // The programmes' rows hold no clients (`db/programme_rows.rs`): counted apart.
+    let counts = state.db.programme_client_counts().await?;
     for meta in state.db.programmes().await? {
         let p: Programme = serde_json::from_str(&meta.body)
             .map_err(|e| HttpError::internal("programme projection", e))?;
@@ -42,7 +44,7 @@ async fn list_programmes(
             name: p.name,
             start: p.period.start,
             end: p.period.end,
-            clients: p.clients.len(),
+            clients: counts.get(&p.id).copied().unwrap_or(0),
             reps: p.reps.len(),
         });
     }

@@ -148,3 +148,24 @@ fn company_and_segment_are_edited_and_bad_names_refused() {
     assert_eq!(doc.get_heads(), heads, "a refused rename writes nothing");
     assert_eq!(read_client(&doc).unwrap().company, "АО «Север» 🚀");
 }
+
+#[test]
+fn company_keys_ignore_case_and_surrounding_spaces_in_cyrillic_too() {
+    use rapport_domain::client::company_key;
+    assert_eq!(
+        company_key("  ООО «Ромашка» "),
+        company_key("ооо «ромашка»")
+    );
+    assert_eq!(company_key("ИП ЁЛКИН"), "ип ёлкин");
+    assert_eq!(company_key("Cafe ☕ Север"), "cafe ☕ север");
+    assert_ne!(
+        company_key("ИП Ёлкин"),
+        company_key("ИП Елкин"),
+        "Ё is its own letter"
+    );
+    assert_ne!(
+        company_key("ООО  Ромашка"),
+        company_key("ООО Ромашка"),
+        "spaces inside the name are kept"
+    );
+}
