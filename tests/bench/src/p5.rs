@@ -158,7 +158,7 @@ async fn large_programme(backend: Backend, clients: usize) -> Option<Status> {
     }
     // The lead adds one client to the large programme (duplicate check included).
     let mut adds = Vec::new();
-    for i in 0..3 {
+    for i in 0..ADDS {
         let started = Instant::now();
         let (code, body) = ts
             .call(
@@ -173,6 +173,7 @@ async fn large_programme(backend: Backend, clients: usize) -> Option<Status> {
     }
     Some(Status {
         add_client: percentile(&adds, 0.5),
+        add_client_max: percentile(&adds, 1.0),
         computed_p50: percentile(&computed, 0.5),
         computed_p95: percentile(&computed, 0.95),
         served_p95: percentile(&times, 0.95),
@@ -180,9 +181,13 @@ async fn large_programme(backend: Backend, clients: usize) -> Option<Status> {
     })
 }
 
+/// Clients the lead adds one by one to the large programme.
+const ADDS: usize = 10;
+
 /// Figures of the large programme.
 struct Status {
     add_client: f64,
+    add_client_max: f64,
     computed_p50: f64,
     computed_p95: f64,
     served_p95: f64,
@@ -198,7 +203,8 @@ pub async fn run(report: &mut Report, scale: Scale) {
             "A programme of {clients} clients, 100 reps and {clients} completed visits. Status: \
              `GET /programmes/{{id}}/status` computed from the projections (what the first request after any \
              change pays; 20 requests), and served again with nothing changed; export: \
-             `GET …/exports/visits.csv`, the whole file (median of 3); the lead adds one client (median of 3)."
+             `GET …/exports/visits.csv`, the whole file (median of 3); the lead adds one client \
+             (`POST /programmes/{{id}}/clients`, duplicate check included; median and slowest of {ADDS}, one after another)."
         ),
     );
     report.table(&[
@@ -208,7 +214,8 @@ pub async fn run(report: &mut Report, scale: Scale) {
         "status served unchanged p95 (ms)",
         "visits CSV export (ms)",
         "target < 2 s",
-        "lead adds one client (ms)",
+        "lead adds one client p50 / max (ms)",
+        "target p50 < 100 ms",
     ]);
     for (name, backend) in [("sqlite", Backend::Sqlite), ("postgres", Backend::Postgres)] {
         let Some(s) = large_programme(backend, clients).await else {
@@ -220,6 +227,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
         };
         let status_ok = report.target(&format!("p5_status_p95_{name}"), s.computed_p95 < 100.0);
         let export_ok = report.target(&format!("p5_export_{name}"), s.export < 2000.0);
+        let add_ok = report.target(&format!("p5_add_one_client_{name}"), s.add_client < 100.0);
         report.row(&[
             name.into(),
             format!("{:.1} / {:.1}", s.computed_p50, s.computed_p95),
@@ -227,7 +235,8 @@ pub async fn run(report: &mut Report, scale: Scale) {
             format!("{:.1}", s.served_p95),
             format!("{:.0}", s.export),
             export_ok,
-            format!("{:.0}", s.add_client),
+            format!("{:.0} / {:.0}", s.add_client, s.add_client_max),
+            add_ok,
         ]);
         report.figure(
             &format!("p5_status_p50_ms_{name}"),
@@ -248,6 +257,10 @@ pub async fn run(report: &mut Report, scale: Scale) {
         report.figure(
             &format!("p5_add_one_client_ms_{name}"),
             format!("{:.0}", s.add_client),
+        );
+        report.figure(
+            &format!("p5_add_one_client_max_ms_{name}"),
+            format!("{:.0}", s.add_client_max),
         );
     }
     report.figure("p5_clients", clients);

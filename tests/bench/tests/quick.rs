@@ -46,6 +46,8 @@ fn every_part_runs_and_prints_its_figures() {
         "p4_open_cold_median_ms",
         "p5_status_p95_ms_postgres",
         "p5_export_csv_ms_sqlite",
+        "p5_add_one_client_ms_postgres",
+        "p5_add_one_client_max_ms_sqlite",
     ] {
         let value = figures
             .get(name)
