@@ -136,8 +136,9 @@ pub fn client_doc(
 /// With `like` (a [`company_key`]), the names may be only those with that key: while
 /// the projection of the programme is at the document's heads, its client rows are
 /// exactly the document's clients, and an index finds the few named so (a lead adding
-/// one client to a programme of 10,000 reads a row, not 10,000 names). Otherwise, or
-/// with no `like`, every client's name.
+/// one client to a programme of 10,000 reads a row, not 10,000 names); those found
+/// by their rows are given as their keys. Otherwise, or with no `like`, every client's
+/// name.
 pub async fn current_companies(
     state: &AppState,
     programme_id: DocId,

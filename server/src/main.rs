@@ -9,6 +9,12 @@ use clap::{Parser, Subcommand};
 use rapport_server::{AppState, Config, Overrides, Server};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: under 1,000 devices reconnecting at once a
+/// quarter of the server's CPU was glibc's allocator (`_int_malloc`, consolidating
+/// and unlinking free chunks), and glibc kept ~140 MB freed but not returned.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "rapport-server", version, about = "The Rapport sync server")]
 struct Cli {
