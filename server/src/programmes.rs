@@ -17,7 +17,7 @@ pub async fn load_programme(state: &AppState, id: DocId) -> HttpResult<Programme
         .ok_or_else(|| HttpError::not_found("the programme"))?;
     crate::db::join_programme(
         &p.body,
-        p.clients.iter().map(|(c, _, entry)| (*c, entry.as_deref())),
+        p.clients.iter().map(|(c, entry)| (*c, entry.as_deref())),
     )
 }
 

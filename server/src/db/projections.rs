@@ -155,10 +155,10 @@ impl Db {
         programme_id: DocId,
     ) -> HttpResult<Option<ProgrammeProjection>> {
         let rows = sqlx::query(
-            "SELECT 'p' AS part, doc_id AS id, kind AS rep, body AS entry
+            "SELECT 'p' AS part, doc_id AS id, body AS entry
              FROM doc_meta WHERE doc_id = $1 AND kind = 'programme'
              UNION ALL
-             SELECT 'c', client_id, rep_id, entry FROM programme_clients
+             SELECT 'c', client_id, entry FROM programme_clients
              WHERE programme_id = $1",
         )
         .bind(programme_id.to_string())
@@ -172,11 +172,7 @@ impl Db {
             if part == "p" {
                 head = Some(entry.unwrap_or_default());
             } else {
-                clients.push((
-                    doc_id(&row.try_get::<String, _>("id")?)?,
-                    row.try_get("rep")?,
-                    entry,
-                ));
+                clients.push((doc_id(&row.try_get::<String, _>("id")?)?, entry));
             }
         }
         // Rows with no programme row: a programme that was never projected as such.
@@ -629,9 +625,9 @@ impl Db {
 pub struct ProgrammeProjection {
     /// The programme without its clients (JSON).
     pub body: String,
-    /// Each client, its current rep and its entry (`None` in a row written before
-    /// rows held entries).
-    pub clients: Vec<(DocId, Option<String>, Option<String>)>,
+    /// Each client and its entry (`None` in a row written before rows held
+    /// entries); the entry holds the client's assignment, its rep with it.
+    pub clients: Vec<(DocId, Option<String>)>,
 }
 
 /// Per programme: the heads of the projection last written by this process and the
@@ -716,14 +712,20 @@ mod tests {
         let id = DocId::random();
         let [x, y, z] = [(); 3].map(|()| DocId::random());
         let at = FeedCursor::start();
+        // Each row's rep (as devices' rights read it) and entry (as the lead's API).
         let rows = || async {
+            let reps = db.programme_clients(id, None).await.expect("reps");
             let mut rows: Vec<(DocId, Option<String>, Option<String>)> = db
                 .programme_projection(id)
                 .await
                 .expect("rows")
                 .expect("projected")
-                .clients;
+                .clients
+                .into_iter()
+                .map(|(c, entry)| (c, reps.get(&c).cloned().flatten(), entry))
+                .collect();
             rows.sort();
+            assert_eq!(rows.len(), reps.len(), "the same rows");
             rows
         };
         let owned = |v: &[Row<'_>]| {
