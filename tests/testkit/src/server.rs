@@ -137,6 +137,33 @@ impl TestServer {
         &self.server.as_ref().expect("server running").state
     }
 
+    /// Waits until everything committed to the store is projected: the projector has
+    /// caught up and the feed holds nothing back. On PostgreSQL the feed holds a commit
+    /// back while an older transaction of the cluster is open (another test's), and the
+    /// projector sees it only once that ends; a test that then says "nothing moves" (no
+    /// status event, no new projection) must first wait for this. Bounded: 10 s.
+    pub async fn settle_projections(&self) {
+        let state = self.state();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let projected = state.projector.catch_up().await.expect("a projection pass");
+            let cursor = state.db.projector_cursor().await.expect("the cursor");
+            let held = state
+                .store
+                .feed_held_back(&cursor, 1)
+                .await
+                .expect("held back");
+            if projected == 0 && held.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the store's commits never all reached the projections"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Another server process on the same database (PostgreSQL), on its own port.
     pub async fn another(&self) -> Server {
         Server::start(self.config.clone())
