@@ -261,3 +261,43 @@ async fn a_reps_device_cannot_write_a_review(#[case] backend: Backend) {
     assert!(stored.reviews.is_empty());
     assert_eq!(stored.review_state(), ReviewState::AwaitingReview);
 }
+
+/// The same forgery in a visit the server has never seen: the device sends it whole, and
+/// the check finds the review among its changes all the same; nothing of it is stored.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reps_device_cannot_write_a_review_into_a_visit_it_sends_first(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let mut w = ts.rep_with_client("ООО «Ромашка»").await;
+    let visit = w.tablet.new_visit(w.client);
+    w.tablet.complete(visit);
+    w.tablet
+        .edit(visit, |doc, t| {
+            review_visit(
+                doc,
+                t,
+                "подделка",
+                &ReviewInput {
+                    verdict: Some(Verdict::Accepted),
+                    ..ReviewInput::default()
+                },
+                "Иван Иванов",
+                rapport_server::now_ms(),
+            )
+        })
+        .expect("the forged review is local");
+    let run = w.tablet.sync().await;
+    let refused: Vec<_> = run.errors.iter().filter(|e| e.doc == visit).collect();
+    assert_eq!(refused.len(), 1, "{:?}", run.errors);
+    assert_eq!(refused[0].code, ErrorCode::Forbidden);
+    assert!(
+        refused[0].message.contains("lead"),
+        "{}",
+        refused[0].message
+    );
+    assert!(ts.load_doc(visit).await.is_none(), "nothing stored");
+}

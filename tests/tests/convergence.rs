@@ -16,13 +16,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
 use proptest::prelude::*;
 use rapport_domain::visit::{
     self, AnswerValue, ContactInput, ReferralInput, ScalarAnswer, VisitInit,
 };
 use rapport_domain::{DocId, QuestionKind, Template, check_document, default_template};
-use rapport_protocol::{ErrorCode, Rejection};
+use rapport_protocol::{ErrorCode, NewChanges, Rejection};
 use rapport_testkit::{Fault, MemDevice, MemDeviceSnapshot, MemServer, MemServerSnapshot};
 use rapport_tests::text::{SNIPPETS, splice};
 
@@ -125,7 +125,7 @@ fn scenario() -> impl Strategy<Value = (usize, Vec<Op>)> {
 
 /// The server's check before committing a device's changes: the document must
 /// still be a well-formed Rapport document (the real server does the same).
-fn schema_check(doc: &Automerge, _new: &[Change]) -> Result<(), Rejection> {
+fn schema_check(doc: &Automerge, _new: NewChanges<'_>) -> Result<(), Rejection> {
     check_document(doc).map(|_| ()).map_err(|e| Rejection {
         code: ErrorCode::Rejected,
         message: e.to_string(),

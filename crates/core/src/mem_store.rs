@@ -190,6 +190,8 @@ impl DeviceStore for MemDeviceStore {
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        // This store keeps changes only.
+        let batch = batch.wholes_as_changes()?;
         self.write(false, !batch.changes.is_empty())?;
         let mut data = self.lock();
         let mut docs = data.docs.clone();

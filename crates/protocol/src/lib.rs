@@ -168,7 +168,8 @@ pub mod wire;
 pub use device::{DeviceConfig, DeviceSession, DocSet, Outcome, SessionError};
 pub use doc_set::MemDocSet;
 pub use server::{
-    DocCommit, FeedResult, Incoming, Received, Rejection, ServerExchange, ServerOutcome, receive,
+    DocCommit, FeedResult, Incoming, NewChanges, Received, Rejection, ServerExchange,
+    ServerOutcome, receive,
 };
 pub use wire::{
     DecodeError, DocError, DocMessage, EncodeError, ErrorCode, HeadsRequest, HeadsResponse, Limits,

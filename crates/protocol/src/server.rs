@@ -1,10 +1,12 @@
 //! The server side of one sync request, as a sans-IO exchange.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::sync::{Message, SyncDoc};
-use automerge::{Automerge, Change};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use rapport_domain::DocId;
+use rapport_store::{WholeDoc, is_one_document};
 
 use crate::state::{load_state, preseed};
 use crate::wire::{
@@ -21,6 +23,52 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// The changes of a received document that the server did not hold, as the check sees
+/// them.
+#[derive(Debug, Clone, Copy)]
+pub enum NewChanges<'a> {
+    /// Decoded changes (an increment).
+    Changes(&'a [Change]),
+    /// The whole document, sent so because the server had none of it: every change of
+    /// it is new; their hashes. Its changes are not decoded unless a check asks.
+    Whole(&'a [ChangeHash]),
+}
+
+impl<'a> NewChanges<'a> {
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Changes(changes) => changes.is_empty(),
+            Self::Whole(hashes) => hashes.is_empty(),
+        }
+    }
+
+    /// The author (actor) of each new change, each once, read without decoding the
+    /// changes; `doc` is the document they were applied to.
+    pub fn actors(&self, doc: &Automerge) -> Vec<ActorId> {
+        let mut actors: Vec<ActorId> = match self {
+            Self::Changes(changes) => changes.iter().map(|c| c.actor_id().clone()).collect(),
+            Self::Whole(_) => doc
+                .get_changes_meta(&[])
+                .into_iter()
+                .map(|m| m.actor.into_owned())
+                .collect(),
+        };
+        actors.sort_unstable();
+        actors.dedup();
+        actors
+    }
+
+    /// The new changes, decoded: those of a whole document are encoded again from
+    /// `doc`, which is dear; a check asks only when it must.
+    pub fn decoded(&self, doc: &Automerge) -> Cow<'a, [Change]> {
+        match self {
+            Self::Changes(changes) => Cow::Borrowed(changes),
+            Self::Whole(_) => Cow::Owned(doc.get_changes(&[])),
+        }
+    }
+}
+
 /// What to commit for one document, in the same transaction as all the others.
 #[derive(Debug, Clone)]
 pub struct DocCommit {
@@ -28,8 +76,19 @@ pub struct DocCommit {
     pub doc: DocId,
     /// Changes the server did not have before this request (may be empty).
     pub changes: Vec<Change>,
+    /// The document as the device sent it, when the server had none of it and the device
+    /// sent it whole (its first upload): stored as the bytes it came in, with `changes`
+    /// empty, so no change is encoded again.
+    pub whole: Option<WholeDoc>,
     /// The encoded sync state for (device, document) to persist.
     pub state: Vec<u8>,
+}
+
+impl DocCommit {
+    /// How many changes it brings.
+    pub fn change_count(&self) -> usize {
+        self.changes.len() + self.whole.as_ref().map_or(0, |w| w.hashes().len())
+    }
 }
 
 /// What [`ServerExchange::feed_doc`] did with a feed document.
@@ -84,7 +143,7 @@ pub fn receive(
     incoming: Incoming,
     doc: &mut Automerge,
     state: Option<&[u8]>,
-    validate: impl FnOnce(&Automerge, &[Change]) -> Result<(), Rejection>,
+    validate: impl FnOnce(&Automerge, NewChanges<'_>) -> Result<(), Rejection>,
 ) -> Result<Received, DocError> {
     let id = incoming.doc;
     let message = Message::decode(&incoming.message).map_err(|e| {
@@ -96,6 +155,14 @@ pub fn receive(
     })?;
     let mut state = load_state(state, Some(doc));
     let before = doc.get_heads();
+    // A document new here sent whole (one saved document, as a first upload is): kept
+    // as it came, to be stored so.
+    let sent_whole = match message.changes.iter().next() {
+        Some(bytes) if before.is_empty() && message.changes.len() == 1 => {
+            is_one_document(bytes).then(|| bytes.to_vec())
+        }
+        _ => None,
+    };
     doc.receive_sync_message(&mut state, message).map_err(|e| {
         DocError::new(
             id,
@@ -103,14 +170,32 @@ pub fn receive(
             format!("the changes could not be applied ({e}); nothing was stored"),
         )
     })?;
-    let changes: Vec<Change> = doc.get_changes(&before).into_iter().collect();
-    validate(doc, &changes).map_err(|r| DocError::new(id, r.code, r.message))?;
+    let whole = sent_whole.and_then(|bytes| {
+        let hashes = doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| m.hash)
+            .collect();
+        WholeDoc::new(id, bytes, hashes)
+    });
+    // The check reads the new changes; a document sent whole is checked whole (every
+    // change of it is new), without encoding its changes again.
+    let changes: Vec<Change> = match &whole {
+        Some(_) => Vec::new(),
+        None => doc.get_changes(&before),
+    };
+    let new = match &whole {
+        Some(whole) => NewChanges::Whole(whole.hashes()),
+        None => NewChanges::Changes(&changes),
+    };
+    validate(doc, new).map_err(|r| DocError::new(id, r.code, r.message))?;
     let encoded_state = state.encode();
     let reply = doc.generate_sync_message(&mut state).map(Message::encode);
     Ok(Received {
         commit: DocCommit {
             doc: id,
             changes,
+            whole,
             state: encoded_state,
         },
         reply,
@@ -188,7 +273,7 @@ impl ServerExchange {
         id: DocId,
         doc: &mut Automerge,
         state: Option<&[u8]>,
-        validate: impl FnOnce(&Automerge, &[Change]) -> Result<(), Rejection>,
+        validate: impl FnOnce(&Automerge, NewChanges<'_>) -> Result<(), Rejection>,
     ) -> Result<(), DocError> {
         let incoming = self.take(id)?;
         self.accept(receive(incoming, doc, state, validate))

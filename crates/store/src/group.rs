@@ -33,7 +33,7 @@ use crate::types::{
     CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
     Versioned,
 };
-use crate::{DocId, DocStore, StoreError, WriteBatch};
+use crate::{DocId, DocStore, StoreError, WholeDoc, WriteBatch};
 
 /// Most batches in one group.
 pub const MAX_BATCHES: usize = 64;
@@ -120,14 +120,16 @@ impl GroupCommit {
     }
 }
 
-/// The bytes of the changes of `batch`.
+/// The bytes of the changes of `batch`, whole documents' included.
 fn change_bytes(batch: &WriteBatch) -> usize {
-    batch
+    let changes: usize = batch
         .changes
         .iter()
         .flat_map(|(_, changes)| changes)
         .map(|c| c.raw_bytes().len())
-        .sum()
+        .sum();
+    let wholes: usize = batch.wholes.iter().map(|w| w.bytes().len()).sum();
+    changes + wholes
 }
 
 /// Commits one group through `inner` and answers each of its callers.
@@ -150,6 +152,7 @@ async fn commit_group(
         .iter()
         .map(|w| {
             let mut docs: Vec<DocId> = w.batch.changes.iter().map(|(d, _)| *d).collect();
+            docs.extend(w.batch.wholes.iter().map(WholeDoc::doc));
             docs.sort_unstable();
             docs.dedup();
             (docs, w.batch.sync_states.len())
@@ -158,6 +161,7 @@ async fn commit_group(
     let mut merged = WriteBatch::new();
     for w in &group {
         merged.changes.extend(w.batch.changes.iter().cloned());
+        merged.wholes.extend(w.batch.wholes.iter().cloned());
         merged
             .sync_states
             .extend(w.batch.sync_states.iter().cloned());

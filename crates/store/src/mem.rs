@@ -296,8 +296,18 @@ impl Inner {
 #[async_trait]
 impl DocStore for MemStore {
     async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError> {
-        let batch = rows::prepare(batch);
+        let mut batch = rows::prepare(batch)?;
         let mut inner = self.lock();
+        // Documents sent whole: those stored already go in as changes. Turning them is
+        // the last check that can fail.
+        let mut claimed = Vec::new();
+        for whole in std::mem::take(&mut batch.wholes) {
+            if inner.docs.contains_key(&whole.doc()) {
+                batch.add_whole_as_changes(&whole)?;
+            } else {
+                claimed.push(whole);
+            }
+        }
         // Every check before the first write: a refused batch leaves nothing behind.
         if let Some(dep) = batch
             .external_deps
@@ -317,8 +327,21 @@ impl DocStore for MemStore {
             stored.changes.push((change.hash, Some(change.data)));
             *new_changes.entry(change.doc).or_default() += 1;
         }
-        // In the batch's order, as the SQLite store numbers them.
+        // In the batch's order, as the SQLite store numbers them: wholes first.
         let mut versions = HashMap::new();
+        for whole in claimed {
+            let doc = whole.doc();
+            let stored = inner.docs.entry(doc).or_default();
+            for hash in whole.hashes() {
+                stored.index.insert(*hash, stored.changes.len());
+                stored.changes.push((*hash, None));
+            }
+            stored.snapshot = Some(whole.bytes().to_vec());
+            new_changes.insert(doc, whole.hashes().len());
+            if let Some(step) = inner.move_to_head(doc) {
+                versions.insert(doc, step);
+            }
+        }
         for doc in &batch.docs {
             if new_changes.get(doc).is_some_and(|n| *n > 0)
                 && let Some(step) = inner.move_to_head(*doc)

@@ -217,8 +217,9 @@ impl PgStore {
         batch: WriteBatch,
         hold: Option<Duration>,
     ) -> Result<CommitReport, StoreError> {
-        let batch = rows::prepare(batch);
+        let mut batch = rows::prepare(batch)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let (claimed, mut versions) = claim_wholes(&mut tx, &mut batch).await?;
         if !batch.external_deps.is_empty() {
             let docs: Vec<Uuid> = batch
                 .external_deps
@@ -276,7 +277,8 @@ impl PgStore {
             .filter(|(_, n)| **n > 0)
             .map(|(doc, _)| doc.as_uuid())
             .collect();
-        let mut versions = HashMap::with_capacity(moved.len());
+        // Claimed documents have their row, version and place in the feed already.
+        new_changes.extend(claimed);
         if !moved.is_empty() {
             // Sorted, so concurrent commits lock shared document rows in the same order
             // and cannot deadlock on them.
@@ -682,6 +684,81 @@ impl DocStore for PgStore {
 }
 
 /// A transaction id as PostgreSQL prints it.
+/// The first step of a commit, for the documents of `batch` sent whole: those the store
+/// does not hold yet get their row, with the bytes as their snapshot and a place in the
+/// feed, and a row per change hash (no bytes: the snapshot holds them). Those it holds
+/// already (another writer was first) go in as changes, through the rest of the commit.
+/// How many changes each claimed document brought, and its version step.
+async fn claim_wholes(
+    tx: &mut sqlx::PgConnection,
+    batch: &mut rows::PreparedBatch,
+) -> Result<(HashMap<DocId, usize>, HashMap<DocId, VersionStep>), StoreError> {
+    let wholes = std::mem::take(&mut batch.wholes);
+    if wholes.is_empty() {
+        return Ok((HashMap::new(), HashMap::new()));
+    }
+    let ids: Vec<Uuid> = wholes.iter().map(|w| w.doc().as_uuid()).collect();
+    let after: Vec<Uuid> = wholes
+        .iter()
+        .map(|_| Uuid::from_bytes(*DocVersion::random().as_bytes()))
+        .collect();
+    let snapshots: Vec<&[u8]> = wholes.iter().map(|w| w.bytes()).collect();
+    // In document order (`wholes` is sorted), the order every commit locks rows in. A
+    // row another transaction is inserting waits for it; one that exists is skipped.
+    let claimed: HashSet<Uuid> = sqlx::query_scalar(
+        "INSERT INTO docs (doc_id, feed_xid, feed_seq, version, snapshot)
+         SELECT d, pg_current_xact_id(), nextval('feed_seq'), v, s
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::bytea[]) WITH ORDINALITY AS t(d, v, s, i)
+          ORDER BY i
+         ON CONFLICT (doc_id) DO NOTHING
+         RETURNING doc_id",
+    )
+    .bind(&ids)
+    .bind(&after)
+    .bind(&snapshots)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?
+    .into_iter()
+    .collect();
+    let (mut docs, mut hashes): (Vec<Uuid>, Vec<&[u8]>) = (Vec::new(), Vec::new());
+    let mut counts = HashMap::new();
+    let mut versions = HashMap::new();
+    for (whole, version) in wholes.iter().zip(&after) {
+        let id = whole.doc().as_uuid();
+        if !claimed.contains(&id) {
+            batch.add_whole_as_changes(whole)?;
+            continue;
+        }
+        for hash in whole.hashes() {
+            docs.push(id);
+            hashes.push(hash.as_ref());
+        }
+        counts.insert(whole.doc(), whole.hashes().len());
+        versions.insert(
+            whole.doc(),
+            VersionStep {
+                before: None,
+                after: DocVersion(*version.as_bytes()),
+            },
+        );
+    }
+    if !docs.is_empty() {
+        sqlx::query(
+            "INSERT INTO changes (doc_id, hash)
+             SELECT d, h FROM UNNEST($1::uuid[], $2::bytea[]) WITH ORDINALITY AS t(d, h, i)
+              ORDER BY i
+             ON CONFLICT (doc_id, hash) DO NOTHING",
+        )
+        .bind(&docs)
+        .bind(&hashes)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    Ok((counts, versions))
+}
+
 fn parse_xid(xid: &str) -> Result<u64, StoreError> {
     xid.parse().map_err(|_| StoreError::Database {
         reason: format!("PostgreSQL returned a transaction id {xid:?} that is not a number"),

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use rapport_domain::DocId;
 
-use crate::types::{CompactionPlan, DocVersion, PeerId, Versioned, WriteBatch};
+use crate::types::{CompactionPlan, DocVersion, PeerId, Versioned, WholeDoc, WriteBatch};
 use crate::{LoadResult, StoreError};
 
 /// One change ready to insert.
@@ -45,9 +45,49 @@ pub(crate) struct PreparedBatch {
     pub external_deps: Vec<ExternalDep>,
     /// Distinct (peer, doc) sync states; the last one in the batch wins.
     pub sync_states: Vec<(PeerId, DocId, Vec<u8>)>,
+    /// Documents arriving whole, each the only entry of its document in the batch, in
+    /// document order (the order every writer locks them in).
+    pub wholes: Vec<WholeDoc>,
 }
 
-pub(crate) fn prepare(batch: WriteBatch) -> PreparedBatch {
+impl PreparedBatch {
+    /// Adds the changes of a whole document the store turned out to hold already: they
+    /// go in as changes (the ones it holds are skipped as any duplicate is). They depend
+    /// only on each other, so no dependency is outside the batch.
+    pub(crate) fn add_whole_as_changes(&mut self, whole: &WholeDoc) -> Result<(), StoreError> {
+        let doc = whole.doc();
+        if !self.docs.contains(&doc) {
+            self.docs.push(doc);
+        }
+        for change in whole.changes()? {
+            self.changes.push(NewChange {
+                doc,
+                hash: change.hash(),
+                data: change.raw_bytes().to_vec(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Flattens `batch`. A document sent whole that the batch also names otherwise (twice
+/// whole, or with changes: batches merged by a group commit) goes in as changes.
+pub(crate) fn prepare(mut batch: WriteBatch) -> Result<PreparedBatch, StoreError> {
+    let mut wholes: HashMap<DocId, WholeDoc> = HashMap::new();
+    let mut named: HashSet<DocId> = batch.changes.iter().map(|(doc, _)| *doc).collect();
+    for whole in std::mem::take(&mut batch.wholes) {
+        let doc = whole.doc();
+        if named.insert(doc) {
+            wholes.insert(doc, whole);
+        } else {
+            let earlier = wholes.remove(&doc);
+            for whole in earlier.into_iter().chain([whole]) {
+                batch.changes.push((doc, whole.changes()?));
+            }
+        }
+    }
+    let mut wholes: Vec<WholeDoc> = wholes.into_values().collect();
+    wholes.sort_unstable_by_key(WholeDoc::doc);
     let mut docs = Vec::new();
     let mut seen_docs = HashSet::new();
     let mut in_batch: HashSet<(DocId, ChangeHash)> = HashSet::new();
@@ -90,12 +130,13 @@ pub(crate) fn prepare(batch: WriteBatch) -> PreparedBatch {
             }
         }
     }
-    PreparedBatch {
+    Ok(PreparedBatch {
         docs,
         changes,
         external_deps,
         sync_states,
-    }
+        wholes,
+    })
 }
 
 /// The stored rows of one document, as read in one consistent snapshot of the database.

@@ -246,8 +246,23 @@ fn placeholders(n: usize) -> String {
 #[async_trait]
 impl DocStore for SqliteStore {
     async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError> {
-        let batch = rows::prepare(batch);
+        let mut batch = rows::prepare(batch)?;
         let mut tx = self.begin_write().await?;
+        // Documents sent whole: those stored already (another writer was first) go in as
+        // changes; the others are claimed below. The write lock keeps it so meanwhile.
+        let mut claimed = Vec::new();
+        for whole in std::mem::take(&mut batch.wholes) {
+            let stored = sqlx::query("SELECT 1 FROM docs WHERE doc_id = ?")
+                .bind(whole.doc().as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if stored.is_some() {
+                batch.add_whole_as_changes(&whole)?;
+            } else {
+                claimed.push(whole);
+            }
+        }
         for dep in &batch.external_deps {
             let stored = sqlx::query("SELECT 1 FROM changes WHERE doc_id = ? AND hash = ?")
                 .bind(dep.doc.as_bytes().as_slice())
@@ -284,17 +299,52 @@ impl DocStore for SqliteStore {
             .copied()
             .filter(|doc| new_changes.get(doc).is_some_and(|n| *n > 0))
             .collect();
-        let mut versions = HashMap::with_capacity(moved.len());
-        if !moved.is_empty() {
+        let mut versions = HashMap::with_capacity(moved.len() + claimed.len());
+        let placed = moved.len() + claimed.len();
+        if placed > 0 {
             // One writer at a time: positions taken here are in commit order.
             let last: i64 = sqlx::query_scalar(
                 "UPDATE feed_counter SET seq = seq + ? WHERE id = 1 RETURNING seq",
             )
-            .bind(moved.len() as i64)
+            .bind(placed as i64)
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
-            let first = last - moved.len() as i64 + 1;
+            let first = last - placed as i64 + 1;
+            for (seq, whole) in (first..).zip(&claimed) {
+                let after = DocVersion::random();
+                sqlx::query(
+                    "INSERT INTO docs (doc_id, feed_seq, version, snapshot) VALUES (?, ?, ?, ?)",
+                )
+                .bind(whole.doc().as_bytes().as_slice())
+                .bind(seq)
+                .bind(after.as_bytes().as_slice())
+                .bind(whole.bytes())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                // No bytes: the snapshot holds the changes, as after a compaction.
+                for hash in whole.hashes() {
+                    sqlx::query(
+                        "INSERT INTO changes (doc_id, hash) VALUES (?, ?)
+                         ON CONFLICT (doc_id, hash) DO NOTHING",
+                    )
+                    .bind(whole.doc().as_bytes().as_slice())
+                    .bind(hash.as_ref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                }
+                new_changes.insert(whole.doc(), whole.hashes().len());
+                versions.insert(
+                    whole.doc(),
+                    VersionStep {
+                        before: None,
+                        after,
+                    },
+                );
+            }
+            let first = first + claimed.len() as i64;
             for (seq, doc) in (first..).zip(&moved) {
                 // Read under the write lock: no other commit moves it in between.
                 let before: Option<Option<Vec<u8>>> =

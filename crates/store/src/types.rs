@@ -52,8 +52,111 @@ impl From<&str> for PeerId {
 pub struct WriteBatch {
     /// New changes per document (in causal order where possible; duplicates are fine).
     pub changes: Vec<(DocId, Vec<Change>)>,
+    /// Documents arriving whole, new to the store as far as the writer knows.
+    pub wholes: Vec<WholeDoc>,
     /// Sync states to store, replacing any earlier one of the same (peer, document).
     pub sync_states: Vec<(PeerId, DocId, Vec<u8>)>,
+}
+
+/// A document arriving whole: the bytes of one saved document (exactly one document
+/// chunk, as `Automerge::save` writes it) and the hash of every change it holds.
+///
+/// A store that does not hold the document yet keeps the bytes as they are, as its
+/// snapshot, with a row per change hash beside it, as if a compaction had folded them:
+/// nothing is decoded or encoded again. A store that holds the document already when
+/// it commits (another writer was first) stores the changes read from the bytes
+/// instead, so nothing it held is replaced.
+#[derive(Clone)]
+pub struct WholeDoc {
+    doc: DocId,
+    bytes: Vec<u8>,
+    hashes: Vec<ChangeHash>,
+}
+
+impl fmt::Debug for WholeDoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WholeDoc")
+            .field("doc", &self.doc)
+            .field("bytes", &self.bytes.len())
+            .field("changes", &self.hashes.len())
+            .finish()
+    }
+}
+
+impl WholeDoc {
+    /// `bytes` as `doc`'s whole content, if they are exactly one document chunk; `hashes`
+    /// are the hashes of every change the document holds (the caller loaded the bytes).
+    /// `None` otherwise: the caller stores changes.
+    pub fn new(doc: DocId, bytes: Vec<u8>, hashes: Vec<ChangeHash>) -> Option<Self> {
+        (is_one_document(&bytes) && !hashes.is_empty()).then_some(Self { doc, bytes, hashes })
+    }
+
+    /// The document.
+    pub fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    /// The saved bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The hash of every change the bytes hold.
+    pub fn hashes(&self) -> &[ChangeHash] {
+        &self.hashes
+    }
+
+    /// The changes the bytes hold, for a store that keeps changes only, or that holds the
+    /// document already; an error when the bytes do not load or hold other changes than
+    /// the hashes say.
+    pub fn changes(&self) -> Result<Vec<Change>, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            doc: self.doc,
+            reason,
+        };
+        let doc = automerge::Automerge::load(&self.bytes)
+            .map_err(|e| corrupt(format!("a document sent whole does not load: {e}")))?;
+        let changes = doc.get_changes(&[]);
+        let mut found: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
+        let mut said = self.hashes.clone();
+        found.sort_unstable();
+        said.sort_unstable();
+        if found != said {
+            return Err(corrupt(format!(
+                "a document sent whole holds {} changes, {} were named",
+                found.len(),
+                said.len()
+            )));
+        }
+        Ok(changes)
+    }
+}
+
+/// Automerge's chunk header: magic bytes, checksum, chunk type, then the length of the
+/// data as LEB128.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+const DOCUMENT_CHUNK: u8 = 0;
+
+/// Whether `bytes` are exactly one Automerge document chunk: nothing before or after it,
+/// so a strict load reads exactly what a lenient one did.
+pub fn is_one_document(bytes: &[u8]) -> bool {
+    let Some(rest) = bytes.strip_prefix(&CHUNK_MAGIC[..]) else {
+        return false;
+    };
+    let Some((&kind, rest)) = rest.get(4..).and_then(<[u8]>::split_first) else {
+        return false;
+    };
+    if kind != DOCUMENT_CHUNK {
+        return false;
+    }
+    let mut len: u64 = 0;
+    for (i, byte) in rest.iter().take(10).enumerate() {
+        len |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return usize::try_from(len).is_ok_and(|len| rest.len() - (i + 1) == len);
+        }
+    }
+    false
 }
 
 impl WriteBatch {
@@ -66,6 +169,27 @@ impl WriteBatch {
     pub fn with_changes(mut self, doc: DocId, changes: Vec<Change>) -> Self {
         self.changes.push((doc, changes));
         self
+    }
+
+    /// Adds a document arriving whole.
+    pub fn with_whole(mut self, whole: WholeDoc) -> Self {
+        self.wholes.push(whole);
+        self
+    }
+
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.wholes.is_empty() && self.sync_states.is_empty()
+    }
+
+    /// The batch with every whole document turned into its changes: for a store that
+    /// keeps changes only.
+    pub fn wholes_as_changes(mut self) -> Result<Self, StoreError> {
+        for whole in std::mem::take(&mut self.wholes) {
+            let changes = whole.changes()?;
+            self.changes.push((whole.doc, changes));
+        }
+        Ok(self)
     }
 
     /// Adds the sync state of `peer` for `doc`.
@@ -342,5 +466,40 @@ mod tests {
         let bytes = cursor.to_bytes();
         assert!(bytes.len() <= 64);
         assert_eq!(FeedCursor::from_bytes(&bytes).ok(), Some(cursor));
+    }
+
+    #[test]
+    fn only_exactly_one_saved_document_is_taken_whole() {
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(automerge::ROOT, "клиент", "ООО «Ромашка»")
+            .expect("put");
+        doc.commit();
+        let hashes: Vec<ChangeHash> = doc.get_changes(&[]).iter().map(Change::hash).collect();
+        let saved = doc.save();
+        let id = DocId::random();
+        assert!(is_one_document(&saved));
+        assert!(WholeDoc::new(id, saved.clone(), hashes.clone()).is_some());
+        // Anything after the chunk, a cut chunk, a change chunk, no hashes: not whole.
+        let mut longer = saved.clone();
+        longer.push(0);
+        assert!(!is_one_document(&longer));
+        assert!(!is_one_document(&saved[..saved.len() - 1]));
+        assert!(!is_one_document(&saved[..8]));
+        assert!(!is_one_document(&[]));
+        let change = doc.get_changes(&[]).pop().expect("a change");
+        assert!(!is_one_document(change.raw_bytes()));
+        let mut two = saved.clone();
+        two.extend_from_slice(change.raw_bytes());
+        assert!(!is_one_document(&two));
+        assert!(WholeDoc::new(id, saved.clone(), Vec::new()).is_none());
+        // Its changes are read back from the bytes, and must be the ones named.
+        let whole = WholeDoc::new(id, saved.clone(), hashes).expect("whole");
+        assert_eq!(whole.changes().expect("changes").len(), 1);
+        let wrong = WholeDoc::new(id, saved, vec![ChangeHash([7; 32])]).expect("whole");
+        assert_eq!(
+            wrong.changes().expect_err("other hashes").code(),
+            "corrupt_document"
+        );
     }
 }

@@ -14,7 +14,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, Change, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use rapport_store::{
     CachedStore, Damage, DocId, DocStore, FeedCursor, GroupCommit, MemStore, PeerId, PgStore,
-    SqliteStore, StoreError, WriteBatch,
+    SqliteStore, StoreError, WholeDoc, WriteBatch,
 };
 use rapport_testkit::PgDb;
 
@@ -1190,6 +1190,146 @@ mod cases {
         assert_eq!(notes(loaded_doc(&loaded[0])), "Итог: Встреча в офисе");
         assert!(matches!(loaded[1].loaded, Ok(None)) && loaded[1].version.is_none());
     }
+
+    /// A document sent whole to a store that does not hold it: the saved bytes are its
+    /// snapshot, as they came, and each change a row without bytes. It loads the same,
+    /// its changes count as new, it enters the feed, and its hashes make later sends of
+    /// the same changes no-ops; an edit on top is a change loaded after the snapshot.
+    pub async fn a_document_sent_whole_is_kept_as_its_saved_bytes(h: &dyn Harness) {
+        let store = h.store();
+        let mut doc = typed_doc(&CYRILLIC);
+        let id = DocId::random();
+        let whole = whole_of(id, &mut doc);
+        let report = store
+            .commit(WriteBatch::new().with_whole(whole.clone()))
+            .await
+            .expect("commit");
+        assert_eq!(report.new_for(id), 4);
+        assert_eq!(report.versions[&id].before, None, "a new document");
+        let back = loaded(store.load(id).await);
+        assert_eq!(notes(&back), CYRILLIC.concat());
+        assert_eq!(back.get_heads(), doc.get_heads());
+        assert_eq!(h.change_rows(id).await, 4, "a row per change");
+        assert_eq!(
+            h.stored_bytes(id).await,
+            i64::try_from(whole.bytes().len()).expect("fits"),
+            "the bytes as they came and nothing more"
+        );
+        let (docs, cursor) = read_feed(&*store, FeedCursor::start(), 10, 1).await;
+        assert_eq!(docs, vec![id]);
+        let pairs: Vec<(DocId, automerge::ChangeHash)> =
+            whole.hashes().iter().map(|hash| (id, *hash)).collect();
+        assert_eq!(
+            store.stored_changes(&pairs).await.expect("held").len(),
+            4,
+            "every change is known to be held"
+        );
+
+        // Sent again (a retried request): nothing new, the feed does not move.
+        let again = store
+            .commit(WriteBatch::new().with_whole(whole))
+            .await
+            .expect("again");
+        assert_eq!(again.new_for(id), 0);
+        assert!(again.versions.is_empty(), "nothing new: {again:?}");
+        let retried = store
+            .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+            .await
+            .expect("the same changes one by one");
+        assert_eq!(retried.new_for(id), 0);
+        assert_feed_after_is_only_a_new_marker(&*store, cursor).await;
+
+        let heads = doc.get_heads();
+        doc.splice_text(text_obj(&doc), 0, 0, "Итог: ")
+            .expect("edit");
+        doc.commit();
+        let edit = store
+            .commit(WriteBatch::new().with_changes(id, doc.get_changes(&heads)))
+            .await
+            .expect("an edit on top");
+        assert_eq!(edit.new_for(id), 1);
+        let back = loaded(store.load(id).await);
+        assert_eq!(notes(&back), format!("Итог: {}", CYRILLIC.concat()));
+        let compacted = store.compact(id).await.expect("compact");
+        assert_eq!(compacted.changes_folded, 1, "only the edit was loose");
+        assert_eq!(notes(&loaded(store.load(id).await)), notes(&back));
+    }
+
+    /// A document sent whole to a store that holds it already (another writer was first,
+    /// or a lead edited it meanwhile): nothing the store held is replaced, and what the
+    /// bytes bring that it lacked is added.
+    pub async fn a_document_sent_whole_to_a_store_holding_it_adds_what_it_lacked(h: &dyn Harness) {
+        let store = h.store();
+        let id = DocId::random();
+        let mut device = typed_doc(&CYRILLIC[..2]);
+        store
+            .commit(WriteBatch::new().with_changes(id, changes_of(&mut device)))
+            .await
+            .expect("first part");
+        // The lead's edit, which the device does not have.
+        let mut lead = device.fork().with_actor(automerge::ActorId::random());
+        let start = lead.get_heads();
+        lead.splice_text(text_obj(&lead), 0, 0, "[проверено] ")
+            .expect("lead edits");
+        lead.commit();
+        store
+            .commit(WriteBatch::new().with_changes(id, lead.get_changes(&start)))
+            .await
+            .expect("the lead's edit");
+        // The device types on and sends the document whole.
+        let len = notes(device.document()).chars().count();
+        device
+            .splice_text(text_obj(&device), len, 0, CYRILLIC[2])
+            .expect("type");
+        device.commit();
+        let report = store
+            .commit(WriteBatch::new().with_whole(whole_of(id, &mut device)))
+            .await
+            .expect("commit whole");
+        assert_eq!(report.new_for(id), 1, "only the change the store lacked");
+        assert!(report.versions[&id].before.is_some());
+        let back = loaded(store.load(id).await);
+        assert_eq!(
+            notes(&back),
+            format!("[проверено] {}", CYRILLIC.concat()),
+            "the lead's edit and the device's text"
+        );
+        assert_eq!(h.change_rows(id).await, 5);
+    }
+
+    /// A document sent whole in a batch that cannot be stored whole: nothing of it is
+    /// stored, and the same document commits afterwards.
+    pub async fn a_document_sent_whole_is_all_or_nothing_with_its_batch(h: &dyn Harness) {
+        let store = h.store();
+        let id = DocId::random();
+        let mut doc = typed_doc(&CYRILLIC);
+        let whole = whole_of(id, &mut doc);
+        let mut gap = typed_doc(&["раз", "два"]);
+        let last = changes_of(&mut gap).pop().expect("a change");
+        let err = store
+            .commit(
+                WriteBatch::new()
+                    .with_whole(whole.clone())
+                    .with_changes(DocId::random(), vec![last]),
+            )
+            .await
+            .expect_err("a change with a missing dependency");
+        assert_eq!(err.code(), "missing_dependencies");
+        assert!(store.load(id).await.expect("load").is_none());
+        assert!(store.list_docs().await.expect("list").is_empty());
+        let report = store
+            .commit(WriteBatch::new().with_whole(whole))
+            .await
+            .expect("commit alone");
+        assert_eq!(report.new_for(id), 4);
+        assert_eq!(notes(&loaded(store.load(id).await)), CYRILLIC.concat());
+    }
+}
+
+/// `doc` as a device sends it on its first upload: saved whole, with its change hashes.
+fn whole_of(id: DocId, doc: &mut AutoCommit) -> WholeDoc {
+    let hashes = doc.get_changes(&[]).iter().map(Change::hash).collect();
+    WholeDoc::new(id, doc.save(), hashes).expect("a saved document is one document chunk")
 }
 
 /// The document of a [`rapport_store::Versioned`] that must have loaded.
@@ -1313,6 +1453,9 @@ conformance!(
     retain_sync_states_forgets_the_rest_of_one_peer,
     versions_name_the_content,
     feed_in_reads_its_groups_and_the_unfiled,
+    a_document_sent_whole_is_kept_as_its_saved_bytes,
+    a_document_sent_whole_to_a_store_holding_it_adds_what_it_lacked,
+    a_document_sent_whole_is_all_or_nothing_with_its_batch,
 );
 
 // ---------------------------------------------------------------------------------------

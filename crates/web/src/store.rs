@@ -59,9 +59,11 @@ impl DeviceStore for IdbDeviceStore {
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        if batch.changes.is_empty() && batch.sync_states.is_empty() {
+        if batch.is_empty() {
             return Ok(());
         }
+        // The browser's store keeps changes only.
+        let batch = batch.wholes_as_changes()?;
         let write = DocWrite {
             changes: &batch.changes,
             states: &batch.sync_states,

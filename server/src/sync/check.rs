@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use automerge::{Automerge, Change};
+use automerge::{ActorId, Automerge};
 use rapport_domain::visit::{reviews_print, touches_reviews};
 use rapport_domain::{ACTOR_PREFIX_HEX, DocScope, check_document, doc_scope};
-use rapport_protocol::{ErrorCode, Rejection};
+use rapport_protocol::{ErrorCode, NewChanges, Rejection};
 use rapport_store::DocId;
 
 use crate::access::{Access, DeviceAccess, READ_ONLY};
@@ -48,7 +48,7 @@ pub(super) fn validate(
     id: DocId,
     before: &Stored,
     doc: &Automerge,
-    changes: &[Change],
+    changes: NewChanges<'_>,
 ) -> Result<(), Rejection> {
     if changes.is_empty() {
         return Ok(());
@@ -57,15 +57,15 @@ pub(super) fn validate(
         code: ErrorCode::Rejected,
         message,
     };
-    if let Some(foreign) = changes
+    let actors = changes.actors(doc);
+    if let Some(foreign) = actors
         .iter()
-        .find(|c| !registered_author(&authors.all, &c.actor_id().to_hex_string()))
+        .find(|a| !registered_author(&authors.all, &a.to_hex_string()))
     {
         return Err(Rejection {
             code: ErrorCode::Forbidden,
             message: format!(
-                "a change by an author not registered to this programme ({}) cannot be uploaded; nothing was stored",
-                foreign.actor_id()
+                "a change by an author not registered to this programme ({foreign}) cannot be uploaded; nothing was stored"
             ),
         });
     }
@@ -88,13 +88,13 @@ pub(super) fn validate(
     }
     // Only leads write reviews. Decoding changes is dear: who wrote them is asked only
     // when a change by someone else came and the reviews moved.
-    let by_others =
-        |c: &&Change| !registered_author(&authors.reviewers, &c.actor_id().to_hex_string());
-    if changes.iter().any(|c| by_others(&c))
+    let by_others = |a: &ActorId| !registered_author(&authors.reviewers, &a.to_hex_string());
+    if actors.iter().any(by_others)
         && reviews_print(doc) != before.reviews
         && let Some(review) = changes
+            .decoded(doc)
             .iter()
-            .filter(by_others)
+            .filter(|c| by_others(c.actor_id()))
             .find(|c| touches_reviews(doc, c))
     {
         return Err(Rejection {

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use automerge::{Automerge, Change};
+use automerge::Automerge;
 use rapport_domain::doc_scope;
 use rapport_domain::visit::reviews_print;
-use rapport_protocol::{ErrorCode, Rejection};
+use rapport_protocol::{ErrorCode, NewChanges, Rejection};
 use rapport_store::DocId;
 
 use super::check::{Stored, validate};
@@ -103,7 +103,7 @@ impl SyncPolicy for DeviceRights<'_> {
         id: DocId,
         before: &Stored,
         doc: &Automerge,
-        changes: &[Change],
+        changes: NewChanges<'_>,
     ) -> Result<(), Rejection> {
         validate(&self.access, &self.authors, id, before, doc, changes)
     }

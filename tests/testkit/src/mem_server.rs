@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use automerge::{Automerge, Change, ChangeHash};
+use automerge::{Automerge, ChangeHash};
 use rapport_domain::DocId;
-use rapport_protocol::{DecodeError, HeadsRequest, Limits, Rejection, SyncRequest};
+use rapport_protocol::{DecodeError, HeadsRequest, Limits, NewChanges, Rejection, SyncRequest};
 use rapport_server::HttpResult;
 use rapport_server::access::Access;
 use rapport_server::sync::engine::{Engine, Instance, SyncPolicy, start_cursor};
@@ -23,7 +23,7 @@ use rapport_store::{DocStore, MemStore, MemStoreSnapshot, PeerId};
 use crate::poll::now_or_never;
 
 /// A check of a document's new changes before they are committed.
-pub type Validator = fn(&Automerge, &[Change]) -> Result<(), Rejection>;
+pub type Validator = fn(&Automerge, NewChanges<'_>) -> Result<(), Rejection>;
 
 /// What a device refused a document by [`MemServer::forbidden`] is told.
 const FORBIDDEN: &str = "нет доступа к документу (no access)";
@@ -217,6 +217,11 @@ impl MemServer {
         self.store.change_count()
     }
 
+    /// What the server's store keeps of `doc` (`None` if it has none).
+    pub fn footprint(&self, doc: &DocId) -> Option<rapport_store::Footprint> {
+        self.store.footprint(*doc)
+    }
+
     /// Changes that were committed a second time: must stay 0.
     pub fn duplicates(&self) -> usize {
         self.duplicates
@@ -288,7 +293,7 @@ impl SyncPolicy for Policy<'_> {
         _id: DocId,
         _before: &(),
         doc: &Automerge,
-        changes: &[Change],
+        changes: NewChanges<'_>,
     ) -> Result<(), Rejection> {
         match self.validate {
             Some(validate) => validate(doc, changes),

@@ -85,6 +85,40 @@ fn new_document_with_cyrillic_text_uploads_in_one_round_trip() {
     assert_eq!(server.stored_changes(), 1);
 }
 
+/// A device's first upload of a document carries it whole (one saved document): the
+/// server keeps those bytes as they came, its changes not encoded again; an edit after
+/// it travels and is stored as a change.
+#[test]
+fn a_first_upload_is_stored_as_the_device_saved_it() {
+    let mut server = MemServer::default();
+    let mut dev = Device::new(1);
+    let doc = DocId::random();
+    for part in [
+        "Клиент: ООО «Ромашка», ",
+        "контакт — Пётр, ",
+        "линия нужна к марту",
+    ] {
+        dev.write(doc, part);
+    }
+    let sent = dev.doc(&doc).expect("typed").save();
+    dev.sync_clean(&mut server).unwrap();
+    let kept = server.footprint(&doc).expect("stored");
+    assert_eq!((kept.changes, kept.loose_changes), (3, 0), "{kept:?}");
+    assert_eq!(kept.bytes, sent.len() as u64, "the bytes as sent");
+    assert_eq!(server.load(&doc).save(), sent);
+
+    dev.write(doc, " (срочно)");
+    let stats = dev.sync_clean(&mut server).unwrap();
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    let kept = server.footprint(&doc).expect("stored");
+    assert_eq!((kept.changes, kept.loose_changes), (4, 1), "{kept:?}");
+    assert_eq!(
+        notes(&server.load(&doc)),
+        "Клиент: ООО «Ромашка», контакт — Пётр, линия нужна к марту (срочно)"
+    );
+    assert_eq!(server.duplicates(), 0);
+}
+
 #[test]
 fn fresh_device_downloads_every_document_in_the_first_round_trip() {
     let mut server = MemServer::default();

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::{Automerge, Change};
+use automerge::Automerge;
 use rapport_core::{IndexEntry, NodeError};
 use rapport_domain::{DocId, check_document};
-use rapport_protocol::{DeviceConfig, ErrorCode, Limits, Rejection};
+use rapport_protocol::{DeviceConfig, ErrorCode, Limits, NewChanges, Rejection};
 use rapport_testkit::{MemServer, MemServerSnapshot};
 
 use crate::sim::device::{SimDevice, Stepped, Waiting, pairing};
@@ -100,7 +100,7 @@ const ACTIONS: &[(Action, u64, bool)] = &[
 
 /// The server's check before committing a device's changes: the document must still
 /// be a well-formed Rapport document (the real server does the same).
-fn schema_check(doc: &Automerge, _new: &[Change]) -> Result<(), Rejection> {
+fn schema_check(doc: &Automerge, _new: NewChanges<'_>) -> Result<(), Rejection> {
     check_document(doc).map(|_| ()).map_err(|e| Rejection {
         code: ErrorCode::Rejected,
         message: e.to_string(),

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use automerge::{Automerge, Change};
-use rapport_protocol::Rejection;
+use automerge::Automerge;
+use rapport_protocol::{NewChanges, Rejection};
 use rapport_store::DocId;
 
 use crate::access::Access;
@@ -46,7 +46,7 @@ pub trait SyncPolicy: Send + Sync {
         id: DocId,
         before: &Self::Before,
         doc: &Automerge,
-        changes: &[Change],
+        changes: NewChanges<'_>,
     ) -> Result<(), Rejection>;
 
     /// A document the device gets before the feed until its sync state shows it has it

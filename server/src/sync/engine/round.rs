@@ -2,8 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use automerge::{Automerge, Change, ChangeHash};
-use rapport_protocol::{ErrorCode, FeedResult, Limits, ServerExchange, SyncRequest, receive};
+use automerge::{Automerge, ChangeHash};
+use rapport_protocol::{
+    ErrorCode, FeedResult, Limits, NewChanges, ServerExchange, SyncRequest, receive,
+};
 use rapport_store::{DocId, DocStore, FeedCursor, FeedPage, PeerId, StoreError, WriteBatch};
 
 use super::cursor::Place;
@@ -173,7 +175,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         let received = on_every_core(work, |(incoming, mut doc, before)| {
             let id = incoming.doc();
             let check =
-                |doc: &Automerge, changes: &[Change]| policy.check(id, &before, doc, changes);
+                |doc: &Automerge, changes: NewChanges<'_>| policy.check(id, &before, doc, changes);
             // A refused document's copy, which may hold the refused changes, is dropped
             // here; its error goes to the exchange.
             receive(
@@ -405,15 +407,20 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         let mut batch = WriteBatch::new();
         let (mut changed, mut changes_sent) = (0, 0);
         for commit in outcome.commits {
-            if !commit.changes.is_empty() {
+            let count = commit.change_count();
+            if count > 0 {
                 changed += 1;
-                changes_sent += commit.changes.len();
+                changes_sent += count;
+            }
+            if let Some(whole) = commit.whole {
+                batch = batch.with_whole(whole);
+            } else if !commit.changes.is_empty() {
                 batch = batch.with_changes(commit.doc, commit.changes);
             }
             batch = batch.with_sync_state(self.peer.clone(), commit.doc, commit.state);
         }
         let mut changes_new = 0;
-        if !batch.changes.is_empty() || !batch.sync_states.is_empty() {
+        if !batch.is_empty() {
             changes_new = self.store.commit(batch).await?.total_new();
         }
         let errors = outcome.response.errors.len();
