@@ -51,6 +51,9 @@ pub(crate) struct Shared {
     pub(crate) opening: [u8; 8],
     /// Settings of the sync runs (frame limits, round-trip cap).
     pub(crate) config: Mutex<DeviceConfig>,
+    /// The store keeps a document received whole as its bytes
+    /// ([`DeviceStore::keeps_whole_documents`]).
+    pub(crate) keeps_wholes: bool,
 }
 
 impl Shared {
@@ -173,6 +176,7 @@ impl<S: DeviceStore> DeviceCore<S> {
             dirty: store.dirty().await?.into_iter().collect(),
             ..Mem::default()
         };
+        let keeps_wholes = store.keeps_whole_documents();
         let core = Self {
             store,
             shared: Arc::new(Shared {
@@ -181,6 +185,7 @@ impl<S: DeviceStore> DeviceCore<S> {
                 reconcile: AtomicBool::new(paired),
                 opening,
                 config: Mutex::new(DeviceConfig::default()),
+                keeps_wholes,
             }),
             cache: async_lock::Mutex::new(HashMap::new()),
             compact_lock: async_lock::Mutex::new(()),

@@ -121,6 +121,13 @@ pub trait DeviceStore: MaybeSendSync {
     /// server) all or nothing. Changes already stored are skipped.
     async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError>;
 
+    /// Whether [`Self::commit`] keeps a document sent whole as its saved bytes
+    /// ([`WriteBatch::with_whole`]). A store that does not turns it into changes, which
+    /// costs a load; the core then writes the changes itself.
+    fn keeps_whole_documents(&self) -> bool {
+        false
+    }
+
     /// An edit: marks `doc` dirty and stores its new `changes`, the dirty mark durable
     /// no later than the changes (see the module documentation).
     async fn save_edit(

@@ -56,6 +56,10 @@ impl DeviceStore for SqlDeviceStore {
         self.docs.commit(batch).await.map(|_| ())
     }
 
+    fn keeps_whole_documents(&self) -> bool {
+        true
+    }
+
     async fn save_edit(
         &self,
         doc: DocId,

@@ -192,3 +192,79 @@ async fn a_device_does_not_keep_an_idle_connection_to_the_server_between_runs() 
     sync_node(&node).await;
     node.shutdown().await;
 }
+
+/// A second tablet of the rep downloads the visit the first one filled: the server sends
+/// it whole (one saved document), and the tablet keeps it as those bytes, each change a
+/// row without bytes, rather than encoding every change again. It opens with every
+/// answer, and an edit on it is stored as a change beside the snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visit_downloaded_whole_is_kept_as_the_server_sent_it() {
+    let ts = TestServer::start(Backend::Sqlite).await.expect("server");
+    let (lead, programme, client) = world(&ts).await;
+    let first = Device::new(false).await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    pair_and_sync(&first.node, &ts, code, "Планшет Иванова").await;
+    let visit = start_visit(&first.node, client).await;
+    let text_q = question(&visit.template, &QuestionKind::Text);
+    for value in ["Нужен", "Нужен второй канал", "Нужен второй канал связи 🚀"]
+    {
+        first.text(visit.visit.id, &text_q, value).await;
+    }
+    first.sync().await;
+
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let (second, _) = Device::paired(&ts, code, "Второй планшет Иванова", false).await;
+    second.sync().await;
+    let opened = second.open(visit.visit.id).await;
+    assert_eq!(
+        opened.visit.answers.get(&text_q),
+        Some(&AnswerValue::Text("Нужен второй канал связи 🚀".into()))
+    );
+    let dir = second.dir.path().join(DATA);
+    let key = rapport_node::keys::load_or_create(&dir, rapport_node::KeyStorage::File, true)
+        .expect("the device key");
+    let store =
+        rapport_store::SqliteStore::open_encrypted(dir.join(rapport_node::DB_FILE), &key.bytes)
+            .await
+            .expect("the device store opens beside the node");
+    let id = visit.visit.id.as_bytes().to_vec();
+    let rows = |sql: &'static str| {
+        let id = id.clone();
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .expect("raw SQL on the device store")
+        }
+    };
+    assert_eq!(
+        rows("SELECT count(*) FROM docs WHERE doc_id = ? AND snapshot IS NOT NULL").await,
+        1,
+        "kept as the saved document it came as"
+    );
+    assert_eq!(
+        rows("SELECT count(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL").await,
+        0,
+        "no change encoded again"
+    );
+    let changes = rows("SELECT count(*) FROM changes WHERE doc_id = ?").await;
+    assert!(changes >= 4, "a row per change: {changes}");
+
+    second
+        .text(
+            visit.visit.id,
+            &text_q,
+            "Нужен второй канал связи 🚀, срочно",
+        )
+        .await;
+    assert_eq!(
+        rows("SELECT count(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL").await,
+        1,
+        "the edit is a change beside the snapshot"
+    );
+    store.pool().close().await;
+    second.node.shutdown().await;
+    first.node.shutdown().await;
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use automerge::Automerge;
 use automerge::sync::{Message, State, SyncDoc};
 use rapport_domain::DocId;
+use rapport_store::is_one_document;
 
 use crate::state::{load_state, preseed, same_heads};
 use crate::wire::{
@@ -67,6 +68,9 @@ impl SessionError {
 pub struct Outcome {
     /// Documents whose content changed from server changes: save them.
     pub changed: Vec<DocId>,
+    /// Of `changed`, those the device had nothing of and the server sent whole (one
+    /// saved document): the bytes, to store as they came instead of their changes.
+    pub wholes: Vec<(DocId, Vec<u8>)>,
     /// Encoded sync states to persist (only those that differ from the persisted ones).
     pub states: Vec<(DocId, Vec<u8>)>,
     /// Documents the server now has entirely, and we have the server's: take them out of the dirty set.
@@ -249,10 +253,19 @@ impl DeviceSession {
             };
             let doc = docs.get_or_create(&id);
             let before = doc.get_heads();
+            let sent_whole = match message.changes.iter().next() {
+                Some(bytes) if before.is_empty() && message.changes.len() == 1 => {
+                    is_one_document(bytes).then(|| bytes.to_vec())
+                }
+                _ => None,
+            };
             let result = doc.receive_sync_message(state, message);
             let after = doc.get_heads();
             if !same_heads(&before, &after) {
                 outcome.changed.push(id);
+                if let (Ok(()), Some(bytes)) = (&result, sent_whole) {
+                    outcome.wholes.push((id, bytes));
+                }
             }
             if let Err(e) = result {
                 let error = DocError::new(

@@ -7,7 +7,7 @@ use automerge::ChangeHash;
 use rapport_api::{Event, StoppedDoc};
 use rapport_domain::{DocId, doc_scope};
 use rapport_protocol::{DocError, ErrorCode, MemDocSet, Outcome};
-use rapport_store::{PeerId, WriteBatch};
+use rapport_store::{PeerId, WholeDoc, WriteBatch};
 
 use super::steps::{Io, StoreCall};
 use crate::device::{Shared, index_entry};
@@ -142,6 +142,10 @@ pub(super) async fn persist(
 ) -> Result<(), NodeError> {
     let mut batch = WriteBatch::new();
     let mut new_docs = Vec::new();
+    let mut wholes: HashMap<DocId, &Vec<u8>> = HashMap::new();
+    if shared.keeps_wholes {
+        wholes.extend(outcome.wholes.iter().map(|(id, bytes)| (*id, bytes)));
+    }
     for id in &outcome.changed {
         let Some(doc) = docs.set.docs.get(id) else {
             continue;
@@ -150,8 +154,21 @@ pub(super) async fn persist(
         if before.is_empty() {
             new_docs.push(*id);
         }
-        let changes: Vec<_> = doc.get_changes(&before);
+        // A document received whole, of which the device had nothing: stored as the
+        // bytes it came in (as the server keeps it), without encoding its changes.
+        let whole = wholes
+            .get(id)
+            .filter(|_| before.is_empty())
+            .and_then(|bytes| {
+                let hashes = doc.get_changes_meta(&[]).into_iter().map(|m| m.hash);
+                WholeDoc::new(*id, (*bytes).clone(), hashes.collect())
+            });
         docs.persisted_heads.insert(*id, doc.get_heads());
+        if let Some(whole) = whole {
+            batch = batch.with_whole(whole);
+            continue;
+        }
+        let changes: Vec<_> = doc.get_changes(&before);
         if !changes.is_empty() {
             batch = batch.with_changes(*id, changes);
         }
@@ -160,7 +177,7 @@ pub(super) async fn persist(
         batch = batch.with_sync_state(PeerId::server(), *id, state.clone());
         docs.set.states.insert(*id, state.clone());
     }
-    if !batch.changes.is_empty() || !batch.sync_states.is_empty() {
+    if !batch.is_empty() {
         io.write(StoreCall::Commit(batch)).await?;
     }
     let now = shared.now_ms();
