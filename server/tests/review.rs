@@ -7,7 +7,7 @@
 use rapport_domain::visit::{complete_visit, read_visit, review_visit, set_text_answer};
 use rapport_domain::{DocId, ReviewInput, ReviewState, Verdict};
 use rapport_protocol::ErrorCode;
-use rapport_testkit::{Backend, TestServer, eventually};
+use rapport_testkit::{Backend, TestDevice, TestServer, eventually};
 use reqwest::Method;
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -232,30 +232,7 @@ async fn a_reps_device_cannot_write_a_review(#[case] backend: Backend) {
     let before = ts.stored_changes(visit).await;
 
     // The rep's device writes an acceptance into the visit's reviews itself.
-    w.tablet
-        .edit(visit, |doc, t| {
-            review_visit(
-                doc,
-                t,
-                "подделка",
-                &ReviewInput {
-                    verdict: Some(Verdict::Accepted),
-                    ..ReviewInput::default()
-                },
-                "Иван Иванов",
-                rapport_server::now_ms(),
-            )
-        })
-        .expect("the forged review is local");
-    let run = w.tablet.sync().await;
-    let refused: Vec<_> = run.errors.iter().filter(|e| e.doc == visit).collect();
-    assert_eq!(refused.len(), 1, "{:?}", run.errors);
-    assert_eq!(refused[0].code, ErrorCode::Forbidden);
-    assert!(
-        refused[0].message.contains("lead"),
-        "{}",
-        refused[0].message
-    );
+    forge_an_acceptance_and_sync(&mut w.tablet, visit).await;
     assert_eq!(ts.stored_changes(visit).await, before, "nothing stored");
     let stored = read_visit(&ts.load_doc(visit).await.expect("stored")).expect("reads");
     assert!(stored.reviews.is_empty());
@@ -275,7 +252,14 @@ async fn a_reps_device_cannot_write_a_review_into_a_visit_it_sends_first(#[case]
     let mut w = ts.rep_with_client("ООО «Ромашка»").await;
     let visit = w.tablet.new_visit(w.client);
     w.tablet.complete(visit);
-    w.tablet
+    forge_an_acceptance_and_sync(&mut w.tablet, visit).await;
+    assert!(ts.load_doc(visit).await.is_none(), "nothing stored");
+}
+
+/// The rep's tablet writes an acceptance into the visit's reviews itself and syncs: the
+/// server refuses the visit as a review only the programme's leads may write.
+async fn forge_an_acceptance_and_sync(tablet: &mut TestDevice, visit: DocId) {
+    tablet
         .edit(visit, |doc, t| {
             review_visit(
                 doc,
@@ -290,7 +274,7 @@ async fn a_reps_device_cannot_write_a_review_into_a_visit_it_sends_first(#[case]
             )
         })
         .expect("the forged review is local");
-    let run = w.tablet.sync().await;
+    let run = tablet.sync().await;
     let refused: Vec<_> = run.errors.iter().filter(|e| e.doc == visit).collect();
     assert_eq!(refused.len(), 1, "{:?}", run.errors);
     assert_eq!(refused[0].code, ErrorCode::Forbidden);
@@ -299,5 +283,4 @@ async fn a_reps_device_cannot_write_a_review_into_a_visit_it_sends_first(#[case]
         "{}",
         refused[0].message
     );
-    assert!(ts.load_doc(visit).await.is_none(), "nothing stored");
 }
