@@ -1076,30 +1076,13 @@ async fn a_revoked_device_comes_back_under_its_own_actor_and_nobody_else_takes_i
 /// feed holds a row back while any older transaction of the cluster is open: a fresh
 /// tablet paired during a busy moment must still get its questionnaire in its first
 /// sync, not runs later (seen as "the questionnaire has not arrived yet" in the app).
-/// An open transaction with an id: PostgreSQL's feed holds back every later commit
-/// until it ends (`ROLLBACK` on the connection returned).
-async fn hold_the_feed(ts: &TestServer) -> sqlx::PgConnection {
-    use sqlx::Connection as _;
-    let url = &ts.pg.as_ref().expect("a PostgreSQL test database").url;
-    let mut held = sqlx::PgConnection::connect(url).await.expect("connect");
-    sqlx::query("BEGIN")
-        .execute(&mut held)
-        .await
-        .expect("begin");
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut held)
-        .await
-        .expect("an xid");
-    held
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_device_gets_the_programme_view_while_the_feed_holds_it_back() {
     let Some(w) = world(Backend::Postgres).await else {
         return;
     };
     let ts = &w.ts;
-    let mut held = hold_the_feed(ts).await;
+    let mut held = ts.hold_the_feed().await;
     // The lead rewords the view (a new rep), then pairs Ivanov's new tablet.
     ts.add_rep(&w.lead, w.programme, "sidorov", "Сидор Сидоров")
         .await;
@@ -1138,7 +1121,7 @@ async fn a_fresh_device_gets_every_readable_document_the_feed_still_holds_back()
         return;
     };
     let ts = &w.ts;
-    let mut held = hold_the_feed(ts).await;
+    let mut held = ts.hold_the_feed().await;
     // Written after the open transaction began: held back by the feed.
     let client = ts
         .add_client(&w.lead, w.programme, "ООО «Поздний клиент»", "ivanov")

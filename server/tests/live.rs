@@ -48,22 +48,6 @@ async fn next_event(
     }
 }
 
-/// A transaction with an id, open in a session of its own on the cluster of `url`: the
-/// change feed holds back every later commit of the cluster until it ends.
-async fn open_older_transaction(url: &str) -> sqlx::PgConnection {
-    use sqlx::Connection;
-    let mut older = sqlx::PgConnection::connect(url).await.expect("a session");
-    sqlx::query("BEGIN")
-        .execute(&mut older)
-        .await
-        .expect("begin");
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut older)
-        .await
-        .expect("a transaction id");
-    older
-}
-
 fn version(heard: &Heard) -> i64 {
     match heard {
         Heard::Event(data) => data["version"].as_i64().expect("a version"),
@@ -84,7 +68,7 @@ async fn the_live_status_moves_when_a_tablet_syncs_and_ends_with_the_server(
     // On PostgreSQL, an older transaction of the cluster open during the setup, as
     // another test's may be: the feed holds the setup's commits back until it ends.
     let older = match &ts.pg {
-        Some(pg) => Some(open_older_transaction(&pg.url).await),
+        Some(_) => Some(ts.hold_the_feed().await),
         None => None,
     };
     let mut world = ts.rep_with_client("ООО «Ромашка»").await;
@@ -224,8 +208,7 @@ async fn a_sync_held_back_by_an_older_transaction_shows_as_soon_as_it_ends() {
     let first = version(&next_event(&mut stream, &mut pending, Duration::from_secs(10)).await);
 
     // An older transaction with an id, open in another session of the cluster.
-    let mut older =
-        open_older_transaction(&ts.pg.as_ref().expect("a PostgreSQL database").url).await;
+    let mut older = ts.hold_the_feed().await;
 
     world.tablet.new_visit(world.client);
     world.tablet.sync().await;

@@ -164,6 +164,25 @@ impl TestServer {
         }
     }
 
+    /// An open transaction with an id, in a session of its own on this server's
+    /// PostgreSQL cluster: the change feed holds back every later commit of the cluster
+    /// until it ends (`COMMIT` or `ROLLBACK` on the connection returned), as another
+    /// test's or a backup's transaction may. Panics on SQLite.
+    pub async fn hold_the_feed(&self) -> sqlx::PgConnection {
+        use sqlx::Connection as _;
+        let url = &self.pg.as_ref().expect("a PostgreSQL test database").url;
+        let mut held = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::query("BEGIN")
+            .execute(&mut held)
+            .await
+            .expect("begin");
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut held)
+            .await
+            .expect("a transaction id");
+        held
+    }
+
     /// Another server process on the same database (PostgreSQL), on its own port.
     pub async fn another(&self) -> Server {
         Server::start(self.config.clone())
