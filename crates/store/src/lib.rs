@@ -10,7 +10,8 @@
 //! arrive together stored in one transaction), which needs the tokio runtime.
 //!
 //! Documents are stored as append-only Automerge changes keyed by change hash, folded
-//! into snapshots by compaction. Every commit that adds changes to a document moves it
+//! into snapshots by compaction; a document new to the store that arrives whole
+//! ([`WholeDoc`]) is stored as its snapshot at once. Every commit that adds changes to a document moves it
 //! to the head of a change feed that devices follow with a [`FeedCursor`].
 
 mod cache;
