@@ -391,18 +391,35 @@ impl DocStore for MemStore {
     }
 
     async fn apply_compaction(&self, plan: CompactionPlan) -> Result<CompactReport, StoreError> {
+        if plan.generation().is_some() && plan.folded.is_empty() {
+            return Ok(plan.report());
+        }
+        let mut inner = self.lock();
+        let Some(stored) = inner.docs.get_mut(&plan.doc) else {
+            return match plan.generation() {
+                Some(_) => Err(plan.raced()),
+                None => Err(StoreError::NotFound {
+                    what: format!("document {}", plan.doc),
+                }),
+            };
+        };
+        let plan = match plan.generation() {
+            Some(generation) if generation != stored.snapshot_gen => return Err(plan.raced()),
+            Some(_) => plan,
+            None => {
+                let rows = stored
+                    .changes
+                    .iter()
+                    .map(|(hash, data)| (*hash, data.as_ref().map(|d| d.len() as u64)))
+                    .collect();
+                let snapshot_bytes = stored.snapshot.as_ref().map_or(0, |s| s.len() as u64);
+                plan.against_rows(rows, snapshot_bytes)?
+            }
+        };
         let report = plan.report();
         if plan.folded.is_empty() {
             return Ok(report);
         }
-        let mut inner = self.lock();
-        let Some(stored) = inner
-            .docs
-            .get_mut(&plan.doc)
-            .filter(|d| d.snapshot_gen == plan.base_gen)
-        else {
-            return Err(plan.raced());
-        };
         // Only the folded changes: a change committed after the plan keeps its bytes.
         for hash in &plan.folded {
             if let Some(&i) = stored.index.get(hash) {

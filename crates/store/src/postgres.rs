@@ -434,20 +434,55 @@ impl DocStore for PgStore {
     }
 
     async fn apply_compaction(&self, plan: CompactionPlan) -> Result<CompactReport, StoreError> {
+        if plan.generation().is_some() && plan.folded.is_empty() {
+            return Ok(plan.report());
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let plan = if plan.generation().is_none() {
+            // The document's row locked first: a commit adding changes to it waits, so
+            // the rows read are those the snapshot replaces.
+            let snapshot_bytes: Option<Option<i32>> = sqlx::query_scalar(
+                "SELECT octet_length(snapshot) FROM docs WHERE doc_id = $1 FOR UPDATE",
+            )
+            .bind(plan.doc.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            let Some(snapshot_bytes) = snapshot_bytes else {
+                return Err(StoreError::NotFound {
+                    what: format!("document {}", plan.doc),
+                });
+            };
+            let rows =
+                sqlx::query("SELECT hash, octet_length(data) FROM changes WHERE doc_id = $1")
+                    .bind(plan.doc.as_uuid())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .iter()
+                    .map(|row| {
+                        let hash = rows::hash(row.try_get::<&[u8], _>(0).map_err(db)?)?;
+                        let bytes: Option<i32> = row.try_get(1).map_err(db)?;
+                        Ok((hash, bytes.map(|b| u64::from(b.unsigned_abs()))))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+            plan.against_rows(rows, u64::from(snapshot_bytes.unwrap_or(0).unsigned_abs()))?
+        } else {
+            plan
+        };
         let report = plan.report();
         if plan.folded.is_empty() {
             return Ok(report);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
         // Compare-and-swap on the generation: a plan built before another compaction
         // would otherwise overwrite a snapshot holding changes whose bytes are gone.
         let swapped = sqlx::query(
             "UPDATE docs SET snapshot = $2, snapshot_gen = snapshot_gen + 1
-             WHERE doc_id = $1 AND snapshot_gen = $3",
+             WHERE doc_id = $1 AND snapshot_gen = COALESCE($3, snapshot_gen)",
         )
         .bind(plan.doc.as_uuid())
         .bind(plan.snapshot.as_slice())
-        .bind(plan.base_gen)
+        .bind(plan.generation())
         .execute(&mut *tx)
         .await
         .map_err(db)?

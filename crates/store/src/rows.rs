@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use rapport_domain::DocId;
 
-use crate::types::{CompactionPlan, DocVersion, PeerId, Versioned, WholeDoc, WriteBatch};
+use crate::types::{CompactionPlan, DocVersion, PeerId, PlanBase, Versioned, WholeDoc, WriteBatch};
 use crate::{LoadResult, StoreError};
 
 /// One change ready to insert.
@@ -229,7 +229,7 @@ pub(crate) fn plan(doc: DocId, stored: Option<StoredDoc>) -> Result<CompactionPl
     };
     Ok(CompactionPlan {
         doc,
-        base_gen: stored.snapshot_gen,
+        base: PlanBase::Stored(stored.snapshot_gen),
         snapshot,
         folded,
         bytes_before,

@@ -430,18 +430,50 @@ impl DocStore for SqliteStore {
     }
 
     async fn apply_compaction(&self, plan: CompactionPlan) -> Result<CompactReport, StoreError> {
+        if plan.generation().is_some() && plan.folded.is_empty() {
+            return Ok(plan.report());
+        }
+        let mut tx = self.begin_write().await?;
+        let plan = if plan.generation().is_none() {
+            // Under the write lock: the rows read are those the snapshot replaces.
+            let snapshot_bytes: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT LENGTH(snapshot) FROM docs WHERE doc_id = ?")
+                    .bind(plan.doc.as_bytes().as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            let Some(snapshot_bytes) = snapshot_bytes else {
+                return Err(StoreError::NotFound {
+                    what: format!("document {}", plan.doc),
+                });
+            };
+            let rows = sqlx::query("SELECT hash, LENGTH(data) FROM changes WHERE doc_id = ?")
+                .bind(plan.doc.as_bytes().as_slice())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|row| {
+                    let hash = rows::hash(row.try_get::<&[u8], _>(0).map_err(db)?)?;
+                    let bytes: Option<i64> = row.try_get(1).map_err(db)?;
+                    Ok((hash, bytes.map(|b| b.unsigned_abs())))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            plan.against_rows(rows, snapshot_bytes.unwrap_or(0).unsigned_abs())?
+        } else {
+            plan
+        };
         let report = plan.report();
         if plan.folded.is_empty() {
             return Ok(report);
         }
-        let mut tx = self.begin_write().await?;
         let swapped = sqlx::query(
-            "UPDATE docs SET snapshot = ?, snapshot_gen = snapshot_gen + 1
-             WHERE doc_id = ? AND snapshot_gen = ?",
+            "UPDATE docs SET snapshot = ?1, snapshot_gen = snapshot_gen + 1
+             WHERE doc_id = ?2 AND snapshot_gen = COALESCE(?3, snapshot_gen)",
         )
         .bind(plan.snapshot.as_slice())
         .bind(plan.doc.as_bytes().as_slice())
-        .bind(plan.base_gen)
+        .bind(plan.generation())
         .execute(&mut *tx)
         .await
         .map_err(db)?

@@ -287,22 +287,100 @@ impl CommitReport {
     }
 }
 
-/// A snapshot built by [`crate::DocStore::plan_compaction`], ready to be written.
+/// A snapshot ready to be written by [`crate::DocStore::apply_compaction`]: built by
+/// [`crate::DocStore::plan_compaction`] from what is stored, or by
+/// [`CompactionPlan::of_document`] from a copy already in memory.
 #[derive(Clone)]
 pub struct CompactionPlan {
     pub(crate) doc: DocId,
-    /// The snapshot generation the plan was built from (compare-and-swap on write).
-    pub(crate) base_gen: i64,
+    /// What the snapshot was built from, checked when it is written.
+    pub(crate) base: PlanBase,
     pub(crate) snapshot: Vec<u8>,
-    /// The changes whose bytes the snapshot makes redundant.
+    /// The changes whose bytes the snapshot makes redundant (for a plan of a copy in
+    /// memory: found when it is written).
     pub(crate) folded: Vec<ChangeHash>,
     pub(crate) bytes_before: u64,
 }
 
+/// What a [`CompactionPlan`]'s snapshot was built from.
+#[derive(Clone)]
+pub(crate) enum PlanBase {
+    /// The stored rows at this snapshot generation (compare-and-swap on write).
+    Stored(i64),
+    /// A copy in memory holding exactly these changes, sorted: written only if the
+    /// store holds exactly them, so a snapshot never drops the bytes of a change it
+    /// lacks nor holds one the store's rows do not list.
+    Holding(Vec<ChangeHash>),
+}
+
 impl CompactionPlan {
+    /// A plan folding every stored change of `doc` into the snapshot of `am`, a copy
+    /// of it in memory (an editor's): no read of the store and no load. Applying it
+    /// gives `Err(Conflict)` unless the store holds exactly the changes `am` holds
+    /// (a sync committed more since the copy was loaded, or the copy holds an edit
+    /// not committed yet), and nothing is written then.
+    pub fn of_document(doc: DocId, am: &automerge::Automerge) -> Self {
+        let mut holding: Vec<ChangeHash> = am
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| m.hash)
+            .collect();
+        holding.sort_unstable();
+        Self {
+            doc,
+            base: PlanBase::Holding(holding),
+            snapshot: am.save(),
+            folded: Vec::new(),
+            bytes_before: 0,
+        }
+    }
+
+    /// For a plan of a copy in memory, given the store's rows of the document
+    /// (`hash`, bytes of its change data when not folded yet) and the size of its
+    /// snapshot: the plan with the changes to fold, or `Err(Conflict)` when the rows
+    /// are not exactly the copy's changes. A plan of stored rows is returned as is.
+    pub(crate) fn against_rows(
+        mut self,
+        rows: Vec<(ChangeHash, Option<u64>)>,
+        snapshot_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        let PlanBase::Holding(holding) = &self.base else {
+            return Ok(self);
+        };
+        let mut stored: Vec<ChangeHash> = rows.iter().map(|(h, _)| *h).collect();
+        stored.sort_unstable();
+        if &stored != holding {
+            return Err(StoreError::Conflict {
+                reason: format!(
+                    "document {} holds {} stored changes, the copy in memory {}: it changed since the copy was loaded",
+                    self.doc,
+                    stored.len(),
+                    holding.len()
+                ),
+            });
+        }
+        self.bytes_before = snapshot_bytes;
+        for (hash, data) in rows {
+            if let Some(bytes) = data {
+                self.bytes_before += bytes;
+                self.folded.push(hash);
+            }
+        }
+        Ok(self)
+    }
+
     /// The document the plan is for.
     pub fn doc(&self) -> DocId {
         self.doc
+    }
+
+    /// The snapshot generation a plan of stored rows was built from; `None` for a plan
+    /// of a copy in memory, which [`Self::against_rows`] checks instead.
+    pub(crate) fn generation(&self) -> Option<i64> {
+        match self.base {
+            PlanBase::Stored(generation) => Some(generation),
+            PlanBase::Holding(_) => None,
+        }
     }
 
     /// How many stored changes the snapshot folds in.
@@ -339,7 +417,13 @@ impl fmt::Debug for CompactionPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CompactionPlan")
             .field("doc", &self.doc)
-            .field("base_gen", &self.base_gen)
+            .field(
+                "base",
+                &match &self.base {
+                    PlanBase::Stored(generation) => format!("stored at {generation}"),
+                    PlanBase::Holding(changes) => format!("a copy of {} changes", changes.len()),
+                },
+            )
             .field("snapshot_len", &self.snapshot.len())
             .field("folded", &self.folded.len())
             .finish()

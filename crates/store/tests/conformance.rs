@@ -658,6 +658,125 @@ mod cases {
         }
     }
 
+    /// A copy in memory (an editor's) folds the stored changes into its own snapshot
+    /// with no load, and only when the store holds exactly what the copy holds.
+    pub async fn a_copy_in_memory_folds_only_what_the_store_holds_exactly(h: &dyn Harness) {
+        let store = h.store();
+        let id = DocId::random();
+        let mut doc = typed_doc(&CYRILLIC);
+        store
+            .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+            .await
+            .expect("commit");
+        let stale_plan = store.plan_compaction(id).await.expect("plan of the rows");
+        let version = store.versions(&[id]).await.expect("versions")[&id];
+        let rows = h.change_rows(id).await;
+        let before = h.stored_bytes(id).await;
+
+        let report = store
+            .apply_compaction(rapport_store::CompactionPlan::of_document(
+                id,
+                doc.document(),
+            ))
+            .await
+            .expect("fold from the copy");
+        assert_eq!(report.changes_folded, 4, "every stored change: {report:?}");
+        assert_eq!(report.bytes_before, before as u64);
+        assert_eq!(report.bytes_after, h.stored_bytes(id).await as u64);
+        assert_eq!(report.bytes_after, doc.save().len() as u64);
+        assert_eq!(h.change_rows(id).await, rows, "hash rows stay");
+        assert_eq!(
+            store.versions(&[id]).await.expect("versions")[&id],
+            version,
+            "folding keeps the content and its version"
+        );
+        let back = loaded(store.load(id).await);
+        assert_eq!(notes(&back), CYRILLIC.concat());
+        assert_eq!(back.get_heads(), doc.get_heads());
+        let err = store
+            .apply_compaction(stale_plan)
+            .await
+            .expect_err("a plan of the rows before the fold");
+        assert_eq!(err.code(), "conflict");
+
+        // Nothing loose: nothing to do.
+        let again = store
+            .apply_compaction(rapport_store::CompactionPlan::of_document(
+                id,
+                doc.document(),
+            ))
+            .await
+            .expect("fold again");
+        assert_eq!(again.changes_folded, 0);
+
+        // The store moved on without the copy (a sync committed another device's
+        // change): the copy's snapshot would drop it, so nothing is written.
+        let mut stale_copy = doc.clone();
+        let mut other = doc.fork();
+        let text = text_obj(&other);
+        other.splice_text(&text, 0, 0, "Срочно! ").expect("type");
+        other.commit();
+        store
+            .commit(WriteBatch::new().with_changes(id, other.get_changes(&doc.get_heads())))
+            .await
+            .expect("the other device's change");
+        let before = h.stored_bytes(id).await;
+        let err = store
+            .apply_compaction(rapport_store::CompactionPlan::of_document(
+                id,
+                stale_copy.document(),
+            ))
+            .await
+            .expect_err("a copy lacking a stored change");
+        assert_eq!(err.code(), "conflict");
+        assert!(err.to_string().contains(&id.to_string()), "{err}");
+        assert_eq!(h.stored_bytes(id).await, before, "nothing written");
+        assert_eq!(
+            notes(&loaded(store.load(id).await)),
+            format!("Срочно! {}", CYRILLIC.concat())
+        );
+
+        // The copy is ahead of the store (an edit not committed): its snapshot would
+        // hold a change the rows do not list, so nothing is written.
+        let text = text_obj(&other);
+        other.splice_text(&text, 0, 0, "Очень ").expect("type");
+        other.commit();
+        let err = store
+            .apply_compaction(rapport_store::CompactionPlan::of_document(
+                id,
+                other.document(),
+            ))
+            .await
+            .expect_err("a copy holding an uncommitted change");
+        assert_eq!(err.code(), "conflict");
+        assert_eq!(h.stored_bytes(id).await, before, "nothing written");
+        let heads = stale_copy.get_heads();
+        store
+            .commit(WriteBatch::new().with_changes(id, other.get_changes(&heads)))
+            .await
+            .expect("the edit committed");
+        let report = store
+            .apply_compaction(rapport_store::CompactionPlan::of_document(
+                id,
+                other.document(),
+            ))
+            .await
+            .expect("the copy holds what the store holds now");
+        assert_eq!(report.changes_folded, 2);
+        let back = loaded(store.load(id).await);
+        assert_eq!(notes(&back), format!("Очень Срочно! {}", CYRILLIC.concat()));
+        assert_eq!(back.get_heads(), other.get_heads());
+
+        let unknown = store
+            .apply_compaction(rapport_store::CompactionPlan::of_document(
+                DocId::random(),
+                other.document(),
+            ))
+            .await
+            .expect_err("a document not stored");
+        assert_eq!(unknown.code(), "not_found");
+    }
+
     pub async fn feed_orders_pages_and_lists_each_doc_once(h: &dyn Harness) {
         let store = h.store();
         let empty = store.feed(&FeedCursor::start(), 10).await.expect("feed");
@@ -1440,6 +1559,7 @@ conformance!(
     batch_is_all_or_nothing,
     compaction_keeps_content_and_shrinks_storage,
     change_committed_during_compaction_survives,
+    a_copy_in_memory_folds_only_what_the_store_holds_exactly,
     feed_orders_pages_and_lists_each_doc_once,
     touch_moves_documents_to_the_head_of_the_feed,
     compaction_candidates_are_documents_with_many_loose_changes,
