@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use automerge::{Automerge, Change};
 use rapport_api::{ApiError, RunSummary, StoppedDoc};
 use rapport_domain::DocId;
-use rapport_store::{StoreError, WriteBatch};
+use rapport_store::{CompactionPlan, StoreError, WriteBatch};
 
 /// `Send + Sync` where threads exist; nothing on the web, where the browser's storage
 /// handles are not `Send`.
@@ -154,6 +154,22 @@ pub trait DeviceStore: MaybeSendSync {
     /// Folds the document's changes into a snapshot, keeping its whole history; one
     /// transaction, so a failure leaves the document as it was.
     async fn compact(&self, doc: DocId) -> Result<(), StoreError>;
+
+    /// Whether [`Self::fold`] writes the snapshot of a copy in memory as it is (no read
+    /// of the stored changes, no load). The core then folds an edited document from
+    /// its edit cache after a few edits ([`crate::FOLD_AFTER`]); a store that does not
+    /// compacts in the background after many ([`crate::COMPACT_AFTER`]).
+    fn folds_from_memory(&self) -> bool {
+        false
+    }
+
+    /// Folds the stored changes of `plan`'s document into its snapshot, built from a
+    /// copy in memory ([`CompactionPlan::of_document`]). `Err(Conflict)`, and nothing
+    /// written, unless the store holds exactly the changes the copy holds. The default
+    /// compacts from what is stored, as [`Self::compact`].
+    async fn fold(&self, plan: CompactionPlan) -> Result<(), StoreError> {
+        self.compact(plan.doc()).await
+    }
 
     // --- Pairing and sync bookkeeping --------------------------------------------------
 

@@ -324,6 +324,8 @@ impl Inner {
     pub(crate) async fn sync_once(self: &Arc<Self>) -> Result<rapport_api::RunSummary, NodeError> {
         let result = {
             let _guard = self.core.sync_lock().await;
+            // What the run reads back loads from one snapshot.
+            self.core.fold_edited().await;
             let run = self.core.begin_run();
             run.drive(self.core.store(), |post| {
                 http::post(&self.http, &self.settings, post)
@@ -372,16 +374,9 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use automerge::transaction::Transactable;
-    use automerge::{ObjType, ROOT, ReadDoc};
-
-    use std::time::Duration;
-
-    use automerge::ActorId;
-
-    use rapport_core::{COMPACT_AFTER, DeviceStore, Pairing};
+    use automerge::{ActorId, ObjType, ROOT, ReadDoc};
+    use rapport_core::{DeviceStore, FOLD_AFTER, Pairing};
     use rapport_store::WriteBatch;
 
     use super::*;
@@ -395,16 +390,15 @@ mod tests {
             .expect("count")
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_document_typed_one_character_per_edit_is_compacted_and_keeps_every_keystroke() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut options = NodeOptions::new(dir.path());
+    /// A paired node (no sync) holding one document with an empty "text", stored as
+    /// one change of the device's actor.
+    async fn node_with_a_text(dir: &Path) -> (Node, NodeOptions, DocId) {
+        let mut options = NodeOptions::new(dir);
         options.key_storage = KeyStorage::File;
         options.auto_sync = false;
         let node = Node::open(options.clone()).await.expect("open");
-        let inner = &node.inner;
         let actor = ActorId::random();
-        inner
+        node.inner
             .core
             .set_pairing(Pairing {
                 server_url: "http://127.0.0.1:9".into(),
@@ -417,19 +411,28 @@ mod tests {
             })
             .await
             .expect("device");
+        let id = text_doc(&node, actor).await;
+        (node, options, id)
+    }
+
+    /// A new document with an empty "text", stored as one change of `actor`.
+    async fn text_doc(node: &Node, actor: ActorId) -> DocId {
         let id = DocId::random();
         let mut doc = Automerge::new().with_actor(actor);
         let mut tx = doc.transaction();
         tx.put_object(ROOT, "text", ObjType::Text).expect("text");
         tx.commit();
-        inner
+        node.inner
             .core
             .store()
             .commit(WriteBatch::new().with_changes(id, doc.get_changes(&[])))
             .await
             .expect("stored");
+        id
+    }
 
-        let typed: String = "Привет, мир 🚀 ".chars().cycle().take(300).collect();
+    /// Types `typed` into the document's text one character per edit.
+    async fn type_into(inner: &Inner, id: DocId, typed: &str) {
         for c in typed.chars() {
             inner
                 .core
@@ -449,27 +452,106 @@ mod tests {
                 .await
                 .expect("edit");
         }
-        // Compactions run in the background after 128 and 256 edits.
-        let started = Instant::now();
-        while loose(inner, id).await >= COMPACT_AFTER as i64 {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "still {} loose changes",
-                loose(inner, id).await
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    }
+
+    /// The document's text and change count, read from the store.
+    async fn stored_text(node: &Node, id: DocId) -> (String, usize) {
+        let doc = node.inner.core.load(id).await.expect("load").expect("doc");
+        let (_, text) = doc.get(ROOT, "text").expect("get").expect("text");
+        (doc.text(&text).expect("text"), doc.get_changes(&[]).len())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_document_typed_one_character_per_edit_is_folded_as_it_is_typed_and_keeps_every_keystroke()
+     {
+        let dir = tempfile::tempdir().expect("dir");
+        let (node, options, id) = node_with_a_text(dir.path()).await;
+        let typed: String = "Привет, мир 🚀 ".chars().cycle().take(300).collect();
+        type_into(&node.inner, id, &typed).await;
+        // Folded from the edit cache every FOLD_AFTER edits, inside the edit: never
+        // more loose changes than that, and nothing left for the background.
+        assert!(
+            loose(&node.inner, id).await < FOLD_AFTER as i64,
+            "{} loose changes after 300 edits",
+            loose(&node.inner, id).await
+        );
+        node.shutdown().await;
+
+        let node = Node::open(options).await.expect("reopen");
+        assert_eq!(
+            stored_text(&node, id).await,
+            (typed, 301),
+            "every keystroke and the whole history kept"
+        );
+        node.shutdown().await;
+    }
+
+    /// The rep moves on to another document: the one left is folded at once, the one
+    /// typed into only after a few edits or before a sync run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_document_the_rep_moves_on_from_is_folded_at_the_next_edit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (node, options, first) = node_with_a_text(dir.path()).await;
+        let second = text_doc(&node, ActorId::random()).await;
+        type_into(&node.inner, first, "Ромашка").await;
+        assert_eq!(loose(&node.inner, first).await, 1 + 7);
+        type_into(&node.inner, second, "Лютик").await;
+        assert_eq!(loose(&node.inner, first).await, 0, "left, so folded");
+        assert_eq!(loose(&node.inner, second).await, 1 + 5, "being typed into");
+        node.inner.core.fold_edited().await;
+        assert_eq!(loose(&node.inner, second).await, 0, "folded before a run");
+        node.shutdown().await;
+
+        let node = Node::open(options).await.expect("reopen");
+        assert_eq!(stored_text(&node, first).await, ("Ромашка".to_owned(), 8));
+        assert_eq!(stored_text(&node, second).await, ("Лютик".to_owned(), 6));
+        node.shutdown().await;
+    }
+
+    /// A change the store took beside the edit cache (as a sync run commits one before
+    /// the cache learns of it) makes the cached copy's snapshot short of it: that fold
+    /// writes nothing, and the change and every keystroke stay.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fold_from_a_copy_the_store_moved_past_writes_nothing_and_loses_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (node, options, id) = node_with_a_text(dir.path()).await;
+        type_into(&node.inner, id, "Звонок ").await;
+        let mut other = node.inner.core.load(id).await.expect("load").expect("doc");
+        let heads = other.get_heads();
+        let mut tx = other.transaction();
+        tx.put(ROOT, "итог", "перезвонить в пятницу").expect("put");
+        tx.commit();
+        node.inner
+            .core
+            .store()
+            .commit(WriteBatch::new().with_changes(id, other.get_changes(&heads)))
+            .await
+            .expect("another device's change");
+        // The ninth edit is the sixteenth: its fold finds a change its copy lacks.
+        type_into(&node.inner, id, "директору").await;
+        assert_eq!(
+            loose(&node.inner, id).await,
+            1 + 7 + 1 + 9,
+            "no fold was written: the cached copy lacks a stored change"
+        );
+        // The copy was let go: the next edit reads the store's and folds it.
+        type_into(&node.inner, id, ",").await;
+        assert_eq!(loose(&node.inner, id).await, 0);
+        type_into(&node.inner, id, " договор").await;
         node.shutdown().await;
 
         let node = Node::open(options).await.expect("reopen");
         let doc = node.inner.core.load(id).await.expect("load").expect("doc");
-        let (_, text) = doc.get(ROOT, "text").expect("get").expect("text");
+        let note = doc
+            .get(ROOT, "итог")
+            .expect("get")
+            .map(|(v, _)| v.to_string());
+        assert_eq!(note.as_deref(), Some("\"перезвонить в пятницу\""));
         assert_eq!(
-            doc.text(&text).expect("text"),
-            typed,
-            "every keystroke kept"
+            stored_text(&node, id).await,
+            ("Звонок директору, договор".to_owned(), 27),
+            "every keystroke and the other device's change kept"
         );
-        assert_eq!(doc.get_changes(&[]).len(), 301, "the whole history kept");
         node.shutdown().await;
     }
 }

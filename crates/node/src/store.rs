@@ -12,7 +12,7 @@ use automerge::Change;
 use rapport_api::{ApiError, StoppedDoc};
 use rapport_core::{DeviceStore, IndexEntry, Loaded, Pairing, RunRecord, SyncRow};
 use rapport_domain::DocId;
-use rapport_store::{DocStore, PeerId, SqliteStore, StoreError, WriteBatch};
+use rapport_store::{CompactionPlan, DocStore, PeerId, SqliteStore, StoreError, WriteBatch};
 use sqlx::{Row, SqlitePool};
 
 /// A database error, said as the store says it.
@@ -98,6 +98,14 @@ impl DeviceStore for SqlDeviceStore {
 
     async fn compact(&self, doc: DocId) -> Result<(), StoreError> {
         self.docs.compact(doc).await.map(|_| ())
+    }
+
+    fn folds_from_memory(&self) -> bool {
+        true
+    }
+
+    async fn fold(&self, plan: CompactionPlan) -> Result<(), StoreError> {
+        self.docs.apply_compaction(plan).await.map(|_| ())
     }
 
     async fn pairing(&self) -> Result<Option<Pairing>, StoreError> {

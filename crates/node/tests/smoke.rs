@@ -2,7 +2,7 @@
 //! visit filled in Russian, sync, and the server holds it.
 
 use rapport_api::{DocSync, Request, Response, VisitEdit};
-use rapport_domain::{AnswerValue, QuestionKind, ScalarAnswer};
+use rapport_domain::{AnswerValue, DocId, QuestionKind, ScalarAnswer};
 use rapport_node::Node;
 use rapport_testkit::{Backend, TestServer};
 
@@ -220,25 +220,7 @@ async fn a_visit_downloaded_whole_is_kept_as_the_server_sent_it() {
         opened.visit.answers.get(&text_q),
         Some(&AnswerValue::Text("Нужен второй канал связи 🚀".into()))
     );
-    let dir = second.dir.path().join(DATA);
-    let key = rapport_node::keys::load_or_create(&dir, rapport_node::KeyStorage::File, true)
-        .expect("the device key");
-    let store =
-        rapport_store::SqliteStore::open_encrypted(dir.join(rapport_node::DB_FILE), &key.bytes)
-            .await
-            .expect("the device store opens beside the node");
-    let id = visit.visit.id.as_bytes().to_vec();
-    let rows = |sql: &'static str| {
-        let id = id.clone();
-        let pool = store.pool().clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .bind(id)
-                .fetch_one(&pool)
-                .await
-                .expect("raw SQL on the device store")
-        }
-    };
+    let (store, rows) = raw_rows(&second, visit.visit.id).await;
     assert_eq!(
         rows("SELECT count(*) FROM docs WHERE doc_id = ? AND snapshot IS NOT NULL").await,
         1,
@@ -264,7 +246,64 @@ async fn a_visit_downloaded_whole_is_kept_as_the_server_sent_it() {
         1,
         "the edit is a change beside the snapshot"
     );
+    // A sync run first folds what the rep typed, from the copy in memory.
+    second.sync().await;
+    assert_eq!(
+        rows("SELECT count(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL").await,
+        0,
+        "folded before the run read it back"
+    );
     store.pool().close().await;
     second.node.shutdown().await;
+
+    // The first tablet's typing was folded the same way before its upload.
+    let (store, rows) = raw_rows(&first, visit.visit.id).await;
+    assert_eq!(
+        rows("SELECT count(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL").await,
+        0,
+        "the first tablet's visit is one snapshot"
+    );
+    store.pool().close().await;
+    first.sync().await;
+    let opened = first.open(visit.visit.id).await;
+    assert_eq!(
+        opened.visit.answers.get(&text_q),
+        Some(&AnswerValue::Text(
+            "Нужен второй канал связи 🚀, срочно".into()
+        )),
+        "and takes the second tablet's edit on top"
+    );
     first.node.shutdown().await;
+}
+
+/// The device's own store opened beside its node, and a reader of one count about
+/// `doc` (SQL with one `?` for its id).
+async fn raw_rows(
+    device: &Device,
+    doc: DocId,
+) -> (
+    rapport_store::SqliteStore,
+    impl Fn(&'static str) -> std::pin::Pin<Box<dyn std::future::Future<Output = i64> + Send>>,
+) {
+    let dir = device.dir.path().join(DATA);
+    let key = rapport_node::keys::load_or_create(&dir, rapport_node::KeyStorage::File, true)
+        .expect("the device key");
+    let store =
+        rapport_store::SqliteStore::open_encrypted(dir.join(rapport_node::DB_FILE), &key.bytes)
+            .await
+            .expect("the device store opens beside the node");
+    let id = doc.as_bytes().to_vec();
+    let pool = store.pool().clone();
+    let rows = move |sql: &'static str| {
+        let id = id.clone();
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .expect("raw SQL on the device store")
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = i64> + Send>>
+    };
+    (store, rows)
 }
