@@ -34,8 +34,8 @@ pub use self::entries::{
     update_follow_up,
 };
 pub use self::review::{
-    MAX_COMMENT_CHARS, REVIEWS, ReviewInput, ReviewRound, ReviewState, Verdict, reviews_print,
-    touches_reviews,
+    MAX_COMMENT_CHARS, REVIEWS, ReviewInput, ReviewRound, ReviewState, Verdict, holds_reviews,
+    reviews_print, touches_reviews,
 };
 use crate::doc::{DocKind, check_date, commit, expect_kind, non_empty, write_header};
 pub use crate::error::MissingAnswer;

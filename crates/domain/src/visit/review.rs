@@ -149,6 +149,25 @@ pub fn reviews_print(doc: &Automerge) -> Vec<String> {
     print
 }
 
+/// Whether the visit's reviews hold anything: a value inside the `reviews` map, or more
+/// than one value of the map itself (puts in conflict). A visit as created holds none,
+/// and neither does one whose map was emptied or deleted. What a server asks of a
+/// document new to it, whose every change is new: only one that holds reviews can have
+/// had them written by its changes, so only then are the changes decoded
+/// ([`touches_reviews`]).
+pub fn holds_reviews(doc: &Automerge) -> bool {
+    let mut maps = 0;
+    let mut inside = false;
+    walk_reviews(doc, |obj, _, _, _| {
+        if *obj == ROOT {
+            maps += 1;
+        } else {
+            inside = true;
+        }
+    });
+    inside || maps > 1
+}
+
 /// Whether `change` writes the visit's reviews: an operation on the `reviews` map or
 /// anything in it, or one that puts or deletes the map itself, except in the change
 /// that creates the document (which makes it empty). `doc` holds the change.

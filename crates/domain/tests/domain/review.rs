@@ -5,7 +5,8 @@
 use automerge::Automerge;
 use rapport_domain::template::read_template;
 use rapport_domain::visit::{
-    complete_visit, read_visit, review_visit, reviews_print, set_text_answer, touches_reviews,
+    complete_visit, holds_reviews, read_visit, review_visit, reviews_print, set_text_answer,
+    touches_reviews,
 };
 use rapport_domain::{ReviewInput, ReviewState, Template, Verdict};
 
@@ -333,4 +334,46 @@ fn two_leads_reviewing_a_visit_made_before_reviews_existed_both_stay() {
         "neither lead's map hides the other's round"
     );
     assert_eq!(visit.review_state(), ReviewState::Accepted);
+}
+
+/// What a server asks of a visit new to it before decoding its changes: whether any
+/// review is in it at all.
+#[test]
+fn a_visit_holds_reviews_once_a_round_is_written_or_two_maps_conflict() {
+    use automerge::ROOT;
+    use automerge::transaction::Transactable;
+    let t = read_template(&programme_doc()).unwrap();
+    let created = visit_doc(&t, 1);
+    assert!(!holds_reviews(&created), "a visit as created holds none");
+    let mut v = completed_visit(&t);
+    set_text_answer(&mut v, &t, "carnegie.plans", "Расширить канал", T0 + 15).unwrap();
+    assert!(!holds_reviews(&v), "answers and completion are no review");
+
+    let mut reviewed = lead_fork(&v);
+    review_visit(
+        &mut reviewed,
+        &t,
+        "r1",
+        &returned("Уточните бюджет", &[("carnegie.plans", "Сколько?")]),
+        "Ольга",
+        T0 + 20,
+    )
+    .unwrap();
+    assert!(holds_reviews(&reviewed), "a round is in the map");
+
+    // An empty map put over the reviews of a visit that had none holds none.
+    let mut emptied = v.fork().with_actor(actor(2));
+    let mut tx = emptied.transaction();
+    tx.put_object(ROOT, "reviews", automerge::ObjType::Map)
+        .unwrap();
+    tx.commit();
+    assert!(!holds_reviews(&emptied));
+    // Two maps put concurrently (older visits had none) are both kept: that is held.
+    let mut other = v.fork().with_actor(actor(3));
+    let mut tx = other.transaction();
+    tx.put_object(ROOT, "reviews", automerge::ObjType::Map)
+        .unwrap();
+    tx.commit();
+    emptied.merge(&mut other).unwrap();
+    assert!(holds_reviews(&emptied), "two values of the map itself");
 }
