@@ -60,6 +60,7 @@ where
     case!(the_dirty_set_keeps_its_order_and_clears);
     case!(pairing_and_sync_bookkeeping);
     case!(stopped_documents_and_the_index);
+    case!(hundreds_of_documents_at_once);
     case!(compaction_keeps_every_change);
 }
 
@@ -364,6 +365,54 @@ pub async fn stopped_documents_and_the_index<H: Harness>(h: &mut H) {
         indexed,
         vec![entry(1, "visit", Some(id(6))), entry(5, "client", None)]
     );
+}
+
+/// A first sync brings hundreds of documents in one response: marking, clearing,
+/// indexing and taking back refusals of more documents than one statement holds.
+pub async fn hundreds_of_documents_at_once<H: Harness>(h: &mut H) {
+    let store = h.store();
+    let many: Vec<DocId> = (0..700u32)
+        .map(|n| {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            bytes[15] = 1;
+            DocId::from_bytes(bytes)
+        })
+        .collect();
+    store.mark_dirty(&many, 10).await.expect("mark");
+    store.clear_dirty(&many[..650]).await.expect("clear");
+    let entries: Vec<IndexEntry> = many
+        .iter()
+        .enumerate()
+        .map(|(n, doc)| IndexEntry {
+            doc: *doc,
+            kind: if n % 2 == 0 { "visit" } else { "client" }.into(),
+            client: (n % 2 == 0).then(|| many[n + 1]),
+        })
+        .collect();
+    store.index(&entries).await.expect("index");
+    let stopped: Vec<StoppedDoc> = many
+        .iter()
+        .map(|doc| StoppedDoc {
+            doc_id: *doc,
+            kind: String::new(),
+            code: "forbidden".into(),
+            message: "клиент передан другому представителю".into(),
+            at_ms: 20,
+        })
+        .collect();
+    store.stop(&stopped).await.expect("stop");
+    store.unstop(&many[1..]).await.expect("unstop");
+    h.reopen().await;
+    let store = h.store();
+    assert_eq!(store.dirty().await.expect("dirty"), many[650..].to_vec());
+    let mut indexed = store.indexed().await.expect("indexed");
+    indexed.sort_by_key(|e| e.doc);
+    assert_eq!(indexed, entries);
+    let left = store.stopped().await.expect("stopped");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].doc_id, many[0]);
+    assert_eq!(left[0].kind, "visit");
 }
 
 /// A document typed one change at a time is a candidate, compacts, and keeps every

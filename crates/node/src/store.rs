@@ -13,7 +13,7 @@ use rapport_api::{ApiError, StoppedDoc};
 use rapport_core::{DeviceStore, IndexEntry, Loaded, Pairing, RunRecord, SyncRow};
 use rapport_domain::DocId;
 use rapport_store::{CompactionPlan, DocStore, PeerId, SqliteStore, StoreError, WriteBatch};
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 /// A database error, said as the store says it.
 fn sql(e: sqlx::Error) -> StoreError {
@@ -167,6 +167,21 @@ struct LocalDb {
     pool: SqlitePool,
 }
 
+/// Rows one statement writes or deletes: a first sync brings hundreds of documents, and
+/// each statement costs a round trip to the connection's thread.
+const ROWS_PER_STATEMENT: usize = 300;
+
+/// `query` followed by `(?, ?, …)` bound to `docs`.
+fn in_list(mut query: QueryBuilder<Sqlite>, docs: &[DocId]) -> QueryBuilder<Sqlite> {
+    query.push("(");
+    let mut list = query.separated(", ");
+    for doc in docs {
+        list.push_bind(doc.as_bytes().as_slice());
+    }
+    query.push(")");
+    query
+}
+
 fn id_of(bytes: &[u8]) -> Result<DocId, StoreError> {
     <[u8; 16]>::try_from(bytes)
         .map(DocId::from_bytes)
@@ -307,13 +322,13 @@ impl LocalDb {
     /// Marks documents dirty (before their changes are committed).
     async fn mark_dirty(&self, docs: &[DocId], now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(sql)?;
-        for doc in docs {
-            sqlx::query("INSERT OR IGNORE INTO node_dirty (doc_id, since_ms) VALUES (?, ?)")
-                .bind(doc.as_bytes().as_slice())
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(sql)?;
+        for docs in docs.chunks(ROWS_PER_STATEMENT) {
+            let mut insert =
+                QueryBuilder::new("INSERT OR IGNORE INTO node_dirty (doc_id, since_ms) ");
+            insert.push_values(docs, |mut row, doc| {
+                row.push_bind(doc.as_bytes().as_slice()).push_bind(now_ms);
+            });
+            insert.build().execute(&mut *tx).await.map_err(sql)?;
         }
         tx.commit().await.map_err(sql)
     }
@@ -324,12 +339,15 @@ impl LocalDb {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(sql)?;
-        for doc in docs {
-            sqlx::query("DELETE FROM node_dirty WHERE doc_id = ?")
-                .bind(doc.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(sql)?;
+        for docs in docs.chunks(ROWS_PER_STATEMENT) {
+            in_list(
+                QueryBuilder::new("DELETE FROM node_dirty WHERE doc_id IN "),
+                docs,
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
         }
         tx.commit().await.map_err(sql)
     }
@@ -366,14 +384,21 @@ impl LocalDb {
 
     /// The server sent these documents again: they sync again.
     async fn unstop(&self, docs: &[DocId]) -> Result<(), StoreError> {
-        for doc in docs {
-            sqlx::query("DELETE FROM node_stopped WHERE doc_id = ?")
-                .bind(doc.as_bytes().as_slice())
-                .execute(&self.pool)
-                .await
-                .map_err(sql)?;
+        if docs.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut tx = self.pool.begin().await.map_err(sql)?;
+        for docs in docs.chunks(ROWS_PER_STATEMENT) {
+            in_list(
+                QueryBuilder::new("DELETE FROM node_stopped WHERE doc_id IN "),
+                docs,
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        }
+        tx.commit().await.map_err(sql)
     }
 
     /// Every stopped document, with its kind from the index.
@@ -404,16 +429,15 @@ impl LocalDb {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(sql)?;
-        for e in entries {
-            sqlx::query(
-                "INSERT OR REPLACE INTO node_index (doc_id, kind, client_id) VALUES (?, ?, ?)",
-            )
-            .bind(e.doc.as_bytes().as_slice())
-            .bind(&e.kind)
-            .bind(e.client.map(|c| c.as_bytes().to_vec()))
-            .execute(&mut *tx)
-            .await
-            .map_err(sql)?;
+        for entries in entries.chunks(ROWS_PER_STATEMENT) {
+            let mut insert =
+                QueryBuilder::new("INSERT OR REPLACE INTO node_index (doc_id, kind, client_id) ");
+            insert.push_values(entries, |mut row, e| {
+                row.push_bind(e.doc.as_bytes().as_slice())
+                    .push_bind(&e.kind)
+                    .push_bind(e.client.map(|c| c.as_bytes().to_vec()));
+            });
+            insert.build().execute(&mut *tx).await.map_err(sql)?;
         }
         tx.commit().await.map_err(sql)
     }

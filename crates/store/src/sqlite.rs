@@ -10,7 +10,7 @@ use automerge::ChangeHash;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 
 use crate::closing::{self, PoolLife};
 use crate::error::{db, migration};
@@ -65,6 +65,8 @@ fn hex_upper(bytes: &[u8]) -> String {
 
 /// Ids per `IN (...)` list: well below SQLite's bound variable limit.
 const IN_CHUNK: usize = 400;
+/// Rows one multi-row INSERT writes (at most 3 parameters each).
+const ROWS_PER_STATEMENT: usize = 300;
 
 /// A [`DocStore`] in one SQLite file (WAL, `synchronous=FULL`: every commit is on disk
 /// before the call returns).
@@ -277,20 +279,26 @@ impl DocStore for SqliteStore {
         }
         let mut new_changes: HashMap<DocId, usize> =
             batch.docs.iter().map(|doc| (*doc, 0)).collect();
-        for change in &batch.changes {
-            let inserted = sqlx::query(
-                "INSERT INTO changes (doc_id, hash, data) VALUES (?, ?, ?)
-                 ON CONFLICT (doc_id, hash) DO NOTHING",
-            )
-            .bind(change.doc.as_bytes().as_slice())
-            .bind(change.hash.as_ref())
-            .bind(change.data.as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-            if inserted > 0 {
-                *new_changes.entry(change.doc).or_default() += 1;
+        // Many rows a statement (a first download brings thousands): each statement
+        // costs a round trip to the connection's thread. One document's run of rows a
+        // statement, so what it inserted counts for that document; rows go in in batch
+        // order, which is the order loads replay them in.
+        for run in batch.changes.chunk_by(|a, b| a.doc == b.doc) {
+            for rows in run.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new("INSERT INTO changes (doc_id, hash, data) ");
+                insert.push_values(rows, |mut row, change| {
+                    row.push_bind(change.doc.as_bytes().as_slice())
+                        .push_bind(change.hash.as_ref())
+                        .push_bind(change.data.as_slice());
+                });
+                insert.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
+                let inserted = insert
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .rows_affected();
+                *new_changes.entry(rows[0].doc).or_default() += inserted as usize;
             }
         }
         let moved: Vec<DocId> = batch
@@ -324,16 +332,14 @@ impl DocStore for SqliteStore {
                 .await
                 .map_err(db)?;
                 // No bytes: the snapshot holds the changes, as after a compaction.
-                for hash in whole.hashes() {
-                    sqlx::query(
-                        "INSERT INTO changes (doc_id, hash) VALUES (?, ?)
-                         ON CONFLICT (doc_id, hash) DO NOTHING",
-                    )
-                    .bind(whole.doc().as_bytes().as_slice())
-                    .bind(hash.as_ref())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                for hashes in whole.hashes().chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = QueryBuilder::new("INSERT INTO changes (doc_id, hash) ");
+                    insert.push_values(hashes, |mut row, hash| {
+                        row.push_bind(whole.doc().as_bytes().as_slice())
+                            .push_bind(hash.as_ref());
+                    });
+                    insert.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
+                    insert.build().execute(&mut *tx).await.map_err(db)?;
                 }
                 new_changes.insert(whole.doc(), whole.hashes().len());
                 versions.insert(
@@ -374,17 +380,15 @@ impl DocStore for SqliteStore {
                 versions.insert(*doc, step);
             }
         }
-        for (peer, doc, state) in &batch.sync_states {
-            sqlx::query(
-                "INSERT INTO sync_states (peer, doc_id, state) VALUES (?, ?, ?)
-                 ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state",
-            )
-            .bind(peer.as_str())
-            .bind(doc.as_bytes().as_slice())
-            .bind(state.as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        for states in batch.sync_states.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert = QueryBuilder::new("INSERT INTO sync_states (peer, doc_id, state) ");
+            upsert.push_values(states, |mut row, (peer, doc, state)| {
+                row.push_bind(peer.as_str())
+                    .push_bind(doc.as_bytes().as_slice())
+                    .push_bind(state.as_slice());
+            });
+            upsert.push(" ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state");
+            upsert.build().execute(&mut *tx).await.map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
         Ok(CommitReport {

@@ -1036,6 +1036,63 @@ mod cases {
         assert_eq!(feed.len(), 200);
     }
 
+    /// Documents of more changes than one statement writes (a visit typed one letter
+    /// per change): every change stored once and counted once, sent as changes partly
+    /// held already or sent whole.
+    pub async fn a_long_history_is_stored_and_counted_exactly(h: &dyn Harness) {
+        let store = h.store();
+        let letters: Vec<String> = "Клиент просит вторую линию связи в офис на Лиговском. "
+            .chars()
+            .cycle()
+            .take(700)
+            .map(String::from)
+            .collect();
+        let parts: Vec<&str> = letters.iter().map(String::as_str).collect();
+        let mut doc = typed_doc(&parts);
+        let changes = changes_of(&mut doc);
+        assert_eq!(changes.len(), 701);
+        let id = DocId::random();
+        let first = store
+            .commit(WriteBatch::new().with_changes(id, changes[..350].to_vec()))
+            .await
+            .expect("the first half");
+        assert_eq!(first.new_changes[&id], 350);
+        let rest = store
+            .commit(WriteBatch::new().with_changes(id, changes.clone()))
+            .await
+            .expect("all of it, half held already");
+        assert_eq!(rest.new_changes[&id], 351, "only what was not held");
+        assert_eq!(h.change_rows(id).await, 701);
+        let back = loaded(store.load(id).await);
+        assert_eq!(notes(&back), letters.concat());
+        assert_eq!(back.get_heads(), doc.get_heads());
+
+        let whole_id = DocId::random();
+        let whole = WholeDoc::new(
+            whole_id,
+            doc.save(),
+            changes.iter().map(Change::hash).collect(),
+        )
+        .expect("one saved document");
+        let report = store
+            .commit(WriteBatch::new().with_whole(whole))
+            .await
+            .expect("sent whole");
+        assert_eq!(report.new_changes[&whole_id], 701);
+        assert_eq!(h.change_rows(whole_id).await, 701, "a row per change");
+        let held = store
+            .stored_changes(
+                &changes
+                    .iter()
+                    .map(|c| (whole_id, c.hash()))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .expect("stored changes");
+        assert_eq!(held.len(), 701);
+        assert_eq!(notes(&loaded(store.load(whole_id).await)), letters.concat());
+    }
+
     pub async fn epoch_is_stable_until_a_new_one_is_given(h: &dyn Harness) {
         let store = h.store();
         let first = store.epoch().await.expect("epoch");
@@ -1567,6 +1624,7 @@ conformance!(
     corrupt_snapshot_names_the_document,
     corrupt_change_names_the_document,
     big_batch_commits_in_one_go,
+    a_long_history_is_stored_and_counted_exactly,
     epoch_is_stable_until_a_new_one_is_given,
     feed_head_is_at_or_beyond_every_cursor_handed_out,
     stored_changes_tells_which_changes_are_held,
