@@ -2,7 +2,7 @@
 //! later than the changes, both before the call returns), and compaction's policy and
 //! pass.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use automerge::Automerge;
@@ -24,15 +24,16 @@ pub const COMPACT_AFTER: usize = 128;
 /// Compaction waits until no edit came for this long (ms): its write makes the edit
 /// behind it wait for one more disk flush, so the rep finishes typing first.
 pub const COMPACT_IDLE_MS: i64 = 500;
-/// Changes edits leave outside the snapshot before the core folds the document from its
-/// edit cache, on a store that can ([`DeviceStore::folds_from_memory`]): while the rep
-/// types into one document, it is read back (to open it again) from a snapshot and at
-/// most this many changes. A document is also folded as soon as the rep edits another
-/// one, and before a sync run ([`DeviceCore::fold_edited`]), so a visit the rep moved
-/// on from is stored as one snapshot. The copy is in memory already: a fold is one
-/// `save` and one write, no load. Automerge 0.12 pays ~2 ms to apply even a few
-/// changes on top of a loaded visit, about twice the load itself (`visit_costs` in the
-/// benchmark), so what matters is that a document read back has no loose change.
+/// Changes edits leave outside the snapshot before the core asks for the document to be
+/// folded, on a store that can fold from memory ([`DeviceStore::folds_from_memory`]);
+/// the fold itself waits, as compaction does, until the rep pauses typing
+/// ([`COMPACT_IDLE_MS`]), so no keystroke waits for it. A document is also folded as
+/// soon as the rep edits another one, and before a sync run
+/// ([`DeviceCore::fold_edited`]), so a visit the rep moved on from is stored as one
+/// snapshot. The copy is in the edit cache already: a fold is one `save` and one
+/// write, no load. Automerge 0.12 pays ~2 ms to apply even a few changes on top of a
+/// loaded visit, about twice the load itself (`visit_costs` in the benchmark), so what
+/// matters is that a document read back has no loose change.
 pub const FOLD_AFTER: usize = 16;
 
 impl<S: DeviceStore> DeviceCore<S> {
@@ -139,34 +140,35 @@ impl<S: DeviceStore> DeviceCore<S> {
             return Err(e.into());
         }
         let folds = self.store.folds_from_memory();
-        let loose = {
+        let due = {
             let mut mem = self.shared.mem();
             mem.last_edit_ms = now;
             let uncompacted = mem.uncompacted.entry(id).or_default();
+            let before = *uncompacted;
             *uncompacted += change_count;
-            *uncompacted
-        };
-        if !folds {
-            drop(cache);
-            if loose >= COMPACT_AFTER {
-                self.shared.mem().uncompacted.insert(id, 0);
-                self.shared.host.compaction_due(vec![id]);
-            }
-            self.shared.host.edited();
-            return Ok(out);
-        }
-        // This document after a few edits; any other with edits as soon as the rep
-        // edits this one. The snapshots are saved while the copies are in hand; the
-        // writes come after the cache is let go, so the next edit does not wait.
-        let plans = self.fold_plans(&cache, |doc, loose| {
-            if doc == id {
-                loose >= FOLD_AFTER
+            if folds {
+                // Asked once; the fold (whichever comes first) sets the count back.
+                before < FOLD_AFTER && *uncompacted >= FOLD_AFTER
             } else {
-                loose > 0
+                let due = *uncompacted >= COMPACT_AFTER;
+                if due {
+                    *uncompacted = 0;
+                }
+                due
             }
-        });
+        };
+        // The documents the rep moved on from, once per move: their snapshots saved
+        // while the copies are in hand, written once the cache is let go.
+        let left = if folds {
+            self.fold_plans(&cache, |doc, loose| doc != id && loose > 0)
+        } else {
+            Vec::new()
+        };
         drop(cache);
-        self.fold(plans).await;
+        self.fold(left).await;
+        if due {
+            self.shared.host.compaction_due(vec![id]);
+        }
         self.shared.host.edited();
         Ok(out)
     }
@@ -186,7 +188,8 @@ impl<S: DeviceStore> DeviceCore<S> {
     }
 
     /// Snapshots of the cached documents `due` picks (by id and loose edits), their
-    /// counts of loose edits taken; a document cached at an older sync is left alone.
+    /// counts of loose edits taken; a document cached at an older sync is left alone
+    /// (the next edit reloads it).
     fn fold_plans(
         &self,
         cache: &HashMap<DocId, Cached>,
@@ -205,10 +208,25 @@ impl<S: DeviceStore> DeviceCore<S> {
         plans
     }
 
+    /// Folds those of `docs` open in the edit cache from their copies there; returns the
+    /// others.
+    async fn fold_open(&self, docs: Vec<DocId>) -> Vec<DocId> {
+        if !self.store.folds_from_memory() {
+            return docs;
+        }
+        let cache = self.cache.lock().await;
+        let asked: HashSet<DocId> = docs.iter().copied().collect();
+        let plans = self.fold_plans(&cache, |doc, _| asked.contains(&doc));
+        drop(cache);
+        let folded: HashSet<DocId> = plans.iter().map(|(plan, _)| plan.doc()).collect();
+        self.fold(plans).await;
+        docs.into_iter().filter(|d| !folded.contains(d)).collect()
+    }
+
     /// Writes snapshots of edited documents' copies in memory over their stored
     /// changes. A copy the store no longer matches (a sync or another edit committed
     /// since it was saved) writes nothing; the copy is let go, so the next edit reads
-    /// the document again from the store and folds that.
+    /// the document again from the store, and asks for a fold again.
     async fn fold(&self, plans: Vec<(CompactionPlan, usize)>) {
         for (plan, loose) in plans {
             let id = plan.doc();
@@ -217,7 +235,7 @@ impl<S: DeviceStore> DeviceCore<S> {
                 self.cache.lock().await.remove(&id);
                 let mut mem = self.shared.mem();
                 let uncompacted = mem.uncompacted.entry(id).or_default();
-                *uncompacted = (*uncompacted + loose).min(FOLD_AFTER);
+                *uncompacted = (*uncompacted + loose).min(FOLD_AFTER - 1);
             }
         }
     }
@@ -250,10 +268,11 @@ impl<S: DeviceStore> DeviceCore<S> {
     }
 
     /// Folds stored changes into snapshots: `docs`, or every document holding at least
-    /// [`COMPACT_AFTER`] loose changes. Compaction keeps the whole history and is one
-    /// write per document, so a failure or a crash leaves the document as it was, only
-    /// slower to load. One pass at a time; stops before its next document once the core
-    /// is closing.
+    /// [`COMPACT_AFTER`] loose changes. Those open in the edit cache are folded from
+    /// their copies there, on a store that can (no load); the others are read from the
+    /// store. Compaction keeps the whole history and is one write per document, so a
+    /// failure or a crash leaves the document as it was, only slower to load. One pass
+    /// at a time; stops before its next document once the core is closing.
     pub async fn compact(&self, docs: Option<Vec<DocId>>) {
         let _pass = self.compact_lock.lock().await;
         if self.closing.load(Ordering::SeqCst) {
@@ -273,6 +292,7 @@ impl<S: DeviceStore> DeviceCore<S> {
                 }
             },
         };
+        let docs = self.fold_open(docs).await;
         for id in docs {
             if self.closing.load(Ordering::SeqCst) {
                 break;
