@@ -13,7 +13,7 @@ use rapport_api::{ApiError, StoppedDoc};
 use rapport_core::{DeviceStore, IndexEntry, Loaded, Pairing, RunRecord, SyncRow};
 use rapport_domain::DocId;
 use rapport_store::{CompactionPlan, DocStore, PeerId, SqliteStore, StoreError, WriteBatch};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, SqlitePool};
 
 /// A database error, said as the store says it.
 fn sql(e: sqlx::Error) -> StoreError {
@@ -171,17 +171,6 @@ struct LocalDb {
 /// each statement costs a round trip to the connection's thread.
 const ROWS_PER_STATEMENT: usize = 300;
 
-/// `query` followed by `(?, ?, …)` bound to `docs`.
-fn in_list(mut query: QueryBuilder<Sqlite>, docs: &[DocId]) -> QueryBuilder<Sqlite> {
-    query.push("(");
-    let mut list = query.separated(", ");
-    for doc in docs {
-        list.push_bind(doc.as_bytes().as_slice());
-    }
-    query.push(")");
-    query
-}
-
 fn id_of(bytes: &[u8]) -> Result<DocId, StoreError> {
     <[u8; 16]>::try_from(bytes)
         .map(DocId::from_bytes)
@@ -335,21 +324,8 @@ impl LocalDb {
 
     /// Takes documents out of the dirty set (the server has all of them).
     async fn clear_dirty(&self, docs: &[DocId]) -> Result<(), StoreError> {
-        if docs.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await.map_err(sql)?;
-        for docs in docs.chunks(ROWS_PER_STATEMENT) {
-            in_list(
-                QueryBuilder::new("DELETE FROM node_dirty WHERE doc_id IN "),
-                docs,
-            )
-            .build()
-            .execute(&mut *tx)
+        self.delete_docs("DELETE FROM node_dirty WHERE doc_id IN ", docs)
             .await
-            .map_err(sql)?;
-        }
-        tx.commit().await.map_err(sql)
     }
 
     /// Every dirty document.
@@ -367,36 +343,43 @@ impl LocalDb {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(sql)?;
-        for s in stopped {
-            sqlx::query(
-                "INSERT OR REPLACE INTO node_stopped (doc_id, code, message, at_ms) VALUES (?, ?, ?, ?)",
-            )
-            .bind(s.doc_id.as_bytes().as_slice())
-            .bind(&s.code)
-            .bind(&s.message)
-            .bind(s.at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql)?;
+        for stopped in stopped.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::new(
+                "INSERT OR REPLACE INTO node_stopped (doc_id, code, message, at_ms) ",
+            );
+            insert.push_values(stopped, |mut row, s| {
+                row.push_bind(s.doc_id.as_bytes().as_slice())
+                    .push_bind(&s.code)
+                    .push_bind(&s.message)
+                    .push_bind(s.at_ms);
+            });
+            insert.build().execute(&mut *tx).await.map_err(sql)?;
         }
         tx.commit().await.map_err(sql)
     }
 
     /// The server sent these documents again: they sync again.
     async fn unstop(&self, docs: &[DocId]) -> Result<(), StoreError> {
+        self.delete_docs("DELETE FROM node_stopped WHERE doc_id IN ", docs)
+            .await
+    }
+
+    /// Deletes the rows of `docs` with `delete` (`DELETE FROM … WHERE doc_id IN `), in
+    /// one transaction.
+    async fn delete_docs(&self, delete: &'static str, docs: &[DocId]) -> Result<(), StoreError> {
         if docs.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(sql)?;
         for docs in docs.chunks(ROWS_PER_STATEMENT) {
-            in_list(
-                QueryBuilder::new("DELETE FROM node_stopped WHERE doc_id IN "),
-                docs,
-            )
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(sql)?;
+            let mut query = QueryBuilder::new(delete);
+            query.push("(");
+            let mut list = query.separated(", ");
+            for doc in docs {
+                list.push_bind(doc.as_bytes().as_slice());
+            }
+            query.push(")");
+            query.build().execute(&mut *tx).await.map_err(sql)?;
         }
         tx.commit().await.map_err(sql)
     }

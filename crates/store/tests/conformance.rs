@@ -305,6 +305,17 @@ fn typed_doc(parts: &[&str]) -> AutoCommit {
     doc
 }
 
+/// A [`typed_doc`] committed to `store` under a new id.
+async fn store_typed(store: &dyn DocStore, parts: &[&str]) -> (DocId, AutoCommit) {
+    let id = DocId::random();
+    let mut doc = typed_doc(parts);
+    store
+        .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
+        .await
+        .expect("commit");
+    (id, doc)
+}
+
 fn changes_of(doc: &mut AutoCommit) -> Vec<Change> {
     doc.get_changes(&[])
 }
@@ -581,12 +592,7 @@ mod cases {
 
     pub async fn change_committed_during_compaction_survives(h: &dyn Harness) {
         let store = h.store();
-        let id = DocId::random();
-        let mut doc = typed_doc(&CYRILLIC);
-        store
-            .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
-            .await
-            .expect("commit");
+        let (id, mut doc) = store_typed(&*store, &CYRILLIC).await;
 
         // Deterministic interleaving: plan, a change lands, then the plan is written.
         let plan = store.plan_compaction(id).await.expect("plan");
@@ -662,12 +668,7 @@ mod cases {
     /// with no load, and only when the store holds exactly what the copy holds.
     pub async fn a_copy_in_memory_folds_only_what_the_store_holds_exactly(h: &dyn Harness) {
         let store = h.store();
-        let id = DocId::random();
-        let mut doc = typed_doc(&CYRILLIC);
-        store
-            .commit(WriteBatch::new().with_changes(id, changes_of(&mut doc)))
-            .await
-            .expect("commit");
+        let (id, mut doc) = store_typed(&*store, &CYRILLIC).await;
         let stale_plan = store.plan_compaction(id).await.expect("plan of the rows");
         let version = store.versions(&[id]).await.expect("versions")[&id];
         let rows = h.change_rows(id).await;
