@@ -181,10 +181,7 @@ impl<S: DeviceStore> DeviceCore<S> {
         if !self.store.folds_from_memory() {
             return;
         }
-        let cache = self.cache.lock().await;
-        let plans = self.fold_plans(&cache, |_, loose| loose > 0);
-        drop(cache);
-        self.fold(plans).await;
+        self.fold_cached(|_, loose| loose > 0).await;
     }
 
     /// Snapshots of the cached documents `due` picks (by id and loose edits), their
@@ -214,13 +211,19 @@ impl<S: DeviceStore> DeviceCore<S> {
         if !self.store.folds_from_memory() {
             return docs;
         }
-        let cache = self.cache.lock().await;
         let asked: HashSet<DocId> = docs.iter().copied().collect();
-        let plans = self.fold_plans(&cache, |doc, _| asked.contains(&doc));
-        drop(cache);
-        let folded: HashSet<DocId> = plans.iter().map(|(plan, _)| plan.doc()).collect();
-        self.fold(plans).await;
+        let folded = self.fold_cached(|doc, _| asked.contains(&doc)).await;
         docs.into_iter().filter(|d| !folded.contains(d)).collect()
+    }
+
+    /// Folds the cached documents `due` picks ([`Self::fold_plans`]); returns them.
+    async fn fold_cached(&self, due: impl Fn(DocId, usize) -> bool) -> HashSet<DocId> {
+        let cache = self.cache.lock().await;
+        let plans = self.fold_plans(&cache, due);
+        drop(cache);
+        let picked = plans.iter().map(|(plan, _)| plan.doc()).collect();
+        self.fold(plans).await;
+        picked
     }
 
     /// Writes snapshots of edited documents' copies in memory over their stored

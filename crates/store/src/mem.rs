@@ -398,9 +398,7 @@ impl DocStore for MemStore {
         let Some(stored) = inner.docs.get_mut(&plan.doc) else {
             return match plan.generation() {
                 Some(_) => Err(plan.raced()),
-                None => Err(StoreError::NotFound {
-                    what: format!("document {}", plan.doc),
-                }),
+                None => Err(plan.not_stored()),
             };
         };
         let plan = match plan.generation() {

@@ -449,9 +449,7 @@ impl DocStore for PgStore {
             .await
             .map_err(db)?;
             let Some(snapshot_bytes) = snapshot_bytes else {
-                return Err(StoreError::NotFound {
-                    what: format!("document {}", plan.doc),
-                });
+                return Err(plan.not_stored());
             };
             let rows =
                 sqlx::query("SELECT hash, octet_length(data) FROM changes WHERE doc_id = $1")

@@ -447,9 +447,7 @@ impl DocStore for SqliteStore {
                     .await
                     .map_err(db)?;
             let Some(snapshot_bytes) = snapshot_bytes else {
-                return Err(StoreError::NotFound {
-                    what: format!("document {}", plan.doc),
-                });
+                return Err(plan.not_stored());
             };
             let rows = sqlx::query("SELECT hash, LENGTH(data) FROM changes WHERE doc_id = ?")
                 .bind(plan.doc.as_bytes().as_slice())
@@ -486,13 +484,16 @@ impl DocStore for SqliteStore {
             return Err(plan.raced());
         }
         // Only the folded changes: a change committed after the plan keeps its bytes.
-        for hash in &plan.folded {
-            sqlx::query("UPDATE changes SET data = NULL WHERE doc_id = ? AND hash = ?")
-                .bind(plan.doc.as_bytes().as_slice())
-                .bind(hash.as_ref())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        for hashes in plan.folded.chunks(IN_CHUNK) {
+            let mut update = QueryBuilder::new("UPDATE changes SET data = NULL WHERE doc_id = ");
+            update.push_bind(plan.doc.as_bytes().as_slice());
+            update.push(" AND hash IN (");
+            let mut list = update.separated(", ");
+            for hash in hashes {
+                list.push_bind(hash.as_ref());
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await.map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
         Ok(report)

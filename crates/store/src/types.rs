@@ -402,6 +402,13 @@ impl CompactionPlan {
         }
     }
 
+    /// The error when the plan's document is not stored.
+    pub(crate) fn not_stored(&self) -> StoreError {
+        StoreError::NotFound {
+            what: format!("document {}", self.doc),
+        }
+    }
+
     /// The error when another compaction of the document got in first.
     pub(crate) fn raced(&self) -> StoreError {
         StoreError::Conflict {

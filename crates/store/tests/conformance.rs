@@ -1064,6 +1064,12 @@ mod cases {
             .expect("all of it, half held already");
         assert_eq!(rest.new_changes[&id], 351, "only what was not held");
         assert_eq!(h.change_rows(id).await, 701);
+        let folded = store.compact(id).await.expect("compact");
+        assert_eq!(
+            folded.changes_folded, 701,
+            "every change folded: {folded:?}"
+        );
+        assert_eq!(h.stored_bytes(id).await as u64, folded.bytes_after);
         let back = loaded(store.load(id).await);
         assert_eq!(notes(&back), letters.concat());
         assert_eq!(back.get_heads(), doc.get_heads());
