@@ -156,9 +156,11 @@ pub trait DeviceStore: MaybeSendSync {
     async fn compact(&self, doc: DocId) -> Result<(), StoreError>;
 
     /// Whether [`Self::fold`] writes the snapshot of a copy in memory as it is (no read
-    /// of the stored changes, no load). The core then folds an edited document from
-    /// its edit cache after a few edits ([`crate::FOLD_AFTER`]); a store that does not
-    /// compacts in the background after many ([`crate::COMPACT_AFTER`]).
+    /// of the stored changes, no load). The core then folds edited documents from its
+    /// edit cache: the one the rep moved on from, every edited one before a sync run,
+    /// and the one typed into after a few edits once typing pauses
+    /// ([`crate::FOLD_AFTER`]); a store that does not compacts in the background after
+    /// many ([`crate::COMPACT_AFTER`]).
     fn folds_from_memory(&self) -> bool {
         false
     }
