@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use rapport_domain::view_id;
+use rapport_domain::visit::{AnswerValue, set_text_answer};
 use rapport_store::{DocStore, SqliteStore};
 use rapport_testkit::{Backend, RepWorld, TestServer, decode_response, eventually, sorted_heads};
 use sqlx::{Connection, Executor, SqliteConnection};
@@ -88,8 +89,22 @@ async fn metrics_count_syncs_and_health_names_the_store() {
         client,
         mut tablet,
     } = ts.rep_with_client("ООО «Северное сияние»").await;
-    tablet.new_visit(client);
+    let visit = tablet.new_visit(client);
     tablet.sync().await;
+    // An edit of a visit the server holds resident: the copy the sync checked takes
+    // the resident copy's place, and it is the stored content.
+    let plans = "Открыть филиал в Казани, ёмкость канала ×2";
+    tablet
+        .edit(visit, |doc, t| {
+            set_text_answer(doc, t, "carnegie.plans", plans, rapport_server::now_ms())
+        })
+        .expect("answer");
+    tablet.sync().await;
+    let served = ts.visit_doc(visit).await;
+    assert_eq!(
+        served.answers.get("carnegie.plans"),
+        Some(&AnswerValue::Text(plans.to_owned()))
+    );
 
     // The lead's device list says when the tablet last synced.
     let (code, devices) = ts
@@ -117,6 +132,12 @@ async fn metrics_count_syncs_and_health_names_the_store() {
         .text()
         .await
         .expect("text");
+    let adopted: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rapport_resident_adopted_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("rapport_resident_adopted_total missing from:\n{metrics}"));
+    assert!(adopted >= 1.0, "the sync's copy was adopted: {metrics}");
     for name in [
         "rapport_sync_requests_total",
         "rapport_changes_committed_total",

@@ -17,7 +17,10 @@
 //! **Commits through the cache keep its copies current**: a commit reports each
 //! document's version before and after; a copy whose version is the one before gets
 //! the committed changes applied and takes the version after. A copy of any other
-//! version is dropped.
+//! version is dropped. A writer that changed its own copy (the sync engine applied a
+//! device's changes to it and checked them) hands it over with the batch
+//! ([`WriteBatch::with_copy`]): when it read exactly the resident copy's content, it
+//! takes that copy's place, and the changes are not applied a second time.
 //!
 //! Callers get their own copy (a clone) of a cached document: they may change it
 //! (the sync engine applies a device's changes to it before checking them) without
@@ -32,7 +35,7 @@ use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 
 use crate::types::{
     CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
-    Versioned,
+    ResultCopy, Versioned,
 };
 use crate::{DocId, DocStore, StoreError, WriteBatch};
 
@@ -73,6 +76,9 @@ pub struct CacheStats {
     pub misses: u64,
     /// Resident copies brought up to date by a commit through the cache.
     pub followed: u64,
+    /// Of those, copies replaced by the writer's own copy ([`crate::ResultCopy`])
+    /// instead of having the changes applied again.
+    pub adopted: u64,
     /// Documents resident now.
     pub docs: usize,
     /// Their estimated memory, in bytes.
@@ -87,6 +93,7 @@ pub struct CachedStore {
     hits: AtomicU64,
     misses: AtomicU64,
     followed: AtomicU64,
+    adopted: AtomicU64,
 }
 
 impl std::fmt::Debug for CachedStore {
@@ -197,6 +204,7 @@ impl CachedStore {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             followed: AtomicU64::new(0),
+            adopted: AtomicU64::new(0),
         }
     }
 
@@ -207,6 +215,7 @@ impl CachedStore {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             followed: self.followed.load(Ordering::Relaxed),
+            adopted: self.adopted.load(Ordering::Relaxed),
             docs: lru.entries.len(),
             bytes: lru.weight,
         }
@@ -260,46 +269,119 @@ impl CachedStore {
         Ok(out)
     }
 
+    /// Takes the resident copy of `id` out when it is of `step.before`, the version
+    /// the commit started from; drops any copy of another version but `step.after`.
+    fn take_before(&self, id: DocId, step: crate::VersionStep) -> Option<Entry> {
+        let mut lru = self.lock();
+        match lru.entries.get(&id) {
+            Some(e) if Some(e.version) == step.before => lru.remove(id),
+            // Loaded after the commit already.
+            Some(e) if e.version == step.after => None,
+            Some(_) => {
+                lru.remove(id);
+                None
+            }
+            None => None,
+        }
+    }
+
     /// Brings the resident copy of `id` from `step.before` to `step.after` by applying
     /// `changes` (what the commit stored); drops it when it was of another version.
     fn follow(&self, id: DocId, step: crate::VersionStep, changes: Vec<Change>) {
-        let taken = {
-            let mut lru = self.lock();
-            match lru.entries.get(&id) {
-                Some(e) if Some(e.version) == step.before => lru.remove(id),
-                // Loaded after the commit already.
-                Some(e) if e.version == step.after => return,
-                Some(_) => {
-                    lru.remove(id);
-                    return;
-                }
-                None => return,
-            }
-        };
-        let Some(mut entry) = taken else { return };
-        let added_stored: u64 = changes.iter().map(|c| c.raw_bytes().len() as u64).sum();
-        let added = changes_memory(changes.iter().map(|c| c.len() as u64));
+        if let Some(entry) = self.take_before(id, step) {
+            self.apply_to(id, step, entry, changes);
+        }
+    }
+
+    /// `entry`, taken out at `step.before`, with `changes` applied, kept at `step.after`.
+    fn apply_to(
+        &self,
+        id: DocId,
+        step: crate::VersionStep,
+        mut entry: Entry,
+        changes: Vec<Change>,
+    ) {
         // A reader may be cloning the copy right now: then this works on its own copy.
         let doc = Arc::make_mut(&mut entry.doc);
-        if doc.apply_changes(changes).is_err() || !doc.get_missing_deps(&[]).is_empty() {
+        if doc.apply_changes(changes.iter().cloned()).is_err()
+            || !doc.get_missing_deps(&[]).is_empty()
+        {
             // The store holds what the copy cannot show: load it again when asked.
             return;
         }
+        let doc = Arc::clone(&entry.doc);
+        self.keep_after(id, step, &entry, doc, &changes);
+    }
+
+    /// Brings the resident copy of `copy.doc` from `step.before` to `step.after` by
+    /// taking the writer's copy in its place, when the writer read exactly the resident
+    /// content (the same heads): the writer's copy is then that content with the
+    /// committed changes, what [`Self::follow`] would make, without applying them a
+    /// second time. A writer that read other content (it loaded the document from the
+    /// store, or a commit moved the resident copy meanwhile) gets the changes applied.
+    fn adopt(&self, step: crate::VersionStep, copy: ResultCopy, changes: Vec<Change>) {
+        let id = copy.doc;
+        let Some(entry) = self.take_before(id, step) else {
+            return;
+        };
+        let (mut read_at, mut resident) = (copy.base, entry.doc.get_heads());
+        read_at.sort_unstable();
+        resident.sort_unstable();
+        // The copy must be what it says: every committed change in it, and nothing
+        // beyond them and what it was read at (each head is one or the other), nor any
+        // change held back for a missing dependency, which a later apply would add.
+        let exact = || {
+            let committed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+            copy.copy.get_missing_deps(&[]).is_empty()
+                && committed
+                    .iter()
+                    .all(|h| copy.copy.get_change_by_hash(h).is_some())
+                && copy
+                    .copy
+                    .get_heads()
+                    .iter()
+                    .all(|h| committed.contains(h) || read_at.binary_search(h).is_ok())
+        };
+        if read_at != resident || !exact() {
+            self.apply_to(id, step, entry, changes);
+            return;
+        }
+        self.adopted.fetch_add(1, Ordering::Relaxed);
+        self.keep_after(id, step, &entry, Arc::new(copy.copy), &changes);
+    }
+
+    /// Keeps `doc` as the copy of `id` at `step.after`, counted as `entry` was plus
+    /// `changes`, unless a copy was loaded meanwhile (it names its own version).
+    fn keep_after(
+        &self,
+        id: DocId,
+        step: crate::VersionStep,
+        entry: &Entry,
+        doc: Arc<Automerge>,
+        changes: &[Change],
+    ) {
+        let added_stored: u64 = changes.iter().map(|c| c.raw_bytes().len() as u64).sum();
+        let added = changes_memory(changes.iter().map(|c| c.len() as u64));
         let mut lru = self.lock();
         if lru.entries.contains_key(&id) {
             // Someone loaded it meanwhile: that copy names its own version.
             return;
         }
         let counted = (entry.weight + added, entry.stored + added_stored);
-        lru.put(id, entry.doc, step.after, counted, self.budget);
+        lru.put(id, doc, step.after, counted, self.budget);
         self.followed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 #[async_trait]
 impl DocStore for CachedStore {
-    async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError> {
-        // The changes of resident documents, kept to bring their copies along.
+    async fn commit(&self, mut batch: WriteBatch) -> Result<CommitReport, StoreError> {
+        // The writer's copies as they stand after the commit, and the changes of other
+        // resident documents, kept to bring the cached copies along.
+        let mut copies: HashMap<DocId, ResultCopy> = std::mem::take(&mut batch.copies)
+            .into_iter()
+            .map(|c| (c.doc, c))
+            .collect();
         let mut held: HashMap<DocId, Vec<Change>> = HashMap::new();
         {
             let lru = self.lock();
@@ -311,12 +393,14 @@ impl DocStore for CachedStore {
         }
         let report = self.inner.commit(batch).await?;
         for (id, step) in &report.versions {
-            match held.remove(id) {
-                Some(changes) => self.follow(*id, *step, changes),
-                None => {
-                    // Not resident when the commit began; a copy loaded meanwhile
-                    // carries its own version, which the next load checks.
-                }
+            let Some(changes) = held.remove(id) else {
+                // Not resident when the commit began; a copy loaded meanwhile
+                // carries its own version, which the next load checks.
+                continue;
+            };
+            match copies.remove(id) {
+                Some(copy) => self.adopt(*step, copy, changes),
+                None => self.follow(*id, *step, changes),
             }
         }
         Ok(report)

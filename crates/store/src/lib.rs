@@ -49,7 +49,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
-    VersionStep, Versioned, WholeDoc, WriteBatch, is_one_document,
+    ResultCopy, VersionStep, Versioned, WholeDoc, WriteBatch, is_one_document,
 };
 
 /// The result of loading one document of many: `Ok(None)` when it is not stored.

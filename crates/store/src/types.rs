@@ -56,6 +56,30 @@ pub struct WriteBatch {
     pub wholes: Vec<WholeDoc>,
     /// Sync states to store, replacing any earlier one of the same (peer, document).
     pub sync_states: Vec<(PeerId, DocId, Vec<u8>)>,
+    /// The writer's copies of documents as they stand once the batch commits. Stores
+    /// ignore them; the cache of resident documents keeps one in place of applying the
+    /// changes to its own copy again ([`crate::CachedStore`]).
+    pub copies: Vec<ResultCopy>,
+}
+
+/// A writer's copy of a document once the batch's changes for it are applied: the
+/// document as read at `base` (its heads then) with those changes. It is the stored
+/// content after the commit exactly when the store held the content of `base` just
+/// before it; the cache of resident documents checks that before keeping it.
+#[derive(Clone)]
+pub struct ResultCopy {
+    pub(crate) doc: DocId,
+    pub(crate) base: Vec<ChangeHash>,
+    pub(crate) copy: automerge::Automerge,
+}
+
+impl fmt::Debug for ResultCopy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultCopy")
+            .field("doc", &self.doc)
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A document arriving whole: the bytes of one saved document (exactly one document
@@ -174,6 +198,18 @@ impl WriteBatch {
     /// Adds a document arriving whole.
     pub fn with_whole(mut self, whole: WholeDoc) -> Self {
         self.wholes.push(whole);
+        self
+    }
+
+    /// Adds the writer's copy of `doc` as it stands with this batch's changes for it:
+    /// the copy it read at `base` (those heads) with them applied. See [`ResultCopy`].
+    pub fn with_copy(
+        mut self,
+        doc: DocId,
+        base: Vec<ChangeHash>,
+        copy: automerge::Automerge,
+    ) -> Self {
+        self.copies.push(ResultCopy { doc, base, copy });
         self
     }
 

@@ -82,6 +82,149 @@ async fn commits_through_the_cache_keep_its_copy_current() {
     assert_eq!((stats.hits, stats.misses), (1, 1), "{stats:?}");
 }
 
+/// A writer's copy (the sync engine's: the resident copy with a device's changes
+/// applied) with `name` added; the copy, the heads it was read at and the new changes.
+async fn writers_copy(
+    cache: &CachedStore,
+    id: DocId,
+    name: &str,
+) -> (
+    Automerge,
+    Vec<automerge::ChangeHash>,
+    Vec<automerge::Change>,
+) {
+    let mut copy = cache.load(id).await.expect("load").expect("stored");
+    let base = copy.get_heads();
+    let list = names_obj(&copy);
+    let len = copy.length(&list);
+    let mut tx = copy.transaction();
+    tx.insert(&list, len, name).expect("insert");
+    tx.commit();
+    let changes = copy.get_changes(&base);
+    (copy, base, changes)
+}
+
+#[tokio::test]
+async fn a_writers_copy_of_the_resident_content_takes_its_place() {
+    let inner = Arc::new(MemStore::new());
+    let cache = CachedStore::new(inner.clone(), 64 << 20);
+    let id = DocId::random();
+    stored_names(&cache, id, "Анна").await;
+    let (copy, base, changes) = writers_copy(&cache, id, "Борис").await;
+    cache
+        .commit(
+            WriteBatch::new()
+                .with_copy(id, base, copy)
+                .with_changes(id, changes),
+        )
+        .await
+        .expect("commit");
+    let stats = cache.stats();
+    assert_eq!((stats.followed, stats.adopted), (1, 1), "{stats:?}");
+    assert_eq!(load_names(&cache, id).await, ["Анна", "Борис"]);
+    assert_eq!(load_names(&*inner, id).await, ["Анна", "Борис"]);
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.hits, stats.misses),
+        (1, 1),
+        "served resident: {stats:?}"
+    );
+}
+
+/// A writer read the resident copy; another commit moved it before the writer's commit:
+/// the writer's copy lacks that commit and must not take the resident copy's place.
+#[tokio::test]
+async fn a_writers_copy_read_before_another_commit_is_not_taken() {
+    let inner = Arc::new(MemStore::new());
+    let cache = CachedStore::new(inner.clone(), 64 << 20);
+    let id = DocId::random();
+    let mut theirs = stored_names(&cache, id, "Анна").await;
+    let (copy, base, changes) = writers_copy(&cache, id, "Борис").await;
+    let other = add_name(&mut theirs, "Вера");
+    cache
+        .commit(WriteBatch::new().with_changes(id, other))
+        .await
+        .expect("their commit");
+    cache
+        .commit(
+            WriteBatch::new()
+                .with_copy(id, base, copy)
+                .with_changes(id, changes),
+        )
+        .await
+        .expect("my commit");
+    let stats = cache.stats();
+    assert_eq!((stats.followed, stats.adopted), (2, 0), "{stats:?}");
+    let mut served = load_names(&cache, id).await;
+    let mut stored = load_names(&*inner, id).await;
+    served.sort();
+    stored.sort();
+    assert_eq!(served, ["Анна", "Борис", "Вера"]);
+    assert_eq!(served, stored);
+}
+
+/// A copy holding a change the batch does not commit is not taken: the resident copy
+/// shows only what is stored.
+#[tokio::test]
+async fn a_writers_copy_holding_more_than_the_batch_is_not_taken() {
+    let inner = Arc::new(MemStore::new());
+    let cache = CachedStore::new(inner.clone(), 64 << 20);
+    let id = DocId::random();
+    stored_names(&cache, id, "Анна").await;
+    let (mut copy, base, changes) = writers_copy(&cache, id, "Борис").await;
+    let list = names_obj(&copy);
+    let mut tx = copy.transaction();
+    tx.insert(&list, 2, "не сохранено").expect("insert");
+    tx.commit();
+    cache
+        .commit(
+            WriteBatch::new()
+                .with_copy(id, base, copy)
+                .with_changes(id, changes),
+        )
+        .await
+        .expect("commit");
+    let stats = cache.stats();
+    assert_eq!((stats.followed, stats.adopted), (1, 0), "{stats:?}");
+    assert_eq!(load_names(&cache, id).await, ["Анна", "Борис"]);
+    assert_eq!(load_names(&*inner, id).await, ["Анна", "Борис"]);
+}
+
+/// A copy holding a change held back for a missing dependency (a device sent a change
+/// without the one before it) is not taken: that change is not stored, and a later
+/// commit of the missing one would bring it into the resident copy.
+#[tokio::test]
+async fn a_writers_copy_holding_a_change_waiting_for_its_dependency_is_not_taken() {
+    let inner = Arc::new(MemStore::new());
+    let cache = CachedStore::new(inner.clone(), 64 << 20);
+    let id = DocId::random();
+    let mut theirs = stored_names(&cache, id, "Анна").await;
+    let before_last = add_name(&mut theirs, "Вера");
+    let last = add_name(&mut theirs, "Глеб");
+    let (mut copy, base, changes) = writers_copy(&cache, id, "Борис").await;
+    copy.apply_changes(last).expect("held back");
+    assert!(!copy.get_missing_deps(&[]).is_empty());
+    cache
+        .commit(
+            WriteBatch::new()
+                .with_copy(id, base, copy)
+                .with_changes(id, changes),
+        )
+        .await
+        .expect("commit");
+    assert_eq!(cache.stats().adopted, 0);
+    cache
+        .commit(WriteBatch::new().with_changes(id, before_last))
+        .await
+        .expect("the missing one comes");
+    let mut served = load_names(&cache, id).await;
+    let mut stored = load_names(&*inner, id).await;
+    served.sort();
+    stored.sort();
+    assert_eq!(served, ["Анна", "Борис", "Вера"]);
+    assert_eq!(served, stored);
+}
+
 #[tokio::test]
 async fn a_copy_handed_out_is_the_callers_own() {
     let cache = CachedStore::new(Arc::new(MemStore::new()), 64 << 20);

@@ -51,6 +51,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::counter!("rapport_resident_hits_total").absolute(r.hits);
         metrics::counter!("rapport_resident_misses_total").absolute(r.misses);
         metrics::counter!("rapport_resident_followed_total").absolute(r.followed);
+        metrics::counter!("rapport_resident_adopted_total").absolute(r.adopted);
         metrics::gauge!("rapport_resident_docs").set(r.docs as f64);
         metrics::gauge!("rapport_resident_bytes").set(r.bytes as f64);
     }

@@ -203,4 +203,28 @@ fn main() {
             check_document(doc).expect("a visit");
         }
     });
+    // P3's reconnect: one short answer changed on a visit the server holds resident.
+    let template = default_template();
+    let short: Vec<Vec<Change>> = loaded
+        .iter()
+        .map(|doc| {
+            let mut edited = doc.fork();
+            set_text_answer(
+                &mut edited,
+                &template,
+                "carnegie.plans",
+                "План: открыть филиал в Казани 🏢",
+                0,
+            )
+            .expect("an answer");
+            edited.get_changes(&doc.get_heads())
+        })
+        .collect();
+    time("a short answer's change applied to a resident copy", || {
+        for (doc, changes) in loaded.iter().zip(&short) {
+            let mut copy = doc.clone();
+            copy.apply_changes(changes.iter().cloned())
+                .expect("applies");
+        }
+    });
 }

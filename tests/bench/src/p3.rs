@@ -308,7 +308,7 @@ pub async fn run(report: &mut Report, scale: Scale) {
         .all(|_| fleet::Command::EditOffline, Duration::from_secs(600))
         .await;
     let before = stage.cpu();
-    let committed_at = commit_counters(&stage.ts).await;
+    let counted_at = counters(&stage.ts).await;
     let started = Instant::now();
     let outcomes = stage
         .fleet
@@ -316,9 +316,9 @@ pub async fn run(report: &mut Report, scale: Scale) {
         .await;
     let total = started.elapsed().as_secs_f64() * 1000.0;
     let cpu = stage.cpu().per(before, devices);
-    let (batches, transactions) = {
-        let (b, t) = commit_counters(&stage.ts).await;
-        (b - committed_at.0, t - committed_at.1)
+    let [batches, transactions, misses, followed, adopted] = {
+        let now = counters(&stage.ts).await;
+        std::array::from_fn(|i| now[i] - counted_at[i])
     };
     let per_transaction = if transactions > 0.0 {
         batches / transactions
@@ -344,7 +344,8 @@ pub async fn run(report: &mut Report, scale: Scale) {
              Latency is each device's whole reconnect as the device sees it (request, server commit, \
              response, local persistence); {} of {devices} reconnects were one request; group commit \
              stored {batches:.0} commits in {transactions:.0} transactions ({per_transaction:.1} a \
-             transaction). With 2 cores, {devices} reconnects at once cannot all end sooner than {:.0} ms.",
+             transaction). Resident documents: {misses:.0} loaded from the store, {followed:.0} \
+             brought along by commits, of which {adopted:.0} took the checked copy. With 2 cores, {devices} reconnects at once cannot all end sooner than {:.0} ms.",
             fleet::PER_PROCESS,
             cpu.server,
             cpu.postgres,
@@ -407,6 +408,9 @@ pub async fn run(report: &mut Report, scale: Scale) {
         "p3_commits_per_transaction",
         format!("{per_transaction:.1}"),
     );
+    report.figure("p3_resident_misses", misses);
+    report.figure("p3_resident_followed", followed);
+    report.figure("p3_resident_adopted", adopted);
 }
 
 /// Runs P3b and adds it to `report`.
@@ -539,14 +543,14 @@ fn memory_mb_of(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// The server's group-commit counters from its `/metrics`: commits (batches) and the
-/// transactions they took; zeros when it does not answer.
-async fn commit_counters(ts: &TestServer) -> (f64, f64) {
+/// The server's counters named in [`COUNTERS`], read from its `/metrics`: zeros when it
+/// does not answer.
+async fn counters(ts: &TestServer) -> [f64; COUNTERS.len()] {
     let text = match ts.http.get(format!("{}/metrics", ts.url())).send().await {
         Ok(answer) => answer.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let value = |name: &str| {
+    COUNTERS.map(|name| {
         text.lines()
             .find_map(|line| {
                 line.strip_prefix(name)?
@@ -556,9 +560,15 @@ async fn commit_counters(ts: &TestServer) -> (f64, f64) {
                     .ok()
             })
             .unwrap_or(0.0)
-    };
-    (
-        value("rapport_store_commit_batches_total"),
-        value("rapport_store_commit_transactions_total"),
-    )
+    })
 }
+
+/// The counters P3 reports: group commit's commits (batches) and the transactions they
+/// took, and what the resident documents did.
+const COUNTERS: [&str; 5] = [
+    "rapport_store_commit_batches_total",
+    "rapport_store_commit_transactions_total",
+    "rapport_resident_misses_total",
+    "rapport_resident_followed_total",
+    "rapport_resident_adopted_total",
+];

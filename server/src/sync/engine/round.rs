@@ -92,6 +92,10 @@ pub(super) struct Round<'a, P: SyncPolicy> {
     /// device's commit) must not let the cursor pass it, or the device would never be
     /// offered that commit.
     answered_from: HashMap<DocId, Vec<ChangeHash>>,
+    /// Each accepted upload's copy with the device's changes applied, and the heads it
+    /// was read at: handed to the commit, so that resident documents take it rather
+    /// than apply the same changes again ([`rapport_store::ResultCopy`]).
+    copies: HashMap<DocId, (Vec<ChangeHash>, Automerge)>,
 }
 
 impl<'a, P: SyncPolicy> Round<'a, P> {
@@ -122,6 +126,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             requested,
             fresh,
             answered_from: HashMap::new(),
+            copies: HashMap::new(),
         }
     }
 
@@ -174,19 +179,26 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         // a large upload (a tablet back after days offline) is received on every core.
         let received = on_every_core(work, |(incoming, mut doc, before)| {
             let id = incoming.doc();
+            let base = doc.get_heads();
             let check =
                 |doc: &Automerge, changes: NewChanges<'_>| policy.check(id, &before, doc, changes);
-            // A refused document's copy, which may hold the refused changes, is dropped
-            // here; its error goes to the exchange.
-            receive(
+            let received = receive(
                 incoming,
                 &mut doc,
                 states.get(&id).map(Vec::as_slice),
                 check,
-            )
+            );
+            // A refused document's copy, which may hold the refused changes, is dropped
+            // here; its error goes to the exchange.
+            let copy = received.is_ok().then_some((id, base, doc));
+            (received, copy)
         });
-        for result in received {
-            let _ = self.exchange.accept(result);
+        for (result, copy) in received {
+            if self.exchange.accept(result).is_ok()
+                && let Some((id, base, doc)) = copy
+            {
+                self.copies.insert(id, (base, doc));
+            }
         }
         Ok(pushed.is_some_and(|id| !states.contains_key(&id)))
     }
@@ -398,7 +410,7 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
     /// Step 5, commit: every accepted change and sync state in one transaction, and
     /// only then the reply, which carries the device's next cursor.
     pub(super) async fn commit_and_reply(
-        self,
+        mut self,
         cursor: Vec<u8>,
         more: bool,
     ) -> HttpResult<SyncReply> {
@@ -415,6 +427,9 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             if let Some(whole) = commit.whole {
                 batch = batch.with_whole(whole);
             } else if !commit.changes.is_empty() {
+                if let Some((base, copy)) = self.copies.remove(&commit.doc) {
+                    batch = batch.with_copy(commit.doc, base, copy);
+                }
                 batch = batch.with_changes(commit.doc, commit.changes);
             }
             batch = batch.with_sync_state(self.peer.clone(), commit.doc, commit.state);
