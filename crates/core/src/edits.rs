@@ -27,14 +27,21 @@ pub const COMPACT_IDLE_MS: i64 = 500;
 /// Changes edits leave outside the snapshot before the core asks for the document to be
 /// folded, on a store that can fold from memory ([`DeviceStore::folds_from_memory`]);
 /// the fold itself waits, as compaction does, until the rep pauses typing
-/// ([`COMPACT_IDLE_MS`]), so no keystroke waits for it. A document is also folded as
-/// soon as the rep edits another one, and before a sync run
-/// ([`DeviceCore::fold_edited`]), so a visit the rep moved on from is stored as one
-/// snapshot. The copy is in the edit cache already: a fold is one `save` and one
+/// ([`COMPACT_IDLE_MS`]), so no keystroke waits for it. A document holding
+/// [`FOLD_WORTH`] loose changes or more is also folded as soon as the rep edits another
+/// one, and before a sync run ([`DeviceCore::fold_edited`]), so a visit the rep moved on
+/// from is stored as one snapshot. The copy is in the edit cache already: a fold is one `save` and one
 /// write, no load. Automerge 0.12 pays ~2 ms to apply even a few changes on top of a
 /// loaded visit, about twice the load itself (`visit_costs` in the benchmark), so what
 /// matters is that a document read back has no loose change.
 pub const FOLD_AFTER: usize = 16;
+/// Loose changes a document must hold for it to be folded when the rep moves on from it
+/// or before a sync run. Fewer cost less to replay at the next load than the fold's
+/// save and write cost now: a short answer's change replays in ~0.1 ms on a loaded
+/// visit, a keystroke's in ~20 µs, while a fold is one `save` and one write of the
+/// whole snapshot. A rep who changes one answer of a synced visit and moves on (the
+/// usual edit of a visit seen before) leaves it as it is.
+pub const FOLD_WORTH: usize = 4;
 
 impl<S: DeviceStore> DeviceCore<S> {
     /// The document `id` in the edit cache (loaded from the store with the device's
@@ -160,7 +167,7 @@ impl<S: DeviceStore> DeviceCore<S> {
         // The documents the rep moved on from, once per move: their snapshots saved
         // while the copies are in hand, written once the cache is let go.
         let left = if folds {
-            self.fold_plans(&cache, |doc, loose| doc != id && loose > 0)
+            self.fold_plans(&cache, |doc, loose| doc != id && loose >= FOLD_WORTH)
         } else {
             Vec::new()
         };
@@ -173,15 +180,15 @@ impl<S: DeviceStore> DeviceCore<S> {
         Ok(out)
     }
 
-    /// Folds every document in the edit cache that edits left changes outside its
-    /// snapshot, from its copy in memory, on a store that can
+    /// Folds every document in the edit cache that edits left [`FOLD_WORTH`] changes or
+    /// more outside its snapshot, from its copy in memory, on a store that can
     /// ([`DeviceStore::folds_from_memory`]). A sync run calls it first: a document read
     /// back from one snapshot loads in half the time of one with loose changes.
     pub async fn fold_edited(&self) {
         if !self.store.folds_from_memory() {
             return;
         }
-        self.fold_cached(|_, loose| loose > 0).await;
+        self.fold_cached(|_, loose| loose >= FOLD_WORTH).await;
     }
 
     /// Snapshots of the cached documents `due` picks (by id and loose edits), their

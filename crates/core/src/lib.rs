@@ -34,7 +34,7 @@ pub mod store;
 pub mod conformance;
 
 pub use device::DeviceCore;
-pub use edits::{COMPACT_AFTER, COMPACT_IDLE_MS, FOLD_AFTER};
+pub use edits::{COMPACT_AFTER, COMPACT_IDLE_MS, FOLD_AFTER, FOLD_WORTH};
 pub use error::NodeError;
 pub use host::Host;
 pub use mem_store::{MemDeviceSnapshot, MemDeviceStore, WriteFaults};

@@ -378,7 +378,7 @@ mod tests {
 
     use automerge::transaction::Transactable;
     use automerge::{ActorId, ObjType, ROOT, ReadDoc};
-    use rapport_core::{DeviceStore, FOLD_AFTER, Pairing};
+    use rapport_core::{DeviceStore, FOLD_AFTER, FOLD_WORTH, Pairing};
     use rapport_store::WriteBatch;
 
     use super::*;
@@ -511,6 +511,41 @@ mod tests {
         let node = Node::open(options).await.expect("reopen");
         assert_eq!(stored_text(&node, first).await, ("Ромашка".to_owned(), 8));
         assert_eq!(stored_text(&node, second).await, ("Лютик".to_owned(), 6));
+        node.shutdown().await;
+    }
+
+    /// A document left with fewer loose changes than [`FOLD_WORTH`] (a rep who changes
+    /// one answer and moves on) is left as it is, before a run too: replaying them costs
+    /// less than a fold. Once more edits reach the threshold it is folded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_document_left_with_a_few_loose_changes_is_not_folded_until_they_are_worth_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (node, options, first) = node_with_a_text(dir.path()).await;
+        let second = text_doc(&node, ActorId::random()).await;
+        // Edits, one change each (the document's first change was not an edit).
+        let few = FOLD_WORTH - 1;
+        let typed: String = "Ёлка".chars().take(few).collect();
+        type_into(&node.inner, first, &typed).await;
+        type_into(&node.inner, second, "Ива").await;
+        assert_eq!(
+            loose(&node.inner, first).await,
+            (1 + few) as i64,
+            "too few to fold"
+        );
+        node.inner.core.fold_edited().await;
+        assert_eq!(
+            loose(&node.inner, first).await,
+            (1 + few) as i64,
+            "nor before a run"
+        );
+        type_into(&node.inner, first, "ь").await;
+        type_into(&node.inner, second, "!").await;
+        assert_eq!(loose(&node.inner, first).await, 0, "worth a fold now");
+        node.shutdown().await;
+
+        let node = Node::open(options).await.expect("reopen");
+        let want = format!("{typed}ь");
+        assert_eq!(stored_text(&node, first).await, (want, 1 + few + 1));
         node.shutdown().await;
     }
 

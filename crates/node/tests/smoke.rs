@@ -2,6 +2,7 @@
 //! visit filled in Russian, sync, and the server holds it.
 
 use rapport_api::{DocSync, Request, Response, VisitEdit};
+use rapport_core::FOLD_WORTH;
 use rapport_domain::{AnswerValue, DocId, QuestionKind, ScalarAnswer};
 use rapport_node::Node;
 use rapport_testkit::{Backend, TestServer};
@@ -206,8 +207,15 @@ async fn a_visit_downloaded_whole_is_kept_as_the_server_sent_it() {
     pair_and_sync(&first.node, &ts, code, "Планшет Иванова").await;
     let visit = start_visit(&first.node, client).await;
     let text_q = question(&visit.template, &QuestionKind::Text);
-    for value in ["Нужен", "Нужен второй канал", "Нужен второй канал связи 🚀"]
-    {
+    // Edits enough to be worth a fold before the upload (`FOLD_WORTH`).
+    let typed = [
+        "Нужен",
+        "Нужен второй",
+        "Нужен второй канал",
+        "Нужен второй канал связи 🚀",
+    ];
+    assert!(typed.len() >= FOLD_WORTH);
+    for value in typed {
         first.text(visit.visit.id, &text_q, value).await;
     }
     first.sync().await;
@@ -234,19 +242,26 @@ async fn a_visit_downloaded_whole_is_kept_as_the_server_sent_it() {
     let changes = rows("SELECT count(*) FROM changes WHERE doc_id = ?").await;
     assert!(changes >= 4, "a row per change: {changes}");
 
-    second
-        .text(
-            visit.visit.id,
-            &text_q,
-            "Нужен второй канал связи 🚀, срочно",
-        )
-        .await;
+    let urgent = "Нужен второй канал связи 🚀, срочно";
+    second.text(visit.visit.id, &text_q, urgent).await;
     assert_eq!(
         rows("SELECT count(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL").await,
         1,
         "the edit is a change beside the snapshot"
     );
-    // A sync run first folds what the rep typed, from the copy in memory.
+    // One edit costs less to replay than a fold: the run reads it back as it is.
+    second.sync().await;
+    assert_eq!(
+        rows("SELECT count(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL").await,
+        1,
+        "one loose edit is not folded"
+    );
+    // Enough edits, and a sync run first folds what the rep typed, from the copy in
+    // memory.
+    for n in 1..FOLD_WORTH {
+        let value = format!("{urgent}{}", "!".repeat(n));
+        second.text(visit.visit.id, &text_q, &value).await;
+    }
     second.sync().await;
     assert_eq!(
         rows("SELECT count(*) FROM changes WHERE doc_id = ? AND data IS NOT NULL").await,
@@ -268,10 +283,11 @@ async fn a_visit_downloaded_whole_is_kept_as_the_server_sent_it() {
     let opened = first.open(visit.visit.id).await;
     assert_eq!(
         opened.visit.answers.get(&text_q),
-        Some(&AnswerValue::Text(
-            "Нужен второй канал связи 🚀, срочно".into()
-        )),
-        "and takes the second tablet's edit on top"
+        Some(&AnswerValue::Text(format!(
+            "Нужен второй канал связи 🚀, срочно{}",
+            "!".repeat(FOLD_WORTH - 1)
+        ))),
+        "and takes the second tablet's edits on top"
     );
     first.node.shutdown().await;
 }
