@@ -104,13 +104,26 @@ async fn writers_copy(
     (copy, base, changes)
 }
 
-#[tokio::test]
-async fn a_writers_copy_of_the_resident_content_takes_its_place() {
-    let inner = Arc::new(MemStore::new());
-    let cache = CachedStore::new(inner.clone(), 64 << 20);
-    let id = DocId::random();
-    stored_names(&cache, id, "Анна").await;
-    let (copy, base, changes) = writers_copy(&cache, id, "Борис").await;
+/// The names the cache serves are `want` (in any order), and the store's.
+async fn served_is_stored(cache: &CachedStore, inner: &dyn DocStore, id: DocId, want: &[&str]) {
+    let mut served = load_names(cache, id).await;
+    let mut stored = load_names(inner, id).await;
+    served.sort();
+    stored.sort();
+    assert_eq!(served, want);
+    assert_eq!(served, stored);
+}
+
+/// Commits `changes` with the writer's `copy` read at `base` (what the sync engine does).
+async fn commit_with_copy(
+    cache: &CachedStore,
+    id: DocId,
+    (copy, base, changes): (
+        Automerge,
+        Vec<automerge::ChangeHash>,
+        Vec<automerge::Change>,
+    ),
+) {
     cache
         .commit(
             WriteBatch::new()
@@ -119,6 +132,16 @@ async fn a_writers_copy_of_the_resident_content_takes_its_place() {
         )
         .await
         .expect("commit");
+}
+
+#[tokio::test]
+async fn a_writers_copy_of_the_resident_content_takes_its_place() {
+    let inner = Arc::new(MemStore::new());
+    let cache = CachedStore::new(inner.clone(), 64 << 20);
+    let id = DocId::random();
+    stored_names(&cache, id, "Анна").await;
+    let (copy, base, changes) = writers_copy(&cache, id, "Борис").await;
+    commit_with_copy(&cache, id, (copy, base, changes)).await;
     let stats = cache.stats();
     assert_eq!((stats.followed, stats.adopted), (1, 1), "{stats:?}");
     assert_eq!(load_names(&cache, id).await, ["Анна", "Борис"]);
@@ -145,22 +168,10 @@ async fn a_writers_copy_read_before_another_commit_is_not_taken() {
         .commit(WriteBatch::new().with_changes(id, other))
         .await
         .expect("their commit");
-    cache
-        .commit(
-            WriteBatch::new()
-                .with_copy(id, base, copy)
-                .with_changes(id, changes),
-        )
-        .await
-        .expect("my commit");
+    commit_with_copy(&cache, id, (copy, base, changes)).await;
     let stats = cache.stats();
     assert_eq!((stats.followed, stats.adopted), (2, 0), "{stats:?}");
-    let mut served = load_names(&cache, id).await;
-    let mut stored = load_names(&*inner, id).await;
-    served.sort();
-    stored.sort();
-    assert_eq!(served, ["Анна", "Борис", "Вера"]);
-    assert_eq!(served, stored);
+    served_is_stored(&cache, &*inner, id, &["Анна", "Борис", "Вера"]).await;
 }
 
 /// A copy holding a change the batch does not commit is not taken: the resident copy
@@ -176,14 +187,7 @@ async fn a_writers_copy_holding_more_than_the_batch_is_not_taken() {
     let mut tx = copy.transaction();
     tx.insert(&list, 2, "не сохранено").expect("insert");
     tx.commit();
-    cache
-        .commit(
-            WriteBatch::new()
-                .with_copy(id, base, copy)
-                .with_changes(id, changes),
-        )
-        .await
-        .expect("commit");
+    commit_with_copy(&cache, id, (copy, base, changes)).await;
     let stats = cache.stats();
     assert_eq!((stats.followed, stats.adopted), (1, 0), "{stats:?}");
     assert_eq!(load_names(&cache, id).await, ["Анна", "Борис"]);
@@ -204,25 +208,13 @@ async fn a_writers_copy_holding_a_change_waiting_for_its_dependency_is_not_taken
     let (mut copy, base, changes) = writers_copy(&cache, id, "Борис").await;
     copy.apply_changes(last).expect("held back");
     assert!(!copy.get_missing_deps(&[]).is_empty());
-    cache
-        .commit(
-            WriteBatch::new()
-                .with_copy(id, base, copy)
-                .with_changes(id, changes),
-        )
-        .await
-        .expect("commit");
+    commit_with_copy(&cache, id, (copy, base, changes)).await;
     assert_eq!(cache.stats().adopted, 0);
     cache
         .commit(WriteBatch::new().with_changes(id, before_last))
         .await
         .expect("the missing one comes");
-    let mut served = load_names(&cache, id).await;
-    let mut stored = load_names(&*inner, id).await;
-    served.sort();
-    stored.sort();
-    assert_eq!(served, ["Анна", "Борис", "Вера"]);
-    assert_eq!(served, stored);
+    served_is_stored(&cache, &*inner, id, &["Анна", "Борис", "Вера"]).await;
 }
 
 #[tokio::test]
