@@ -30,10 +30,10 @@ pub const COMPACT_IDLE_MS: i64 = 500;
 /// ([`COMPACT_IDLE_MS`]), so no keystroke waits for it. A document holding
 /// [`FOLD_WORTH`] loose changes or more is also folded as soon as the rep edits another
 /// one, and before a sync run ([`DeviceCore::fold_edited`]), so a visit the rep moved on
-/// from is stored as one snapshot. The copy is in the edit cache already: a fold is one `save` and one
-/// write, no load. Automerge 0.12 pays ~2 ms to apply even a few changes on top of a
-/// loaded visit, about twice the load itself (`visit_costs` in the benchmark), so what
-/// matters is that a document read back has no loose change.
+/// from is stored as one snapshot. The copy is in the edit cache already: a fold is one
+/// `save` and one write, no load. Automerge 0.12 pays ~2 ms to apply a few whole
+/// answers' changes on top of a loaded visit, about twice the load itself (`visit_costs`
+/// in the benchmark): a document read back with many loose changes pays for each.
 pub const FOLD_AFTER: usize = 16;
 /// Loose changes a document must hold for it to be folded when the rep moves on from it
 /// or before a sync run. Fewer cost less to replay at the next load than the fold's

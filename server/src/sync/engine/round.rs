@@ -92,10 +92,10 @@ pub(super) struct Round<'a, P: SyncPolicy> {
     /// device's commit) must not let the cursor pass it, or the device would never be
     /// offered that commit.
     answered_from: HashMap<DocId, Vec<ChangeHash>>,
-    /// Each accepted upload's copy with the device's changes applied, and the heads it
-    /// was read at: handed to the commit, so that resident documents take it rather
-    /// than apply the same changes again ([`rapport_store::ResultCopy`]).
-    copies: HashMap<DocId, (Vec<ChangeHash>, Automerge)>,
+    /// Each accepted upload's copy with the device's changes applied (read at its
+    /// [`Self::answered_from`] heads): handed to the commit, so that resident documents
+    /// take it rather than apply the same changes again ([`rapport_store::ResultCopy`]).
+    copies: HashMap<DocId, Automerge>,
 }
 
 impl<'a, P: SyncPolicy> Round<'a, P> {
@@ -179,7 +179,6 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         // a large upload (a tablet back after days offline) is received on every core.
         let received = on_every_core(work, |(incoming, mut doc, before)| {
             let id = incoming.doc();
-            let base = doc.get_heads();
             let check =
                 |doc: &Automerge, changes: NewChanges<'_>| policy.check(id, &before, doc, changes);
             let received = receive(
@@ -190,14 +189,14 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             );
             // A refused document's copy, which may hold the refused changes, is dropped
             // here; its error goes to the exchange.
-            let copy = received.is_ok().then_some((id, base, doc));
+            let copy = received.is_ok().then_some((id, doc));
             (received, copy)
         });
         for (result, copy) in received {
             if self.exchange.accept(result).is_ok()
-                && let Some((id, base, doc)) = copy
+                && let Some((id, doc)) = copy
             {
-                self.copies.insert(id, (base, doc));
+                self.copies.insert(id, doc);
             }
         }
         Ok(pushed.is_some_and(|id| !states.contains_key(&id)))
@@ -427,7 +426,10 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             if let Some(whole) = commit.whole {
                 batch = batch.with_whole(whole);
             } else if !commit.changes.is_empty() {
-                if let Some((base, copy)) = self.copies.remove(&commit.doc) {
+                if let (Some(copy), Some(base)) = (
+                    self.copies.remove(&commit.doc),
+                    self.answered_from.remove(&commit.doc),
+                ) {
                     batch = batch.with_copy(commit.doc, base, copy);
                 }
                 batch = batch.with_changes(commit.doc, commit.changes);
