@@ -593,6 +593,32 @@ async fn a_process_keeping_devices_rights_sees_another_process_change_them() {
         run.errors
     );
 
+    // A lead account added through the first process: a new author of every
+    // programme's documents. Its edit, relayed by the tablet through the second
+    // process, is accepted there at once.
+    let deputy = ts.lead().await;
+    let mut doc = tablet.doc(&visit).expect("the tablet's visit");
+    let mut actor = hex::decode(&deputy.row.actor).expect("the lead's actor is hex");
+    actor.extend_from_slice(&[9; 8]);
+    doc.set_actor(automerge::ActorId::from(actor));
+    set_text_answer(
+        &mut doc,
+        &default_template(),
+        "carnegie.plans",
+        "Заместитель руководителя дописал: склад в Клину",
+        rapport_server::now_ms(),
+    )
+    .expect("edit");
+    tablet.insert(visit, doc.clone());
+    let run = tablet.sync().await;
+    assert!(
+        run.errors.is_empty(),
+        "the new lead's edit was refused: {:?}",
+        run.errors
+    );
+    let stored = ts.load_doc(visit).await.expect("the visit is stored");
+    assert_eq!(sorted_heads(&stored), sorted_heads(&doc));
+
     // The client given to petrov through the first process: the second refuses at once.
     ts.reassign(&w.lead, w.programme, client, "petrov").await;
     tablet

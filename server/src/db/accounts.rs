@@ -8,6 +8,7 @@ use crate::error::{HttpError, HttpResult};
 impl Db {
     /// Stores a new lead; `Err` with code `lead_exists` when the e-mail is taken.
     pub async fn insert_lead(&self, lead: &LeadRow, now_ms: i64) -> HttpResult<()> {
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO leads (id, email, name, password_hash, actor, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
@@ -18,7 +19,7 @@ impl Db {
         .bind(&lead.password_hash)
         .bind(&lead.actor)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
@@ -27,6 +28,9 @@ impl Db {
                 format!("a lead with the e-mail {} exists already", lead.email),
             ));
         }
+        // A lead authors every programme's documents.
+        super::devices::bump_authors(&mut tx, "").await?;
+        tx.commit().await?;
         Ok(())
     }
 

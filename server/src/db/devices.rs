@@ -3,11 +3,25 @@
 use std::collections::HashSet;
 
 use rapport_store::DocId;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
-use super::{Db, DeviceRecord, IN_CHUNK, RefusalRow, RightsStamp, doc_id, params};
+use super::{Db, DeviceRecord, IN_CHUNK, RefusalRow, RightsStamp, doc_id, fresh_version, params};
 use crate::error::{HttpError, HttpResult};
+
+/// Gives the authors of `scope` (a programme's id; `''` for the lead accounts) a new
+/// version, in the transaction that added one.
+pub(super) async fn bump_authors(tx: &mut Transaction<'_, Any>, scope: &str) -> HttpResult<()> {
+    sqlx::query(
+        "INSERT INTO authors_versions (scope, version) VALUES ($1, $2)
+         ON CONFLICT (scope) DO UPDATE SET version = $2",
+    )
+    .bind(scope)
+    .bind(fresh_version())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 fn device_row(row: &AnyRow) -> HttpResult<DeviceRecord> {
     Ok(DeviceRecord {
@@ -108,6 +122,9 @@ impl Db {
         .await?
         .rows_affected();
         let paired = if inserted == 1 {
+            // A new author of the programme's documents: devices' kept rights of it
+            // are read again at their next sync.
+            bump_authors(&mut tx, &paired.programme_id).await?;
             paired
         } else {
             // The actor is registered. A *revoked* device of the same programme and rep
@@ -159,12 +176,10 @@ impl Db {
             "SELECT {DEVICE_COLUMNS},
                  COALESCE((SELECT v.clients_version FROM programme_versions v
                            WHERE v.programme_id = devices.programme_id), 0) AS stamp_clients,
-                 (SELECT COUNT(*) FROM devices o
-                  WHERE o.programme_id = devices.programme_id) AS stamp_devices,
-                 (SELECT MAX(o.created_ms) FROM devices o
-                  WHERE o.programme_id = devices.programme_id) AS stamp_devices_at,
-                 (SELECT COUNT(*) FROM leads) AS stamp_leads,
-                 COALESCE((SELECT MAX(created_ms) FROM leads), 0) AS stamp_leads_at,
+                 COALESCE((SELECT a.version FROM authors_versions a
+                           WHERE a.scope = devices.programme_id), 0) AS stamp_devices,
+                 COALESCE((SELECT a.version FROM authors_versions a
+                           WHERE a.scope = ''), 0) AS stamp_leads,
                  CAST(CASE WHEN EXISTS (SELECT 1 FROM device_refusals r
                                         WHERE r.device_id = devices.id)
                            THEN 1 ELSE 0 END AS bigint) AS stamp_refusals
@@ -180,12 +195,7 @@ impl Db {
         let mut device = device_row(&row)?;
         device.rights = Some(RightsStamp {
             clients: row.try_get("stamp_clients")?,
-            authors: [
-                row.try_get("stamp_devices")?,
-                row.try_get("stamp_devices_at")?,
-                row.try_get("stamp_leads")?,
-                row.try_get("stamp_leads_at")?,
-            ],
+            authors: [row.try_get("stamp_devices")?, row.try_get("stamp_leads")?],
             has_refusals: row.try_get::<i64, _>("stamp_refusals")? != 0,
         });
         Ok(Some(device))

@@ -96,11 +96,10 @@ pub struct DeviceRecord {
 pub(crate) struct RightsStamp {
     /// The programme's `clients_version`: its clients and their reps.
     pub(crate) clients: i64,
-    /// Its authors: how many devices are registered to the programme and when the
-    /// last was, the same of lead accounts. Neither table loses a row or changes an
-    /// actor, so a count moves with every author added; the latest time tells a
-    /// database put back to an older copy (and filled up to the same count again).
-    pub(crate) authors: [i64; 4],
+    /// Its authors: the `authors_versions` of the programme's devices and of the lead
+    /// accounts. Neither table loses a row or changes an actor; each device or lead
+    /// added gives its version a new random value in the same transaction.
+    pub(crate) authors: [i64; 2],
     /// Whether any document is recorded as refused to the device.
     pub(crate) has_refusals: bool,
 }
@@ -184,6 +183,14 @@ pub struct Projection {
     pub company_key: Option<String>,
     /// For a programme: the view its reps' devices receive (published, not stored here).
     pub view: Option<rapport_domain::ProgrammeView>,
+}
+
+/// A new version of what devices' rights depend on (`clients_version`,
+/// `authors_versions`): random, not the last one plus one, so that a database put back
+/// to an older copy under a running server never reaches again a version a process kept
+/// other rights under (`db/rights.rs`).
+fn fresh_version() -> i64 {
+    i64::from_ne_bytes(uuid::Uuid::new_v4().as_u64_pair().0.to_ne_bytes())
 }
 
 fn doc_id(s: &str) -> HttpResult<DocId> {

@@ -10,7 +10,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::programme_rows::{RowPrint, entry_hash};
-use super::{Db, IN_CHUNK, MetaRow, Projection, doc_id, params};
+use super::{Db, IN_CHUNK, MetaRow, Projection, doc_id, fresh_version, params};
 use crate::error::{HttpError, HttpResult};
 
 /// Projection rows per statement: 9 parameters each, far below both databases' limits,
@@ -19,13 +19,6 @@ const META_ROWS_PER_STATEMENT: usize = 100;
 
 /// A programme's client rows per statement: 3 parameters each.
 const CLIENT_ROWS_PER_STATEMENT: usize = 200;
-
-/// A new `clients_version`: random, not the last one plus one, so that a database put
-/// back to an older copy under a running server never reaches again a version a
-/// process kept other clients under (`db/rights.rs`).
-fn fresh_clients_version() -> i64 {
-    i64::from_ne_bytes(uuid::Uuid::new_v4().as_u64_pair().0.to_ne_bytes())
-}
 
 fn opt_doc_id(s: Option<String>) -> HttpResult<Option<DocId>> {
     s.as_deref().map(doc_id).transpose()
@@ -466,7 +459,7 @@ impl Db {
                      ON CONFLICT (programme_id) DO UPDATE SET clients_version = $2",
                 )
                 .bind(programme.to_string())
-                .bind(fresh_clients_version())
+                .bind(fresh_version())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -612,7 +605,7 @@ impl Db {
         }
         // The clients are gone until projected again: no process may keep its copy.
         sqlx::query("UPDATE programme_versions SET clients_version = $1")
-            .bind(fresh_clients_version())
+            .bind(fresh_version())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -28,7 +28,7 @@ pub(crate) type Clients = Arc<HashMap<DocId, Option<String>>>;
 type ClientsKey = (DocId, Option<String>);
 
 /// The authors' part of a stamp ([`RightsStamp::authors`]).
-type AuthorsAt = [i64; 4];
+type AuthorsAt = [i64; 2];
 
 #[derive(Debug, Default)]
 pub(super) struct RightsCache {
