@@ -37,7 +37,13 @@ use crate::types::{
     CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
     ResultCopy, Versioned,
 };
-use crate::{DocId, DocStore, StoreError, WriteBatch};
+use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
+
+/// Resident copies still current: each with its version and stored size.
+type Copies = HashMap<DocId, (Arc<Automerge>, DocVersion, u64)>;
+
+/// A peer's sync states of some documents.
+type States = HashMap<DocId, Vec<u8>>;
 
 /// What a resident copy (a clone of a loaded document) takes in memory, as the budget
 /// counts it: a fixed part, a part per operation and one per change. Measured with a
@@ -237,7 +243,8 @@ impl CachedStore {
     async fn current_copies(
         &self,
         docs: &[DocId],
-    ) -> Result<HashMap<DocId, (Arc<Automerge>, DocVersion, u64)>, StoreError> {
+        states: Option<(&PeerId, &[DocId])>,
+    ) -> Result<(Copies, Option<States>), StoreError> {
         let resident: Vec<DocId> = {
             let lru = self.lock();
             let mut seen = HashSet::new();
@@ -247,9 +254,16 @@ impl CachedStore {
                 .collect()
         };
         if resident.is_empty() {
-            return Ok(HashMap::new());
+            return Ok((HashMap::new(), None));
         }
-        let current = self.inner.versions(&resident).await?;
+        let (current, states) = match states {
+            Some((peer, of)) => {
+                let (versions, states) =
+                    self.inner.versions_and_states(&resident, peer, of).await?;
+                (versions, Some(states))
+            }
+            None => (self.inner.versions(&resident).await?, None),
+        };
         let mut lru = self.lock();
         let mut out = HashMap::with_capacity(resident.len());
         for id in resident {
@@ -266,7 +280,7 @@ impl CachedStore {
                 }
             }
         }
-        Ok(out)
+        Ok((out, states))
     }
 
     /// Takes the resident copy of `id` out when it is of `step.before`, the version
@@ -371,43 +385,15 @@ impl CachedStore {
         lru.put(id, doc, step.after, counted, self.budget);
         self.followed.fetch_add(1, Ordering::Relaxed);
     }
-}
 
-#[async_trait]
-impl DocStore for CachedStore {
-    async fn commit(&self, mut batch: WriteBatch) -> Result<CommitReport, StoreError> {
-        // The writer's copies as they stand after the commit, and the changes of other
-        // resident documents, kept to bring the cached copies along.
-        let mut copies: HashMap<DocId, ResultCopy> = std::mem::take(&mut batch.copies)
-            .into_iter()
-            .map(|c| (c.doc, c))
-            .collect();
-        let mut held: HashMap<DocId, Vec<Change>> = HashMap::new();
-        {
-            let lru = self.lock();
-            for (id, changes) in &batch.changes {
-                if lru.entries.contains_key(id) {
-                    held.entry(*id).or_default().extend(changes.iter().cloned());
-                }
-            }
-        }
-        let report = self.inner.commit(batch).await?;
-        for (id, step) in &report.versions {
-            let Some(changes) = held.remove(id) else {
-                // Not resident when the commit began; a copy loaded meanwhile
-                // carries its own version, which the next load checks.
-                continue;
-            };
-            match copies.remove(id) {
-                Some(copy) => self.adopt(*step, copy, changes),
-                None => self.follow(*id, *step, changes),
-            }
-        }
-        Ok(report)
-    }
-
-    async fn load_versioned(&self, docs: &[DocId]) -> Result<Vec<Versioned>, StoreError> {
-        let copies = self.current_copies(docs).await?;
+    /// [`DocStore::load_versioned`], and `peer`'s sync states of the documents named
+    /// with it, read in the query that checks the resident copies when there are any.
+    async fn load_versioned_with(
+        &self,
+        docs: &[DocId],
+        states: Option<(&PeerId, &[DocId])>,
+    ) -> Result<(Vec<Versioned>, States), StoreError> {
+        let (copies, read_states) = self.current_copies(docs, states).await?;
         let mut misses: Vec<DocId> = Vec::new();
         let mut seen = HashSet::new();
         for id in docs {
@@ -449,7 +435,63 @@ impl DocStore for CachedStore {
                 out.extend(again);
             }
         }
-        Ok(out)
+        let states = match (read_states, states) {
+            (Some(read), _) => read,
+            (None, Some((peer, of))) => self.inner.states_of(peer, of).await?,
+            (None, None) => HashMap::new(),
+        };
+        Ok((out, states))
+    }
+}
+
+#[async_trait]
+impl DocStore for CachedStore {
+    async fn load_versioned(&self, docs: &[DocId]) -> Result<Vec<Versioned>, StoreError> {
+        Ok(self.load_versioned_with(docs, None).await?.0)
+    }
+
+    async fn load_many_with_states(
+        &self,
+        docs: &[DocId],
+        peer: &PeerId,
+        states_of: &[DocId],
+    ) -> Result<(Vec<(DocId, LoadResult)>, States), StoreError> {
+        let (loaded, states) = self
+            .load_versioned_with(docs, Some((peer, states_of)))
+            .await?;
+        let loaded = loaded.into_iter().map(|v| (v.doc, v.loaded)).collect();
+        Ok((loaded, states))
+    }
+
+    async fn commit(&self, mut batch: WriteBatch) -> Result<CommitReport, StoreError> {
+        // The writer's copies as they stand after the commit, and the changes of other
+        // resident documents, kept to bring the cached copies along.
+        let mut copies: HashMap<DocId, ResultCopy> = std::mem::take(&mut batch.copies)
+            .into_iter()
+            .map(|c| (c.doc, c))
+            .collect();
+        let mut held: HashMap<DocId, Vec<Change>> = HashMap::new();
+        {
+            let lru = self.lock();
+            for (id, changes) in &batch.changes {
+                if lru.entries.contains_key(id) {
+                    held.entry(*id).or_default().extend(changes.iter().cloned());
+                }
+            }
+        }
+        let report = self.inner.commit(batch).await?;
+        for (id, step) in &report.versions {
+            let Some(changes) = held.remove(id) else {
+                // Not resident when the commit began; a copy loaded meanwhile
+                // carries its own version, which the next load checks.
+                continue;
+            };
+            match copies.remove(id) {
+                Some(copy) => self.adopt(*step, copy, changes),
+                None => self.follow(*id, *step, changes),
+            }
+        }
+        Ok(report)
     }
 
     async fn versions(&self, docs: &[DocId]) -> Result<HashMap<DocId, DocVersion>, StoreError> {

@@ -262,6 +262,15 @@ impl DocStore for GroupCommit {
         self.inner.versions(docs).await
     }
 
+    async fn versions_and_states(
+        &self,
+        docs: &[DocId],
+        peer: &PeerId,
+        states_of: &[DocId],
+    ) -> Result<(HashMap<DocId, DocVersion>, HashMap<DocId, Vec<u8>>), StoreError> {
+        self.inner.versions_and_states(docs, peer, states_of).await
+    }
+
     async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError> {
         self.inner.plan_compaction(doc).await
     }

@@ -94,6 +94,49 @@ pub trait DocStore: Send + Sync {
     /// whoever wrote since (another server process on the same database included).
     async fn versions(&self, docs: &[DocId]) -> Result<HashMap<DocId, DocVersion>, StoreError>;
 
+    /// [`Self::versions`] of `docs` and `peer`'s [`Self::sync_states`] of `states_of`,
+    /// each read only when its list is not empty: in one round trip where the store can
+    /// (a sync's first step checks its resident copies and reads the device's states).
+    async fn versions_and_states(
+        &self,
+        docs: &[DocId],
+        peer: &PeerId,
+        states_of: &[DocId],
+    ) -> Result<(HashMap<DocId, DocVersion>, HashMap<DocId, Vec<u8>>), StoreError> {
+        let versions = if docs.is_empty() {
+            HashMap::new()
+        } else {
+            self.versions(docs).await?
+        };
+        Ok((versions, self.states_of(peer, states_of).await?))
+    }
+
+    /// [`Self::load_many`] of `docs` and `peer`'s [`Self::sync_states`] of `states_of`
+    /// (none read when it is empty): what a sync reads before it answers. A store keeping
+    /// resident copies checks them in the same query as the states
+    /// ([`Self::versions_and_states`]).
+    async fn load_many_with_states(
+        &self,
+        docs: &[DocId],
+        peer: &PeerId,
+        states_of: &[DocId],
+    ) -> Result<(Vec<(DocId, LoadResult)>, HashMap<DocId, Vec<u8>>), StoreError> {
+        let loaded = self.load_many(docs).await?;
+        Ok((loaded, self.states_of(peer, states_of).await?))
+    }
+
+    /// [`Self::sync_states`], with no query for no documents.
+    async fn states_of(
+        &self,
+        peer: &PeerId,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, Vec<u8>>, StoreError> {
+        if docs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.sync_states(peer, docs).await
+    }
+
     /// Reads the document and builds a snapshot of it, without writing anything.
     /// `Err(NotFound)` when the document is not stored.
     async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError>;

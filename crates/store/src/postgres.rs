@@ -428,6 +428,49 @@ impl DocStore for PgStore {
             .collect()
     }
 
+    async fn versions_and_states(
+        &self,
+        docs: &[DocId],
+        peer: &PeerId,
+        states_of: &[DocId],
+    ) -> Result<(HashMap<DocId, DocVersion>, HashMap<DocId, Vec<u8>>), StoreError> {
+        if docs.is_empty() {
+            return Ok((HashMap::new(), self.states_of(peer, states_of).await?));
+        }
+        if states_of.is_empty() {
+            return Ok((self.versions(docs).await?, HashMap::new()));
+        }
+        let ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
+        let state_ids: Vec<Uuid> = states_of.iter().map(DocId::as_uuid).collect();
+        // A row is a version (its state NULL) or a state (its version NULL).
+        let found = sqlx::query(
+            "SELECT doc_id, version, NULL::bytea AS state FROM docs
+              WHERE doc_id = ANY($1) AND version IS NOT NULL
+             UNION ALL
+             SELECT doc_id, NULL::uuid, state FROM sync_states
+              WHERE peer = $2 AND doc_id = ANY($3)",
+        )
+        .bind(&ids)
+        .bind(peer.as_str())
+        .bind(&state_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let (mut versions, mut states) = (HashMap::new(), HashMap::new());
+        for row in found {
+            let doc = DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?);
+            match row.try_get::<Option<Uuid>, _>(1).map_err(db)? {
+                Some(version) => {
+                    versions.insert(doc, DocVersion(*version.as_bytes()));
+                }
+                None => {
+                    states.insert(doc, row.try_get(2).map_err(db)?);
+                }
+            }
+        }
+        Ok((versions, states))
+    }
+
     async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError> {
         let mut stored = self.read_docs(&[doc]).await?;
         rows::plan(doc, stored.remove(&doc))

@@ -946,6 +946,87 @@ mod cases {
         assert_eq!(store.sync_states(&laptop, &[a]).await.expect("s").len(), 1);
     }
 
+    /// A sync's first read: documents (or their versions) with one peer's sync states,
+    /// in one round trip where the store can. The answer is what the separate reads
+    /// give, also once the documents are resident in a cache and after they change.
+    pub async fn documents_come_with_one_peers_states(h: &dyn Harness) {
+        let store = h.store();
+        let (a, mut doc) = store_typed(&*store, &CYRILLIC).await;
+        let [b, unknown] = [(); 2].map(|_| DocId::random());
+        let tablet = PeerId::new("планшет-Иванова");
+        let laptop = PeerId::new("ноутбук");
+        store
+            .commit(
+                WriteBatch::new()
+                    .with_sync_state(tablet.clone(), a, "состояние а".into())
+                    .with_sync_state(tablet.clone(), b, vec![3; 40])
+                    .with_sync_state(laptop.clone(), a, vec![9]),
+            )
+            .await
+            .expect("states");
+        let tablets = HashMap::from([(a, "состояние а".as_bytes().to_vec()), (b, vec![3; 40])]);
+        for round in ["first read", "resident"] {
+            let (loaded_docs, states) = store
+                .load_many_with_states(&[a, unknown], &tablet, &[a, b, unknown])
+                .await
+                .expect("load with states");
+            let ids: Vec<DocId> = loaded_docs.iter().map(|(id, _)| *id).collect();
+            assert_eq!(ids, vec![a, unknown], "{round}: in the order asked");
+            let mut loaded_docs = loaded_docs.into_iter();
+            let first = loaded(loaded_docs.next().expect("a").1);
+            assert_eq!(notes(&first), CYRILLIC.concat(), "{round}");
+            assert!(matches!(loaded_docs.next(), Some((_, Ok(None)))), "{round}");
+            assert_eq!(states, tablets, "{round}: the tablet's states only");
+
+            let (versions, states) = store
+                .versions_and_states(&[a, unknown], &tablet, &[a, b])
+                .await
+                .expect("versions with states");
+            assert_eq!(
+                versions,
+                store.versions(&[a, unknown]).await.expect("versions"),
+                "{round}"
+            );
+            assert_eq!(versions.len(), 1, "{round}: only stored documents");
+            assert_eq!(states, tablets, "{round}");
+        }
+        // Either list may be empty: nothing is read for it.
+        let (versions, states) = store
+            .versions_and_states(&[], &laptop, &[a])
+            .await
+            .expect("states only");
+        assert!(versions.is_empty());
+        assert_eq!(states, HashMap::from([(a, vec![9])]));
+        let (loaded_docs, states) = store
+            .load_many_with_states(&[a], &laptop, &[])
+            .await
+            .expect("documents only");
+        assert_eq!(loaded_docs.len(), 1);
+        assert!(states.is_empty());
+
+        // A change and a new state: both read anew.
+        let text = text_obj(&doc);
+        let before = doc.get_heads();
+        doc.splice_text(&text, 0, 0, "Срочно! ").expect("type");
+        doc.commit();
+        let new = doc.get_changes(&before);
+        store
+            .commit(WriteBatch::new().with_changes(a, new).with_sync_state(
+                tablet.clone(),
+                a,
+                vec![7; 7],
+            ))
+            .await
+            .expect("commit");
+        let (loaded_docs, states) = store
+            .load_many_with_states(&[a], &tablet, &[a, b])
+            .await
+            .expect("load again");
+        let back = loaded(loaded_docs.into_iter().next().expect("a").1);
+        assert_eq!(notes(&back), format!("Срочно! {}", CYRILLIC.concat()));
+        assert_eq!(states, HashMap::from([(a, vec![7; 7]), (b, vec![3; 40])]));
+    }
+
     pub async fn corrupt_snapshot_names_the_document(h: &dyn Harness) {
         let store = h.store();
         let [bad, good] = [(); 2].map(|_| DocId::random());
@@ -1628,6 +1709,7 @@ conformance!(
     touch_moves_documents_to_the_head_of_the_feed,
     compaction_candidates_are_documents_with_many_loose_changes,
     sync_states_are_per_peer,
+    documents_come_with_one_peers_states,
     corrupt_snapshot_names_the_document,
     corrupt_change_names_the_document,
     big_batch_commits_in_one_go,

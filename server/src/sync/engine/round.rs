@@ -6,7 +6,9 @@ use automerge::{Automerge, ChangeHash};
 use rapport_protocol::{
     ErrorCode, FeedResult, Limits, NewChanges, ServerExchange, SyncRequest, receive,
 };
-use rapport_store::{DocId, DocStore, FeedCursor, FeedPage, PeerId, StoreError, WriteBatch};
+use rapport_store::{
+    DocId, DocStore, FeedCursor, FeedPage, LoadResult, PeerId, StoreError, WriteBatch,
+};
 
 use super::cursor::Place;
 use super::policy::SyncPolicy;
@@ -130,12 +132,19 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         }
     }
 
-    /// The device's sync states of `docs` here (none when it starts over).
-    async fn states(&self, docs: &[DocId]) -> HttpResult<HashMap<DocId, Vec<u8>>> {
-        if self.fresh {
-            return Ok(HashMap::new());
-        }
-        Ok(self.store.sync_states(self.peer, docs).await?)
+    /// The stored copies of `docs` and the device's sync states of `states_of` here
+    /// (none when it starts over), read together: a store checking resident copies
+    /// reads the states in the same query.
+    async fn load_with_states(
+        &self,
+        docs: &[DocId],
+        states_of: &[DocId],
+    ) -> HttpResult<(Vec<(DocId, LoadResult)>, HashMap<DocId, Vec<u8>>)> {
+        let states_of = if self.fresh { &[] } else { states_of };
+        Ok(self
+            .store
+            .load_many_with_states(docs, self.peer, states_of)
+            .await?)
     }
 
     /// Step 1, the device's documents: each one it may write gets its changes applied to
@@ -154,15 +163,14 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
                 _ => allowed.push(*id),
             }
         }
-        let stored = self.store.load_many(&allowed).await?;
         // The document pushed first, until the device acknowledges it (step 2).
         let pushed = self
             .policy
             .pushed_first()
             .filter(|id| !self.requested.contains(id));
-        let mut asked = allowed;
+        let mut asked = allowed.clone();
         asked.extend(pushed);
-        let states = self.states(&asked).await?;
+        let (stored, states) = self.load_with_states(&allowed, &asked).await?;
         let policy = self.policy;
         let mut work = Vec::with_capacity(stored.len());
         for (id, loaded) in stored {
@@ -327,8 +335,9 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
             .collect();
         let mut to_load = candidates.clone();
         to_load.extend(&answered);
+        let (stored, states) = self.load_with_states(&to_load, &candidates).await?;
         let mut loaded: HashMap<DocId, Automerge> = HashMap::new();
-        for (id, doc) in self.store.load_many(&to_load).await? {
+        for (id, doc) in stored {
             match doc {
                 Ok(Some(doc)) => {
                     loaded.insert(id, doc);
@@ -337,7 +346,6 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
                 Err(e) => tracing::error!(doc = %id, error = %e, "feed document cannot be loaded"),
             }
         }
-        let states = self.states(&candidates).await?;
         let before = |i: usize| {
             if i == 0 {
                 page_start
@@ -388,8 +396,8 @@ impl<'a, P: SyncPolicy> Round<'a, P> {
         if held.is_empty() {
             return Ok(());
         }
-        let states = self.states(&held).await?;
-        for (id, doc) in store.load_many(&held).await? {
+        let (stored, states) = self.load_with_states(&held, &held).await?;
+        for (id, doc) in stored {
             let Ok(Some(doc)) = doc else { continue };
             // Judged by content: the projection may not have seen it yet either.
             if !self.policy.access_by_content(id, &doc).readable() {
