@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod backup;
+pub mod checked_visits;
 pub mod clock;
 pub mod compactor;
 pub mod config;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use automerge::Automerge;
 use rapport_domain::client::read_client;
-use rapport_domain::visit::read_visit;
+use rapport_domain::visit::{Visit, read_visit};
 use rapport_domain::{
     ClientSummary, DocKind, ProgrammeRoster, ProgrammeView, VisitSummary, doc_scope, publish_view,
     read_view,
@@ -24,6 +24,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{feed_group, scope_of};
+use crate::checked_visits::CheckedVisits;
 use crate::db::{Db, MetaRow, Projection, WrittenClients};
 use crate::error::HttpResult;
 use crate::programme_reads::ProgrammeReads;
@@ -53,6 +54,8 @@ pub struct Projector {
     /// The clients this process last wrote for each programme, with the heads they were
     /// written at: the next projection writes only what changed.
     written: std::sync::Mutex<WrittenClients>,
+    /// The visits the sync's check read, projected without reading them again.
+    checked: CheckedVisits,
 }
 
 /// Programmes whose written clients are kept (as many as programme reads).
@@ -66,7 +69,14 @@ impl std::fmt::Debug for Projector {
 
 /// The projection of one document, or why it has none. Programmes are read through
 /// `reads`: after an edit only what it touched is read again.
-pub fn project(reads: &ProgrammeReads, id: DocId, doc: &Automerge) -> Result<Projection, String> {
+/// A visit is read from `doc` unless `read` holds its typed form already (the sync's
+/// check read the same content: [`CheckedVisits`]).
+pub fn project(
+    reads: &ProgrammeReads,
+    id: DocId,
+    doc: &Automerge,
+    read: Option<Arc<Visit>>,
+) -> Result<Projection, String> {
     let scope = doc_scope(doc).map_err(|e| e.to_string())?;
     let mut view = None;
     let mut company_key = None;
@@ -92,9 +102,12 @@ pub fn project(reads: &ProgrammeReads, id: DocId, doc: &Automerge) -> Result<Pro
             ("client", serde_json::to_string(&c), summary, None)
         }
         DocKind::Visit => {
-            let v = read_visit(doc).map_err(|e| e.to_string())?;
+            let v = match read {
+                Some(v) => v,
+                None => Arc::new(read_visit(doc).map_err(|e| e.to_string())?),
+            };
             let summary = serde_json::to_string(&VisitSummary::of(&v));
-            ("visit", serde_json::to_string(&v), summary, None)
+            ("visit", serde_json::to_string(&*v), summary, None)
         }
         DocKind::ProgrammeView => (
             "programme_view",
@@ -130,7 +143,13 @@ impl Projector {
             projected: watch::Sender::new(0),
             programmes: ProgrammeReads::default(),
             written: std::sync::Mutex::default(),
+            checked: CheckedVisits::default(),
         }
+    }
+
+    /// Where sync requests keep the visits their check read, for this projector.
+    pub fn checked_visits(&self) -> &CheckedVisits {
+        &self.checked
     }
 
     /// Changes whenever this process has written projections (a programme's status may
@@ -203,12 +222,18 @@ impl Projector {
         let projected = self.db.metas(ids).await?;
         let mut projections = Vec::with_capacity(ids.len());
         for (id, loaded) in self.store.load_many(ids).await? {
+            // Taken (so dropped) in any case: a later copy has other heads.
+            let read = loaded
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .and_then(|doc| self.checked.take(id, doc));
             match loaded {
                 Ok(Some(doc))
                     if projected
                         .get(&id)
                         .is_some_and(|m| m.heads == crate::db::heads_key(&doc)) => {}
-                Ok(Some(doc)) => match project(&self.programmes, id, &doc) {
+                Ok(Some(doc)) => match project(&self.programmes, id, &doc, read) {
                     Ok(p) => projections.push(p),
                     // The server validates every change, so this is a document written
                     // around it; it stays in the store, unprojected, and is logged.

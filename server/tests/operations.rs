@@ -80,6 +80,24 @@ async fn graceful_shutdown_finishes_an_upload_in_flight() {
     }
 }
 
+/// A counter of the server's `/metrics`.
+async fn metric(ts: &TestServer, name: &str) -> f64 {
+    let metrics = ts
+        .http
+        .get(format!("{}/metrics", ts.url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_syncs_and_health_names_the_store() {
     let ts = TestServer::start(Backend::Sqlite).await.expect("sqlite");
@@ -132,12 +150,26 @@ async fn metrics_count_syncs_and_health_names_the_store() {
         .text()
         .await
         .expect("text");
-    let adopted: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("rapport_resident_adopted_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("rapport_resident_adopted_total missing from:\n{metrics}"));
+    let adopted = metric(&ts, "rapport_resident_adopted_total").await;
     assert!(adopted >= 1.0, "the sync's copy was adopted: {metrics}");
+    // The lead's projection of the visit, new and edited, was made from the visit the
+    // sync's check read, and holds the edit.
+    ts.settle_projections().await;
+    let projected: f64 = metric(&ts, "rapport_projected_from_check_total").await;
+    assert!(
+        projected >= 2.0,
+        "projected from the check's reads: {projected}"
+    );
+    let meta = ts
+        .state()
+        .db
+        .meta(visit)
+        .await
+        .expect("read")
+        .expect("projected");
+    let body: serde_json::Value =
+        serde_json::from_str(&meta.body).expect("the projection's body is JSON");
+    assert_eq!(body["answers"]["carnegie.plans"]["value"], plans, "{body}");
     for name in [
         "rapport_sync_requests_total",
         "rapport_changes_committed_total",

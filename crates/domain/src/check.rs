@@ -9,24 +9,40 @@ use serde::{Deserialize, Serialize};
 use crate::doc::kind_of;
 pub use crate::doc::{DocKind, SCHEMA_VERSION};
 use crate::error::{DomainError, SchemaError};
+use crate::visit::Visit;
+
+/// What [`check_and_read`] read of a document that passed.
+#[derive(Debug)]
+pub struct Checked {
+    /// The document's kind.
+    pub kind: DocKind,
+    /// A visit's typed form, as [`crate::visit::read_visit`] gives it (`None` for the
+    /// other kinds): whoever reads the same content next may take it instead.
+    pub visit: Option<Visit>,
+}
 
 /// Checks that `doc` is a programme, client or visit of the current schema
 /// that reads into its typed form; returns its kind. Never panics, whatever
 /// the document holds.
 pub fn check_document(doc: &Automerge) -> Result<DocKind, SchemaError> {
+    check_and_read(doc).map(|checked| checked.kind)
+}
+
+/// [`check_document`], keeping the visit it read.
+pub fn check_and_read(doc: &Automerge) -> Result<Checked, SchemaError> {
     let kind = kind_of(doc)?;
     let read = match kind {
-        DocKind::Programme => crate::programme::read_programme(doc).map(|_| ()),
-        DocKind::Client => crate::client::read_client(doc).map(|_| ()),
-        DocKind::ProgrammeView => crate::view::read_view(doc).map(|_| ()),
+        DocKind::Programme => crate::programme::read_programme(doc).map(|_| None),
+        DocKind::Client => crate::client::read_client(doc).map(|_| None),
+        DocKind::ProgrammeView => crate::view::read_view(doc).map(|_| None),
         DocKind::Visit => crate::visit::read_visit(doc).and_then(|v| {
             // Hydrating reads only the winner of each answer; a concurrent
             // value could still be malformed, so read every value too.
-            crate::conflicts::conflicted_answers(doc).map(|_| drop(v))
+            crate::conflicts::conflicted_answers(doc).map(|_| Some(v))
         }),
     };
     match read {
-        Ok(()) => Ok(kind),
+        Ok(visit) => Ok(Checked { kind, visit }),
         Err(DomainError::Schema(e)) => Err(e),
         Err(other) => Err(SchemaError::Malformed {
             kind: kind.tag(),

@@ -35,7 +35,9 @@ pub use assign::{
     AssignError, Capacity, ClientForAssignment, Reason, RepCapacity, Strength, SuggestedAssignment,
     Suggestion, suggest_assignments,
 };
-pub use check::{DocKind, DocScope, SCHEMA_VERSION, check_document, doc_scope};
+pub use check::{
+    Checked, DocKind, DocScope, SCHEMA_VERSION, check_and_read, check_document, doc_scope,
+};
 pub use client::{Client, Contact, Segment};
 pub use conflicts::{
     ConflictValue, HistoryEntry, answer_conflicts, answer_history, conflicted_answers,

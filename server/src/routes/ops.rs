@@ -46,6 +46,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (read, kept) = state.db.rights_counts();
     metrics::counter!("rapport_rights_read_total").absolute(read);
     metrics::counter!("rapport_rights_kept_total").absolute(kept);
+    metrics::counter!("rapport_projected_from_check_total")
+        .absolute(state.projector.checked_visits().taken());
     if let Some(resident) = &state.resident {
         let r = resident.stats();
         metrics::counter!("rapport_resident_hits_total").absolute(r.hits);

@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 
 use automerge::{ActorId, Automerge};
+use rapport_domain::visit::Visit;
 use rapport_domain::visit::{holds_reviews, reviews_print, touches_reviews};
-use rapport_domain::{ACTOR_PREFIX_HEX, DocScope, check_document, doc_scope};
+use rapport_domain::{ACTOR_PREFIX_HEX, DocScope, check_and_read, doc_scope};
 use rapport_protocol::{ErrorCode, NewChanges, Rejection};
 use rapport_store::DocId;
 
@@ -42,6 +43,8 @@ pub(super) struct Stored {
 ///
 /// Reviews: a visit's review rounds are the lead's word. A new change that writes them
 /// must be by a lead's actor (an account's or a lead's device's), whoever uploads it.
+///
+/// Returns the visit the check read when the document is a visit with new changes.
 pub(super) fn validate(
     view: &DeviceAccess,
     authors: &Authors,
@@ -49,9 +52,9 @@ pub(super) fn validate(
     before: &Stored,
     doc: &Automerge,
     changes: NewChanges<'_>,
-) -> Result<(), Rejection> {
+) -> Result<Option<Visit>, Rejection> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let rejected = |message: String| Rejection {
         code: ErrorCode::Rejected,
@@ -69,7 +72,7 @@ pub(super) fn validate(
             ),
         });
     }
-    check_document(doc).map_err(|e| {
+    let checked = check_and_read(doc).map_err(|e| {
         rejected(format!(
             "the document does not match the questionnaire's schema ({e}); nothing was stored — update the app"
         ))
@@ -111,7 +114,7 @@ pub(super) fn validate(
         });
     }
     match view.access(&scope) {
-        Access::Write => Ok(()),
+        Access::Write => Ok(checked.visit),
         Access::Read => Err(Rejection {
             code: ErrorCode::Forbidden,
             message: READ_ONLY.into(),

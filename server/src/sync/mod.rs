@@ -42,7 +42,13 @@ pub async fn sync(
 ) -> HttpResult<Vec<u8>> {
     let started = Instant::now();
     let request = decode(state, body)?;
-    let rights = DeviceRights::load(&state.db, device, !request.docs.is_empty()).await?;
+    let rights = DeviceRights::load(
+        &state.db,
+        state.projector.checked_visits(),
+        device,
+        !request.docs.is_empty(),
+    )
+    .await?;
     let reply = engine(state)
         .sync(
             &rights,

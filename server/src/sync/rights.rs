@@ -15,6 +15,7 @@ use rapport_store::DocId;
 use super::check::{Stored, validate};
 use super::engine::SyncPolicy;
 use crate::access::{Access, DeviceAccess};
+use crate::checked_visits::CheckedVisits;
 use crate::db::{Authors, Db, DeviceRecord};
 use crate::error::HttpResult;
 
@@ -26,12 +27,19 @@ pub(super) struct DeviceRights<'a> {
     authors: Arc<Authors>,
     /// A rep's device gets its programme's view pushed until it acknowledges it.
     rep: bool,
+    /// Where the visits the check read are kept for the projector.
+    checked: &'a CheckedVisits,
 }
 
 impl<'a> DeviceRights<'a> {
     /// Loads the device's rights, and the programme's register of authors when the
     /// device sends documents.
-    pub(super) async fn load(db: &'a Db, device: &DeviceRecord, uploads: bool) -> HttpResult<Self> {
+    pub(super) async fn load(
+        db: &'a Db,
+        checked: &'a CheckedVisits,
+        device: &DeviceRecord,
+        uploads: bool,
+    ) -> HttpResult<Self> {
         let access = DeviceAccess::load(db, device).await?;
         let authors = if uploads {
             db.device_authors(access.programme(), device.rights).await?
@@ -43,6 +51,7 @@ impl<'a> DeviceRights<'a> {
             access,
             authors,
             rep: device.rep_id.is_some(),
+            checked,
         })
     }
 }
@@ -105,7 +114,11 @@ impl SyncPolicy for DeviceRights<'_> {
         doc: &Automerge,
         changes: NewChanges<'_>,
     ) -> Result<(), Rejection> {
-        validate(&self.access, &self.authors, id, before, doc, changes)
+        let visit = validate(&self.access, &self.authors, id, before, doc, changes)?;
+        if let Some(visit) = visit {
+            self.checked.keep(id, doc, visit);
+        }
+        Ok(())
     }
 
     fn pushed_first(&self) -> Option<DocId> {
