@@ -103,9 +103,16 @@ pub fn conflicted_answers(doc: &Automerge) -> Result<Vec<String>, DomainError> {
     let Some(answers) = answers_obj(doc, None)? else {
         return Ok(Vec::new());
     };
-    let mut out = Vec::new();
-    for key in doc.keys(&answers) {
-        // Reading every value also proves each is a valid answer (check_document).
+    // One pass over the answers says which hold concurrent values; only those are read
+    // value by value. Reading every one of them also proves each is a valid answer
+    // (check_document; a single value is proved by reading the visit).
+    let conflicted: Vec<String> = doc
+        .map_range(&answers, ..)
+        .filter(|item| item.conflict)
+        .map(|item| item.key.into_owned())
+        .collect();
+    let mut out = Vec::with_capacity(conflicted.len());
+    for key in conflicted {
         if values_at(doc, &key, None)?.len() > 1 {
             out.push(key);
         }

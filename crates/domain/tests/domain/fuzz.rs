@@ -74,6 +74,54 @@ fn wrong_documents_fail_naming_what_is_wrong() {
     assert_eq!(check_document(&doc).unwrap_err().code(), "schema_malformed");
 }
 
+/// A value that loses to a concurrent one is still checked: whichever value wins, a
+/// malformed one among them fails the check, and concurrent valid values pass and are
+/// listed as a conflict.
+#[test]
+fn every_concurrent_answer_value_is_checked() {
+    let base = Automerge::load(&saved_visit()).unwrap();
+    let answers = match base.get(ROOT, "answers").unwrap() {
+        Some((_, id)) => id,
+        None => unreachable!(),
+    };
+    let fork = |put: &dyn Fn(&mut automerge::transaction::Transaction<'_>)| {
+        let mut doc = base.fork().with_actor(automerge::ActorId::random());
+        let mut tx = doc.transaction();
+        put(&mut tx);
+        tx.commit();
+        doc
+    };
+    let text = |value: &'static str| {
+        let answers = answers.clone();
+        move |tx: &mut automerge::transaction::Transaction<'_>| {
+            let t = tx
+                .put_object(&answers, "carnegie.plans", ObjType::Text)
+                .unwrap();
+            tx.splice_text(&t, 0, 0, value).unwrap();
+        }
+    };
+    let list = |tx: &mut automerge::transaction::Transaction<'_>| {
+        tx.put_object(&answers, "carnegie.plans", ObjType::List)
+            .unwrap();
+    };
+    // Many pairs of actors: the malformed value wins for some and loses for others.
+    for _ in 0..16 {
+        let mut merged = fork(&text("Склад в Твери"));
+        merged.merge(&mut fork(&list)).unwrap();
+        assert_eq!(
+            check_document(&merged).unwrap_err().code(),
+            "schema_malformed"
+        );
+    }
+    let mut merged = fork(&text("Склад в Твери"));
+    merged.merge(&mut fork(&text("Филиал в Казани"))).unwrap();
+    assert_eq!(check_document(&merged), Ok(DocKind::Visit));
+    assert_eq!(
+        rapport_domain::conflicted_answers(&merged).unwrap(),
+        vec!["carnegie.plans".to_owned()]
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
 
