@@ -851,6 +851,16 @@ async fn a_reassigned_clients_visit_stops_and_reaches_the_new_rep(#[case] backen
         petrov.open(visit).await.visit.answers.get(&text_q),
         Some(&AnswerValue::Text(second.into()))
     );
+
+    // Given back to ivanov: the server sends the visit again, the tablet takes it out
+    // of its stopped documents, and the edit it kept reaches the server.
+    ts.reassign(&lead, programme, client, "ivanov").await;
+    wait_for("the visit is given back to the tablet", WAIT, || async {
+        let status = tablet.sync_any().await;
+        let stored = ts.visit_doc(visit).await.answers.get(&text_q).cloned();
+        (status.stopped.is_empty() && stored == Some(AnswerValue::Text(third.into()))).then_some(())
+    })
+    .await;
     tablet.node.shutdown().await;
     petrov.node.shutdown().await;
 }

@@ -9,6 +9,7 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ROOT, ReadDoc};
 use rapport_core::{
     Answer, DeviceCore, DeviceStore, MemDeviceSnapshot, MemDeviceStore, NodeError, Pairing, Step,
+    StoreCall,
 };
 use rapport_domain::DocId;
 use rapport_testkit::{MemDevice, MemHost, MemServer, now_or_never};
@@ -51,6 +52,27 @@ fn notes(doc: &Automerge) -> String {
     }
 }
 
+/// The name of a store call that writes (`None` for a read).
+fn write_name(call: &StoreCall) -> Option<&'static str> {
+    Some(match call {
+        StoreCall::Commit(_) => "commit",
+        StoreCall::RetainSyncStates(_) => "retain sync states",
+        StoreCall::SetRemoteCursor(_) => "cursor",
+        StoreCall::RecordRun(..) => "run record",
+        StoreCall::MarkDirty(..) => "mark dirty",
+        StoreCall::ClearDirty(_) => "clear dirty",
+        StoreCall::Stop(_) => "stop",
+        StoreCall::Unstop(_) => "unstop",
+        StoreCall::Index(_) => "index",
+        StoreCall::LoadMany(_)
+        | StoreCall::ListDocs
+        | StoreCall::SyncStates(_)
+        | StoreCall::Pairing
+        | StoreCall::SyncRow
+        | StoreCall::Stopped => return None,
+    })
+}
+
 /// Drives `core`'s run against `server`, for at most `steps` steps (`None`: to the end).
 /// Returns how many steps it took and, when it ended, its result.
 fn drive(
@@ -59,11 +81,23 @@ fn drive(
     device: u64,
     steps: Option<usize>,
 ) -> (usize, Option<Result<(), NodeError>>) {
+    drive_noting_writes(core, server, device, steps, &mut Vec::new())
+}
+
+/// [`drive`], noting the store's writes in `writes`.
+fn drive_noting_writes(
+    core: &DeviceCore<MemDeviceStore>,
+    server: &mut MemServer,
+    device: u64,
+    steps: Option<usize>,
+    writes: &mut Vec<&'static str>,
+) -> (usize, Option<Result<(), NodeError>>) {
     let mut run = core.begin_run();
     let mut answer = None;
     for taken in 0..steps.unwrap_or(MAX_STEPS) {
         match run.step(answer.take()) {
             Step::Store(call) => {
+                writes.extend(write_name(&call));
                 answer = Some(Answer::Store(now_or_never(call.run(core.store()))));
             }
             Step::Post(post) => {
@@ -187,4 +221,32 @@ fn a_run_stopped_at_any_step_loses_nothing_and_the_next_run_gets_clean(#[case] r
         assert_eq!(notes(&server.load(&own)), "Мой визит: «Ромашка» 🌼");
         assert_eq!(server.duplicates(), 0, "killed at step {kill_at}");
     }
+}
+
+/// A run's writes are what its exchange changed: a device that sends one edit and has
+/// no document stopped writes the response's changes and states, its cursor, its dirty
+/// set and its record (each a transaction, so a flush on the node), and nothing more.
+#[test]
+fn a_run_of_one_edit_writes_only_what_it_changed() {
+    let (mut server, image, shared, _) = world();
+    let host = Arc::new(MemHost::new(4, 1_700_000_300_000));
+    let core =
+        now_or_never(DeviceCore::open(MemDeviceStore::from_snapshot(image), host)).expect("open");
+    // The run after opening reconciles; the one after it is a device's usual sync.
+    let (_, result) = drive(&core, &mut server, 1, None);
+    assert!(matches!(result, Some(Ok(()))), "{result:?}");
+    write(&core, shared, " Ещё одна правка.");
+    let mut writes = Vec::new();
+    let (_, result) = drive_noting_writes(&core, &mut server, 1, None, &mut writes);
+    assert!(matches!(result, Some(Ok(()))), "{result:?}");
+    writes.sort_unstable();
+    assert_eq!(
+        writes,
+        ["clear dirty", "commit", "cursor", "run record"],
+        "the writes of a run sending one edit"
+    );
+    assert_eq!(
+        notes(&server.load(&shared)),
+        "Лид: Начало. Реп: клиент доволен. Ещё одна правка."
+    );
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rapport_api::{Event, RunSummary};
-use rapport_domain::DocId;
+use rapport_domain::{DocId, view_id};
 use rapport_protocol::{
     DeviceSession, HeadsRequest, HeadsResponse, Limits, SyncRequest, SyncResponse,
 };
@@ -221,12 +221,26 @@ async fn reconcile(
     io.write(StoreCall::RetainSyncStates(keep)).await?;
     let stopped = io.stopped_ids().await?;
     let stale = response.stale.len();
-    let resend: Vec<DocId> = response
-        .lacking
-        .into_iter()
-        .chain(response.stale)
-        .chain(stopped.iter().copied())
-        .collect();
+    let resend: Vec<DocId> = response.lacking.into_iter().chain(response.stale).collect();
+    retry(shared, io, resend, stopped).await?;
+    tracing::info!(
+        held = request.docs.len(),
+        lacking = lacking.len(),
+        stale,
+        "reconciled with the server"
+    );
+    Ok(())
+}
+
+/// Marks `resend` and the `stopped` documents for sending, then gives the stopped ones
+/// another try (out of the stopped set). A refusal that still holds stops them again.
+async fn retry(
+    shared: &Shared,
+    io: &Io,
+    mut resend: Vec<DocId>,
+    stopped: Vec<DocId>,
+) -> Result<(), NodeError> {
+    resend.extend(stopped.iter().copied());
     // Marked before the refusals are dropped: a crash between leaves a document both
     // stopped and dirty (tried again at the next start), never neither.
     if !resend.is_empty() {
@@ -234,13 +248,9 @@ async fn reconcile(
             .await?;
         shared.marked(&resend);
     }
-    io.write(StoreCall::Unstop(stopped)).await?;
-    tracing::info!(
-        held = request.docs.len(),
-        lacking = lacking.len(),
-        stale,
-        "reconciled with the server"
-    );
+    if !stopped.is_empty() {
+        io.write(StoreCall::Unstop(stopped)).await?;
+    }
     Ok(())
 }
 
@@ -278,7 +288,8 @@ async fn pass(
     if row.revoked {
         return Err(NodeError::Revoked);
     }
-    let stopped: HashSet<DocId> = io.stopped_ids().await?.into_iter().collect();
+    // Only runs write the stopped set, one at a time: read once, kept up to date.
+    let mut stopped: HashSet<DocId> = io.stopped_ids().await?.into_iter().collect();
     let (dirty, generations) = shared.dirty_snapshot();
     let dirty: Vec<DocId> = dirty.into_iter().filter(|d| !stopped.contains(d)).collect();
 
@@ -354,7 +365,14 @@ async fn pass(
         // A document the server could not answer this time (internal error, retry) may
         // be a feed document: moving the cursor past it would skip it until it changes
         // again. Keep the old cursor; the next run asks again.
-        persist(shared, io, &mut docs, &outcome, !transient).await?;
+        persist(shared, io, &mut docs, &outcome, !transient, &mut stopped).await?;
+        // A new programme view may give back what the server refused (a client given to
+        // this rep again, whose visit the server would not send: nothing in it changed
+        // for the device): the stopped documents get another try at the next run, as at
+        // the next start.
+        if !stopped.is_empty() && outcome.changed.contains(&view_id(device.programme_id)) {
+            retry(shared, io, Vec::new(), stopped.drain().collect()).await?;
+        }
         if let Some(cursor) = settling.mid_run_cursor(&outcome, session.cursor()) {
             io.write(StoreCall::SetRemoteCursor(cursor.to_vec()))
                 .await?;

@@ -132,13 +132,16 @@ fn refusal_message(error: &DocError) -> String {
 }
 
 /// Writes what one response did: changes and states in one transaction, then the
-/// refusals, then the cursor.
+/// refusals, then the cursor. `stopped` is the store's set of stopped documents, kept
+/// up to date here: a document the server sent again is taken out of it with a write
+/// only when it is in it.
 pub(super) async fn persist(
     shared: &Shared,
     io: &Io,
     docs: &mut RunDocs,
     outcome: &Outcome,
     keep_cursor: bool,
+    stopped: &mut HashSet<DocId>,
 ) -> Result<(), NodeError> {
     let mut batch = WriteBatch::new();
     let mut new_docs = Vec::new();
@@ -194,6 +197,7 @@ pub(super) async fn persist(
         })
         .collect();
     if !refused.is_empty() {
+        stopped.extend(refused.iter().map(|s| s.doc_id));
         io.write(StoreCall::Stop(refused)).await?;
     }
     // The server sent these: it gives us access again.
@@ -201,10 +205,14 @@ pub(super) async fn persist(
         .changed
         .iter()
         .chain(&outcome.synced)
+        .filter(|id| stopped.contains(id))
         .copied()
         .collect();
     if !back.is_empty() {
-        io.write(StoreCall::Unstop(back)).await?;
+        io.write(StoreCall::Unstop(back.clone())).await?;
+        for id in &back {
+            stopped.remove(id);
+        }
     }
     let mut index = Vec::new();
     for id in &new_docs {
