@@ -80,17 +80,21 @@ async fn graceful_shutdown_finishes_an_upload_in_flight() {
     }
 }
 
-/// A counter of the server's `/metrics`.
-async fn metric(ts: &TestServer, name: &str) -> f64 {
-    let metrics = ts
-        .http
+/// The server's `/metrics` text.
+async fn metrics_text(ts: &TestServer) -> String {
+    ts.http
         .get(format!("{}/metrics", ts.url()))
         .send()
         .await
         .expect("metrics")
         .text()
         .await
-        .expect("text");
+        .expect("text")
+}
+
+/// A counter of the server's `/metrics`.
+async fn metric(ts: &TestServer, name: &str) -> f64 {
+    let metrics = metrics_text(ts).await;
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
@@ -141,15 +145,7 @@ async fn metrics_count_syncs_and_health_names_the_store() {
     let seen = row["last_seen_ms"].as_i64().expect("last seen recorded");
     assert!(rapport_server::now_ms() - seen < 60_000, "{row}");
 
-    let metrics = ts
-        .http
-        .get(format!("{}/metrics", ts.url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&ts).await;
     let adopted = metric(&ts, "rapport_resident_adopted_total").await;
     assert!(adopted >= 1.0, "the sync's copy was adopted: {metrics}");
     // The lead's projection of the visit, new and edited, was made from the visit the
