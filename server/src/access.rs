@@ -7,7 +7,7 @@
 use rapport_domain::{DocKind, DocScope};
 use rapport_store::DocId;
 
-use crate::db::{Clients, Db, DeviceRecord, MetaRow};
+use crate::db::{Clients, Db, DeviceRecord};
 use crate::error::{HttpError, HttpResult};
 
 /// What a device may do with one document.
@@ -127,23 +127,6 @@ pub fn feed_group(scope: &DocScope) -> Option<DocId> {
         DocKind::Client => Some(scope.id),
         DocKind::Visit => scope.client_id,
     }
-}
-
-/// The scope recorded in a projection row (`None` for an unknown kind).
-pub fn scope_of(meta: &MetaRow) -> Option<DocScope> {
-    let kind = match meta.kind.as_str() {
-        "programme" => DocKind::Programme,
-        "client" => DocKind::Client,
-        "visit" => DocKind::Visit,
-        "programme_view" => DocKind::ProgrammeView,
-        _ => return None,
-    };
-    Some(DocScope {
-        kind,
-        id: meta.doc_id,
-        programme_id: meta.programme_id,
-        client_id: meta.client_id,
-    })
 }
 
 #[cfg(test)]

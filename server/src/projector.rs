@@ -23,7 +23,7 @@ use rapport_store::{DocId, DocStore, WriteBatch};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::access::{feed_group, scope_of};
+use crate::access::feed_group;
 use crate::checked_visits::CheckedVisits;
 use crate::db::{Db, MetaRow, Projection, WrittenClients};
 use crate::error::HttpResult;
@@ -317,7 +317,7 @@ impl Projector {
     /// Returns how many were filed.
     async fn file<'m>(&self, metas: impl Iterator<Item = &'m MetaRow>) -> HttpResult<u64> {
         let groups: Vec<(DocId, DocId)> = metas
-            .filter_map(|m| Some((m.doc_id, feed_group(&scope_of(m)?)?)))
+            .filter_map(|m| Some((m.doc_id, feed_group(&m.scope()?)?)))
             .collect();
         if groups.is_empty() {
             return Ok(0);

@@ -21,6 +21,7 @@ pub(crate) use rights::Clients;
 
 use std::path::Path;
 
+use rapport_domain::{DocKind, DocScope};
 use rapport_store::DocId;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -141,6 +142,25 @@ pub struct MetaRow {
     pub summary: String,
     /// The document's heads when projected ([`heads_key`]).
     pub heads: String,
+}
+
+impl MetaRow {
+    /// The scope the row records (`None` for a kind this server does not know).
+    pub fn scope(&self) -> Option<DocScope> {
+        let kind = match self.kind.as_str() {
+            "programme" => DocKind::Programme,
+            "client" => DocKind::Client,
+            "visit" => DocKind::Visit,
+            "programme_view" => DocKind::ProgrammeView,
+            _ => return None,
+        };
+        Some(DocScope {
+            kind,
+            id: self.doc_id,
+            programme_id: self.programme_id,
+            client_id: self.client_id,
+        })
+    }
 }
 
 /// A document the server refused a device for good, for the lead's devices page.

@@ -12,7 +12,6 @@ use rapport_domain::DocScope;
 use rapport_store::DocId;
 
 use super::{Authors, Db, RightsStamp};
-use crate::access::scope_of;
 use crate::error::HttpResult;
 
 /// Entries kept per map before it is emptied and filled again (a programme of 1,000
@@ -165,7 +164,7 @@ impl Db {
             kept.clear();
         }
         for (id, meta) in &metas {
-            let scope = scope_of(meta);
+            let scope = meta.scope();
             if let Some(scope) = scope {
                 kept.insert(*id, scope);
             }
