@@ -64,13 +64,22 @@ impl VisitCtx {
             }
             match reply {
                 Ok(Response::Visit(detail)) => {
-                    self.detail.set(Some(*detail));
+                    self.show(*detail);
                     self.error.set(None);
                 }
                 Ok(_) => {}
                 Err(err) => self.error.set(Some(err)),
             }
         });
+    }
+
+    /// Shows `detail`, the node's newest answer: a load started before it is dropped
+    /// when it answers later. A reload after a pause in typing may be answered after
+    /// the completion the rep tapped meanwhile, with the visit as it was before; shown,
+    /// it would say "draft" until the next reload.
+    fn show(self, detail: VisitDetail) {
+        self.generation.update_value(|g| *g += 1);
+        self.detail.set(Some(detail));
     }
 
     /// Sends one edit; the save state in the top bar follows it.
@@ -326,7 +335,7 @@ fn Completion() -> impl IntoView {
         spawn_local(async move {
             match v.ctx.node(Request::CompleteVisit { visit_id: v.id }).await {
                 Ok(Response::Visit(detail)) => {
-                    v.detail.set(Some(*detail));
+                    v.show(*detail);
                     v.show_missing.set(false);
                     error.set(None);
                     done.set(true);
