@@ -149,7 +149,10 @@ impl Drop for Daemon {
 
 impl Daemon {
     fn spawn(name: &'static str, command: &mut Command) -> Self {
+        // Its own group (the group's id is its pid), so the drop's kill reaches what it
+        // started too: tauri-driver's WebKitWebDriver outlived every test before.
         let child = command
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("{name} does not start ({e}): tests/setup.sh installs it"));
@@ -541,6 +544,37 @@ pub async fn wait_for(client: &Client, css: &str) -> Element {
     }
 }
 
+/// Starts noting where the element `css` sits on the page (its top, measured from the
+/// top of the document, so scrolling does not count) each time the page changes, until
+/// the page is left. [`places_of`] reads the notes: a button that content loading above
+/// it pushes down is a button a finger (or a driver) taps just as it moves away.
+pub async fn note_places(client: &Client, css: &str) {
+    js_with(
+        client,
+        "const css = arguments[0];
+         window.__places = [];
+         const note = () => {
+             const el = document.querySelector(css);
+             if (!el) return;
+             const top = Math.round(el.getBoundingClientRect().top
+                 - document.documentElement.getBoundingClientRect().top);
+             if (!window.__places.includes(top)) window.__places.push(top);
+         };
+         new MutationObserver(note).observe(document.body, { childList: true, subtree: true, attributes: true, characterData: true });
+         note();
+         return true;",
+        vec![json!(css)],
+    )
+    .await;
+}
+
+/// The distinct places (tops, in CSS pixels) [`note_places`] saw its element at, in
+/// the order seen.
+pub async fn places_of(client: &Client) -> Vec<i64> {
+    let places = js(client, "return window.__places || [];").await;
+    serde_json::from_value(places).expect("the noted places")
+}
+
 /// Waits until `css` matches nothing.
 pub async fn wait_gone(client: &Client, css: &str) {
     let started = Instant::now();
@@ -656,8 +690,13 @@ pub async fn value_of(client: &Client, css: &str) -> String {
 
 /// Runs `script` in the page and returns its value.
 pub async fn js(client: &Client, script: &str) -> Value {
+    js_with(client, script, vec![]).await
+}
+
+/// Runs `script` in the page with `args` (as `arguments[i]`) and returns its value.
+pub async fn js_with(client: &Client, script: &str, args: Vec<Value>) -> Value {
     client
-        .execute(script, vec![])
+        .execute(script, args)
         .await
         .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
 }
