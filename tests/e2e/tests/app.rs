@@ -508,11 +508,21 @@ async fn the_lead_saves_an_export_in_the_app_and_a_second_beside_it() {
     let app = env.launch().await;
     let c = &app.client;
     lead_signs_in(c, ts.url(), &lead).await;
-    click(c, "[data-testid=nav-clients]").await;
     let button = "[data-testid=export-link][data-file='clients.csv']";
+    note_places(c, button).await;
+    click(c, "[data-testid=nav-clients]").await;
     click(c, button).await;
     let first = env.downloads.path().join("clients.csv");
     let said = wait_text(c, "[data-testid=export-saved]", "Сохранено:").await;
+    // The button stayed where it first showed while the client table loaded: a table
+    // loading above it once moved it as the driver clicked, and the click was lost.
+    wait_text(c, "main", "Северный ветер").await;
+    assert_eq!(
+        places_of(c).await.len(),
+        1,
+        "the export button never moves as the page loads: {:?}",
+        places_of(c).await
+    );
     assert!(
         said.contains(&first.display().to_string()),
         "the page says where the file is, in Russian: {said:?}"

@@ -51,8 +51,10 @@ pub fn Clients() -> impl IntoView {
     view! {
         <import::ImportForm data=data />
         <AddClient data=data />
-        <ClientTable data=data />
+        // Above the table, never below it: a table that loads (or grows) after the page
+        // shows would move the buttons under a finger about to tap them.
         <ExportLinks files=&["clients.csv", "clients.xlsx", "visits.csv", "visits.xlsx"] />
+        <ClientTable data=data />
     }
 }
 

@@ -76,7 +76,9 @@ pub fn FollowUps() -> impl IntoView {
             None,
         )
     };
+    // The export buttons above the list, which loads after them (see `Clients`).
     view! {
+        <ExportLinks files=&["follow-ups.csv", "follow-ups.xlsx"] />
         <section class="card">
             <h2>{t!(i18n, lead.follow_ups.title)}</h2>
             <form class="form-grid filters" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); apply(); }>
@@ -98,7 +100,6 @@ pub fn FollowUps() -> impl IntoView {
             </form>
             {loaded_live(list, rows)}
         </section>
-        <ExportLinks files=&["follow-ups.csv", "follow-ups.xlsx"] />
     }
 }
 

@@ -69,12 +69,13 @@ pub fn Referrals() -> impl IntoView {
         ];
         table(cols, rows, t!(i18n, lead.referrals.none), None)
     };
+    // The export buttons above the list, which loads after them (see `Clients`).
     view! {
+        <ExportLinks files=&["referrals.csv", "referrals.xlsx"] />
         <section class="card">
             <h2>{t!(i18n, lead.referrals.title)}</h2>
             {loaded(list, rows)}
         </section>
-        <ExportLinks files=&["referrals.csv", "referrals.xlsx"] />
     }
 }
 
@@ -144,12 +145,12 @@ pub fn Opportunities() -> impl IntoView {
         table(cols, rows, t!(i18n, lead.opportunities.none), None)
     };
     view! {
+        <ExportLinks files=&["opportunities.csv", "opportunities.xlsx"] />
         <section class="card">
             <h2>{t!(i18n, lead.opportunities.title)}</h2>
             <h3>{t!(i18n, lead.opportunities.totals)}</h3>
             <ul class="totals">{totals}</ul>
             {loaded(list, rows)}
         </section>
-        <ExportLinks files=&["opportunities.csv", "opportunities.xlsx"] />
     }
 }
