@@ -4,6 +4,8 @@
 //! meeting and sees it under "Мои встречи"; back online the page syncs by itself; the
 //! lead's meetings page counts it for the rep, lists it in its week and not in another,
 //! and names the client still without a meeting; the clients page shows the meeting.
+//! And a sync that brings news while the rep plans or moves a meeting keeps every form
+//! open with what is typed in it.
 
 use std::time::{Duration, Instant};
 
@@ -203,5 +205,154 @@ async fn a_meeting_planned_offline_in_the_web_app_reaches_the_leads_meetings_pag
         &format!("{moved} 09:05"),
     )
     .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_brings_news_keeps_the_meeting_forms_being_filled_in() {
+    let Some(ts) = TestServer::start_with(Backend::Postgres, |c| c.ui_dir = Some(ui_dist())).await
+    else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    let romashka = ts.add_client(&lead, programme, ROMASHKA, "ivanov").await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    let server = ts.url().to_owned();
+    c.goto(&format!("{server}/rep/pair"))
+        .await
+        .expect("pairing page");
+    fill(c, "[data-testid=pair-server]", &server).await;
+    fill(c, "[data-testid=pair-code]", &code).await;
+    click(c, "[data-testid=pair-submit]").await;
+    wait_text(
+        c,
+        &format!("[data-testid=client-row][data-client-id='{romashka}']"),
+        ROMASHKA,
+    )
+    .await;
+
+    // A meeting to move.
+    click(c, "[data-testid=nav-my-meetings]").await;
+    wait_for(c, "[data-testid=meetings-empty]").await;
+    click(c, "[data-testid=plan-meeting]").await;
+    let plan = |field: &str| format!(".meeting-plan [data-testid={field}]");
+    let choose = |client: String| async move {
+        let select = plan("meeting-client");
+        wait_for(c, &format!("{select} option[value='{client}']")).await;
+        wait_for(c, &select)
+            .await
+            .select_by_value(&client)
+            .await
+            .expect("client chosen");
+    };
+    choose(romashka.to_string()).await;
+    let (_, first) = day(40);
+    fill(c, &plan("meeting-date"), &first).await;
+    fill(c, &plan("meeting-time"), "10:30").await;
+    click(c, "[data-testid=save-meeting]").await;
+    wait_text(c, "[data-testid=meeting-when]", &format!("{first} 10:30")).await;
+
+    // The rep starts moving it, and starts planning another, typing the time and place
+    // before choosing the client: choosing it keeps them.
+    let moving = |field: &str| format!("[data-testid=meeting] [data-testid={field}]");
+    click(c, "[data-testid=move-meeting]").await;
+    let (_, moved) = day(41);
+    fill(c, &moving("meeting-date"), &moved).await;
+    fill(c, &moving("meeting-time"), "16:45").await;
+    click(c, "[data-testid=plan-meeting]").await;
+    let (_, second) = day(42);
+    fill(c, &plan("meeting-date"), &second).await;
+    fill(c, &plan("meeting-time"), "11:15").await;
+    fill(c, &plan("meeting-place-input"), PLACE).await;
+    let before = [
+        value_of(c, &plan("meeting-date")).await,
+        value_of(c, &plan("meeting-time")).await,
+        value_of(c, &plan("meeting-place-input")).await,
+        value_of(c, &moving("meeting-date")).await,
+        value_of(c, &moving("meeting-time")).await,
+    ];
+    assert!(
+        before.iter().all(|v| !v.is_empty()),
+        "everything typed: {before:?}"
+    );
+    choose(romashka.to_string()).await;
+    assert_eq!(
+        value_of(c, &plan("meeting-date")).await,
+        before[0],
+        "choosing the client kept the date typed"
+    );
+
+    // Meanwhile the lead gives the rep another client; the rep syncs. The page reloads
+    // its lists (the new client is offered) and both forms keep what is typed.
+    let vector = ts.add_client(&lead, programme, VECTOR, "ivanov").await;
+    click(c, "[data-testid=sync-now]").await;
+    let offered = format!("{} option[value='{vector}']", plan("meeting-client"));
+    let started = Instant::now();
+    loop {
+        if !c
+            .find_all(Locator::Css(&offered))
+            .await
+            .expect("options")
+            .is_empty()
+        {
+            break;
+        }
+        assert!(
+            !c.find_all(Locator::Css(".meeting-plan form"))
+                .await
+                .expect("forms")
+                .is_empty(),
+            "a sync closed the meeting being planned"
+        );
+        assert!(
+            started.elapsed() < WAIT,
+            "the sync never brought the new client to the page"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = [
+        value_of(c, &plan("meeting-date")).await,
+        value_of(c, &plan("meeting-time")).await,
+        value_of(c, &plan("meeting-place-input")).await,
+        value_of(c, &moving("meeting-date")).await,
+        value_of(c, &moving("meeting-time")).await,
+    ];
+    assert_eq!(after, before, "the sync kept everything typed");
+    assert_eq!(
+        value_of(c, &plan("meeting-client")).await,
+        romashka.to_string(),
+        "and the client chosen"
+    );
+
+    // Both forms save what was typed.
+    click(c, "[data-testid=save-move]").await;
+    wait_text(c, "[data-testid=meeting-when]", &format!("{moved} 16:45")).await;
+    click(c, "[data-testid=save-meeting]").await;
+    let started = Instant::now();
+    loop {
+        let whens = c
+            .find_all(Locator::Css("[data-testid=meeting-when]"))
+            .await
+            .expect("meetings");
+        let mut texts = Vec::new();
+        for w in whens {
+            texts.push(w.text().await.unwrap_or_default());
+        }
+        if texts.contains(&format!("{second} 11:15")) {
+            assert!(texts.contains(&format!("{moved} 16:45")), "{texts:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the second meeting never showed: {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_text(c, "[data-testid=meeting-place]", PLACE).await;
     browser.close().await;
 }

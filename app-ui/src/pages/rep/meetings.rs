@@ -10,7 +10,7 @@ use rapport_api::{
 };
 
 use super::{DocSyncPill, localized};
-use crate::components::{ErrorBox, Field, Loading};
+use crate::components::{ErrorBox, Field, Loading, follow};
 use crate::format::{parse_time, this_week, today_iso, when};
 use crate::state::{Ctx, use_ctx};
 use crate::translations::i18n::*;
@@ -41,6 +41,14 @@ fn meeting_at(
     Ok(format!("{date}T{time}"))
 }
 
+/// One part of the loaded view, changing only when that part changes.
+fn part<T>(data: RwSignal<Option<MeetingsView>>, get: fn(&MeetingsView) -> T) -> Signal<T>
+where
+    T: Clone + Default + PartialEq + Send + Sync + 'static,
+{
+    Memo::new(move |_| data.with(|d| d.as_ref().map(get).unwrap_or_default())).into()
+}
+
 /// "Мои встречи".
 #[component]
 pub fn Meetings() -> impl IntoView {
@@ -65,6 +73,9 @@ pub fn Meetings() -> impl IntoView {
         ctx.docs_changed.track();
         reload();
     });
+    let clients = part(data, |v| v.clients.clone());
+    let meetings = part(data, |v| v.meetings.clone());
+    let today = part(data, |v| v.today.clone());
     let calendar_error = RwSignal::new(None::<ApiError>);
     // Where the app saved the calendar (a browser shows its downloads itself).
     let saved = RwSignal::new(None::<String>);
@@ -104,74 +115,95 @@ pub fn Meetings() -> impl IntoView {
             })}
             <ErrorBox error=localized(calendar_error) />
             <ErrorBox error=localized(error) />
-            {move || match data.get() {
-                None if error.get().is_none() => view! { <Loading /> }.into_any(),
-                None => ().into_any(),
-                Some(view) => view! { <Plan clients=view.clients.clone() on_saved=Callback::new(move |()| reload()) /> <Groups view on_saved=Callback::new(move |()| reload()) /> }.into_any(),
-            }}
+            // Built once, when the first list arrives, and fed the later ones: a sync
+            // that brings news must not close (and empty) a form the rep is filling in.
+            <Show
+                when=move || data.with(Option::is_some)
+                fallback=move || error.with(Option::is_none).then(|| view! { <Loading /> })
+            >
+                <Plan clients on_saved=Callback::new(move |()| reload()) />
+                <Groups meetings today clients on_saved=Callback::new(move |()| reload()) />
+            </Show>
         </section>
     }
 }
 
-/// The meetings, grouped: overdue, today, this week, later, and past (held or cancelled).
-#[component]
-fn Groups(view: MeetingsView, on_saved: Callback<()>) -> impl IntoView {
-    let i18n = use_i18n();
-    let (_, sunday) = this_week();
-    let today = view.today.clone();
-    let mut groups: [(&'static str, Vec<MeetingCard>); 5] = [
-        ("overdue", Vec::new()),
-        ("today", Vec::new()),
-        ("week", Vec::new()),
-        ("later", Vec::new()),
-        ("past", Vec::new()),
-    ];
-    for m in view.meetings {
-        let day = m.at.get(..10).unwrap_or_default().to_owned();
-        let slot = match m.state {
-            MeetingState::Overdue => 0,
-            MeetingState::Planned if day <= today => 1,
-            MeetingState::Planned if day <= sunday => 2,
-            MeetingState::Planned => 3,
-            MeetingState::Held | MeetingState::Cancelled => 4,
-        };
-        groups[slot].1.push(m);
+/// The meetings' groups, in the order shown.
+const GROUPS: [&str; 5] = ["overdue", "today", "week", "later", "past"];
+
+/// The group a meeting is shown in, as of `today` (the week ends on `sunday`).
+fn group_of(card: &MeetingCard, today: &str, sunday: &str) -> &'static str {
+    let day = card.at.get(..10).unwrap_or_default();
+    match card.state {
+        MeetingState::Overdue => "overdue",
+        MeetingState::Planned if day <= today => "today",
+        MeetingState::Planned if day <= sunday => "week",
+        MeetingState::Planned => "later",
+        MeetingState::Held | MeetingState::Cancelled => "past",
     }
-    // The past newest first; the rest soonest first (as they came).
-    groups[4].1.reverse();
-    let clients = view.clients;
-    let empty = groups.iter().all(|(_, list)| list.is_empty());
-    view! {
-        {empty.then(|| view! { <p class="card muted" data-testid="meetings-empty">{t!(i18n, rep.meetings.none)}</p> })}
-        {groups
-            .into_iter()
-            .filter(|(_, list)| !list.is_empty())
-            .map(|(group, list)| {
-                let title = move || match group {
-                    "overdue" => t_string!(i18n, rep.meetings.overdue).to_string(),
-                    "today" => t_string!(i18n, rep.meetings.today).to_string(),
-                    "week" => t_string!(i18n, rep.meetings.this_week).to_string(),
-                    "later" => t_string!(i18n, rep.meetings.later).to_string(),
-                    _ => t_string!(i18n, rep.meetings.past).to_string(),
-                };
-                let clients = clients.clone();
-                view! {
+}
+
+/// The meetings, grouped: overdue, today, this week, later, and past (held or cancelled).
+/// Each meeting is drawn once and follows the list, so a sync that brings news keeps a
+/// move being typed open.
+#[component]
+fn Groups(
+    meetings: Signal<Vec<MeetingCard>>,
+    today: Signal<String>,
+    clients: Signal<Vec<MeetingClient>>,
+    on_saved: Callback<()>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let empty = move || meetings.with(Vec::is_empty);
+    let groups = GROUPS
+        .into_iter()
+        .map(|group| {
+            let list: Signal<Vec<MeetingCard>> = Memo::new(move |_| {
+                let (_, sunday) = this_week();
+                let today = today.get();
+                let mut list: Vec<MeetingCard> = meetings.with(|all| {
+                    all.iter()
+                        .filter(|m| group_of(m, &today, &sunday) == group)
+                        .cloned()
+                        .collect()
+                });
+                // The past newest first; the rest soonest first (as they came).
+                if group == "past" {
+                    list.reverse();
+                }
+                list
+            })
+            .into();
+            let title = move || match group {
+                "overdue" => t_string!(i18n, rep.meetings.overdue).to_string(),
+                "today" => t_string!(i18n, rep.meetings.today).to_string(),
+                "week" => t_string!(i18n, rep.meetings.this_week).to_string(),
+                "later" => t_string!(i18n, rep.meetings.later).to_string(),
+                _ => t_string!(i18n, rep.meetings.past).to_string(),
+            };
+            let key = |m: &MeetingCard| m.meeting_id.clone();
+            view! {
+                <Show when=move || list.with(|l| !l.is_empty())>
                     <h2 class="meeting-group" data-testid="meeting-group" data-group=group>{title}</h2>
                     <ul class="rep-meeting-list">
-                        {list
-                            .into_iter()
-                            .map(|card| {
-                                let contacts = clients
-                                    .iter()
-                                    .find(|c| c.client_id == card.client_id)
-                                    .cloned();
-                                view! { <MeetingItem card client=contacts on_saved /> }
-                            })
-                            .collect_view()}
+                        <For each=move || list.get() key=key children=move |card| {
+                            let card = follow(list, key, card);
+                            let client = Signal::derive(move || {
+                                let id = card.with(|c| c.client_id);
+                                clients.with(|all| all.iter().find(|c| c.client_id == id).cloned())
+                            });
+                            view! { <MeetingItem card client on_saved /> }
+                        } />
                     </ul>
-                }
-            })
-            .collect_view()}
+                </Show>
+            }
+        })
+        .collect_view();
+    view! {
+        <Show when=empty>
+            <p class="card muted" data-testid="meetings-empty">{t!(i18n, rep.meetings.none)}</p>
+        </Show>
+        {groups}
     }
 }
 
@@ -195,8 +227,8 @@ fn state_pill(i18n: leptos_i18n::I18nContext<Locale>, state: MeetingState) -> im
 /// One meeting: when, where, with whom, its state; move, cancel, and a conflict card.
 #[component]
 fn MeetingItem(
-    card: MeetingCard,
-    client: Option<MeetingClient>,
+    card: Signal<MeetingCard>,
+    client: Signal<Option<MeetingClient>>,
     on_saved: Callback<()>,
 ) -> impl IntoView {
     let ctx = use_ctx();
@@ -204,14 +236,19 @@ fn MeetingItem(
     let editing = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
-    let client_id = card.client_id;
-    let meeting_id = StoredValue::new(card.meeting_id.clone());
-    let current = StoredValue::new(MeetingInput {
-        at: card.at.clone(),
-        place: card.place.clone(),
-        contact_id: card.contact_id.clone(),
-    });
-    let open = !matches!(card.state, MeetingState::Held | MeetingState::Cancelled);
+    // A meeting's id and client never change: the list is keyed by the id.
+    let (meeting_id, client_id) = card.with_untracked(|c| (c.meeting_id.clone(), c.client_id));
+    let meeting_id = StoredValue::new(meeting_id);
+    // The meeting as it is now, for a move of one field or the form's first values.
+    let current = move || {
+        card.with_untracked(|c| MeetingInput {
+            at: c.at.clone(),
+            place: c.place.clone(),
+            contact_id: c.contact_id.clone(),
+        })
+    };
+    let open =
+        move || card.with(|c| !matches!(c.state, MeetingState::Held | MeetingState::Cancelled));
     let run = move |edit: MeetingEdit| {
         busy.set(true);
         error.set(None);
@@ -232,7 +269,7 @@ fn MeetingItem(
         });
     };
     let choose = Callback::new(move |(field, value): (String, String)| {
-        let mut input = current.get_value();
+        let mut input = current();
         match field.as_str() {
             "at" => input.at = value,
             "place" => input.place = value,
@@ -244,51 +281,48 @@ fn MeetingItem(
             meeting: input,
         });
     });
-    let conflicts = card.conflicts.clone();
-    let contacts = client.map(|c| c.contacts).unwrap_or_default();
+    let contacts = Signal::derive(move || {
+        client.with(|c| c.as_ref().map(|c| c.contacts.clone()).unwrap_or_default())
+    });
     view! {
-        <li class="card rep-meeting" data-testid="meeting" data-meeting-id=card.meeting_id.clone()
+        <li class="card rep-meeting" data-testid="meeting" data-meeting-id=meeting_id.get_value()
             data-client-id=client_id.to_string()>
             <div class="row">
-                <strong class="meeting-when" data-testid="meeting-when">{when(&card.at)}</strong>
-                {state_pill(i18n, card.state)}
-                <DocSyncPill sync=card.sync.clone() />
+                <strong class="meeting-when" data-testid="meeting-when">{move || card.with(|c| when(&c.at))}</strong>
+                {move || state_pill(i18n, card.with(|c| c.state))}
+                {move || view! { <DocSyncPill sync=card.with(|c| c.sync.clone()) /> }}
             </div>
-            <h3 class="rep-company">{card.company.clone()}</h3>
-            {(!card.place.is_empty()).then(|| view! { <p data-testid="meeting-place">{card.place.clone()}</p> })}
-            {card.contact.clone().map(|c| view! { <p class="muted" data-testid="meeting-contact">{c}</p> })}
-            {conflicts
+            <h3 class="rep-company">{move || card.with(|c| c.company.clone())}</h3>
+            {move || card.with(|c| (!c.place.is_empty()).then(|| view! { <p data-testid="meeting-place">{c.place.clone()}</p> }))}
+            {move || card.with(|c| c.contact.clone()).map(|c| view! { <p class="muted" data-testid="meeting-contact">{c}</p> })}
+            {move || card
+                .with(|c| c.conflicts.clone())
                 .into_iter()
                 .map(|conflict| view! { <ConflictCard conflict choose busy /> })
                 .collect_view()}
             <ErrorBox error=localized(error) />
-            {open.then(|| view! {
-                <Show when=move || !editing.get()>
-                    <div class="row">
-                        <button class="button ghost" data-testid="move-meeting" on:click=move |_| editing.set(true)>
-                            {t!(i18n, rep.meetings.move_it)}
-                        </button>
-                        <button class="button ghost" data-testid="cancel-meeting" disabled=move || busy.get() on:click=cancel>
-                            {t!(i18n, rep.meetings.cancel_it)}
-                        </button>
-                    </div>
-                </Show>
-            })}
-            {
-                let contacts = contacts.clone();
-                move || editing.get().then(|| {
-                    let on_submit = Callback::new(move |input: MeetingInput| {
-                        run(MeetingEdit::Move {
-                            meeting_id: meeting_id.get_value(),
-                            meeting: input,
-                        });
+            <Show when=move || open() && !editing.get()>
+                <div class="row">
+                    <button class="button ghost" data-testid="move-meeting" on:click=move |_| editing.set(true)>
+                        {t!(i18n, rep.meetings.move_it)}
+                    </button>
+                    <button class="button ghost" data-testid="cancel-meeting" disabled=move || busy.get() on:click=cancel>
+                        {t!(i18n, rep.meetings.cancel_it)}
+                    </button>
+                </div>
+            </Show>
+            {move || editing.get().then(|| {
+                let on_submit = Callback::new(move |input: MeetingInput| {
+                    run(MeetingEdit::Move {
+                        meeting_id: meeting_id.get_value(),
+                        meeting: input,
                     });
-                    view! {
-                        <MeetingForm initial=current.get_value() contacts=contacts.clone() on_submit busy
-                            on_cancel=Callback::new(move |()| editing.set(false)) testid="save-move" />
-                    }
-                })
-            }
+                });
+                view! {
+                    <MeetingForm initial=current() contacts on_submit busy
+                        on_cancel=Callback::new(move |()| editing.set(false)) testid="save-move" />
+                }
+            })}
         </li>
     }
 }
@@ -341,7 +375,9 @@ fn ConflictCard(
 #[component]
 fn MeetingForm(
     initial: MeetingInput,
-    contacts: Vec<rapport_api::meetings::ContactOption>,
+    /// The client's contacts; they may change while the form is open (a sync, or
+    /// another client chosen) without the form losing what is typed.
+    contacts: Signal<Vec<rapport_api::meetings::ContactOption>>,
     on_submit: Callback<MeetingInput>,
     #[prop(optional, into)] on_cancel: Option<Callback<()>>,
     busy: RwSignal<bool>,
@@ -368,17 +404,22 @@ fn MeetingForm(
             Err(err) => error.set(Some(err)),
         }
     };
-    let options = contacts
-        .into_iter()
-        .map(|c| {
-            let label = if c.role.is_empty() {
-                c.name
-            } else {
-                format!("{}, {}", c.name, c.role)
-            };
-            view! { <option value=c.id>{label}</option> }
-        })
-        .collect_view();
+    let options = move || {
+        contacts
+            .get()
+            .into_iter()
+            .map(|c| {
+                let label = if c.role.is_empty() {
+                    c.name
+                } else {
+                    format!("{}, {}", c.name, c.role)
+                };
+                let id = c.id.clone();
+                let selected = move || contact.with(|chosen| *chosen == id);
+                view! { <option value=c.id prop:selected=selected>{label}</option> }
+            })
+            .collect_view()
+    };
     view! {
         <form class="meeting-form" on:submit=submit>
             <Field testid="meeting-date" kind="date" value=date required=true inline=true>
@@ -415,14 +456,13 @@ fn MeetingForm(
 
 /// Planning a meeting: the client, then when, where and with whom.
 #[component]
-fn Plan(clients: Vec<MeetingClient>, on_saved: Callback<()>) -> impl IntoView {
+fn Plan(clients: Signal<Vec<MeetingClient>>, on_saved: Callback<()>) -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let open = RwSignal::new(false);
     let chosen = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
-    let clients = StoredValue::new(clients);
     let on_submit = Callback::new(move |input: MeetingInput| {
         let Ok(client_id) = chosen.get_untracked().parse::<DocId>() else {
             error.set(Some(ApiError::new(
@@ -445,6 +485,16 @@ fn Plan(clients: Vec<MeetingClient>, on_saved: Callback<()>) -> impl IntoView {
             busy.set(false);
         });
     });
+    let contacts = Signal::derive(move || {
+        chosen.with(|id| {
+            clients.with(|all| {
+                all.iter()
+                    .find(|c| c.client_id.to_string() == *id)
+                    .map(|c| c.contacts.clone())
+                    .unwrap_or_default()
+            })
+        })
+    });
     view! {
         <div class="card meeting-plan">
             <Show when=move || !open.get()>
@@ -458,29 +508,25 @@ fn Plan(clients: Vec<MeetingClient>, on_saved: Callback<()>) -> impl IntoView {
                     <select data-testid="meeting-client" prop:value=move || chosen.get()
                         on:change=move |ev| chosen.set(event_target_value(&ev))>
                         <option value="">{t!(i18n, rep.meetings.choose_client)}</option>
-                        {clients
-                            .get_value()
+                        {move || clients
+                            .get()
                             .into_iter()
                             .map(|c| {
-                                view! { <option value=c.client_id.to_string()>{c.company.clone()}</option> }
+                                let id = c.client_id.to_string();
+                                let selected = {
+                                    let id = id.clone();
+                                    move || chosen.with(|chosen| *chosen == id)
+                                };
+                                view! { <option value=id prop:selected=selected>{c.company.clone()}</option> }
                             })
                             .collect_view()}
                     </select>
                 </label>
-                {move || {
-                    let id = chosen.get();
-                    let contacts = clients
-                        .get_value()
-                        .into_iter()
-                        .find(|c| c.client_id.to_string() == id)
-                        .map(|c| c.contacts)
-                        .unwrap_or_default();
-                    view! {
-                        <MeetingForm initial=MeetingInput { at: String::new(), place: String::new(), contact_id: None }
-                            contacts on_submit busy testid="save-meeting"
-                            on_cancel=Callback::new(move |()| open.set(false)) />
-                    }
-                }}
+                // One form while it is open: choosing (another) client or a sync changes
+                // the contacts offered, never what is typed.
+                <MeetingForm initial=MeetingInput { at: String::new(), place: String::new(), contact_id: None }
+                    contacts on_submit busy testid="save-meeting"
+                    on_cancel=Callback::new(move |()| open.set(false)) />
                 <ErrorBox error=localized(error) />
             </Show>
         </div>
