@@ -143,9 +143,26 @@ fn group_of(card: &MeetingCard, today: &str, sunday: &str) -> &'static str {
     }
 }
 
+/// A line of the meetings list: a group's heading, or a meeting.
+#[derive(Clone, PartialEq)]
+enum Line {
+    Group(&'static str),
+    Meeting(MeetingCard),
+}
+
+impl Line {
+    fn key(&self) -> String {
+        match self {
+            Line::Group(group) => format!("group:{group}"),
+            Line::Meeting(card) => card.meeting_id.clone(),
+        }
+    }
+}
+
 /// The meetings, grouped: overdue, today, this week, later, and past (held or cancelled).
-/// Each meeting is drawn once and follows the list, so a sync that brings news keeps a
-/// move being typed open.
+/// One keyed list of headings and meetings: each meeting is drawn once and follows the
+/// list, even into another group (moved on another device, held, or a new day), so a
+/// sync that brings news keeps a move being typed open.
 #[component]
 fn Groups(
     meetings: Signal<Vec<MeetingCard>>,
@@ -154,26 +171,32 @@ fn Groups(
     on_saved: Callback<()>,
 ) -> impl IntoView {
     let i18n = use_i18n();
-    let empty = move || meetings.with(Vec::is_empty);
-    let groups = GROUPS
-        .into_iter()
-        .map(|group| {
-            let list: Signal<Vec<MeetingCard>> = Memo::new(move |_| {
-                let (_, sunday) = this_week();
-                let today = today.get();
-                let mut list: Vec<MeetingCard> = meetings.with(|all| {
-                    all.iter()
-                        .filter(|m| group_of(m, &today, &sunday) == group)
-                        .cloned()
-                        .collect()
-                });
+    let lines = Memo::new(move |_| {
+        let (_, sunday) = this_week();
+        let today = today.get();
+        meetings.with(|all| {
+            let mut lines = Vec::with_capacity(all.len() + GROUPS.len());
+            for group in GROUPS {
+                let mut list: Vec<&MeetingCard> = all
+                    .iter()
+                    .filter(|m| group_of(m, &today, &sunday) == group)
+                    .collect();
+                if list.is_empty() {
+                    continue;
+                }
                 // The past newest first; the rest soonest first (as they came).
                 if group == "past" {
                     list.reverse();
                 }
-                list
-            })
-            .into();
+                lines.push(Line::Group(group));
+                lines.extend(list.into_iter().cloned().map(Line::Meeting));
+            }
+            lines
+        })
+    });
+    let key = |m: &MeetingCard| m.meeting_id.clone();
+    let line = move |line: Line| match line {
+        Line::Group(group) => {
             let title = move || match group {
                 "overdue" => t_string!(i18n, rep.meetings.overdue).to_string(),
                 "today" => t_string!(i18n, rep.meetings.today).to_string(),
@@ -181,29 +204,25 @@ fn Groups(
                 "later" => t_string!(i18n, rep.meetings.later).to_string(),
                 _ => t_string!(i18n, rep.meetings.past).to_string(),
             };
-            let key = |m: &MeetingCard| m.meeting_id.clone();
-            view! {
-                <Show when=move || list.with(|l| !l.is_empty())>
-                    <h2 class="meeting-group" data-testid="meeting-group" data-group=group>{title}</h2>
-                    <ul class="rep-meeting-list">
-                        <For each=move || list.get() key=key children=move |card| {
-                            let card = follow(list, key, card);
-                            let client = Signal::derive(move || {
-                                let id = card.with(|c| c.client_id);
-                                clients.with(|all| all.iter().find(|c| c.client_id == id).cloned())
-                            });
-                            view! { <MeetingItem card client on_saved /> }
-                        } />
-                    </ul>
-                </Show>
-            }
-        })
-        .collect_view();
+            view! { <h2 class="meeting-group" data-testid="meeting-group" data-group=group>{title}</h2> }
+                .into_any()
+        }
+        Line::Meeting(card) => {
+            let card = follow(meetings, key, card);
+            let client = Signal::derive(move || {
+                let id = card.with(|c| c.client_id);
+                clients.with(|all| all.iter().find(|c| c.client_id == id).cloned())
+            });
+            view! { <MeetingItem card client on_saved /> }.into_any()
+        }
+    };
     view! {
-        <Show when=empty>
+        <Show when=move || meetings.with(Vec::is_empty)>
             <p class="card muted" data-testid="meetings-empty">{t!(i18n, rep.meetings.none)}</p>
         </Show>
-        {groups}
+        <div class="rep-meeting-list">
+            <For each=move || lines.get() key=Line::key children=line />
+        </div>
     }
 }
 
@@ -285,7 +304,7 @@ fn MeetingItem(
         client.with(|c| c.as_ref().map(|c| c.contacts.clone()).unwrap_or_default())
     });
     view! {
-        <li class="card rep-meeting" data-testid="meeting" data-meeting-id=meeting_id.get_value()
+        <article class="card rep-meeting" data-testid="meeting" data-meeting-id=meeting_id.get_value()
             data-client-id=client_id.to_string()>
             <div class="row">
                 <strong class="meeting-when" data-testid="meeting-when">{move || card.with(|c| when(&c.at))}</strong>
@@ -323,7 +342,7 @@ fn MeetingItem(
                         on_cancel=Callback::new(move |()| editing.set(false)) testid="save-move" />
                 }
             })}
-        </li>
+        </article>
     }
 }
 
