@@ -4,7 +4,7 @@
 //! tablet — and watch the dashboard change when that tablet (a real device node)
 //! syncs a completed visit.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use rapport_api::{PairRequest, Request, Response, StartVisit, VisitEdit};
@@ -155,10 +155,92 @@ async fn the_lead_runs_the_programme_in_a_browser() {
         "the choice is kept for the next file: {kept}"
     );
 
-    // Apply the assignment suggestion as a whole.
+    // One override, with a reason, while a reason is half typed in another row: the
+    // suggestion reloads and that row keeps what is typed.
     click(c, "[data-testid=nav-assignments]").await;
     wait_for(c, "[data-testid=suggestion-row]").await;
     screenshot_page(c, "lead-assignments").await;
+    let rows = c
+        .find_all(Locator::Css("[data-testid=suggestion-row]"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 5, "a row per client");
+    let mut ids = Vec::new();
+    for row in &rows {
+        ids.push(row.attr("data-client-id").await.expect("attr").expect("id"));
+    }
+    let row = |id: &str| format!("[data-testid=suggestion-row][data-client-id='{id}']");
+    let (first_id, first, last) = (ids[0].clone(), row(&ids[0]), row(&ids[4]));
+    let half_typed = "Ещё думаю: спросить Марию";
+    fill(
+        c,
+        &format!("{last} [data-testid=override-reason]"),
+        half_typed,
+    )
+    .await;
+    let suggested = wait_for(c, &first)
+        .await
+        .attr("data-rep-id")
+        .await
+        .expect("attr")
+        .expect("a suggested rep");
+    let other = if suggested == "ivanov" {
+        "petrova"
+    } else {
+        "ivanov"
+    };
+    wait_for(
+        c,
+        &format!("{first} [data-testid=override-rep] option[value='{other}']"),
+    )
+    .await;
+    wait_for(c, &format!("{first} [data-testid=override-rep]"))
+        .await
+        .select_by_value(other)
+        .await
+        .expect("another rep chosen");
+    fill(
+        c,
+        &format!("{first} [data-testid=override-reason]"),
+        "Клиент знает её много лет",
+    )
+    .await;
+    click(c, &format!("{first} [data-testid=override-save]")).await;
+    wait_text(c, "[data-testid=success]", "назначен менеджер").await;
+    // The client list is a projection: it shows the override a moment later.
+    let started = Instant::now();
+    loop {
+        let (_, listed) = ts
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/programmes/{programme}/clients"),
+                Some(&lead.token),
+                None,
+            )
+            .await;
+        let rep = listed
+            .as_array()
+            .expect("client list")
+            .iter()
+            .find(|c| c["id"] == first_id.as_str())
+            .map(|c| c["current_rep"].clone())
+            .expect("the overridden client");
+        if rep == other {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "the override never showed: {rep}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        value_of(c, &format!("{first} [data-testid=override-reason]")).await,
+        "",
+        "the saved override's reason is cleared"
+    );
+    assert_eq!(
+        value_of(c, &format!("{last} [data-testid=override-reason]")).await,
+        half_typed,
+        "the other row kept the reason being typed"
+    );
     click(c, "[data-testid=apply-suggestion]").await;
     let mut assigned = 0;
     let mut clients = serde_json::Value::Null;

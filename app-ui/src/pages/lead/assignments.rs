@@ -111,8 +111,9 @@ fn Loads(
     }
 }
 
-/// The suggested assignments, keyed by client and content: saving one override
-/// reloads the suggestion without clearing a reason typed in another row.
+/// The suggested assignments, keyed by client: saving one override reloads the
+/// suggestion, and every other row follows it without losing a reason typed there or a
+/// rep chosen.
 #[component]
 fn SuggestionTable(
     reps: Loaded<Vec<RepView>>,
@@ -140,15 +141,8 @@ fn SuggestionTable(
         keyed_table(
             cols,
             rows,
-            |r: &SuggestionRow| {
-                (
-                    r.client_id.clone(),
-                    serde_json::to_string(r).unwrap_or_default(),
-                )
-            },
-            move |row| {
-                view! { <SuggestionLine row=row.get_untracked() reps names suggestion done /> }
-            },
+            |r: &SuggestionRow| r.client_id.clone(),
+            move |row| view! { <SuggestionLine row reps names suggestion done /> },
             "",
             None,
         )
@@ -165,7 +159,7 @@ fn SuggestionTable(
 
 #[component]
 fn SuggestionLine(
-    row: SuggestionRow,
+    row: Signal<SuggestionRow>,
     reps: Loaded<Vec<RepView>>,
     names: Memo<BTreeMap<String, String>>,
     suggestion: Loaded<SuggestionView>,
@@ -175,9 +169,19 @@ fn SuggestionLine(
     let i18n = use_i18n();
     let lang = use_lang();
     let pid = StoredValue::new(use_pid());
-    let client = StoredValue::new(row.client_id.clone());
-    let company = StoredValue::new(row.company.clone());
-    let rep = RwSignal::new(row.rep_id.clone());
+    let (client_id, suggested) = row.with_untracked(|r| (r.client_id.clone(), r.rep_id.clone()));
+    let client = StoredValue::new(client_id.clone());
+    let rep = RwSignal::new(suggested);
+    // A new suggestion moves the choice with it, unless the lead chose another rep.
+    Effect::watch(
+        move || row.with(|r| r.rep_id.clone()),
+        move |now, before, _| {
+            if before.is_some_and(|before| rep.with_untracked(|r| r == before)) {
+                rep.set(now.clone());
+            }
+        },
+        false,
+    );
     let reason = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
     let missing = RwSignal::new(false);
@@ -204,7 +208,7 @@ fn SuggestionLine(
                         t_string!(
                             i18n,
                             lead.assignments.overridden,
-                            company = company.get_value(),
+                            company = row.with_untracked(|r| r.company.clone()),
                             rep = rep_name
                         )
                         .to_string(),
@@ -217,16 +221,16 @@ fn SuggestionLine(
             }
         });
     };
-    let current = row
-        .current_rep
-        .clone()
-        .map(|id| names.with_untracked(|n| n.get(&id).cloned()).unwrap_or(id));
-    let reason_text = {
-        let (ru, en) = (row.reason_ru.clone(), row.reason_en.clone());
-        move || match lang.get() {
-            Lang::Ru => ru.clone(),
-            Lang::En => en.clone(),
-        }
+    let current = move || {
+        row.with(|r| r.current_rep.clone())
+            .map(|id| names.with(|n| n.get(&id).cloned()).unwrap_or(id))
+            .unwrap_or_else(|| "—".into())
+    };
+    let reason_text = move || {
+        row.with(|r| match lang.get() {
+            Lang::Ru => r.reason_ru.clone(),
+            Lang::En => r.reason_en.clone(),
+        })
     };
     let options = move || {
         reps.data
@@ -235,19 +239,21 @@ fn SuggestionLine(
             .into_iter()
             .filter(|r| r.active)
             .map(|r| {
-                let selected = r.id == rep.get_untracked();
-                view! { <option value=r.id.clone() selected=selected>{r.name}</option> }
+                let id = r.id.clone();
+                let selected = move || rep.with(|chosen| *chosen == id);
+                view! { <option value=r.id.clone() prop:selected=selected>{r.name}</option> }
             })
             .collect_view()
     };
-    let reason_id = format!("override-reason-{}", row.client_id);
-    let rep_id = format!("override-rep-{}", row.client_id);
+    let reason_id = format!("override-reason-{client_id}");
+    let rep_id = format!("override-rep-{client_id}");
+    let changes = move || row.with(|r| r.changes);
     view! {
-        <tr data-testid="suggestion-row" data-client-id=row.client_id.clone() data-rep-id=row.rep_id.clone()
-            data-changes=row.changes.to_string() class:changes=row.changes>
-            <td><strong>{row.company.clone()}</strong></td>
-            <td>{current.unwrap_or_else(|| "—".into())}</td>
-            <td data-testid="suggested-rep">{row.rep_name.clone()}</td>
+        <tr data-testid="suggestion-row" data-client-id=client_id data-rep-id=move || row.with(|r| r.rep_id.clone())
+            data-changes=move || changes().to_string() class:changes=changes>
+            <td><strong>{move || row.with(|r| r.company.clone())}</strong></td>
+            <td>{current}</td>
+            <td data-testid="suggested-rep">{move || row.with(|r| r.rep_name.clone())}</td>
             <td class="reason">{reason_text}</td>
             <td class="override">
                 <label class="sr-only" for=rep_id.clone()>{t!(i18n, lead.assignments.rep)}</label>
