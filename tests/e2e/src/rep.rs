@@ -279,6 +279,18 @@ pub fn pairing_link(server: &str, code: &str) -> String {
     format!("{server}/rep/pair#server={encoded}&code={code}")
 }
 
+/// Pairs the page's device on the rep's pairing page of `server` with `code`; waits
+/// until the first sync (after pairing, by itself) has brought the client `company`.
+pub async fn pair_in_browser(c: &Client, server: &str, code: &str, company: &str) {
+    c.goto(&format!("{server}/rep/pair"))
+        .await
+        .expect("pairing page");
+    crate::fill(c, "[data-testid=pair-server]", server).await;
+    crate::fill(c, "[data-testid=pair-code]", code).await;
+    click(c, "[data-testid=pair-submit]").await;
+    wait_text(c, ".rep-client-list", company).await;
+}
+
 /// Types a wrong code on the pairing page (open in `c`) and checks the refusal: said
 /// in Russian, and nothing paired.
 pub async fn a_wrong_code_is_refused_in_russian(c: &Client, server: &str) {

@@ -33,28 +33,14 @@ async fn a_meeting_planned_offline_in_the_web_app_reaches_the_leads_meetings_pag
     else {
         panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
     };
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let romashka = ts.add_client(&lead, programme, ROMASHKA, "ivanov").await;
+    let (lead, programme, romashka) = ts.ivanov_with_client(ROMASHKA).await;
     ts.add_client(&lead, programme, VECTOR, "ivanov").await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
 
     let browser = Browser::start().await;
     let c = &browser.client;
     let server = ts.url().to_owned();
-    c.goto(&format!("{server}/rep/pair"))
-        .await
-        .expect("pairing page");
-    fill(c, "[data-testid=pair-server]", &server).await;
-    fill(c, "[data-testid=pair-code]", &code).await;
-    click(c, "[data-testid=pair-submit]").await;
-    wait_text(
-        c,
-        &format!("[data-testid=client-row][data-client-id='{romashka}']"),
-        ROMASHKA,
-    )
-    .await;
+    pair_in_browser(c, &server, &code, ROMASHKA).await;
 
     // Offline: "Мои встречи" works on the device alone.
     browser.set_offline(true).await;
@@ -214,27 +200,13 @@ async fn a_sync_that_brings_news_keeps_the_meeting_forms_being_filled_in() {
     else {
         panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
     };
-    let lead = ts.lead().await;
-    let programme = ts.programme(&lead).await;
-    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
-    let romashka = ts.add_client(&lead, programme, ROMASHKA, "ivanov").await;
+    let (lead, programme, romashka) = ts.ivanov_with_client(ROMASHKA).await;
     let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
 
     let browser = Browser::start().await;
     let c = &browser.client;
     let server = ts.url().to_owned();
-    c.goto(&format!("{server}/rep/pair"))
-        .await
-        .expect("pairing page");
-    fill(c, "[data-testid=pair-server]", &server).await;
-    fill(c, "[data-testid=pair-code]", &code).await;
-    click(c, "[data-testid=pair-submit]").await;
-    wait_text(
-        c,
-        &format!("[data-testid=client-row][data-client-id='{romashka}']"),
-        ROMASHKA,
-    )
-    .await;
+    pair_in_browser(c, &server, &code, ROMASHKA).await;
 
     // A meeting to move.
     click(c, "[data-testid=nav-my-meetings]").await;

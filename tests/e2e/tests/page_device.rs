@@ -19,18 +19,6 @@ const COMPANY: &str = "ООО «Ромашка»";
 const ANSWER: &str = "В переговорной на третьем этаже, с видом на Неву";
 const QUESTION: &str = "company.meeting_place";
 
-/// Pairs the page's device on the rep's pairing page; waits for the client list.
-async fn pair_in_browser(c: &Client, server: &str, code: &str) {
-    c.goto(&format!("{server}/rep/pair"))
-        .await
-        .expect("pairing page");
-    fill(c, "[data-testid=pair-server]", server).await;
-    fill(c, "[data-testid=pair-code]", code).await;
-    click(c, "[data-testid=pair-submit]").await;
-    // The first sync (after pairing, by itself) brings the rep's clients.
-    wait_text(c, "[data-testid=client-row]", COMPANY).await;
-}
-
 /// Starts a visit and types one answer in Russian; returns the visit id.
 async fn type_answer(c: &Client) -> DocId {
     click(c, "[data-testid=start-visit]").await;
@@ -125,7 +113,7 @@ async fn a_rep_pairs_and_fills_a_visit_in_a_browser_and_it_syncs_by_itself() {
         .expect("pairing page");
     a_wrong_code_is_refused_in_russian(c, ts.url()).await;
 
-    pair_in_browser(c, ts.url(), &code).await;
+    pair_in_browser(c, ts.url(), &code, COMPANY).await;
     wait_attr(c, "[data-testid=sync-state]", "data-state", WAIT, |s| {
         s == "synced"
     })

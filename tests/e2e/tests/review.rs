@@ -74,13 +74,7 @@ async fn the_lead_returns_a_visit_with_comments_and_accepts_it_after_rework() {
     let server = ts.url().to_owned();
 
     // The rep pairs the page, fills the whole visit and completes it.
-    c.goto(&format!("{server}/rep/pair"))
-        .await
-        .expect("pairing page");
-    fill(c, "[data-testid=pair-server]", &server).await;
-    fill(c, "[data-testid=pair-code]", &code).await;
-    click(c, "[data-testid=pair-submit]").await;
-    wait_text(c, "[data-testid=client-row]", COMPANY).await;
+    pair_in_browser(c, &server, &code, COMPANY).await;
     click(c, "[data-testid=start-visit]").await;
     wait_for(c, &question(PLANS)).await;
     let visit = visit_id(c).await;
