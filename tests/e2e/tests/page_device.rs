@@ -3,7 +3,8 @@
 //! a visit's answers in Russian while the server is down, and once it is back the visit
 //! reaches it by itself (no button) — the lead's status and export show it. A second tab of the same site says Rapport
 //! is open elsewhere and runs no device (the first tab holds the Web Lock), and takes
-//! over once the first tab closes.
+//! over once the first tab closes. A questionnaire the lead edits while the rep has
+//! entry forms open on a visit keeps them open, with what is typed.
 //!
 //! Each step is a helper, so a reload step (once the page's store keeps its data) is
 //! one call between two of them.
@@ -198,5 +199,66 @@ async fn a_rep_pairs_and_fills_a_visit_in_a_browser_and_it_syncs_by_itself() {
     assert_eq!(held, ["rapport-device"], "the second tab holds it now");
     assert!(pending.is_empty(), "nobody waits: {pending:?}");
 
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_questionnaire_edited_by_the_lead_mid_visit_keeps_the_reps_open_forms() {
+    let Some(ts) = TestServer::start_with(Backend::Postgres, |c| c.ui_dir = Some(ui_dist())).await
+    else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let (lead, programme, _) = ts.ivanov_with_client(COMPANY).await;
+    let code = ts.pairing_code(&lead, programme, Some("ivanov")).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    pair_in_browser(c, ts.url(), &code, COMPANY).await;
+
+    // The rep starts a visit and has a contact and a referral half typed.
+    click(c, "[data-testid=start-visit]").await;
+    wait_for(c, &question(QUESTION)).await;
+    click(c, "[data-testid=contact-add]").await;
+    let contact = "Анна Сергеевна Петрова";
+    type_into(c, "[data-testid=contact-name]", contact).await;
+    click(c, "[data-testid=referral-add]").await;
+    let referral = "Игорь Ёлкин";
+    type_into(c, "[data-testid=referral-name]", referral).await;
+
+    // Meanwhile the lead adds a question to the questionnaire; the rep syncs, and the
+    // visit page shows the new question.
+    let (status, body) = ts
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/programmes/{programme}/template/questions"),
+            Some(&lead.token),
+            Some(serde_json::json!({
+                "id": "carnegie.hobby",
+                "section": "carnegie",
+                "kind": {"kind": "text"},
+                "wording_ru": "Чем клиент увлекается?",
+                "wording_en": "What are the client's hobbies?",
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    click(c, "[data-testid=sync-now]").await;
+    wait_text(c, &question("carnegie.hobby"), "Чем клиент увлекается?").await;
+
+    // Both forms are still open with what was typed, and save it.
+    for (field, typed) in [("contact-name", contact), ("referral-name", referral)] {
+        let css = format!("[data-testid={field}]");
+        assert!(
+            !c.find_all(fantoccini::Locator::Css(&css))
+                .await
+                .expect("fields")
+                .is_empty(),
+            "the questionnaire's change closed the form holding `{field}`"
+        );
+        assert_eq!(value_of(c, &css).await, typed, "{field} kept");
+    }
+    click(c, "[data-testid=contact-save]").await;
+    wait_text(c, "[data-testid=contact-row]", contact).await;
+    click(c, "[data-testid=referral-save]").await;
+    wait_text(c, "[data-testid=referral-row]", referral).await;
     browser.close().await;
 }

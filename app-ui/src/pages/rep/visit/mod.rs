@@ -180,7 +180,8 @@ fn VisitPage(id: DocId) -> impl IntoView {
             .with(|d| d.as_ref().map(|d| d.template.clone()))
     });
     // A memo, not a closure over `detail`: the page below must not be rebuilt by every
-    // reload (that would replace the textarea the rep is typing in).
+    // reload (that would replace the textarea the rep is typing in). The questionnaire
+    // too reaches the sections as a memo, for the same reason.
     let loaded = Memo::new(move |_| visit.detail.with(|d| d.is_some()));
     let failed = Memo::new(move |_| visit.error.with(|e| e.is_some()));
 
@@ -192,7 +193,7 @@ fn VisitPage(id: DocId) -> impl IntoView {
                     view! {
                         <VisitHeader />
                         <verdict::ReturnBanner />
-                        {move || template.get().map(|t| view! { <Sections template=t /> })}
+                        <Sections template />
                         <entries::FollowUps />
                         <Completion />
                         <verdict::Rounds />
@@ -273,16 +274,23 @@ fn VisitHeader() -> impl IntoView {
 
 /// The sections of the paper form, in its order, each with its questions.
 #[component]
-fn Sections(template: Template) -> impl IntoView {
+fn Sections(template: Memo<Option<Template>>) -> impl IntoView {
     Section::ALL
         .into_iter()
         .map(|section| {
-            let questions: Vec<Question> = template
-                .active()
-                .into_iter()
-                .filter(|q| q.section == section)
-                .cloned()
-                .collect();
+            let questions = Memo::new(move |_| {
+                template.with(|t| {
+                    t.as_ref()
+                        .map(|t| {
+                            t.active()
+                                .into_iter()
+                                .filter(|q| q.section == section)
+                                .cloned()
+                                .collect::<Vec<Question>>()
+                        })
+                        .unwrap_or_default()
+                })
+            });
             view! { <SectionCard section questions /> }
         })
         .collect_view()
@@ -302,16 +310,18 @@ pub(super) fn section_key(section: Section) -> &'static str {
 }
 
 #[component]
-fn SectionCard(section: Section, questions: Vec<Question>) -> impl IntoView {
+fn SectionCard(section: Section, questions: Memo<Vec<Question>>) -> impl IntoView {
     let lang = use_lang();
     let key = section_key(section);
+    // Keyed by the question as worded: a questionnaire edited by the lead (a sync brings
+    // it) rebuilds only the questions it changed, never the field the rep is typing in
+    // or an entry form open in another question.
+    let question_key = |q: &Question| (q.id.clone(), serde_json::to_string(q).unwrap_or_default());
     view! {
         <section class="card rep-section" data-testid="section" data-section=key>
             <h2>{move || section.title(lang.get())}</h2>
-            {questions
-                .into_iter()
-                .map(|question| view! { <answers::QuestionBlock question /> })
-                .collect_view()}
+            <For each=move || questions.get() key=question_key
+                children=|question| view! { <answers::QuestionBlock question /> } />
             {(section == Section::NewOffers).then(|| view! { <entries::Opportunities /> })}
         </section>
     }
