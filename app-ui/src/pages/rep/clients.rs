@@ -32,6 +32,9 @@ pub fn Clients() -> impl IntoView {
     let clients = RwSignal::new(None::<Vec<ClientCard>>);
     let error = RwSignal::new(None::<ApiError>);
     let query = RwSignal::new(String::new());
+    // A visit being started, page-wide: a sync that rebuilds the client's row meanwhile
+    // must not enable its button again (a second tap would start a second visit).
+    let starting = RwSignal::new(false);
 
     let load = move |navigate: Box<dyn Fn(&str)>| {
         spawn_local(async move {
@@ -127,7 +130,7 @@ pub fn Clients() -> impl IntoView {
                     view! {
                         <ul class="rep-client-list">
                             <For each=move || shown.get().unwrap_or_default() key=key
-                                children=|card| view! { <ClientRow card /> } />
+                                children=move |card| view! { <ClientRow card starting /> } />
                         </ul>
                     }
                         .into_any()
@@ -139,7 +142,7 @@ pub fn Clients() -> impl IntoView {
 
 /// One client: company, segment, visit state, counts, sync, and the way into the visit.
 #[component]
-fn ClientRow(card: ClientCard) -> impl IntoView {
+fn ClientRow(card: ClientCard, starting: RwSignal<bool>) -> impl IntoView {
     let i18n = use_i18n();
     let segment = move || match card.segment {
         Segment::Corporate => t_string!(i18n, rep.segment.corporate).to_string(),
@@ -164,7 +167,7 @@ fn ClientRow(card: ClientCard) -> impl IntoView {
             </div>
             <div class="rep-client-visit">
                 {match card.visit {
-                    None => view! { <NoVisit client_id /> }.into_any(),
+                    None => view! { <NoVisit client_id busy=starting /> }.into_any(),
                     Some(visit) => view! { <VisitSummary visit /> }.into_any(),
                 }}
             </div>
@@ -172,14 +175,14 @@ fn ClientRow(card: ClientCard) -> impl IntoView {
     }
 }
 
-/// A client not visited yet: the button that starts the visit today.
+/// A client not visited yet: the button that starts the visit today (`busy` while any
+/// visit is being started).
 #[component]
-fn NoVisit(client_id: rapport_api::DocId) -> impl IntoView {
+fn NoVisit(client_id: rapport_api::DocId, busy: RwSignal<bool>) -> impl IntoView {
     let ctx = use_ctx();
     let i18n = use_i18n();
     let navigate = use_navigate();
     let error = RwSignal::new(None::<ApiError>);
-    let busy = RwSignal::new(false);
     let start = move |_| {
         if busy.get_untracked() {
             return;
