@@ -12,6 +12,7 @@ mod app;
 mod components;
 mod device;
 mod format;
+mod order;
 mod pages;
 mod pwa;
 mod save;

@@ -14,3 +14,14 @@ pub async fn sleep(ms: i64) {
     });
     let _ = JsFuture::from(promise).await;
 }
+
+/// Runs `tick` every `period` for as long as the view being built lives: leaving the
+/// page stops it. Without a browser timer (no window) it never runs.
+pub fn every(period: std::time::Duration, tick: impl Fn() + 'static) {
+    let interval = leptos::prelude::set_interval_with_handle(tick, period);
+    leptos::prelude::on_cleanup(move || {
+        if let Ok(handle) = interval {
+            handle.clear();
+        }
+    });
+}

@@ -148,14 +148,8 @@ pub fn SyncBar() -> impl IntoView {
     });
     // "N minutes ago" moves on by itself.
     let now = RwSignal::new(js_sys::Date::now() as i64);
-    let tick = set_interval_with_handle(
-        move || now.set(js_sys::Date::now() as i64),
-        std::time::Duration::from_secs(15),
-    );
-    on_cleanup(move || {
-        if let Ok(handle) = tick {
-            handle.clear();
-        }
+    crate::timer::every(std::time::Duration::from_secs(15), move || {
+        now.set(js_sys::Date::now() as i64);
     });
     let sync_now = move |_| {
         spawn_local(async move {

@@ -9,6 +9,7 @@ use rapport_api::routes::Route;
 use serde::de::DeserializeOwned;
 
 use super::{ErrorBox, Loading};
+use crate::order::Answers;
 use crate::state::{Ctx, use_ctx};
 
 /// Data a page shows: loaded from the server, reloaded after every change the page
@@ -23,6 +24,8 @@ pub struct Loaded<T: Send + Sync + 'static> {
     /// Why the last load failed.
     pub error: RwSignal<Option<ApiError>>,
     route: StoredValue<Route<(), T>>,
+    /// The loads in flight: answers can come back out of order.
+    loads: StoredValue<Answers>,
     ctx: Ctx,
 }
 
@@ -41,6 +44,7 @@ impl<T: DeserializeOwned + PartialEq + Send + Sync + 'static> Loaded<T> {
             data: RwSignal::new(None),
             error: RwSignal::new(None),
             route: StoredValue::new(route),
+            loads: StoredValue::new(Answers::default()),
             ctx: use_ctx(),
         };
         this.reload();
@@ -53,14 +57,25 @@ impl<T: DeserializeOwned + PartialEq + Send + Sync + 'static> Loaded<T> {
         self.reload();
     }
 
-    /// Loads again; what is on screen stays until the new answer arrives.
+    /// Loads again; what is on screen stays until the new answer arrives. Of loads
+    /// in flight together, an answer is taken only if no later load's answer was: an
+    /// older answer arriving last (a poll overtaken by the reload after a change) would
+    /// show what the change replaced.
     pub fn reload(&self) {
         let this = *self;
         let Some(route) = this.route.try_get_value() else {
             return;
         };
+        let Some(load) = this.loads.try_update_value(Answers::start) else {
+            return;
+        };
         spawn_local(async move {
-            match this.ctx.fetch(route).await {
+            let answer = this.ctx.fetch(route).await;
+            // Overtaken, or the page is gone.
+            if this.loads.try_update_value(|a| a.take(load)) != Some(true) {
+                return;
+            }
+            match answer {
                 Ok(value) => {
                     // An unchanged answer leaves the page alone (polling must not
                     // rebuild the view under the lead's finger).
@@ -95,14 +110,11 @@ pub fn follow_status(
     let ctx = use_ctx();
     let (live, set_live) = signal(false);
     let poll = reload.clone();
-    let interval = set_interval_with_handle(
-        move || {
-            if !live.get_untracked() {
-                poll();
-            }
-        },
-        every,
-    );
+    crate::timer::every(every, move || {
+        if !live.get_untracked() {
+            poll();
+        }
+    });
     // One for the page's life: leaving the page aborts the stream open then, and the
     // loop ends instead of following again.
     let controller = web_sys::AbortController::new().ok();
@@ -140,9 +152,6 @@ pub fn follow_status(
         }
     });
     on_cleanup(move || {
-        if let Ok(handle) = interval {
-            handle.clear();
-        }
         if let Some(controller) = controller {
             controller.abort();
         }

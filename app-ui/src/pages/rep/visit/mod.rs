@@ -19,6 +19,7 @@ use rapport_domain::{Question, QuestionKind, Section, Template};
 use super::{DocSyncPill, localized};
 use crate::components::{ErrorBox, Loading};
 use crate::format::{date_time, day};
+use crate::order::Answers;
 use crate::state::{Ctx, SaveState, use_ctx, use_lang};
 use crate::translations::i18n::*;
 
@@ -33,9 +34,9 @@ struct VisitCtx {
     error: RwSignal<Option<ApiError>>,
     /// Show what is missing at each question (after the rep tried to complete).
     show_missing: RwSignal<bool>,
-    /// Bumped by every load; an answer of an older load is dropped, so a slow reply
-    /// never puts older answers on screen after a newer one.
-    generation: StoredValue<u64>,
+    /// The loads of the visit: a slow reply never puts older answers on screen after a
+    /// newer one.
+    loads: StoredValue<Answers>,
 }
 
 fn use_visit() -> VisitCtx {
@@ -53,18 +54,20 @@ impl VisitCtx {
     /// Reads the visit again from the node (after an edit, or when sync brought news).
     fn reload(self) {
         spawn_local(async move {
-            self.generation.update_value(|g| *g += 1);
-            let mine = self.generation.get_value();
+            let Some(load) = self.loads.try_update_value(Answers::start) else {
+                return;
+            };
             let reply = self
                 .ctx
                 .node(Request::OpenVisit { visit_id: self.id })
                 .await;
-            if self.generation.get_value() != mine {
+            if self.loads.try_update_value(|a| a.take(load)) != Some(true) {
                 return;
             }
             match reply {
                 Ok(Response::Visit(detail)) => {
-                    self.show(*detail);
+                    // Not `show`: a load started after this one is newer still.
+                    self.detail.set(Some(*detail));
                     self.error.set(None);
                 }
                 Ok(_) => {}
@@ -78,7 +81,7 @@ impl VisitCtx {
     /// the completion the rep tapped meanwhile, with the visit as it was before; shown,
     /// it would say "draft" until the next reload.
     fn show(self, detail: VisitDetail) {
-        self.generation.update_value(|g| *g += 1);
+        self.loads.update_value(Answers::overtake);
         self.detail.set(Some(detail));
     }
 
@@ -165,7 +168,7 @@ fn VisitPage(id: DocId) -> impl IntoView {
         detail: RwSignal::new(None),
         error: RwSignal::new(None),
         show_missing: RwSignal::new(false),
-        generation: StoredValue::new(0),
+        loads: StoredValue::new(Answers::default()),
     };
     provide_context(visit);
     // Load now, and again whenever sync brought news (fields being typed in keep
