@@ -527,6 +527,18 @@ pub async fn failure_screenshot(client: &Client) {
     }
 }
 
+/// Signs the lead in on the lead's pages of `server` and opens their (first) programme.
+pub async fn sign_in_lead(client: &Client, server: &str, email: &str, password: &str) {
+    client
+        .goto(&format!("{server}/lead"))
+        .await
+        .expect("the lead's pages");
+    type_into(client, "[data-testid=signin-email]", email).await;
+    type_into(client, "[data-testid=signin-password]", password).await;
+    click(client, "[data-testid=signin-submit]").await;
+    click(client, "[data-testid=programme-open]").await;
+}
+
 /// Waits until an element matching `css` exists and returns it.
 pub async fn wait_for(client: &Client, css: &str) -> Element {
     let found = client

@@ -2,7 +2,8 @@
 //! the real server on PostgreSQL, serving the built UI: sign in, import a client list
 //! with one bad row, apply the assignment suggestion, make a pairing code for a rep's
 //! tablet — and watch the dashboard change when that tablet (a real device node)
-//! syncs a completed visit.
+//! syncs a completed visit. And the devices page following a tablet: paired, syncing,
+//! revoked.
 
 use std::time::{Duration, Instant};
 
@@ -448,6 +449,97 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     wait_for(c, "[data-testid=dashboard]").await;
     assert_eq!(nav(c).await, english, "the choice is remembered");
     screenshot_page(c, "lead-dashboard-en").await;
+
+    node.shutdown().await;
+    browser.close().await;
+}
+
+/// The devices page follows the tablets without a reload: a rep's tablet paired with
+/// the code on screen appears, with the card saying so; a revoke question opened on it
+/// stays open while the tablet syncs and its row moves; the revoke then stops the tablet
+/// at its next sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_watches_a_tablet_pair_and_sync_and_revokes_it() {
+    let Some(ts) = TestServer::start_with(Backend::Postgres, |c| c.ui_dir = Some(ui_dist())).await
+    else {
+        panic!("RAPPORT_TEST_DATABASE_URL is not set: run `bash tests/run.sh`");
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    ts.add_rep(&lead, programme, "ivanov", "Иван Иванов").await;
+    ts.add_client(&lead, programme, "ООО «Ромашка»", "ivanov")
+        .await;
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in_lead(c, ts.url(), &lead.row.email, PASSWORD).await;
+    click(c, "[data-testid=nav-devices]").await;
+    wait_for(c, "[data-testid=pairing-rep] option[value='ivanov']").await;
+    wait_for(c, "[data-testid=pairing-rep]")
+        .await
+        .select_by_value("ivanov")
+        .await
+        .expect("Ivanov chosen");
+    click(c, "[data-testid=pairing-create]").await;
+    let code = wait_for(c, "[data-testid=pairing-code]")
+        .await
+        .text()
+        .await
+        .expect("code text")
+        .trim()
+        .to_owned();
+
+    let device_dir = tempfile::tempdir().expect("device folder");
+    let mut options = NodeOptions::new(device_dir.path().join("планшет"));
+    options.key_storage = KeyStorage::File;
+    options.auto_sync = false;
+    let node = Node::open(options).await.expect("node opens");
+    node.handle(Request::Pair(PairRequest {
+        server_url: ts.url().to_owned(),
+        code,
+        label: "Планшет Иванова".into(),
+    }))
+    .await
+    .expect("the code on screen pairs the tablet");
+
+    // The card that showed the code says the tablet came, and its row is in the list.
+    let paired = wait_text(c, "[data-testid=pairing-paired]", "Планшет Иванова").await;
+    assert!(paired.contains("подключено"), "{paired:?}");
+    let tablet = wait_for(c, "[data-testid=pairing-paired]")
+        .await
+        .attr("data-device-id")
+        .await
+        .expect("attr")
+        .expect("the paired device's id");
+    let row = format!("[data-testid=device-row][data-device-id='{tablet}']");
+    wait_text(c, &row, "Планшет Иванова").await;
+    wait_text(c, &row, "Иван Иванов").await;
+    assert_eq!(
+        wait_attr(c, &row, "data-last-seen", WAIT, |_| true).await,
+        "0",
+        "not synced yet"
+    );
+
+    // The lead starts to revoke it; the tablet syncs meanwhile and its row moves.
+    click(c, &format!("{row} [data-testid=device-revoke]")).await;
+    wait_for(c, &format!("{row} [data-testid=device-revoke-confirm]")).await;
+    sync_until_clients(&node).await;
+    wait_attr(c, &row, "data-last-seen", WAIT, |v| v != "0").await;
+    c.find(Locator::Css(&format!(
+        "{row} [data-testid=device-revoke-confirm]"
+    )))
+    .await
+    .expect("the revoke question stays open while the row moves");
+    click(c, &format!("{row} [data-testid=device-revoke-confirm]")).await;
+    wait_attr(c, &row, "data-revoked", WAIT, |v| v == "true").await;
+    wait_text(c, "[data-testid=success]", "Планшет Иванова").await;
+
+    // The tablet is refused at its next sync, and says why.
+    let Response::Sync(status) = node.handle(Request::SyncNow).await.expect("a sync answer") else {
+        panic!("SyncNow answers with the sync status");
+    };
+    let refused = status.last_error.expect("a revoked tablet's sync fails");
+    assert_eq!(refused.code, "device_revoked", "{refused:?}");
 
     node.shutdown().await;
     browser.close().await;

@@ -40,13 +40,7 @@ async fn the_dashboard_shows_a_sync_at_once_and_falls_back_to_polling() {
 
     let browser = Browser::start().await;
     let c = &browser.client;
-    c.goto(&format!("{}/lead", ts.url()))
-        .await
-        .expect("lead page");
-    type_into(c, "[data-testid=signin-email]", &world.lead.row.email).await;
-    type_into(c, "[data-testid=signin-password]", PASSWORD).await;
-    click(c, "[data-testid=signin-submit]").await;
-    click(c, "[data-testid=programme-open]").await;
+    sign_in_lead(c, ts.url(), &world.lead.row.email, PASSWORD).await;
     wait_attr(
         c,
         "[data-testid=dashboard]",

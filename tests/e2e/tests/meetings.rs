@@ -142,11 +142,7 @@ async fn a_meeting_planned_offline_in_the_web_app_reaches_the_leads_meetings_pag
     c.switch_to_window(lead_tab)
         .await
         .expect("to the lead's tab");
-    c.goto(&format!("{server}/lead")).await.expect("lead page");
-    type_into(c, "[data-testid=signin-email]", &lead.row.email).await;
-    type_into(c, "[data-testid=signin-password]", PASSWORD).await;
-    click(c, "[data-testid=signin-submit]").await;
-    click(c, "[data-testid=programme-open]").await;
+    sign_in_lead(c, &server, &lead.row.email, PASSWORD).await;
     click(c, "[data-testid=nav-meetings]").await;
     wait_text(
         c,

@@ -96,11 +96,7 @@ async fn the_lead_returns_a_visit_with_comments_and_accepts_it_after_rework() {
     c.switch_to_window(lead_tab.clone())
         .await
         .expect("to the lead's tab");
-    c.goto(&format!("{server}/lead")).await.expect("lead page");
-    type_into(c, "[data-testid=signin-email]", &lead.row.email).await;
-    type_into(c, "[data-testid=signin-password]", PASSWORD).await;
-    click(c, "[data-testid=signin-submit]").await;
-    click(c, "[data-testid=programme-open]").await;
+    sign_in_lead(c, &server, &lead.row.email, PASSWORD).await;
     wait_for(c, "[data-testid=dashboard]").await;
     wait_attr(
         c,
