@@ -539,6 +539,34 @@ pub async fn sign_in_lead(client: &Client, server: &str, email: &str, password: 
     click(client, "[data-testid=programme-open]").await;
 }
 
+/// On the lead's pages: opens Devices, makes a pairing code for `rep` and returns it
+/// (as shown: the page's text and its `data-code` are the same).
+pub async fn make_pairing_code(client: &Client, rep: &str) -> String {
+    click(client, "[data-testid=nav-devices]").await;
+    // The select is there before the reps are loaded into it: wait for the rep's option
+    // (selecting at once failed when the page's data came a moment later).
+    wait_for(
+        client,
+        &format!("[data-testid=pairing-rep] option[value='{rep}']"),
+    )
+    .await;
+    wait_for(client, "[data-testid=pairing-rep]")
+        .await
+        .select_by_value(rep)
+        .await
+        .expect("rep chosen");
+    click(client, "[data-testid=pairing-create]").await;
+    let code = wait_for(client, "[data-testid=pairing-code]").await;
+    let text = code.text().await.expect("code text").trim().to_owned();
+    let data = code.attr("data-code").await.expect("attr");
+    assert_eq!(
+        data.as_deref(),
+        Some(text.as_str()),
+        "the code shown is the code"
+    );
+    text
+}
+
 /// Waits until an element matching `css` exists and returns it.
 pub async fn wait_for(client: &Client, css: &str) -> Element {
     let found = client

@@ -273,18 +273,7 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     assert_eq!(assigned, 5, "every imported client has a rep: {clients}");
 
     // A pairing code for Ivanov's tablet.
-    click(c, "[data-testid=nav-devices]").await;
-    let rep_select = wait_for(c, "[data-testid=pairing-rep]").await;
-    // The select is there before the reps are loaded into it: wait for Ivanov's option
-    // (selecting at once failed when the page's data came a moment later).
-    wait_for(c, "[data-testid=pairing-rep] option[value='ivanov']").await;
-    rep_select
-        .select_by_value("ivanov")
-        .await
-        .expect("rep chosen");
-    click(c, "[data-testid=pairing-create]").await;
-    let code_el = wait_for(c, "[data-testid=pairing-code]").await;
-    let code = code_el.text().await.expect("code text").trim().to_owned();
+    let code = make_pairing_code(c, "ivanov").await;
     assert!(code.len() >= 8, "a readable code: {code:?}");
     screenshot(c, "lead-devices").await;
 
@@ -473,21 +462,7 @@ async fn the_lead_watches_a_tablet_pair_and_sync_and_revokes_it() {
     let browser = Browser::start().await;
     let c = &browser.client;
     sign_in_lead(c, ts.url(), &lead.row.email, PASSWORD).await;
-    click(c, "[data-testid=nav-devices]").await;
-    wait_for(c, "[data-testid=pairing-rep] option[value='ivanov']").await;
-    wait_for(c, "[data-testid=pairing-rep]")
-        .await
-        .select_by_value("ivanov")
-        .await
-        .expect("Ivanov chosen");
-    click(c, "[data-testid=pairing-create]").await;
-    let code = wait_for(c, "[data-testid=pairing-code]")
-        .await
-        .text()
-        .await
-        .expect("code text")
-        .trim()
-        .to_owned();
+    let code = make_pairing_code(c, "ivanov").await;
 
     let device_dir = tempfile::tempdir().expect("device folder");
     let mut options = NodeOptions::new(device_dir.path().join("планшет"));

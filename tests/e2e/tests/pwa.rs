@@ -485,20 +485,7 @@ async fn every_page_keeps_to_the_content_security_policy() {
     wait_for(c, "[data-testid=stat-visits-completed]").await;
     click(c, "[data-testid=nav-clients]").await;
     wait_for(c, "[data-testid=import-file]").await;
-    click(c, "[data-testid=nav-devices]").await;
-    wait_for(c, "[data-testid=pairing-rep] option[value='ivanov']").await;
-    wait_for(c, "[data-testid=pairing-rep]")
-        .await
-        .select_by_value("ivanov")
-        .await
-        .expect("rep chosen");
-    click(c, "[data-testid=pairing-create]").await;
-    let code = wait_for(c, "[data-testid=pairing-code]")
-        .await
-        .attr("data-code")
-        .await
-        .expect("attr")
-        .expect("a code");
+    let code = make_pairing_code(c, "ivanov").await;
     screenshot_page(c, "pwa-pairing-qr").await;
     assert_eq!(
         seen_violations(c).await,
