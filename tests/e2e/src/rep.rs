@@ -314,14 +314,27 @@ pub async fn lead_status(
     lead: &rapport_testkit::TestLead,
     programme: DocId,
 ) -> serde_json::Value {
+    lead_get(ts, lead, &format!("/api/v1/programmes/{programme}/status")).await
+}
+
+/// The programme's client list, through the lead's API.
+pub async fn lead_clients(
+    ts: &rapport_testkit::TestServer,
+    lead: &rapport_testkit::TestLead,
+    programme: DocId,
+) -> serde_json::Value {
+    lead_get(ts, lead, &format!("/api/v1/programmes/{programme}/clients")).await
+}
+
+/// `GET path` as the lead; the answer must be 200.
+async fn lead_get(
+    ts: &rapport_testkit::TestServer,
+    lead: &rapport_testkit::TestLead,
+    path: &str,
+) -> serde_json::Value {
     let (code, body) = ts
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/programmes/{programme}/status"),
-            Some(&lead.token),
-            None,
-        )
+        .call(reqwest::Method::GET, path, Some(&lead.token), None)
         .await;
-    assert_eq!(code, 200, "{body}");
+    assert_eq!(code, 200, "GET {path}: {body}");
     body
 }

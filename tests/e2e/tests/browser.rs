@@ -11,7 +11,7 @@ use fantoccini::Locator;
 use rapport_api::{PairRequest, Request, Response, StartVisit, VisitEdit};
 use rapport_e2e::*;
 use rapport_node::{KeyStorage, Node, NodeOptions};
-use rapport_testkit::{Backend, PASSWORD, TestLead, TestServer};
+use rapport_testkit::{Backend, PASSWORD, TestServer};
 
 const CLIENTS_CSV: &str = "Компания;Сегмент;Контакт;Телефон\n\
 ООО «Ромашка»;корпоративный;Анна Петрова;+7 495 000-00-01\n\
@@ -23,24 +23,6 @@ const CLIENTS_CSV: &str = "Компания;Сегмент;Контакт;Тел
 const CRM_CSV: &str = "Наименование клиента;Контактное лицо;Комментарий;Статус сделки\n\
 АО «Балтика»;Ирина Ковалёва;звонить после обеда;переговоры\n\
 ООО «Тайга»;Семён Лесных;;договор подписан\n";
-
-/// The programme's client list, through the lead's API.
-async fn client_list(
-    ts: &TestServer,
-    lead: &TestLead,
-    programme: rapport_domain::DocId,
-) -> serde_json::Value {
-    let (status, body) = ts
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/programmes/{programme}/clients"),
-            Some(&lead.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lead_runs_the_programme_in_a_browser() {
@@ -229,7 +211,7 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     // The client list is a projection: it shows the override a moment later.
     let started = Instant::now();
     loop {
-        let rep = client_list(&ts, &lead, programme)
+        let rep = lead_clients(&ts, &lead, programme)
             .await
             .as_array()
             .expect("client list")
@@ -257,7 +239,7 @@ async fn the_lead_runs_the_programme_in_a_browser() {
     let mut assigned = 0;
     let mut clients = serde_json::Value::Null;
     for _ in 0..100 {
-        clients = client_list(&ts, &lead, programme).await;
+        clients = lead_clients(&ts, &lead, programme).await;
         assigned = clients
             .as_array()
             .expect("client list")

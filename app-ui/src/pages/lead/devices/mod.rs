@@ -101,13 +101,15 @@ fn PairingForm(reps: Loaded<Vec<RepView>>, devices: Loaded<Vec<DeviceView>>) -> 
     // The device that came with the shown code, once the list has it.
     let paired = Memo::new(move |_| {
         let rep = code.with(|c| c.as_ref().map(|c| c.rep_id.clone()))?;
-        let before = before.get_value()?;
-        devices.data.with(|list| {
-            list.iter().flatten().find_map(|d| {
-                let came = d.rep_id == rep
-                    && d.revoked_ms.is_none()
-                    && before.get(&d.id).is_none_or(|&was_revoked| was_revoked);
-                came.then(|| (d.id.clone(), d.label.clone()))
+        before.with_value(|before| {
+            let before = before.as_ref()?;
+            devices.data.with(|list| {
+                list.iter().flatten().find_map(|d| {
+                    let came = d.rep_id == rep
+                        && d.revoked_ms.is_none()
+                        && before.get(&d.id).is_none_or(|&was_revoked| was_revoked);
+                    came.then(|| (d.id.clone(), d.label.clone()))
+                })
             })
         })
     });
