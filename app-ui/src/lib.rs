@@ -14,6 +14,7 @@ mod device;
 mod format;
 mod order;
 mod pages;
+mod press;
 mod pwa;
 mod save;
 mod state;
@@ -24,11 +25,13 @@ mod transport;
 /// Starts the rep's bundle: the start page and the rep's pages.
 pub fn mount_rep() {
     console_error_panic_hook::set_once();
+    press::listen();
     leptos::mount::mount_to_body(app::RepApp);
 }
 
 /// Starts the lead's bundle: the lead's pages.
 pub fn mount_lead() {
     console_error_panic_hook::set_once();
+    press::listen();
     leptos::mount::mount_to_body(app::LeadApp);
 }

@@ -76,18 +76,21 @@ impl Ctx {
             docs_changed: RwSignal::new(0),
             device: RwSignal::new(DeviceNotice::default()),
         };
-        let on_event: Rc<dyn Fn(Event)> = Rc::new(move |event| match event {
-            Event::SyncStarted => ctx.syncing.set(Some((0, 0, 0))),
-            Event::SyncProgress {
-                requests,
-                docs_sent,
-                docs_received,
-            } => ctx.syncing.set(Some((requests, docs_sent, docs_received))),
-            Event::SyncFinished(status) => {
-                ctx.syncing.set(None);
-                ctx.show_sync(status);
-            }
-            Event::DocsChanged { .. } => ctx.docs_changed.update(|n| *n += 1),
+        // Like replies, the node's news is shown between taps (see crate::press).
+        let on_event: Rc<dyn Fn(Event)> = Rc::new(move |event| {
+            crate::press::after_press(move || match event {
+                Event::SyncStarted => ctx.syncing.set(Some((0, 0, 0))),
+                Event::SyncProgress {
+                    requests,
+                    docs_sent,
+                    docs_received,
+                } => ctx.syncing.set(Some((requests, docs_sent, docs_received))),
+                Event::SyncFinished(status) => {
+                    ctx.syncing.set(None);
+                    ctx.show_sync(status);
+                }
+                Event::DocsChanged { .. } => ctx.docs_changed.update(|n| *n += 1),
+            })
         });
         ctx.transport.with_value(|t| t.listen(on_event));
         let on_notice: Rc<dyn Fn(DeviceNotice)> = Rc::new(move |notice| ctx.device.set(notice));
@@ -114,7 +117,10 @@ impl Ctx {
     /// A request to the device node.
     pub async fn node(&self, request: Request) -> Result<Response, ApiError> {
         let future = self.transport.with_value(|t| t.node(request));
-        future.await
+        let reply = future.await;
+        // Shown between taps, never under one (see crate::press).
+        crate::press::settled().await;
+        reply
     }
 
     /// Signs the lead in (stores the session) or out (`None`).
@@ -182,6 +188,7 @@ impl Ctx {
         let call = self.call(route, content_type, body);
         let future = self.transport.with_value(|t| t.lead(call));
         let reply = future.await;
+        crate::press::settled().await;
         if let Err(err) = &reply
             && matches!(
                 err.code.as_str(),

@@ -148,7 +148,17 @@ pub fn DateInput(
     let on_change = move |ev: leptos::ev::Event| {
         let input = event_target::<web_sys::HtmlInputElement>(&ev);
         let date = check(&input);
-        wrong.set(date.is_none());
+        if date.is_none() {
+            // The message pushes down what is under the field: not while the tap that
+            // left it (on Save, say) is still under way. Still wrong by then, it shows.
+            crate::press::after_press(move || {
+                let still =
+                    text.try_with_untracked(|t| parse_day(t).is_none() && !t.trim().is_empty());
+                if still == Some(true) {
+                    wrong.try_set(true);
+                }
+            });
+        }
         if let Some(date) = date {
             text.set(day(&date));
             if value.with_untracked(|v| *v != date) {
