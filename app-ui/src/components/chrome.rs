@@ -262,9 +262,11 @@ pub fn SyncBar() -> impl IntoView {
             {move || {
                 save_text()
                     .map(|(state, text)| {
+                        let title = text.clone();
                         view! {
                             <span
-                                class=format!("pill save-{state}")
+                                class=format!("pill save-pill save-{state}")
+                                title=title
                                 data-testid="save-state"
                                 data-state=state
                                 data-save-seq=move || save_seq.get().to_string()
@@ -278,15 +280,20 @@ pub fn SyncBar() -> impl IntoView {
             {move || {
                 let (state, text) = sync_text();
                 // The technical reason, for whoever helps the rep on the phone.
+                // All of it, where the bar cuts the text short; an error's own words too.
                 let detail = ctx
                     .sync
                     .with(|s| s.as_ref().and_then(|s| s.last_error.as_ref().map(|e| e.to_string())));
+                let title = match detail {
+                    Some(detail) => format!("{text} — {detail}"),
+                    None => text.clone(),
+                };
                 view! {
                     <span
-                        class=format!("pill sync-{state}")
+                        class=format!("pill sync-pill sync-{state}")
                         data-testid="sync-state"
                         data-state=state
-                        title=detail
+                        title=title
                     >
                         {text}
                     </span>

@@ -22,6 +22,56 @@ pub async fn saved(c: &Client) {
     .await;
 }
 
+/// Starts noting every height the top bar takes and every state its save and sync
+/// pills pass through, for [`top_bar_seen`].
+pub async fn watch_top_bar(c: &Client) {
+    crate::js(
+        c,
+        r#"
+        const bar = document.querySelector('.topbar');
+        const seen = {heights: new Set(), save: new Set(), sync: new Set()};
+        const note = () => {
+          seen.heights.add(Math.round(bar.getBoundingClientRect().height));
+          for (const [key, id] of [['save', 'save-state'], ['sync', 'sync-state']]) {
+            const pill = document.querySelector(`[data-testid=${id}]`);
+            if (pill) { seen[key].add(pill.dataset.state); }
+          }
+        };
+        note();
+        new ResizeObserver(note).observe(bar);
+        new MutationObserver(note).observe(bar, {subtree: true, childList: true, attributes: true, characterData: true});
+        window.rapportTopBar = seen;
+        return true;
+        "#,
+    )
+    .await;
+}
+
+/// What [`watch_top_bar`] saw: the bar's heights, and the save and sync states.
+pub async fn top_bar_seen(c: &Client) -> (Vec<u64>, Vec<String>, Vec<String>) {
+    let seen = crate::js(
+        c,
+        "const s = window.rapportTopBar;
+         return [Array.from(s.heights), Array.from(s.save), Array.from(s.sync)];",
+    )
+    .await;
+    let list = |i: usize| -> Vec<String> {
+        seen[i]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let heights = seen[0]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default();
+    (heights, list(1), list(2))
+}
+
 /// The visit id from the questionnaire's address.
 pub async fn visit_id(c: &Client) -> DocId {
     let url = c.current_url().await.expect("url");

@@ -70,6 +70,9 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
     })
     .await;
 
+    // The bar's save and sync states change all through what follows; the page under
+    // it must not move (a tap would land on something else).
+    watch_top_bar(c).await;
     // The office network goes away.
     ts.stop().await;
 
@@ -102,6 +105,16 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
     assert!(
         state == "pending" || state == "offline",
         "nothing could be sent: {state}"
+    );
+    let (heights, saves, syncs) = top_bar_seen(c).await;
+    assert!(
+        saves.len() >= 2 && syncs.len() >= 2,
+        "the bar went through saves and syncs: {saves:?} {syncs:?}"
+    );
+    assert_eq!(
+        heights.len(),
+        1,
+        "the top bar kept its height through {saves:?} and {syncs:?}: {heights:?}"
     );
 
     // The print view, filled.
