@@ -519,11 +519,36 @@ impl App {
     }
 }
 
-/// Leaves `failed.png` (what the window showed when a test gave up) for people to see.
+/// What the page said when a test gave up, for the log: its alerts and error boxes,
+/// the last taps and where they landed, and the start of its text.
+const PAGE_EVIDENCE: &str = r#"
+const texts = (css) => Array.from(document.querySelectorAll(css)).map((e) => (e.innerText || '').trim()).filter((t) => t);
+return {
+  url: location.pathname,
+  alerts: texts('[role=alert], .error, .notice'),
+  taps: (window.rapportTaps || []).map((t) => ({what: t.what, at: t.at, hit: t.hit})),
+  text: (document.body ? document.body.innerText : '').slice(0, 2000),
+};
+"#;
+
+/// Leaves `failed.png` (what the window showed when a test gave up) for people to see,
+/// and prints what the page said (see [`PAGE_EVIDENCE`]): a failure in CI is then read
+/// from the log alone.
 pub async fn failure_screenshot(client: &Client) {
     // Bounded: a driver that no longer answers must not hang the failing test.
     if let Ok(Ok(png)) = tokio::time::timeout(Duration::from_secs(5), client.screenshot()).await {
         let _ = std::fs::write(screenshot_dir().join("failed.png"), png);
+    }
+    if let Ok(Ok(evidence)) = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.execute(PAGE_EVIDENCE, vec![]),
+    )
+    .await
+    {
+        eprintln!(
+            "the page when the test gave up: {}",
+            serde_json::to_string_pretty(&evidence).unwrap_or_default()
+        );
     }
 }
 
@@ -687,18 +712,52 @@ pub async fn click(client: &Client, css: &str) {
     tap(client, &el, css).await;
 }
 
+/// Brings the element to the middle of the screen and watches where the next click
+/// lands (`window.rapportTaps`, the last few taps, for [`failure_screenshot`]).
+const TAP_WATCH: &str = r#"
+const el = arguments[0];
+el.scrollIntoView({block: 'center', inline: 'center'});
+const box = (e) => { const r = e.getBoundingClientRect(); return [Math.round(r.x), Math.round(r.y), Math.round(r.width), Math.round(r.height)]; };
+const name = (e) => e ? (e.tagName.toLowerCase() + (e.dataset && e.dataset.testid ? '[data-testid=' + e.dataset.testid + ']' : '') + ' ' + (e.textContent || '').trim().slice(0, 40)) : 'nothing';
+const tap = {what: arguments[1], at: box(el), hit: null};
+tap.listen = (ev) => { tap.hit = {x: ev.clientX, y: ev.clientY, on: name(ev.target), inside: el.contains(ev.target), now: box(el)}; };
+document.addEventListener('click', tap.listen, true);
+window.rapportTaps = (window.rapportTaps || []).slice(-9);
+window.rapportTaps.push(tap);
+window.rapportTap = tap;
+return true;
+"#;
+
+/// Where the click [`TAP_WATCH`] watched landed, and stops watching.
+const TAP_LANDED: &str = r#"
+const tap = window.rapportTap;
+if (!tap) { return null; }
+window.rapportTap = null;
+document.removeEventListener('click', tap.listen, true);
+return tap.hit;
+"#;
+
 /// Clicks `el` as a finger would: brought to the middle of the screen first, so the
-/// sticky top bar never covers it.
+/// sticky top bar never covers it. A click that landed on something else (the page
+/// moved between the driver aiming and clicking, as when a list arrives above a
+/// button) fails here, saying where it landed, instead of as a missing effect later.
 pub async fn tap(client: &Client, el: &Element, what: &str) {
+    let target = serde_json::to_value(el).expect("element");
     let _ = client
-        .execute(
-            "arguments[0].scrollIntoView({block: 'center', inline: 'center'}); return true;",
-            vec![serde_json::to_value(el).expect("element")],
-        )
+        .execute(TAP_WATCH, vec![target, Value::from(what)])
         .await;
     if let Err(e) = el.click().await {
         failure_screenshot(client).await;
         panic!("could not click `{what}`: {e:?}");
+    }
+    // Unknown when the click loaded another page (the watch went with the old one).
+    let landed = client
+        .execute(TAP_LANDED, vec![])
+        .await
+        .unwrap_or(Value::Null);
+    if landed["inside"] == Value::Bool(false) {
+        failure_screenshot(client).await;
+        panic!("the click on `{what}` landed on something else: {landed}");
     }
 }
 
