@@ -792,6 +792,18 @@ pub async fn js(client: &Client, script: &str) -> Value {
     js_with(client, script, vec![]).await
 }
 
+/// The strings of a JSON array (none when `value` is not one).
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Runs `script` in the page with `args` (as `arguments[i]`) and returns its value.
 pub async fn js_with(client: &Client, script: &str, args: Vec<Value>) -> Value {
     client

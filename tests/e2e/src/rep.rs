@@ -55,21 +55,11 @@ pub async fn top_bar_seen(c: &Client) -> (Vec<u64>, Vec<String>, Vec<String>) {
          return [Array.from(s.heights), Array.from(s.save), Array.from(s.sync)];",
     )
     .await;
-    let list = |i: usize| -> Vec<String> {
-        seen[i]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let heights = seen[0]
         .as_array()
         .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
         .unwrap_or_default();
-    (heights, list(1), list(2))
+    (heights, crate::strings(&seen[1]), crate::strings(&seen[2]))
 }
 
 /// The visit id from the questionnaire's address.

@@ -79,17 +79,7 @@ async fn locks(c: &Client) -> (Vec<String>, Vec<String>) {
         )
         .await
         .expect("locks queried");
-    let names = |key: &str| -> Vec<String> {
-        value[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    (names("held"), names("pending"))
+    (strings(&value["held"]), strings(&value["pending"]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
