@@ -22,16 +22,18 @@ pub async fn saved(c: &Client) {
     .await;
 }
 
-/// Starts noting every height the top bar takes and every state its save and sync
-/// pills pass through, for [`top_bar_seen`].
+/// Starts noting every height the top bar takes, every place its "sync now" button
+/// takes, and every state its save and sync pills pass through, for [`top_bar_seen`].
 pub async fn watch_top_bar(c: &Client) {
     crate::js(
         c,
         r#"
         const bar = document.querySelector('.topbar');
-        const seen = {heights: new Set(), save: new Set(), sync: new Set()};
+        const seen = {heights: new Set(), save: new Set(), sync: new Set(), button: new Set()};
         const note = () => {
           seen.heights.add(Math.round(bar.getBoundingClientRect().height));
+          const button = document.querySelector('[data-testid=sync-now]');
+          if (button) { seen.button.add(Math.round(button.getBoundingClientRect().left)); }
           for (const [key, id] of [['save', 'save-state'], ['sync', 'sync-state']]) {
             const pill = document.querySelector(`[data-testid=${id}]`);
             if (pill) { seen[key].add(pill.dataset.state); }
@@ -47,19 +49,38 @@ pub async fn watch_top_bar(c: &Client) {
     .await;
 }
 
-/// What [`watch_top_bar`] saw: the bar's heights, and the save and sync states.
-pub async fn top_bar_seen(c: &Client) -> (Vec<u64>, Vec<String>, Vec<String>) {
+/// What [`watch_top_bar`] saw.
+#[derive(Debug)]
+pub struct TopBarSeen {
+    /// The bar's heights (px).
+    pub heights: Vec<u64>,
+    /// The left edges of its "sync now" button (px).
+    pub button_lefts: Vec<u64>,
+    /// The save pill's states.
+    pub saves: Vec<String>,
+    /// The sync pill's states.
+    pub syncs: Vec<String>,
+}
+
+/// What [`watch_top_bar`] saw so far.
+pub async fn top_bar_seen(c: &Client) -> TopBarSeen {
     let seen = crate::js(
         c,
         "const s = window.rapportTopBar;
-         return [Array.from(s.heights), Array.from(s.save), Array.from(s.sync)];",
+         return [Array.from(s.heights), Array.from(s.button), Array.from(s.save), Array.from(s.sync)];",
     )
     .await;
-    let heights = seen[0]
-        .as_array()
-        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
-        .unwrap_or_default();
-    (heights, crate::strings(&seen[1]), crate::strings(&seen[2]))
+    let numbers = |v: &serde_json::Value| -> Vec<u64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+            .unwrap_or_default()
+    };
+    TopBarSeen {
+        heights: numbers(&seen[0]),
+        button_lefts: numbers(&seen[1]),
+        saves: crate::strings(&seen[2]),
+        syncs: crate::strings(&seen[3]),
+    }
 }
 
 /// The visit id from the questionnaire's address.

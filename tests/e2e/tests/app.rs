@@ -106,15 +106,14 @@ async fn a_visit_filled_offline_in_the_app_survives_a_restart_and_reaches_the_le
         state == "pending" || state == "offline",
         "nothing could be sent: {state}"
     );
-    let (heights, saves, syncs) = top_bar_seen(c).await;
+    let bar = top_bar_seen(c).await;
     assert!(
-        saves.len() >= 2 && syncs.len() >= 2,
-        "the bar went through saves and syncs: {saves:?} {syncs:?}"
+        bar.saves.len() >= 2 && bar.syncs.len() >= 2,
+        "the bar went through saves and syncs: {bar:?}"
     );
-    assert_eq!(
-        heights.len(),
-        1,
-        "the top bar kept its height through {saves:?} and {syncs:?}: {heights:?}"
+    assert!(
+        bar.heights.len() == 1 && bar.button_lefts.len() == 1,
+        "the top bar kept its height, and Sync now its place, through its states: {bar:?}"
     );
 
     // The print view, filled.
