@@ -20,12 +20,12 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 /// The longest a tap holds the page's changes.
-const HOLD_AT_MOST_MS: i32 = 1_000;
+const HOLD_AT_MOST_MS: u64 = 1_000;
 
 /// After the finger comes up, how long the click may take to follow. A mouse's click
 /// comes with its release; a touch's comes once the browser has recognised the tap,
 /// some tens of milliseconds later.
-const CLICK_AFTER_RELEASE_MS: i32 = 300;
+const CLICK_AFTER_RELEASE_MS: u64 = 300;
 
 type Held = Box<dyn FnOnce()>;
 
@@ -84,6 +84,9 @@ pub fn after_press(change: impl FnOnce() + 'static) {
 
 /// Resolves once no tap is under way (at once when none is).
 pub async fn settled() {
+    if TAPS.with_borrow(|t| t.under_way == 0) {
+        return;
+    }
     let (done, wait) = futures::channel::oneshot::channel::<()>();
     after_press(move || {
         let _ = done.send(());
@@ -100,15 +103,9 @@ fn end(tap: u64) {
 }
 
 /// Ends the tap under way after `ms`, unless another started meanwhile.
-fn end_later(ms: i32) {
+fn end_later(ms: u64) {
     let tap = TAPS.with_borrow(|t| t.under_way);
-    let Some(window) = web_sys::window() else {
-        end(tap);
-        return;
-    };
-    let callback = Closure::once_into_js(move || end(tap));
-    let _ =
-        window.set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), ms);
+    leptos::prelude::set_timeout(move || end(tap), std::time::Duration::from_millis(ms));
 }
 
 /// Follows taps on the whole page (once; the pages call it as they mount): capture

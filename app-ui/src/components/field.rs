@@ -119,10 +119,18 @@ pub fn DateInput(
             text.set(day(&date));
         }
     });
+    // The date a text says (`""` for none typed); `None`: the text is no date.
+    let date_of = |raw: &str| -> Option<String> {
+        if raw.trim().is_empty() {
+            Some(String::new())
+        } else {
+            parse_day(raw)
+        }
+    };
     let check = move |input: &web_sys::HtmlInputElement| -> Option<String> {
         let raw = input.value();
-        let parsed = parse_day(&raw);
-        let message = if parsed.is_some() || raw.trim().is_empty() {
+        let date = date_of(&raw);
+        let message = if date.is_some() {
             String::new()
         } else {
             t_string!(i18n, common.date.invalid).to_string()
@@ -131,11 +139,8 @@ pub fn DateInput(
         if message.is_empty() {
             wrong.set(false);
         }
-        text.set(raw.clone());
-        if raw.trim().is_empty() {
-            return Some(String::new());
-        }
-        parsed
+        text.set(raw);
+        date
     };
     let on_input = move |ev: leptos::ev::Event| {
         let input = event_target::<web_sys::HtmlInputElement>(&ev);
@@ -152,9 +157,7 @@ pub fn DateInput(
             // The message pushes down what is under the field: not while the tap that
             // left it (on Save, say) is still under way. Still wrong by then, it shows.
             crate::press::after_press(move || {
-                let still =
-                    text.try_with_untracked(|t| parse_day(t).is_none() && !t.trim().is_empty());
-                if still == Some(true) {
+                if text.try_with_untracked(|t| date_of(t).is_none()) == Some(true) {
                     wrong.try_set(true);
                 }
             });
