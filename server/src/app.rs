@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::serve::serve;
 use crate::state::AppState;
 /// Why the server could not start (opening its state, or binding its address).
 pub use crate::state::StartError;
@@ -73,14 +74,12 @@ impl Server {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let task = match tls.clone() {
             Some(config) => tokio::spawn(async move {
-                axum::serve(TlsListener::new(listener, config), app)
-                    .with_graceful_shutdown(stopped)
-                    .await
+                serve(TlsListener::new(listener, config), app, stopped).await;
+                Ok(())
             }),
             None => tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
+                serve(listener, app, stopped).await;
+                Ok(())
             }),
         };
         tracing::info!(%addr, scheme, "serving");

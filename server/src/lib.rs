@@ -25,6 +25,7 @@ pub mod programmes;
 pub mod projector;
 pub mod results;
 pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod sync;
 pub mod tls;
