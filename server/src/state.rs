@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -87,6 +88,10 @@ pub enum StartError {
     },
 }
 
+/// How often the recorded histograms are drained (what `PrometheusBuilder::install`
+/// would do; this server renders `/metrics` itself).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 fn metrics_handle() -> PrometheusHandle {
     // One recorder per process: tests start many servers in one process.
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -96,6 +101,19 @@ fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only if another recorder was installed first; then this one stays empty.
             let _ = metrics::set_global_recorder(recorder);
+            // A histogram keeps every value recorded until it is drained, which
+            // `/metrics` does when it is read: a server nobody scrapes would keep one
+            // value per request for ever. This drains them every few seconds instead,
+            // into summaries of bounded size.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(METRICS_UPKEEP);
+                        upkeep.run_upkeep();
+                    }
+                });
             handle
         })
         .clone()

@@ -1,7 +1,8 @@
 //! What a server keeps in memory stays bounded when nothing asks for it back:
 //! - an open connection keeps little: a tablet keeps its connection open between
 //!   syncs, so a server with thousands of tablets holds thousands of idle connections,
-//!   and what each keeps after a large request must not be what that request needed.
+//!   and what each keeps after a large request must not be what that request needed;
+//! - the request-time histograms are drained whether or not anybody reads `/metrics`.
 //!
 //! Counted with a counting allocator over the whole process, so the tests take turns
 //! (`ONE_AT_A_TIME`).
@@ -13,7 +14,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rapport_testkit::{Backend, RepWorld, TestServer};
 
@@ -162,4 +163,54 @@ async fn an_idle_connection_keeps_little_after_a_large_request() {
         per_connection < 40 * 1024,
         "an idle connection keeps {per_connection} B after one {BODY} B request"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_times_are_drained_when_nobody_reads_the_metrics() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    // Starting a server installs the process's recorder.
+    let Some(ts) = TestServer::start(Backend::Sqlite).await else {
+        return;
+    };
+    const VALUES: usize = 400_000;
+    let before = LIVE.load(Ordering::SeqCst);
+    let times = metrics::histogram!("rapport_sync_seconds");
+    for i in 0..VALUES {
+        times.record(0.001 * (i % 100) as f64);
+    }
+    // A recorder keeps 8 bytes a value until its histograms are drained (which the
+    // server's upkeep may do while they are recorded). Nobody reads /metrics, but the
+    // server is in use (a drained block is freed once the threads recording have
+    // moved on): within a few upkeep periods less than a byte a value is left.
+    let addr = ts.addr();
+    let health = format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let kept = loop {
+        let kept = LIVE.load(Ordering::SeqCst) - before;
+        if kept < VALUES as i64 || Instant::now() > deadline {
+            break kept;
+        }
+        let health = health.clone();
+        let status = tokio::task::spawn_blocking(move || send(addr, health.as_bytes(), &[]).1)
+            .await
+            .expect("the client thread");
+        assert_eq!(status, 200, "/healthz");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        kept < VALUES as i64,
+        "{VALUES} request times still take {kept} B, with nobody reading /metrics"
+    );
+    // They were not lost: the next read of /metrics counts them.
+    let text = reqwest::get(format!("{}/metrics", ts.url()))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("/metrics answers");
+    let text = text.text().await.expect("the metrics' text");
+    let count: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("rapport_sync_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count of sync times in:\n{text}"));
+    assert!(count >= VALUES as f64, "{count} sync times counted");
 }
