@@ -27,6 +27,7 @@ pub mod results;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod status_rows;
 pub mod sync;
 pub mod tls;
 

@@ -9,7 +9,7 @@ use rapport_api::lead::{ClientView, FollowUpView, OpportunityView, ReferralView,
 
 use rapport_domain::{
     ClientSummary, DocId, FollowUpState, Programme, ProgrammeRoster, ProgrammeStatus, Visit,
-    VisitSummary, programme_status,
+    programme_status,
 };
 
 use crate::error::{HttpError, HttpResult};
@@ -30,10 +30,10 @@ pub async fn compute_status(state: &AppState, id: DocId) -> HttpResult<Programme
             .iter()
             .map(|(client, rep)| (client.to_string(), rep.clone())),
     );
-    let visits: Vec<VisitSummary> = parse_summaries(state.db.visit_summaries(id).await?)?;
+    let visits = state.status_rows.visits(&state.db, id).await?;
     // Company names appear only next to failing quality checks: read just those clients.
     let failing: std::collections::BTreeSet<DocId> = visits
-        .iter()
+        .summaries()
         .filter(|v| v.quality.values().any(|q| q.fails()))
         .map(|v| v.client_id)
         .collect();
@@ -42,7 +42,7 @@ pub async fn compute_status(state: &AppState, id: DocId) -> HttpResult<Programme
     Ok(programme_status(
         &programme,
         &clients,
-        &visits,
+        visits.summaries(),
         &crate::clock::today(),
     ))
 }

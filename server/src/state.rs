@@ -42,6 +42,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The last status computed per programme (see [`crate::results::status_json`]).
     pub status_cache: Arc<StatusCache>,
+    /// The visits' status summaries per programme, read again where they changed.
+    pub status_rows: Arc<crate::status_rows::StatusRows>,
     /// Cancelled when the server that serves this state stops: endless answers (the
     /// lead's live status) end with it, so a graceful shutdown does not wait on them.
     pub stopping: CancellationToken,
@@ -175,6 +177,7 @@ impl AppState {
             limits: Limits::DEFAULT,
             metrics: metrics_handle(),
             status_cache: Arc::default(),
+            status_rows: Arc::default(),
             stopping: CancellationToken::new(),
         })
     }

@@ -367,21 +367,9 @@ async fn feed_of_groups(
 
 /// Runs `sql` on the server's database, behind its back.
 async fn raw_sql(ts: &TestServer, sql: &'static str) {
-    match &ts.config.database_url {
-        Some(url) => {
-            let pool = sqlx::PgPool::connect(url.expose()).await.expect("connect");
-            sqlx::query(sql).execute(&pool).await.expect(sql);
-            pool.close().await;
-        }
-        None => {
-            let path = ts.config.sqlite_path();
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-                .await
-                .expect("connect");
-            sqlx::query(sql).execute(&pool).await.expect(sql);
-            pool.close().await;
-        }
-    }
+    let pool = ts.raw_pool().await;
+    sqlx::query(sql).execute(&pool).await.expect(sql);
+    pool.close().await;
 }
 
 /// Every projected document is filed under its feed group, so a rep's feed reads its

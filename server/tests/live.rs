@@ -2,11 +2,14 @@
 //! against the real server in-process: refused without a session and for an unknown
 //! programme; the first event at once; nothing while nothing moves; an event as soon
 //! as a rep's tablet syncs a visit; and the stream ends when the server stops, without
-//! holding up its graceful shutdown. SQLite always, PostgreSQL when configured.
+//! holding up its graceful shutdown. The status it derives from summaries kept per
+//! process, read again where they changed, and read whole after the database went
+//! back to an older copy. SQLite always, PostgreSQL when configured.
 
 use std::time::{Duration, Instant};
 
-use rapport_domain::DocId;
+use rapport_domain::{DocId, VisitSummary};
+use rapport_server::status_rows::StatusRows;
 use rapport_testkit::{Backend, TestServer};
 use rstest::rstest;
 use serde_json::Value;
@@ -137,7 +140,7 @@ async fn the_live_status_moves_when_a_tablet_syncs_and_ends_with_the_server(
         "no event while nothing moves"
     );
 
-    // The tablet syncs a new visit: an event with a newer version, and the status it
+    // The tablet syncs a new visit: an event with another version, and the status it
     // announces has the visit.
     let (_, before) = ts
         .call(
@@ -150,7 +153,7 @@ async fn the_live_status_moves_when_a_tablet_syncs_and_ends_with_the_server(
     world.tablet.new_visit(world.client);
     world.tablet.sync().await;
     let moved = version(&next_event(&mut stream, &mut pending, Duration::from_secs(10)).await);
-    assert!(moved > first, "version {moved} after {first}");
+    assert_ne!(moved, first, "a new version after the sync");
     let (_, after) = ts
         .call(
             reqwest::Method::GET,
@@ -225,9 +228,200 @@ async fn a_sync_held_back_by_an_older_transaction_shows_as_soon_as_it_ends() {
     let moved = version(&next_event(&mut stream, &mut pending, Duration::from_secs(10)).await);
     let after = ended.elapsed();
     println!("live_status_after_held_back_ms={}", after.as_millis());
-    assert!(moved > first, "version {moved} after {first}");
+    assert_ne!(moved, first, "a new version after the sync");
     assert!(
         after < Duration::from_secs(5),
         "the status moved {after:?} after the older transaction ended"
+    );
+}
+
+/// The summaries behind a programme's status as a new process would read them: every
+/// row, from nothing kept.
+async fn read_whole(ts: &TestServer, programme: DocId) -> Vec<VisitSummary> {
+    let fresh = StatusRows::default();
+    let visits = fresh
+        .visits(&ts.state().db, programme)
+        .await
+        .expect("read whole");
+    let mut all: Vec<VisitSummary> = visits.summaries().cloned().collect();
+    all.sort_by_key(|v| v.id);
+    all
+}
+
+/// What this process keeps, after bringing it up to date (as a status request does),
+/// and how many rows it has read since it started.
+async fn kept(ts: &TestServer, programme: DocId) -> (Vec<VisitSummary>, u64) {
+    let state = ts.state();
+    let visits = state
+        .status_rows
+        .visits(&state.db, programme)
+        .await
+        .expect("kept summaries");
+    let mut all: Vec<VisitSummary> = visits.summaries().cloned().collect();
+    all.sort_by_key(|v| v.id);
+    (all, visits.rows_read())
+}
+
+/// Adds a follow-up to a visit through the server's commit path, projected at once.
+async fn add_follow_up_to(ts: &TestServer, visit: DocId, text: &str) {
+    rapport_server::edit::edit_doc(ts.state(), "rep-test", visit, "the visit", |doc| {
+        rapport_domain::visit::add_follow_up(doc, None, text, "Иван", Some("2026-04-01"), 5)
+    })
+    .await
+    .expect("follow-up added");
+    ts.state().projector.catch_up().await.expect("projected");
+}
+
+/// Fails with the visits whose summaries differ, not the whole lists.
+fn assert_same(kept: &[VisitSummary], whole: &[VisitSummary], what: &str) {
+    let differ: Vec<DocId> = whole
+        .iter()
+        .filter(|w| !kept.contains(w))
+        .map(|w| w.id)
+        .chain(kept.iter().filter(|k| !whole.contains(k)).map(|k| k.id))
+        .collect();
+    assert!(differ.is_empty(), "{what}: these visits differ: {differ:?}");
+}
+
+fn follow_ups(summaries: &[VisitSummary], visit: DocId) -> Vec<String> {
+    let v = summaries.iter().find(|v| v.id == visit).expect("the visit");
+    v.open_follow_ups
+        .values()
+        .map(|f| f.description.clone())
+        .collect()
+}
+
+/// The status is derived from summaries each process keeps and reads again only where
+/// they changed: after a rep's edit, one row is read, not the programme's. What is kept
+/// is checked against the database's stamps, so a database put back to an older copy
+/// under the running server (its counts start again below those read) gives the
+/// status of what it holds, not of what the process kept.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_reads_what_changed_and_follows_a_database_put_back(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let lead = ts.lead().await;
+    let programme = ts.programme(&lead).await;
+    let template = rapport_domain::default_template();
+    let visits: Vec<DocId> = (0..30).map(|_| DocId::random()).collect();
+    let docs = visits
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut doc = rapport_domain::visit::new_visit(
+                rapport_testkit::random_actor(),
+                &rapport_domain::VisitInit {
+                    id: *id,
+                    programme_id: programme,
+                    client_id: DocId::random(),
+                    date: "2026-03-10".into(),
+                    rep_id: format!("rep-{}", i % 3),
+                },
+                &template,
+                1,
+            )
+            .expect("visit");
+            if i % 2 == 0 {
+                rapport_testkit::fill_and_complete(&mut doc, &template).expect("completed");
+            }
+            (*id, doc)
+        })
+        .collect();
+    rapport_server::edit::create_docs(ts.state(), docs)
+        .await
+        .expect("visits stored");
+    ts.state().projector.catch_up().await.expect("projected");
+
+    let (first, read) = kept(&ts, programme).await;
+    assert_eq!(first.len(), 30);
+    assert_eq!(read, 30, "the first status reads every visit");
+    assert_same(&first, &read_whole(&ts, programme).await, "the first read");
+
+    // A rep's edit: the next status reads that visit's row alone.
+    add_follow_up_to(&ts, visits[0], "Перезвонить директору").await;
+    let (after, read_after) = kept(&ts, programme).await;
+    assert_eq!(read_after - read, 1, "one visit changed, one row read");
+    assert_same(&after, &read_whole(&ts, programme).await, "after an edit");
+    assert!(follow_ups(&after, visits[0]).contains(&"Перезвонить директору".to_owned()));
+    let status = rapport_server::results::compute_status(ts.state(), programme)
+        .await
+        .expect("status");
+    assert!(
+        status
+            .open_follow_ups
+            .iter()
+            .any(|f| f.description == "Перезвонить директору"),
+        "the status shows the new follow-up"
+    );
+
+    // A copy of the projections as a backup would hold them.
+    let pool = ts.raw_pool().await;
+    let copy: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT doc_id, heads, summary, body, status_seq, CAST(stamp AS BIGINT) FROM doc_meta
+         WHERE kind = 'visit'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("copy the rows");
+    let copied_seq: i64 = sqlx::query_scalar("SELECT seq FROM projector WHERE id = 1")
+        .fetch_one(&pool)
+        .await
+        .expect("copy the count");
+
+    // Edits after the copy, kept by this process.
+    add_follow_up_to(&ts, visits[1], "Уточнить объём поставок").await;
+    add_follow_up_to(&ts, visits[2], "Отправить договор").await;
+    let (later, _) = kept(&ts, programme).await;
+    assert!(follow_ups(&later, visits[1]).contains(&"Уточнить объём поставок".to_owned()));
+    let read_up_to = ts.state().db.projection_seq().await.expect("count");
+
+    // The database is put back to the copy, under the running server.
+    for (doc_id, heads, summary, body, seq, stamp) in &copy {
+        sqlx::query(
+            "UPDATE doc_meta SET heads = $1, summary = $2, body = $3, status_seq = $4, stamp = $5
+             WHERE doc_id = $6",
+        )
+        .bind(heads)
+        .bind(summary)
+        .bind(body)
+        .bind(seq)
+        .bind(stamp)
+        .bind(doc_id)
+        .execute(&pool)
+        .await
+        .expect("put the row back");
+    }
+    sqlx::query("UPDATE projector SET seq = $1 WHERE id = 1")
+        .bind(copied_seq)
+        .execute(&pool)
+        .await
+        .expect("put the count back");
+    pool.close().await;
+
+    // Other visits edited after the restore, until the count passes the one this
+    // process read: rows written in between carry counts it has passed.
+    for (n, visit) in visits[3..].iter().enumerate() {
+        add_follow_up_to(&ts, *visit, &format!("Встреча №{n} после восстановления")).await;
+        if ts.state().db.projection_seq().await.expect("count") > read_up_to {
+            break;
+        }
+    }
+    assert!(
+        ts.state().db.projection_seq().await.expect("count") > read_up_to,
+        "the count passed the one read before the restore"
+    );
+    let (restored, _) = kept(&ts, programme).await;
+    let whole = read_whole(&ts, programme).await;
+    assert_same(&restored, &whole, "after the database was put back");
+    assert!(
+        follow_ups(&restored, visits[1]).is_empty(),
+        "an edit the copy lacks is gone from the status with it"
+    );
+    assert!(
+        follow_ups(&restored, visits[3]).contains(&"Встреча №0 после восстановления".to_owned())
     );
 }

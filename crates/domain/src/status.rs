@@ -306,18 +306,21 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Derives the status from the documents. Visits of other programmes are
-/// ignored; `today` (YYYY-MM-DD) decides which follow-ups are overdue.
-pub fn programme_status(
+/// Derives the status from the documents. Visits (in any order) of other programmes
+/// are ignored; `today` (YYYY-MM-DD) decides which follow-ups are overdue.
+pub fn programme_status<'a>(
     programme: &ProgrammeRoster,
     clients: &[ClientSummary],
-    visits: &[VisitSummary],
+    visits: impl IntoIterator<Item = &'a VisitSummary>,
     today: &str,
 ) -> ProgrammeStatus {
-    let visits: Vec<&VisitSummary> = visits
-        .iter()
+    let mut visits: Vec<&VisitSummary> = visits
+        .into_iter()
         .filter(|v| v.programme_id == programme.id)
         .collect();
+    // In the visits' order, whatever order they come in: sums of money come out the
+    // same to the last digit.
+    visits.sort_unstable_by_key(|v| v.id);
     let company: BTreeMap<String, &str> = clients
         .iter()
         .map(|c| (c.id.to_string(), c.company.as_str()))

@@ -15,7 +15,7 @@ pub use devices::Authors;
 mod programme_rows;
 pub use programme_rows::{ClientRow, join as join_programme, split as split_programme};
 mod projections;
-pub use projections::{ProgrammeProjection, WrittenClients};
+pub use projections::{ProgrammeProjection, VisitRow, WrittenClients};
 mod rights;
 pub(crate) use rights::Clients;
 
@@ -206,11 +206,19 @@ pub struct Projection {
 }
 
 /// A new version of what devices' rights depend on (`clients_version`,
-/// `authors_versions`): random, not the last one plus one, so that a database put back
-/// to an older copy under a running server never reaches again a version a process kept
-/// other rights under (`db/rights.rs`).
+/// `authors_versions`) or of a programme's status (`programme_versions.version`):
+/// random, not the last one plus one, so that a database put back to an older copy
+/// under a running server never reaches again a version a process kept something under
+/// (`db/rights.rs`, the status cache). Below 2^53: the live status sends it as a JSON
+/// number, which JavaScript reads exactly up to there.
 fn fresh_version() -> i64 {
-    i64::from_ne_bytes(uuid::Uuid::new_v4().as_u64_pair().0.to_ne_bytes())
+    i64::try_from(uuid::Uuid::new_v4().as_u64_pair().0 >> 11).unwrap_or(i64::MAX)
+}
+
+/// A new random stamp for a projection row (`status_rows.rs`): below 2^31, so that the
+/// sum of a programme's stamps fits in 64 bits in both databases.
+fn fresh_stamp() -> i64 {
+    i64::try_from(uuid::Uuid::new_v4().as_u64_pair().0 >> 33).unwrap_or(0)
 }
 
 fn doc_id(s: &str) -> HttpResult<DocId> {

@@ -10,10 +10,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::programme_rows::{RowPrint, entry_hash};
-use super::{Db, IN_CHUNK, MetaRow, Projection, doc_id, fresh_version, params};
+use super::{Db, IN_CHUNK, MetaRow, Projection, doc_id, fresh_stamp, fresh_version, params};
 use crate::error::{HttpError, HttpResult};
 
-/// Projection rows per statement: 9 parameters each, far below both databases' limits,
+/// Projection rows per statement: 11 parameters each, far below both databases' limits,
 /// and a page of the projector (or a burst of syncs) in one round trip.
 const META_ROWS_PER_STATEMENT: usize = 100;
 
@@ -99,14 +99,52 @@ impl Db {
         rows.iter().map(meta_row).collect()
     }
 
-    /// The status summaries of a programme's visits (JSON each).
-    pub async fn visit_summaries(&self, programme_id: DocId) -> HttpResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT summary FROM doc_meta WHERE programme_id = $1 AND kind = 'visit'",
+    /// The projector's count of transactions: every row written since a count read here
+    /// has a greater `status_seq`.
+    pub async fn projection_seq(&self) -> HttpResult<i64> {
+        Ok(sqlx::query_scalar("SELECT seq FROM projector WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The visits of a programme whose rows were written after the count `after`
+    /// (every one for `-1`), with their summaries (JSON each).
+    pub async fn visit_rows_since(
+        &self,
+        programme_id: DocId,
+        after: i64,
+    ) -> HttpResult<Vec<VisitRow>> {
+        let rows = sqlx::query(
+            "SELECT doc_id, status_seq, CAST(stamp AS BIGINT) AS stamp, summary FROM doc_meta
+             WHERE programme_id = $1 AND kind = 'visit' AND status_seq > $2",
         )
         .bind(programme_id.to_string())
+        .bind(after)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VisitRow {
+                    doc_id: doc_id(&r.try_get::<String, _>("doc_id")?)?,
+                    seq: r.try_get("status_seq")?,
+                    stamp: r.try_get("stamp")?,
+                    summary: r.try_get("summary")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many visits a programme has and the sum of their rows' stamps, read from the
+    /// index alone.
+    pub async fn visit_stamps(&self, programme_id: DocId) -> HttpResult<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(stamp), 0) AS BIGINT) AS total FROM doc_meta
+             WHERE programme_id = $1 AND kind = 'visit'",
+        )
+        .bind(programme_id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("total")?))
     }
 
     /// The status summaries of these documents (those that have a projection).
@@ -332,15 +370,18 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         // Compare-and-swap first: it serialises projectors of several processes (and
         // takes SQLite's write lock before any read).
-        let moved = sqlx::query("UPDATE projector SET cursor = $1 WHERE id = 1 AND cursor = $2")
-            .bind(cursor_hex(&to))
-            .bind(cursor_hex(&from))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if moved == 0 {
+        // Its count dates the rows it writes (`status_seq`, read by `status_rows.rs`).
+        let seq: Option<i64> = sqlx::query_scalar(
+            "UPDATE projector SET cursor = $1, seq = seq + 1 WHERE id = 1 AND cursor = $2
+             RETURNING seq",
+        )
+        .bind(cursor_hex(&to))
+        .bind(cursor_hex(&from))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(seq) = seq else {
             return Ok(false);
-        }
+        };
         // The programmes' rows are the clients written with the stored heads: read
         // before the rows of this batch overwrite those heads.
         let mut known: HashMap<DocId, Prints> = HashMap::new();
@@ -357,7 +398,7 @@ impl Db {
                 }
             }
         }
-        self.upsert_metas(&mut tx, projections, now_ms).await?;
+        self.upsert_metas(&mut tx, projections, now_ms, seq).await?;
         for p in projections {
             let Some(clients) = &p.clients else { continue };
             let programme = p.meta.doc_id;
@@ -455,7 +496,7 @@ impl Db {
             if !moved.is_empty() || !gone.is_empty() {
                 sqlx::query(
                     "INSERT INTO programme_versions (programme_id, version, clients_version)
-                     VALUES ($1, 1, $2)
+                     VALUES ($1, $2, $2)
                      ON CONFLICT (programme_id) DO UPDATE SET clients_version = $2",
                 )
                 .bind(programme.to_string())
@@ -504,11 +545,11 @@ impl Db {
         }
         for programme in programmes {
             sqlx::query(
-                "INSERT INTO programme_versions (programme_id, version) VALUES ($1, 1)
-                 ON CONFLICT (programme_id) DO UPDATE
-                     SET version = programme_versions.version + 1",
+                "INSERT INTO programme_versions (programme_id, version) VALUES ($1, $2)
+                 ON CONFLICT (programme_id) DO UPDATE SET version = $2",
             )
             .bind(programme)
+            .bind(fresh_version())
             .execute(&mut *tx)
             .await?;
         }
@@ -523,6 +564,7 @@ impl Db {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         projections: &[Projection],
         now_ms: i64,
+        seq: i64,
     ) -> HttpResult<()> {
         let mut last: HashMap<DocId, usize> = HashMap::with_capacity(projections.len());
         for (i, p) in projections.iter().enumerate() {
@@ -536,17 +578,18 @@ impl Db {
             .collect();
         for chunk in rows.chunks(META_ROWS_PER_STATEMENT) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|r| format!("({})", params(r * 9 + 1, 9)))
+                .map(|r| format!("({})", params(r * 11 + 1, 11)))
                 .collect();
             let sql = format!(
                 "INSERT INTO doc_meta
                      (doc_id, kind, programme_id, client_id, body, summary, heads, projected_ms,
-                      company_key)
+                      company_key, status_seq, stamp)
                  VALUES {}
                  ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
                      programme_id = excluded.programme_id, client_id = excluded.client_id,
                      body = excluded.body, summary = excluded.summary, heads = excluded.heads,
-                     projected_ms = excluded.projected_ms, company_key = excluded.company_key",
+                     projected_ms = excluded.projected_ms, company_key = excluded.company_key,
+                     status_seq = excluded.status_seq, stamp = excluded.stamp",
                 values.join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -561,7 +604,9 @@ impl Db {
                     .bind(&m.summary)
                     .bind(&m.heads)
                     .bind(now_ms)
-                    .bind(&p.company_key);
+                    .bind(&p.company_key)
+                    .bind(seq)
+                    .bind(fresh_stamp());
             }
             query.execute(&mut **tx).await?;
         }
@@ -611,6 +656,19 @@ impl Db {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A visit's projection row as the status reads it ([`Db::visit_rows_since`]).
+#[derive(Clone, Debug)]
+pub struct VisitRow {
+    /// The visit.
+    pub doc_id: DocId,
+    /// The projector's count when the row was written.
+    pub seq: i64,
+    /// The row's random stamp.
+    pub stamp: i64,
+    /// Its status summary (JSON).
+    pub summary: String,
 }
 
 /// A programme's projection ([`Db::programme_projection`]).

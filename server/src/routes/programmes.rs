@@ -150,7 +150,8 @@ async fn status(
 }
 
 /// The programme's live status: server-sent events named `status`, each saying the
-/// status moved (`{"version": n}`), the first at once; a comment line every 15 s while
+/// status moved (`{"version": n}`, a number that only tells one status from another:
+/// compare it for equality, not order), the first at once; a comment line every 15 s while
 /// nothing moves. The lead's dashboard reloads on each and polls only while it has no
 /// stream. Ends when the server stops.
 #[utoipa::path(get, path = "/api/v1/programmes/{id}/events", tag = "results",

@@ -137,6 +137,19 @@ impl TestServer {
         &self.server.as_ref().expect("server running").state
     }
 
+    /// A connection pool of its own to the server's database, to read and write behind
+    /// the server's back (close it when done).
+    pub async fn raw_pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = match &self.config.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.config.sqlite_path().display()),
+        };
+        sqlx::AnyPool::connect(&url)
+            .await
+            .expect("connect to the server's database")
+    }
+
     /// Waits until everything committed to the store is projected: the projector has
     /// caught up and the feed holds nothing back. On PostgreSQL the feed holds a commit
     /// back while an older transaction of the cluster is open (another test's), and the
