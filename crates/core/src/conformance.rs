@@ -13,7 +13,7 @@ use rapport_api::{ApiError, RunSummary, StoppedDoc};
 use rapport_domain::DocId;
 use rapport_store::WriteBatch;
 
-use crate::store::{DeviceStore, IndexEntry, Pairing, RunRecord};
+use crate::store::{DeviceStore, IndexEntry, Pairing, ResponseWrite, RunRecord};
 
 /// A store under test, and what the suite needs to do to it.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -62,6 +62,7 @@ where
     case!(stopped_documents_and_the_index);
     case!(hundreds_of_documents_at_once);
     case!(compaction_keeps_every_change);
+    case!(a_response_writes_what_it_holds);
 }
 
 fn id(n: u8) -> DocId {
@@ -467,4 +468,99 @@ pub async fn compaction_keeps_every_change<H: Harness>(h: &mut H) {
     let (_, obj) = loaded.get(ROOT, "текст").expect("get").expect("text");
     let typed: String = "Привет, мир! ".chars().cycle().take(150).collect();
     assert_eq!(loaded.text(&obj).expect("text"), typed);
+}
+
+/// What one response left to store is written whole: documents, sync states, refusals
+/// given and taken back, index entries, the cursor and the cleared dirty marks. A
+/// response whose documents are refused (a change without its dependency) writes
+/// nothing else either: the cursor and the dirty marks stay as they were.
+pub async fn a_response_writes_what_it_holds<H: Harness>(h: &mut H) {
+    let store = h.store();
+    store.mark_dirty(&[id(1), id(2)], 1).await.expect("dirty");
+    store
+        .stop(&[StoppedDoc {
+            doc_id: id(3),
+            kind: String::new(),
+            code: "forbidden".into(),
+            message: "клиент передан другому".into(),
+            at_ms: 1,
+        }])
+        .await
+        .expect("stop");
+    store.set_remote_cursor(b"c0").await.expect("cursor");
+    let a = doc_with(1, "ответ с сервера");
+    let peer = rapport_store::PeerId::server();
+    let refusal = StoppedDoc {
+        doc_id: id(4),
+        kind: String::new(),
+        code: "forbidden".into(),
+        message: "нет доступа".into(),
+        at_ms: 2,
+    };
+    store
+        .write_response(ResponseWrite {
+            batch: WriteBatch::new()
+                .with_changes(id(1), all_changes(&a))
+                .with_sync_state(peer.clone(), id(1), b"\xd1\x81".to_vec()),
+            stop: vec![refusal],
+            unstop: vec![id(3)],
+            index: vec![IndexEntry {
+                doc: id(1),
+                kind: "visit".into(),
+                client: Some(id(5)),
+            }],
+            cursor: Some(b"c1".to_vec()),
+            clear_dirty: vec![id(1)],
+        })
+        .await
+        .expect("a response");
+    h.reopen().await;
+    let store = h.store();
+    assert_eq!(
+        stored_text(store, id(1)).await.as_deref(),
+        Some("ответ с сервера")
+    );
+    let states = store.sync_states(&[id(1)]).await.expect("states");
+    assert_eq!(states[&id(1)], b"\xd1\x81".to_vec());
+    let stopped: Vec<DocId> = store
+        .stopped()
+        .await
+        .expect("stopped")
+        .iter()
+        .map(|s| s.doc_id)
+        .collect();
+    assert_eq!(stopped, vec![id(4)], "one refusal given, one taken back");
+    assert_eq!(
+        store.indexed().await.expect("indexed"),
+        vec![IndexEntry {
+            doc: id(1),
+            kind: "visit".into(),
+            client: Some(id(5)),
+        }]
+    );
+    assert_eq!(store.sync_row().await.expect("row").remote_cursor, b"c1");
+    assert_eq!(store.dirty().await.expect("dirty"), vec![id(2)]);
+
+    // Refused documents: nothing of the response is written.
+    let mut later = AutoCommit::load(&a.save()).expect("load");
+    later.put(ROOT, "ответ", "позже").expect("put");
+    later.commit();
+    let orphan = later.document().get_changes(&a.get_heads());
+    let refused = store
+        .write_response(ResponseWrite {
+            batch: WriteBatch::new().with_changes(id(6), orphan),
+            cursor: Some(b"c2".to_vec()),
+            clear_dirty: vec![id(2)],
+            ..ResponseWrite::default()
+        })
+        .await;
+    assert!(
+        refused.is_err(),
+        "a change without its dependency is refused"
+    );
+    h.reopen().await;
+    let store = h.store();
+    assert_eq!(store.sync_row().await.expect("row").remote_cursor, b"c1");
+    assert_eq!(store.dirty().await.expect("dirty"), vec![id(2)]);
+    assert_eq!(stored_text(store, id(6)).await, None);
 }

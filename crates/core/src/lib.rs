@@ -41,4 +41,4 @@ pub use mem_store::{MemDeviceSnapshot, MemDeviceStore, WriteFaults};
 pub use pairing::{PairFlow, PairNext};
 pub use rapport_protocol::INSTANCE_HEADER;
 pub use run::{Answer, NoAnswer, Post, Reply, Step, StoreAnswer, StoreCall, SyncRun};
-pub use store::{DeviceStore, IndexEntry, Loaded, Pairing, RunRecord, SyncRow};
+pub use store::{DeviceStore, IndexEntry, Loaded, Pairing, ResponseWrite, RunRecord, SyncRow};

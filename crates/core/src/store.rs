@@ -101,6 +101,38 @@ pub struct IndexEntry {
     pub client: Option<DocId>,
 }
 
+/// What one response of the server leaves to store ([`DeviceStore::write_response`]):
+/// the documents' changes and sync states it brought, the refusals it gave and took
+/// back, the index entries of documents new to the device, the feed cursor (when the
+/// run may keep it) and the dirty documents it settled.
+#[derive(Debug, Default)]
+pub struct ResponseWrite {
+    /// Changes and sync states.
+    pub batch: WriteBatch,
+    /// Refusals ([`DeviceStore::stop`]).
+    pub stop: Vec<StoppedDoc>,
+    /// Refusals taken back ([`DeviceStore::unstop`]).
+    pub unstop: Vec<DocId>,
+    /// What the new documents are ([`DeviceStore::index`]).
+    pub index: Vec<IndexEntry>,
+    /// The feed cursor to keep ([`DeviceStore::set_remote_cursor`]).
+    pub cursor: Option<Vec<u8>>,
+    /// Dirty documents the server now holds whole ([`DeviceStore::clear_dirty`]).
+    pub clear_dirty: Vec<DocId>,
+}
+
+impl ResponseWrite {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+            && self.stop.is_empty()
+            && self.unstop.is_empty()
+            && self.index.is_empty()
+            && self.cursor.is_none()
+            && self.clear_dirty.is_empty()
+    }
+}
+
 /// What a device keeps: its documents with their changes and sync states (with the
 /// server), its pairing, the sync bookkeeping, dirty and stopped documents, and the
 /// document index. See the module documentation for the contract every implementation
@@ -217,4 +249,35 @@ pub trait DeviceStore: MaybeSendSync {
 
     /// Every indexed document.
     async fn indexed(&self) -> Result<Vec<IndexEntry>, StoreError>;
+
+    // --- One response ----------------------------------------------------------------
+
+    /// Writes what one response left to store, in this order: the batch (all or
+    /// nothing, as [`Self::commit`]), the refusals, those taken back, the index, the
+    /// cursor, the dirty marks cleared. A store that can write them in one transaction
+    /// does (one durable write per response instead of up to six); this default writes
+    /// them one after another, each durable before the next, which the order keeps
+    /// safe: the cursor never before what it covers, a dirty mark never cleared before
+    /// the document is stored.
+    async fn write_response(&self, write: ResponseWrite) -> Result<(), StoreError> {
+        if !write.batch.is_empty() {
+            self.commit(write.batch).await?;
+        }
+        if !write.stop.is_empty() {
+            self.stop(&write.stop).await?;
+        }
+        if !write.unstop.is_empty() {
+            self.unstop(&write.unstop).await?;
+        }
+        if !write.index.is_empty() {
+            self.index(&write.index).await?;
+        }
+        if let Some(cursor) = &write.cursor {
+            self.set_remote_cursor(cursor).await?;
+        }
+        if !write.clear_dirty.is_empty() {
+            self.clear_dirty(&write.clear_dirty).await?;
+        }
+        Ok(())
+    }
 }

@@ -3,17 +3,17 @@
 //! the document index) in one encrypted SQLite file, as the core's [`DeviceStore`].
 //!
 //! Durability: WAL with `synchronous=FULL`, so every write is on disk when its call
-//! returns. An edit writes its dirty mark (when the document has none yet) in a
+//! returns. What one response of the server brings is one transaction. An edit writes its dirty mark (when the document has none yet) in a
 //! transaction before the one of its changes: the dirty mark is never later than them.
 
 use std::collections::HashMap;
 
 use automerge::Change;
 use rapport_api::{ApiError, StoppedDoc};
-use rapport_core::{DeviceStore, IndexEntry, Loaded, Pairing, RunRecord, SyncRow};
+use rapport_core::{DeviceStore, IndexEntry, Loaded, Pairing, ResponseWrite, RunRecord, SyncRow};
 use rapport_domain::DocId;
 use rapport_store::{CompactionPlan, DocStore, PeerId, SqliteStore, StoreError, WriteBatch};
-use sqlx::{QueryBuilder, Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 /// A database error, said as the store says it.
 fn sql(e: sqlx::Error) -> StoreError {
@@ -54,6 +54,26 @@ impl DeviceStore for SqlDeviceStore {
 
     async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
         self.docs.commit(batch).await.map(|_| ())
+    }
+
+    /// One transaction (one fsync) for all of it: documents and the node's tables are
+    /// in one file.
+    async fn write_response(&self, write: ResponseWrite) -> Result<(), StoreError> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.docs.begin_write().await?;
+        if !write.batch.is_empty() {
+            self.docs.commit_in(&mut tx, write.batch).await?;
+        }
+        write_stopped(&mut tx, &write.stop).await?;
+        delete_rows(&mut tx, UNSTOP, &write.unstop).await?;
+        write_index(&mut tx, &write.index).await?;
+        if let Some(cursor) = &write.cursor {
+            write_cursor(&mut tx, cursor).await?;
+        }
+        delete_rows(&mut tx, CLEAR_DIRTY, &write.clear_dirty).await?;
+        tx.commit().await.map_err(sql)
     }
 
     fn keeps_whole_documents(&self) -> bool {
@@ -171,6 +191,79 @@ struct LocalDb {
 /// each statement costs a round trip to the connection's thread.
 const ROWS_PER_STATEMENT: usize = 300;
 
+/// Takes documents out of the stopped set (with [`delete_rows`]).
+const UNSTOP: &str = "DELETE FROM node_stopped WHERE doc_id IN ";
+
+/// Takes documents out of the dirty set (with [`delete_rows`]).
+const CLEAR_DIRTY: &str = "DELETE FROM node_dirty WHERE doc_id IN ";
+
+/// Deletes the node's rows of `docs` with `delete` (`DELETE FROM … WHERE doc_id IN `).
+async fn delete_rows(
+    conn: &mut SqliteConnection,
+    delete: &'static str,
+    docs: &[DocId],
+) -> Result<(), StoreError> {
+    for docs in docs.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::new(delete);
+        query.push("(");
+        let mut list = query.separated(", ");
+        for doc in docs {
+            list.push_bind(doc.as_bytes().as_slice());
+        }
+        query.push(")");
+        query.build().execute(&mut *conn).await.map_err(sql)?;
+    }
+    Ok(())
+}
+
+/// Writes refusals (replacing those of the same documents).
+async fn write_stopped(
+    conn: &mut SqliteConnection,
+    stopped: &[StoppedDoc],
+) -> Result<(), StoreError> {
+    for stopped in stopped.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::new(
+            "INSERT OR REPLACE INTO node_stopped (doc_id, code, message, at_ms) ",
+        );
+        insert.push_values(stopped, |mut row, s| {
+            row.push_bind(s.doc_id.as_bytes().as_slice())
+                .push_bind(&s.code)
+                .push_bind(&s.message)
+                .push_bind(s.at_ms);
+        });
+        insert.build().execute(&mut *conn).await.map_err(sql)?;
+    }
+    Ok(())
+}
+
+/// Writes index entries (replacing those of the same documents).
+async fn write_index(
+    conn: &mut SqliteConnection,
+    entries: &[IndexEntry],
+) -> Result<(), StoreError> {
+    for entries in entries.chunks(ROWS_PER_STATEMENT) {
+        let mut insert =
+            QueryBuilder::new("INSERT OR REPLACE INTO node_index (doc_id, kind, client_id) ");
+        insert.push_values(entries, |mut row, e| {
+            row.push_bind(e.doc.as_bytes().as_slice())
+                .push_bind(&e.kind)
+                .push_bind(e.client.map(|c| c.as_bytes().to_vec()));
+        });
+        insert.build().execute(&mut *conn).await.map_err(sql)?;
+    }
+    Ok(())
+}
+
+/// Writes the server's feed cursor.
+async fn write_cursor(conn: &mut SqliteConnection, cursor: &[u8]) -> Result<(), StoreError> {
+    sqlx::query("UPDATE node_sync SET remote_cursor = ? WHERE id = 1")
+        .bind(cursor)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql)?;
+    Ok(())
+}
+
 fn id_of(bytes: &[u8]) -> Result<DocId, StoreError> {
     <[u8; 16]>::try_from(bytes)
         .map(DocId::from_bytes)
@@ -265,12 +358,8 @@ impl LocalDb {
 
     /// Persists the server's cursor (only after what it covers is stored).
     async fn set_remote_cursor(&self, cursor: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("UPDATE node_sync SET remote_cursor = ? WHERE id = 1")
-            .bind(cursor)
-            .execute(&self.pool)
-            .await
-            .map_err(sql)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(sql)?;
+        write_cursor(&mut conn, cursor).await
     }
 
     /// Records how a run ended.
@@ -324,8 +413,7 @@ impl LocalDb {
 
     /// Takes documents out of the dirty set (the server has all of them).
     async fn clear_dirty(&self, docs: &[DocId]) -> Result<(), StoreError> {
-        self.delete_docs("DELETE FROM node_dirty WHERE doc_id IN ", docs)
-            .await
+        self.delete_docs(CLEAR_DIRTY, docs).await
     }
 
     /// Every dirty document.
@@ -343,25 +431,13 @@ impl LocalDb {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(sql)?;
-        for stopped in stopped.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::new(
-                "INSERT OR REPLACE INTO node_stopped (doc_id, code, message, at_ms) ",
-            );
-            insert.push_values(stopped, |mut row, s| {
-                row.push_bind(s.doc_id.as_bytes().as_slice())
-                    .push_bind(&s.code)
-                    .push_bind(&s.message)
-                    .push_bind(s.at_ms);
-            });
-            insert.build().execute(&mut *tx).await.map_err(sql)?;
-        }
+        write_stopped(&mut tx, stopped).await?;
         tx.commit().await.map_err(sql)
     }
 
     /// The server sent these documents again: they sync again.
     async fn unstop(&self, docs: &[DocId]) -> Result<(), StoreError> {
-        self.delete_docs("DELETE FROM node_stopped WHERE doc_id IN ", docs)
-            .await
+        self.delete_docs(UNSTOP, docs).await
     }
 
     /// Deletes the rows of `docs` with `delete` (`DELETE FROM … WHERE doc_id IN `), in
@@ -371,16 +447,7 @@ impl LocalDb {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(sql)?;
-        for docs in docs.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::new(delete);
-            query.push("(");
-            let mut list = query.separated(", ");
-            for doc in docs {
-                list.push_bind(doc.as_bytes().as_slice());
-            }
-            query.push(")");
-            query.build().execute(&mut *tx).await.map_err(sql)?;
-        }
+        delete_rows(&mut tx, delete, docs).await?;
         tx.commit().await.map_err(sql)
     }
 
@@ -412,16 +479,7 @@ impl LocalDb {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(sql)?;
-        for entries in entries.chunks(ROWS_PER_STATEMENT) {
-            let mut insert =
-                QueryBuilder::new("INSERT OR REPLACE INTO node_index (doc_id, kind, client_id) ");
-            insert.push_values(entries, |mut row, e| {
-                row.push_bind(e.doc.as_bytes().as_slice())
-                    .push_bind(&e.kind)
-                    .push_bind(e.client.map(|c| c.as_bytes().to_vec()));
-            });
-            insert.build().execute(&mut *tx).await.map_err(sql)?;
-        }
+        write_index(&mut tx, entries).await?;
         tx.commit().await.map_err(sql)
     }
 

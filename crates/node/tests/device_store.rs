@@ -3,6 +3,8 @@
 //! by triggers inside the database itself.
 
 use rapport_core::conformance::{Harness, run};
+use rapport_core::{DeviceStore, IndexEntry, ResponseWrite};
+use rapport_domain::DocId;
 use rapport_node::SqlDeviceStore;
 use rapport_store::SqliteStore;
 
@@ -77,4 +79,45 @@ impl Harness for Sqlite {
 #[tokio::test]
 async fn the_encrypted_sqlite_store_keeps_the_contract() {
     run(Sqlite::new).await;
+}
+
+/// On this store a response is one transaction: when its last part cannot be written
+/// (the index, here), its documents, cursor and cleared dirty marks are not written
+/// either, and the device holds what it held before the response.
+#[tokio::test]
+async fn a_response_is_one_transaction() {
+    let mut h = Sqlite::new().await;
+    let doc = DocId::from_bytes([1; 16]);
+    h.store.mark_dirty(&[doc], 1).await.expect("dirty");
+    h.store.set_remote_cursor(b"c0").await.expect("cursor");
+    let mut answer = automerge::AutoCommit::new();
+    automerge::transaction::Transactable::put(&mut answer, automerge::ROOT, "ответ", "с сервера")
+        .expect("put");
+    answer.commit();
+    h.exec(&refuse("node_index", true)).await;
+    let failed = h
+        .store
+        .write_response(ResponseWrite {
+            batch: rapport_store::WriteBatch::new()
+                .with_changes(doc, answer.document().get_changes(&[])),
+            index: vec![IndexEntry {
+                doc,
+                kind: "visit".into(),
+                client: None,
+            }],
+            cursor: Some(b"c1".to_vec()),
+            clear_dirty: vec![doc],
+            ..ResponseWrite::default()
+        })
+        .await;
+    assert!(failed.is_err(), "the index write fails");
+    h.reopen().await;
+    assert_eq!(h.store.sync_row().await.expect("row").remote_cursor, b"c0");
+    assert_eq!(h.store.dirty().await.expect("dirty"), vec![doc]);
+    let loaded = h.store.load_many(&[doc]).await.expect("load");
+    assert!(
+        matches!(loaded[0].1, Ok(None)),
+        "the response's document is not stored"
+    );
+    h.close().await;
 }

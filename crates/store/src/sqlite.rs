@@ -197,8 +197,168 @@ impl SqliteStore {
 
     /// Starts a write transaction that holds the write lock from the start, so two
     /// writers never deadlock upgrading a read lock (SQLITE_BUSY mid-transaction).
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    /// Tables of the caller's own in the same file can be written in it beside a
+    /// [`Self::commit_in`].
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    }
+
+    /// [`DocStore::commit`] in `tx`, a transaction of [`Self::begin_write`]: stored when
+    /// the caller commits it, with whatever else it wrote there; nothing of it when it
+    /// is dropped. The report holds only once `tx` is committed.
+    pub async fn commit_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        batch: WriteBatch,
+    ) -> Result<CommitReport, StoreError> {
+        let mut batch = rows::prepare(batch)?;
+        // Documents sent whole: those stored already (another writer was first) go in as
+        // changes; the others are claimed below. The write lock keeps it so meanwhile.
+        let mut claimed = Vec::new();
+        for whole in std::mem::take(&mut batch.wholes) {
+            let stored = sqlx::query("SELECT 1 FROM docs WHERE doc_id = ?")
+                .bind(whole.doc().as_bytes().as_slice())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db)?;
+            if stored.is_some() {
+                batch.add_whole_as_changes(&whole)?;
+            } else {
+                claimed.push(whole);
+            }
+        }
+        for dep in &batch.external_deps {
+            let stored = sqlx::query("SELECT 1 FROM changes WHERE doc_id = ? AND hash = ?")
+                .bind(dep.doc.as_bytes().as_slice())
+                .bind(dep.dep.as_ref())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db)?;
+            if stored.is_none() {
+                // Dropping `tx` rolls back: nothing of the batch is stored.
+                return Err(dep.missing());
+            }
+        }
+        let mut new_changes: HashMap<DocId, usize> =
+            batch.docs.iter().map(|doc| (*doc, 0)).collect();
+        // Many rows a statement (a first download brings thousands): each statement
+        // costs a round trip to the connection's thread. One document's run of rows a
+        // statement, so what it inserted counts for that document; rows go in in batch
+        // order, which is the order loads replay them in.
+        for run in batch.changes.chunk_by(|a, b| a.doc == b.doc) {
+            for rows in run.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new("INSERT INTO changes (doc_id, hash, data) ");
+                insert.push_values(rows, |mut row, change| {
+                    row.push_bind(change.doc.as_bytes().as_slice())
+                        .push_bind(change.hash.as_ref())
+                        .push_bind(change.data.as_slice());
+                });
+                insert.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
+                let inserted = insert
+                    .build()
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?
+                    .rows_affected();
+                *new_changes.entry(rows[0].doc).or_default() += inserted as usize;
+            }
+        }
+        let moved: Vec<DocId> = batch
+            .docs
+            .iter()
+            .copied()
+            .filter(|doc| new_changes.get(doc).is_some_and(|n| *n > 0))
+            .collect();
+        let mut versions = HashMap::with_capacity(moved.len() + claimed.len());
+        let placed = moved.len() + claimed.len();
+        if placed > 0 {
+            // One writer at a time: positions taken here are in commit order.
+            let last: i64 = sqlx::query_scalar(
+                "UPDATE feed_counter SET seq = seq + ? WHERE id = 1 RETURNING seq",
+            )
+            .bind(placed as i64)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db)?;
+            let first = last - placed as i64 + 1;
+            for (seq, whole) in (first..).zip(&claimed) {
+                let after = DocVersion::random();
+                sqlx::query(
+                    "INSERT INTO docs (doc_id, feed_seq, version, snapshot) VALUES (?, ?, ?, ?)",
+                )
+                .bind(whole.doc().as_bytes().as_slice())
+                .bind(seq)
+                .bind(after.as_bytes().as_slice())
+                .bind(whole.bytes())
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+                // No bytes: the snapshot holds the changes, as after a compaction.
+                for hashes in whole.hashes().chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = QueryBuilder::new("INSERT INTO changes (doc_id, hash) ");
+                    insert.push_values(hashes, |mut row, hash| {
+                        row.push_bind(whole.doc().as_bytes().as_slice())
+                            .push_bind(hash.as_ref());
+                    });
+                    insert.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
+                    insert.build().execute(&mut **tx).await.map_err(db)?;
+                }
+                new_changes.insert(whole.doc(), whole.hashes().len());
+                versions.insert(
+                    whole.doc(),
+                    VersionStep {
+                        before: None,
+                        after,
+                    },
+                );
+            }
+            let first = first + claimed.len() as i64;
+            for (seq, doc) in (first..).zip(&moved) {
+                // Read under the write lock: no other commit moves it in between.
+                let before: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar("SELECT version FROM docs WHERE doc_id = ?")
+                        .bind(doc.as_bytes().as_slice())
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                let step = VersionStep {
+                    before: before
+                        .flatten()
+                        .map(|v| DocVersion::from_stored(&v))
+                        .transpose()?,
+                    after: DocVersion::random(),
+                };
+                sqlx::query(
+                    "INSERT INTO docs (doc_id, feed_seq, version) VALUES (?, ?, ?)
+                     ON CONFLICT (doc_id) DO UPDATE
+                         SET feed_seq = excluded.feed_seq, version = excluded.version",
+                )
+                .bind(doc.as_bytes().as_slice())
+                .bind(seq)
+                .bind(step.after.as_bytes().as_slice())
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+                versions.insert(*doc, step);
+            }
+        }
+        for states in batch.sync_states.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert = QueryBuilder::new("INSERT INTO sync_states (peer, doc_id, state) ");
+            upsert.push_values(states, |mut row, (peer, doc, state)| {
+                row.push_bind(peer.as_str())
+                    .push_bind(doc.as_bytes().as_slice())
+                    .push_bind(state.as_slice());
+            });
+            upsert.push(" ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state");
+            upsert.build().execute(&mut **tx).await.map_err(db)?;
+        }
+        Ok(CommitReport {
+            new_changes,
+            sync_states: batch.sync_states.len(),
+            versions,
+        })
     }
 
     /// Reads the stored rows of `docs` in one statement per chunk (one consistent read).
@@ -248,154 +408,10 @@ fn placeholders(n: usize) -> String {
 #[async_trait]
 impl DocStore for SqliteStore {
     async fn commit(&self, batch: WriteBatch) -> Result<CommitReport, StoreError> {
-        let mut batch = rows::prepare(batch)?;
         let mut tx = self.begin_write().await?;
-        // Documents sent whole: those stored already (another writer was first) go in as
-        // changes; the others are claimed below. The write lock keeps it so meanwhile.
-        let mut claimed = Vec::new();
-        for whole in std::mem::take(&mut batch.wholes) {
-            let stored = sqlx::query("SELECT 1 FROM docs WHERE doc_id = ?")
-                .bind(whole.doc().as_bytes().as_slice())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            if stored.is_some() {
-                batch.add_whole_as_changes(&whole)?;
-            } else {
-                claimed.push(whole);
-            }
-        }
-        for dep in &batch.external_deps {
-            let stored = sqlx::query("SELECT 1 FROM changes WHERE doc_id = ? AND hash = ?")
-                .bind(dep.doc.as_bytes().as_slice())
-                .bind(dep.dep.as_ref())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            if stored.is_none() {
-                // Dropping `tx` rolls back: nothing of the batch is stored.
-                return Err(dep.missing());
-            }
-        }
-        let mut new_changes: HashMap<DocId, usize> =
-            batch.docs.iter().map(|doc| (*doc, 0)).collect();
-        // Many rows a statement (a first download brings thousands): each statement
-        // costs a round trip to the connection's thread. One document's run of rows a
-        // statement, so what it inserted counts for that document; rows go in in batch
-        // order, which is the order loads replay them in.
-        for run in batch.changes.chunk_by(|a, b| a.doc == b.doc) {
-            for rows in run.chunks(ROWS_PER_STATEMENT) {
-                let mut insert = QueryBuilder::new("INSERT INTO changes (doc_id, hash, data) ");
-                insert.push_values(rows, |mut row, change| {
-                    row.push_bind(change.doc.as_bytes().as_slice())
-                        .push_bind(change.hash.as_ref())
-                        .push_bind(change.data.as_slice());
-                });
-                insert.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
-                let inserted = insert
-                    .build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?
-                    .rows_affected();
-                *new_changes.entry(rows[0].doc).or_default() += inserted as usize;
-            }
-        }
-        let moved: Vec<DocId> = batch
-            .docs
-            .iter()
-            .copied()
-            .filter(|doc| new_changes.get(doc).is_some_and(|n| *n > 0))
-            .collect();
-        let mut versions = HashMap::with_capacity(moved.len() + claimed.len());
-        let placed = moved.len() + claimed.len();
-        if placed > 0 {
-            // One writer at a time: positions taken here are in commit order.
-            let last: i64 = sqlx::query_scalar(
-                "UPDATE feed_counter SET seq = seq + ? WHERE id = 1 RETURNING seq",
-            )
-            .bind(placed as i64)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-            let first = last - placed as i64 + 1;
-            for (seq, whole) in (first..).zip(&claimed) {
-                let after = DocVersion::random();
-                sqlx::query(
-                    "INSERT INTO docs (doc_id, feed_seq, version, snapshot) VALUES (?, ?, ?, ?)",
-                )
-                .bind(whole.doc().as_bytes().as_slice())
-                .bind(seq)
-                .bind(after.as_bytes().as_slice())
-                .bind(whole.bytes())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                // No bytes: the snapshot holds the changes, as after a compaction.
-                for hashes in whole.hashes().chunks(ROWS_PER_STATEMENT) {
-                    let mut insert = QueryBuilder::new("INSERT INTO changes (doc_id, hash) ");
-                    insert.push_values(hashes, |mut row, hash| {
-                        row.push_bind(whole.doc().as_bytes().as_slice())
-                            .push_bind(hash.as_ref());
-                    });
-                    insert.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
-                    insert.build().execute(&mut *tx).await.map_err(db)?;
-                }
-                new_changes.insert(whole.doc(), whole.hashes().len());
-                versions.insert(
-                    whole.doc(),
-                    VersionStep {
-                        before: None,
-                        after,
-                    },
-                );
-            }
-            let first = first + claimed.len() as i64;
-            for (seq, doc) in (first..).zip(&moved) {
-                // Read under the write lock: no other commit moves it in between.
-                let before: Option<Option<Vec<u8>>> =
-                    sqlx::query_scalar("SELECT version FROM docs WHERE doc_id = ?")
-                        .bind(doc.as_bytes().as_slice())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                let step = VersionStep {
-                    before: before
-                        .flatten()
-                        .map(|v| DocVersion::from_stored(&v))
-                        .transpose()?,
-                    after: DocVersion::random(),
-                };
-                sqlx::query(
-                    "INSERT INTO docs (doc_id, feed_seq, version) VALUES (?, ?, ?)
-                     ON CONFLICT (doc_id) DO UPDATE
-                         SET feed_seq = excluded.feed_seq, version = excluded.version",
-                )
-                .bind(doc.as_bytes().as_slice())
-                .bind(seq)
-                .bind(step.after.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                versions.insert(*doc, step);
-            }
-        }
-        for states in batch.sync_states.chunks(ROWS_PER_STATEMENT) {
-            let mut upsert = QueryBuilder::new("INSERT INTO sync_states (peer, doc_id, state) ");
-            upsert.push_values(states, |mut row, (peer, doc, state)| {
-                row.push_bind(peer.as_str())
-                    .push_bind(doc.as_bytes().as_slice())
-                    .push_bind(state.as_slice());
-            });
-            upsert.push(" ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state");
-            upsert.build().execute(&mut *tx).await.map_err(db)?;
-        }
+        let report = self.commit_in(&mut tx, batch).await?;
         tx.commit().await.map_err(db)?;
-        Ok(CommitReport {
-            new_changes,
-            sync_states: batch.sync_states.len(),
-            versions,
-        })
+        Ok(report)
     }
 
     async fn load_versioned(&self, docs: &[DocId]) -> Result<Vec<Versioned>, StoreError> {

@@ -64,6 +64,7 @@ fn write_name(call: &StoreCall) -> Option<&'static str> {
         StoreCall::Stop(_) => "stop",
         StoreCall::Unstop(_) => "unstop",
         StoreCall::Index(_) => "index",
+        StoreCall::WriteResponse(_) => "response",
         StoreCall::LoadMany(_)
         | StoreCall::ListDocs
         | StoreCall::SyncStates(_)
@@ -224,8 +225,9 @@ fn a_run_stopped_at_any_step_loses_nothing_and_the_next_run_gets_clean(#[case] r
 }
 
 /// A run's writes are what its exchange changed: a device that sends one edit and has
-/// no document stopped writes the response's changes and states, its cursor, its dirty
-/// set and its record (each a transaction, so a flush on the node), and nothing more.
+/// no document stopped writes what the response brought (its changes and states, the
+/// cursor, the dirty mark cleared: one transaction, so one flush on the node) and its
+/// record, and nothing more.
 #[test]
 fn a_run_of_one_edit_writes_only_what_it_changed() {
     let (mut server, image, shared, _) = world();
@@ -242,7 +244,7 @@ fn a_run_of_one_edit_writes_only_what_it_changed() {
     writes.sort_unstable();
     assert_eq!(
         writes,
-        ["clear dirty", "commit", "cursor", "run record"],
+        ["response", "run record"],
         "the writes of a run sending one edit"
     );
     assert_eq!(

@@ -24,7 +24,7 @@ use rapport_protocol::{
 
 pub use self::steps::{Answer, NoAnswer, Post, Reply, Step, StoreAnswer, StoreCall, SyncRun};
 
-use self::persist::{RunDocs, Settling, persist};
+use self::persist::{RunDocs, Settled, Settling, persist};
 use self::steps::Io;
 use crate::device::{DeviceCore, Shared};
 use crate::error::{NodeError, server_error};
@@ -267,9 +267,18 @@ async fn clear_dirty(
         return Ok(());
     }
     io.write(StoreCall::ClearDirty(clean.clone())).await?;
-    // An edit that raced the removal: its mark goes back (it may have found the old
-    // mark and written none).
-    let back = shared.cleared(&clean, generations);
+    remark_raced(shared, io, &clean, generations).await
+}
+
+/// After the store's marks of `clean` were removed: an edit that raced the removal gets
+/// its mark back (it may have found the old mark and written none).
+async fn remark_raced(
+    shared: &Shared,
+    io: &Io,
+    clean: &[DocId],
+    generations: &std::collections::HashMap<DocId, u64>,
+) -> Result<(), NodeError> {
+    let back = shared.cleared(clean, generations);
     if !back.is_empty() {
         io.write(StoreCall::MarkDirty(back, shared.now_ms()))
             .await?;
@@ -362,21 +371,6 @@ async fn pass(
             transient |= !error.code.stops();
         }
         received.extend(outcome.changed.iter().copied());
-        // A document the server could not answer this time (internal error, retry) may
-        // be a feed document: moving the cursor past it would skip it until it changes
-        // again. Keep the old cursor; the next run asks again.
-        persist(shared, io, &mut docs, &outcome, !transient, &mut stopped).await?;
-        // A new programme view may give back what the server refused (a client given to
-        // this rep again, whose visit the server would not send: nothing in it changed
-        // for the device): the stopped documents get another try at the next run, as at
-        // the next start.
-        if !stopped.is_empty() && outcome.changed.contains(&view_id(device.programme_id)) {
-            retry(shared, io, Vec::new(), stopped.drain().collect()).await?;
-        }
-        if let Some(cursor) = settling.mid_run_cursor(&outcome, session.cursor()) {
-            io.write(StoreCall::SetRemoteCursor(cursor.to_vec()))
-                .await?;
-        }
         // A dirty document the server now holds whole leaves the dirty set at once, not
         // at the end of the pass: a backlog larger than one run's round trips (after a
         // reconcile that marks every document) then shrinks run by run instead of being
@@ -388,7 +382,35 @@ async fn pass(
             .filter(|id| cleared.insert(**id))
             .copied()
             .collect();
-        clear_dirty(shared, io, &settled, &generations).await?;
+        let clean = shared.unedited(&settled, &generations);
+        // A document the server could not answer this time (internal error, retry) may
+        // be a feed document: moving the cursor past it would skip it until it changes
+        // again. Keep the old cursor; the next run asks again.
+        let cursor = settling
+            .mid_run_cursor(&outcome, session.cursor())
+            .map(<[u8]>::to_vec);
+        let settled_now = Settled {
+            cursor,
+            clean: clean.clone(),
+        };
+        persist(
+            shared,
+            io,
+            &mut docs,
+            &outcome,
+            !transient,
+            &mut stopped,
+            settled_now,
+        )
+        .await?;
+        remark_raced(shared, io, &clean, &generations).await?;
+        // A new programme view may give back what the server refused (a client given to
+        // this rep again, whose visit the server would not send: nothing in it changed
+        // for the device): the stopped documents get another try at the next run, as at
+        // the next start.
+        if !stopped.is_empty() && outcome.changed.contains(&view_id(device.programme_id)) {
+            retry(shared, io, Vec::new(), stopped.drain().collect()).await?;
+        }
         summary.docs_sent = sent.len();
         summary.docs_received = received.len();
         shared.host.emit(Event::SyncProgress {

@@ -12,6 +12,7 @@ use rapport_store::{PeerId, WholeDoc, WriteBatch};
 use super::steps::{Io, StoreCall};
 use crate::device::{Shared, index_entry};
 use crate::error::NodeError;
+use crate::store::ResponseWrite;
 
 /// The documents of one run: loaded from the store (committed state only, so nothing
 /// a crash could take back is ever sent), plus what the server sent.
@@ -131,10 +132,19 @@ fn refusal_message(error: &DocError) -> String {
     )
 }
 
-/// Writes what one response did: changes and states in one transaction, then the
-/// refusals, then the cursor. `stopped` is the store's set of stopped documents, kept
-/// up to date here: a document the server sent again is taken out of it with a write
-/// only when it is in it.
+/// What one response settled besides its documents: the feed cursor the run may keep
+/// before it ends, and the dirty documents it leaves clean.
+pub(super) struct Settled {
+    pub(super) cursor: Option<Vec<u8>>,
+    pub(super) clean: Vec<DocId>,
+}
+
+/// Writes what one response did in one store call ([`StoreCall::WriteResponse`]):
+/// changes and states, refusals given and taken back, the new documents' index entries,
+/// the cursor (the complete one when `keep_cursor`, else `settled`'s) and the dirty
+/// marks `settled` clears; then, durable, tells the host. `stopped` is the store's set
+/// of stopped documents, kept up to date here: a document the server sent again is
+/// taken out of it with a write only when it is in it.
 pub(super) async fn persist(
     shared: &Shared,
     io: &Io,
@@ -142,6 +152,7 @@ pub(super) async fn persist(
     outcome: &Outcome,
     keep_cursor: bool,
     stopped: &mut HashSet<DocId>,
+    settled: Settled,
 ) -> Result<(), NodeError> {
     let mut batch = WriteBatch::new();
     let mut new_docs = Vec::new();
@@ -180,9 +191,6 @@ pub(super) async fn persist(
         batch = batch.with_sync_state(PeerId::server(), *id, state.clone());
         docs.set.states.insert(*id, state.clone());
     }
-    if !batch.is_empty() {
-        io.write(StoreCall::Commit(batch)).await?;
-    }
     let now = shared.now_ms();
     let refused: Vec<StoppedDoc> = outcome
         .errors
@@ -196,10 +204,7 @@ pub(super) async fn persist(
             at_ms: now,
         })
         .collect();
-    if !refused.is_empty() {
-        stopped.extend(refused.iter().map(|s| s.doc_id));
-        io.write(StoreCall::Stop(refused)).await?;
-    }
+    stopped.extend(refused.iter().map(|s| s.doc_id));
     // The server sent these: it gives us access again.
     let back: Vec<DocId> = outcome
         .changed
@@ -208,11 +213,8 @@ pub(super) async fn persist(
         .filter(|id| stopped.contains(id))
         .copied()
         .collect();
-    if !back.is_empty() {
-        io.write(StoreCall::Unstop(back.clone())).await?;
-        for id in &back {
-            stopped.remove(id);
-        }
+    for id in &back {
+        stopped.remove(id);
     }
     let mut index = Vec::new();
     for id in &new_docs {
@@ -225,19 +227,26 @@ pub(super) async fn persist(
             }
         }
     }
-    if !index.is_empty() {
-        io.write(StoreCall::Index(index)).await?;
+    let cursor = match &outcome.cursor {
+        Some(cursor) if keep_cursor => Some(cursor.clone()),
+        _ => settled.cursor,
+    };
+    let write = ResponseWrite {
+        batch,
+        stop: refused,
+        unstop: back,
+        index,
+        cursor,
+        clear_dirty: settled.clean,
+    };
+    if !write.is_empty() {
+        io.write(StoreCall::WriteResponse(write)).await?;
     }
     if !outcome.changed.is_empty() {
         shared.synced_changes(&outcome.changed);
         shared.host.emit(Event::DocsChanged {
             doc_ids: outcome.changed.clone(),
         });
-    }
-    if let Some(cursor) = &outcome.cursor
-        && keep_cursor
-    {
-        io.write(StoreCall::SetRemoteCursor(cursor.clone())).await?;
     }
     Ok(())
 }

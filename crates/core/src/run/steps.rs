@@ -20,7 +20,7 @@ use rapport_domain::DocId;
 use rapport_store::{StoreError, WriteBatch};
 
 use crate::error::NodeError;
-use crate::store::{DeviceStore, IndexEntry, Loaded, RunRecord, SyncRow};
+use crate::store::{DeviceStore, IndexEntry, Loaded, ResponseWrite, RunRecord, SyncRow};
 
 /// What the run needs done next.
 #[derive(Debug)]
@@ -104,6 +104,7 @@ pub enum StoreCall {
     Unstop(Vec<DocId>),
     Stopped,
     Index(Vec<IndexEntry>),
+    WriteResponse(ResponseWrite),
 }
 
 /// The result of a [`StoreCall`].
@@ -148,6 +149,7 @@ impl StoreCall {
             Self::Unstop(ids) => store.unstop(&ids).await.map(|()| Done)?,
             Self::Stopped => Stopped(store.stopped().await?),
             Self::Index(entries) => store.index(&entries).await.map(|()| Done)?,
+            Self::WriteResponse(write) => store.write_response(write).await.map(|()| Done)?,
         })
     }
 
