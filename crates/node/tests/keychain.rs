@@ -76,7 +76,7 @@ impl Keyring {
             .env("XDG_DATA_HOME", home.join("data"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(home.join("daemon.log")).expect("the daemon's log"))
             .spawn()
             .expect("gnome-keyring-daemon starts");
         // The login keyring's password, then end of input.
@@ -90,10 +90,15 @@ impl Keyring {
         let _ = std::fs::remove_dir_all(&probe);
         let started = Instant::now();
         for _ in 0..200 {
-            if self.device(&probe, "keychain", &["status"]).code == 0 {
+            let probed = self.device(&probe, "keychain", &["status"]);
+            if probed.code == 0 {
                 return;
             }
-            assert!(started.elapsed() < WAIT, "the keyring never answered");
+            assert!(
+                started.elapsed() < WAIT,
+                "the keyring never answered: {probed:?}; the daemon said: {:?}",
+                std::fs::read_to_string(self.home.path().join("daemon.log"))
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
