@@ -82,6 +82,15 @@ fn all_changes(doc: &Automerge) -> Vec<Change> {
 }
 
 /// The text under `"ответ"` of the stored document, if it is stored.
+/// A change made on top of `doc` (setting its answer to `text`): stored without `doc`'s
+/// own changes, it lacks its dependency.
+fn change_after(doc: &Automerge, text: &str) -> Vec<Change> {
+    let mut later = AutoCommit::load(&doc.save()).expect("load");
+    later.put(ROOT, "ответ", text).expect("put");
+    later.commit();
+    later.document().get_changes(&doc.get_heads())
+}
+
 async fn stored_text<S: DeviceStore>(store: &S, doc: DocId) -> Option<String> {
     let mut loaded = store.load_many(&[doc]).await.expect("load_many");
     let (got, loaded) = loaded.pop().expect("one slot per id asked");
@@ -135,10 +144,7 @@ pub async fn a_commit_is_idempotent_and_all_or_nothing<H: Harness>(h: &mut H) {
             .await
             .expect("commit twice");
     }
-    let mut later = AutoCommit::load(&a.save()).expect("load");
-    later.put(ROOT, "ответ", "два").expect("put");
-    later.commit();
-    let orphan = later.document().get_changes(&a.get_heads());
+    let orphan = change_after(&a, "два");
     let other = doc_with(3, "другой");
     let refused = store
         .commit(
@@ -542,10 +548,7 @@ pub async fn a_response_writes_what_it_holds<H: Harness>(h: &mut H) {
     assert_eq!(store.dirty().await.expect("dirty"), vec![id(2)]);
 
     // Refused documents: nothing of the response is written.
-    let mut later = AutoCommit::load(&a.save()).expect("load");
-    later.put(ROOT, "ответ", "позже").expect("put");
-    later.commit();
-    let orphan = later.document().get_changes(&a.get_heads());
+    let orphan = change_after(&a, "позже");
     let refused = store
         .write_response(ResponseWrite {
             batch: WriteBatch::new().with_changes(id(6), orphan),
