@@ -18,6 +18,26 @@ use common::Run;
 /// Longest wait for the keyring to answer, and for one command.
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The private bus's configuration: a session bus that starts no service by itself.
+///
+/// The stock session configuration lists the system's service files, among them
+/// GNOME Keyring's. A call that reached the bus before our daemon had taken the
+/// Secret Service's name would start a second daemon, in the test process's real home
+/// and outside the test's control; it kept the name, and every later call failed.
+const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>LISTEN</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
+
 /// A private session bus with a Secret Service on it; both stop on drop.
 struct Keyring {
     bus: Child,
@@ -42,24 +62,36 @@ impl Keyring {
             return None;
         }
         let home = tempfile::tempdir().expect("a home for the keyring");
+        let config = home.path().join("bus.conf");
         let socket = home.path().join("bus");
+        let listen = format!("unix:path={}", socket.display());
+        std::fs::write(&config, BUS_CONFIG.replace("LISTEN", &listen))
+            .expect("the bus's configuration");
         let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .arg(format!("--address=unix:path={}", socket.display()))
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(home.path().join("bus.log")).expect("the bus's log"))
             .spawn()
             .expect("dbus-daemon starts");
         let mut line = String::new();
         BufReader::new(bus.stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("the bus prints its address");
+        assert!(
+            !line.trim().is_empty(),
+            "the bus did not start: {:?}",
+            std::fs::read_to_string(home.path().join("bus.log"))
+        );
         let mut keyring = Self {
             bus,
             daemon: None,
             address: line.trim().to_owned(),
             home,
         };
+        // Nothing answers before our daemon: the bus starts no keyring by itself.
+        let early = keyring.device(&keyring.home.path().join("early"), "keychain", &["status"]);
+        assert_eq!(early.error_code(), "keychain_unavailable", "{early:?}");
         keyring.start_daemon();
         Some(keyring)
     }
