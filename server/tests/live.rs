@@ -425,3 +425,63 @@ async fn the_status_reads_what_changed_and_follows_a_database_put_back(#[case] b
         follow_ups(&restored, visits[3]).contains(&"Встреча №0 после восстановления".to_owned())
     );
 }
+
+/// A projector batch that touches several programmes gives each a new status version
+/// (all in one statement): a lead watching any of them hears of it.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_batch_moves_the_version_of_every_programme_it_touches(#[case] backend: Backend) {
+    let Some(ts) = TestServer::start(backend).await else {
+        return;
+    };
+    let lead = ts.lead().await;
+    let mut programmes = Vec::new();
+    for _ in 0..3 {
+        programmes.push(ts.programme(&lead).await);
+    }
+    ts.state().projector.catch_up().await.expect("projected");
+    let db = &ts.state().db;
+    let mut before = Vec::new();
+    for p in &programmes {
+        before.push(db.programme_version(*p).await.expect("version"));
+    }
+    let template = rapport_domain::default_template();
+    let docs = programmes
+        .iter()
+        .map(|programme| {
+            let id = DocId::random();
+            let doc = rapport_domain::visit::new_visit(
+                rapport_testkit::random_actor(),
+                &rapport_domain::VisitInit {
+                    id,
+                    programme_id: *programme,
+                    client_id: DocId::random(),
+                    date: "2026-03-10".into(),
+                    rep_id: "rep-Ольга".into(),
+                },
+                &template,
+                1,
+            )
+            .expect("visit");
+            (id, doc)
+        })
+        .collect();
+    // One commit: the projector reads the three visits in one batch.
+    rapport_server::edit::create_docs(ts.state(), docs)
+        .await
+        .expect("visits stored");
+    ts.state().projector.catch_up().await.expect("projected");
+    let mut after = Vec::new();
+    for p in &programmes {
+        after.push(db.programme_version(*p).await.expect("version"));
+    }
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert_ne!(a, b, "programme {i}'s version moved");
+    }
+    assert!(
+        after[0] != after[1] && after[1] != after[2] && after[0] != after[2],
+        "each programme has a version of its own: {after:?}"
+    );
+}

@@ -543,15 +543,22 @@ impl Db {
             }
             programmes.extend(query.fetch_all(&mut *tx).await?);
         }
-        for programme in programmes {
-            sqlx::query(
-                "INSERT INTO programme_versions (programme_id, version) VALUES ($1, $2)
-                 ON CONFLICT (programme_id) DO UPDATE SET version = $2",
-            )
-            .bind(programme)
-            .bind(fresh_version())
-            .execute(&mut *tx)
-            .await?;
+        // One statement for them all: a busy projector's batch touches several.
+        let programmes: Vec<String> = programmes.into_iter().collect();
+        for chunk in programmes.chunks(IN_CHUNK / 2) {
+            let sql = format!(
+                "INSERT INTO programme_versions (programme_id, version) VALUES {}
+                 ON CONFLICT (programme_id) DO UPDATE SET version = excluded.version",
+                (0..chunk.len())
+                    .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for programme in chunk {
+                query = query.bind(programme).bind(fresh_version());
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(true)
