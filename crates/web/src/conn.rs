@@ -18,7 +18,7 @@ const KEY_RECORD: &str = "device";
 /// Writes that abort inside IndexedDB (test aid).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Faults {
-    /// Transactions writing dirty marks abort.
+    /// Transactions writing or clearing dirty marks abort.
     pub(crate) dirty: bool,
     /// Transactions writing document changes abort.
     pub(crate) changes: bool,

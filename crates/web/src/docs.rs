@@ -185,16 +185,34 @@ pub(crate) fn parse_doc(text: &str) -> Result<DocId, StoreError> {
     })
 }
 
-/// What one write of documents stores: changes, sync states, and (an edit) a dirty mark.
+/// What one write of documents stores: changes, sync states, (an edit) a dirty mark,
+/// and (a sync response) the device's other records.
+#[derive(Default)]
 pub(crate) struct DocWrite<'a> {
     pub(crate) changes: &'a [(DocId, Vec<Change>)],
     pub(crate) states: &'a [(PeerId, DocId, Vec<u8>)],
     pub(crate) mark: Option<(DocId, i64)>,
+    /// Records of the device's own stores (`local.rs`), sealed and put blindly.
+    pub(crate) records: Vec<Plain>,
+    /// Records deleted, after the puts: (store, key).
+    pub(crate) deletes: Vec<(&'static str, String)>,
+}
+
+/// The stores a write of documents opens, and those of its other records.
+fn write_scope(w: &DocWrite<'_>) -> Vec<&'static str> {
+    let mut names = vec![DOCS, HASHES, CHANGES, SYNC_STATES, DIRTY];
+    let others = w.records.iter().map(|r| r.store);
+    for store in others.chain(w.deletes.iter().map(|(s, _)| *s)) {
+        if !names.contains(&store) {
+            names.push(store);
+        }
+    }
+    names
 }
 
 /// Writes changes (skipping those stored, refusing those whose dependencies are
-/// missing), sync states and a dirty mark (unless one is there) in one read-write
-/// transaction: all or nothing, `Ok` once durable.
+/// missing), sync states, a dirty mark (unless one is there) and the other records
+/// in one read-write transaction: all or nothing, `Ok` once durable.
 pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), StoreError> {
     // Unique changes per document, in the order given; everything sealed before the
     // transaction opens (WebCrypto would let it commit early).
@@ -226,6 +244,11 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
             bytes: serde_json::to_vec(&at).unwrap_or_default(),
         });
     }
+    plain.extend(w.records.iter().map(|r| Plain {
+        store: r.store,
+        key: r.key.clone(),
+        bytes: r.bytes.clone(),
+    }));
     let mut sealed = conn.seal(&plain).await?.into_iter();
     let mut sealed_changes: HashMap<(DocId, ChangeHash), Uint8Array> = HashMap::new();
     for (doc, mine) in &unique {
@@ -235,7 +258,7 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
     }
 
     let what = "storing document changes";
-    let tx = conn.tx(&[DOCS, HASHES, CHANGES, SYNC_STATES, DIRTY], true)?;
+    let tx = conn.tx(&write_scope(&w), true)?;
     let hashes = tx.store(HASHES)?;
     // What the store holds of each document, as far as this write needs to know: whether
     // each change is stored already, and whether each dependency outside the batch is.
@@ -330,8 +353,21 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
             wrote_mark = true;
         }
     }
-    issue(&tx, what, &puts, &[])?;
-    if let Some(e) = conn.fault(wrote_mark, wrote_changes) {
+    for r in &w.records {
+        puts.push(Put {
+            store: r.store,
+            key: r.key.clone().into(),
+            value: sealed.next().unwrap_or_default().into(),
+        });
+    }
+    let deletes: Vec<(&'static str, JsValue)> = w
+        .deletes
+        .iter()
+        .map(|(store, key)| (*store, JsValue::from_str(key)))
+        .collect();
+    let cleared = w.deletes.iter().any(|(store, _)| *store == DIRTY);
+    issue(&tx, what, &puts, &deletes)?;
+    if let Some(e) = conn.fault(wrote_mark || cleared, wrote_changes) {
         return Err(tx.abort(e).await);
     }
     tx.commit(what).await

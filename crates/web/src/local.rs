@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use js_sys::Array;
 use rapport_api::{ApiError, RunSummary, StoppedDoc};
-use rapport_core::{IndexEntry, Pairing, RunRecord, SyncRow};
+use rapport_core::{IndexEntry, Pairing, ResponseWrite, RunRecord, SyncRow};
 use rapport_domain::DocId;
 use rapport_store::StoreError;
 use serde::de::DeserializeOwned;
@@ -247,7 +247,8 @@ pub(crate) async fn mark_dirty(conn: &Conn, docs: &[DocId], now_ms: i64) -> Resu
     tx.commit(what).await
 }
 
-/// Deletes the records of `docs` from `store` in one transaction.
+/// Deletes the records of `docs` from `store` in one transaction (which the test
+/// switch aborts when it fails writes of dirty marks and `store` is theirs).
 async fn delete_docs(
     conn: &Conn,
     what: &str,
@@ -261,7 +262,7 @@ async fn delete_docs(
         .iter()
         .map(|d| (store, JsValue::from_str(&d.to_string())))
         .collect();
-    conn.write(what, &[store], vec![], deletes, (false, false))
+    conn.write(what, &[store], vec![], deletes, (store == DIRTY, false))
         .await
 }
 
@@ -270,12 +271,9 @@ pub(crate) async fn clear_dirty(conn: &Conn, docs: &[DocId]) -> Result<(), Store
     delete_docs(conn, "clearing dirty marks", DIRTY, docs).await
 }
 
-/// Records refusals (replacing earlier ones of the same documents).
-pub(crate) async fn stop(conn: &Conn, stopped: &[StoppedDoc]) -> Result<(), StoreError> {
-    if stopped.is_empty() {
-        return Ok(());
-    }
-    let records = stopped
+/// The records of refusals: document id → plaintext.
+fn stop_records(stopped: &[StoppedDoc]) -> Vec<(String, Vec<u8>)> {
+    stopped
         .iter()
         .map(|s| {
             let r = StopRecord {
@@ -285,7 +283,15 @@ pub(crate) async fn stop(conn: &Conn, stopped: &[StoppedDoc]) -> Result<(), Stor
             };
             (s.doc_id.to_string(), json(&r))
         })
-        .collect();
+        .collect()
+}
+
+/// Records refusals (replacing earlier ones of the same documents).
+pub(crate) async fn stop(conn: &Conn, stopped: &[StoppedDoc]) -> Result<(), StoreError> {
+    if stopped.is_empty() {
+        return Ok(());
+    }
+    let records = stop_records(stopped);
     put_sealed(conn, "recording refusals", STOPPED, records, vec![]).await
 }
 
@@ -324,12 +330,9 @@ pub(crate) async fn stopped(conn: &Conn) -> Result<Vec<StoppedDoc>, StoreError> 
     Ok(out)
 }
 
-/// Records what documents are (replacing earlier entries of the same documents).
-pub(crate) async fn index(conn: &Conn, entries: &[IndexEntry]) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let records = entries
+/// The records of index entries: document id → plaintext.
+fn index_records(entries: &[IndexEntry]) -> Vec<(String, Vec<u8>)> {
+    entries
         .iter()
         .map(|e| {
             let r = IndexRecord {
@@ -338,8 +341,44 @@ pub(crate) async fn index(conn: &Conn, entries: &[IndexEntry]) -> Result<(), Sto
             };
             (e.doc.to_string(), json(&r))
         })
-        .collect();
+        .collect()
+}
+
+/// Records what documents are (replacing earlier entries of the same documents).
+pub(crate) async fn index(conn: &Conn, entries: &[IndexEntry]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let records = index_records(entries);
     put_sealed(conn, "indexing documents", INDEX, records, vec![]).await
+}
+
+/// What a sync response writes of the device's own records, beside its documents:
+/// refusals and index entries and the cursor to put, refusals taken back and dirty
+/// marks cleared to delete (after the puts, so a refusal both given and taken back
+/// is gone, as when written one after the other).
+pub(crate) fn response_records(write: &ResponseWrite) -> (Vec<Plain>, Vec<(&'static str, String)>) {
+    let plain =
+        |store: &'static str| move |(key, bytes): (String, Vec<u8>)| Plain { store, key, bytes };
+    let mut puts: Vec<Plain> = stop_records(&write.stop)
+        .into_iter()
+        .map(plain(STOPPED))
+        .collect();
+    puts.extend(index_records(&write.index).into_iter().map(plain(INDEX)));
+    if let Some(cursor) = &write.cursor {
+        puts.push(Plain {
+            store: META,
+            key: meta::CURSOR.into(),
+            bytes: cursor.clone(),
+        });
+    }
+    let deletes = write
+        .unstop
+        .iter()
+        .map(|d| (STOPPED, d.to_string()))
+        .chain(write.clear_dirty.iter().map(|d| (DIRTY, d.to_string())))
+        .collect();
+    (puts, deletes)
 }
 
 /// Every indexed document.

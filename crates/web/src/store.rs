@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use automerge::Change;
 use rapport_api::StoppedDoc;
-use rapport_core::{DeviceStore, IndexEntry, Loaded, Pairing, RunRecord, SyncRow};
+use rapport_core::{DeviceStore, IndexEntry, Loaded, Pairing, ResponseWrite, RunRecord, SyncRow};
 use rapport_domain::DocId;
 use rapport_store::{PeerId, StoreError, WriteBatch};
 
@@ -40,8 +40,9 @@ impl IdbDeviceStore {
         self.conn.close();
     }
 
-    /// Test aid: from now on, transactions writing dirty marks (`dirty`) or document
-    /// changes (`changes`) abort inside IndexedDB after their writes were issued.
+    /// Test aid: from now on, transactions writing or clearing dirty marks (`dirty`) or
+    /// writing document changes (`changes`) abort inside IndexedDB after their writes
+    /// were issued.
     #[cfg(feature = "test-faults")]
     pub fn set_write_faults(&self, dirty: bool, changes: bool) {
         self.conn.faults.set(crate::conn::Faults { dirty, changes });
@@ -67,7 +68,25 @@ impl DeviceStore for IdbDeviceStore {
         let write = DocWrite {
             changes: &batch.changes,
             states: &batch.sync_states,
+            ..DocWrite::default()
+        };
+        docs::write_docs(&self.conn, write).await
+    }
+
+    /// One transaction for the whole response: its documents, their sync states, the
+    /// refusals, the index, the cursor and the cleared dirty marks.
+    async fn write_response(&self, write: ResponseWrite) -> Result<(), StoreError> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        let (records, deletes) = local::response_records(&write);
+        let batch = write.batch.wholes_as_changes()?;
+        let write = DocWrite {
+            changes: &batch.changes,
+            states: &batch.sync_states,
             mark: None,
+            records,
+            deletes,
         };
         docs::write_docs(&self.conn, write).await
     }
@@ -83,6 +102,7 @@ impl DeviceStore for IdbDeviceStore {
             changes: &[(doc, changes)],
             states: &[],
             mark: Some((doc, now_ms)),
+            ..DocWrite::default()
         };
         docs::write_docs(&self.conn, write).await
     }
