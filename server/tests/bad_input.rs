@@ -1,6 +1,7 @@
 //! Bad input never breaks the server: malformed and oversized sync bodies, documents
 //! that break the schema (refused alone, the rest of the request is stored), bad JSON
-//! to the lead's endpoints. Each case is followed by a healthy `/healthz`.
+//! to the lead's endpoints, a request head over the read buffer. Each case is followed
+//! by a healthy `/healthz`.
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
@@ -452,4 +453,63 @@ async fn a_bad_instance_header_gets_400_with_a_code(#[case] backend: Backend) {
     let (status, _) = post("/api/v1/sync", "0123456789abcdef".into(), sync_body).await;
     assert_eq!(status, 200);
     assert!(stored(&ts).await, "a valid instance goes through");
+}
+
+/// Sends `head` on a new connection, then reads until the server closes it or 10 s
+/// pass; what it answered.
+fn raw_exchange(addr: std::net::SocketAddr, head: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let limit = std::time::Duration::from_secs(10);
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    stream.set_write_timeout(Some(limit)).expect("timeout");
+    stream.write_all(head).expect("the head is sent");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Bounded: the server closes after its answer; the timeout ends a silent one.
+    for _ in 0..64 {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A request head longer than the connection's read buffer is answered `431 Request
+/// Header Fields Too Large` and the server carries on; one that fits is served. The
+/// head sent is exactly the buffer's size with no end: the server reads all of it and
+/// answers with nothing left unread (a longer head would leave bytes unread, and the
+/// kernel may then reset the connection before the client reads the answer).
+/// The HTTP layer is the same on both backends: SQLite alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_over_the_read_buffer_gets_431() {
+    let Some(ts) = TestServer::start(Backend::Sqlite).await else {
+        return;
+    };
+    let addr = ts.addr();
+    let limit = rapport_server::serve::READ_BUFFER;
+    let start = format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\nx-padding: ");
+    let mut endless = start.clone().into_bytes();
+    endless.resize(limit, b'a');
+    let answer = tokio::task::spawn_blocking(move || raw_exchange(addr, &endless))
+        .await
+        .expect("the client thread");
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "a {limit} B head with no end: {answer:?}"
+    );
+    assert_healthy(&ts).await;
+    // A long head that fits is served.
+    let mut fitting = start.into_bytes();
+    fitting.resize(limit - 1024, b'a');
+    fitting.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
+    let answer = tokio::task::spawn_blocking(move || raw_exchange(addr, &fitting))
+        .await
+        .expect("the client thread");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "a head of {} B that fits: {answer:?}",
+        limit - 1024
+    );
 }
