@@ -244,11 +244,10 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
             bytes: serde_json::to_vec(&at).unwrap_or_default(),
         });
     }
-    plain.extend(w.records.iter().map(|r| Plain {
-        store: r.store,
-        key: r.key.clone(),
-        bytes: r.bytes.clone(),
-    }));
+    // The other records are sealed last: their puts come last too.
+    let scope = write_scope(&w);
+    let first_record = plain.len();
+    plain.extend(w.records);
     let mut sealed = conn.seal(&plain).await?.into_iter();
     let mut sealed_changes: HashMap<(DocId, ChangeHash), Uint8Array> = HashMap::new();
     for (doc, mine) in &unique {
@@ -258,7 +257,7 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
     }
 
     let what = "storing document changes";
-    let tx = conn.tx(&write_scope(&w), true)?;
+    let tx = conn.tx(&scope, true)?;
     let hashes = tx.store(HASHES)?;
     // What the store holds of each document, as far as this write needs to know: whether
     // each change is stored already, and whether each dependency outside the batch is.
@@ -353,7 +352,7 @@ pub(crate) async fn write_docs(conn: &Conn, w: DocWrite<'_>) -> Result<(), Store
             wrote_mark = true;
         }
     }
-    for r in &w.records {
+    for r in &plain[first_record..] {
         puts.push(Put {
             store: r.store,
             key: r.key.clone().into(),
