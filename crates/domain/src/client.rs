@@ -113,7 +113,7 @@ pub fn new_client(
 /// Reads a client document into typed form (type and schema checked).
 pub fn read_client(doc: &Automerge) -> Result<Client, DomainError> {
     expect_kind(doc, DocKind::Client)?;
-    let mut client: Client = autosurgeon::hydrate(doc).map_err(|e| {
+    let mut client: Client = crate::one_pass::hydrate_whole(doc).map_err(|e| {
         DomainError::from(SchemaError::Malformed {
             kind: "client",
             message: e.to_string(),

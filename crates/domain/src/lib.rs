@@ -25,6 +25,7 @@ pub mod error;
 pub mod ids;
 pub mod lang;
 pub mod meeting;
+mod one_pass;
 pub mod programme;
 pub mod status;
 pub mod template;

@@ -252,7 +252,7 @@ pub fn new_programme(
 /// Reads a programme document into typed form (type and schema checked).
 pub fn read_programme(doc: &Automerge) -> Result<Programme, DomainError> {
     expect_kind(doc, DocKind::Programme)?;
-    autosurgeon::hydrate(doc).map_err(|e| {
+    crate::one_pass::hydrate_whole(doc).map_err(|e| {
         SchemaError::Malformed {
             kind: "programme",
             message: e.to_string(),

@@ -125,7 +125,7 @@ pub fn publish_view(
 /// Reads a programme view (type and schema checked).
 pub fn read_view(doc: &Automerge) -> Result<ProgrammeView, DomainError> {
     expect_kind(doc, DocKind::ProgrammeView)?;
-    autosurgeon::hydrate(doc).map_err(|e| {
+    crate::one_pass::hydrate_whole(doc).map_err(|e| {
         SchemaError::Malformed {
             kind: "programme_view",
             message: e.to_string(),

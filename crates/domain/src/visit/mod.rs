@@ -161,7 +161,7 @@ pub fn read_visit(doc: &Automerge) -> Result<Visit, DomainError> {
         }
         .into()
     };
-    let mut visit: Visit = autosurgeon::hydrate(doc).map_err(malformed)?;
+    let mut visit: Visit = crate::one_pass::hydrate_whole(doc).map_err(malformed)?;
     // Two writers that each made the `reviews` map (two leads reviewing a visit made
     // before reviews existed, at once) leave two maps where one wins: the rounds of
     // every one count, so none is hidden by another.
