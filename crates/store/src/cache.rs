@@ -37,7 +37,7 @@ use crate::types::{
     CommitReport, CompactReport, CompactionPlan, DocVersion, FeedCursor, FeedPage, PeerId,
     ResultCopy, Versioned,
 };
-use crate::{DocId, DocStore, LoadResult, StoreError, WriteBatch};
+use crate::{DocId, DocStore, StoreError, WriteBatch};
 
 /// Resident copies still current: each with its version and stored size.
 type Copies = HashMap<DocId, (Arc<Automerge>, DocVersion, u64)>;
@@ -387,13 +387,14 @@ impl CachedStore {
     }
 
     /// [`DocStore::load_versioned`], and `peer`'s sync states of the documents named
-    /// with it, read in the query that checks the resident copies when there are any.
+    /// with it, read in the query that checks the resident copies when there are any,
+    /// else in the one that loads the others.
     async fn load_versioned_with(
         &self,
         docs: &[DocId],
         states: Option<(&PeerId, &[DocId])>,
     ) -> Result<(Vec<Versioned>, States), StoreError> {
-        let (copies, read_states) = self.current_copies(docs, states).await?;
+        let (copies, mut read_states) = self.current_copies(docs, states).await?;
         let mut misses: Vec<DocId> = Vec::new();
         let mut seen = HashSet::new();
         for id in docs {
@@ -408,8 +409,20 @@ impl CachedStore {
         self.misses
             .fetch_add(misses.len() as u64, Ordering::Relaxed);
         let mut loaded: HashMap<DocId, Versioned> = HashMap::with_capacity(misses.len());
+        // The states come with the loads when no resident copy had them read already.
         if !misses.is_empty() {
-            for v in self.inner.load_versioned(&misses).await? {
+            let versioned = match (&read_states, states) {
+                (None, Some((peer, of))) => {
+                    let (versioned, states) = self
+                        .inner
+                        .load_versioned_and_states(&misses, peer, of)
+                        .await?;
+                    read_states = Some(states);
+                    versioned
+                }
+                _ => self.inner.load_versioned(&misses).await?,
+            };
+            for v in versioned {
                 if let (Ok(Some(doc)), Some(version)) = (&v.loaded, v.version) {
                     let counted = (resident_memory(doc), v.bytes);
                     let copy = Arc::new(doc.clone());
@@ -450,17 +463,14 @@ impl DocStore for CachedStore {
         Ok(self.load_versioned_with(docs, None).await?.0)
     }
 
-    async fn load_many_with_states(
+    async fn load_versioned_and_states(
         &self,
         docs: &[DocId],
         peer: &PeerId,
         states_of: &[DocId],
-    ) -> Result<(Vec<(DocId, LoadResult)>, States), StoreError> {
-        let (loaded, states) = self
-            .load_versioned_with(docs, Some((peer, states_of)))
-            .await?;
-        let loaded = loaded.into_iter().map(|v| (v.doc, v.loaded)).collect();
-        Ok((loaded, states))
+    ) -> Result<(Vec<Versioned>, States), StoreError> {
+        self.load_versioned_with(docs, Some((peer, states_of)))
+            .await
     }
 
     async fn commit(&self, mut batch: WriteBatch) -> Result<CommitReport, StoreError> {

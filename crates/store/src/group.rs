@@ -271,6 +271,17 @@ impl DocStore for GroupCommit {
         self.inner.versions_and_states(docs, peer, states_of).await
     }
 
+    async fn load_versioned_and_states(
+        &self,
+        docs: &[DocId],
+        peer: &PeerId,
+        states_of: &[DocId],
+    ) -> Result<(Vec<Versioned>, HashMap<DocId, Vec<u8>>), StoreError> {
+        self.inner
+            .load_versioned_and_states(docs, peer, states_of)
+            .await
+    }
+
     async fn plan_compaction(&self, doc: DocId) -> Result<CompactionPlan, StoreError> {
         self.inner.plan_compaction(doc).await
     }

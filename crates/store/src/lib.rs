@@ -121,7 +121,23 @@ pub trait DocStore: Send + Sync {
         peer: &PeerId,
         states_of: &[DocId],
     ) -> Result<(Vec<(DocId, LoadResult)>, HashMap<DocId, Vec<u8>>), StoreError> {
-        let loaded = self.load_many(docs).await?;
+        let (loaded, states) = self
+            .load_versioned_and_states(docs, peer, states_of)
+            .await?;
+        let loaded = loaded.into_iter().map(|v| (v.doc, v.loaded)).collect();
+        Ok((loaded, states))
+    }
+
+    /// [`Self::load_versioned`] of `docs` and `peer`'s [`Self::sync_states`] of
+    /// `states_of` (none read when it is empty), in one round trip where the store can:
+    /// what a sync reads when none of its documents is resident.
+    async fn load_versioned_and_states(
+        &self,
+        docs: &[DocId],
+        peer: &PeerId,
+        states_of: &[DocId],
+    ) -> Result<(Vec<Versioned>, HashMap<DocId, Vec<u8>>), StoreError> {
+        let loaded = self.load_versioned(docs).await?;
         Ok((loaded, self.states_of(peer, states_of).await?))
     }
 

@@ -361,26 +361,57 @@ impl PgStore {
     /// meanwhile cannot make us see its snapshot without, or its nulled changes with,
     /// the other half.
     async fn read_docs(&self, docs: &[DocId]) -> Result<HashMap<DocId, StoredDoc>, StoreError> {
-        let ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
-        let found = sqlx::query(
-            "SELECT doc_id, 0 AS kind, snapshot_gen, NULL::bytea AS hash, snapshot AS data, 0::bigint AS ord,
+        Ok(self.read_docs_and_states(docs, None).await?.0)
+    }
+
+    /// The stored rows of `docs`, and (`states`) a peer's sync states of the documents
+    /// named with it, in one query: a state is a row of its own kind (2).
+    async fn read_docs_and_states(
+        &self,
+        docs: &[DocId],
+        states: Option<(&PeerId, &[DocId])>,
+    ) -> Result<(HashMap<DocId, StoredDoc>, HashMap<DocId, Vec<u8>>), StoreError> {
+        const DOCS: &str = "SELECT doc_id, 0 AS kind, snapshot_gen, NULL::bytea AS hash, snapshot AS data, 0::bigint AS ord,
                     version
                FROM docs WHERE doc_id = ANY($1)
              UNION ALL
              SELECT doc_id, 1, 0::bigint, hash, data, ord, NULL::uuid
-               FROM changes WHERE doc_id = ANY($1) AND data IS NOT NULL
-             ORDER BY 1, 2, 6",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
+               FROM changes WHERE doc_id = ANY($1) AND data IS NOT NULL";
+        const ORDER: &str = "ORDER BY 1, 2, 6";
+        let ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
+        let found = match states {
+            Some((peer, of)) if !of.is_empty() => {
+                let state_ids: Vec<Uuid> = of.iter().map(DocId::as_uuid).collect();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{DOCS}
+                     UNION ALL
+                     SELECT doc_id, 2, 0::bigint, NULL::bytea, state, 0::bigint, NULL::uuid
+                       FROM sync_states WHERE peer = $2 AND doc_id = ANY($3)
+                     {ORDER}"
+                )))
+                .bind(&ids)
+                .bind(peer.as_str())
+                .bind(state_ids)
+                .fetch_all(&self.pool)
+                .await
+            }
+            _ => {
+                sqlx::query(sqlx::AssertSqlSafe(format!("{DOCS} {ORDER}")))
+                    .bind(&ids)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
         .map_err(db)?;
+        let mut read_states = HashMap::new();
         let mut out: HashMap<DocId, StoredDoc> = HashMap::new();
         for row in found {
             let doc = DocId::from(row.try_get::<Uuid, _>(0).map_err(db)?);
             let kind: i32 = row.try_get(1).map_err(db)?;
             let data: Option<Vec<u8>> = row.try_get(4).map_err(db)?;
-            if kind == 0 {
+            if kind == 2 {
+                read_states.insert(doc, data.unwrap_or_default());
+            } else if kind == 0 {
                 let stored = out.entry(doc).or_default();
                 stored.snapshot = data;
                 stored.snapshot_gen = row.try_get(2).map_err(db)?;
@@ -391,7 +422,7 @@ impl PgStore {
                 stored.changes.push((hash, data));
             }
         }
-        Ok(out)
+        Ok((out, read_states))
     }
 }
 
@@ -407,6 +438,22 @@ impl DocStore for PgStore {
             .iter()
             .map(|doc| rows::versioned(*doc, stored.get(doc)))
             .collect())
+    }
+
+    async fn load_versioned_and_states(
+        &self,
+        docs: &[DocId],
+        peer: &PeerId,
+        states_of: &[DocId],
+    ) -> Result<(Vec<Versioned>, HashMap<DocId, Vec<u8>>), StoreError> {
+        let (stored, states) = self
+            .read_docs_and_states(docs, Some((peer, states_of)))
+            .await?;
+        let loaded = docs
+            .iter()
+            .map(|doc| rows::versioned(*doc, stored.get(doc)))
+            .collect();
+        Ok((loaded, states))
     }
 
     async fn versions(&self, docs: &[DocId]) -> Result<HashMap<DocId, DocVersion>, StoreError> {

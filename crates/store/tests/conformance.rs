@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, Change, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use rapport_store::{
-    CachedStore, Damage, DocId, DocStore, FeedCursor, GroupCommit, MemStore, PeerId, PgStore,
-    SqliteStore, StoreError, WholeDoc, WriteBatch,
+    CachedStore, Damage, DocId, DocStore, DocVersion, FeedCursor, GroupCommit, MemStore, PeerId,
+    PgStore, SqliteStore, StoreError, WholeDoc, WriteBatch,
 };
 use rapport_testkit::PgDb;
 
@@ -976,6 +976,21 @@ mod cases {
             let first = loaded(loaded_docs.next().expect("a").1);
             assert_eq!(notes(&first), CYRILLIC.concat(), "{round}");
             assert!(matches!(loaded_docs.next(), Some((_, Ok(None)))), "{round}");
+            assert_eq!(states, tablets, "{round}: the tablet's states only");
+
+            let (versioned, states) = store
+                .load_versioned_and_states(&[a, unknown], &tablet, &[a, b, unknown])
+                .await
+                .expect("versioned loads with states");
+            let stored_versions = store.versions(&[a, unknown]).await.expect("versions");
+            let versions: Vec<Option<DocVersion>> = versioned.iter().map(|v| v.version).collect();
+            assert_eq!(
+                versions,
+                vec![stored_versions.get(&a).copied(), None],
+                "{round}: each document with its stored version, in the order asked"
+            );
+            let first = versioned.into_iter().next().expect("a");
+            assert_eq!(notes(&loaded(first.loaded)), CYRILLIC.concat(), "{round}");
             assert_eq!(states, tablets, "{round}: the tablet's states only");
 
             let (versions, states) = store
