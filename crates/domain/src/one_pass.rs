@@ -172,7 +172,7 @@ mod tests {
 
     use super::*;
     use crate::ids::DocId;
-    use crate::template::{QuestionKind, default_template};
+    use crate::template::{QuestionKind, Template, default_template};
     use crate::visit::{
         ContactInput, ScalarAnswer, Visit, VisitInit, new_visit, put_contact_update,
         set_scalar_answer, set_text_answer,
@@ -240,9 +240,8 @@ mod tests {
         assert!(asked >= 8, "the test read too little: {asked} keys");
     }
 
-    #[test]
-    fn a_visit_reads_as_autosurgeon_reads_it() {
-        let template = default_template();
+    /// A new visit of `template`, nothing answered.
+    fn empty_visit(template: &Template) -> Automerge {
         let init = VisitInit {
             id: DocId::random(),
             programme_id: DocId::random(),
@@ -250,7 +249,13 @@ mod tests {
             date: "2026-12-01".to_owned(),
             rep_id: "rep-1".to_owned(),
         };
-        let mut a = new_visit(ActorId::random(), &init, &template, 1).unwrap();
+        new_visit(ActorId::random(), &init, template, 1).unwrap()
+    }
+
+    #[test]
+    fn a_visit_reads_as_autosurgeon_reads_it() {
+        let template = default_template();
+        let mut a = empty_visit(&template);
         let mut b = a.fork();
         let text = template
             .active()
@@ -288,15 +293,7 @@ mod tests {
 
     #[test]
     fn a_malformed_field_fails_as_autosurgeon_fails() {
-        let template = default_template();
-        let init = VisitInit {
-            id: DocId::random(),
-            programme_id: DocId::random(),
-            client_id: DocId::random(),
-            date: "2026-12-01".to_owned(),
-            rep_id: "rep-1".to_owned(),
-        };
-        let mut doc = new_visit(ActorId::random(), &init, &template, 1).unwrap();
+        let mut doc = empty_visit(&default_template());
         let mut tx = doc.transaction();
         tx.put(ROOT, "created_ms", "вчера").unwrap();
         tx.commit();
