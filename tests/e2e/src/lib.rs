@@ -16,6 +16,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -593,20 +594,37 @@ pub async fn make_pairing_code(client: &Client, rep: &str) -> String {
 }
 
 /// Waits until an element matching `css` exists and returns it.
+///
+/// A search that chromedriver aborts because the page navigated while it ran counts as
+/// "not there yet": the start page sends a browser to the other bundle by loading it
+/// (`location.replace` from a timer, after the first bundle rendered), so a search for
+/// an element of the second page can run in the first one as it is torn down.
+/// fantoccini's own wait gives up on that answer; it failed a CI run once.
 pub async fn wait_for(client: &Client, css: &str) -> Element {
-    let found = client
-        .wait()
-        .at_most(WAIT)
-        .every(Duration::from_millis(100))
-        .for_element(Locator::Css(css))
-        .await;
-    match found {
-        Ok(el) => el,
-        Err(e) => {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let failed = match client.find(Locator::Css(css)).await {
+            Ok(el) => return el,
+            Err(CmdError::Standard(w)) if w.error == ErrorStatus::NoSuchElement => None,
+            Err(e) if aborted_by_navigation(&e) => None,
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
             failure_screenshot(client).await;
-            panic!("`{css}` did not appear within {WAIT:?}: {e}")
+            panic!("`{css}` could not be looked for: {e}")
         }
+        if Instant::now() >= deadline {
+            failure_screenshot(client).await;
+            panic!("`{css}` did not appear within {WAIT:?}")
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether chromedriver answered that the command was aborted because the page
+/// navigated while it ran (an answer outside WebDriver's error codes).
+fn aborted_by_navigation(e: &CmdError) -> bool {
+    matches!(e, CmdError::NotW3C(Value::String(s)) if s == "aborted by navigation")
 }
 
 /// Starts noting where the element `css` sits on the page (its top, measured from the
