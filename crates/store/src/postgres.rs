@@ -24,6 +24,20 @@ pub struct PgStore {
     pool: PgPool,
 }
 
+/// The rows [`PgStore::read_docs_and_states`] reads of documents: each one's row
+/// (kind 0, with its snapshot and version) and its changes' bytes (kind 1). A literal,
+/// so each query built on it is one static string.
+macro_rules! docs_rows {
+    () => {
+        "SELECT doc_id, 0 AS kind, snapshot_gen, NULL::bytea AS hash, snapshot AS data,
+                0::bigint AS ord, version
+           FROM docs WHERE doc_id = ANY($1)
+         UNION ALL
+         SELECT doc_id, 1, 0::bigint, hash, data, ord, NULL::uuid
+           FROM changes WHERE doc_id = ANY($1) AND data IS NOT NULL"
+    };
+}
+
 impl PgStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -371,24 +385,17 @@ impl PgStore {
         docs: &[DocId],
         states: Option<(&PeerId, &[DocId])>,
     ) -> Result<(HashMap<DocId, StoredDoc>, HashMap<DocId, Vec<u8>>), StoreError> {
-        const DOCS: &str = "SELECT doc_id, 0 AS kind, snapshot_gen, NULL::bytea AS hash, snapshot AS data, 0::bigint AS ord,
-                    version
-               FROM docs WHERE doc_id = ANY($1)
-             UNION ALL
-             SELECT doc_id, 1, 0::bigint, hash, data, ord, NULL::uuid
-               FROM changes WHERE doc_id = ANY($1) AND data IS NOT NULL";
-        const ORDER: &str = "ORDER BY 1, 2, 6";
         let ids: Vec<Uuid> = docs.iter().map(DocId::as_uuid).collect();
         let found = match states {
             Some((peer, of)) if !of.is_empty() => {
                 let state_ids: Vec<Uuid> = of.iter().map(DocId::as_uuid).collect();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{DOCS}
-                     UNION ALL
+                sqlx::query(concat!(
+                    docs_rows!(),
+                    " UNION ALL
                      SELECT doc_id, 2, 0::bigint, NULL::bytea, state, 0::bigint, NULL::uuid
                        FROM sync_states WHERE peer = $2 AND doc_id = ANY($3)
-                     {ORDER}"
-                )))
+                     ORDER BY 1, 2, 6"
+                ))
                 .bind(&ids)
                 .bind(peer.as_str())
                 .bind(state_ids)
@@ -396,7 +403,7 @@ impl PgStore {
                 .await
             }
             _ => {
-                sqlx::query(sqlx::AssertSqlSafe(format!("{DOCS} {ORDER}")))
+                sqlx::query(concat!(docs_rows!(), " ORDER BY 1, 2, 6"))
                     .bind(&ids)
                     .fetch_all(&self.pool)
                     .await
