@@ -32,6 +32,13 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `db_connections` by default: of 2, 4, 8 and 16, the cheapest under P3 on 2 cores.
+pub const DEFAULT_DB_CONNECTIONS: u32 = rapport_store::PgStore::DEFAULT_CONNECTIONS;
+/// The fewest `db_connections`: a commit holds one while the next request loads.
+const MIN_DB_CONNECTIONS: u32 = 2;
+/// The most `db_connections`: far beyond what PostgreSQL serves well, surely a typo.
+const MAX_DB_CONNECTIONS: u32 = 256;
+
 /// Everything the server is configured with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -41,6 +48,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` for PostgreSQL; unset: the embedded SQLite file in `data_dir`.
     pub database_url: Option<Secret>,
+    /// Connections to PostgreSQL this process opens at most, for the documents and
+    /// again for the server's tables. Many more than the database has cores make it
+    /// slower, not faster (see `PgStore::connect_with`).
+    pub db_connections: u32,
     /// How long a lead's sign-in lasts, in hours.
     pub session_hours: u32,
     /// How long a pairing code stays valid, in minutes (by default; the lead may choose less).
@@ -76,6 +87,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("rapport-data"),
             database_url: None,
+            db_connections: DEFAULT_DB_CONNECTIONS,
             session_hours: 12,
             pairing_minutes: 24 * 60,
             max_body_bytes: 40 * 1024 * 1024,
@@ -153,6 +165,14 @@ impl Config {
         {
             config.database_url = None;
         }
+        if !(MIN_DB_CONNECTIONS..=MAX_DB_CONNECTIONS).contains(&config.db_connections) {
+            return Err(ConfigError(format!(
+                "db_connections is {}; give a number from {MIN_DB_CONNECTIONS} to \
+                 {MAX_DB_CONNECTIONS} (about the database's cores; the default is \
+                 {DEFAULT_DB_CONNECTIONS})",
+                config.db_connections
+            )));
+        }
         Ok(config)
     }
 
@@ -210,6 +230,35 @@ mod tests {
                 config.database_url.as_ref().map(Secret::expose),
                 Some("postgres://u:p@h/d")
             );
+            Ok(())
+        });
+    }
+
+    // figment's Jail API returns its own (large) error type; nothing to shrink here.
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn database_connections_out_of_range_are_a_clear_error() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(config.db_connections, DEFAULT_DB_CONNECTIONS);
+            jail.create_file("настройки.toml", "db_connections = 12")?;
+            let file = Some(Path::new("настройки.toml"));
+            let config = Config::load(file, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(config.db_connections, 12, "from the file");
+            for wrong in ["0", "1", "257"] {
+                jail.set_env("RAPPORT_DB_CONNECTIONS", wrong);
+                let err = Config::load(file, &Overrides::default())
+                    .expect_err("out of range")
+                    .to_string();
+                assert!(err.contains(&format!("db_connections is {wrong}")), "{err}");
+                assert!(err.contains("from 2 to 256"), "{err}");
+            }
+            jail.set_env("RAPPORT_DB_CONNECTIONS", "много");
+            let err = Config::load(file, &Overrides::default())
+                .expect_err("not a number")
+                .to_string();
+            assert!(err.to_lowercase().contains("db_connections"), "{err}");
+            assert!(err.contains("много"), "{err}");
             Ok(())
         });
     }

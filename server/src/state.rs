@@ -130,8 +130,8 @@ impl AppState {
         })?;
         let (store, db): (Arc<dyn DocStore>, Db) = match &config.database_url {
             Some(url) => (
-                Arc::new(PgStore::connect(url.expose()).await?),
-                Db::open_postgres(url.expose()).await?,
+                Arc::new(PgStore::connect_with(url.expose(), config.db_connections).await?),
+                Db::open_postgres(url.expose(), config.db_connections).await?,
             ),
             None => {
                 let path = config.sqlite_path();

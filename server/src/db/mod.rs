@@ -244,9 +244,10 @@ impl Db {
         Self::open(&url, Backend::Sqlite, 4).await
     }
 
-    /// Connects to PostgreSQL and migrates the server tables.
-    pub async fn open_postgres(url: &str) -> Result<Self, sqlx::Error> {
-        Self::open(url, Backend::Postgres, 16).await
+    /// Connects to PostgreSQL with at most `connections` open at once and migrates the
+    /// server tables (few are cheaper than many: see `PgStore::connect_with`).
+    pub async fn open_postgres(url: &str, connections: u32) -> Result<Self, sqlx::Error> {
+        Self::open(url, Backend::Postgres, connections.max(1)).await
     }
 
     async fn open(url: &str, backend: Backend, max: u32) -> Result<Self, sqlx::Error> {
