@@ -319,6 +319,92 @@ async fn a_failing_quality_check_names_its_company_in_the_status() {
     assert_eq!(failures[0]["client_id"], slow.to_string());
 }
 
+/// `db_connections` bounds what the server opens: eight tablets syncing at once, each
+/// with a visit of its own, are served by at most two connections per pool (the
+/// documents' and the server tables'), and all their answers reach the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_opens_no_more_connections_than_configured() {
+    const TABLETS: usize = 8;
+    let Some(ts) = TestServer::start_with(Backend::Postgres, |c| c.db_connections = 2).await else {
+        return;
+    };
+    let (lead, programme, client) = ts.ivanov_with_client("ООО «Восемь планшетов»").await;
+    let mut tablets = Vec::with_capacity(TABLETS);
+    for _ in 0..TABLETS {
+        let mut tablet = ts.device(&lead, programme, Some("ivanov")).await;
+        tablet.sync_until_has(&[view_id(programme), client]).await;
+        tablets.push(tablet);
+    }
+    let mut visits = Vec::with_capacity(TABLETS);
+    for (i, tablet) in tablets.iter_mut().enumerate() {
+        let visit = tablet.new_visit(client);
+        let plans = format!("Планшет №{i}: продлить договор");
+        tablet
+            .edit(visit, |doc, t| {
+                set_text_answer(doc, t, "carnegie.plans", &plans, rapport_server::now_ms())
+            })
+            .expect("answer");
+        visits.push((visit, plans));
+    }
+    // One connection of the test's own, the one the count leaves out.
+    let url = ts
+        .config
+        .database_url
+        .as_ref()
+        .expect("PostgreSQL")
+        .expose();
+    let mut raw = sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect to the server's database");
+    let count = "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let syncs: Vec<_> = tablets
+        .into_iter()
+        .map(|mut tablet| {
+            tokio::spawn(async move {
+                let report = tablet.try_sync().await;
+                (tablet, report)
+            })
+        })
+        .collect();
+    // Counted while the syncs run (a minute at most), and once more when they are done.
+    let mut most = 0i64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !syncs.iter().all(|s| s.is_finished()) && std::time::Instant::now() < deadline {
+        let now: i64 = sqlx::query_scalar(count)
+            .fetch_one(&mut raw)
+            .await
+            .expect("count the server's connections");
+        most = most.max(now);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for sync in syncs {
+        let (_, report) = tokio::time::timeout(Duration::from_secs(60), sync)
+            .await
+            .expect("the sync ends within a minute")
+            .expect("the sync's task");
+        let report = report.expect("the sync succeeds");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+    }
+    let after: i64 = sqlx::query_scalar(count)
+        .fetch_one(&mut raw)
+        .await
+        .expect("count the server's connections");
+    most = most.max(after);
+    assert!(
+        (1..=4).contains(&most),
+        "at most 2 connections per pool, 4 in all: {most} were open"
+    );
+    for (visit, plans) in visits {
+        let served = ts.visit_doc(visit).await;
+        assert_eq!(
+            served.answers.get("carnegie.plans"),
+            Some(&AnswerValue::Text(plans)),
+            "every tablet's edit reached the server"
+        );
+    }
+}
+
 /// PostgreSQL ends the server's connections while they sit idle (a restart, a
 /// failover, an administrator): the pools check a connection before handing it out
 /// and replace a dead one, so the next health check and the next sync work without
